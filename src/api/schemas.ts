@@ -1,0 +1,75 @@
+import { z } from "zod";
+import { TownConfigOverridesSchema } from "../domain/config";
+import {
+  AgentCompletedPayload,
+  AgentDonePayload,
+  ContainerStatusPayload,
+  PrStatusChangedPayload,
+} from "../domain/events";
+import { AgentIdSchema, BeadIdSchema, RigIdSchema } from "../domain/ids";
+import { CONTAINER_STATUSES } from "../domain/model";
+
+/**
+ * The request bodies of the public API (DESIGN §6). Routes validate with these before anything
+ * reaches a town; the OpenAPI description is generated from them.
+ */
+
+const text = (max: number) => z.string().trim().min(1).max(max);
+
+export const PutTownBody = z.object({ config: TownConfigOverridesSchema.optional() }).strict();
+
+export const AddRigBody = z
+  .object({
+    id: RigIdSchema.optional(),
+    name: text(200),
+    gitUrl: text(2_000),
+    defaultBranch: text(200).optional(),
+  })
+  .strict();
+
+export const SlingBeadBody = z
+  .object({
+    id: BeadIdSchema.optional(),
+    rigId: RigIdSchema,
+    title: text(500),
+    body: z.string().max(100_000).optional(),
+    priority: z.number().int().min(0).max(4).optional(),
+    blockedBy: z.array(BeadIdSchema).max(100).optional(),
+    held: z.boolean().optional(),
+  })
+  .strict();
+
+export const CreateConvoyBody = z
+  .object({ id: BeadIdSchema.optional(), title: text(500), beadIds: z.array(BeadIdSchema).min(1).max(1_000) })
+  .strict();
+
+export const CancelBeadBody = z
+  .object({ status: z.enum(["closed", "failed"]).optional(), reason: z.string().max(2_000).optional() })
+  .strict();
+
+const eventId = z.string().min(1).max(200);
+
+/** Events an agent (or the platform on its behalf) may send: callbacks, never commands or internal results. */
+export const IngestEvent = z.discriminatedUnion("type", [
+  z.object({ eventId, type: z.literal("agent_done"), agentId: AgentIdSchema, beadId: z.null().optional(), payload: AgentDonePayload }).strict(),
+  z.object({ eventId, type: z.literal("agent_completed"), agentId: AgentIdSchema, beadId: z.null().optional(), payload: AgentCompletedPayload }).strict(),
+  z.object({ eventId, type: z.literal("pr_status_changed"), agentId: z.null().optional(), beadId: BeadIdSchema, payload: PrStatusChangedPayload }).strict(),
+  z.object({ eventId, type: z.literal("container_status"), agentId: AgentIdSchema, beadId: z.null().optional(), payload: ContainerStatusPayload }).strict(),
+]);
+
+/** At most this many events per ingest request. */
+export const MAX_INGEST_BATCH = 1_000;
+
+export const IngestBody = z.object({ events: z.array(IngestEvent).min(1).max(MAX_INGEST_BATCH) }).strict();
+
+export const HeartbeatBody = z
+  .object({ generation: z.number().int().min(0), containerStatus: z.enum(CONTAINER_STATUSES).optional() })
+  .strict();
+
+export type PutTownInput = z.infer<typeof PutTownBody>;
+export type AddRigInput = z.infer<typeof AddRigBody>;
+export type SlingBeadInput = z.infer<typeof SlingBeadBody>;
+export type CreateConvoyInput = z.infer<typeof CreateConvoyBody>;
+export type CancelBeadInput = z.infer<typeof CancelBeadBody>;
+export type IngestInput = z.infer<typeof IngestBody>;
+export type HeartbeatInput = z.infer<typeof HeartbeatBody>;

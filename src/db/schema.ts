@@ -1,0 +1,180 @@
+import { sql } from "drizzle-orm";
+import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+
+/**
+ * The town's storage, one SQLite database per town Durable Object. Times are epoch milliseconds.
+ * `drizzle-kit generate` turns changes here into a new file in `migrations/`.
+ */
+
+const timestamps = {
+  createdAt: integer("created_at").notNull(),
+  updatedAt: integer("updated_at").notNull(),
+};
+
+/** The one town this object holds (a single row). */
+export const towns = sqliteTable("towns", {
+  id: text("id").primaryKey(),
+  /** Config overrides as given (defaults are applied in code, so they can improve later). */
+  config: text("config", { mode: "json" }).notNull(),
+  /** SHA-256 of the town's agent token: the token itself is shown once and never stored. */
+  agentTokenHash: text("agent_token_hash").notNull(),
+  breaker: text("breaker", { mode: "json" }).notNull(),
+  ...timestamps,
+});
+
+export const rigs = sqliteTable("rigs", {
+  id: text("id").primaryKey(),
+  name: text("name").notNull(),
+  gitUrl: text("git_url").notNull(),
+  defaultBranch: text("default_branch").notNull(),
+  agentSeq: integer("agent_seq").notNull(),
+  ...timestamps,
+});
+
+export const agents = sqliteTable("agents", {
+  id: text("id").primaryKey(),
+  rigId: text("rig_id").notNull(),
+  role: text("role").notNull(),
+  status: text("status").notNull(),
+  statusSince: integer("status_since").notNull(),
+  hook: text("hook"),
+  generation: integer("generation").notNull(),
+  dispatchAttempts: integer("dispatch_attempts").notNull(),
+  dispatchedAt: integer("dispatched_at"),
+  lastHeartbeatAt: integer("last_heartbeat_at"),
+  containerStatus: text("container_status"),
+  containerStatusSince: integer("container_status_since"),
+  /** When the platform last reported anything about this agent (replay reads observations from here). */
+  observedAt: integer("observed_at"),
+  /** The last container status the platform reported, kept for the noise filter (applied status is above). */
+  observedContainerStatus: text("observed_container_status"),
+  ...timestamps,
+});
+
+export const beads = sqliteTable(
+  "beads",
+  {
+    id: text("id").primaryKey(),
+    rigId: text("rig_id"),
+    type: text("type").notNull(),
+    status: text("status").notNull(),
+    title: text("title").notNull(),
+    /** Not held in memory: read when a bead is shown or dispatched. */
+    body: text("body"),
+    priority: integer("priority").notNull(),
+    assignee: text("assignee"),
+    dispatchAttempts: integer("dispatch_attempts").notNull(),
+    lastDispatchAt: integer("last_dispatch_at"),
+    held: integer("held", { mode: "boolean" }).notNull(),
+    sourceBeadId: text("source_bead_id"),
+    branch: text("branch"),
+    prUrl: text("pr_url"),
+    merged: integer("merged", { mode: "boolean" }).notNull(),
+    ...timestamps,
+  },
+  (t) => [index("beads_status").on(t.status)],
+);
+
+/** `blocks`: bead waits for depends_on. `tracks`: convoy bead tracks depends_on. */
+export const dependencies = sqliteTable(
+  "dependencies",
+  {
+    beadId: text("bead_id").notNull(),
+    dependsOnId: text("depends_on_id").notNull(),
+    kind: text("kind").notNull(),
+    ordinal: integer("ordinal").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.beadId, t.kind, t.dependsOnId] })],
+);
+
+export const townEvents = sqliteTable(
+  "town_events",
+  {
+    seq: integer("seq").primaryKey({ autoIncrement: true }),
+    eventId: text("event_id").notNull(),
+    type: text("type").notNull(),
+    agentId: text("agent_id"),
+    beadId: text("bead_id"),
+    payload: text("payload").notNull(),
+    createdAt: integer("created_at").notNull(),
+    status: text("status").notNull(),
+    attempts: integer("attempts").notNull().default(0),
+    lastError: text("last_error"),
+    processedAt: integer("processed_at"),
+  },
+  (t) => [
+    uniqueIndex("town_events_event_id").on(t.eventId),
+    // The drain reads pending events in seq order; partial so it stays as small as the backlog.
+    index("town_events_pending").on(t.seq).where(sql`status = 'pending'`),
+    index("town_events_dead").on(t.seq).where(sql`status = 'dead'`),
+    index("town_events_processed_at").on(t.processedAt),
+  ],
+);
+
+/** Side effects, written in the transaction that decided them and executed after it commits. */
+export const outbox = sqliteTable(
+  "outbox",
+  {
+    id: text("id").primaryKey(),
+    kind: text("kind").notNull(),
+    agentId: text("agent_id").notNull(),
+    payload: text("payload", { mode: "json" }).notNull(),
+    attempts: integer("attempts").notNull(),
+    nextAttemptAt: integer("next_attempt_at").notNull(),
+    lastError: text("last_error"),
+    ...timestamps,
+  },
+  (t) => [index("outbox_next_attempt").on(t.nextAttemptAt)],
+);
+
+/** One row per alarm tick: what it did and what it measured. */
+export const ticks = sqliteTable(
+  "ticks",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    at: integer("at").notNull(),
+    result: text("result").notNull(),
+    error: text("error"),
+    /** Wall clock of the tick. In production `Date.now()` only advances across I/O: pure CPU time reads as 0. */
+    durationMs: integer("duration_ms").notNull(),
+    passes: integer("passes").notNull(),
+    eventsDrained: integer("events_drained").notNull(),
+    eventsApplied: integer("events_applied").notNull(),
+    eventsIgnored: integer("events_ignored").notNull(),
+    eventsFailed: integer("events_failed").notNull(),
+    eventsDeadLettered: integer("events_dead_lettered").notNull(),
+    firstSeq: integer("first_seq"),
+    lastSeq: integer("last_seq"),
+    actionsEmitted: integer("actions_emitted").notNull(),
+    actionsRefused: integer("actions_refused").notNull(),
+    actionsByType: text("actions_by_type", { mode: "json" }).notNull(),
+    actionsByRule: text("actions_by_rule", { mode: "json" }).notNull(),
+    effectsEnqueued: integer("effects_enqueued").notNull(),
+    effectsAttempted: integer("effects_attempted").notNull(),
+    effectsSucceeded: integer("effects_succeeded").notNull(),
+    effectsFailed: integer("effects_failed").notNull(),
+    queueDepth: integer("queue_depth").notNull(),
+    oldestPendingAgeMs: integer("oldest_pending_age_ms"),
+    deadLetters: integer("dead_letters").notNull(),
+    breakerStatus: text("breaker_status").notNull(),
+    nextAlarmAt: integer("next_alarm_at"),
+    nextAlarmReason: text("next_alarm_reason"),
+    /** The actions as decided, for replay's divergence report. */
+    actions: text("actions", { mode: "json" }),
+    /** Agent observations that arrived since the previous tick, as this tick saw them. */
+    observations: text("observations", { mode: "json" }),
+  },
+  (t) => [index("ticks_at").on(t.at)],
+);
+
+/** Work of the simulated container adapter (local runs and benchmarks only). */
+export const simulatedRuns = sqliteTable("simulated_runs", {
+  agentId: text("agent_id").primaryKey(),
+  generation: integer("generation").notNull(),
+  beadId: text("bead_id").notNull(),
+  role: text("role").notNull(),
+  branch: text("branch").notNull(),
+  finishAt: integer("finish_at").notNull(),
+  outcome: text("outcome").notNull(),
+  lastHeartbeatAt: integer("last_heartbeat_at").notNull(),
+});

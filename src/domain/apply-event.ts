@@ -1,0 +1,198 @@
+import type { EventOf, TownEvent } from "./events";
+import { mergeRequestIdFor } from "./ids";
+import type { Agent, Bead } from "./model";
+import { isLive, isTerminal } from "./model";
+import { idleAgent, recordDispatchFailure, recordDispatchSuccess, setBeadStatus } from "./mutations";
+import type { TownState } from "./state";
+
+/** Applied, or deliberately ignored (a stale callback, a duplicate command): never an error. */
+export type EventOutcome = { readonly applied: true } | { readonly applied: false; readonly ignored: string };
+
+const APPLIED: EventOutcome = { applied: true };
+const ignored = (why: string): EventOutcome => ({ applied: false, ignored: why });
+
+/**
+ * Applies one event to the state. Events report facts; the reconciler decides what follows from them
+ * (a cancelled bead's agent is stopped by a rule, not here).
+ */
+export function applyEvent(state: TownState, event: TownEvent, now: number): EventOutcome {
+  switch (event.type) {
+    case "rig_added":
+      return addRig(state, event, now);
+    case "bead_created":
+      return createIssue(state, event, now);
+    case "bead_cancelled":
+      return cancelBead(state, event, now);
+    case "convoy_created":
+      return createConvoy(state, event, now);
+    case "agent_done":
+      return agentDone(state, event, now);
+    case "agent_completed":
+      return agentCompleted(state, event, now);
+    case "pr_status_changed":
+      return prStatusChanged(state, event, now);
+    case "container_status":
+      return containerStatus(state, event, now);
+    case "dispatch_result":
+      return dispatchResult(state, event, now);
+    default:
+      return assertNever(event);
+  }
+}
+
+function assertNever(event: never): never {
+  throw new Error(`unknown event type ${(event as { type: string }).type}`);
+}
+
+function addRig(state: TownState, event: EventOf<"rig_added">, now: number): EventOutcome {
+  const { rigId, name, gitUrl, defaultBranch } = event.payload;
+  if (state.rig(rigId)) return ignored(`rig ${rigId} already exists`);
+  state.putRig({ id: rigId, name, gitUrl, defaultBranch, agentSeq: 0, createdAt: now, updatedAt: now });
+  return APPLIED;
+}
+
+function newBead(fields: Pick<Bead, "id" | "rigId" | "type" | "title"> & Partial<Bead>, now: number): Bead {
+  return {
+    status: "open",
+    priority: 2,
+    assignee: null,
+    dispatchAttempts: 0,
+    lastDispatchAt: null,
+    held: false,
+    blockedBy: [],
+    sourceBeadId: null,
+    branch: null,
+    prUrl: null,
+    merged: false,
+    tracked: [],
+    createdAt: now,
+    updatedAt: now,
+    ...fields,
+  };
+}
+
+function createIssue(state: TownState, event: EventOf<"bead_created">, now: number): EventOutcome {
+  const { rigId, title, priority, blockedBy, held } = event.payload;
+  if (state.bead(event.beadId)) return ignored(`bead ${event.beadId} already exists`);
+  if (!state.rig(rigId)) return ignored(`rig ${rigId} does not exist`);
+  state.putBead(newBead({ id: event.beadId, rigId, type: "issue", title, priority, blockedBy, held }, now));
+  return APPLIED;
+}
+
+function createConvoy(state: TownState, event: EventOf<"convoy_created">, now: number): EventOutcome {
+  if (state.bead(event.beadId)) return ignored(`bead ${event.beadId} already exists`);
+  const { title, beadIds } = event.payload;
+  state.putBead(newBead({ id: event.beadId, rigId: null, type: "convoy", title, tracked: beadIds }, now));
+  return APPLIED;
+}
+
+function cancelBead(state: TownState, event: EventOf<"bead_cancelled">, now: number): EventOutcome {
+  const bead = state.bead(event.beadId);
+  if (!bead) return ignored(`bead ${event.beadId} does not exist`);
+  if (isTerminal(bead)) return ignored(`bead ${bead.id} is already ${bead.status}`);
+  setBeadStatus(state, bead, event.payload.status, now);
+  return APPLIED;
+}
+
+/** The agent a callback speaks for, if it is still the agent that was dispatched. */
+function currentAgent(state: TownState, event: { agentId: Agent["id"]; payload: { generation?: number | undefined } }):
+  | { agent: Agent; bead: Bead }
+  | { ignored: string } {
+  const agent = state.agent(event.agentId);
+  if (!agent) return { ignored: `agent ${event.agentId} does not exist` };
+  const generation = event.payload.generation;
+  if (generation !== undefined && generation !== agent.generation) {
+    return { ignored: `stale callback from generation ${generation}; agent ${agent.id} is at ${agent.generation}` };
+  }
+  if (!isLive(agent) || !agent.hook) return { ignored: `agent ${agent.id} is ${agent.status} with no work` };
+  const bead = state.bead(agent.hook);
+  if (!bead || bead.status !== "in_progress") return { ignored: `agent ${agent.id}'s bead is not in progress` };
+  return { agent, bead };
+}
+
+function agentDone(state: TownState, event: EventOf<"agent_done">, now: number): EventOutcome {
+  const found = currentAgent(state, event);
+  if ("ignored" in found) return ignored(found.ignored);
+  const { agent, bead } = found;
+  if (bead.type === "issue") {
+    // The polecat delivered a branch: it becomes a merge request for the rig's review queue.
+    // Derived, not random (replay must reproduce it); skip ordinals a caller happened to use as bead ids.
+    let ordinal = state.mergeRequestsOf(bead.id).length + 1;
+    while (state.bead(mergeRequestIdFor(bead.id, ordinal))) ordinal += 1;
+    const mergeRequestId = mergeRequestIdFor(bead.id, ordinal);
+    state.putBead(
+      newBead(
+        {
+          id: mergeRequestId,
+          rigId: bead.rigId,
+          type: "merge_request",
+          title: `Merge: ${bead.title}`.slice(0, 500),
+          priority: bead.priority,
+          sourceBeadId: bead.id,
+          branch: event.payload.branch,
+          prUrl: event.payload.prUrl ?? null,
+        },
+        now,
+      ),
+    );
+    idleAgent(state, agent, now);
+    setBeadStatus(state, state.bead(bead.id)!, "in_review", now);
+    return APPLIED;
+  }
+  if (bead.type === "merge_request") {
+    // The refinery merged it.
+    idleAgent(state, agent, now);
+    setBeadStatus(state, state.bead(bead.id)!, "closed", now, { merged: true });
+    return APPLIED;
+  }
+  return ignored(`bead ${bead.id} is a ${bead.type}`);
+}
+
+function agentCompleted(state: TownState, event: EventOf<"agent_completed">, now: number): EventOutcome {
+  const found = currentAgent(state, event);
+  if ("ignored" in found) return ignored(found.ignored);
+  const { agent, bead } = found;
+  idleAgent(state, agent, now);
+  // Completed without a done report: the bead stays in progress with no agent and is reopened by a rule.
+  if (event.payload.status === "failed") setBeadStatus(state, state.bead(bead.id)!, "failed", now);
+  return APPLIED;
+}
+
+function prStatusChanged(state: TownState, event: EventOf<"pr_status_changed">, now: number): EventOutcome {
+  const bead = state.bead(event.beadId);
+  if (!bead) return ignored(`bead ${event.beadId} does not exist`);
+  if (bead.type !== "merge_request") return ignored(`bead ${bead.id} is a ${bead.type}, not a merge request`);
+  if (isTerminal(bead)) return ignored(`merge request ${bead.id} is already ${bead.status}`);
+  const prUrl = event.payload.prUrl ?? bead.prUrl;
+  if (event.payload.status === "merged") setBeadStatus(state, bead, "closed", now, { merged: true, prUrl });
+  else setBeadStatus(state, bead, "failed", now, { prUrl });
+  return APPLIED;
+}
+
+function containerStatus(state: TownState, event: EventOf<"container_status">, now: number): EventOutcome {
+  const agent = state.agent(event.agentId);
+  if (!agent) return ignored(`agent ${event.agentId} does not exist`);
+  const generation = event.payload.generation;
+  if (generation !== undefined && generation !== agent.generation) return ignored(`stale container status`);
+  if (agent.containerStatus === event.payload.status) return ignored("container status unchanged");
+  state.putAgent({
+    ...agent,
+    containerStatus: event.payload.status,
+    containerStatusSince: event.createdAt,
+    updatedAt: now,
+  });
+  return APPLIED;
+}
+
+function dispatchResult(state: TownState, event: EventOf<"dispatch_result">, now: number): EventOutcome {
+  const { kind, outcome, generation } = event.payload;
+  if (kind === "stop") return APPLIED;
+  // The container service's health feeds the breaker whatever happened to the agent since.
+  if (outcome === "ok") recordDispatchSuccess(state, now);
+  else recordDispatchFailure(state, now);
+  const agent = state.agent(event.agentId);
+  if (outcome === "ok" || !agent || agent.generation !== generation || !isLive(agent)) return APPLIED;
+  // The container never started: the agent lets go of the bead, which a rule reopens.
+  idleAgent(state, agent, now);
+  return APPLIED;
+}

@@ -1,0 +1,131 @@
+import { z } from "zod";
+
+/**
+ * Every threshold the reconciler uses, in one place. Towns may override any of them when they are
+ * created or reconfigured; what is not overridden falls back to these defaults.
+ */
+export const DEFAULT_TOWN_CONFIG = {
+  /** A working agent with no heartbeat for this long becomes `stalled`. */
+  heartbeatTimeoutMs: 60_000,
+  /** After a dispatch the container may take this long to come up; no heartbeat or `not_found` is held against it. */
+  coldStartGraceMs: 120_000,
+  /** A stalled agent is stopped and its bead reopened after this long. */
+  stallTimeoutMs: 300_000,
+  /** Idle agents with no hook are garbage-collected after this long. */
+  idleAgentGcMs: 86_400_000,
+  /** Polecats (workers) per rig, created lazily up to this cap. */
+  maxPolecatsPerRig: 5,
+  /** Dispatches of one bead before it is marked `failed`. */
+  maxDispatchAttempts: 5,
+  /** Backoff between dispatches of one bead: base * 2^(attempts-1), capped. */
+  dispatchBackoffBaseMs: 10_000,
+  dispatchBackoffMaxMs: 600_000,
+  breaker: {
+    /** Dispatch failures within the window that open the breaker. */
+    failureThreshold: 5,
+    windowMs: 300_000,
+    /** How long the breaker stays open before one probe dispatch is allowed (half-open). */
+    cooldownMs: 300_000,
+  },
+  /** Events applied per tick at most; the rest wait for the next tick, which is scheduled soon. */
+  drainBatchSize: 1_000,
+  /** Attempts to apply an event before it is dead-lettered. */
+  maxEventAttempts: 5,
+  /** A pending event older than this means the queue is not draining (invariant 8). */
+  maxEventAgeMs: 300_000,
+  /** Processed events are kept this long (and at most this many) for replay, then pruned. */
+  eventRetentionMs: 7 * 86_400_000,
+  eventRetentionCount: 200_000,
+  /** Tick records are kept this long (and at most this many). */
+  tickRetentionMs: 7 * 86_400_000,
+  tickRetentionCount: 50_000,
+  /** Reconcile passes per tick: later passes see what earlier passes changed. */
+  maxReconcilePasses: 3,
+  /** Longest sleep between ticks when nothing is due. */
+  idleAlarmMs: 60_000,
+  /** Delay between a new event and the tick that applies it (lets a burst share one tick). */
+  soonMs: 50,
+  /** Side effects (dispatch, stop) against the container service. */
+  effectTimeoutMs: 10_000,
+  effectMaxAttempts: 3,
+  effectBackoffBaseMs: 1_000,
+  /** The simulated container adapter: how long agents work and how often they fail. */
+  simulation: {
+    workMs: 5_000,
+    failureRate: 0,
+    heartbeatIntervalMs: 10_000,
+  },
+};
+
+export type TownConfig = typeof DEFAULT_TOWN_CONFIG;
+
+const ms = (max: number) => z.number().int().min(0).max(max);
+const DAY = 86_400_000;
+
+/** What a caller may override. Bounds keep a typo from freezing or flooding a town. */
+export const TownConfigOverridesSchema = z
+  .object({
+    heartbeatTimeoutMs: ms(DAY).min(1_000),
+    coldStartGraceMs: ms(DAY),
+    stallTimeoutMs: ms(DAY).min(1_000),
+    idleAgentGcMs: ms(30 * DAY).min(60_000),
+    maxPolecatsPerRig: z.number().int().min(1).max(1_000),
+    maxDispatchAttempts: z.number().int().min(1).max(100),
+    dispatchBackoffBaseMs: ms(DAY),
+    dispatchBackoffMaxMs: ms(DAY),
+    breaker: z
+      .object({
+        failureThreshold: z.number().int().min(1).max(10_000),
+        windowMs: ms(DAY).min(1_000),
+        cooldownMs: ms(DAY).min(1_000),
+      })
+      .partial()
+      .strict(),
+    drainBatchSize: z.number().int().min(1).max(5_000),
+    maxEventAttempts: z.number().int().min(1).max(100),
+    maxEventAgeMs: ms(DAY).min(1_000),
+    eventRetentionMs: ms(90 * DAY).min(60_000),
+    eventRetentionCount: z.number().int().min(1_000).max(10_000_000),
+    tickRetentionMs: ms(90 * DAY).min(60_000),
+    tickRetentionCount: z.number().int().min(100).max(1_000_000),
+    maxReconcilePasses: z.number().int().min(1).max(10),
+    idleAlarmMs: ms(DAY).min(1_000),
+    soonMs: ms(60_000),
+    effectTimeoutMs: ms(120_000).min(100),
+    effectMaxAttempts: z.number().int().min(1).max(20),
+    effectBackoffBaseMs: ms(DAY),
+    simulation: z
+      .object({
+        workMs: ms(DAY),
+        failureRate: z.number().min(0).max(1),
+        heartbeatIntervalMs: ms(DAY).min(100),
+      })
+      .partial()
+      .strict(),
+  })
+  .partial()
+  .strict();
+
+export type TownConfigOverrides = z.infer<typeof TownConfigOverridesSchema>;
+
+/** Defaults with the town's overrides laid over them (nested groups are merged, not replaced). */
+export function resolveConfig(overrides: TownConfigOverrides = {}): TownConfig {
+  return {
+    ...DEFAULT_TOWN_CONFIG,
+    ...overrides,
+    breaker: { ...DEFAULT_TOWN_CONFIG.breaker, ...overrides.breaker },
+    simulation: { ...DEFAULT_TOWN_CONFIG.simulation, ...overrides.simulation },
+  };
+}
+
+/** Merges a reconfiguration into the overrides a town already has. */
+export function mergeOverrides(current: TownConfigOverrides, update: TownConfigOverrides): TownConfigOverrides {
+  return {
+    ...current,
+    ...update,
+    ...(current.breaker || update.breaker ? { breaker: { ...current.breaker, ...update.breaker } } : {}),
+    ...(current.simulation || update.simulation
+      ? { simulation: { ...current.simulation, ...update.simulation } }
+      : {}),
+  };
+}

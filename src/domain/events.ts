@@ -1,0 +1,102 @@
+import { z } from "zod";
+import { AgentIdSchema, BeadIdSchema, RigIdSchema } from "./ids";
+import { CONTAINER_STATUSES } from "./model";
+
+/**
+ * Town events: every change to a town enters as one of these. The schemas validate them at the HTTP
+ * boundary (an invalid event is rejected and never stored) and again when a stored row is drained
+ * (a row written by an older version, or corrupted, is retried and then dead-lettered, never guessed at).
+ */
+
+const text = (max: number) => z.string().trim().min(1).max(max);
+const generation = z.number().int().min(0).optional();
+
+export const RigAddedPayload = z
+  .object({
+    rigId: RigIdSchema,
+    name: text(200),
+    gitUrl: text(2_000),
+    defaultBranch: text(200),
+  })
+  .strict();
+
+export const BeadCreatedPayload = z
+  .object({
+    rigId: RigIdSchema,
+    title: text(500),
+    body: z.string().max(100_000).optional(),
+    priority: z.number().int().min(0).max(4),
+    blockedBy: z.array(BeadIdSchema).max(100),
+    held: z.boolean(),
+  })
+  .strict();
+
+export const BeadCancelledPayload = z
+  .object({ status: z.enum(["closed", "failed"]), reason: z.string().max(2_000).optional() })
+  .strict();
+
+export const ConvoyCreatedPayload = z
+  .object({ title: text(500), beadIds: z.array(BeadIdSchema).min(1).max(1_000) })
+  .strict();
+
+export const AgentDonePayload = z
+  .object({
+    generation,
+    branch: text(500),
+    prUrl: z.url().max(2_000).optional(),
+    summary: z.string().max(10_000).optional(),
+  })
+  .strict();
+
+export const AgentCompletedPayload = z
+  .object({ generation, status: z.enum(["completed", "failed"]), reason: z.string().max(10_000).optional() })
+  .strict();
+
+export const PrStatusChangedPayload = z
+  .object({ status: z.enum(["merged", "closed"]), prUrl: z.url().max(2_000).optional() })
+  .strict();
+
+export const ContainerStatusPayload = z.object({ generation, status: z.enum(CONTAINER_STATUSES) }).strict();
+
+export const DispatchResultPayload = z
+  .object({
+    effectId: z.string().min(1).max(300),
+    kind: z.enum(["dispatch", "stop"]),
+    generation: z.number().int().min(0),
+    outcome: z.enum(["ok", "failed", "timeout"]),
+    error: z.string().max(2_000).optional(),
+  })
+  .strict();
+
+const none = z.null().optional().transform(() => null);
+
+/** Each event type with the entity ids it must (or must not) carry and its payload. */
+export const EventBodySchema = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("rig_added"), agentId: none, beadId: none, payload: RigAddedPayload }),
+  z.object({ type: z.literal("bead_created"), agentId: none, beadId: BeadIdSchema, payload: BeadCreatedPayload }),
+  z.object({ type: z.literal("bead_cancelled"), agentId: none, beadId: BeadIdSchema, payload: BeadCancelledPayload }),
+  z.object({ type: z.literal("convoy_created"), agentId: none, beadId: BeadIdSchema, payload: ConvoyCreatedPayload }),
+  z.object({ type: z.literal("agent_done"), agentId: AgentIdSchema, beadId: none, payload: AgentDonePayload }),
+  z.object({ type: z.literal("agent_completed"), agentId: AgentIdSchema, beadId: none, payload: AgentCompletedPayload }),
+  z.object({ type: z.literal("pr_status_changed"), agentId: none, beadId: BeadIdSchema, payload: PrStatusChangedPayload }),
+  z.object({ type: z.literal("container_status"), agentId: AgentIdSchema, beadId: none, payload: ContainerStatusPayload }),
+  z.object({ type: z.literal("dispatch_result"), agentId: AgentIdSchema, beadId: none, payload: DispatchResultPayload }),
+]);
+
+export type EventBody = z.output<typeof EventBodySchema>;
+export type EventType = EventBody["type"];
+export type EventOf<T extends EventType> = Extract<TownEvent, { type: T }>;
+
+export const EVENT_TYPES = EventBodySchema.options.map((option) => option.shape.type.value) as readonly EventType[];
+
+/** Commands: sent by the admin API, applied at once in the transaction that logs them. */
+export const COMMAND_EVENT_TYPES = ["rig_added", "bead_created", "bead_cancelled", "convoy_created"] as const;
+/** Callbacks: sent by agents to the ingest route, applied by the next tick. */
+export const CALLBACK_EVENT_TYPES = ["agent_done", "agent_completed", "pr_status_changed", "container_status"] as const;
+
+/** An event as it sits in the log. */
+export type TownEvent = EventBody & {
+  readonly seq: number;
+  readonly eventId: string;
+  readonly createdAt: number;
+};

@@ -1,0 +1,117 @@
+import type { TownConfig, TownConfigOverrides } from "./config";
+import type { AgentId, BeadId, RigId, TownId } from "./ids";
+
+/** Entities of a town. Plain, immutable data: the state replaces an entity, it never edits one in place. */
+
+export const BEAD_TYPES = ["issue", "merge_request", "convoy"] as const;
+export type BeadType = (typeof BEAD_TYPES)[number];
+
+export const BEAD_STATUSES = ["open", "in_progress", "in_review", "closed", "failed"] as const;
+export type BeadStatus = (typeof BEAD_STATUSES)[number];
+
+export const AGENT_ROLES = ["polecat", "refinery", "mayor"] as const;
+export type AgentRole = (typeof AGENT_ROLES)[number];
+
+export const AGENT_STATUSES = ["idle", "working", "stalled", "dead"] as const;
+export type AgentStatus = (typeof AGENT_STATUSES)[number];
+
+export const CONTAINER_STATUSES = ["running", "starting", "exited", "not_found", "error"] as const;
+export type ContainerStatus = (typeof CONTAINER_STATUSES)[number];
+
+export const BREAKER_STATUSES = ["closed", "open", "half_open"] as const;
+export type BreakerStatus = (typeof BREAKER_STATUSES)[number];
+
+export interface Rig {
+  readonly id: RigId;
+  readonly name: string;
+  readonly gitUrl: string;
+  readonly defaultBranch: string;
+  /** Agents created in this rig so far; the next agent's id is derived from it. */
+  readonly agentSeq: number;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+}
+
+export interface Agent {
+  readonly id: AgentId;
+  readonly rigId: RigId;
+  readonly role: AgentRole;
+  readonly status: AgentStatus;
+  /** When `status` last changed (stalled since, idle since, ...). */
+  readonly statusSince: number;
+  /** The bead this agent is bound to. */
+  readonly hook: BeadId | null;
+  /** Bumped on every dispatch; callbacks carrying an older generation come from a stale container. */
+  readonly generation: number;
+  readonly dispatchAttempts: number;
+  readonly dispatchedAt: number | null;
+  /** Observations (heartbeats, container status) reported by the agent platform. */
+  readonly lastHeartbeatAt: number | null;
+  readonly containerStatus: ContainerStatus | null;
+  readonly containerStatusSince: number | null;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+}
+
+export interface Bead {
+  readonly id: BeadId;
+  /** Null only for convoys, which may track beads of several rigs. */
+  readonly rigId: RigId | null;
+  readonly type: BeadType;
+  readonly status: BeadStatus;
+  readonly title: string;
+  /** 0 is the most urgent. */
+  readonly priority: number;
+  /** The agent hooked to this bead, if any (invariant 10). */
+  readonly assignee: AgentId | null;
+  readonly dispatchAttempts: number;
+  readonly lastDispatchAt: number | null;
+  readonly held: boolean;
+  /** Beads that must be closed before this one may be dispatched. */
+  readonly blockedBy: readonly BeadId[];
+  /** Merge requests: the issue they deliver, the branch and the PR, and whether they merged. */
+  readonly sourceBeadId: BeadId | null;
+  readonly branch: string | null;
+  readonly prUrl: string | null;
+  readonly merged: boolean;
+  /** Convoys: the beads they track. */
+  readonly tracked: readonly BeadId[];
+  readonly createdAt: number;
+  readonly updatedAt: number;
+}
+
+export interface Breaker {
+  readonly status: BreakerStatus;
+  readonly since: number;
+  /** Times of recent dispatch failures (inside the window only). */
+  readonly failures: readonly number[];
+  readonly lastFailureAt: number | null;
+  readonly lastSuccessAt: number | null;
+  /** In half-open: when the single probe dispatch was sent. */
+  readonly probeAt: number | null;
+}
+
+export interface Town {
+  readonly id: TownId;
+  readonly overrides: TownConfigOverrides;
+  readonly config: TownConfig;
+  readonly breaker: Breaker;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+}
+
+export const TERMINAL_BEAD_STATUSES: ReadonlySet<BeadStatus> = new Set(["closed", "failed"]);
+
+export const isTerminal = (bead: Bead): boolean => TERMINAL_BEAD_STATUSES.has(bead.status);
+
+/** An agent that is (supposed to be) running a container. */
+export const isLive = (agent: Agent): boolean => agent.status === "working" || agent.status === "stalled";
+
+export const CLOSED_BREAKER: Breaker = {
+  status: "closed",
+  since: 0,
+  failures: [],
+  lastFailureAt: null,
+  lastSuccessAt: null,
+  probeAt: null,
+};

@@ -1,0 +1,57 @@
+import type { Agent, AgentStatus, Bead, BeadStatus } from "./model";
+import type { TownState } from "./state";
+import { canTransitionAgent, canTransitionBead } from "./transitions";
+
+/**
+ * The small writes that events and actions share. Each one checks the state machine; callers check
+ * the expected `from` status before calling.
+ */
+
+export class TransitionRefused extends Error {}
+
+export function setBeadStatus(state: TownState, bead: Bead, to: BeadStatus, now: number, patch: Partial<Bead> = {}): Bead {
+  if (!canTransitionBead(bead.type, bead.status, to)) {
+    throw new TransitionRefused(`${bead.type} ${bead.id}: ${bead.status} → ${to} is not an allowed transition`);
+  }
+  const next: Bead = { ...bead, ...patch, status: to, updatedAt: now };
+  state.putBead(next);
+  return next;
+}
+
+export function setAgentStatus(state: TownState, agent: Agent, to: AgentStatus, now: number, patch: Partial<Agent> = {}): Agent {
+  if (!canTransitionAgent(agent.status, to)) {
+    throw new TransitionRefused(`agent ${agent.id}: ${agent.status} → ${to} is not an allowed transition`);
+  }
+  const next: Agent = { ...agent, ...patch, status: to, statusSince: now, updatedAt: now };
+  state.putAgent(next);
+  return next;
+}
+
+/** The agent lets go of its bead; the bead's assignee follows its hook (invariant 10). */
+export function unhookAgent(state: TownState, agent: Agent, now: number): Agent {
+  if (agent.hook) {
+    const bead = state.bead(agent.hook);
+    if (bead && bead.assignee === agent.id) state.putBead({ ...bead, assignee: null, updatedAt: now });
+  }
+  const next: Agent = { ...agent, hook: null, updatedAt: now };
+  state.putAgent(next);
+  return next;
+}
+
+/** A live agent stops working: it goes idle and lets go of its bead. */
+export function idleAgent(state: TownState, agent: Agent, now: number): Agent {
+  return setAgentStatus(state, unhookAgent(state, agent, now), "idle", now);
+}
+
+/** Dispatch failures feed the circuit breaker; only those inside its window are kept. */
+export function recordDispatchFailure(state: TownState, now: number): void {
+  const town = state.town;
+  const windowStart = now - town.config.breaker.windowMs;
+  const failures = [...town.breaker.failures.filter((at) => at > windowStart), now];
+  state.setTown({ ...town, breaker: { ...town.breaker, failures, lastFailureAt: now }, updatedAt: now });
+}
+
+export function recordDispatchSuccess(state: TownState, now: number): void {
+  const town = state.town;
+  state.setTown({ ...town, breaker: { ...town.breaker, lastSuccessAt: now }, updatedAt: now });
+}

@@ -1,0 +1,145 @@
+import type { TownConfig } from "../config";
+import type { Agent } from "../model";
+import { isLive, isTerminal } from "../model";
+import type { Plan } from "../plan";
+import { iso, seconds } from "./format";
+
+/** When a working agent must have sent a heartbeat by: its last one plus the timeout, never inside the cold-start grace. */
+export function heartbeatDeadline(agent: Agent, config: TownConfig): number {
+  const fromHeartbeat = agent.lastHeartbeatAt === null ? -Infinity : agent.lastHeartbeatAt + config.heartbeatTimeoutMs;
+  const fromDispatch = (agent.dispatchedAt ?? agent.statusSince) + config.coldStartGraceMs;
+  return Math.max(fromHeartbeat, fromDispatch);
+}
+
+/** A working agent whose heartbeats stopped becomes `stalled`. */
+export function detectStalledAgents(plan: Plan): void {
+  const { now, config } = plan;
+  for (const agent of plan.state.agents()) {
+    if (agent.status !== "working") continue;
+    const deadline = heartbeatDeadline(agent, config);
+    if (now < deadline) {
+      plan.wakeAt(deadline, `heartbeat deadline of ${agent.id}`);
+      continue;
+    }
+    if (!plan.claimAgent(agent.id)) continue;
+    const last = agent.lastHeartbeatAt === null ? "no heartbeat yet" : `last heartbeat ${iso(agent.lastHeartbeatAt)}`;
+    plan.emit("agents.detectStall", `${last}; timeout ${seconds(config.heartbeatTimeoutMs)} after the cold-start grace`, {
+      type: "transition_agent",
+      agentId: agent.id,
+      from: "working",
+      to: "stalled",
+    });
+  }
+}
+
+/** A stalled agent that heartbeats again is working again. */
+export function resumeHeartbeatingAgents(plan: Plan): void {
+  for (const agent of plan.state.agents()) {
+    if (agent.status !== "stalled" || agent.lastHeartbeatAt === null || agent.lastHeartbeatAt <= agent.statusSince) continue;
+    if (!plan.claimAgent(agent.id)) continue;
+    plan.emit("agents.resumeHeartbeat", `heartbeat at ${iso(agent.lastHeartbeatAt)} after stalling at ${iso(agent.statusSince)}`, {
+      type: "transition_agent",
+      agentId: agent.id,
+      from: "stalled",
+      to: "working",
+    });
+  }
+}
+
+/** Stalled for longer than the stall timeout: stop it; its bead is reopened by `beads.reopenOrphaned`. */
+export function stopStalledAgents(plan: Plan): void {
+  const { now, config } = plan;
+  for (const agent of plan.state.agents()) {
+    if (agent.status !== "stalled") continue;
+    const deadline = agent.statusSince + config.stallTimeoutMs;
+    if (now < deadline) {
+      plan.wakeAt(deadline, `stall timeout of ${agent.id}`);
+      continue;
+    }
+    if (!plan.claimAgent(agent.id)) continue;
+    plan.emit("agents.stopStalled", `stalled since ${iso(agent.statusSince)}, over the ${seconds(config.stallTimeoutMs)} stall timeout`, {
+      type: "stop_agent",
+      agentId: agent.id,
+      from: "stalled",
+      generation: agent.generation,
+    });
+  }
+}
+
+/**
+ * The container of a live agent exited or errored, or was not found once the cold-start grace is over:
+ * the agent is released (no stop call: there is nothing to stop) and the loss counts against the breaker.
+ * Only statuses observed since the current dispatch count.
+ */
+export function recoverLostContainers(plan: Plan): void {
+  const { now, config } = plan;
+  for (const agent of plan.state.agents()) {
+    if (!isLive(agent) || agent.containerStatusSince === null || agent.dispatchedAt === null) continue;
+    const status = agent.containerStatus;
+    if (status !== "exited" && status !== "error" && status !== "not_found") continue;
+    if (agent.containerStatusSince < agent.dispatchedAt) continue;
+    const graceEnd = agent.dispatchedAt + config.coldStartGraceMs;
+    if (status === "not_found" && now < graceEnd) {
+      plan.wakeAt(graceEnd, `cold-start grace of ${agent.id} ends (container not found)`);
+      continue;
+    }
+    if (!plan.claimAgent(agent.id)) continue;
+    plan.emit("agents.recoverLostContainer", `container ${status} since ${iso(agent.containerStatusSince)}`, {
+      type: "release_agent",
+      agentId: agent.id,
+      from: agent.status,
+      generation: agent.generation,
+    });
+  }
+}
+
+/** A live agent whose bead was cancelled or finished elsewhere is stopped. */
+export function stopOrphanedAgents(plan: Plan): void {
+  for (const agent of plan.state.agents()) {
+    if (!isLive(agent) || !agent.hook) continue;
+    const bead = plan.state.bead(agent.hook);
+    if (bead && !isTerminal(bead)) continue;
+    if (!plan.claimAgent(agent.id)) continue;
+    plan.emit("agents.stopOrphaned", bead ? `its bead ${bead.id} is ${bead.status}` : `its bead ${agent.hook} does not exist`, {
+      type: "stop_agent",
+      agentId: agent.id,
+      from: agent.status,
+      generation: agent.generation,
+    });
+  }
+}
+
+/** An idle agent still hooked to a finished bead lets go of it. */
+export function unhookFinishedWork(plan: Plan): void {
+  for (const agent of plan.state.agents()) {
+    if (agent.status !== "idle" || !agent.hook) continue;
+    const bead = plan.state.bead(agent.hook);
+    if (bead && !isTerminal(bead)) continue;
+    if (!plan.claimAgent(agent.id)) continue;
+    plan.emit("agents.unhookTerminal", bead ? `idle and hooked to ${bead.status} bead` : "idle and hooked to a missing bead", {
+      type: "unhook_agent",
+      agentId: agent.id,
+      beadId: agent.hook,
+    });
+  }
+}
+
+/** Idle agents with no work for a day are garbage-collected (kept as `dead` tombstones). */
+export function collectIdleAgents(plan: Plan): void {
+  const { now, config } = plan;
+  for (const agent of plan.state.agents()) {
+    if (agent.status !== "idle" || agent.hook || plan.isAgentClaimed(agent.id)) continue;
+    const deadline = agent.statusSince + config.idleAgentGcMs;
+    if (now < deadline) {
+      plan.wakeAt(deadline, `idle agent ${agent.id} is due for collection`);
+      continue;
+    }
+    plan.claimAgent(agent.id);
+    plan.emit("agents.collectIdle", `idle since ${iso(agent.statusSince)}`, {
+      type: "transition_agent",
+      agentId: agent.id,
+      from: "idle",
+      to: "dead",
+    });
+  }
+}

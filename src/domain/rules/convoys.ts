@@ -1,0 +1,20 @@
+import { isTerminal } from "../model";
+import type { Plan } from "../plan";
+
+/** A convoy closes once every bead it tracks is closed or failed. */
+export function closeFinishedConvoys(plan: Plan): void {
+  for (const bead of plan.state.beads()) {
+    if (bead.type !== "convoy" || bead.status !== "open") continue;
+    const done = bead.tracked.every((id) => {
+      const tracked = plan.state.bead(id);
+      return tracked !== undefined && isTerminal(tracked);
+    });
+    if (!done || !plan.claimBead(bead.id)) continue;
+    plan.emit("convoys.close", `all ${bead.tracked.length} tracked bead(s) are closed or failed`, {
+      type: "transition_bead",
+      beadId: bead.id,
+      from: "open",
+      to: "closed",
+    });
+  }
+}

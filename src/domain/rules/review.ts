@@ -1,0 +1,62 @@
+import type { Plan } from "../plan";
+import { beadHolds } from "./beads";
+
+/** A merged merge request closes the issue it delivers. */
+export function closeMergedSources(plan: Plan): void {
+  for (const bead of plan.state.beads()) {
+    if (bead.type !== "issue" || bead.status === "closed" || bead.status === "failed") continue;
+    const merged = plan.state.mergeRequestsOf(bead.id).find((id) => plan.state.bead(id)?.merged);
+    if (!merged || !plan.claimBead(bead.id)) continue;
+    plan.emit("review.closeMergedSource", `merge request ${merged} merged`, {
+      type: "transition_bead",
+      beadId: bead.id,
+      from: bead.status,
+      to: "closed",
+    });
+  }
+}
+
+/** A rig with merge requests waiting gets a refinery if it has none. */
+export function ensureRefineries(plan: Plan): void {
+  for (const [rigId, queue] of plan.index.review) {
+    if (queue.open.length === 0 || plan.index.refinery.has(rigId)) continue;
+    const rig = plan.state.rig(rigId);
+    if (!rig) continue;
+    const agentId = plan.allocateAgentId(rig, "refinery");
+    plan.emit("review.ensureRefinery", `${queue.open.length} merge request(s) waiting and no refinery`, {
+      type: "create_agent",
+      agentId,
+      rigId,
+      role: "refinery",
+    });
+  }
+}
+
+/**
+ * The review queue: per rig at most one merge request in progress; when none is, the oldest open one
+ * that is not backing off goes to the rig's refinery (created this pass if it was missing).
+ */
+export function dispatchReviews(plan: Plan): void {
+  for (const [rigId, queue] of plan.index.review) {
+    if (queue.inProgress || queue.open.length === 0) continue;
+    if (plan.dispatchBudget <= 0) return;
+    const created = plan.actions.find((a) => a.type === "create_agent" && a.rigId === rigId && a.role === "refinery");
+    const refinery = plan.index.refinery.get(rigId);
+    const agentId = refinery?.id ?? (created?.type === "create_agent" ? created.agentId : undefined);
+    if (!agentId) continue;
+    if (refinery && (refinery.status !== "idle" || refinery.hook)) continue;
+    const next = queue.open.find((mr) => {
+      const holds = beadHolds(plan, mr);
+      for (const hold of holds) if (hold.until !== undefined) plan.wakeAt(hold.until, `review backoff of ${mr.id} expires`);
+      return holds.length === 0;
+    });
+    if (!next || !plan.claimAgent(agentId) || !plan.claimBead(next.id)) continue;
+    plan.emit("review.dispatch", `oldest open merge request of rig ${rigId}; ${queue.open.length} waiting`, {
+      type: "dispatch_agent",
+      agentId,
+      beadId: next.id,
+      generation: (refinery?.generation ?? 0) + 1,
+    });
+    plan.dispatchBudget -= 1;
+  }
+}

@@ -1,0 +1,39 @@
+import type { AgentId, BeadId, RigId, TownId } from "../domain/ids";
+import type { AgentRole, BeadType } from "../domain/model";
+
+/** What the container service needs to start an agent on a bead. */
+export interface DispatchRequest {
+  readonly effectId: string;
+  readonly townId: TownId;
+  readonly agentId: AgentId;
+  readonly role: AgentRole;
+  readonly generation: number;
+  readonly rig: { readonly id: RigId; readonly name: string; readonly gitUrl: string; readonly defaultBranch: string };
+  readonly bead: {
+    readonly id: BeadId;
+    readonly type: BeadType;
+    readonly title: string;
+    readonly body: string | null;
+    readonly branch: string | null;
+    readonly prUrl: string | null;
+  };
+}
+
+export interface StopRequest {
+  readonly effectId: string;
+  readonly townId: TownId;
+  readonly agentId: AgentId;
+  readonly generation: number;
+}
+
+/** How a call went. `retryable` failures are tried again by the outbox; the rest are final. */
+export type CallOutcome =
+  | { readonly outcome: "ok" }
+  | { readonly outcome: "failed"; readonly error: string; readonly retryable: boolean }
+  | { readonly outcome: "timeout"; readonly error: string };
+
+/** The agent container service, as the town sees it. Adapters: simulated and http. */
+export interface ContainerPort {
+  dispatch(request: DispatchRequest, signal: AbortSignal): Promise<CallOutcome>;
+  stop(request: StopRequest, signal: AbortSignal): Promise<CallOutcome>;
+}

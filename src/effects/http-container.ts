@@ -1,0 +1,45 @@
+import type { CallOutcome, ContainerPort, DispatchRequest, StopRequest } from "./container-port";
+
+/**
+ * The real agent service over HTTP: `POST {base}/dispatch` and `POST {base}/stop` with a JSON body and
+ * an `Idempotency-Key` (agent, generation and kind), so a retried call never starts a second container.
+ */
+export class HttpContainerPort implements ContainerPort {
+  constructor(
+    private readonly baseUrl: string,
+    private readonly token: string | undefined,
+    private readonly fetcher: typeof fetch = fetch,
+  ) {}
+
+  dispatch(request: DispatchRequest, signal: AbortSignal): Promise<CallOutcome> {
+    return this.post("/dispatch", request.effectId, request, signal);
+  }
+
+  stop(request: StopRequest, signal: AbortSignal): Promise<CallOutcome> {
+    return this.post("/stop", request.effectId, request, signal);
+  }
+
+  private async post(path: string, idempotencyKey: string, body: unknown, signal: AbortSignal): Promise<CallOutcome> {
+    const headers: Record<string, string> = { "content-type": "application/json", "idempotency-key": idempotencyKey };
+    if (this.token) headers.authorization = `Bearer ${this.token}`;
+    try {
+      const response = await this.fetcher(new URL(path, this.baseUrl).toString(), {
+        method: "POST",
+        headers,
+        body: JSON.stringify(body),
+        signal,
+      });
+      if (response.ok) {
+        await response.body?.cancel();
+        return { outcome: "ok" };
+      }
+      const detail = (await response.text().catch(() => "")).slice(0, 300);
+      // 408 and 429 say "try later"; other 4xx mean the request itself is wrong and will stay wrong.
+      const retryable = response.status >= 500 || response.status === 408 || response.status === 429;
+      return { outcome: "failed", error: `HTTP ${response.status} from ${path}${detail ? `: ${detail}` : ""}`, retryable };
+    } catch (error) {
+      if (signal.aborted) return { outcome: "timeout", error: `no answer from ${path} in time` };
+      return { outcome: "failed", error: `${path} unreachable: ${error instanceof Error ? error.message : String(error)}`, retryable: true };
+    }
+  }
+}

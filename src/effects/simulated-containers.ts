@@ -1,0 +1,88 @@
+import type { TownConfig } from "../domain/config";
+import type { AgentId } from "../domain/ids";
+import type { TownRepository } from "../db/repository";
+import type { Clock } from "../town/clock";
+import type { CallOutcome, ContainerPort, DispatchRequest, StopRequest } from "./container-port";
+
+/** What a simulated agent reports, the way a real agent platform would call back. */
+export type SimulatedReport =
+  | { readonly kind: "heartbeat"; readonly agentId: AgentId; readonly generation: number }
+  | {
+      readonly kind: "done";
+      readonly agentId: AgentId;
+      readonly generation: number;
+      readonly branch: string;
+    }
+  | { readonly kind: "failed"; readonly agentId: AgentId; readonly generation: number; readonly reason: string };
+
+/**
+ * The container service, simulated (local runs and benchmarks): a dispatched agent heartbeats, works
+ * for `simulation.workMs` and then reports done, or — at `simulation.failureRate` — failure.
+ * Whether a run fails is decided from its agent and generation, so a run replays the same way.
+ */
+export class SimulatedContainers implements ContainerPort {
+  constructor(
+    private readonly repo: TownRepository,
+    private readonly clock: Clock,
+    private readonly config: () => TownConfig,
+  ) {}
+
+  async dispatch(request: DispatchRequest): Promise<CallOutcome> {
+    const now = this.clock.now();
+    const { workMs, failureRate } = this.config().simulation;
+    this.repo.startSimulatedRun({
+      agentId: request.agentId,
+      generation: request.generation,
+      beadId: request.bead.id,
+      role: request.role,
+      branch: request.bead.branch ?? `sim/${request.bead.id}`,
+      finishAt: now + workMs,
+      outcome: unitHash(`${request.agentId}@${request.generation}`) < failureRate ? "failed" : "done",
+      lastHeartbeatAt: now,
+    });
+    return { outcome: "ok" };
+  }
+
+  async stop(request: StopRequest): Promise<CallOutcome> {
+    this.repo.endSimulatedRun(request.agentId, request.generation);
+    return { outcome: "ok" };
+  }
+
+  /** Reports due by `now` (finished runs end), and when the next one falls due. */
+  progress(now: number): { reports: SimulatedReport[]; wakeAt: number | null } {
+    const { heartbeatIntervalMs } = this.config().simulation;
+    const reports: SimulatedReport[] = [];
+    let wakeAt: number | null = null;
+    for (const run of this.repo.simulatedRuns()) {
+      const agentId = run.agentId as AgentId;
+      if (run.finishAt <= now) {
+        reports.push(
+          run.outcome === "failed"
+            ? { kind: "failed", agentId, generation: run.generation, reason: "simulated failure" }
+            : { kind: "done", agentId, generation: run.generation, branch: run.branch },
+        );
+        this.repo.endSimulatedRun(run.agentId, run.generation);
+        continue;
+      }
+      let nextHeartbeat = run.lastHeartbeatAt + heartbeatIntervalMs;
+      if (nextHeartbeat <= now) {
+        reports.push({ kind: "heartbeat", agentId, generation: run.generation });
+        this.repo.touchSimulatedRun(run.agentId, now);
+        nextHeartbeat = now + heartbeatIntervalMs;
+      }
+      const due = Math.min(run.finishAt, nextHeartbeat);
+      if (wakeAt === null || due < wakeAt) wakeAt = due;
+    }
+    return { reports, wakeAt };
+  }
+}
+
+/** A stable number in [0, 1) from a string (FNV-1a). */
+function unitHash(text: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return (hash >>> 0) / 2 ** 32;
+}

@@ -1,0 +1,22 @@
+import type { TownDO } from "./town/town.do";
+import type { TownRegistry } from "./town/registry.do";
+
+/** The Worker's bindings and settings (wrangler.toml `[vars]`, secrets via `wrangler secret put`). */
+export interface Env {
+  readonly TOWN: DurableObjectNamespace<TownDO>;
+  readonly REGISTRY: DurableObjectNamespace<TownRegistry>;
+  /** Scope tokens (DESIGN §6). A scope whose token is unset cannot be used. */
+  readonly ADMIN_TOKEN?: string;
+  readonly READ_TOKEN?: string;
+  readonly DEBUG_TOKEN?: string;
+  /** `simulated` (default) or `http`. */
+  readonly CONTAINER_ADAPTER?: string;
+  /** The agent container service, for `CONTAINER_ADAPTER=http`. */
+  readonly CONTAINER_URL?: string;
+  /** Bearer token sent to the container service, if it wants one. */
+  readonly CONTAINER_TOKEN?: string;
+  /** debug | info | warn | error (default info). */
+  readonly LOG_LEVEL?: string;
+  /** Sentry DSN; unset → reporting is a logged no-op. */
+  readonly SENTRY_DSN?: string;
+}

@@ -1,0 +1,62 @@
+import { tokensEqual } from "../auth/tokens";
+import type { Env } from "../env";
+import { HttpError } from "./errors";
+
+/** Operator scopes; the agent scope is per town and checked by the town itself. */
+export type Scope = "admin" | "read" | "debug";
+
+const TOKEN_VARS: Record<Scope, "ADMIN_TOKEN" | "READ_TOKEN" | "DEBUG_TOKEN"> = {
+  admin: "ADMIN_TOKEN",
+  read: "READ_TOKEN",
+  debug: "DEBUG_TOKEN",
+};
+
+/** Which tokens a route of each scope accepts: admin can do everything, debug can also read. */
+const ACCEPTED: Record<Scope, readonly Scope[]> = {
+  admin: ["admin"],
+  debug: ["debug", "admin"],
+  read: ["read", "debug", "admin"],
+};
+
+export function bearerToken(request: Request): string | null {
+  const header = request.headers.get("authorization");
+  if (!header) return null;
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  return match ? match[1]! : null;
+}
+
+/** The operator scope this token holds, or null. Compared against every configured token in constant time. */
+async function scopeOf(token: string, env: Env): Promise<Scope | null> {
+  let found: Scope | null = null;
+  for (const scope of ["admin", "debug", "read"] as const) {
+    const expected = env[TOKEN_VARS[scope]];
+    if (expected && (await tokensEqual(token, expected)) && found === null) found = scope;
+  }
+  return found;
+}
+
+export async function requireScope(request: Request, env: Env, scope: Scope): Promise<void> {
+  const token = bearerToken(request);
+  if (!token) throw new HttpError(401, "missing_token", `send "Authorization: Bearer <token>" with a ${scope} token`);
+  const held = await scopeOf(token, env);
+  if (held === null) {
+    const configured = ACCEPTED[scope].some((s) => env[TOKEN_VARS[s]]);
+    throw new HttpError(
+      401,
+      "invalid_token",
+      configured ? `the token is not a valid ${scope} token` : `no ${scope} token is configured on this worker; set ${TOKEN_VARS[scope]}`,
+    );
+  }
+  if (!ACCEPTED[scope].includes(held)) {
+    throw new HttpError(403, "insufficient_scope", `this route needs a ${scope} token; the token sent is a ${held} token`);
+  }
+}
+
+/** Agent routes take the town's agent token; an operator token here is the wrong scope. */
+export async function requireAgentToken(request: Request, env: Env): Promise<string> {
+  const token = bearerToken(request);
+  if (!token) throw new HttpError(401, "missing_token", 'send "Authorization: Bearer <agent token>" with the token returned when the town was created');
+  const held = await scopeOf(token, env);
+  if (held !== null) throw new HttpError(403, "insufficient_scope", `this route needs the town's agent token; the token sent is a ${held} token`);
+  return token;
+}

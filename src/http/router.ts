@@ -1,0 +1,202 @@
+import { Router, type IRequest } from "itty-router";
+import { z } from "zod";
+import {
+  AddRigBody,
+  CancelBeadBody,
+  CreateConvoyBody,
+  HeartbeatBody,
+  IngestBody,
+  PutTownBody,
+  SlingBeadBody,
+} from "../api/schemas";
+import { AgentIdSchema, BeadIdSchema, TownIdSchema, type TownId } from "../domain/ids";
+import type { Env } from "../env";
+import { createLogger, parseLogLevel } from "../observability/log";
+import type { Result } from "../town/result";
+import { requireAgentToken, requireScope } from "./auth";
+import { readJson } from "./body";
+import { errorResponse, HttpError, json } from "./errors";
+
+/** Body limits: small for commands, larger for a bead's body and for event batches. */
+const KB = 1024;
+const LIMITS = { small: 64 * KB, bead: 512 * KB, events: 1024 * KB } as const;
+
+type Handler = (request: IRequest, env: Env) => Promise<Response>;
+
+/** A path parameter, decoded and validated. */
+function param<S extends z.ZodType>(request: IRequest, name: string, schema: S): z.output<S> {
+  let raw: string;
+  try {
+    raw = decodeURIComponent(request.params[name] ?? "");
+  } catch {
+    throw new HttpError(400, "invalid_request", `the ${name} in the path is not valid URL encoding`);
+  }
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) throw new HttpError(400, "invalid_request", `${name} "${raw.slice(0, 80)}" ${parsed.error.issues[0]?.message ?? "is invalid"}`);
+  return parsed.data;
+}
+
+const townOf = (request: IRequest, env: Env) => {
+  const townId: TownId = param(request, "townId", TownIdSchema);
+  return { townId, town: env.TOWN.getByName(townId) };
+};
+
+/** A town's answer, or its error as an HTTP error. */
+function unwrap<T>(result: Result<T>): T {
+  if (!result.ok) throw HttpError.from(result.error);
+  return result.value;
+}
+
+const created = <T extends { created: boolean; value: unknown }>(key: string, result: T) =>
+  json({ [key]: result.value }, result.created ? 201 : 200);
+
+const routes: Array<[method: string, path: string, handler: Handler]> = [
+  ["GET", "/health", async () => json({ status: "ok" })],
+
+  [
+    "GET",
+    "/api/towns",
+    async (request, env) => {
+      await requireScope(request, env, "read");
+      return json({ towns: await env.REGISTRY.getByName("registry").list() });
+    },
+  ],
+
+  [
+    "PUT",
+    "/api/towns/:townId",
+    async (request, env) => {
+      await requireScope(request, env, "admin");
+      const { townId, town } = townOf(request, env);
+      const body = await readJson(request, PutTownBody, LIMITS.small);
+      const result = unwrap(await town.putTown(townId, body.config));
+      return result.created ? json({ town: result.town, agentToken: result.agentToken }, 201) : json({ town: result.town });
+    },
+  ],
+
+  [
+    "POST",
+    "/api/towns/:townId/rigs",
+    async (request, env) => {
+      await requireScope(request, env, "admin");
+      const { town } = townOf(request, env);
+      const body = await readJson(request, AddRigBody, LIMITS.small);
+      return created("rig", unwrap(await town.addRig(body)));
+    },
+  ],
+
+  [
+    "POST",
+    "/api/towns/:townId/beads",
+    async (request, env) => {
+      await requireScope(request, env, "admin");
+      const { town } = townOf(request, env);
+      const body = await readJson(request, SlingBeadBody, LIMITS.bead);
+      return created("bead", unwrap(await town.slingBead(body)));
+    },
+  ],
+
+  [
+    "POST",
+    "/api/towns/:townId/convoys",
+    async (request, env) => {
+      await requireScope(request, env, "admin");
+      const { town } = townOf(request, env);
+      const body = await readJson(request, CreateConvoyBody, LIMITS.small);
+      return created("convoy", unwrap(await town.createConvoy(body)));
+    },
+  ],
+
+  [
+    "POST",
+    "/api/towns/:townId/beads/:beadId/cancel",
+    async (request, env) => {
+      await requireScope(request, env, "admin");
+      const { town } = townOf(request, env);
+      const beadId = param(request, "beadId", BeadIdSchema);
+      const body = await readJson(request, CancelBeadBody, LIMITS.small);
+      return json({ bead: unwrap(await town.cancelBead(beadId, body)) }, 202);
+    },
+  ],
+
+  [
+    "GET",
+    "/api/towns/:townId/beads/:beadId",
+    async (request, env) => {
+      await requireScope(request, env, "read");
+      const { town } = townOf(request, env);
+      const beadId = param(request, "beadId", BeadIdSchema);
+      return json(unwrap(await town.getBead(beadId)));
+    },
+  ],
+
+  [
+    "POST",
+    "/api/towns/:townId/events",
+    async (request, env) => {
+      const token = await requireAgentToken(request, env);
+      const { town } = townOf(request, env);
+      const body = await readJson(request, IngestBody, LIMITS.events);
+      return json(unwrap(await town.ingestEvents(token, body)), 202);
+    },
+  ],
+
+  [
+    "POST",
+    "/api/towns/:townId/agents/:agentId/heartbeat",
+    async (request, env) => {
+      const token = await requireAgentToken(request, env);
+      const { town } = townOf(request, env);
+      const agentId = param(request, "agentId", AgentIdSchema);
+      const body = await readJson(request, HeartbeatBody, LIMITS.small);
+      unwrap(await town.heartbeat(token, agentId, body));
+      return new Response(null, { status: 204 });
+    },
+  ],
+
+  [
+    "GET",
+    "/api/towns/:townId/status",
+    async (request, env) => {
+      await requireScope(request, env, "read");
+      const { town } = townOf(request, env);
+      return json(unwrap(await town.status()));
+    },
+  ],
+];
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** The Worker's HTTP front: routes, auth, validation, the error shape and `X-Request-ID` on every response. */
+export function createRouter() {
+  const router = Router<IRequest, [Env, ExecutionContext]>({
+    before: [
+      (request) => {
+        const given = request.headers.get("x-request-id");
+        request.requestId = given && REQUEST_ID.test(given) ? given : crypto.randomUUID();
+      },
+    ],
+    catch: (error: unknown, request: IRequest, env: Env) => {
+      if (error instanceof HttpError) return errorResponse(error.status, error.code, error.message, error.retryAfter);
+      createLogger(parseLogLevel(env.LOG_LEVEL)).error("request failed", {
+        requestId: request.requestId,
+        method: request.method,
+        path: new URL(request.url).pathname,
+        error,
+      });
+      return errorResponse(500, "internal_error", `the server failed to handle this request; quote request id ${request.requestId} when reporting it`);
+    },
+    finally: [
+      (response: Response | undefined, request: IRequest) => {
+        const out = response ?? errorResponse(404, "route_not_found", `no route for ${request.method} ${new URL(request.url).pathname}; see the README for the API`);
+        const headers = new Headers(out.headers);
+        headers.set("x-request-id", request.requestId);
+        return new Response(out.body, { status: out.status, statusText: out.statusText, headers });
+      },
+    ],
+  });
+  for (const [method, path, handler] of routes) {
+    (router as unknown as Record<string, (path: string, handler: Handler) => void>)[method.toLowerCase()]!(path, handler);
+  }
+  return router;
+}

@@ -1,0 +1,6 @@
+/** Time, injected: the domain never reads the clock itself, and tests move time instead of sleeping. */
+export interface Clock {
+  now(): number;
+}
+
+export const systemClock: Clock = { now: () => Date.now() };

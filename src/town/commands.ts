@@ -1,0 +1,107 @@
+import type { AddRigInput, CancelBeadInput, CreateConvoyInput, SlingBeadInput } from "../api/schemas";
+import { applyEvent } from "../domain/apply-event";
+import type { EventBody } from "../domain/events";
+import type { BeadId, RigId } from "../domain/ids";
+import type { Bead, Rig } from "../domain/model";
+import { isTerminal } from "../domain/model";
+import { toNewEvent } from "./event-log";
+import { fail, ok, type Result } from "./result";
+import { inTransaction, type TownRuntime } from "./runtime";
+
+/**
+ * Admin commands. Each is checked against the current state, then logged as a processed event and
+ * applied in the same transaction, so the caller reads its own write and replay finds it in the log.
+ */
+
+export interface Created<T> {
+  readonly created: boolean;
+  readonly value: T;
+}
+
+export function addRig(runtime: TownRuntime, input: AddRigInput, newId: string, now: number): Result<Created<Rig>> {
+  const rigId = (input.id ?? newId) as RigId;
+  const payload = { rigId, name: input.name, gitUrl: input.gitUrl, defaultBranch: input.defaultBranch ?? "main" };
+  const existing = runtime.state.rig(rigId);
+  if (existing) {
+    const same = existing.name === payload.name && existing.gitUrl === payload.gitUrl && existing.defaultBranch === payload.defaultBranch;
+    return same ? ok({ created: false, value: existing }) : fail(409, "rig_exists", `rig ${rigId} already exists with different settings; pick another id`);
+  }
+  command(runtime, `rig:${rigId}`, { type: "rig_added", agentId: null, beadId: null, payload }, now);
+  return ok({ created: true, value: runtime.state.rig(rigId)! });
+}
+
+export function slingBead(runtime: TownRuntime, input: SlingBeadInput, newId: string, now: number): Result<Created<Bead>> {
+  const { state, repo } = runtime;
+  const beadId = (input.id ?? newId) as BeadId;
+  if (!state.rig(input.rigId)) return fail(404, "rig_not_found", `rig ${input.rigId} does not exist in this town; add it with POST …/rigs`);
+  const blockedBy = [...new Set(input.blockedBy ?? [])];
+  if (blockedBy.includes(beadId)) return fail(400, "invalid_request", `bead ${beadId} cannot block itself`);
+  const missing = blockedBy.find((id) => !state.bead(id));
+  if (missing) return fail(404, "bead_not_found", `blockedBy names bead ${missing}, which does not exist in this town`);
+  const payload = {
+    rigId: input.rigId,
+    title: input.title,
+    ...(input.body === undefined ? {} : { body: input.body }),
+    priority: input.priority ?? 2,
+    blockedBy,
+    held: input.held ?? false,
+  };
+  const existing = state.bead(beadId);
+  if (existing) {
+    const same =
+      existing.type === "issue" &&
+      existing.rigId === payload.rigId &&
+      existing.title === payload.title &&
+      existing.priority === payload.priority &&
+      existing.held === payload.held &&
+      sameList(existing.blockedBy, blockedBy) &&
+      (repo.beadBody(beadId) ?? undefined) === payload.body;
+    return same ? ok({ created: false, value: existing }) : fail(409, "bead_exists", `bead ${beadId} already exists with different content; pick another id`);
+  }
+  // The body stays on disk (it is not part of the state the reconciler reads).
+  command(runtime, `bead:${beadId}`, { type: "bead_created", agentId: null, beadId, payload }, now, () => {
+    if (payload.body !== undefined) repo.setBeadBody(beadId, payload.body);
+  });
+  return ok({ created: true, value: state.bead(beadId)! });
+}
+
+export function createConvoy(runtime: TownRuntime, input: CreateConvoyInput, newId: string, now: number): Result<Created<Bead>> {
+  const { state } = runtime;
+  const convoyId = (input.id ?? newId) as BeadId;
+  const beadIds = [...new Set(input.beadIds)];
+  if (beadIds.includes(convoyId)) return fail(400, "invalid_request", `convoy ${convoyId} cannot track itself`);
+  const missing = beadIds.find((id) => !state.bead(id));
+  if (missing) return fail(404, "bead_not_found", `beadIds names bead ${missing}, which does not exist in this town`);
+  const existing = state.bead(convoyId);
+  if (existing) {
+    const same = existing.type === "convoy" && existing.title === input.title && sameList(existing.tracked, beadIds);
+    return same ? ok({ created: false, value: existing }) : fail(409, "bead_exists", `bead ${convoyId} already exists with different content; pick another id`);
+  }
+  command(runtime, `convoy:${convoyId}`, { type: "convoy_created", agentId: null, beadId: convoyId, payload: { title: input.title, beadIds } }, now);
+  return ok({ created: true, value: state.bead(convoyId)! });
+}
+
+export function cancelBead(runtime: TownRuntime, beadId: BeadId, input: CancelBeadInput, now: number): Result<Bead> {
+  const bead = runtime.state.bead(beadId);
+  if (!bead) return fail(404, "bead_not_found", `bead ${beadId} does not exist in this town`);
+  if (isTerminal(bead)) return fail(409, "bead_finished", `bead ${beadId} is already ${bead.status}; there is nothing to cancel`);
+  const payload = { status: input.status ?? "failed", ...(input.reason === undefined ? {} : { reason: input.reason }) } as const;
+  command(runtime, `cancel:${beadId}`, { type: "bead_cancelled", agentId: null, beadId, payload }, now);
+  return ok(runtime.state.bead(beadId)!);
+}
+
+/** Logs the command as a processed event and applies it (plus any `alsoStore` writes), together. */
+function command(runtime: TownRuntime, eventId: string, body: EventBody, now: number, alsoStore?: () => void): void {
+  inTransaction(runtime, () => {
+    const [seq] = runtime.repo.appendEvents([toNewEvent(eventId, body, now)], now);
+    const outcome = applyEvent(runtime.state, { ...body, seq: seq!, eventId, createdAt: now }, now);
+    // Commands are checked first, so an ignored one means the check and the domain disagree: a bug.
+    if (!outcome.applied) throw new Error(`command ${body.type} was not applied: ${outcome.ignored}`);
+    runtime.repo.persist(runtime.state.changes());
+    alsoStore?.();
+  });
+}
+
+function sameList<T>(a: readonly T[], b: readonly T[]): boolean {
+  return a.length === b.length && a.every((item, i) => item === b[i]);
+}

@@ -1,0 +1,39 @@
+import { EventBodySchema, type EventBody, type TownEvent } from "../domain/events";
+import type { NewEvent, StoredEvent } from "../db/repository";
+
+/** A stored row back into a typed event, validated again: the log may hold rows older code wrote. */
+export function parseStoredEvent(row: StoredEvent): { ok: true; event: TownEvent } | { ok: false; error: string } {
+  let payload: unknown;
+  try {
+    payload = JSON.parse(row.payload);
+  } catch (error) {
+    return { ok: false, error: `payload is not JSON: ${error instanceof Error ? error.message : String(error)}` };
+  }
+  const parsed = EventBodySchema.safeParse({ type: row.type, agentId: row.agentId, beadId: row.beadId, payload });
+  if (!parsed.success) {
+    const first = parsed.error.issues[0];
+    return { ok: false, error: `invalid ${row.type} event: ${first ? `${first.path.join(".") || "event"}: ${first.message}` : "schema mismatch"}` };
+  }
+  return { ok: true, event: { ...parsed.data, seq: row.seq, eventId: row.eventId, createdAt: row.createdAt } };
+}
+
+/** A validated event as a row to append to the log. */
+export function toNewEvent(
+  eventId: string,
+  body: { readonly type: EventBody["type"]; readonly agentId?: string | null; readonly beadId?: string | null; readonly payload: unknown },
+  createdAt: number,
+): NewEvent {
+  return {
+    eventId,
+    type: body.type,
+    agentId: body.agentId ?? null,
+    beadId: body.beadId ?? null,
+    payload: JSON.stringify(body.payload),
+    createdAt,
+  };
+}
+
+/** Whether a stored event carries the same content as a new one (same id reused → duplicate, not conflict). */
+export function sameContent(a: NewEvent, b: NewEvent): boolean {
+  return a.type === b.type && a.agentId === b.agentId && a.beadId === b.beadId && a.payload === b.payload;
+}

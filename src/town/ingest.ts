@@ -1,0 +1,95 @@
+import type { HeartbeatInput, IngestInput } from "../api/schemas";
+import type { NewEvent } from "../db/repository";
+import type { AgentId } from "../domain/ids";
+import { isLive, type ContainerStatus } from "../domain/model";
+import { sameContent, toNewEvent } from "./event-log";
+import { fail, ok, type Result } from "./result";
+import type { TownRuntime } from "./runtime";
+
+export interface IngestOutcome {
+  readonly accepted: number;
+  readonly duplicates: number;
+}
+
+/**
+ * Agent callbacks: checked, then logged as pending for the next tick. A batch is all or nothing: an
+ * unknown agent or an event id reused with different content rejects it whole, and nothing is stored.
+ * An event id seen before with the same content is acknowledged as a duplicate and not stored again.
+ */
+export function ingestEvents(runtime: TownRuntime, input: IngestInput, now: number): Result<IngestOutcome> {
+  const { state, repo } = runtime;
+  for (const event of input.events) {
+    if (event.agentId && !state.agent(event.agentId)) {
+      return fail(404, "agent_not_found", `event ${event.eventId}: agent ${event.agentId} does not exist in this town`);
+    }
+    if (event.type === "pr_status_changed") {
+      const bead = state.bead(event.beadId);
+      if (!bead) return fail(404, "bead_not_found", `event ${event.eventId}: bead ${event.beadId} does not exist in this town`);
+      if (bead.type !== "merge_request") {
+        return fail(400, "invalid_request", `event ${event.eventId}: bead ${event.beadId} is a ${bead.type}, not a merge request`);
+      }
+    }
+  }
+
+  const incoming = new Map<string, NewEvent>();
+  let duplicates = 0;
+  for (const event of input.events) {
+    const row = toNewEvent(event.eventId, event, now);
+    const earlier = incoming.get(event.eventId);
+    if (earlier) {
+      if (!sameContent(earlier, row)) {
+        return conflict(event.eventId);
+      }
+      duplicates += 1;
+      continue;
+    }
+    incoming.set(event.eventId, row);
+  }
+  for (const stored of repo.eventsById([...incoming.keys()])) {
+    const row = incoming.get(stored.eventId)!;
+    if (!sameContent(stored, row)) return conflict(stored.eventId);
+    incoming.delete(stored.eventId);
+    duplicates += 1;
+  }
+  repo.transaction(() => repo.appendEvents([...incoming.values()]));
+  return ok({ accepted: incoming.size, duplicates });
+}
+
+const conflict = (eventId: string) =>
+  fail(409, "event_conflict", `event id ${eventId} was already used for a different event; use a new id for a new event`);
+
+/** Statuses that mean the container is gone or broken. */
+const FAILURE_STATUSES: ReadonlySet<ContainerStatus> = new Set(["exited", "not_found", "error"]);
+
+/**
+ * A heartbeat / container status observation. It updates the agent's observation columns; only a
+ * meaningful change becomes a `container_status` event (the noise filter, DESIGN §4.2): a status that
+ * differs from the last one observed, or a failure status while the agent is still live. Returns
+ * whether an event was logged.
+ */
+export function observeAgent(runtime: TownRuntime, agentId: AgentId, input: HeartbeatInput, now: number): Result<{ event: boolean }> {
+  const { state, repo, observations } = runtime;
+  const agent = state.agent(agentId);
+  if (!agent) return fail(404, "agent_not_found", `agent ${agentId} does not exist in this town`);
+  if (agent.status === "dead") return fail(409, "agent_retired", `agent ${agentId} was retired; stop its container`);
+  if (input.generation !== agent.generation) {
+    return fail(409, "stale_generation", `agent ${agentId} is at generation ${agent.generation}; a container of generation ${input.generation} is stale and should stop`);
+  }
+  const status = input.containerStatus;
+  const previous = observations.get(agentId)?.observedContainerStatus ?? null;
+  const alive = status === undefined || !FAILURE_STATUSES.has(status);
+  const lastHeartbeatAt = alive ? now : agent.lastHeartbeatAt;
+  const meaningful = status !== undefined && (status !== previous || (FAILURE_STATUSES.has(status) && isLive(agent)));
+  const observation = { observedAt: now, observedContainerStatus: status ?? previous };
+
+  repo.transaction(() => {
+    repo.saveObservation(agentId, lastHeartbeatAt, observation);
+    if (meaningful) {
+      const body = { type: "container_status", agentId, beadId: null, payload: { generation: input.generation, status } } as const;
+      repo.appendEvents([toNewEvent(`observed:${agentId}@${input.generation}:${status}:${now}`, body, now)]);
+    }
+  });
+  state.replaceObserved({ ...agent, lastHeartbeatAt });
+  observations.set(agentId, observation);
+  return ok({ event: meaningful });
+}

@@ -1,0 +1,371 @@
+import { DurableObject } from "cloudflare:workers";
+import migrations from "../../migrations/migrations.js";
+import type { AddRigInput, CancelBeadInput, CreateConvoyInput, HeartbeatInput, IngestInput, SlingBeadInput } from "../api/schemas";
+import { agentTokenTown, digestsEqual, newAgentToken, sha256Hex } from "../auth/tokens";
+import { TownRepository } from "../db/repository";
+import { isMigrated, migrate } from "../db/migrate";
+import type { Effect } from "../domain/actions";
+import { CLOSED_BREAKER } from "../domain/model";
+import { mergeOverrides, resolveConfig, type TownConfigOverrides } from "../domain/config";
+import type { AgentId, BeadId, TownId } from "../domain/ids";
+import type { CallOutcome, ContainerPort, DispatchRequest, StopRequest } from "../effects/container-port";
+import { HttpContainerPort } from "../effects/http-container";
+import { runOutbox } from "../effects/outbox";
+import { SimulatedContainers } from "../effects/simulated-containers";
+import type { Env } from "../env";
+import { createLogger, parseLogLevel, type Logger } from "../observability/log";
+import { systemClock, type Clock } from "./clock";
+import * as commands from "./commands";
+import { toNewEvent } from "./event-log";
+import { ingestEvents, observeAgent } from "./ingest";
+import { fail, ok, townNotFound, type Result } from "./result";
+import { inTransaction, type TownRuntime } from "./runtime";
+import { alarmStatus, type AlarmInfo } from "./status";
+import { describeError, runTick } from "./tick";
+import { beadDetails, beadView, townView } from "./views";
+
+const ALARM_KEY = "alarm";
+
+type TownView = ReturnType<typeof townView>;
+export type PutTownOutcome = { created: true; town: TownView; agentToken: string } | { created: false; town: TownView };
+const PRUNE_INTERVAL_MS = 3_600_000;
+
+/**
+ * One town. A thin shell around the pure domain: it loads the state, runs ticks on its alarm
+ * (drain → reconcile → persist → side effects → schedule), and answers the API's typed RPCs.
+ * Rules live in `src/domain`, SQL in `src/db`, HTTP in `src/http`.
+ */
+export class TownDO extends DurableObject<Env> {
+  protected readonly clock: Clock;
+  private readonly repo: TownRepository;
+  private readonly log: Logger;
+  private runtime: TownRuntime | null = null;
+  private port: ContainerPort | null = null;
+  private simulation: SimulatedContainers | null = null;
+  private failedTicks = 0;
+  private lastPrunedAt = 0;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.clock = this.createClock();
+    this.repo = new TownRepository(ctx.storage);
+    this.log = createLogger(parseLogLevel(env.LOG_LEVEL), { component: "town" });
+    void ctx.blockConcurrencyWhile(async () => this.load());
+  }
+
+  /** Where time comes from; the test worker overrides this with a clock it can move. */
+  protected createClock(): Clock {
+    return systemClock;
+  }
+
+  // ---- API (typed RPC from the Worker) ----------------------------------------------------------
+
+  /** Creates the town (returning its agent token, once) or merges new config overrides into it. */
+  async putTown(townId: TownId, overrides: TownConfigOverrides = {}): Promise<Result<PutTownOutcome>> {
+    const now = this.clock.now();
+    if (this.runtime) {
+      const state = this.runtime.state;
+      if (state.town.id !== townId) return fail(409, "town_mismatch", `this object holds town ${state.town.id}`);
+      const merged = mergeOverrides(state.town.overrides, overrides);
+      inTransaction(this.runtime, () => {
+        state.setTown({ ...state.town, overrides: merged, config: resolveConfig(merged), updatedAt: now });
+        this.repo.persist(state.changes());
+      });
+      await this.wakeSoon("town reconfigured");
+      return ok<PutTownOutcome>({ created: false, town: townView(this.runtime!.state.town) });
+    }
+    const agentToken = newAgentToken(townId);
+    const tokenHash = await sha256Hex(agentToken);
+    migrate(this.ctx.storage, migrations);
+    const town = { id: townId, overrides, config: resolveConfig(overrides), breaker: { ...CLOSED_BREAKER, since: now }, createdAt: now, updatedAt: now };
+    this.repo.transaction(() => this.repo.createTown(town, tokenHash));
+    this.load();
+    await this.env.REGISTRY.getByName("registry").register(townId, now);
+    await this.wakeSoon("town created");
+    this.log.info("town created", { townId });
+    return ok<PutTownOutcome>({ created: true, town: townView(this.runtime!.state.town), agentToken });
+  }
+
+  async addRig(input: AddRigInput) {
+    return this.command((runtime, now) => commands.addRig(runtime, input, crypto.randomUUID(), now), "rig added");
+  }
+
+  async slingBead(input: SlingBeadInput) {
+    return this.command((runtime, now) => {
+      const result = commands.slingBead(runtime, input, crypto.randomUUID(), now);
+      return result.ok ? ok({ created: result.value.created, value: beadView(result.value.value) }) : result;
+    }, "bead slung");
+  }
+
+  async createConvoy(input: CreateConvoyInput) {
+    return this.command((runtime, now) => {
+      const result = commands.createConvoy(runtime, input, crypto.randomUUID(), now);
+      return result.ok ? ok({ created: result.value.created, value: beadView(result.value.value) }) : result;
+    }, "convoy created");
+  }
+
+  async cancelBead(beadId: BeadId, input: CancelBeadInput) {
+    return this.command((runtime, now) => {
+      const result = commands.cancelBead(runtime, beadId, input, now);
+      return result.ok ? ok(beadView(result.value)) : result;
+    }, "bead cancelled");
+  }
+
+  async getBead(beadId: BeadId) {
+    const runtime = this.runtime;
+    if (!runtime) return this.notFound();
+    const bead = runtime.state.bead(beadId);
+    if (!bead) return fail(404, "bead_not_found", `bead ${beadId} does not exist in this town`);
+    return ok(beadDetails(runtime, bead));
+  }
+
+  /** Agent callbacks, logged for the next tick. */
+  async ingestEvents(agentToken: string, input: IngestInput) {
+    const runtime = this.runtime;
+    if (!runtime) return this.notFound();
+    const denied = await this.checkAgentToken(agentToken);
+    if (denied) return denied;
+    const result = ingestEvents(runtime, input, this.clock.now());
+    if (result.ok && result.value.accepted > 0) await this.wakeSoon(`${result.value.accepted} event(s) ingested`);
+    return result;
+  }
+
+  /** A heartbeat / container status observation. */
+  async heartbeat(agentToken: string, agentId: AgentId, input: HeartbeatInput) {
+    const runtime = this.runtime;
+    if (!runtime) return this.notFound();
+    const denied = await this.checkAgentToken(agentToken);
+    if (denied) return denied;
+    const result = observeAgent(runtime, agentId, input, this.clock.now());
+    if (result.ok && result.value.event) await this.wakeSoon(`container of ${agentId} reported ${input.containerStatus}`);
+    return result;
+  }
+
+  /** getAlarmStatus (DESIGN §5). */
+  async status() {
+    const runtime = this.runtime;
+    if (!runtime) return this.notFound();
+    return ok(alarmStatus(runtime, this.clock.now(), await this.alarmInfo()));
+  }
+
+  // ---- the tick -----------------------------------------------------------------------------------
+
+  override async alarm(): Promise<void> {
+    const runtime = this.runtime;
+    if (!runtime) return;
+    const now = this.clock.now();
+    const startedAt = Date.now();
+    const log = this.log.with({ townId: runtime.state.town.id });
+    let simulatedWake: number | null = null;
+    try {
+      simulatedWake = this.progressSimulation(runtime, now);
+    } catch (error) {
+      log.error("simulated platform failed", { error });
+    }
+
+    let report;
+    try {
+      report = inTransaction(runtime, () => runTick(runtime, now));
+    } catch (error) {
+      await this.tickFailed(runtime, now, startedAt, error, log);
+      return;
+    }
+    this.failedTicks = 0;
+    runtime.lastTickAt = now;
+    for (const dead of report.deadLettered) {
+      log.error("event dead-lettered", { tickId: report.tickId, seq: dead.seq, eventId: dead.eventId, type: dead.type, error: dead.lastError });
+    }
+
+    const effects = await runOutbox({
+      repo: this.repo,
+      port: this.containerPort(runtime),
+      clock: this.clock,
+      config: runtime.state.town.config,
+      describe: (effect) => this.describeEffect(runtime, effect),
+      report: (effect, outcome) => this.reportEffect(effect, outcome),
+    });
+    this.prune(runtime, now);
+
+    const wake = await this.scheduleNext(runtime, report.advance.wake, simulatedWake);
+    this.repo.finishTick(report.tickId, {
+      durationMs: Date.now() - startedAt,
+      effectsAttempted: effects.attempted,
+      effectsSucceeded: effects.succeeded,
+      effectsFailed: effects.failed,
+      nextAlarmAt: wake.at,
+      nextAlarmReason: wake.reason,
+    });
+  }
+
+  // ---- internals ----------------------------------------------------------------------------------
+
+  private load(): void {
+    if (!isMigrated(this.ctx.storage)) return; // no town was ever created here
+    try {
+      migrate(this.ctx.storage, migrations);
+    } catch (error) {
+      this.log.error("migration failed", { error });
+      throw error;
+    }
+    const loaded = this.repo.loadState();
+    if (!loaded) return;
+    this.runtime = { repo: this.repo, state: loaded.state, observations: loaded.observations, lastTickAt: this.repo.lastTick()?.at ?? 0 };
+  }
+
+  private notFound() {
+    return townNotFound(this.ctx.id.name ?? "this town");
+  }
+
+  /** Runs an admin command and pulls the alarm forward so its consequences follow soon. */
+  private async command<T>(run: (runtime: TownRuntime, now: number) => Result<T>, reason: string): Promise<Result<T>> {
+    const runtime = this.runtime;
+    if (!runtime) return this.notFound();
+    const result = run(runtime, this.clock.now());
+    if (result.ok) await this.wakeSoon(reason);
+    return result;
+  }
+
+  private async checkAgentToken(token: string) {
+    const town = this.runtime!.state.town;
+    const claimed = agentTokenTown(token);
+    if (claimed !== null && claimed !== town.id) {
+      return fail(403, "wrong_town", `this agent token belongs to town ${claimed}, not ${town.id}`);
+    }
+    const expected = this.repo.agentTokenHash();
+    if (!expected || !digestsEqual(await sha256Hex(token), expected)) {
+      return fail(401, "invalid_token", "the agent token is not valid for this town; use the token returned when the town was created");
+    }
+    return null;
+  }
+
+  private containerPort(runtime: TownRuntime): ContainerPort {
+    if (this.port) return this.port;
+    const adapter = this.env.CONTAINER_ADAPTER ?? "simulated";
+    if (adapter === "http") {
+      if (!this.env.CONTAINER_URL) throw new Error("CONTAINER_ADAPTER=http needs CONTAINER_URL (the agent service base URL)");
+      this.port = new HttpContainerPort(this.env.CONTAINER_URL, this.env.CONTAINER_TOKEN);
+    } else if (adapter === "simulated") {
+      this.simulation = new SimulatedContainers(this.repo, this.clock, () => runtime.state.town.config);
+      this.port = this.simulation;
+    } else {
+      throw new Error(`CONTAINER_ADAPTER must be "simulated" or "http", not "${adapter}"`);
+    }
+    return this.port;
+  }
+
+  /** The simulated platform reports like a real one would: heartbeats and callbacks through the same paths. */
+  private progressSimulation(runtime: TownRuntime, now: number): number | null {
+    this.containerPort(runtime);
+    if (!this.simulation) return null;
+    const { reports, wakeAt } = this.simulation.progress(now);
+    const events: IngestInput["events"] = [];
+    for (const report of reports) {
+      if (report.kind === "heartbeat") {
+        observeAgent(runtime, report.agentId, { generation: report.generation, containerStatus: "running" }, now);
+      } else {
+        const eventId = `simulated:${report.agentId}@${report.generation}:${report.kind}`;
+        events.push(
+          report.kind === "done"
+            ? { eventId, type: "agent_done", agentId: report.agentId, payload: { generation: report.generation, branch: report.branch } }
+            : { eventId, type: "agent_completed", agentId: report.agentId, payload: { generation: report.generation, status: "failed", reason: report.reason } },
+        );
+      }
+    }
+    if (events.length > 0) ingestEvents(runtime, { events }, now);
+    return wakeAt;
+  }
+
+  private describeEffect(runtime: TownRuntime, effect: Effect): DispatchRequest | StopRequest | null {
+    const townId = runtime.state.town.id;
+    if (effect.kind === "stop") return { effectId: effect.id, townId, agentId: effect.agentId, generation: effect.generation };
+    const agent = runtime.state.agent(effect.agentId);
+    const bead = effect.beadId ? runtime.state.bead(effect.beadId) : undefined;
+    const rig = runtime.state.rig(effect.rigId);
+    // A dispatch whose agent has moved on (stopped, re-dispatched) must not start a container.
+    if (!agent || !bead || !rig || agent.generation !== effect.generation || agent.hook !== bead.id || agent.status === "idle") return null;
+    return {
+      effectId: effect.id,
+      townId,
+      agentId: agent.id,
+      role: agent.role,
+      generation: effect.generation,
+      rig: { id: rig.id, name: rig.name, gitUrl: rig.gitUrl, defaultBranch: rig.defaultBranch },
+      bead: { id: bead.id, type: bead.type, title: bead.title, body: this.repo.beadBody(bead.id), branch: bead.branch, prUrl: bead.prUrl },
+    };
+  }
+
+  /** Called inside the outbox's transaction: the outcome enters the town as an event. */
+  private reportEffect(effect: Effect, outcome: CallOutcome): void {
+    const payload = {
+      effectId: effect.id,
+      kind: effect.kind,
+      generation: effect.generation,
+      outcome: outcome.outcome,
+      ...(outcome.outcome === "ok" ? {} : { error: outcome.error.slice(0, 2_000) }),
+    };
+    const body = { type: "dispatch_result", agentId: effect.agentId, beadId: null, payload } as const;
+    this.repo.appendEvents([toNewEvent(`result:${effect.id}`, body, this.clock.now())]);
+  }
+
+  private async tickFailed(runtime: TownRuntime, now: number, startedAt: number, error: unknown, log: Logger): Promise<void> {
+    this.failedTicks += 1;
+    // Retry with backoff ourselves: a throwing alarm is retried only a few times by the platform, then dropped.
+    const delay = Math.min(1_000 * 2 ** (this.failedTicks - 1), runtime.state.town.config.idleAlarmMs);
+    const reason = `retry after failed tick (${this.failedTicks} in a row)`;
+    log.error("tick failed", { error, consecutiveFailures: this.failedTicks });
+    try {
+      this.repo.transaction(() => this.repo.insertFailedTick(now, describeError(error), Date.now() - startedAt, runtime.state.town.breaker.status, now + delay, reason));
+    } catch (recordError) {
+      log.error("could not record the failed tick", { error: recordError });
+    }
+    await this.setAlarm(now + delay, reason);
+  }
+
+  private prune(runtime: TownRuntime, now: number): void {
+    if (now - this.lastPrunedAt < PRUNE_INTERVAL_MS) return;
+    this.lastPrunedAt = now;
+    const config = runtime.state.town.config;
+    this.repo.transaction(() => {
+      this.repo.pruneEvents(now - config.eventRetentionMs, config.eventRetentionCount);
+      this.repo.pruneTicks(now - config.tickRetentionMs, config.tickRetentionCount);
+    });
+  }
+
+  /** The next alarm: the earliest of what the rules, the queue, the outbox and the simulation need. */
+  private async scheduleNext(runtime: TownRuntime, ruleWake: AlarmInfo | null, simulatedWake: number | null): Promise<AlarmInfo> {
+    const now = this.clock.now();
+    const config = runtime.state.town.config;
+    const candidates: AlarmInfo[] = [{ at: now + config.idleAlarmMs, reason: "idle poll" }];
+    if (ruleWake) candidates.push({ at: Math.max(ruleWake.at, now + config.soonMs), reason: ruleWake.reason });
+    const queue = this.repo.queueStats();
+    if (queue.pending > 0) candidates.push({ at: now + config.soonMs, reason: `${queue.pending} event(s) pending` });
+    const effectAt = this.repo.nextEffectAt();
+    if (effectAt !== null) candidates.push({ at: Math.max(effectAt, now + config.soonMs), reason: "side effect due" });
+    if (simulatedWake !== null) candidates.push({ at: Math.max(simulatedWake, now + config.soonMs), reason: "simulated agent report due" });
+    const next = candidates.reduce((a, b) => (b.at < a.at ? b : a));
+    await this.setAlarm(next.at, next.reason);
+    return next;
+  }
+
+  /** Pulls the alarm forward to "soon" (never pushes it back). */
+  private async wakeSoon(reason: string): Promise<void> {
+    const runtime = this.runtime;
+    if (!runtime) return;
+    const at = this.clock.now() + runtime.state.town.config.soonMs;
+    const current = await this.ctx.storage.getAlarm();
+    if (current !== null && current <= at) return;
+    await this.setAlarm(at, reason);
+  }
+
+  private async setAlarm(at: number, reason: string): Promise<void> {
+    await this.ctx.storage.put<AlarmInfo>(ALARM_KEY, { at, reason });
+    await this.ctx.storage.setAlarm(at);
+  }
+
+  private async alarmInfo(): Promise<AlarmInfo | null> {
+    const at = await this.ctx.storage.getAlarm();
+    if (at === null) return null;
+    const info = await this.ctx.storage.get<AlarmInfo>(ALARM_KEY);
+    return { at, reason: info && info.at === at ? info.reason : "scheduled" };
+  }
+}
