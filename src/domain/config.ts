@@ -40,7 +40,7 @@ export const DEFAULT_TOWN_CONFIG = {
   tickRetentionMs: 7 * 86_400_000,
   tickRetentionCount: 50_000,
   /** Reconcile passes per tick: later passes see what earlier passes changed. */
-  maxReconcilePasses: 3,
+  maxReconcilePasses: 4,
   /** Longest sleep between ticks when nothing is due. */
   idleAlarmMs: 60_000,
   /** Delay between a new event and the tick that applies it (lets a burst share one tick). */

@@ -29,12 +29,12 @@ export interface Reconciliation {
  */
 const RULES: ReadonlyArray<(plan: Plan) => void> = [
   runCircuitBreaker,
-  // agents
+  // agents: what is certain (container gone, work cancelled) before what is inferred from silence
+  recoverLostContainers,
+  stopOrphanedAgents,
   resumeHeartbeatingAgents,
   detectStalledAgents,
   stopStalledAgents,
-  recoverLostContainers,
-  stopOrphanedAgents,
   unhookFinishedWork,
   // beads
   reopenOrphanedBeads,

@@ -1,0 +1,37 @@
+/**
+ * The Worker under test: the production Worker, with a town object whose clock the tests move.
+ * Everything else (routes, storage, alarms, the domain) is the production code.
+ */
+import { TownDO as ProductionTownDO } from "../../src/town/town.do";
+import type { Clock } from "../../src/town/clock";
+
+export { default, TownRegistry } from "../../src/index";
+
+/** Fake time starts far in the future, so a scheduled alarm never fires on its own: tests run it. */
+export const TEST_EPOCH = Date.UTC(2100, 0, 1);
+const CLOCK_KEY = "test:clock";
+
+export class TownDO extends ProductionTownDO {
+  /** A clock kept in the object's storage, so it survives an eviction like the rest of the town. */
+  protected override createClock(): Clock {
+    const kv = this.ctx.storage.kv;
+    return { now: () => kv.get<number>(CLOCK_KEY) ?? TEST_EPOCH };
+  }
+
+  async testNow(): Promise<number> {
+    return this.clock.now();
+  }
+
+  async testSetTime(at: number): Promise<number> {
+    this.ctx.storage.kv.put(CLOCK_KEY, at);
+    return at;
+  }
+
+  async testAlarmAt(): Promise<number | null> {
+    return this.ctx.storage.getAlarm();
+  }
+
+  async testAdvance(ms: number): Promise<number> {
+    return this.testSetTime(this.clock.now() + ms);
+  }
+}

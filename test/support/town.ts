@@ -1,0 +1,112 @@
+/** Test helpers: drive the Worker over HTTP and the town object through its alarm and its test clock. */
+import { env, exports } from "cloudflare:workers";
+import { runDurableObjectAlarm } from "cloudflare:test";
+import type { TownDO as TestTownDO } from "./test-worker";
+
+export const TOKENS = { admin: "test-admin", read: "test-read", debug: "test-debug" } as const;
+
+export interface ApiResponse<T = any> {
+  status: number;
+  body: T;
+  headers: Headers;
+}
+
+/** One HTTP call to the Worker. `body` is JSON-encoded unless it is already a string. */
+export async function api<T = any>(
+  method: string,
+  path: string,
+  options: { token?: string | null; body?: unknown; headers?: Record<string, string> } = {},
+): Promise<ApiResponse<T>> {
+  const headers: Record<string, string> = { ...options.headers };
+  if (options.token) headers.authorization = `Bearer ${options.token}`;
+  const init: RequestInit = { method, headers };
+  if (options.body !== undefined) init.body = typeof options.body === "string" ? options.body : JSON.stringify(options.body);
+  const response = await exports.default.fetch(new Request(`https://town.test${path}`, init));
+  const text = await response.text();
+  let body: any = text;
+  try {
+    body = text ? JSON.parse(text) : null;
+  } catch {
+    // not JSON: keep the text
+  }
+  return { status: response.status, body, headers: response.headers };
+}
+
+let counter = 0;
+/** A town id no other test uses. */
+export const uniqueTownId = (prefix = "town") => `${prefix}-${Date.now().toString(36)}-${(counter++).toString(36)}`;
+
+export function townStub(townId: string): DurableObjectStub<TestTownDO> {
+  return env.TOWN.getByName(townId) as unknown as DurableObjectStub<TestTownDO>;
+}
+
+export interface TestTown {
+  townId: string;
+  agentToken: string;
+  stub: DurableObjectStub<TestTownDO>;
+}
+
+/** Creates a town (optionally with config overrides) and a rig `web` in it. */
+export async function createTown(config: Record<string, unknown> = {}, options: { rig?: boolean } = {}): Promise<TestTown> {
+  const townId = uniqueTownId();
+  const created = await api("PUT", `/api/towns/${townId}`, { token: TOKENS.admin, body: { config } });
+  if (created.status !== 201) throw new Error(`could not create town: ${created.status} ${JSON.stringify(created.body)}`);
+  if (options.rig !== false) {
+    const rig = await api("POST", `/api/towns/${townId}/rigs`, { token: TOKENS.admin, body: { id: "web", name: "web", gitUrl: "https://git.test/web.git" } });
+    if (rig.status !== 201) throw new Error(`could not add rig: ${rig.status} ${JSON.stringify(rig.body)}`);
+  }
+  return { townId, agentToken: created.body.agentToken, stub: townStub(townId) };
+}
+
+export async function sling(town: TestTown, bead: Record<string, unknown>) {
+  const response = await api("POST", `/api/towns/${town.townId}/beads`, { token: TOKENS.admin, body: { rigId: "web", ...bead } });
+  if (response.status !== 201) throw new Error(`could not sling: ${response.status} ${JSON.stringify(response.body)}`);
+  return response.body.bead;
+}
+
+export async function status(town: TestTown) {
+  const response = await api("GET", `/api/towns/${town.townId}/status`, { token: TOKENS.read });
+  if (response.status !== 200) throw new Error(`status failed: ${response.status} ${JSON.stringify(response.body)}`);
+  return response.body;
+}
+
+export async function bead(town: TestTown, beadId: string) {
+  const response = await api("GET", `/api/towns/${town.townId}/beads/${beadId}`, { token: TOKENS.read });
+  if (response.status !== 200) throw new Error(`bead failed: ${response.status} ${JSON.stringify(response.body)}`);
+  return response.body;
+}
+
+export async function sendEvents(town: TestTown, events: unknown[]) {
+  return api("POST", `/api/towns/${town.townId}/events`, { token: town.agentToken, body: { events } });
+}
+
+export async function heartbeat(town: TestTown, agentId: string, body: { generation: number; containerStatus?: string }) {
+  return api("POST", `/api/towns/${town.townId}/agents/${agentId}/heartbeat`, { token: town.agentToken, body });
+}
+
+/** Runs the town's alarm now (at the current test time), if one is scheduled. */
+export function tick(town: TestTown): Promise<boolean> {
+  return runDurableObjectAlarm(town.stub);
+}
+
+/** Moves the town's clock. */
+export function advance(town: TestTown, ms: number): Promise<number> {
+  return town.stub.testAdvance(ms);
+}
+
+/**
+ * Lets time pass the way the alarm schedules it: moves the clock to the next alarm and runs it, until
+ * `done` holds or `maxTicks` ran. Returns the number of ticks run.
+ */
+export async function runUntil(town: TestTown, done: (status: any) => boolean, maxTicks = 50): Promise<number> {
+  for (let ticks = 0; ticks < maxTicks; ticks++) {
+    if (done(await status(town))) return ticks;
+    const alarmAt = await town.stub.testAlarmAt();
+    if (alarmAt === null) throw new Error("no alarm scheduled and the condition does not hold");
+    const now = await town.stub.testNow();
+    if (alarmAt > now) await town.stub.testSetTime(alarmAt);
+    await tick(town);
+  }
+  if (done(await status(town))) return maxTicks;
+  throw new Error(`condition still false after ${maxTicks} ticks: ${JSON.stringify(await status(town))}`);
+}
