@@ -59,12 +59,18 @@ export async function runOutbox(deps: OutboxDeps): Promise<OutboxRun> {
 }
 
 async function call(port: ContainerPort, effect: Effect, request: DispatchRequest | StopRequest, timeoutMs: number): Promise<CallOutcome> {
-  const signal = AbortSignal.timeout(timeoutMs);
+  // A timer we clear ourselves (not AbortSignal.timeout): a pending timer would keep the object busy.
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
   try {
-    return effect.kind === "dispatch" ? await port.dispatch(request as DispatchRequest, signal) : await port.stop(request, signal);
+    return effect.kind === "dispatch"
+      ? await port.dispatch(request as DispatchRequest, controller.signal)
+      : await port.stop(request, controller.signal);
   } catch (error) {
     // An adapter should not throw; if one does, it is a retryable failure, not a lost effect.
     return { outcome: "failed", error: error instanceof Error ? error.message : String(error), retryable: true };
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -1,0 +1,135 @@
+import { evictDurableObject, runInDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { DEFAULT_TOWN_CONFIG as C } from "../../src/domain/config";
+import { advance, bead, createTown, sendEvents, sling, status, tick, type TestTown } from "../support/town";
+
+const SILENT = { simulation: { workMs: 86_400_000, heartbeatIntervalMs: 86_400_000 } };
+
+/** Rows of the town's event log, straight from SQLite. */
+function eventRows(town: TestTown) {
+  return runInDurableObject(town.stub, (_instance, state) =>
+    state.storage.sql.exec<{ seq: number; event_id: string; status: string; attempts: number; last_error: string | null }>(
+      "SELECT seq, event_id, status, attempts, last_error FROM town_events ORDER BY seq",
+    ).toArray(),
+  );
+}
+
+/** Makes the next SQL statement that starts with `prefix` throw, once. */
+function failNextStatement(town: TestTown, prefix: string) {
+  return runInDurableObject(town.stub, (_instance, state) => {
+    const sql = state.storage.sql;
+    const original = sql.exec;
+    (sql as { exec: typeof original }).exec = function (query: string, ...bindings: unknown[]) {
+      if (query.toLowerCase().startsWith(prefix)) {
+        (sql as { exec: typeof original }).exec = original;
+        throw new Error("injected fault: disk on fire");
+      }
+      return original.call(this, query, ...bindings);
+    } as typeof original;
+  });
+}
+
+describe("a tick that throws half-way", () => {
+  it("loses no event and applies none twice", async () => {
+    const town = await createTown(SILENT);
+    await sling(town, { id: "b1", title: "Work" });
+    await tick(town);
+    const done = { eventId: "done-1", type: "agent_done", agentId: "web:polecat:1", payload: { generation: 1, branch: "feat/b1" } };
+    const beat = { eventId: "status-1", type: "container_status", agentId: "web:polecat:1", payload: { generation: 1, status: "running" } };
+    expect((await sendEvents(town, [done, beat])).status).toBe(202);
+    const pendingBefore = (await status(town)).queue.pending;
+    expect(pendingBefore).toBeGreaterThanOrEqual(2);
+
+    // The tick applies both events, writes the state, then fails writing its tick record.
+    await failNextStatement(town, 'insert into "ticks"');
+    await advance(town, 1_000);
+    await tick(town);
+
+    // Nothing of that tick was kept: events still pending, the issue still in progress, no merge request.
+    const afterFault = await status(town);
+    expect(afterFault.lastTick).toMatchObject({ result: "error", error: expect.stringContaining("injected fault") });
+    expect(afterFault.queue.pending).toBe(pendingBefore);
+    expect(afterFault.beadsByType.merge_request).toBe(0);
+    expect((await bead(town, "b1")).bead.status).toBe("in_progress");
+
+    // The retry applies each event exactly once.
+    await advance(town, 1_000);
+    await tick(town);
+    const details = await bead(town, "b1");
+    expect(details.bead.status).toBe("in_review");
+    expect(details.mergeRequests).toEqual([expect.objectContaining({ id: "b1:mr:1" })]);
+    const rows = (await eventRows(town)).filter((row) => row.event_id === "done-1" || row.event_id === "status-1");
+    expect(rows.map((row) => [row.event_id, row.status, row.attempts])).toEqual([
+      ["done-1", "processed", 0],
+      ["status-1", "processed", 0],
+    ]);
+
+    // Memory and storage agree: a fresh load shows the same town.
+    const before = await status(town);
+    await evictDurableObject(town.stub);
+    const after = await status(town);
+    expect({ ...after, now: 0, alarm: null }).toEqual({ ...before, now: 0, alarm: null });
+  });
+});
+
+describe("a poison event", () => {
+  it("is retried, then dead-lettered with its error, and never blocks the events behind it", async () => {
+    const town = await createTown(SILENT);
+    await sling(town, { id: "b1", title: "Work" });
+    await tick(town);
+    // A row an older version wrote, whose payload no longer parses.
+    await runInDurableObject(town.stub, (_instance, state) => {
+      state.storage.sql.exec(
+        "INSERT INTO town_events (event_id, type, agent_id, payload, created_at, status, attempts) VALUES ('poison', 'agent_done', 'web:polecat:1', '{not json', 0, 'pending', 0)",
+      );
+    });
+    const done = { eventId: "done-1", type: "agent_done", agentId: "web:polecat:1", payload: { generation: 1, branch: "feat/b1" } };
+    expect((await sendEvents(town, [done])).status).toBe(202);
+
+    await advance(town, 1_000);
+    await tick(town);
+    // The event behind the poison one applied on the first tick.
+    expect((await bead(town, "b1")).bead.status).toBe("in_review");
+    for (let i = 1; i < C.maxEventAttempts; i++) {
+      await advance(town, 1_000);
+      await tick(town);
+    }
+    const poison = (await eventRows(town)).find((row) => row.event_id === "poison");
+    expect(poison).toMatchObject({ status: "dead", attempts: C.maxEventAttempts, last_error: expect.stringContaining("payload is not JSON") });
+    const final = await status(town);
+    expect(final.queue).toMatchObject({ pending: 0, dead: 1 });
+    expect(final.lastTick.eventsDeadLettered).toBe(1);
+  });
+});
+
+describe("eviction", () => {
+  it("keeps the state, the last tick's metrics and the alarm across an eviction", async () => {
+    const town = await createTown(SILENT);
+    await sling(town, { id: "b1", title: "Work" });
+    await tick(town);
+    const before = await status(town);
+    expect(before.lastTick.actionsByType).toEqual({ create_agent: 1, dispatch_agent: 1 });
+    await evictDurableObject(town.stub);
+    const after = await status(town);
+    expect(after.lastTick).toEqual(before.lastTick);
+    expect(after.agents).toEqual(before.agents);
+    expect(after.alarm.nextFireAt).toBe(before.alarm.nextFireAt);
+  });
+});
+
+describe("retention", () => {
+  it("prunes processed events older than the retention window", async () => {
+    const town = await createTown({ ...SILENT, eventRetentionMs: 3_600_000 });
+    await sling(town, { id: "b1", title: "Work" });
+    await tick(town);
+    const early = (await eventRows(town)).length;
+    expect(early).toBeGreaterThan(0);
+    // Two hours later (pruning runs at most hourly), everything processed before is past retention.
+    await advance(town, 2 * 3_600_000);
+    await tick(town);
+    const late = await eventRows(town);
+    expect(late.filter((row) => row.status === "processed").every((row) => row.seq > 0)).toBe(true);
+    expect(late.length).toBeLessThan(early);
+    expect(late.find((row) => row.event_id === "bead:b1")).toBeUndefined();
+  });
+});
