@@ -27,6 +27,18 @@ export class TownDO extends ProductionTownDO {
     return at;
   }
 
+  /** Every row of every table plus the alarm: two dumps are equal only if nothing changed. */
+  async testDump(): Promise<string> {
+    const sql = this.ctx.storage.sql;
+    const tables = sql
+      .exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%' ORDER BY name")
+      .toArray()
+      .map((row) => row.name);
+    const dump: Record<string, unknown> = { alarm: await this.ctx.storage.getAlarm() };
+    for (const table of tables) dump[table] = sql.exec(`SELECT * FROM "${table}"`).toArray();
+    return JSON.stringify(dump);
+  }
+
   async testAlarmAt(): Promise<number | null> {
     return this.ctx.storage.getAlarm();
   }

@@ -1,0 +1,172 @@
+import { beforeAll, describe, expect, it } from "vitest";
+import { api, createTown, sling, tick, TOKENS, townStub, uniqueTownId, type TestTown } from "../support/town";
+
+/**
+ * Every route, tried with what a careless or hostile client sends. Each answer is a clear 4xx with the
+ * stable error shape, and nothing in the town changes (every table and the alarm are compared).
+ */
+
+type Scope = "admin" | "read" | "agent";
+interface Route {
+  name: string;
+  method: string;
+  path: (t: TestTown) => string;
+  scope: Scope;
+  body?: unknown;
+}
+
+const ROUTES: Route[] = [
+  { name: "reconfigure a town", method: "PUT", path: (t) => `/api/towns/${t.townId}`, scope: "admin", body: { config: { soonMs: 10 } } },
+  { name: "add a rig", method: "POST", path: (t) => `/api/towns/${t.townId}/rigs`, scope: "admin", body: { name: "api", gitUrl: "https://git.test/api.git" } },
+  { name: "sling a bead", method: "POST", path: (t) => `/api/towns/${t.townId}/beads`, scope: "admin", body: { rigId: "web", title: "New work" } },
+  { name: "create a convoy", method: "POST", path: (t) => `/api/towns/${t.townId}/convoys`, scope: "admin", body: { title: "Release", beadIds: ["b1"] } },
+  { name: "cancel a bead", method: "POST", path: (t) => `/api/towns/${t.townId}/beads/b1/cancel`, scope: "admin", body: { status: "closed" } },
+  { name: "read a bead", method: "GET", path: (t) => `/api/towns/${t.townId}/beads/b1`, scope: "read" },
+  { name: "read the status", method: "GET", path: (t) => `/api/towns/${t.townId}/status`, scope: "read" },
+  {
+    name: "ingest events",
+    method: "POST",
+    path: (t) => `/api/towns/${t.townId}/events`,
+    scope: "agent",
+    body: { events: [{ eventId: "e-1", type: "container_status", agentId: "web:polecat:1", payload: { status: "running" } }] },
+  },
+  { name: "send a heartbeat", method: "POST", path: (t) => `/api/towns/${t.townId}/agents/web:polecat:1/heartbeat`, scope: "agent", body: { generation: 1 } },
+];
+
+let town: TestTown;
+let other: TestTown;
+const tokenFor = (scope: Scope, t: TestTown) => (scope === "agent" ? t.agentToken : TOKENS[scope]);
+
+beforeAll(async () => {
+  town = await createTown({ simulation: { workMs: 86_400_000, heartbeatIntervalMs: 86_400_000 } });
+  other = await createTown();
+  await sling(town, { id: "b1", title: "Existing work" });
+  await tick(town);
+});
+
+/** Runs a request and checks it changed nothing in the town. */
+async function unchanged(request: () => Promise<{ status: number; body: any }>) {
+  const before = await town.stub.testDump();
+  const response = await request();
+  expect(await town.stub.testDump()).toBe(before);
+  return response;
+}
+
+const expectError = (response: { status: number; body: any; headers?: Headers }, status: number, code: string) => {
+  expect(response.status, JSON.stringify(response.body)).toBe(status);
+  expect(response.body).toEqual({ error: { code, message: expect.any(String) } });
+  expect(response.body.error.message.length).toBeGreaterThan(10);
+};
+
+describe.each(ROUTES)("$method $name", (route) => {
+  it("rejects a request without a token (401)", async () => {
+    const response = await unchanged(() => api(route.method, route.path(town), { body: route.body }));
+    expectError(response, 401, "missing_token");
+  });
+
+  it("rejects a wrong token (401)", async () => {
+    const response = await unchanged(() => api(route.method, route.path(town), { token: "not-a-token", body: route.body }));
+    expectError(response, 401, route.scope === "agent" ? "invalid_token" : "invalid_token");
+  });
+
+  it("rejects a token of the wrong scope (403)", async () => {
+    const wrong = route.scope === "admin" ? TOKENS.read : route.scope === "agent" ? TOKENS.admin : null;
+    if (wrong === null) {
+      // Read routes accept every operator token; an agent token is not one of them.
+      expectError(await unchanged(() => api(route.method, route.path(town), { token: town.agentToken, body: route.body })), 401, "invalid_token");
+      return;
+    }
+    expectError(await unchanged(() => api(route.method, route.path(town), { token: wrong, body: route.body })), 403, "insufficient_scope");
+  });
+
+  if (route.scope === "agent") {
+    it("rejects another town's agent token (403)", async () => {
+      const response = await unchanged(() => api(route.method, route.path(town), { token: other.agentToken, body: route.body }));
+      expectError(response, 403, "wrong_town");
+    });
+  }
+
+  it("answers 404 for a town that does not exist", async () => {
+    const missing = uniqueTownId("missing");
+    const path = route.path(town).replace(town.townId, missing);
+    const response = await api(route.method, path, { token: tokenFor(route.scope, town), body: route.body });
+    if (route.method === "PUT") return expect(response.status).toBe(201); // PUT creates it
+    expectError(response, 404, "town_not_found");
+    // Asking about a town that does not exist creates nothing: no tables, no alarm.
+    expect(await townStub(missing).testDump()).toBe(JSON.stringify({ alarm: null }));
+  });
+
+  if (route.body !== undefined) {
+    it("rejects malformed JSON (400)", async () => {
+      const response = await unchanged(() => api(route.method, route.path(town), { token: tokenFor(route.scope, town), body: '{"oops": [' }));
+      expectError(response, 400, "invalid_json");
+    });
+
+    it("rejects fields of the wrong type (400)", async () => {
+      const wrongTypes = Object.fromEntries(Object.keys(route.body as object).map((key) => [key, { nested: 12 }]));
+      const response = await unchanged(() => api(route.method, route.path(town), { token: tokenFor(route.scope, town), body: wrongTypes }));
+      expectError(response, 400, "invalid_request");
+    });
+
+    it("rejects unknown fields (400)", async () => {
+      const response = await unchanged(() =>
+        api(route.method, route.path(town), { token: tokenFor(route.scope, town), body: { ...(route.body as object), surprise: true } }),
+      );
+      expectError(response, 400, "invalid_request");
+    });
+
+    it("rejects an oversized body (413)", async () => {
+      const huge = JSON.stringify({ padding: "x".repeat(1_100_000) });
+      const response = await unchanged(() => api(route.method, route.path(town), { token: tokenFor(route.scope, town), body: huge }));
+      expectError(response, 413, "payload_too_large");
+    });
+  }
+});
+
+describe("unknown entities and event types", () => {
+  it("answers 404 for an unknown bead, and changes nothing", async () => {
+    expectError(await unchanged(() => api("GET", `/api/towns/${town.townId}/beads/nope`, { token: TOKENS.read })), 404, "bead_not_found");
+    expectError(await unchanged(() => api("POST", `/api/towns/${town.townId}/beads/nope/cancel`, { token: TOKENS.admin, body: {} })), 404, "bead_not_found");
+  });
+
+  it("answers 404 for a bead slung into an unknown rig or blocked by an unknown bead", async () => {
+    const path = `/api/towns/${town.townId}/beads`;
+    expectError(await unchanged(() => api("POST", path, { token: TOKENS.admin, body: { rigId: "nope", title: "x" } })), 404, "rig_not_found");
+    expectError(await unchanged(() => api("POST", path, { token: TOKENS.admin, body: { rigId: "web", title: "x", blockedBy: ["ghost"] } })), 404, "bead_not_found");
+  });
+
+  it("answers 404 for events and heartbeats of an unknown agent", async () => {
+    const events = [{ eventId: "ghost-1", type: "agent_done", agentId: "ghost", payload: { branch: "x" } }];
+    expectError(await unchanged(() => api("POST", `/api/towns/${town.townId}/events`, { token: town.agentToken, body: { events } })), 404, "agent_not_found");
+    const beat = () => api("POST", `/api/towns/${town.townId}/agents/ghost/heartbeat`, { token: town.agentToken, body: { generation: 1 } });
+    expectError(await unchanged(beat), 404, "agent_not_found");
+  });
+
+  it("rejects an unknown event type, and a command type sent as a callback (400)", async () => {
+    for (const type of ["agent_exploded", "bead_created", "dispatch_result"]) {
+      const events = [{ eventId: `x-${type}`, type, agentId: "web:polecat:1", payload: {} }];
+      const response = await unchanged(() => api("POST", `/api/towns/${town.townId}/events`, { token: town.agentToken, body: { events } }));
+      expectError(response, 400, "invalid_request");
+    }
+  });
+
+  it("rejects an invalid payload inside an otherwise valid batch, storing none of the batch", async () => {
+    const events = [
+      { eventId: "ok-1", type: "container_status", agentId: "web:polecat:1", payload: { status: "running" } },
+      { eventId: "bad-1", type: "agent_completed", agentId: "web:polecat:1", payload: { status: "exploded" } },
+    ];
+    const response = await unchanged(() => api("POST", `/api/towns/${town.townId}/events`, { token: town.agentToken, body: { events } }));
+    expectError(response, 400, "invalid_request");
+    expect(response.body.error.message).toContain("events.1.payload.status");
+  });
+
+  it("rejects ids that are not URL-safe, and towns ids with capitals", async () => {
+    expectError(await api("GET", `/api/towns/${town.townId}/beads/${encodeURIComponent("a b")}`, { token: TOKENS.read }), 400, "invalid_request");
+    expectError(await api("PUT", `/api/towns/Capital`, { token: TOKENS.admin, body: {} }), 400, "invalid_request");
+  });
+
+  it("rejects config overrides out of bounds (400) and leaves the town as it was", async () => {
+    const response = await unchanged(() => api("PUT", `/api/towns/${town.townId}`, { token: TOKENS.admin, body: { config: { heartbeatTimeoutMs: -5 } } }));
+    expectError(response, 400, "invalid_request");
+  });
+});
