@@ -8,7 +8,8 @@ export class HttpContainerPort implements ContainerPort {
   constructor(
     private readonly baseUrl: string,
     private readonly token: string | undefined,
-    private readonly fetcher: typeof fetch = fetch,
+    // Wrapped: the runtime's fetch must not be called with another `this`.
+    private readonly fetcher: typeof fetch = (input, init) => fetch(input, init),
   ) {}
 
   dispatch(request: DispatchRequest, signal: AbortSignal): Promise<CallOutcome> {

@@ -55,7 +55,8 @@ export function startFakeAgentService(): Promise<{ server: Server; url: string }
           res.writeHead(400, { "content-type": "text/plain" }).end("bad dispatch");
           return;
         case "down":
-          req.socket.destroy();
+          // A reset connection, as from a crashed service.
+          req.socket.resetAndDestroy();
           return;
         case "hang":
           // Never answer: the caller's timeout must fire. The socket is closed when the server stops.

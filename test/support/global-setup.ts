@@ -1,12 +1,6 @@
 import type { TestProject } from "vitest/node";
 import { startFakeAgentService } from "./fake-agent-service";
 
-declare module "vitest" {
-  export interface ProvidedContext {
-    agentServiceUrl: string;
-  }
-}
-
 /** Real loopback servers the Worker under test talks to. */
 export default async function setup(project: TestProject) {
   const agentService = await startFakeAgentService();

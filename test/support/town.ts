@@ -1,7 +1,10 @@
 /** Test helpers: drive the Worker over HTTP and the town object through its alarm and its test clock. */
-import { env, exports } from "cloudflare:workers";
+import { env as workerEnv, exports } from "cloudflare:workers";
 import { runDurableObjectAlarm } from "cloudflare:test";
+import type { Env } from "../../src/env";
 import type { TownDO as TestTownDO } from "./test-worker";
+
+const env = workerEnv as unknown as Env;
 
 export const TOKENS = { admin: "test-admin", read: "test-read", debug: "test-debug" } as const;
 

@@ -19,7 +19,7 @@ function failNextStatement(town: TestTown, prefix: string) {
   return runInDurableObject(town.stub, (_instance, state) => {
     const sql = state.storage.sql;
     const original = sql.exec;
-    (sql as { exec: typeof original }).exec = function (query: string, ...bindings: unknown[]) {
+    (sql as { exec: typeof original }).exec = function (this: SqlStorage, query: string, ...bindings: unknown[]) {
       if (query.toLowerCase().startsWith(prefix)) {
         (sql as { exec: typeof original }).exec = original;
         throw new Error("injected fault: disk on fire");

@@ -1,0 +1,99 @@
+import { inject } from "vitest";
+import { describe, expect, it } from "vitest";
+import { advance, bead, createTown, runUntil, sling, status, tick, type TestTown } from "../support/town";
+
+/** The fake agent service started by globalSetup on loopback (test/support/fake-agent-service.ts). */
+const serviceUrl = inject("agentServiceUrl");
+
+async function setMode(town: TestTown, mode: "ok" | "fail" | "hang" | "down" | "reject") {
+  const response = await fetch(`${serviceUrl}/__control`, { method: "POST", body: JSON.stringify({ townId: town.townId, mode }) });
+  expect(response.status).toBe(204);
+}
+
+async function calls(town: TestTown): Promise<Array<{ path: string; agentId: string; generation: number; idempotencyKey: string; mode: string }>> {
+  return (await fetch(`${serviceUrl}/__calls?townId=${town.townId}`)).json();
+}
+
+const QUICK = { effectBackoffBaseMs: 1_000, effectTimeoutMs: 300 };
+
+describe("the http container adapter", () => {
+  it("dispatches over HTTP with an idempotency key and feeds the outcome back as an event", async () => {
+    const town = await createTown(QUICK);
+    await setMode(town, "ok");
+    await sling(town, { id: "b1", title: "Real work" });
+    await tick(town);
+    expect(await calls(town)).toEqual([
+      expect.objectContaining({ path: "/dispatch", agentId: "web:polecat:1", generation: 1, idempotencyKey: "web:polecat:1@1:dispatch" }),
+    ]);
+    // The dispatch_result event is applied by the next tick: a success for the breaker.
+    await advance(town, 100);
+    await tick(town);
+    const after = await status(town);
+    expect(after.breaker.lastSuccessAt).not.toBeNull();
+    expect(after.lastTick.eventsApplied).toBe(1);
+    expect((await bead(town, "b1")).agent).toMatchObject({ status: "working", generation: 1 });
+  });
+
+  it("treats a 4xx answer as final: the bead goes back to open without retrying the call", async () => {
+    const town = await createTown(QUICK);
+    await setMode(town, "reject");
+    await sling(town, { id: "b1", title: "Rejected" });
+    await tick(town);
+    await advance(town, 100);
+    await tick(town);
+    expect((await calls(town)).length).toBe(1);
+    expect((await bead(town, "b1")).bead).toMatchObject({ status: "open", dispatchAttempts: 1 });
+    expect((await status(town)).breaker.recentFailures).toBe(1);
+  });
+
+  it("times out a service that never answers, retries with backoff, then reports the timeout", async () => {
+    const town = await createTown(QUICK);
+    await setMode(town, "hang");
+    await sling(town, { id: "b1", title: "Hanging" });
+    await tick(town);
+    expect((await status(town)).lastTick).toMatchObject({ effectsAttempted: 1, effectsFailed: 1 });
+    // Retries at +1 s and +2 s (effectMaxAttempts 3), then the final timeout reaches the town.
+    await runUntil(town, (s) => s.breaker.recentFailures === 1, 10);
+    expect((await calls(town)).filter((c) => c.path === "/dispatch")).toHaveLength(3);
+    expect((await bead(town, "b1")).bead.status).toBe("open");
+  });
+
+  it("treats a dropped connection as retryable, and reports the failure after the last attempt", async () => {
+    const town = await createTown(QUICK);
+    await setMode(town, "down");
+    await sling(town, { id: "b1", title: "Unreachable" });
+    await tick(town);
+    await runUntil(town, (s) => s.breaker.recentFailures === 1, 10);
+    expect((await calls(town)).filter((c) => c.path === "/dispatch")).toHaveLength(3);
+    expect((await bead(town, "b1")).bead.status).toBe("open");
+  });
+
+  it("keeps dispatch attempts bounded while the service is down for an hour, with the breaker open and visible", async () => {
+    const town = await createTown({ ...QUICK, maxDispatchAttempts: 100 });
+    // Down behind its load balancer: every call answers 503.
+    await setMode(town, "fail");
+    for (let i = 1; i <= 5; i++) await sling(town, { id: `b${i}`, title: `Task ${i}` });
+
+    // One hour of simulated time, letting each alarm fire when it asks to.
+    const start = await town.stub.testNow();
+    let breakerSeenOpen = false;
+    let ticks = 0;
+    while ((await town.stub.testNow()) < start + 3_600_000 && ticks < 500) {
+      const alarmAt = (await town.stub.testAlarmAt())!;
+      await town.stub.testSetTime(Math.max(alarmAt, await town.stub.testNow()));
+      await tick(town);
+      ticks += 1;
+      if ((await status(town)).breaker.open) breakerSeenOpen = true;
+    }
+
+    const dispatches = (await calls(town)).filter((c) => c.path === "/dispatch").length;
+    const final = await status(town);
+    expect(breakerSeenOpen).toBe(true);
+    expect(final.breaker.status).not.toBe("closed");
+    // Five initial dispatches, then one probe per 5-minute cool-down (12 in an hour), each tried 3 times.
+    expect(dispatches).toBeLessThanOrEqual((5 + 12) * 3);
+    expect(dispatches).toBeGreaterThanOrEqual(5 * 3);
+    expect(final.beads.open + final.beads.in_progress).toBe(5);
+    console.log(`service down for 1 h: ${dispatches} dispatch calls over ${ticks} ticks, breaker ${final.breaker.status}`);
+  });
+});

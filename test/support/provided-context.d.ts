@@ -1,0 +1,8 @@
+// Values test/support/global-setup.ts provides to the tests (vitest `inject`).
+import "vitest";
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    agentServiceUrl: string;
+  }
+}
