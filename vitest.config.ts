@@ -9,11 +9,13 @@ const worker = { main: "./test/support/test-worker.ts", wrangler: { configPath: 
 
 export default defineConfig({
   test: {
+    // Generous: the machines are shared and some tests walk through an hour of simulated time.
+    testTimeout: 60_000,
     projects: [
       {
         // Domain, town, HTTP: against the simulated container adapter (the default).
         plugins: [cloudflareTest({ ...worker, miniflare: { bindings: { ...TEST_BINDINGS, CONTAINER_ADAPTER: "simulated" } } })],
-        test: { name: "workers", include: ["test/**/*.test.ts"], exclude: ["test/effects/**"] },
+        test: { name: "workers", testTimeout: 60_000, include: ["test/**/*.test.ts"], exclude: ["test/effects/**"] },
       },
       {
         // The http adapter against a fake agent service on loopback, started by globalSetup.
@@ -23,7 +25,7 @@ export default defineConfig({
             miniflare: { bindings: { ...TEST_BINDINGS, CONTAINER_ADAPTER: "http", CONTAINER_URL: inject("agentServiceUrl") } },
           })),
         ],
-        test: { name: "http-adapter", include: ["test/effects/**/*.test.ts"], globalSetup: ["./test/support/global-setup.ts"] },
+        test: { name: "http-adapter", testTimeout: 60_000, include: ["test/effects/**/*.test.ts"], globalSetup: ["./test/support/global-setup.ts"] },
       },
     ],
   },
