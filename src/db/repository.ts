@@ -147,7 +147,7 @@ export class TownRepository {
       ...bead.blockedBy.map((dependsOnId, ordinal) => ({ beadId: bead.id, dependsOnId, kind: "blocks", ordinal })),
       ...bead.tracked.map((dependsOnId, ordinal) => ({ beadId: bead.id, dependsOnId, kind: "tracks", ordinal })),
     ]);
-    for (const chunk of chunks(deps, MAX_PARAMS / 4)) {
+    for (const chunk of chunks(deps, rowsPerStatement(deps[0]))) {
       this.db.insert(schema.dependencies).values(chunk).onConflictDoNothing().run();
     }
   }
@@ -186,10 +186,10 @@ export class TownRepository {
    */
   appendEvents(events: readonly NewEvent[], processedAt: number | null = null): number[] {
     const status: EventStatus = processedAt === null ? "pending" : "processed";
+    const rows = events.map((e) => ({ ...e, status, attempts: 0, processedAt }));
     const seqs: number[] = [];
-    for (const chunk of chunks(events, Math.floor(MAX_PARAMS / 8))) {
-      const rows = chunk.map((e) => ({ ...e, status, attempts: 0, processedAt }));
-      const inserted = this.db.insert(schema.townEvents).values(rows).onConflictDoNothing().returning({ seq: schema.townEvents.seq }).all();
+    for (const chunk of chunks(rows, rowsPerStatement(rows[0]))) {
+      const inserted = this.db.insert(schema.townEvents).values(chunk).onConflictDoNothing().returning({ seq: schema.townEvents.seq }).all();
       seqs.push(...inserted.map((r) => r.seq));
     }
     return seqs;
@@ -207,7 +207,7 @@ export class TownRepository {
 
   /** Marks drained events processed, or counts a failed attempt (dead-lettering at the limit). Returns the dead ones. */
   settleEvents(processed: readonly number[], failed: ReadonlyArray<{ seq: number; error: string }>, now: number, maxAttempts: number): number[] {
-    for (const chunk of chunks(processed, MAX_PARAMS - 1)) {
+    for (const chunk of chunks(processed, MAX_PARAMS - 2)) {
       this.db
         .update(schema.townEvents)
         .set({ status: "processed", processedAt: now })
@@ -407,6 +407,11 @@ export class TownRepository {
 }
 
 // ---- row mapping ----------------------------------------------------------------------------------
+
+/** How many rows of this shape fit in one statement's bound parameters. */
+function rowsPerStatement(row: object | undefined): number {
+  return row ? Math.max(1, Math.floor(MAX_PARAMS / Object.keys(row).length)) : 1;
+}
 
 function chunks<T>(items: readonly T[], size: number): T[][] {
   const out: T[][] = [];

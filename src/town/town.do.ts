@@ -44,6 +44,8 @@ export class TownDO extends DurableObject<Env> {
   private simulation: SimulatedContainers | null = null;
   private failedTicks = 0;
   private lastPrunedAt = 0;
+  /** A wake-up asked for while a tick was running: the tick's own schedule must not push it back. */
+  private requestedWake: AlarmInfo | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -71,6 +73,8 @@ export class TownDO extends DurableObject<Env> {
         state.setTown({ ...state.town, overrides: merged, config: resolveConfig(merged), updatedAt: now });
         this.repo.persist(state.changes());
       });
+      // Registering again is harmless and mends a creation whose registration failed.
+      await this.env.REGISTRY.getByName("registry").register(townId, state.town.createdAt);
       await this.wakeSoon("town reconfigured");
       return ok<PutTownOutcome>({ created: false, town: townView(this.runtime!.state.town) });
     }
@@ -156,6 +160,7 @@ export class TownDO extends DurableObject<Env> {
     const now = this.clock.now();
     const startedAt = Date.now();
     const log = this.log.with({ townId: runtime.state.town.id });
+    this.requestedWake = null;
     let simulatedWake: number | null = null;
     try {
       simulatedWake = this.progressSimulation(runtime, now);
@@ -176,15 +181,21 @@ export class TownDO extends DurableObject<Env> {
       log.error("event dead-lettered", { tickId: report.tickId, seq: dead.seq, eventId: dead.eventId, type: dead.type, error: dead.lastError });
     }
 
-    const effects = await runOutbox({
-      repo: this.repo,
-      port: this.containerPort(runtime),
-      clock: this.clock,
-      config: runtime.state.town.config,
-      describe: (effect) => this.describeEffect(runtime, effect),
-      report: (effect, outcome) => this.reportEffect(effect, outcome),
-    });
-    this.prune(runtime, now);
+    let effects = { attempted: 0, succeeded: 0, failed: 0 };
+    try {
+      effects = await runOutbox({
+        repo: this.repo,
+        port: this.containerPort(runtime),
+        clock: this.clock,
+        config: runtime.state.town.config,
+        describe: (effect) => this.describeEffect(runtime, effect),
+        report: (effect, outcome) => this.reportEffect(effect, outcome),
+      });
+      this.prune(runtime, now);
+    } catch (error) {
+      // The tick itself is committed; what failed here is retried from the outbox on the next alarm.
+      log.error("side effects or housekeeping failed", { tickId: report.tickId, error });
+    }
 
     const wake = await this.scheduleNext(runtime, report.advance.wake, simulatedWake);
     this.repo.finishTick(report.tickId, {
@@ -342,6 +353,7 @@ export class TownDO extends DurableObject<Env> {
     const effectAt = this.repo.nextEffectAt();
     if (effectAt !== null) candidates.push({ at: Math.max(effectAt, now + config.soonMs), reason: "side effect due" });
     if (simulatedWake !== null) candidates.push({ at: Math.max(simulatedWake, now + config.soonMs), reason: "simulated agent report due" });
+    if (this.requestedWake) candidates.push(this.requestedWake);
     const next = candidates.reduce((a, b) => (b.at < a.at ? b : a));
     await this.setAlarm(next.at, next.reason);
     return next;
@@ -352,6 +364,7 @@ export class TownDO extends DurableObject<Env> {
     const runtime = this.runtime;
     if (!runtime) return;
     const at = this.clock.now() + runtime.state.town.config.soonMs;
+    if (!this.requestedWake || at < this.requestedWake.at) this.requestedWake = { at, reason };
     const current = await this.ctx.storage.getAlarm();
     if (current !== null && current <= at) return;
     await this.setAlarm(at, reason);

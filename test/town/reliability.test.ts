@@ -133,3 +133,79 @@ describe("retention", () => {
     expect(late.find((row) => row.event_id === "bead:b1")).toBeUndefined();
   });
 });
+
+describe("draining a backlog", () => {
+  it("applies at most drainBatchSize events per tick, in seq order, and asks to be woken soon for the rest", async () => {
+    const town = await createTown({ ...SILENT, drainBatchSize: 10 });
+    await sling(town, { id: "b1", title: "Work" });
+    await tick(town);
+    await tick(town); // the dispatch result
+    const events = Array.from({ length: 25 }, (_, i) => ({
+      eventId: `s-${i}`,
+      type: "container_status",
+      agentId: "web:polecat:1",
+      payload: { status: i % 2 === 0 ? "running" : "starting" },
+    }));
+    expect((await sendEvents(town, events)).body).toEqual({ accepted: 25, duplicates: 0 });
+
+    await advance(town, 1_000);
+    await tick(town);
+    const first = await status(town);
+    expect(first.lastTick).toMatchObject({ eventsDrained: 10, queueDepth: 15 });
+    expect(first.alarm.reason).toBe("15 event(s) pending");
+
+    const rows = (await eventRows(town)).filter((row) => row.event_id.startsWith("s-"));
+    expect(rows.filter((row) => row.status === "processed").map((row) => row.event_id)).toEqual(Array.from({ length: 10 }, (_, i) => `s-${i}`));
+    await advance(town, 1_000);
+    await tick(town);
+    await advance(town, 1_000);
+    await tick(town);
+    expect((await status(town)).queue.pending).toBe(0);
+  });
+});
+
+describe("migrations", () => {
+  it("reports the real SQL error of a failing migration, and applies none of it", async () => {
+    const { migrate } = await import("../../src/db/migrate");
+    const stub = (await import("../support/town")).townStub("migration-probe");
+    const outcome = await runInDurableObject(stub, (_instance, state) => {
+      const broken = {
+        journal: { entries: [{ idx: 0, when: 1, tag: "0000_broken" }] },
+        migrations: { m0000: "CREATE TABLE fine (id TEXT);\n--> statement-breakpoint\nCREATE TABLE broken (id TEXT,, name TEXT);" },
+      };
+      try {
+        migrate(state.storage, broken);
+        return { error: null, tables: [] };
+      } catch (error) {
+        const tables = state.storage.sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE name IN ('fine', 'broken')").toArray();
+        return { error: String(error), tables };
+      }
+    });
+    expect(outcome.error).toContain("migration 0000_broken, statement 2 of 2 failed");
+    expect(outcome.error).toMatch(/syntax error/i);
+    expect(outcome.tables).toEqual([]);
+  });
+});
+
+describe("large batches", () => {
+  it("ingests a batch of 1,000 events and drains it in one tick", async () => {
+    const town = await createTown(SILENT);
+    await sling(town, { id: "b1", title: "Work" });
+    await tick(town);
+    await tick(town);
+    const events = Array.from({ length: 1_000 }, (_, i) => ({
+      eventId: `bulk-${i}`,
+      type: "container_status",
+      agentId: "web:polecat:1",
+      payload: { status: i % 2 === 0 ? "starting" : "running" },
+    }));
+    expect((await sendEvents(town, events)).body).toEqual({ accepted: 1_000, duplicates: 0 });
+    expect((await sendEvents(town, events)).body).toEqual({ accepted: 0, duplicates: 1_000 });
+    await advance(town, 1_000);
+    await tick(town);
+    expect((await status(town)).lastTick).toMatchObject({ eventsDrained: 1_000, eventsApplied: 1_000, queueDepth: 0 });
+    const rows = (await eventRows(town)).filter((row) => row.event_id.startsWith("bulk-"));
+    expect(rows.every((row) => row.status === "processed")).toBe(true);
+    expect(rows).toHaveLength(1_000);
+  });
+});
