@@ -1,10 +1,12 @@
-import { and, asc, count, desc, eq, getTableColumns, gte, inArray, lt, lte, min, sql } from "drizzle-orm";
+import { and, asc, count, desc, eq, getTableColumns, gte, inArray, isNotNull, isNull, lt, lte, min, sql } from "drizzle-orm";
 import { drizzle, type DrizzleSqliteDODatabase } from "drizzle-orm/durable-sqlite";
 import type { Effect } from "../domain/actions";
 import { resolveConfig, type TownConfigOverrides } from "../domain/config";
 import type { AgentId, BeadId, RigId, TownId } from "../domain/ids";
 import type { Agent, AgentRole, AgentStatus, Bead, BeadStatus, BeadType, Breaker, ContainerStatus, Rig, Town } from "../domain/model";
 import { TownState, type StateChanges } from "../domain/state";
+import type { CounterDelta } from "../observability/counters";
+import type { OpenViolation, ViolationChanges } from "../observability/violation-tracker";
 import * as schema from "./schema";
 
 /** Bound parameters per statement are capped at 100 in Durable Object SQLite. */
@@ -381,6 +383,55 @@ export class TownRepository {
     this.db.delete(schema.ticks).where(lt(schema.ticks.at, before)).run();
     const cutoff = this.db.select({ id: schema.ticks.id }).from(schema.ticks).orderBy(desc(schema.ticks.id)).limit(1).offset(keep).get();
     if (cutoff) this.db.delete(schema.ticks).where(lte(schema.ticks.id, cutoff.id)).run();
+  }
+
+  // ---- counters and violations ---------------------------------------------------------------------
+
+  /** Adds increments to cumulative counters (creating a series on first use). */
+  addCounters(deltas: readonly CounterDelta[]): void {
+    for (const delta of deltas) {
+      this.db
+        .insert(schema.counters)
+        .values({ name: delta.name, labels: delta.labels, value: delta.by })
+        .onConflictDoUpdate({ target: [schema.counters.name, schema.counters.labels], set: { value: sql`${schema.counters.value} + ${delta.by}` } })
+        .run();
+    }
+  }
+
+  counters(): Array<{ name: string; labels: string; value: number }> {
+    return this.db.select().from(schema.counters).orderBy(asc(schema.counters.name), asc(schema.counters.labels)).all();
+  }
+
+  openViolations(): OpenViolation[] {
+    return this.db
+      .select()
+      .from(schema.violations)
+      .where(isNull(schema.violations.resolvedAt))
+      .orderBy(asc(schema.violations.invariant), asc(schema.violations.key))
+      .all()
+      .map(({ resolvedAt: _resolved, ...row }) => ({ ...row, agentIds: row.agentIds as string[], beadIds: row.beadIds as string[] }));
+  }
+
+  /** Keeps the open violations and closes the resolved ones (their last `keepResolved` stay as history). */
+  saveViolations(changes: ViolationChanges, now: number, keepResolved = 500): void {
+    for (const violation of changes.open) {
+      const row = { ...violation, agentIds: [...violation.agentIds], beadIds: [...violation.beadIds], resolvedAt: null };
+      this.db.insert(schema.violations).values(row).onConflictDoUpdate({ target: schema.violations.key, set: row }).run();
+    }
+    for (const violation of changes.resolved) {
+      this.db.update(schema.violations).set({ resolvedAt: now }).where(eq(schema.violations.key, violation.key)).run();
+    }
+    if (changes.resolved.length > 0) {
+      const cutoff = this.db
+        .select({ resolvedAt: schema.violations.resolvedAt })
+        .from(schema.violations)
+        .where(isNotNull(schema.violations.resolvedAt))
+        .orderBy(desc(schema.violations.resolvedAt))
+        .limit(1)
+        .offset(keepResolved)
+        .get();
+      if (cutoff?.resolvedAt) this.db.delete(schema.violations).where(lte(schema.violations.resolvedAt, cutoff.resolvedAt)).run();
+    }
   }
 
   // ---- simulated container runs -------------------------------------------------------------------

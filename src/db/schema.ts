@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
 /**
  * The town's storage, one SQLite database per town Durable Object. Times are epoch milliseconds.
@@ -159,6 +159,12 @@ export const ticks = sqliteTable(
     breakerStatus: text("breaker_status").notNull(),
     nextAlarmAt: integer("next_alarm_at"),
     nextAlarmReason: text("next_alarm_reason"),
+    violationsOpen: integer("violations_open").notNull().default(0),
+    violationsNew: integer("violations_new").notNull().default(0),
+    /** Actions that repaired an invariant (also in the action counts, under rule `invariant.N`). */
+    repairs: integer("repairs").notNull().default(0),
+    /** Milliseconds per phase (drain, reconcile, invariants, persist, effects); CPU-only phases read 0 in production. */
+    phases: text("phases", { mode: "json" }),
     /** The actions as decided, for replay's divergence report. */
     actions: text("actions", { mode: "json" }),
     /** Agent observations that arrived since the previous tick, as this tick saw them. */
@@ -178,3 +184,32 @@ export const simulatedRuns = sqliteTable("simulated_runs", {
   outcome: text("outcome").notNull(),
   lastHeartbeatAt: integer("last_heartbeat_at").notNull(),
 });
+
+/** Cumulative counters and histogram buckets (Prometheus), one row per series. */
+export const counters = sqliteTable(
+  "counters",
+  {
+    name: text("name").notNull(),
+    /** Canonical label text, e.g. `kind="dispatch",outcome="ok"`. */
+    labels: text("labels").notNull(),
+    value: real("value").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.name, t.labels] })],
+);
+
+/** Invariant violations: open ones (resolved_at null) and a bounded history of resolved ones. */
+export const violations = sqliteTable(
+  "violations",
+  {
+    key: text("key").primaryKey(),
+    invariant: integer("invariant").notNull(),
+    message: text("message").notNull(),
+    agentIds: text("agent_ids", { mode: "json" }).notNull(),
+    beadIds: text("bead_ids", { mode: "json" }).notNull(),
+    firstSeenAt: integer("first_seen_at").notNull(),
+    lastSeenAt: integer("last_seen_at").notNull(),
+    lastReportedAt: integer("last_reported_at").notNull(),
+    resolvedAt: integer("resolved_at"),
+  },
+  (t) => [index("violations_open").on(t.invariant).where(sql`resolved_at IS NULL`)],
+);

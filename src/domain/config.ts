@@ -27,6 +27,8 @@ export const DEFAULT_TOWN_CONFIG = {
     /** How long the breaker stays open before one probe dispatch is allowed (half-open). */
     cooldownMs: 300_000,
   },
+  /** An invariant violation that stays open is reported again at most this often. */
+  violationReportCooldownMs: 3_600_000,
   /** Events applied per tick at most; the rest wait for the next tick, which is scheduled soon. */
   drainBatchSize: 1_000,
   /** Attempts to apply an event before it is dead-lettered. */
@@ -81,6 +83,7 @@ export const TownConfigOverridesSchema = z
       })
       .partial()
       .strict(),
+    violationReportCooldownMs: ms(7 * DAY).min(60_000),
     drainBatchSize: z.number().int().min(1).max(5_000),
     maxEventAttempts: z.number().int().min(1).max(100),
     maxEventAgeMs: ms(DAY).min(1_000),

@@ -12,6 +12,8 @@ export interface OutboxRun {
   readonly deferred: number;
   /** Effects dropped unexecuted because the state moved on (e.g. the agent was stopped first). */
   readonly obsolete: number;
+  /** Every call made, by kind and outcome (for the side-effect counters). */
+  readonly outcomes: ReadonlyArray<{ readonly kind: Effect["kind"]; readonly outcome: CallOutcome["outcome"] }>;
 }
 
 export interface OutboxDeps {
@@ -38,7 +40,7 @@ const BATCH = 200;
 export async function runOutbox(deps: OutboxDeps): Promise<OutboxRun> {
   const { repo, clock, config } = deps;
   const due = repo.dueEffects(clock.now(), BATCH);
-  const tally = { attempted: 0, succeeded: 0, failed: 0, deferred: 0, obsolete: 0 };
+  const tally = { attempted: 0, succeeded: 0, failed: 0, deferred: 0, obsolete: 0, outcomes: [] as Array<{ kind: Effect["kind"]; outcome: CallOutcome["outcome"] }> };
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < due.length) {
@@ -51,6 +53,7 @@ export async function runOutbox(deps: OutboxDeps): Promise<OutboxRun> {
       }
       tally.attempted += 1;
       const outcome = await call(deps.port, entry.effect, request, config.effectTimeoutMs);
+      tally.outcomes.push({ kind: entry.effect.kind, outcome: outcome.outcome });
       settle(deps, entry, outcome, tally);
     }
   };

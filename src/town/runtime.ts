@@ -1,6 +1,7 @@
 import type { TownRepository, Observation } from "../db/repository";
 import type { AgentId } from "../domain/ids";
 import type { TownState } from "../domain/state";
+import type { OpenViolation } from "../observability/violation-tracker";
 
 /** A loaded town: its storage, its state in memory, and the shell-only observation columns. */
 export interface TownRuntime {
@@ -10,6 +11,8 @@ export interface TownRuntime {
   readonly observations: Map<AgentId, Observation>;
   /** When the last tick ran: observations newer than this are recorded by the next tick. */
   lastTickAt: number;
+  /** Invariant violations open after the last tick, by key. */
+  openViolations: Map<string, OpenViolation>;
 }
 
 /**

@@ -1,8 +1,14 @@
-import { advanceTown, describeError, type Advance } from "../domain/advance";
+import { advanceTown, describeError, type ActionResult, type Advance } from "../domain/advance";
+import { applyAction } from "../domain/apply-action";
 import type { Action, ActionType } from "../domain/actions";
-import { parseStoredEvent } from "./event-log";
+import { ACTION_TYPES } from "../domain/actions";
 import type { TownEvent } from "../domain/events";
+import { checkInvariants } from "../domain/invariants";
 import type { NewTick, QueueStats, StoredEvent } from "../db/repository";
+import type { Alert } from "../observability/alerts";
+import { CounterDeltas, QUEUE_DURATION_BUCKETS } from "../observability/counters";
+import { trackViolations, type ViolationChanges } from "../observability/violation-tracker";
+import { parseStoredEvent } from "./event-log";
 import type { TownRuntime } from "./runtime";
 
 /** What a tick did, for the caller to execute effects, schedule the next alarm and report. */
@@ -11,22 +17,28 @@ export interface TickReport {
   readonly at: number;
   readonly drained: readonly StoredEvent[];
   readonly advance: Advance;
-  readonly deadLettered: readonly StoredEvent[];
+  /** Actions that repaired invariant violations (applied after the rules). */
+  readonly repairs: readonly ActionResult[];
+  readonly violations: ViolationChanges;
   readonly queue: QueueStats;
   readonly record: NewTick;
+  /** What to tell Sentry once the tick is committed. */
+  readonly alerts: readonly Alert[];
 }
 
 /**
- * The synchronous heart of a tick: drain a bounded batch of pending events, apply them, reconcile,
- * and persist the state changes, the events' new status, the outbox and the tick record — all in the
- * one transaction. A crash anywhere in here leaves storage and memory as they were before the tick:
- * no event is lost or applied twice.
+ * The synchronous heart of a tick, in the order of DESIGN §1: drain a bounded batch of pending events
+ * and apply them, reconcile, check the invariants (applying the safe repairs), and persist the state,
+ * the events' new status, the outbox, the violations, the counters and the tick record — all in one
+ * transaction. A crash anywhere in here leaves storage and memory as they were: no event is lost or
+ * applied twice.
  */
 export function runTick(runtime: TownRuntime, now: number): TickReport {
   const { repo, state } = runtime;
   const config = state.town.config;
-  const drained = repo.pendingEvents(config.drainBatchSize);
+  const phases = new PhaseTimer();
 
+  const drained = repo.pendingEvents(config.drainBatchSize);
   // A row that no longer parses (older version, corruption) fails like an event that throws.
   const events: TownEvent[] = [];
   const unparsable: { seq: number; error: string }[] = [];
@@ -35,9 +47,10 @@ export function runTick(runtime: TownRuntime, now: number): TickReport {
     if (parsed.ok) events.push(parsed.event);
     else unparsable.push({ seq: row.seq, error: parsed.error });
   }
+  phases.lap("drain");
 
   const advance = advanceTown(state, events, now);
-  repo.persist(state.changes());
+  phases.lap("reconcile");
 
   const processed: number[] = [];
   const failed = [...unparsable];
@@ -46,20 +59,105 @@ export function runTick(runtime: TownRuntime, now: number): TickReport {
     else processed.push(result.seq);
   }
   const deadSeqs = new Set(repo.settleEvents(processed, failed, now, config.maxEventAttempts));
-  repo.enqueueEffects(advance.effects, now);
-
   const queue = repo.queueStats();
-  const record = tickRecord(runtime, now, drained, advance, deadSeqs.size, failed.length, queue);
+
+  const detected = checkInvariants(state, now, queue);
+  const repairs = detected.flatMap((v) => v.repairs).map((action) => {
+    const outcome = applyAction(state, action, now);
+    return { action, refusal: outcome.applied ? null : outcome.refusal };
+  });
+  const violations = trackViolations(runtime.openViolations, detected, now, config.violationReportCooldownMs);
+  phases.lap("invariants");
+
+  repo.persist(state.changes());
+  repo.enqueueEffects(advance.effects, now);
+  repo.saveViolations(violations, now);
+  repo.addCounters(tickCounters(drained, processed, failed.length, deadSeqs.size, advance.actions, repairs, violations, now).list());
+  const deadLettered = drained.filter((row) => deadSeqs.has(row.seq));
+  const record = tickRecord(runtime, now, drained, advance, repairs, violations, deadLettered.length, failed.length, queue);
+  phases.lap("persist");
+  record.phases = phases.result();
   const tickId = repo.insertTick(record);
+
   return {
     tickId,
     at: now,
     drained,
     advance,
-    deadLettered: drained.filter((row) => deadSeqs.has(row.seq)).map((row) => ({ ...row, status: "dead" as const })),
+    repairs,
+    violations,
     queue,
     record,
+    alerts: tickAlerts(runtime, advance, violations, deadLettered, failed),
   };
+}
+
+/** Milliseconds per phase. In production `Date.now()` only advances across I/O, so CPU-only phases read 0. */
+class PhaseTimer {
+  private readonly phases: Record<string, number> = {};
+  private last = Date.now();
+  lap(name: string): void {
+    const now = Date.now();
+    this.phases[name] = now - this.last;
+    this.last = now;
+  }
+  result(): Record<string, number> {
+    return { ...this.phases };
+  }
+}
+
+function tickCounters(
+  drained: readonly StoredEvent[],
+  processed: readonly number[],
+  failures: number,
+  deadLettered: number,
+  actions: readonly ActionResult[],
+  repairs: readonly ActionResult[],
+  violations: ViolationChanges,
+  now: number,
+): CounterDeltas {
+  const deltas = new CounterDeltas().add("town_reconciler_ticks_total", { result: "ok" });
+  const processedSeqs = new Set(processed);
+  for (const row of drained) {
+    deltas.add("town_reconciler_events_drained_total", { type: row.type });
+    if (processedSeqs.has(row.seq)) {
+      deltas.observe("town_reconciler_event_queue_duration_seconds", {}, Math.max(0, now - row.createdAt) / 1000, QUEUE_DURATION_BUCKETS);
+    }
+  }
+  deltas.add("town_reconciler_event_retries_total", {}, failures);
+  deltas.add("town_reconciler_events_dead_lettered_total", {}, deadLettered);
+  for (const { action, refusal } of [...actions, ...repairs]) {
+    deltas.add("town_reconciler_actions_total", { type: action.type, rule: action.rule });
+    if (refusal !== null) deltas.add("town_reconciler_actions_refused_total", { type: action.type, rule: action.rule });
+  }
+  for (const { action } of repairs) deltas.add("town_reconciler_repairs_total", { invariant: action.rule.slice("invariant.".length) });
+  for (const violation of violations.started) deltas.add("town_reconciler_invariant_violations_total", { invariant: String(violation.invariant) });
+  return deltas;
+}
+
+function tickAlerts(
+  runtime: TownRuntime,
+  advance: Advance,
+  violations: ViolationChanges,
+  deadLettered: readonly StoredEvent[],
+  failed: ReadonlyArray<{ seq: number; error: string }>,
+): Alert[] {
+  const alerts: Alert[] = [
+    ...violations.started.map((violation) => ({ kind: "violation_started" as const, violation })),
+    ...violations.reminders.map((violation) => ({ kind: "violation_open" as const, violation })),
+    ...violations.resolved.map((violation) => ({ kind: "violation_resolved" as const, violation })),
+  ];
+  const errors = new Map(failed.map((f) => [f.seq, f.error]));
+  for (const row of deadLettered) {
+    alerts.push({ kind: "event_dead_lettered", seq: row.seq, eventId: row.eventId, type: row.type, error: errors.get(row.seq) ?? "unknown" });
+  }
+  for (const { action, refusal } of advance.actions) {
+    if (refusal === null && action.type === "set_breaker" && action.to === "open") {
+      const breaker = runtime.state.town.breaker;
+      alerts.push({ kind: "breaker_opened", reason: action.reason, recentFailures: breaker.failures.length });
+    }
+  }
+  return alerts;
 }
 
 function tickRecord(
@@ -67,15 +165,17 @@ function tickRecord(
   now: number,
   drained: readonly StoredEvent[],
   advance: Advance,
+  repairs: readonly ActionResult[],
+  violations: ViolationChanges,
   deadLettered: number,
   failed: number,
   queue: QueueStats,
 ): NewTick {
-  const byType: Partial<Record<ActionType, number>> = {};
+  const byType = Object.fromEntries(ACTION_TYPES.map((type) => [type, 0])) as Record<ActionType, number>;
   const byRule: Record<string, number> = {};
   let refused = 0;
   for (const { action, refusal } of advance.actions) {
-    byType[action.type] = (byType[action.type] ?? 0) + 1;
+    byType[action.type] += 1;
     byRule[action.rule] = (byRule[action.rule] ?? 0) + 1;
     if (refusal !== null) refused += 1;
   }
@@ -104,9 +204,12 @@ function tickRecord(
     oldestPendingAgeMs: queue.oldestPendingAt === null ? null : Math.max(0, now - queue.oldestPendingAt),
     deadLetters: queue.dead,
     breakerStatus: runtime.state.town.breaker.status,
+    violationsOpen: violations.open.length,
+    violationsNew: violations.started.length,
+    repairs: repairs.length,
     nextAlarmAt: advance.wake?.at ?? null,
     nextAlarmReason: advance.wake?.reason ?? null,
-    actions: advance.actions.map(({ action }) => compactAction(action)),
+    actions: [...advance.actions, ...repairs].map(({ action }) => compactAction(action)),
     observations: observationsSince(runtime, runtime.lastTickAt),
   };
 }

@@ -10,10 +10,12 @@ import { mergeOverrides, resolveConfig, type TownConfigOverrides } from "../doma
 import type { AgentId, BeadId, TownId } from "../domain/ids";
 import type { CallOutcome, ContainerPort, DispatchRequest, StopRequest } from "../effects/container-port";
 import { HttpContainerPort } from "../effects/http-container";
-import { runOutbox } from "../effects/outbox";
+import { runOutbox, type OutboxRun } from "../effects/outbox";
 import { SimulatedContainers } from "../effects/simulated-containers";
 import type { Env } from "../env";
+import { CounterDeltas, TICK_DURATION_BUCKETS } from "../observability/counters";
 import { createLogger, parseLogLevel, type Logger } from "../observability/log";
+import { createAlertSink, type AlertSink } from "../observability/sentry";
 import { systemClock, type Clock } from "./clock";
 import * as commands from "./commands";
 import { toNewEvent } from "./event-log";
@@ -21,7 +23,7 @@ import { ingestEvents, observeAgent } from "./ingest";
 import { fail, ok, townNotFound, type Result } from "./result";
 import { inTransaction, type TownRuntime } from "./runtime";
 import { alarmStatus, type AlarmInfo } from "./status";
-import { describeError, runTick } from "./tick";
+import { describeError, runTick, type TickReport } from "./tick";
 import { beadDetails, beadView, townView } from "./views";
 
 const ALARM_KEY = "alarm";
@@ -42,7 +44,9 @@ export class TownDO extends DurableObject<Env> {
   private runtime: TownRuntime | null = null;
   private port: ContainerPort | null = null;
   private simulation: SimulatedContainers | null = null;
+  private readonly alerts: AlertSink;
   private failedTicks = 0;
+  private lastFailureReportAt = 0;
   private lastPrunedAt = 0;
   /** A wake-up asked for while a tick was running: the tick's own schedule must not push it back. */
   private requestedWake: AlarmInfo | null = null;
@@ -52,6 +56,7 @@ export class TownDO extends DurableObject<Env> {
     this.clock = this.createClock();
     this.repo = new TownRepository(ctx.storage);
     this.log = createLogger(parseLogLevel(env.LOG_LEVEL), { component: "town" });
+    this.alerts = createAlertSink(env.SENTRY_DSN, this.log);
     void ctx.blockConcurrencyWhile(async () => this.load());
   }
 
@@ -154,6 +159,11 @@ export class TownDO extends DurableObject<Env> {
 
   // ---- the tick -----------------------------------------------------------------------------------
 
+  /**
+   * One tick: let the (simulated) platform report, run the transactional tick, tell Sentry what it
+   * found, execute side effects, and schedule the next alarm. Never throws: a failed tick is recorded
+   * and retried on our own backoff (a throwing alarm is retried a few times by the platform, then dropped).
+   */
   override async alarm(): Promise<void> {
     const runtime = this.runtime;
     if (!runtime) return;
@@ -168,7 +178,7 @@ export class TownDO extends DurableObject<Env> {
       log.error("simulated platform failed", { error });
     }
 
-    let report;
+    let report: TickReport;
     try {
       report = inTransaction(runtime, () => runTick(runtime, now));
     } catch (error) {
@@ -177,34 +187,30 @@ export class TownDO extends DurableObject<Env> {
     }
     this.failedTicks = 0;
     runtime.lastTickAt = now;
-    for (const dead of report.deadLettered) {
-      log.error("event dead-lettered", { tickId: report.tickId, seq: dead.seq, eventId: dead.eventId, type: dead.type, error: dead.lastError });
+    runtime.openViolations = new Map(report.violations.open.map((v) => [v.key, v]));
+    const tickLog = log.with({ tickId: report.tickId });
+    for (const row of report.drained) {
+      if (report.alerts.some((a) => a.kind === "event_dead_lettered" && a.seq === row.seq)) {
+        tickLog.error("event dead-lettered", { seq: row.seq, eventId: row.eventId, type: row.type });
+      }
     }
+    await this.alerts.send(report.alerts, { townId: runtime.state.town.id, tickId: report.tickId });
 
-    let effects = { attempted: 0, succeeded: 0, failed: 0 };
-    try {
-      effects = await runOutbox({
-        repo: this.repo,
-        port: this.containerPort(runtime),
-        clock: this.clock,
-        config: runtime.state.town.config,
-        describe: (effect) => this.describeEffect(runtime, effect),
-        report: (effect, outcome) => this.reportEffect(effect, outcome),
-      });
-      this.prune(runtime, now);
-    } catch (error) {
-      // The tick itself is committed; what failed here is retried from the outbox on the next alarm.
-      log.error("side effects or housekeeping failed", { tickId: report.tickId, error });
-    }
-
+    const effects = await this.runSideEffects(runtime, now, tickLog);
     const wake = await this.scheduleNext(runtime, report.advance.wake, simulatedWake);
-    this.repo.finishTick(report.tickId, {
-      durationMs: Date.now() - startedAt,
-      effectsAttempted: effects.attempted,
-      effectsSucceeded: effects.succeeded,
-      effectsFailed: effects.failed,
-      nextAlarmAt: wake.at,
-      nextAlarmReason: wake.reason,
+    const durationMs = Date.now() - startedAt;
+    const counters = new CounterDeltas().observe("town_reconciler_tick_duration_seconds", {}, durationMs / 1000, TICK_DURATION_BUCKETS);
+    for (const { kind, outcome } of effects.outcomes) counters.add("town_reconciler_side_effects_total", { kind, outcome });
+    this.repo.transaction(() => {
+      this.repo.finishTick(report.tickId, {
+        durationMs,
+        effectsAttempted: effects.attempted,
+        effectsSucceeded: effects.succeeded,
+        effectsFailed: effects.failed,
+        nextAlarmAt: wake.at,
+        nextAlarmReason: wake.reason,
+      });
+      this.repo.addCounters(counters.list());
     });
   }
 
@@ -220,7 +226,13 @@ export class TownDO extends DurableObject<Env> {
     }
     const loaded = this.repo.loadState();
     if (!loaded) return;
-    this.runtime = { repo: this.repo, state: loaded.state, observations: loaded.observations, lastTickAt: this.repo.lastTick()?.at ?? 0 };
+    this.runtime = {
+      repo: this.repo,
+      state: loaded.state,
+      observations: loaded.observations,
+      lastTickAt: this.repo.lastTick()?.at ?? 0,
+      openViolations: new Map(this.repo.openViolations().map((v) => [v.key, v])),
+    };
   }
 
   private notFound() {
@@ -318,16 +330,43 @@ export class TownDO extends DurableObject<Env> {
     this.repo.appendEvents([toNewEvent(`result:${effect.id}`, body, this.clock.now())]);
   }
 
+  /** Executes due side effects after the tick committed; a failure here is retried from the outbox. */
+  private async runSideEffects(runtime: TownRuntime, now: number, log: Logger): Promise<OutboxRun> {
+    try {
+      const run = await runOutbox({
+        repo: this.repo,
+        port: this.containerPort(runtime),
+        clock: this.clock,
+        config: runtime.state.town.config,
+        describe: (effect) => this.describeEffect(runtime, effect),
+        report: (effect, outcome) => this.reportEffect(effect, outcome),
+      });
+      this.prune(runtime, now);
+      return run;
+    } catch (error) {
+      log.error("side effects or housekeeping failed", { error });
+      return { attempted: 0, succeeded: 0, failed: 0, deferred: 0, obsolete: 0, outcomes: [] };
+    }
+  }
+
   private async tickFailed(runtime: TownRuntime, now: number, startedAt: number, error: unknown, log: Logger): Promise<void> {
     this.failedTicks += 1;
-    // Retry with backoff ourselves: a throwing alarm is retried only a few times by the platform, then dropped.
-    const delay = Math.min(1_000 * 2 ** (this.failedTicks - 1), runtime.state.town.config.idleAlarmMs);
+    const config = runtime.state.town.config;
+    const delay = Math.min(1_000 * 2 ** (this.failedTicks - 1), config.idleAlarmMs);
     const reason = `retry after failed tick (${this.failedTicks} in a row)`;
     log.error("tick failed", { error, consecutiveFailures: this.failedTicks });
     try {
-      this.repo.transaction(() => this.repo.insertFailedTick(now, describeError(error), Date.now() - startedAt, runtime.state.town.breaker.status, now + delay, reason));
+      this.repo.transaction(() => {
+        this.repo.insertFailedTick(now, describeError(error), Date.now() - startedAt, runtime.state.town.breaker.status, now + delay, reason);
+        this.repo.addCounters(new CounterDeltas().add("town_reconciler_ticks_total", { result: "error" }).list());
+      });
     } catch (recordError) {
       log.error("could not record the failed tick", { error: recordError });
+    }
+    // The first failure of a streak is reported, then at most once per cooldown while it lasts.
+    if (this.failedTicks === 1 || now - this.lastFailureReportAt >= config.violationReportCooldownMs) {
+      this.lastFailureReportAt = now;
+      await this.alerts.send([{ kind: "tick_failed", error, consecutiveFailures: this.failedTicks }], { townId: runtime.state.town.id, tickId: null });
     }
     await this.setAlarm(now + delay, reason);
   }

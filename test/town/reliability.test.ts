@@ -108,7 +108,7 @@ describe("eviction", () => {
     await sling(town, { id: "b1", title: "Work" });
     await tick(town);
     const before = await status(town);
-    expect(before.lastTick.actionsByType).toEqual({ create_agent: 1, dispatch_agent: 1 });
+    expect(before.lastTick.actionsByType).toMatchObject({ create_agent: 1, dispatch_agent: 1, stop_agent: 0 });
     await evictDurableObject(town.stub);
     const after = await status(town);
     expect(after.lastTick).toEqual(before.lastTick);
