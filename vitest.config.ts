@@ -4,8 +4,18 @@ import { defineConfig } from "vitest/config";
 /** Tokens the tests use; the Worker reads them as its secrets. */
 const TEST_BINDINGS = { ADMIN_TOKEN: "test-admin", READ_TOKEN: "test-read", DEBUG_TOKEN: "test-debug", LOG_LEVEL: "error" };
 
-/** The Worker under test: production code with a test town object whose clock the tests move. */
-const worker = { main: "./test/support/test-worker.ts", wrangler: { configPath: "./wrangler.toml" } };
+/**
+ * The Worker under test: production code with a test town object whose clock the tests move, talking
+ * to the fake Sentry (and, in the http-adapter project, the fake agent service) from globalSetup.
+ */
+const worker = (adapter: (inject: (key: "agentServiceUrl") => string) => Record<string, string>) =>
+  cloudflareTest(({ inject }) => ({
+    main: "./test/support/test-worker.ts",
+    wrangler: { configPath: "./wrangler.toml" },
+    miniflare: { bindings: { ...TEST_BINDINGS, SENTRY_DSN: inject("sentryDsn"), ...adapter((key) => inject(key)) } },
+  }));
+
+const globalSetup = ["./test/support/global-setup.ts"];
 
 export default defineConfig({
   test: {
@@ -13,19 +23,14 @@ export default defineConfig({
     testTimeout: 60_000,
     projects: [
       {
-        // Domain, town, HTTP: against the simulated container adapter (the default).
-        plugins: [cloudflareTest({ ...worker, miniflare: { bindings: { ...TEST_BINDINGS, CONTAINER_ADAPTER: "simulated" } } })],
-        test: { name: "workers", testTimeout: 60_000, include: ["test/**/*.test.ts"], exclude: ["test/effects/**"] },
+        // Domain, town, HTTP, observability: against the simulated container adapter (the default).
+        plugins: [worker(() => ({ CONTAINER_ADAPTER: "simulated" }))],
+        test: { name: "workers", testTimeout: 60_000, globalSetup, include: ["test/**/*.test.ts"], exclude: ["test/effects/**"] },
       },
       {
-        // The http adapter against a fake agent service on loopback, started by globalSetup.
-        plugins: [
-          cloudflareTest(({ inject }) => ({
-            ...worker,
-            miniflare: { bindings: { ...TEST_BINDINGS, CONTAINER_ADAPTER: "http", CONTAINER_URL: inject("agentServiceUrl") } },
-          })),
-        ],
-        test: { name: "http-adapter", testTimeout: 60_000, include: ["test/effects/**/*.test.ts"], globalSetup: ["./test/support/global-setup.ts"] },
+        // The http adapter against the fake agent service on loopback.
+        plugins: [worker((inject) => ({ CONTAINER_ADAPTER: "http", CONTAINER_URL: inject("agentServiceUrl") }))],
+        test: { name: "http-adapter", testTimeout: 60_000, globalSetup, include: ["test/effects/**/*.test.ts"] },
       },
     ],
   },

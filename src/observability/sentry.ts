@@ -44,6 +44,7 @@ export function createAlertSink(dsn: string | undefined, log: Logger, timeoutMs 
           scope.setTag("town", context.townId);
           if (context.tickId !== null) scope.setTag("tick", String(context.tickId));
           scope.setTag("alert", alert.kind);
+          if ("violation" in alert) scope.setTag("invariant", String(alert.violation.invariant));
           scope.setFingerprint(fingerprint(alert, context.townId));
           scope.setContext("town", { townId: context.townId, tickId: context.tickId, ...details(alert) });
           if (alert.kind === "tick_failed" && alert.error instanceof Error) scope.captureException(alert.error);

@@ -40,7 +40,39 @@ export function alarmStatus(runtime: TownRuntime, now: number, alarm: AlarmInfo 
       lastFailureAt: breaker.lastFailureAt,
       lastSuccessAt: breaker.lastSuccessAt,
     },
+    violations: {
+      open: runtime.openViolations.size,
+      list: [...runtime.openViolations.values()].slice(0, 50).map((v) => ({
+        invariant: v.invariant,
+        key: v.key,
+        message: v.message,
+        agentIds: v.agentIds,
+        beadIds: v.beadIds,
+        since: v.firstSeenAt,
+        lastReportedAt: v.lastReportedAt,
+      })),
+    },
+    totals: counterTotals(repo.counters()),
     lastTick: last ? tickView(last) : null,
+  };
+}
+
+/** Cumulative counters (persisted, so they never go backwards), summed over their labels. */
+function counterTotals(rows: ReadonlyArray<{ name: string; labels: string; value: number }>) {
+  const sum = (name: string, labelFilter?: string) =>
+    rows.filter((r) => r.name === `town_reconciler_${name}` && (!labelFilter || r.labels.includes(labelFilter))).reduce((n, r) => n + r.value, 0);
+  return {
+    ticks: sum("ticks_total"),
+    ticksFailed: sum("ticks_total", 'result="error"'),
+    eventsDrained: sum("events_drained_total"),
+    eventRetries: sum("event_retries_total"),
+    eventsDeadLettered: sum("events_dead_lettered_total"),
+    actions: sum("actions_total"),
+    actionsRefused: sum("actions_refused_total"),
+    repairs: sum("repairs_total"),
+    violations: sum("invariant_violations_total"),
+    sideEffects: sum("side_effects_total"),
+    sideEffectsFailed: sum("side_effects_total") - sum("side_effects_total", 'outcome="ok"'),
   };
 }
 

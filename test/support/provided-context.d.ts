@@ -4,5 +4,7 @@ import "vitest";
 declare module "vitest" {
   export interface ProvidedContext {
     agentServiceUrl: string;
+    sentryDsn: string;
+    sentryUrl: string;
   }
 }

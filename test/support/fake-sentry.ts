@@ -1,0 +1,95 @@
+/**
+ * A fake Sentry ingest on loopback, started by vitest's globalSetup (Node). It accepts the envelopes
+ * toucan-js sends, parses them with Sentry's own envelope parser, and records each event by its `town`
+ * tag. Per town it can answer 500 or hang (`POST /__control`). Tests read events via `GET /__events`.
+ */
+import { createServer, type IncomingMessage, type Server } from "node:http";
+import { parseEnvelope } from "@sentry/utils";
+
+export type SentryMode = "ok" | "fail" | "hang";
+
+export interface ReceivedEvent {
+  town: string | undefined;
+  eventId: string | undefined;
+  message: string | undefined;
+  level: string | undefined;
+  fingerprint: string[] | undefined;
+  tags: Record<string, string>;
+  contexts: Record<string, unknown>;
+  exception: unknown;
+  /** How the fake answered. */
+  mode: SentryMode;
+}
+
+export function startFakeSentry(): Promise<{ server: Server; dsn: string; url: string }> {
+  const modes = new Map<string, SentryMode>();
+  const events: ReceivedEvent[] = [];
+  const server = createServer(async (req, res) => {
+    const url = new URL(req.url ?? "/", "http://localhost");
+    const body = await readBody(req);
+    if (url.pathname === "/__control" && req.method === "POST") {
+      const { townId, mode } = JSON.parse(body.toString("utf8")) as { townId: string; mode: SentryMode };
+      modes.set(townId, mode);
+      res.writeHead(204).end();
+      return;
+    }
+    if (url.pathname === "/__events" && req.method === "GET") {
+      const townId = url.searchParams.get("townId");
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(events.filter((e) => e.town === townId)));
+      return;
+    }
+    if (/^\/api\/\d+\/envelope\/?$/.test(url.pathname) && req.method === "POST") {
+      const [, items] = parseEnvelope(new Uint8Array(body));
+      let mode: SentryMode = "ok";
+      for (const [header, payload] of items) {
+        if ((header as { type?: string }).type !== "event") continue;
+        const event = payload as {
+          event_id?: string;
+          message?: string;
+          level?: string;
+          fingerprint?: string[];
+          tags?: Record<string, string>;
+          contexts?: Record<string, unknown>;
+          exception?: unknown;
+        };
+        const town = event.tags?.town;
+        mode = (town && modes.get(town)) || "ok";
+        events.push({
+          town,
+          eventId: event.event_id,
+          message: event.message,
+          level: event.level,
+          fingerprint: event.fingerprint,
+          tags: event.tags ?? {},
+          contexts: event.contexts ?? {},
+          exception: event.exception,
+          mode,
+        });
+      }
+      if (mode === "hang") return; // never answer
+      if (mode === "fail") {
+        res.writeHead(500).end("ingest broken");
+        return;
+      }
+      res.writeHead(200, { "content-type": "application/json" }).end("{}");
+      return;
+    }
+    res.writeHead(404).end();
+  });
+  return new Promise((resolve) => {
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      const port = typeof address === "object" && address ? address.port : 0;
+      resolve({ server, dsn: `http://testkey@127.0.0.1:${port}/42`, url: `http://127.0.0.1:${port}` });
+    });
+  });
+}
+
+function readBody(req: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (chunk: Buffer) => chunks.push(chunk));
+    req.on("end", () => resolve(Buffer.concat(chunks)));
+    req.on("error", reject);
+  });
+}
