@@ -15,7 +15,7 @@ const worker = (adapter: (inject: (key: "agentServiceUrl") => string) => Record<
     miniflare: { bindings: { ...TEST_BINDINGS, SENTRY_DSN: inject("sentryDsn"), ...adapter((key) => inject(key)) } },
   }));
 
-const globalSetup = ["./test/support/global-setup.ts"];
+const globalSetup = ["./test/support/node/global-setup.ts"];
 
 export default defineConfig({
   test: {

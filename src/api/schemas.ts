@@ -73,3 +73,27 @@ export type CreateConvoyInput = z.infer<typeof CreateConvoyBody>;
 export type CancelBeadInput = z.infer<typeof CancelBeadBody>;
 export type IngestInput = z.infer<typeof IngestBody>;
 export type HeartbeatInput = z.infer<typeof HeartbeatBody>;
+
+/** A moment in a query string: an ISO 8601 date or epoch milliseconds (what Grafana's `${__from}` gives). */
+const Moment = z
+  .string()
+  .trim()
+  .min(1)
+  .transform((text, ctx) => {
+    const ms = /^\d+$/.test(text) ? Number(text) : Date.parse(text);
+    if (!Number.isFinite(ms)) {
+      ctx.addIssue({ code: "custom", message: `"${text.slice(0, 40)}" is not an ISO 8601 date or epoch milliseconds` });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
+const windowShape = { from: Moment.optional(), to: Moment.optional() };
+const inOrder = (q: { from?: number | undefined; to?: number | undefined }) => q.from === undefined || q.to === undefined || q.from <= q.to;
+const ORDER = { message: "from must not be after to", path: ["from"] };
+
+/** `from` and `to` of a tick-history window (defaults: the last hour). */
+export const TickWindowQuery = z.object(windowShape).refine(inOrder, ORDER);
+export const TicksQuery = z.object({ ...windowShape, format: z.enum(["json", "csv"]).optional() }).refine(inOrder, ORDER);
+
+export type TickWindowInput = z.infer<typeof TickWindowQuery>;

@@ -8,13 +8,16 @@ import {
   IngestBody,
   PutTownBody,
   SlingBeadBody,
+  TicksQuery,
+  TickWindowQuery,
 } from "../api/schemas";
 import { AgentIdSchema, BeadIdSchema, TownIdSchema, type TownId } from "../domain/ids";
 import type { Env } from "../env";
 import { createLogger, parseLogLevel } from "../observability/log";
+import { ticksCsv } from "../observability/tick-history";
 import type { Result } from "../town/result";
 import { requireAgentToken, requireScope } from "./auth";
-import { readJson } from "./body";
+import { describeIssues, readJson } from "./body";
 import { errorResponse, HttpError, json } from "./errors";
 
 /** Body limits: small for commands, larger for a bead's body and for event batches. */
@@ -33,6 +36,16 @@ function param<S extends z.ZodType>(request: IRequest, name: string, schema: S):
   }
   const parsed = schema.safeParse(raw);
   if (!parsed.success) throw new HttpError(400, "invalid_request", `${name} "${raw.slice(0, 80)}" ${parsed.error.issues[0]?.message ?? "is invalid"}`);
+  return parsed.data;
+}
+
+/** The query string, validated (a repeated parameter is an error, not a guess). */
+function query<S extends z.ZodType>(request: IRequest, schema: S): z.output<S> {
+  const params = new URL(request.url).searchParams;
+  const repeated = [...params.keys()].find((key, i, keys) => keys.indexOf(key) !== i);
+  if (repeated) throw new HttpError(400, "invalid_request", `query parameter ${repeated} is given more than once`);
+  const parsed = schema.safeParse(Object.fromEntries(params));
+  if (!parsed.success) throw new HttpError(400, "invalid_request", describeIssues(parsed.error));
   return parsed.data;
 }
 
@@ -151,6 +164,41 @@ const routes: Array<[method: string, path: string, handler: Handler]> = [
       const body = await readJson(request, HeartbeatBody, LIMITS.small);
       unwrap(await town.heartbeat(token, agentId, body));
       return new Response(null, { status: 204 });
+    },
+  ],
+
+  [
+    "GET",
+    "/api/towns/:townId/ticks",
+    async (request, env) => {
+      await requireScope(request, env, "read");
+      const { town } = townOf(request, env);
+      const { format, ...window } = query(request, TicksQuery);
+      const history = unwrap(await town.ticks(window));
+      const wantsCsv = format === "csv" || (format === undefined && (request.headers.get("accept") ?? "").includes("text/csv"));
+      if (!wantsCsv) return json(history);
+      return new Response(ticksCsv(history.ticks), { headers: { "content-type": "text/csv; charset=utf-8" } });
+    },
+  ],
+
+  [
+    "GET",
+    "/api/towns/:townId/ticks/summary",
+    async (request, env) => {
+      await requireScope(request, env, "read");
+      const { town } = townOf(request, env);
+      return json(unwrap(await town.ticksSummary(query(request, TickWindowQuery))));
+    },
+  ],
+
+  [
+    "GET",
+    "/api/towns/:townId/metrics",
+    async (request, env) => {
+      await requireScope(request, env, "read");
+      const { town } = townOf(request, env);
+      const text = unwrap(await town.metrics());
+      return new Response(text, { headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" } });
     },
   ],
 

@@ -1,5 +1,6 @@
 import type { TownRuntime } from "./runtime";
-import { countsByStatus, tickView } from "./views";
+import { tickView } from "../observability/tick-history";
+import { countsByStatus } from "./views";
 
 export interface AlarmInfo {
   readonly at: number;

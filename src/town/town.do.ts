@@ -1,6 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import migrations from "../../migrations/migrations.js";
-import type { AddRigInput, CancelBeadInput, CreateConvoyInput, HeartbeatInput, IngestInput, SlingBeadInput } from "../api/schemas";
+import type { AddRigInput, CancelBeadInput, CreateConvoyInput, HeartbeatInput, IngestInput, SlingBeadInput, TickWindowInput } from "../api/schemas";
 import { agentTokenTown, digestsEqual, newAgentToken, sha256Hex } from "../auth/tokens";
 import { TownRepository } from "../db/repository";
 import { isMigrated, migrate } from "../db/migrate";
@@ -15,7 +15,9 @@ import { SimulatedContainers } from "../effects/simulated-containers";
 import type { Env } from "../env";
 import { CounterDeltas, TICK_DURATION_BUCKETS } from "../observability/counters";
 import { createLogger, parseLogLevel, type Logger } from "../observability/log";
+import { renderPrometheus } from "../observability/prometheus";
 import { createAlertSink, type AlertSink } from "../observability/sentry";
+import { summarize, tickView } from "../observability/tick-history";
 import { systemClock, type Clock } from "./clock";
 import * as commands from "./commands";
 import { toNewEvent } from "./event-log";
@@ -24,13 +26,15 @@ import { fail, ok, townNotFound, type Result } from "./result";
 import { inTransaction, type TownRuntime } from "./runtime";
 import { alarmStatus, type AlarmInfo } from "./status";
 import { describeError, runTick, type TickReport } from "./tick";
-import { beadDetails, beadView, townView } from "./views";
+import { beadDetails, beadView, countsByStatus, townView } from "./views";
 
 const ALARM_KEY = "alarm";
 
 type TownView = ReturnType<typeof townView>;
 export type PutTownOutcome = { created: true; town: TownView; agentToken: string } | { created: false; town: TownView };
 const PRUNE_INTERVAL_MS = 3_600_000;
+/** Ticks returned by one history request at most (a day of 10-second ticks is 8,640). */
+export const MAX_TICK_ROWS = 10_000;
 
 /**
  * One town. A thin shell around the pure domain: it loads the state, runs ticks on its alarm
@@ -157,6 +161,49 @@ export class TownDO extends DurableObject<Env> {
     return ok(alarmStatus(runtime, this.clock.now(), await this.alarmInfo()));
   }
 
+  /** The tick history of a window (default: the last hour), oldest first. */
+  async ticks(window: TickWindowInput) {
+    const runtime = this.runtime;
+    if (!runtime) return this.notFound();
+    const { from, to } = this.resolveWindow(window);
+    const rows = this.repo.ticksBetween(from, to, MAX_TICK_ROWS + 1);
+    return ok({ townId: runtime.state.town.id, from, to, truncated: rows.length > MAX_TICK_ROWS, ticks: rows.slice(0, MAX_TICK_ROWS).map(tickView) });
+  }
+
+  /** Aggregates of each tick metric over a window. */
+  async ticksSummary(window: TickWindowInput) {
+    const runtime = this.runtime;
+    if (!runtime) return this.notFound();
+    const { from, to } = this.resolveWindow(window);
+    const ticks = this.repo.ticksBetween(from, to, MAX_TICK_ROWS).map(tickView);
+    return ok({ townId: runtime.state.town.id, from, to, ticks: ticks.length, metrics: summarize(ticks) });
+  }
+
+  /** Prometheus text exposition. */
+  async metrics() {
+    const runtime = this.runtime;
+    if (!runtime) return this.notFound();
+    const now = this.clock.now();
+    const queue = this.repo.queueStats();
+    const { agents, beads } = countsByStatus(runtime);
+    const violationsOpen: Record<string, number> = {};
+    for (const v of runtime.openViolations.values()) violationsOpen[v.invariant] = (violationsOpen[v.invariant] ?? 0) + 1;
+    const lastTickAt = this.repo.lastTick()?.at ?? null;
+    return ok(
+      renderPrometheus(runtime.state.town.id, this.repo.counters(), {
+        queueDepth: queue.pending,
+        oldestPendingAgeSeconds: queue.oldestPendingAt === null ? 0 : Math.max(0, now - queue.oldestPendingAt) / 1000,
+        deadLetters: queue.dead,
+        outboxDepth: this.repo.outboxSize(),
+        breakerOpen: runtime.state.town.breaker.status !== "closed",
+        violationsOpen,
+        agents,
+        beads,
+        lastTickSeconds: lastTickAt === null ? null : lastTickAt / 1000,
+      }),
+    );
+  }
+
   // ---- the tick -----------------------------------------------------------------------------------
 
   /**
@@ -233,6 +280,11 @@ export class TownDO extends DurableObject<Env> {
       lastTickAt: this.repo.lastTick()?.at ?? 0,
       openViolations: new Map(this.repo.openViolations().map((v) => [v.key, v])),
     };
+  }
+
+  private resolveWindow(window: TickWindowInput): { from: number; to: number } {
+    const to = window.to ?? this.clock.now();
+    return { from: window.from ?? to - 3_600_000, to };
   }
 
   private notFound() {

@@ -1,4 +1,3 @@
-import type { TickRow } from "../db/repository";
 import type { BeadId } from "../domain/ids";
 import { AGENT_STATUSES, BEAD_STATUSES, BEAD_TYPES, type Agent, type Bead, type Town } from "../domain/model";
 import type { TownRuntime } from "./runtime";
@@ -64,10 +63,4 @@ export function countsByStatus(runtime: TownRuntime) {
     beadsByType[bead.type] += 1;
   }
   return { agents, beads, beadsByType };
-}
-
-/** A tick record as JSON, without the bulky replay columns. */
-export function tickView(tick: TickRow) {
-  const { actions: _actions, observations: _observations, ...metrics } = tick;
-  return metrics;
 }

@@ -2,7 +2,7 @@ import { inject } from "vitest";
 import { describe, expect, it } from "vitest";
 import { advance, bead, createTown, runUntil, sling, status, tick, type TestTown } from "../support/town";
 
-/** The fake agent service started by globalSetup on loopback (test/support/fake-agent-service.ts). */
+/** The fake agent service started by globalSetup on loopback (test/support/node/fake-agent-service.ts). */
 const serviceUrl = inject("agentServiceUrl");
 
 async function setMode(town: TestTown, mode: "ok" | "fail" | "hang" | "down" | "reject") {

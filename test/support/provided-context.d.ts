@@ -6,5 +6,6 @@ declare module "vitest" {
     agentServiceUrl: string;
     sentryDsn: string;
     sentryUrl: string;
+    hostToolsUrl: string;
   }
 }

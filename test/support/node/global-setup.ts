@@ -1,16 +1,19 @@
 import type { TestProject } from "vitest/node";
 import { startFakeAgentService } from "./fake-agent-service";
 import { startFakeSentry } from "./fake-sentry";
+import { startHostTools } from "./host-tools";
 
-/** Real loopback servers the Worker under test talks to: an agent container service and a Sentry ingest. */
+/** Real loopback servers the Worker under test talks to (an agent container service, a Sentry ingest), and host tools. */
 export default async function setup(project: TestProject) {
   const agentService = await startFakeAgentService();
   const sentry = await startFakeSentry();
+  const tools = await startHostTools();
   project.provide("agentServiceUrl", agentService.url);
   project.provide("sentryDsn", sentry.dsn);
   project.provide("sentryUrl", sentry.url);
+  project.provide("hostToolsUrl", tools.url);
   return async () => {
-    for (const server of [agentService.server, sentry.server]) {
+    for (const server of [agentService.server, sentry.server, tools.server]) {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     }
