@@ -34,7 +34,8 @@ export function alarmStatus(runtime: TownRuntime, now: number, alarm: AlarmInfo 
     outbox: { pending: repo.outboxSize() },
     breaker: {
       status: breaker.status,
-      open: breaker.status !== "closed",
+      // 0 or 1 (a number, so Grafana can alert on it): open or half-open.
+      open: breaker.status === "closed" ? 0 : 1,
       since: breaker.since,
       recentFailures: breaker.failures.filter((at) => at > windowStart).length,
       failureThreshold: town.config.breaker.failureThreshold,
