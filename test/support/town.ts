@@ -1,7 +1,8 @@
 /** Test helpers: drive the Worker over HTTP and the town object through its alarm and its test clock. */
-import { env as workerEnv, exports } from "cloudflare:workers";
-import { runDurableObjectAlarm } from "cloudflare:test";
+import { env as workerEnv } from "cloudflare:workers";
+import { createExecutionContext, runDurableObjectAlarm, waitOnExecutionContext } from "cloudflare:test";
 import type { Env } from "../../src/env";
+import worker from "../../src/index";
 import type { TownDO as TestTownDO } from "./test-worker";
 
 const env = workerEnv as unknown as Env;
@@ -24,7 +25,10 @@ export async function api<T = any>(
   if (options.token) headers.authorization = `Bearer ${options.token}`;
   const init: RequestInit = { method, headers };
   if (options.body !== undefined) init.body = typeof options.body === "string" ? options.body : JSON.stringify(options.body);
-  const response = await exports.default.fetch(new Request(`https://town.test${path}`, init));
+  // The Worker's fetch handler, called directly: the pool's loopback fetch slows down with every call.
+  const ctx = createExecutionContext();
+  const response = await worker.fetch(new Request(`https://town.test${path}`, init) as Request<unknown, IncomingRequestCfProperties>, env, ctx);
+  await waitOnExecutionContext(ctx);
   const text = await response.text();
   let body: any = text;
   try {
