@@ -8,11 +8,11 @@ const TEST_BINDINGS = { ADMIN_TOKEN: "test-admin", READ_TOKEN: "test-read", DEBU
  * The Worker under test: production code with a test town object whose clock the tests move, talking
  * to the fake Sentry (and, in the http-adapter project, the fake agent service) from globalSetup.
  */
-const worker = (adapter: (inject: (key: "agentServiceUrl") => string) => Record<string, string>) =>
+const worker = (settings: (inject: (key: "agentServiceUrl") => string) => Record<string, string>) =>
   cloudflareTest(({ inject }) => ({
     main: "./test/support/test-worker.ts",
     wrangler: { configPath: "./wrangler.toml" },
-    miniflare: { bindings: { ...TEST_BINDINGS, SENTRY_DSN: inject("sentryDsn"), ...adapter((key) => inject(key)) } },
+    miniflare: { bindings: { ...TEST_BINDINGS, SENTRY_DSN: inject("sentryDsn"), ...settings((key) => inject(key)) } },
   }));
 
 const globalSetup = ["./test/support/node/global-setup.ts"];
@@ -25,7 +25,12 @@ export default defineConfig({
       {
         // Domain, town, HTTP, observability: against the simulated container adapter (the default).
         plugins: [worker(() => ({ CONTAINER_ADAPTER: "simulated" }))],
-        test: { name: "workers", testTimeout: 60_000, globalSetup, include: ["test/**/*.test.ts"], exclude: ["test/effects/**"] },
+        test: { name: "workers", testTimeout: 60_000, globalSetup, include: ["test/**/*.test.ts"], exclude: ["test/effects/**", "test/logs/**"] },
+      },
+      {
+        // What the logs say, with every line on (LOG_LEVEL=debug).
+        plugins: [worker(() => ({ CONTAINER_ADAPTER: "simulated", LOG_LEVEL: "debug" }))],
+        test: { name: "logs", testTimeout: 60_000, globalSetup, include: ["test/logs/**/*.test.ts"] },
       },
       {
         // The http adapter against the fake agent service on loopback.

@@ -222,21 +222,24 @@ export function createRouter() {
       (request) => {
         const given = request.headers.get("x-request-id");
         request.requestId = given && REQUEST_ID.test(given) ? given : crypto.randomUUID();
+        request.startedAt = Date.now();
       },
     ],
     catch: (error: unknown, request: IRequest, env: Env) => {
       if (error instanceof HttpError) return errorResponse(error.status, error.code, error.message, error.retryAfter);
-      createLogger(parseLogLevel(env.LOG_LEVEL)).error("request failed", {
-        requestId: request.requestId,
-        method: request.method,
-        path: new URL(request.url).pathname,
-        error,
-      });
+      createLogger(parseLogLevel(env.LOG_LEVEL)).error("unhandled error", { requestId: request.requestId, error });
       return errorResponse(500, "internal_error", `the server failed to handle this request; quote request id ${request.requestId} when reporting it`);
     },
     finally: [
-      (response: Response | undefined, request: IRequest) => {
-        const out = response ?? errorResponse(404, "route_not_found", `no route for ${request.method} ${new URL(request.url).pathname}; see the README for the API`);
+      (response: Response | undefined, request: IRequest, env: Env) => {
+        const path = new URL(request.url).pathname;
+        const out = response ?? errorResponse(404, "route_not_found", `no route for ${request.method} ${path}; see the README for the API`);
+        // One line per request: debug when it went well (heartbeats are frequent), info for a refusal.
+        const fields = { requestId: request.requestId, method: request.method, path, status: out.status, ms: Date.now() - request.startedAt, townId: request.params?.townId };
+        const log = createLogger(parseLogLevel(env.LOG_LEVEL));
+        if (out.status >= 500) log.error("request failed", fields);
+        else if (out.status >= 400) log.info("request refused", fields);
+        else log.debug("request", fields);
         const headers = new Headers(out.headers);
         headers.set("x-request-id", request.requestId);
         return new Response(out.body, { status: out.status, statusText: out.statusText, headers });
