@@ -34,7 +34,7 @@ describe("structured logs", () => {
         throw new Error("storage offline");
       };
     });
-    let response: Awaited<ReturnType<typeof api>> | undefined;
+    let response: { status: number; body: any } | undefined;
     const lines = await linesDuring(async () => (response = await api("GET", `/api/towns/${town.townId}/status`, { token: TOKENS.read, headers: { "x-request-id": "req-500" } })));
     expect(response!.status).toBe(500);
     expect(response!.body.error.message).toContain("req-500");
