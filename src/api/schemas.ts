@@ -97,3 +97,28 @@ export const TickWindowQuery = z.object(windowShape).refine(inOrder, ORDER);
 export const TicksQuery = z.object({ ...windowShape, format: z.enum(["json", "csv"]).optional() }).refine(inOrder, ORDER);
 
 export type TickWindowInput = z.infer<typeof TickWindowQuery>;
+
+/** An ISO 8601 date, required (replay windows are explicit). */
+const IsoDate = z
+  .string()
+  .trim()
+  .min(1)
+  .transform((text, ctx) => {
+    const ms = Date.parse(text);
+    if (!Number.isFinite(ms) || !/^\d{4}-\d{2}-\d{2}/.test(text)) {
+      ctx.addIssue({ code: "custom", message: `"${text.slice(0, 40)}" is not an ISO 8601 date` });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
+export const ReplayBody = z
+  .object({ from: IsoDate, to: IsoDate })
+  .strict()
+  .refine((q) => q.from <= q.to, { message: "from must not be after to", path: ["from"] });
+
+export const DryRunBody = z.object({}).strict();
+
+export const DebugEventsQuery = z.object({ status: z.enum(["dead", "pending"]).default("dead") });
+
+export type ReplayInput = z.infer<typeof ReplayBody>;

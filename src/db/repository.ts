@@ -1,4 +1,4 @@
-import { and, asc, count, desc, eq, getTableColumns, gte, inArray, isNotNull, isNull, lt, lte, min, sql } from "drizzle-orm";
+import { and, asc, count, desc, eq, getTableColumns, gt, gte, inArray, isNotNull, isNull, lt, lte, min, sql } from "drizzle-orm";
 import { drizzle, type DrizzleSqliteDODatabase } from "drizzle-orm/durable-sqlite";
 import type { Effect } from "../domain/actions";
 import { resolveConfig, type TownConfigOverrides } from "../domain/config";
@@ -11,6 +11,10 @@ import * as schema from "./schema";
 
 /** Bound parameters per statement are capped at 100 in Durable Object SQLite. */
 const MAX_PARAMS = 100;
+/** Creation order (see loadState). */
+const ROWID = sql`rowid`;
+/** Characters per snapshot part: at most 3 UTF-8 bytes each, so a part stays under 1.5 MB (rows may hold 2 MB). */
+export const SNAPSHOT_PART_CHARS = 500_000;
 
 export type EventStatus = "pending" | "processed" | "dead";
 
@@ -82,7 +86,13 @@ export class TownRepository {
     this.db.insert(schema.towns).values({ ...townRow(town), agentTokenHash }).run();
   }
 
-  /** Everything the reconciler works on, into memory. Bodies stay on disk. */
+  /**
+   * Everything the reconciler works on, into memory. Bodies stay on disk.
+   *
+   * Rows come back in rowid order, which is the order they were created in (a tick writes new rows in
+   * the order it made them): the same iteration order the state had before the object was evicted,
+   * so a reloaded town decides exactly as the running one would — and as replay does.
+   */
   loadState(): { state: TownState; observations: Map<AgentId, Observation> } | null {
     const townRowValue = this.db.select().from(schema.towns).limit(1).get();
     if (!townRowValue) return null;
@@ -95,11 +105,12 @@ export class TownRepository {
       createdAt: townRowValue.createdAt,
       updatedAt: townRowValue.updatedAt,
     };
-    const rigs = this.db.select().from(schema.rigs).all().map(toRig);
+    const rigs = this.db.select().from(schema.rigs).orderBy(ROWID).all().map(toRig);
     const observations = new Map<AgentId, Observation>();
     const agents = this.db
       .select()
       .from(schema.agents)
+      .orderBy(ROWID)
       .all()
       .map((row) => {
         observations.set(row.id as AgentId, {
@@ -121,7 +132,7 @@ export class TownRepository {
     const beads = this.db
       .select(beadColumns)
       .from(schema.beads)
-      .orderBy(asc(schema.beads.createdAt), asc(schema.beads.id))
+      .orderBy(ROWID)
       .all()
       .map((row) => toBead(row, blockedBy.get(row.id) ?? [], tracked.get(row.id) ?? []));
     return { state: new TownState(town, rigs, agents, beads), observations };
@@ -434,6 +445,120 @@ export class TownRepository {
     }
   }
 
+  // ---- replay: snapshots, sequence, history ---------------------------------------------------------
+
+  /** The highest event seq ever assigned (pruning never lowers it). */
+  maxSeq(): number {
+    const row = this.storage.sql.exec<{ seq: number }>("SELECT seq FROM sqlite_sequence WHERE name = 'town_events'").toArray()[0];
+    return row?.seq ?? 0;
+  }
+
+  /** Stores a snapshot's JSON in parts of at most `partChars` characters (≤ 3 bytes each: far under 2 MB). */
+  saveSnapshot(meta: { takenAt: number; tickId: number; logSeq: number; pending: Array<[number, number]> }, json: string, partChars = SNAPSHOT_PART_CHARS): number {
+    const pieces = splitText(json, partChars);
+    const id = this.db.insert(schema.snapshots).values({ ...meta, parts: pieces.length, bytes: json.length }).returning({ id: schema.snapshots.id }).get()!.id;
+    pieces.forEach((data, part) => this.db.insert(schema.snapshotParts).values({ snapshotId: id, part, data }).run());
+    return id;
+  }
+
+  /** The latest snapshot taken at or before `at`, reassembled. */
+  snapshotAtOrBefore(
+    at: number,
+  ): { id: number; takenAt: number; tickId: number; logSeq: number; pending: Array<[number, number]>; json: string } | null {
+    const meta = this.db
+      .select()
+      .from(schema.snapshots)
+      .where(lte(schema.snapshots.takenAt, at))
+      .orderBy(desc(schema.snapshots.takenAt), desc(schema.snapshots.id))
+      .limit(1)
+      .get();
+    if (!meta) return null;
+    const parts = this.db
+      .select({ part: schema.snapshotParts.part, data: schema.snapshotParts.data })
+      .from(schema.snapshotParts)
+      .where(eq(schema.snapshotParts.snapshotId, meta.id))
+      .orderBy(asc(schema.snapshotParts.part))
+      .all();
+    if (parts.length !== meta.parts) throw new Error(`snapshot ${meta.id} has ${parts.length} of its ${meta.parts} parts`);
+    const pending = meta.pending as Array<[number, number]>;
+    return { id: meta.id, takenAt: meta.takenAt, tickId: meta.tickId, logSeq: meta.logSeq, pending, json: parts.map((p) => p.data).join("") };
+  }
+
+  lastSnapshotAt(): number | null {
+    return this.db.select({ at: sql<number | null>`max(${schema.snapshots.takenAt})` }).from(schema.snapshots).get()?.at ?? null;
+  }
+
+  /** Drops snapshots taken before `before`, except the newest of them (the base for the oldest windows). */
+  pruneSnapshots(before: number): void {
+    const keep = this.db
+      .select({ id: schema.snapshots.id })
+      .from(schema.snapshots)
+      .where(lt(schema.snapshots.takenAt, before))
+      .orderBy(desc(schema.snapshots.takenAt), desc(schema.snapshots.id))
+      .limit(1)
+      .get();
+    if (!keep) return;
+    const doomed = this.db
+      .select({ id: schema.snapshots.id })
+      .from(schema.snapshots)
+      .where(and(lt(schema.snapshots.takenAt, before), lt(schema.snapshots.id, keep.id)))
+      .all()
+      .map((r) => r.id);
+    for (const chunk of chunks(doomed, MAX_PARAMS)) {
+      this.db.delete(schema.snapshotParts).where(inArray(schema.snapshotParts.snapshotId, chunk)).run();
+      this.db.delete(schema.snapshots).where(inArray(schema.snapshots.id, chunk)).run();
+    }
+  }
+
+  /** Pending events as `[seq, attempts]`, in seq order. */
+  pendingSeqs(): Array<[number, number]> {
+    return this.db
+      .select({ seq: schema.townEvents.seq, attempts: schema.townEvents.attempts })
+      .from(schema.townEvents)
+      .where(eq(schema.townEvents.status, "pending"))
+      .orderBy(asc(schema.townEvents.seq))
+      .all()
+      .map((row) => [row.seq, row.attempts]);
+  }
+
+  eventsBySeqs(seqs: readonly number[]): StoredEvent[] {
+    const found: StoredEvent[] = [];
+    for (const chunk of chunks(seqs, MAX_PARAMS)) {
+      found.push(...(this.db.select().from(schema.townEvents).where(inArray(schema.townEvents.seq, chunk)).all() as StoredEvent[]));
+    }
+    return found.sort((a, b) => a.seq - b.seq);
+  }
+
+  /** Events with `after < seq ≤ upTo`, in seq order. */
+  eventsBetweenSeqs(after: number, upTo: number, limit: number): StoredEvent[] {
+    return this.db
+      .select()
+      .from(schema.townEvents)
+      .where(and(gt(schema.townEvents.seq, after), lte(schema.townEvents.seq, upTo)))
+      .orderBy(asc(schema.townEvents.seq))
+      .limit(limit)
+      .all() as StoredEvent[];
+  }
+
+  countEventsBetweenSeqs(after: number, upTo: number): number {
+    return this.db.select({ n: count() }).from(schema.townEvents).where(and(gt(schema.townEvents.seq, after), lte(schema.townEvents.seq, upTo))).get()?.n ?? 0;
+  }
+
+  /** Ticks after `afterId` that ran at or before `upTo`, oldest first. */
+  ticksAfter(afterId: number, upTo: number, limit: number): TickRow[] {
+    return this.db
+      .select()
+      .from(schema.ticks)
+      .where(and(gt(schema.ticks.id, afterId), lte(schema.ticks.at, upTo)))
+      .orderBy(asc(schema.ticks.id))
+      .limit(limit)
+      .all();
+  }
+
+  oldestTickId(): number | null {
+    return this.db.select({ id: sql<number | null>`min(${schema.ticks.id})` }).from(schema.ticks).get()?.id ?? null;
+  }
+
   // ---- simulated container runs -------------------------------------------------------------------
 
   startSimulatedRun(run: SimulatedRun): void {
@@ -458,6 +583,20 @@ export class TownRepository {
 }
 
 // ---- row mapping ----------------------------------------------------------------------------------
+
+/** Text in pieces of at most `size` UTF-16 units, never splitting a surrogate pair (an emoji stays whole). */
+export function splitText(text: string, size: number): string[] {
+  const pieces: string[] = [];
+  let start = 0;
+  while (start < text.length) {
+    let end = Math.min(start + size, text.length);
+    const last = text.charCodeAt(end - 1);
+    if (end < text.length && last >= 0xd800 && last <= 0xdbff) end -= 1;
+    pieces.push(text.slice(start, end));
+    start = end;
+  }
+  return pieces.length > 0 ? pieces : [""];
+}
 
 /** How many rows of this shape fit in one statement's bound parameters. */
 function rowsPerStatement(row: object | undefined): number {

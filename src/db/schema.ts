@@ -165,6 +165,10 @@ export const ticks = sqliteTable(
     repairs: integer("repairs").notNull().default(0),
     /** Milliseconds per phase (drain, reconcile, invariants, persist, effects); CPU-only phases read 0 in production. */
     phases: text("phases", { mode: "json" }),
+    /** The highest event seq in the log when the tick started: commands up to it came before this tick. */
+    logSeq: integer("log_seq"),
+    /** The seqs this tick drained, in order (replay applies exactly these). */
+    drainedSeqs: text("drained_seqs", { mode: "json" }),
     /** The actions as decided, for replay's divergence report. */
     actions: text("actions", { mode: "json" }),
     /** Agent observations that arrived since the previous tick, as this tick saw them. */
@@ -212,4 +216,33 @@ export const violations = sqliteTable(
     resolvedAt: integer("resolved_at"),
   },
   (t) => [index("violations_open").on(t.invariant).where(sql`resolved_at IS NULL`)],
+);
+
+/** Periodic copies of the town's state, the starting points of replay. */
+export const snapshots = sqliteTable(
+  "snapshots",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    takenAt: integer("taken_at").notNull(),
+    /** The last tick whose effects the snapshot includes (0: none yet). */
+    tickId: integer("tick_id").notNull(),
+    /** The highest event seq at the time (commands up to it are in the snapshot). */
+    logSeq: integer("log_seq").notNull(),
+    /** Events still pending at the time, as `[seq, attempts]`: in the log, not yet in the state. */
+    pending: text("pending", { mode: "json" }).notNull(),
+    parts: integer("parts").notNull(),
+    bytes: integer("bytes").notNull(),
+  },
+  (t) => [index("snapshots_taken_at").on(t.takenAt)],
+);
+
+/** A snapshot's JSON, split into parts well under the 2 MB row limit. */
+export const snapshotParts = sqliteTable(
+  "snapshot_parts",
+  {
+    snapshotId: integer("snapshot_id").notNull(),
+    part: integer("part").notNull(),
+    data: text("data").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.snapshotId, t.part] })],
 );

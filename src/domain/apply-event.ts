@@ -1,3 +1,4 @@
+import { resolveConfig } from "./config";
 import type { EventOf, TownEvent } from "./events";
 import { mergeRequestIdFor } from "./ids";
 import type { Agent, Bead } from "./model";
@@ -17,6 +18,8 @@ const ignored = (why: string): EventOutcome => ({ applied: false, ignored: why }
  */
 export function applyEvent(state: TownState, event: TownEvent, now: number): EventOutcome {
   switch (event.type) {
+    case "town_configured":
+      return configureTown(state, event, now);
     case "rig_added":
       return addRig(state, event, now);
     case "bead_created":
@@ -42,6 +45,12 @@ export function applyEvent(state: TownState, event: TownEvent, now: number): Eve
 
 function assertNever(event: never): never {
   throw new Error(`unknown event type ${(event as { type: string }).type}`);
+}
+
+function configureTown(state: TownState, event: EventOf<"town_configured">, now: number): EventOutcome {
+  const overrides = event.payload.overrides;
+  state.setTown({ ...state.town, overrides, config: resolveConfig(overrides), updatedAt: now });
+  return APPLIED;
 }
 
 function addRig(state: TownState, event: EventOf<"rig_added">, now: number): EventOutcome {

@@ -29,6 +29,10 @@ export const DEFAULT_TOWN_CONFIG = {
   },
   /** An invariant violation that stays open is reported again at most this often. */
   violationReportCooldownMs: 3_600_000,
+  /** How often the state is snapshotted (the starting points of replay). */
+  snapshotIntervalMs: 3_600_000,
+  /** Debug requests (dry-run, replay, dead letters) per minute per town. */
+  debugRequestsPerMinute: 20,
   /** Events applied per tick at most; the rest wait for the next tick, which is scheduled soon. */
   drainBatchSize: 1_000,
   /** Attempts to apply an event before it is dead-lettered. */
@@ -84,6 +88,8 @@ export const TownConfigOverridesSchema = z
       .partial()
       .strict(),
     violationReportCooldownMs: ms(7 * DAY).min(60_000),
+    snapshotIntervalMs: ms(DAY).min(60_000),
+    debugRequestsPerMinute: z.number().int().min(1).max(600),
     drainBatchSize: z.number().int().min(1).max(5_000),
     maxEventAttempts: z.number().int().min(1).max(100),
     maxEventAgeMs: ms(DAY).min(1_000),

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { TownConfigOverridesSchema } from "./config";
 import { AgentIdSchema, BeadIdSchema, RigIdSchema } from "./ids";
 import { CONTAINER_STATUSES } from "./model";
 
@@ -10,6 +11,9 @@ import { CONTAINER_STATUSES } from "./model";
 
 const text = (max: number) => z.string().trim().min(1).max(max);
 const generation = z.number().int().min(0).optional();
+
+/** The town's config overrides after a reconfiguration (logged so replay uses the config of the time). */
+export const TownConfiguredPayload = z.object({ overrides: TownConfigOverridesSchema }).strict();
 
 export const RigAddedPayload = z
   .object({
@@ -72,6 +76,7 @@ const none = z.null().optional().transform(() => null);
 
 /** Each event type with the entity ids it must (or must not) carry and its payload. */
 export const EventBodySchema = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("town_configured"), agentId: none, beadId: none, payload: TownConfiguredPayload }),
   z.object({ type: z.literal("rig_added"), agentId: none, beadId: none, payload: RigAddedPayload }),
   z.object({ type: z.literal("bead_created"), agentId: none, beadId: BeadIdSchema, payload: BeadCreatedPayload }),
   z.object({ type: z.literal("bead_cancelled"), agentId: none, beadId: BeadIdSchema, payload: BeadCancelledPayload }),
@@ -90,7 +95,7 @@ export type EventOf<T extends EventType> = Extract<TownEvent, { type: T }>;
 export const EVENT_TYPES = EventBodySchema.options.map((option) => option.shape.type.value) as readonly EventType[];
 
 /** Commands: sent by the admin API, applied at once in the transaction that logs them. */
-export const COMMAND_EVENT_TYPES = ["rig_added", "bead_created", "bead_cancelled", "convoy_created"] as const;
+export const COMMAND_EVENT_TYPES = ["town_configured", "rig_added", "bead_created", "bead_cancelled", "convoy_created"] as const;
 /** Callbacks: sent by agents to the ingest route, applied by the next tick. */
 export const CALLBACK_EVENT_TYPES = ["agent_done", "agent_completed", "pr_status_changed", "container_status"] as const;
 

@@ -1,4 +1,6 @@
 import type { Action, ActionBody } from "./actions";
+import type { ActionResult } from "./advance";
+import { applyAction } from "./apply-action";
 import type { AgentId, BeadId } from "./ids";
 import { isLive, isTerminal, type Agent } from "./model";
 import type { TownState } from "./state";
@@ -145,4 +147,14 @@ export function checkInvariants(state: TownState, now: number, queue: QueueFacts
 
 function repair(invariant: number, reason: string, body: ActionBody): Action {
   return { ...body, rule: `invariant.${invariant}`, reason } as Action;
+}
+
+/** Checks the invariants, then applies the safe repairs (what a tick does after its rules). */
+export function enforceInvariants(state: TownState, now: number, queue: QueueFacts): { detected: Violation[]; repairs: ActionResult[] } {
+  const detected = checkInvariants(state, now, queue);
+  const repairs = detected.flatMap((v) => v.repairs).map((action) => {
+    const outcome = applyAction(state, action, now);
+    return { action, refusal: outcome.applied ? null : outcome.refusal };
+  });
+  return { detected, repairs };
 }

@@ -27,7 +27,7 @@ export interface Reconciliation {
  * what should change; none depends on having seen an event. Earlier rules claim the agents and beads
  * they act on, so later rules in the same pass leave them alone.
  */
-const RULES: ReadonlyArray<(plan: Plan) => void> = [
+export const RULES: ReadonlyArray<(plan: Plan) => void> = [
   runCircuitBreaker,
   // agents: what is certain (container gone, work cancelled) before what is inferred from silence
   recoverLostContainers,

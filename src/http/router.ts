@@ -7,6 +7,9 @@ import {
   HeartbeatBody,
   IngestBody,
   PutTownBody,
+  DebugEventsQuery,
+  DryRunBody,
+  ReplayBody,
   SlingBeadBody,
   TicksQuery,
   TickWindowQuery,
@@ -140,6 +143,50 @@ const routes: Array<[method: string, path: string, handler: Handler]> = [
       const { town } = townOf(request, env);
       const beadId = param(request, "beadId", BeadIdSchema);
       return json(unwrap(await town.getBead(beadId)));
+    },
+  ],
+
+  [
+    "GET",
+    "/api/towns/:townId/beads/:beadId/explain",
+    async (request, env) => {
+      await requireScope(request, env, "read");
+      const { town } = townOf(request, env);
+      const beadId = param(request, "beadId", BeadIdSchema);
+      return json(unwrap(await town.explainBead(beadId)));
+    },
+  ],
+
+  [
+    "POST",
+    "/api/towns/:townId/debug/reconcile-dry-run",
+    async (request, env) => {
+      await requireScope(request, env, "debug");
+      const { town } = townOf(request, env);
+      await readJson(request, DryRunBody, LIMITS.small);
+      return json(unwrap(await town.reconcileDryRun()));
+    },
+  ],
+
+  [
+    "POST",
+    "/api/towns/:townId/debug/replay-events",
+    async (request, env) => {
+      await requireScope(request, env, "debug");
+      const { town } = townOf(request, env);
+      const body = await readJson(request, ReplayBody, LIMITS.small);
+      return json(unwrap(await town.replayEvents(body)));
+    },
+  ],
+
+  [
+    "GET",
+    "/api/towns/:townId/debug/events",
+    async (request, env) => {
+      await requireScope(request, env, "debug");
+      const { town } = townOf(request, env);
+      const { status } = query(request, DebugEventsQuery);
+      return json(unwrap(await town.debugEvents(status)));
     },
   ],
 

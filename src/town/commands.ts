@@ -1,5 +1,6 @@
 import type { AddRigInput, CancelBeadInput, CreateConvoyInput, SlingBeadInput } from "../api/schemas";
 import { applyEvent } from "../domain/apply-event";
+import type { TownConfigOverrides } from "../domain/config";
 import type { EventBody } from "../domain/events";
 import type { BeadId, RigId } from "../domain/ids";
 import type { Bead, Rig } from "../domain/model";
@@ -16,6 +17,11 @@ import { inTransaction, type TownRuntime } from "./runtime";
 export interface Created<T> {
   readonly created: boolean;
   readonly value: T;
+}
+
+/** New config overrides for the town, logged so replay runs each tick under the config of its time. */
+export function configureTown(runtime: TownRuntime, overrides: TownConfigOverrides, newId: string, now: number): void {
+  command(runtime, `config:${newId}`, { type: "town_configured", agentId: null, beadId: null, payload: { overrides } }, now);
 }
 
 export function addRig(runtime: TownRuntime, input: AddRigInput, newId: string, now: number): Result<Created<Rig>> {

@@ -1,9 +1,8 @@
 import { advanceTown, describeError, type ActionResult, type Advance } from "../domain/advance";
-import { applyAction } from "../domain/apply-action";
 import type { Action, ActionType } from "../domain/actions";
 import { ACTION_TYPES } from "../domain/actions";
 import type { TownEvent } from "../domain/events";
-import { checkInvariants } from "../domain/invariants";
+import { enforceInvariants } from "../domain/invariants";
 import type { NewTick, QueueStats, StoredEvent } from "../db/repository";
 import type { Alert } from "../observability/alerts";
 import { CounterDeltas, QUEUE_DURATION_BUCKETS } from "../observability/counters";
@@ -38,6 +37,7 @@ export function runTick(runtime: TownRuntime, now: number): TickReport {
   const config = state.town.config;
   const phases = new PhaseTimer();
 
+  const logSeq = repo.maxSeq();
   const drained = repo.pendingEvents(config.drainBatchSize);
   // A row that no longer parses (older version, corruption) fails like an event that throws.
   const events: TownEvent[] = [];
@@ -61,11 +61,7 @@ export function runTick(runtime: TownRuntime, now: number): TickReport {
   const deadSeqs = new Set(repo.settleEvents(processed, failed, now, config.maxEventAttempts));
   const queue = repo.queueStats();
 
-  const detected = checkInvariants(state, now, queue);
-  const repairs = detected.flatMap((v) => v.repairs).map((action) => {
-    const outcome = applyAction(state, action, now);
-    return { action, refusal: outcome.applied ? null : outcome.refusal };
-  });
+  const { detected, repairs } = enforceInvariants(state, now, queue);
   const violations = trackViolations(runtime.openViolations, detected, now, config.violationReportCooldownMs);
   phases.lap("invariants");
 
@@ -74,7 +70,7 @@ export function runTick(runtime: TownRuntime, now: number): TickReport {
   repo.saveViolations(violations, now);
   repo.addCounters(tickCounters(drained, processed, failed.length, deadSeqs.size, advance.actions, repairs, violations, now).list());
   const deadLettered = drained.filter((row) => deadSeqs.has(row.seq));
-  const record = tickRecord(runtime, now, drained, advance, repairs, violations, deadLettered.length, failed.length, queue);
+  const record = { ...tickRecord(runtime, now, drained, advance, repairs, violations, deadLettered.length, failed.length, queue), logSeq };
   phases.lap("persist");
   record.phases = phases.result();
   const tickId = repo.insertTick(record);
@@ -192,6 +188,7 @@ function tickRecord(
     eventsDeadLettered: deadLettered,
     firstSeq: drained[0]?.seq ?? null,
     lastSeq: drained.at(-1)?.seq ?? null,
+    drainedSeqs: drained.map((row) => row.seq),
     actionsEmitted: advance.actions.length,
     actionsRefused: refused,
     actionsByType: byType,

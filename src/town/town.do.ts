@@ -1,12 +1,14 @@
 import { DurableObject } from "cloudflare:workers";
 import migrations from "../../migrations/migrations.js";
-import type { AddRigInput, CancelBeadInput, CreateConvoyInput, HeartbeatInput, IngestInput, SlingBeadInput, TickWindowInput } from "../api/schemas";
+import type { AddRigInput, CancelBeadInput, CreateConvoyInput, HeartbeatInput, IngestInput, ReplayInput, SlingBeadInput, TickWindowInput } from "../api/schemas";
 import { agentTokenTown, digestsEqual, newAgentToken, sha256Hex } from "../auth/tokens";
-import { TownRepository } from "../db/repository";
+import { TownRepository, type TickRow } from "../db/repository";
 import { isMigrated, migrate } from "../db/migrate";
 import type { Effect } from "../domain/actions";
 import { CLOSED_BREAKER } from "../domain/model";
-import { mergeOverrides, resolveConfig, type TownConfigOverrides } from "../domain/config";
+import { DEFAULT_TOWN_CONFIG, mergeOverrides, resolveConfig, type TownConfigOverrides } from "../domain/config";
+import { explainBead } from "../domain/explain";
+import { snapshotOf } from "../domain/snapshot";
 import type { AgentId, BeadId, TownId } from "../domain/ids";
 import type { CallOutcome, ContainerPort, DispatchRequest, StopRequest } from "../effects/container-port";
 import { HttpContainerPort } from "../effects/http-container";
@@ -23,6 +25,8 @@ import * as commands from "./commands";
 import { toNewEvent } from "./event-log";
 import { ingestEvents, observeAgent } from "./ingest";
 import { fail, ok, townNotFound, type Result } from "./result";
+import { RateLimiter } from "./rate-limiter";
+import { replayWindow } from "./replay";
 import { inTransaction, type TownRuntime } from "./runtime";
 import { alarmStatus, type AlarmInfo } from "./status";
 import { describeError, runTick, type TickReport } from "./tick";
@@ -35,6 +39,18 @@ export type PutTownOutcome = { created: true; town: TownView; agentToken: string
 const PRUNE_INTERVAL_MS = 3_600_000;
 /** Ticks returned by one history request at most (a day of 10-second ticks is 8,640). */
 export const MAX_TICK_ROWS = 10_000;
+/** Events one debug listing returns at most. */
+const MAX_DEBUG_EVENTS = 500;
+/** Thrown to roll a dry run back. */
+const DRY_RUN = Symbol("dry run");
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
 
 /**
  * One town. A thin shell around the pure domain: it loads the state, runs ticks on its alarm
@@ -51,6 +67,7 @@ export class TownDO extends DurableObject<Env> {
   private readonly alerts: AlertSink;
   private failedTicks = 0;
   private lastFailureReportAt = 0;
+  private readonly debugLimiter = new RateLimiter(DEFAULT_TOWN_CONFIG.debugRequestsPerMinute);
   private lastPrunedAt = 0;
   /** A wake-up asked for while a tick was running: the tick's own schedule must not push it back. */
   private requestedWake: AlarmInfo | null = null;
@@ -77,11 +94,7 @@ export class TownDO extends DurableObject<Env> {
     if (this.runtime) {
       const state = this.runtime.state;
       if (state.town.id !== townId) return fail(409, "town_mismatch", `this object holds town ${state.town.id}`);
-      const merged = mergeOverrides(state.town.overrides, overrides);
-      inTransaction(this.runtime, () => {
-        state.setTown({ ...state.town, overrides: merged, config: resolveConfig(merged), updatedAt: now });
-        this.repo.persist(state.changes());
-      });
+      commands.configureTown(this.runtime, mergeOverrides(state.town.overrides, overrides), crypto.randomUUID(), now);
       // Registering again is harmless and mends a creation whose registration failed.
       await this.env.REGISTRY.getByName("registry").register(townId, state.town.createdAt);
       await this.wakeSoon("town reconfigured");
@@ -93,6 +106,7 @@ export class TownDO extends DurableObject<Env> {
     const town = { id: townId, overrides, config: resolveConfig(overrides), breaker: { ...CLOSED_BREAKER, since: now }, createdAt: now, updatedAt: now };
     this.repo.transaction(() => this.repo.createTown(town, tokenHash));
     this.load();
+    this.takeSnapshot(this.runtime!, now, 0);
     await this.env.REGISTRY.getByName("registry").register(townId, now);
     await this.wakeSoon("town created");
     this.log.info("town created", { townId });
@@ -204,6 +218,87 @@ export class TownDO extends DurableObject<Env> {
     );
   }
 
+  // ---- debugging -------------------------------------------------------------------------------
+
+  /** Why a bead is or is not moving now. */
+  async explainBead(beadId: BeadId) {
+    const runtime = this.runtime;
+    if (!runtime) return this.notFound();
+    const bead = runtime.state.bead(beadId);
+    if (!bead) return fail(404, "bead_not_found", `bead ${beadId} does not exist in this town`);
+    return ok(explainBead(runtime.state, bead, this.clock.now()));
+  }
+
+  /**
+   * What the next tick would do: the very tick code (same drain, same config, same rules), inside a
+   * transaction that is rolled back, with the in-memory state rolled back with it. Changes nothing.
+   */
+  async reconcileDryRun() {
+    const runtime = this.runtime;
+    if (!runtime) return this.notFound();
+    const limited = this.rateLimit(runtime);
+    if (limited) return limited;
+    const now = this.clock.now();
+    const mark = runtime.state.mark();
+    let report: TickReport | undefined;
+    try {
+      this.repo.transaction(() => {
+        report = runTick(runtime, now);
+        throw DRY_RUN;
+      });
+    } catch (error) {
+      if (error !== DRY_RUN) throw error;
+    } finally {
+      runtime.state.rollbackTo(mark);
+    }
+    const tick = report!;
+    const outcomes = new Map(tick.advance.events.map((e) => [e.seq, e]));
+    return ok({
+      townId: runtime.state.town.id,
+      now,
+      events: tick.drained.map((row) => ({
+        seq: row.seq,
+        eventId: row.eventId,
+        type: row.type,
+        agentId: row.agentId,
+        beadId: row.beadId,
+        createdAt: row.createdAt,
+        attempts: row.attempts,
+        outcome: outcomes.get(row.seq) ?? { seq: row.seq, outcome: "failed", detail: "unparsable" },
+      })),
+      actions: tick.advance.actions.map(({ action, refusal }) => (refusal === null ? action : { ...action, refused: refusal })),
+      repairs: tick.repairs.map(({ action }) => action),
+      effects: tick.advance.effects,
+      violations: { open: tick.violations.open.length, started: tick.violations.started, resolved: tick.violations.resolved.map((v) => v.key) },
+      metrics: { ...tickView({ ...tick.record, id: tick.tickId } as TickRow), id: null },
+      wake: tick.advance.wake,
+    });
+  }
+
+  /** Replays the logged history of a window without touching the live town (see replay.ts). */
+  async replayEvents(window: ReplayInput) {
+    const runtime = this.runtime;
+    if (!runtime) return this.notFound();
+    const limited = this.rateLimit(runtime);
+    if (limited) return limited;
+    return replayWindow(this.repo, window.from, window.to, this.clock.now());
+  }
+
+  /** Dead-lettered (or pending) events with their errors. */
+  async debugEvents(status: "dead" | "pending") {
+    const runtime = this.runtime;
+    if (!runtime) return this.notFound();
+    const limited = this.rateLimit(runtime);
+    if (limited) return limited;
+    const events = this.repo.eventsByStatus(status, MAX_DEBUG_EVENTS);
+    return ok({
+      townId: runtime.state.town.id,
+      status,
+      count: status === "dead" ? this.repo.queueStats().dead : this.repo.queueStats().pending,
+      events: events.map((e) => ({ ...e, payload: safeJson(e.payload) })),
+    });
+  }
+
   // ---- the tick -----------------------------------------------------------------------------------
 
   /**
@@ -248,6 +343,13 @@ export class TownDO extends DurableObject<Env> {
     const durationMs = Date.now() - startedAt;
     const counters = new CounterDeltas().observe("town_reconciler_tick_duration_seconds", {}, durationMs / 1000, TICK_DURATION_BUCKETS);
     for (const { kind, outcome } of effects.outcomes) counters.add("town_reconciler_side_effects_total", { kind, outcome });
+    if (now - (this.repo.lastSnapshotAt() ?? -Infinity) >= runtime.state.town.config.snapshotIntervalMs) {
+      try {
+        this.takeSnapshot(runtime, now, report.tickId);
+      } catch (error) {
+        tickLog.error("snapshot failed", { error });
+      }
+    }
     this.repo.transaction(() => {
       this.repo.finishTick(report.tickId, {
         durationMs,
@@ -280,6 +382,13 @@ export class TownDO extends DurableObject<Env> {
       lastTickAt: this.repo.lastTick()?.at ?? 0,
       openViolations: new Map(this.repo.openViolations().map((v) => [v.key, v])),
     };
+  }
+
+  /** Debug routes are bounded per town: a 429 with Retry-After when a caller is too eager. */
+  private rateLimit(runtime: TownRuntime) {
+    const verdict = this.debugLimiter.take(this.clock.now(), runtime.state.town.config.debugRequestsPerMinute);
+    if (verdict.ok) return null;
+    return fail(429, "rate_limited", `too many debug requests for this town; try again in ${verdict.retryAfterSeconds} s`, verdict.retryAfterSeconds);
   }
 
   private resolveWindow(window: TickWindowInput): { from: number; to: number } {
@@ -423,6 +532,12 @@ export class TownDO extends DurableObject<Env> {
     await this.setAlarm(now + delay, reason);
   }
 
+  /** A copy of the state for replay to start from: after tick `tickId`, with what was still pending. */
+  private takeSnapshot(runtime: TownRuntime, now: number, tickId: number): void {
+    const json = JSON.stringify(snapshotOf(runtime.state));
+    this.repo.transaction(() => this.repo.saveSnapshot({ takenAt: now, tickId, logSeq: this.repo.maxSeq(), pending: this.repo.pendingSeqs() }, json));
+  }
+
   private prune(runtime: TownRuntime, now: number): void {
     if (now - this.lastPrunedAt < PRUNE_INTERVAL_MS) return;
     this.lastPrunedAt = now;
@@ -430,6 +545,7 @@ export class TownDO extends DurableObject<Env> {
     this.repo.transaction(() => {
       this.repo.pruneEvents(now - config.eventRetentionMs, config.eventRetentionCount);
       this.repo.pruneTicks(now - config.tickRetentionMs, config.tickRetentionCount);
+      this.repo.pruneSnapshots(now - Math.min(config.eventRetentionMs, config.tickRetentionMs));
     });
   }
 

@@ -4,6 +4,7 @@
  */
 import { TownDO as ProductionTownDO } from "../../src/town/town.do";
 import type { Clock } from "../../src/town/clock";
+import { stateSummary } from "../../src/domain/summary";
 
 export { default, TownRegistry } from "../../src/index";
 
@@ -37,6 +38,12 @@ export class TownDO extends ProductionTownDO {
     const dump: Record<string, unknown> = { alarm: await this.ctx.storage.getAlarm() };
     for (const table of tables) dump[table] = sql.exec(`SELECT * FROM "${table}"`).toArray();
     return JSON.stringify(dump);
+  }
+
+  /** The live state in the form replay reports it. */
+  async testStateSummary() {
+    const runtime = (this as unknown as { runtime: { state: Parameters<typeof stateSummary>[0] } | null }).runtime;
+    return runtime ? stateSummary(runtime.state) : null;
   }
 
   async testAlarmAt(): Promise<number | null> {

@@ -1,0 +1,119 @@
+import type { BeadId } from "./ids";
+import { isLive, isTerminal, type Bead } from "./model";
+import { Plan } from "./plan";
+import { reconcile } from "./reconcile";
+import { heartbeatDeadline } from "./rules/agents";
+import { beadHolds, type Hold } from "./rules/beads";
+import { iso } from "./rules/format";
+import type { TownState } from "./state";
+
+export interface Reason {
+  readonly code: string;
+  readonly message: string;
+  /** When this reason lapses on its own, if it does. */
+  readonly until?: number;
+}
+
+export interface Explanation {
+  readonly beadId: BeadId;
+  readonly status: Bead["status"];
+  readonly type: Bead["type"];
+  readonly reasons: readonly Reason[];
+}
+
+/**
+ * Why a bead is or is not moving now, in the reconciler's own terms: the holds its dispatch rule
+ * checks, the breaker, agent capacity, the review queue, the agent working on it and its deadlines.
+ * Runs the real reconcile to say what the next tick would do with it.
+ */
+export function explainBead(state: TownState, bead: Bead, now: number): Explanation {
+  const config = state.town.config;
+  const reasons: Reason[] = [];
+  const next = reconcile(state, now, config).actions.filter(
+    (a) => ("beadId" in a && a.beadId === bead.id) || ("agentId" in a && state.agent(a.agentId)?.hook === bead.id),
+  );
+  for (const action of next) reasons.push({ code: "next_tick", message: `the next tick will ${action.type.replace(/_/g, " ")} (${action.rule}: ${action.reason})` });
+
+  if (isTerminal(bead)) {
+    reasons.push({ code: bead.status, message: `the bead is ${bead.status}; nothing more will happen to it` });
+    return { beadId: bead.id, status: bead.status, type: bead.type, reasons };
+  }
+  const plan = new Plan(state, now, config);
+
+  if (bead.status === "open") {
+    if (bead.type === "convoy") {
+      const unfinished = bead.tracked.filter((id) => {
+        const tracked = state.bead(id);
+        return !tracked || !isTerminal(tracked);
+      });
+      reasons.push({ code: "tracking", message: `waiting for ${unfinished.length} tracked bead(s): ${unfinished.join(", ")}` });
+    } else {
+      reasons.push(...beadHolds(plan, bead).map(toReason));
+      const breaker = state.town.breaker;
+      if (breaker.status === "open") {
+        const until = breaker.since + config.breaker.cooldownMs;
+        reasons.push({ code: "breaker_open", message: `dispatching is suspended: the circuit breaker opened at ${iso(breaker.since)}`, until });
+      } else if (breaker.status === "half_open" && breaker.probeAt !== null) {
+        reasons.push({ code: "breaker_open", message: `the breaker is half-open and its one probe dispatch (at ${iso(breaker.probeAt)}) has not reported back` });
+      }
+      if (bead.type === "issue" && bead.rigId) reasons.push(...agentCapacity(plan, bead));
+      if (bead.type === "merge_request" && bead.rigId) reasons.push(...reviewQueue(plan, bead));
+    }
+  } else if (bead.status === "in_progress") {
+    const agent = plan.liveAgentOf(bead.id);
+    if (!agent) {
+      reasons.push({ code: "no_agent", message: "in progress with no live agent: the next tick reopens it" });
+    } else if (agent.status === "stalled") {
+      const until = agent.statusSince + config.stallTimeoutMs;
+      reasons.push({ code: "agent_stalled", message: `agent ${agent.id} stalled at ${iso(agent.statusSince)}; it is stopped and the bead reopened at ${iso(until)}`, until });
+    } else {
+      const deadline = heartbeatDeadline(agent, config);
+      const heard = agent.lastHeartbeatAt === null ? "no heartbeat yet" : `last heartbeat ${iso(agent.lastHeartbeatAt)}`;
+      reasons.push({ code: "working", message: `agent ${agent.id} (generation ${agent.generation}) is working on it since ${iso(agent.dispatchedAt ?? agent.statusSince)}; ${heard}; it stalls without a heartbeat by ${iso(deadline)}`, until: deadline });
+      if (agent.containerStatus && agent.containerStatus !== "running" && agent.containerStatusSince !== null && agent.containerStatusSince >= (agent.dispatchedAt ?? 0)) {
+        const graceEnd = (agent.dispatchedAt ?? 0) + config.coldStartGraceMs;
+        reasons.push({
+          code: "container_" + agent.containerStatus,
+          message: `its container reported ${agent.containerStatus} at ${iso(agent.containerStatusSince)}${agent.containerStatus === "not_found" && now < graceEnd ? `; the cold-start grace runs until ${iso(graceEnd)}, then the agent is released` : ""}`,
+          ...(agent.containerStatus === "not_found" && now < graceEnd ? { until: graceEnd } : {}),
+        });
+      }
+    }
+  } else if (bead.status === "in_review") {
+    const requests = state.mergeRequestsOf(bead.id).map((id) => state.bead(id)).filter((mr): mr is Bead => mr !== undefined);
+    const active = requests.filter((mr) => !isTerminal(mr));
+    if (active.length === 0) reasons.push({ code: "review_settling", message: "no merge request is open: the next tick closes or reopens it" });
+    for (const mr of active) reasons.push({ code: "waiting_for_review", message: `waiting for merge request ${mr.id} (${mr.status})` });
+  }
+  if (reasons.length === 0) reasons.push({ code: "ready", message: "nothing holds it; the next tick should act on it" });
+  return { beadId: bead.id, status: bead.status, type: bead.type, reasons };
+}
+
+function toReason(hold: Hold): Reason {
+  return hold.until === undefined ? { code: hold.code, message: hold.message } : { code: hold.code, message: hold.message, until: hold.until };
+}
+
+/** An open issue needs an idle polecat of its rig, or room under the rig's cap to create one. */
+function agentCapacity(plan: Plan, bead: Bead): Reason[] {
+  const pool = plan.index.polecats.get(bead.rigId!) ?? { idle: [], alive: 0 };
+  if (pool.idle.length > 0 || pool.alive < plan.config.maxPolecatsPerRig) return [];
+  const ahead = plan.index.openIssues.findIndex((b) => b.id === bead.id);
+  return [
+    {
+      code: "no_agent",
+      message: `no idle polecat in rig ${bead.rigId} and the rig is at its cap of ${plan.config.maxPolecatsPerRig}; ${Math.max(0, ahead)} open issue(s) are ahead of it`,
+    },
+  ];
+}
+
+/** A merge request waits for the one in progress in its rig and for those ahead of it. */
+function reviewQueue(plan: Plan, bead: Bead): Reason[] {
+  const queue = plan.index.review.get(bead.rigId!);
+  const reasons: Reason[] = [];
+  if (queue?.inProgress) reasons.push({ code: "review_busy", message: `rig ${bead.rigId} is reviewing merge request ${queue.inProgress.id}; one at a time` });
+  const ahead = (queue?.open ?? []).findIndex((mr) => mr.id === bead.id);
+  if (ahead > 0) reasons.push({ code: "review_queue", message: `${ahead} merge request(s) ahead of it: ${queue!.open.slice(0, ahead).map((mr) => mr.id).join(", ")}` });
+  const refinery = plan.index.refinery.get(bead.rigId!);
+  if (refinery && isLive(refinery) && refinery.hook !== bead.id) reasons.push({ code: "refinery_busy", message: `the refinery ${refinery.id} is busy with ${refinery.hook}` });
+  return reasons;
+}

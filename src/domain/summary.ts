@@ -1,0 +1,39 @@
+import { isTerminal } from "./model";
+import type { TownState } from "./state";
+
+/**
+ * The state in brief, as replay reports it and as tests compare it: every agent and every bead still
+ * in play (observation times left out: they arrive between ticks), with counts of the rest.
+ */
+export function stateSummary(state: TownState) {
+  const agents = [...state.agents()]
+    .map((a) => ({
+      id: a.id,
+      rigId: a.rigId,
+      role: a.role,
+      status: a.status,
+      statusSince: a.statusSince,
+      hook: a.hook,
+      generation: a.generation,
+      dispatchAttempts: a.dispatchAttempts,
+      containerStatus: a.containerStatus,
+    }))
+    .sort((a, b) => (a.id < b.id ? -1 : 1));
+  const beads = [...state.beads()]
+    .filter((b) => !isTerminal(b))
+    .map((b) => ({
+      id: b.id,
+      type: b.type,
+      status: b.status,
+      assignee: b.assignee,
+      dispatchAttempts: b.dispatchAttempts,
+      lastDispatchAt: b.lastDispatchAt,
+      held: b.held,
+    }))
+    .sort((a, b) => (a.id < b.id ? -1 : 1));
+  const finished = { closed: 0, failed: 0 };
+  for (const bead of state.beads()) if (bead.status === "closed" || bead.status === "failed") finished[bead.status] += 1;
+  return { breaker: state.town.breaker.status, agents, beads, finishedBeads: finished };
+}
+
+export type StateSummary = ReturnType<typeof stateSummary>;

@@ -1,0 +1,178 @@
+import { advanceTown, type ActionResult } from "../domain/advance";
+import type { Action } from "../domain/actions";
+import { applyEvent } from "../domain/apply-event";
+import { COMMAND_EVENT_TYPES, type TownEvent } from "../domain/events";
+import { enforceInvariants } from "../domain/invariants";
+import { stateFromSnapshot, type StateSnapshot } from "../domain/snapshot";
+import { stateSummary } from "../domain/summary";
+import type { AgentId } from "../domain/ids";
+import type { StoredEvent, TickRow, TownRepository } from "../db/repository";
+import { parseStoredEvent } from "./event-log";
+import { fail, ok, type Result } from "./result";
+
+/** What one replay may cost at most; over it the request is refused with 413. */
+export const REPLAY_LIMITS = {
+  /** Longest window. */
+  maxWindowMs: 24 * 3_600_000,
+  /** Events read from the log (from the snapshot before the window to its end). */
+  maxEvents: 200_000,
+  /** Ticks re-run (from the snapshot before the window to its end). */
+  maxTicks: 50_000,
+} as const;
+
+const COMMANDS: ReadonlySet<string> = new Set(COMMAND_EVENT_TYPES);
+const DIVERGENCES_SHOWN = 20;
+
+export interface Divergence {
+  readonly tickId: number;
+  readonly at: number;
+  readonly recorded: readonly unknown[];
+  readonly replayed: readonly unknown[];
+}
+
+/**
+ * Rebuilds the town as it was, without touching it: start from the last snapshot at or before `from`,
+ * re-run the recorded history tick by tick (the commands logged before each tick, the observations
+ * it saw, the events it drained, the same reconcile and the same invariant repairs), compare each
+ * tick inside the window with what was recorded, then reconcile at `to` with the events still
+ * pending then. The answer to "what did the town think at that moment, and why".
+ */
+export function replayWindow(repo: TownRepository, from: number, to: number, now: number): Result<ReplayReport> {
+  if (to > now) return fail(400, "invalid_request", `to (${iso(to)}) is in the future; the town's clock says ${iso(now)}`);
+  if (to - from > REPLAY_LIMITS.maxWindowMs) {
+    return fail(413, "replay_too_large", `the window is ${hours(to - from)} h; replay covers at most ${hours(REPLAY_LIMITS.maxWindowMs)} h`);
+  }
+  const snapshot = repo.snapshotAtOrBefore(from);
+  if (!snapshot) return fail(400, "history_unavailable", `there is no snapshot at or before ${iso(from)}: that is before the town's retained history`);
+
+  // The history after the snapshot must be complete: nothing pruned in between.
+  const logSeq = repo.maxSeq();
+  if (repo.countEventsBetweenSeqs(snapshot.logSeq, logSeq) !== logSeq - snapshot.logSeq) {
+    return fail(400, "history_unavailable", `events after the snapshot of ${iso(snapshot.takenAt)} were pruned; pick a more recent window`);
+  }
+  const oldestTick = repo.oldestTickId();
+  if (oldestTick !== null && oldestTick > snapshot.tickId + 1) {
+    return fail(400, "history_unavailable", `ticks after the snapshot of ${iso(snapshot.takenAt)} were pruned; pick a more recent window`);
+  }
+  const ticks = repo.ticksAfter(snapshot.tickId, to, REPLAY_LIMITS.maxTicks + 1);
+  if (ticks.length > REPLAY_LIMITS.maxTicks) {
+    return fail(413, "replay_too_large", `replaying to ${iso(to)} re-runs more than ${REPLAY_LIMITS.maxTicks} ticks; choose a shorter or later window`);
+  }
+  // The events the snapshot has not applied: those pending when it was taken, and everything after it.
+  const later = repo.eventsBetweenSeqs(snapshot.logSeq, logSeq, REPLAY_LIMITS.maxEvents + 1);
+  if (later.length > REPLAY_LIMITS.maxEvents) {
+    return fail(413, "replay_too_large", `replaying to ${iso(to)} reads more than ${REPLAY_LIMITS.maxEvents} events; choose a shorter or later window`);
+  }
+  const rows = [...repo.eventsBySeqs(snapshot.pending.map(([seq]) => seq)), ...later].filter((row) => row.createdAt <= to);
+
+  const state = stateFromSnapshot(JSON.parse(snapshot.json) as StateSnapshot);
+  const bySeq = new Map(rows.map((row) => [row.seq, row]));
+  // Commands apply the moment they are logged, so those after the snapshot come before the first tick that saw them.
+  const commands = rows.filter((row) => COMMANDS.has(row.type) && row.seq > snapshot.logSeq);
+  let nextCommand = 0;
+  const applyCommandsUpTo = (seq: number) => {
+    while (nextCommand < commands.length && commands[nextCommand]!.seq <= seq) {
+      const event = parse(commands[nextCommand++]!);
+      if (event) applyEvent(state, event, event.createdAt);
+    }
+  };
+
+  const settled = new Set<number>();
+  const failures = new Map<number, number>(snapshot.pending);
+  const divergences: Divergence[] = [];
+  let divergent = 0;
+  let ticksInWindow = 0;
+  let eventsReplayed = 0;
+
+  for (const tick of ticks) {
+    if (tick.result !== "ok") continue; // a failed tick kept nothing
+    applyCommandsUpTo(tick.logSeq ?? Infinity);
+    for (const [agentId, lastHeartbeatAt] of (tick.observations ?? []) as Array<[string, number | null]>) {
+      const agent = state.agent(agentId as AgentId);
+      if (agent) state.replaceObserved({ ...agent, lastHeartbeatAt });
+    }
+    const drained = ((tick.drainedSeqs ?? []) as number[]).map((seq) => bySeq.get(seq)).filter((row): row is StoredEvent => row !== undefined);
+    const events = drained.map(parse).filter((event): event is TownEvent => event !== null);
+    const advance = advanceTown(state, events, tick.at);
+    for (const row of drained) if (!events.some((e) => e.seq === row.seq)) failures.set(row.seq, (failures.get(row.seq) ?? 0) + 1);
+    for (const result of advance.events) {
+      if (result.outcome === "failed") failures.set(result.seq, (failures.get(result.seq) ?? 0) + 1);
+      else settled.add(result.seq);
+    }
+    eventsReplayed += advance.events.length;
+    const { repairs } = enforceInvariants(state, tick.at, {
+      oldestPendingAt: tick.oldestPendingAgeMs === null ? null : tick.at - tick.oldestPendingAgeMs,
+      dead: tick.deadLetters,
+    });
+    state.commit();
+
+    if (tick.at >= from) {
+      ticksInWindow += 1;
+      const replayed = [...advance.actions, ...repairs].map(({ action }) => compact(action));
+      const recorded = (tick.actions ?? []) as unknown[];
+      if (JSON.stringify(replayed) !== JSON.stringify(recorded)) {
+        divergent += 1;
+        if (divergences.length < DIVERGENCES_SHOWN) divergences.push({ tickId: tick.id, at: tick.at, recorded, replayed });
+      }
+    }
+  }
+  applyCommandsUpTo(Infinity);
+  eventsReplayed += nextCommand;
+  const atTo = stateSummary(state);
+
+  // What a tick at `to` would do with the events pending then.
+  const maxAttempts = state.town.config.maxEventAttempts;
+  const pending = rows.filter((row) => !COMMANDS.has(row.type) && !settled.has(row.seq) && (failures.get(row.seq) ?? 0) < maxAttempts);
+  const pendingEvents = pending.map(parse).filter((event): event is TownEvent => event !== null);
+  const finalStep = advanceTown(state, pendingEvents, to);
+  const last = ticks.at(-1);
+  const { detected, repairs } = enforceInvariants(state, to, { oldestPendingAt: pending[0]?.createdAt ?? null, dead: last?.deadLetters ?? 0 });
+
+  return ok({
+    from,
+    to,
+    snapshot: { id: snapshot.id, takenAt: snapshot.takenAt, tickId: snapshot.tickId },
+    eventsReplayed: eventsReplayed + pendingEvents.length,
+    ticksReplayed: ticks.length,
+    ticksInWindow,
+    pendingAtTo: pendingEvents.length,
+    actions: [...finalStep.actions, ...repairs].map(describeResult),
+    violationsAtTo: detected.map((v) => ({ invariant: v.invariant, key: v.key, message: v.message })),
+    state: atTo,
+    divergence: { ticks: divergent, shown: divergences },
+  });
+}
+
+export type ReplayReport = {
+  from: number;
+  to: number;
+  snapshot: { id: number; takenAt: number; tickId: number };
+  eventsReplayed: number;
+  ticksReplayed: number;
+  ticksInWindow: number;
+  pendingAtTo: number;
+  actions: ReturnType<typeof describeResult>[];
+  violationsAtTo: Array<{ invariant: number; key: string; message: string }>;
+  state: ReturnType<typeof stateSummary>;
+  divergence: { ticks: number; shown: Divergence[] };
+};
+
+function parse(row: StoredEvent): TownEvent | null {
+  const parsed = parseStoredEvent(row);
+  return parsed.ok ? parsed.event : null;
+}
+
+/** An action as ticks record it: without its human reason. */
+export function compact(action: Action): Omit<Action, "reason"> {
+  const { reason: _reason, ...rest } = action;
+  return rest;
+}
+
+function describeResult({ action, refusal }: ActionResult) {
+  return refusal === null ? action : { ...action, refused: refusal };
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+const hours = (ms: number) => Math.round((ms / 3_600_000) * 10) / 10;
+
+export type { TickRow };
