@@ -18,6 +18,9 @@ async function scriptedTown(): Promise<{ town: TestTown; checkpoints: Checkpoint
   const town = await createTown({
     maxPolecatsPerRig: 3,
     snapshotIntervalMs: 600_000,
+    // Work outlasts the cold-start grace, so heartbeats decide who stalls.
+    coldStartGraceMs: 20_000,
+    heartbeatTimeoutMs: 40_000,
     simulation: { workMs: 45_000, failureRate: 0.25, heartbeatIntervalMs: 15_000 },
   });
   const checkpoints: Checkpoint[] = [];
@@ -52,6 +55,14 @@ async function scriptedTown(): Promise<{ town: TestTown; checkpoints: Checkpoint
   const working = ((await town.stub.testStateSummary()) as any).agents.find((a: any) => a.status === "working");
   await runInDurableObject(town.stub, (_instance, state) => state.storage.sql.exec("DELETE FROM simulated_runs WHERE agent_id = ?", working.id));
   expect((await heartbeat(town, working.id, { generation: working.generation, containerStatus: "exited" })).status).toBe(204);
+  await runFor(5 * 60_000);
+  // Another container hangs silently: no report, its heartbeats just stop; the agent stalls and is stopped.
+  await later();
+  for (let i = 13; i <= 16; i++) await sling(town, { id: `b${i}`, title: `Task ${i}` });
+  await runFor(20_000);
+  await later();
+  const silent = ((await town.stub.testStateSummary()) as any).agents.find((a: any) => a.status === "working");
+  await runInDurableObject(town.stub, (_instance, state) => state.storage.sql.exec("DELETE FROM simulated_runs WHERE agent_id = ?", silent.id));
   await runFor(40 * 60_000);
   return { town, checkpoints };
 }
@@ -68,10 +79,12 @@ describe("replay", () => {
       snapshots: state.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM snapshots").one().n,
       failures: state.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM town_events WHERE type = 'agent_completed'").one().n,
       released: state.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM ticks WHERE actions LIKE '%release_agent%'").one().n,
+      stalled: state.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM ticks WHERE actions LIKE '%agents.stopStalled%'").one().n,
     }));
     expect(facts.snapshots).toBeGreaterThanOrEqual(5);
     expect(facts.failures).toBeGreaterThan(0);
     expect(facts.released).toBe(1);
+    expect(facts.stalled).toBe(1);
     const start = checkpoints[0]!.at;
     // Windows of several sizes, starting before, at and between snapshots.
     const ends = [5, 17, 33, checkpoints.length - 20, checkpoints.length - 1].map((i) => checkpoints[Math.min(i, checkpoints.length - 1)]!);
