@@ -3,17 +3,13 @@
  * the town object's memory (an eviction refills it, which errs on the generous side).
  */
 export class RateLimiter {
-  private tokens: number;
-  private updatedAt: number | null = null;
-
-  constructor(private readonly perMinute: number) {
-    this.tokens = perMinute;
-  }
+  private tokens: number | null = null;
+  private updatedAt = 0;
 
   /** Takes a token, or says how many seconds until one is free. */
-  take(now: number, perMinute = this.perMinute): { ok: true } | { ok: false; retryAfterSeconds: number } {
+  take(now: number, perMinute: number): { ok: true } | { ok: false; retryAfterSeconds: number } {
     const refillPerMs = perMinute / 60_000;
-    if (this.updatedAt !== null) this.tokens = Math.min(perMinute, this.tokens + (now - this.updatedAt) * refillPerMs);
+    this.tokens = this.tokens === null ? perMinute : Math.min(perMinute, this.tokens + Math.max(0, now - this.updatedAt) * refillPerMs);
     this.updatedAt = now;
     if (this.tokens >= 1) {
       this.tokens -= 1;

@@ -6,7 +6,7 @@ import { TownRepository, type TickRow } from "../db/repository";
 import { isMigrated, migrate } from "../db/migrate";
 import type { Effect } from "../domain/actions";
 import { CLOSED_BREAKER } from "../domain/model";
-import { DEFAULT_TOWN_CONFIG, mergeOverrides, resolveConfig, type TownConfigOverrides } from "../domain/config";
+import { mergeOverrides, resolveConfig, type TownConfigOverrides } from "../domain/config";
 import { explainBead } from "../domain/explain";
 import { snapshotOf } from "../domain/snapshot";
 import type { AgentId, BeadId, TownId } from "../domain/ids";
@@ -67,7 +67,7 @@ export class TownDO extends DurableObject<Env> {
   private readonly alerts: AlertSink;
   private failedTicks = 0;
   private lastFailureReportAt = 0;
-  private readonly debugLimiter = new RateLimiter(DEFAULT_TOWN_CONFIG.debugRequestsPerMinute);
+  private readonly debugLimiter = new RateLimiter();
   private lastPrunedAt = 0;
   /** A wake-up asked for while a tick was running: the tick's own schedule must not push it back. */
   private requestedWake: AlarmInfo | null = null;

@@ -6,7 +6,7 @@ import { api, createTown, sling, tick, TOKENS, townStub, uniqueTownId, type Test
  * stable error shape, and nothing in the town changes (every table and the alarm are compared).
  */
 
-type Scope = "admin" | "read" | "agent";
+type Scope = "admin" | "read" | "debug" | "agent";
 interface Route {
   name: string;
   method: string;
@@ -23,6 +23,19 @@ const ROUTES: Route[] = [
   { name: "cancel a bead", method: "POST", path: (t) => `/api/towns/${t.townId}/beads/b1/cancel`, scope: "admin", body: { status: "closed" } },
   { name: "read a bead", method: "GET", path: (t) => `/api/towns/${t.townId}/beads/b1`, scope: "read" },
   { name: "read the status", method: "GET", path: (t) => `/api/towns/${t.townId}/status`, scope: "read" },
+  { name: "read the tick history", method: "GET", path: (t) => `/api/towns/${t.townId}/ticks`, scope: "read" },
+  { name: "read the tick summary", method: "GET", path: (t) => `/api/towns/${t.townId}/ticks/summary`, scope: "read" },
+  { name: "read the metrics", method: "GET", path: (t) => `/api/towns/${t.townId}/metrics`, scope: "read" },
+  { name: "explain a bead", method: "GET", path: (t) => `/api/towns/${t.townId}/beads/b1/explain`, scope: "read" },
+  { name: "dry-run a tick", method: "POST", path: (t) => `/api/towns/${t.townId}/debug/reconcile-dry-run`, scope: "debug", body: {} },
+  {
+    name: "replay events",
+    method: "POST",
+    path: (t) => `/api/towns/${t.townId}/debug/replay-events`,
+    scope: "debug",
+    body: { from: "2100-01-01T00:00:00Z", to: "2100-01-01T00:00:00Z" },
+  },
+  { name: "list dead letters", method: "GET", path: (t) => `/api/towns/${t.townId}/debug/events?status=dead`, scope: "debug" },
   {
     name: "ingest events",
     method: "POST",
@@ -70,7 +83,7 @@ describe.each(ROUTES)("$method $name", (route) => {
   });
 
   it("rejects a token of the wrong scope (403)", async () => {
-    const wrong = route.scope === "admin" ? TOKENS.read : route.scope === "agent" ? TOKENS.admin : null;
+    const wrong = route.scope === "admin" || route.scope === "debug" ? TOKENS.read : route.scope === "agent" ? TOKENS.admin : null;
     if (wrong === null) {
       // Read routes accept every operator token; an agent token is not one of them.
       expectError(await unchanged(() => api(route.method, route.path(town), { token: town.agentToken, body: route.body })), 401, "invalid_token");
@@ -103,7 +116,9 @@ describe.each(ROUTES)("$method $name", (route) => {
     });
 
     it("rejects fields of the wrong type (400)", async () => {
-      const wrongTypes = Object.fromEntries(Object.keys(route.body as object).map((key) => [key, { nested: 12 }]));
+      const keys = Object.keys(route.body as object);
+      // Every field of the wrong type; a body with no fields is sent as an array instead of an object.
+      const wrongTypes = keys.length === 0 ? [1, 2] : Object.fromEntries(keys.map((key) => [key, { nested: 12 }]));
       const response = await unchanged(() => api(route.method, route.path(town), { token: tokenFor(route.scope, town), body: wrongTypes }));
       expectError(response, 400, "invalid_request");
     });

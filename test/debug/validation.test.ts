@@ -1,0 +1,96 @@
+import { runInDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { splitText, TownRepository } from "../../src/db/repository";
+import { REPLAY_LIMITS } from "../../src/town/replay";
+import { api, createTown, sling, tick, TOKENS, uniqueTownId, type TestTown } from "../support/town";
+
+const replay = (town: TestTown | string, body: unknown, token: string = TOKENS.debug) =>
+  api("POST", `/api/towns/${typeof town === "string" ? town : town.townId}/debug/replay-events`, { token, body });
+
+describe("debug route validation", () => {
+  it("rejects missing, unparsable and reversed dates (400) and changes nothing", async () => {
+    const town = await createTown();
+    const before = await town.stub.testDump();
+    for (const body of [{}, { from: "2100-01-01T00:00:00Z" }, { from: "yesterday", to: "2100-01-01T00:00:00Z" }, { from: "2100-01-02T00:00:00Z", to: "2100-01-01T00:00:00Z" }, { from: 1, to: 2 }]) {
+      const response = await replay(town, body);
+      expect(response.status, JSON.stringify(body)).toBe(400);
+      expect(response.body.error.code).toBe("invalid_request");
+    }
+    expect(await town.stub.testDump()).toBe(before);
+  });
+
+  it("rejects a window over the limit (413) and one before the retained history (400)", async () => {
+    const town = await createTown();
+    const now = await town.stub.testNow();
+    const tooLong = await replay(town, { from: new Date(now - REPLAY_LIMITS.maxWindowMs - 1).toISOString(), to: new Date(now).toISOString() });
+    expect(tooLong.status).toBe(413);
+    expect(tooLong.body.error).toMatchObject({ code: "replay_too_large", message: expect.stringContaining("24 h") });
+    const beforeHistory = await replay(town, { from: new Date(now - 3_600_000).toISOString(), to: new Date(now).toISOString() });
+    expect(beforeHistory.status).toBe(400);
+    expect(beforeHistory.body.error.code).toBe("history_unavailable");
+    const future = await replay(town, { from: new Date(now).toISOString(), to: new Date(now + 60_000).toISOString() });
+    expect(future.status).toBe(400);
+  });
+
+  it("needs the debug token, and answers 404 for an unknown town", async () => {
+    const town = await createTown();
+    const body = { from: "2100-01-01T00:00:00Z", to: "2100-01-01T00:00:00Z" };
+    expect((await replay(town, body, TOKENS.read)).status).toBe(403);
+    expect((await replay(town, body, "nope")).status).toBe(401);
+    expect((await replay(town, body, town.agentToken)).status).toBe(401);
+    expect((await replay(uniqueTownId("missing"), body)).status).toBe(404);
+    expect((await api("POST", `/api/towns/${town.townId}/debug/reconcile-dry-run`, { token: TOKENS.read })).status).toBe(403);
+    expect((await api("POST", `/api/towns/${town.townId}/debug/reconcile-dry-run`, { token: TOKENS.debug, body: { surprise: 1 } })).status).toBe(400);
+    expect((await api("GET", `/api/towns/${town.townId}/debug/events?status=dead`, { token: TOKENS.read })).status).toBe(403);
+  });
+
+  it("rate-limits debug requests per town with 429 and Retry-After, and refills over time", async () => {
+    const town = await createTown({ debugRequestsPerMinute: 3 });
+    const other = await createTown({ debugRequestsPerMinute: 3 });
+    const dryRun = (t: TestTown) => api("POST", `/api/towns/${t.townId}/debug/reconcile-dry-run`, { token: TOKENS.debug });
+    for (let i = 0; i < 3; i++) expect((await dryRun(town)).status).toBe(200);
+    const limited = await dryRun(town);
+    expect(limited.status).toBe(429);
+    expect(limited.body.error.code).toBe("rate_limited");
+    expect(Number(limited.headers.get("retry-after"))).toBe(20);
+    // Another town has its own budget; after the wait, this one answers again.
+    expect((await dryRun(other)).status).toBe(200);
+    await town.stub.testAdvance(20_000);
+    expect((await dryRun(town)).status).toBe(200);
+  });
+
+  it("lists dead-lettered events with their errors", async () => {
+    const town = await createTown({ maxEventAttempts: 1 });
+    await sling(town, { id: "b1", title: "x" });
+    await runInDurableObject(town.stub, (_instance, state) =>
+      state.storage.sql.exec("INSERT INTO town_events (event_id, type, agent_id, payload, created_at, status, attempts) VALUES ('bad', 'agent_done', 'a', 'nope', 0, 'pending', 0)"),
+    );
+    await tick(town);
+    const response = await api("GET", `/api/towns/${town.townId}/debug/events?status=dead`, { token: TOKENS.debug });
+    expect(response.status).toBe(200);
+    expect(response.body).toMatchObject({ status: "dead", count: 1, events: [expect.objectContaining({ eventId: "bad", attempts: 1, lastError: expect.stringContaining("payload is not JSON") })] });
+  });
+});
+
+describe("snapshots", () => {
+  it("split text under the row limit without cutting a character in two", () => {
+    const text = "ab😀cd😀".repeat(1000);
+    const parts = splitText(text, 7);
+    expect(parts.join("")).toBe(text);
+    expect(parts.every((p) => p.length <= 7 && !/[\uD800-\uDBFF]$/.test(p) && !/^[\uDC00-\uDFFF]/.test(p))).toBe(true);
+  });
+
+  it("store a large state in parts and read it back whole", async () => {
+    const town = await createTown();
+    const round = await runInDurableObject(town.stub, (_instance, state) => {
+      const repo = new TownRepository(state.storage);
+      const json = JSON.stringify({ beads: Array.from({ length: 2_000 }, (_, i) => ({ id: `bead-${i}`, title: "✓ ".repeat(200) })) });
+      repo.saveSnapshot({ takenAt: 5_000_000_000_000, tickId: 7, logSeq: 9, pending: [[3, 1]] }, json, 100_000);
+      const back = repo.snapshotAtOrBefore(5_000_000_000_000)!;
+      const parts = state.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM snapshot_parts WHERE snapshot_id = ?", back.id).one().n;
+      return { same: back.json === json, parts, pending: back.pending, length: json.length };
+    });
+    expect(round).toMatchObject({ same: true, pending: [[3, 1]] });
+    expect(round.parts).toBe(Math.ceil(round.length / 100_000));
+  });
+});
