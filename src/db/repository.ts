@@ -484,6 +484,10 @@ export class TownRepository {
     return { id: meta.id, takenAt: meta.takenAt, tickId: meta.tickId, logSeq: meta.logSeq, pending, json: parts.map((p) => p.data).join("") };
   }
 
+  oldestSnapshotAt(): number | null {
+    return this.db.select({ at: sql<number | null>`min(${schema.snapshots.takenAt})` }).from(schema.snapshots).get()?.at ?? null;
+  }
+
   lastSnapshotAt(): number | null {
     return this.db.select({ at: sql<number | null>`max(${schema.snapshots.takenAt})` }).from(schema.snapshots).get()?.at ?? null;
   }

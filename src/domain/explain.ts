@@ -97,11 +97,12 @@ function toReason(hold: Hold): Reason {
 function agentCapacity(plan: Plan, bead: Bead): Reason[] {
   const pool = plan.index.polecats.get(bead.rigId!) ?? { idle: [], alive: 0 };
   if (pool.idle.length > 0 || pool.alive < plan.config.maxPolecatsPerRig) return [];
-  const ahead = plan.index.openIssues.findIndex((b) => b.id === bead.id);
+  const position = plan.index.openIssues.findIndex((b) => b.id === bead.id);
+  const ahead = plan.index.openIssues.slice(0, Math.max(0, position)).filter((b) => b.rigId === bead.rigId && beadHolds(plan, b).length === 0).length;
   return [
     {
       code: "no_agent",
-      message: `no idle polecat in rig ${bead.rigId} and the rig is at its cap of ${plan.config.maxPolecatsPerRig}; ${Math.max(0, ahead)} open issue(s) are ahead of it`,
+      message: `no idle polecat in rig ${bead.rigId} and the rig is at its cap of ${plan.config.maxPolecatsPerRig}; ${ahead} dispatchable issue(s) are ahead of it`,
     },
   ];
 }

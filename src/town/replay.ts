@@ -43,7 +43,10 @@ export function replayWindow(repo: TownRepository, from: number, to: number, now
     return fail(413, "replay_too_large", `the window is ${hours(to - from)} h; replay covers at most ${hours(REPLAY_LIMITS.maxWindowMs)} h`);
   }
   const snapshot = repo.snapshotAtOrBefore(from);
-  if (!snapshot) return fail(400, "history_unavailable", `there is no snapshot at or before ${iso(from)}: that is before the town's retained history`);
+  if (!snapshot) {
+    const oldest = repo.oldestSnapshotAt();
+    return fail(400, "history_unavailable", `there is no snapshot at or before ${iso(from)}; replay can start from ${oldest === null ? "no earlier moment" : iso(oldest)}`);
+  }
 
   // The history after the snapshot must be complete: nothing pruned in between.
   const logSeq = repo.maxSeq();
