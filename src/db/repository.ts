@@ -8,9 +8,64 @@ import { TownState, type StateChanges } from "../domain/state";
 import type { CounterDelta } from "../observability/counters";
 import type { OpenViolation, ViolationChanges } from "../observability/violation-tracker";
 import * as schema from "./schema";
+import { updateFor, upsertFor } from "./statements";
 
 /** Bound parameters per statement are capped at 100 in Durable Object SQLite. */
 const MAX_PARAMS = 100;
+/** The rows a tick writes, as prepared statements (see statements.ts). */
+const RIG_COLUMNS = ["id", "name", "gitUrl", "defaultBranch", "agentSeq", "createdAt", "updatedAt"] as const;
+const AGENT_COLUMNS = [
+  "id", "rigId", "role", "status", "statusSince", "hook", "generation", "dispatchAttempts", "dispatchedAt",
+  "lastHeartbeatAt", "containerStatus", "containerStatusSince", "createdAt", "updatedAt",
+] as const;
+const BEAD_COLUMNS = [
+  "id", "rigId", "type", "status", "title", "priority", "assignee", "dispatchAttempts", "lastDispatchAt",
+  "held", "sourceBeadId", "branch", "prUrl", "merged", "createdAt", "updatedAt",
+] as const;
+const UPSERT = {
+  rig: upsertFor<Rig>(schema.rigs, ["id"], RIG_COLUMNS),
+  agent: upsertFor<Agent>(schema.agents, ["id"], AGENT_COLUMNS),
+  bead: upsertFor<Bead>(schema.beads, ["id"], BEAD_COLUMNS),
+};
+/** What an update writes: every column that can change (never id, rig, role, type or creation time). */
+const UPDATE = {
+  agent: updateFor<Agent>(schema.agents, "id", AGENT_COLUMNS.filter((c) => c !== "rigId" && c !== "role" && c !== "createdAt")),
+  bead: updateFor<Bead>(schema.beads, "id", BEAD_COLUMNS.filter((c) => c !== "rigId" && c !== "type" && c !== "sourceBeadId" && c !== "createdAt")),
+};
+const INSERT_DEPENDENCY = `INSERT INTO dependencies (bead_id, depends_on_id, kind, ordinal) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`;
+const ADD_TO_COUNTER = `INSERT INTO counters (name, labels, value) VALUES (?, ?, ?) ON CONFLICT (name, labels) DO UPDATE SET value = value + excluded.value`;
+const EVENTS_PER_INSERT = 12;
+const insertEventsSqlByRows = new Map<number, string>();
+/** The insert for `rows` events (the text is cached, so the runtime reuses the prepared statement). */
+function insertEventsSql(rows: number): string {
+  let text = insertEventsSqlByRows.get(rows);
+  if (!text) {
+    const values = Array.from({ length: rows }, () => "(?, ?, ?, ?, ?, ?, ?, 0, ?)").join(", ");
+    text = `INSERT INTO town_events (event_id, type, agent_id, bead_id, payload, created_at, status, attempts, processed_at) VALUES ${values} ON CONFLICT (event_id) DO NOTHING RETURNING seq`;
+    insertEventsSqlByRows.set(rows, text);
+  }
+  return text;
+}
+const SELECT_EVENT_COLUMNS = `SELECT seq, event_id, type, agent_id, bead_id, payload, created_at, status, attempts, last_error, processed_at FROM town_events`;
+const SELECT_PENDING = `${SELECT_EVENT_COLUMNS} WHERE status = 'pending' ORDER BY seq LIMIT ?`;
+
+/** An event row from a raw array in SELECT_EVENT_COLUMNS order. */
+function eventFromRow(r: SqlStorageValue[]): StoredEvent {
+  return {
+    seq: r[0] as number,
+    eventId: r[1] as string,
+    type: r[2] as string,
+    agentId: r[3] as string | null,
+    beadId: r[4] as string | null,
+    payload: r[5] as string,
+    createdAt: r[6] as number,
+    status: r[7] as EventStatus,
+    attempts: r[8] as number,
+    lastError: r[9] as string | null,
+    processedAt: r[10] as number | null,
+  };
+}
+
 /** Creation order (see loadState). */
 const ROWID = sql`rowid`;
 /** Characters per snapshot part: at most 3 UTF-8 bytes each, so a part stays under 1.5 MB (rows may hold 2 MB). */
@@ -144,24 +199,22 @@ export class TownRepository {
       const { id: _id, ...row } = townRow(changes.town);
       this.db.update(schema.towns).set(row).run();
     }
-    for (const rig of changes.rigs) {
-      const row = rigRow(rig);
-      this.db.insert(schema.rigs).values(row).onConflictDoUpdate({ target: schema.rigs.id, set: row }).run();
-    }
+    const sql = this.storage.sql;
+    for (const rig of changes.rigs) sql.exec(UPSERT.rig.sql, ...UPSERT.rig.params(rig));
+    // New rows are inserted, the rest updated in place (cheaper than an upsert).
+    const newAgents = new Set(changes.createdAgents);
+    const newBeads = new Set(changes.createdBeads);
     for (const agent of changes.agents) {
-      const row = agentRow(agent);
-      this.db.insert(schema.agents).values(row).onConflictDoUpdate({ target: schema.agents.id, set: row }).run();
+      const statement = newAgents.has(agent) ? UPSERT.agent : UPDATE.agent;
+      sql.exec(statement.sql, ...statement.params(agent));
     }
     for (const bead of changes.beads) {
-      const row = beadRow(bead);
-      this.db.insert(schema.beads).values(row).onConflictDoUpdate({ target: schema.beads.id, set: row }).run();
+      const statement = newBeads.has(bead) ? UPSERT.bead : UPDATE.bead;
+      sql.exec(statement.sql, ...statement.params(bead));
     }
-    const deps = changes.createdBeads.flatMap((bead) => [
-      ...bead.blockedBy.map((dependsOnId, ordinal) => ({ beadId: bead.id, dependsOnId, kind: "blocks", ordinal })),
-      ...bead.tracked.map((dependsOnId, ordinal) => ({ beadId: bead.id, dependsOnId, kind: "tracks", ordinal })),
-    ]);
-    for (const chunk of chunks(deps, rowsPerStatement(deps[0]))) {
-      this.db.insert(schema.dependencies).values(chunk).onConflictDoNothing().run();
+    for (const bead of changes.createdBeads) {
+      bead.blockedBy.forEach((dependsOnId, ordinal) => sql.exec(INSERT_DEPENDENCY, bead.id, dependsOnId, "blocks", ordinal));
+      bead.tracked.forEach((dependsOnId, ordinal) => sql.exec(INSERT_DEPENDENCY, bead.id, dependsOnId, "tracks", ordinal));
     }
   }
 
@@ -188,7 +241,8 @@ export class TownRepository {
   eventsById(eventIds: readonly string[]): StoredEvent[] {
     const found: StoredEvent[] = [];
     for (const chunk of chunks(eventIds, MAX_PARAMS)) {
-      found.push(...(this.db.select().from(schema.townEvents).where(inArray(schema.townEvents.eventId, chunk)).all() as StoredEvent[]));
+      const query = `${SELECT_EVENT_COLUMNS} WHERE event_id IN (${chunk.map(() => "?").join(",")})`;
+      for (const row of this.storage.sql.exec(query, ...chunk).raw()) found.push(eventFromRow(row));
     }
     return found;
   }
@@ -199,33 +253,26 @@ export class TownRepository {
    */
   appendEvents(events: readonly NewEvent[], processedAt: number | null = null): number[] {
     const status: EventStatus = processedAt === null ? "pending" : "processed";
-    const rows = events.map((e) => ({ ...e, status, attempts: 0, processedAt }));
     const seqs: number[] = [];
-    for (const chunk of chunks(rows, rowsPerStatement(rows[0]))) {
-      const inserted = this.db.insert(schema.townEvents).values(chunk).onConflictDoNothing().returning({ seq: schema.townEvents.seq }).all();
-      seqs.push(...inserted.map((r) => r.seq));
+    // Twelve rows to a statement (8 parameters each, under the limit of 100): a batch of 1,000 is 84 statements.
+    for (let i = 0; i < events.length; i += EVENTS_PER_INSERT) {
+      const chunk = events.slice(i, i + EVENTS_PER_INSERT);
+      const params = chunk.flatMap((e) => [e.eventId, e.type, e.agentId, e.beadId, e.payload, e.createdAt, status, processedAt]);
+      for (const row of this.storage.sql.exec<{ seq: number }>(insertEventsSql(chunk.length), ...params)) seqs.push(row.seq);
     }
     return seqs;
   }
 
   pendingEvents(limit: number): StoredEvent[] {
-    return this.db
-      .select()
-      .from(schema.townEvents)
-      .where(eq(schema.townEvents.status, "pending"))
-      .orderBy(asc(schema.townEvents.seq))
-      .limit(limit)
-      .all() as StoredEvent[];
+    // Rows as arrays (cheaper than objects for a thousand rows).
+    return [...this.storage.sql.exec(SELECT_PENDING, limit).raw()].map(eventFromRow);
   }
 
   /** Marks drained events processed, or counts a failed attempt (dead-lettering at the limit). Returns the dead ones. */
   settleEvents(processed: readonly number[], failed: ReadonlyArray<{ seq: number; error: string }>, now: number, maxAttempts: number): number[] {
-    for (const chunk of chunks(processed, MAX_PARAMS - 2)) {
-      this.db
-        .update(schema.townEvents)
-        .set({ status: "processed", processedAt: now })
-        .where(inArray(schema.townEvents.seq, chunk))
-        .run();
+    // Drained events are consecutive unless some failed: a run of consecutive seqs is one range update.
+    for (const [first, last] of runs(processed)) {
+      this.storage.sql.exec("UPDATE town_events SET status = 'processed', processed_at = ? WHERE seq BETWEEN ? AND ?", now, first, last);
     }
     const dead: number[] = [];
     for (const { seq, error } of failed) {
@@ -246,13 +293,11 @@ export class TownRepository {
   }
 
   queueStats(): QueueStats {
-    const pending = this.db
-      .select({ n: count(), oldest: min(schema.townEvents.createdAt) })
-      .from(schema.townEvents)
-      .where(eq(schema.townEvents.status, "pending"))
-      .get();
-    const dead = this.db.select({ n: count() }).from(schema.townEvents).where(eq(schema.townEvents.status, "dead")).get();
-    return { pending: pending?.n ?? 0, oldestPendingAt: pending?.oldest ?? null, dead: dead?.n ?? 0 };
+    const pending = this.storage.sql.exec<{ n: number; oldest: number | null }>(
+      "SELECT count(*) AS n, min(created_at) AS oldest FROM town_events WHERE status = 'pending'",
+    ).one();
+    const dead = this.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM town_events WHERE status = 'dead'").one();
+    return { pending: pending.n, oldestPendingAt: pending.oldest, dead: dead.n };
   }
 
   eventsByStatus(status: EventStatus, limit: number): StoredEvent[] {
@@ -400,13 +445,7 @@ export class TownRepository {
 
   /** Adds increments to cumulative counters (creating a series on first use). */
   addCounters(deltas: readonly CounterDelta[]): void {
-    for (const delta of deltas) {
-      this.db
-        .insert(schema.counters)
-        .values({ name: delta.name, labels: delta.labels, value: delta.by })
-        .onConflictDoUpdate({ target: [schema.counters.name, schema.counters.labels], set: { value: sql`${schema.counters.value} + ${delta.by}` } })
-        .run();
-    }
+    for (const delta of deltas) this.storage.sql.exec(ADD_TO_COUNTER, delta.name, delta.labels, delta.by);
   }
 
   counters(): Array<{ name: string; labels: string; value: number }> {
@@ -533,6 +572,23 @@ export class TownRepository {
     return found.sort((a, b) => a.seq - b.seq);
   }
 
+  /** How many events after `afterSeq` were logged at or before `at`. */
+  countEventsAfter(afterSeq: number, at: number): number {
+    return this.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM town_events WHERE seq > ? AND created_at <= ?", afterSeq, at).one().n;
+  }
+
+  /** Events after `afterSeq` logged at or before `at`, of these types (or all but these, with `exclude`), in seq order. */
+  eventsAfterOfTypes(afterSeq: number, at: number, types: readonly string[], exclude = false, limit = 1_000_000): StoredEvent[] {
+    const list = types.map(() => "?").join(",");
+    const query = `${SELECT_EVENT_COLUMNS} WHERE seq > ? AND created_at <= ? AND type ${exclude ? "NOT IN" : "IN"} (${list}) ORDER BY seq LIMIT ?`;
+    return [...this.storage.sql.exec(query, afterSeq, at, ...types, limit).raw()].map(eventFromRow);
+  }
+
+  /** Events with `first ≤ seq ≤ last`, in seq order. */
+  eventsInSeqRange(first: number, last: number): StoredEvent[] {
+    return [...this.storage.sql.exec(`${SELECT_EVENT_COLUMNS} WHERE seq BETWEEN ? AND ? ORDER BY seq`, first, last).raw()].map(eventFromRow);
+  }
+
   /** Events with `after < seq ≤ upTo`, in seq order. */
   eventsBetweenSeqs(after: number, upTo: number, limit: number): StoredEvent[] {
     return this.db
@@ -602,9 +658,15 @@ export function splitText(text: string, size: number): string[] {
   return pieces.length > 0 ? pieces : [""];
 }
 
-/** How many rows of this shape fit in one statement's bound parameters. */
-function rowsPerStatement(row: object | undefined): number {
-  return row ? Math.max(1, Math.floor(MAX_PARAMS / Object.keys(row).length)) : 1;
+/** Sorted numbers as runs of consecutive values: [1,2,3,7,8] → [[1,3],[7,8]]. */
+function runs(sorted: readonly number[]): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  for (const n of sorted) {
+    const last = out.at(-1);
+    if (last && n === last[1] + 1) last[1] = n;
+    else out.push([n, n]);
+  }
+  return out;
 }
 
 function chunks<T>(items: readonly T[], size: number): T[][] {

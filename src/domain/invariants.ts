@@ -60,79 +60,83 @@ export function checkInvariants(state: TownState, now: number, queue: QueueFacts
     }
   }
 
-  const inProgressByRig = new Map<string, BeadId[]>();
-  for (const bead of state.beads()) {
-    const hooked = state.agentsHookedTo(bead.id).map((id) => state.agent(id)).filter((a): a is Agent => a !== undefined);
+  const hookedTo = (beadId: BeadId): Agent[] =>
+    state.agentsHookedTo(beadId).map((id) => state.agent(id)).filter((a): a is Agent => a !== undefined);
 
-    // 2: an in-progress issue has exactly one live agent.
-    if (bead.type === "issue" && bead.status === "in_progress") {
-      const live = hooked.filter(isLive);
+  // 2: an in-progress issue has exactly one live agent. 3: one merge request in progress per rig.
+  const inProgressByRig = new Map<string, BeadId[]>();
+  for (const bead of state.beadsWith("in_progress")) {
+    if (bead.type === "issue") {
+      const live = hookedTo(bead.id).filter(isLive);
       if (live.length !== 1) {
         violation(2, bead.id, `in-progress issue ${bead.id} has ${live.length} live agents hooked`, { beads: [bead.id], agents: live.map((a) => a.id) });
       }
-    }
-
-    // 3: collect merge requests in progress per rig.
-    if (bead.type === "merge_request" && bead.status === "in_progress" && bead.rigId) {
+    } else if (bead.type === "merge_request" && bead.rigId) {
       const list = inProgressByRig.get(bead.rigId) ?? [];
       list.push(bead.id);
       inProgressByRig.set(bead.rigId, list);
+    } else if (bead.type === "convoy") {
+      violation(5, bead.id, `convoy ${bead.id} has status in_progress, which convoys never take`, { beads: [bead.id] });
     }
+  }
+  for (const [rigId, beads] of inProgressByRig) {
+    if (beads.length > 1) violation(3, rigId, `rig ${rigId} has ${beads.length} merge requests in progress: ${beads.join(", ")}`, { beads });
+  }
 
-    // 4: an issue in review has a merge request still in play.
-    if (bead.type === "issue" && bead.status === "in_review") {
-      const active = state.mergeRequestsOf(bead.id).some((id) => {
-        const status = state.bead(id)?.status;
-        return status === "open" || status === "in_progress";
-      });
-      if (!active) {
-        violation(4, bead.id, `issue ${bead.id} is in review with no open or in-progress merge request`, { beads: [bead.id] }, [
-          repair(4, "in review with nothing to review", { type: "transition_bead", beadId: bead.id, from: "in_review", to: "open" }),
-        ]);
-      }
-    }
-
-    // 5: convoys.
+  // 4: an issue in review has a merge request still in play.
+  for (const bead of state.beadsWith("in_review")) {
     if (bead.type === "convoy") {
-      if (bead.status !== "open" && !isTerminal(bead)) {
-        violation(5, bead.id, `convoy ${bead.id} has status ${bead.status}, which convoys never take`, { beads: [bead.id] });
-      } else if (bead.status === "closed") {
-        const unfinished = bead.tracked.filter((id) => {
-          const tracked = state.bead(id);
-          return !tracked || !isTerminal(tracked);
-        });
-        if (unfinished.length > 0) {
-          violation(5, bead.id, `closed convoy ${bead.id} tracks unfinished beads ${unfinished.join(", ")}`, { beads: [bead.id, ...unfinished] });
-        }
-      }
+      violation(5, bead.id, `convoy ${bead.id} has status in_review, which convoys never take`, { beads: [bead.id] });
+      continue;
     }
+    if (bead.type !== "issue") continue;
+    const active = state.mergeRequestsOf(bead.id).some((id) => {
+      const status = state.bead(id)?.status;
+      return status === "open" || status === "in_progress";
+    });
+    if (!active) {
+      violation(4, bead.id, `issue ${bead.id} is in review with no open or in-progress merge request`, { beads: [bead.id] }, [
+        repair(4, "in review with nothing to review", { type: "transition_bead", beadId: bead.id, from: "in_review", to: "open" }),
+      ]);
+    }
+  }
 
-    // 6: one agent per bead; keep the one hooked earliest.
+
+  // 6: one agent per bead, keeping the one hooked earliest. 10 (hooked side): the assignee is a hooked agent.
+  for (const beadId of state.hookedBeads()) {
+    const bead = state.bead(beadId);
+    const hooked = hookedTo(beadId);
     if (hooked.length > 1) {
       const [keep, ...others] = [...hooked].sort((a, b) => (a.dispatchedAt ?? a.createdAt) - (b.dispatchedAt ?? b.createdAt) || (a.id < b.id ? -1 : 1));
       violation(
         6,
-        bead.id,
-        `bead ${bead.id} has ${hooked.length} agents hooked: ${hooked.map((a) => a.id).join(", ")}`,
-        { beads: [bead.id], agents: hooked.map((a) => a.id) },
-        others.map((agent) => repair(6, `keep ${keep!.id}, hooked first`, { type: "unhook_agent", agentId: agent.id, beadId: bead.id })),
+        beadId,
+        `bead ${beadId} has ${hooked.length} agents hooked: ${hooked.map((a) => a.id).join(", ")}`,
+        { beads: [beadId], agents: hooked.map((a) => a.id) },
+        others.map((agent) => repair(6, `keep ${keep!.id}, hooked first`, { type: "unhook_agent", agentId: agent.id, beadId })),
       );
     }
-
-    // 10: the assignee follows the hook.
-    const hookedIds = hooked.map((a) => a.id);
-    const assigneeHooked = bead.assignee === null || hookedIds.includes(bead.assignee);
-    const hookedAssigned = hookedIds.length === 0 || (bead.assignee !== null && hookedIds.includes(bead.assignee));
-    if (!assigneeHooked || !hookedAssigned) {
-      violation(10, bead.id, `bead ${bead.id} has assignee ${bead.assignee ?? "none"} but hooked agents [${hookedIds.join(", ")}]`, {
-        beads: [bead.id],
-        agents: [...(bead.assignee ? [bead.assignee] : []), ...hookedIds],
+    if (bead && (bead.assignee === null || !hooked.some((a) => a.id === bead.assignee))) {
+      violation(10, beadId, `bead ${beadId} has assignee ${bead.assignee ?? "none"} but hooked agents [${hooked.map((a) => a.id).join(", ")}]`, {
+        beads: [beadId],
+        agents: [...(bead.assignee ? [bead.assignee] : []), ...hooked.map((a) => a.id)],
       });
     }
   }
-
-  for (const [rigId, beads] of inProgressByRig) {
-    if (beads.length > 1) violation(3, rigId, `rig ${rigId} has ${beads.length} merge requests in progress: ${beads.join(", ")}`, { beads });
+  // One pass over every bead, with cheap checks first: 10 (assignee side), and 5 for closed convoys.
+  for (const bead of state.beads()) {
+    if (bead.assignee !== null && state.agentsHookedTo(bead.id).length === 0) {
+      violation(10, bead.id, `bead ${bead.id} has assignee ${bead.assignee} but no agent is hooked to it`, { beads: [bead.id], agents: [bead.assignee] });
+    }
+    if (bead.type === "convoy" && bead.status === "closed") {
+      const unfinished = bead.tracked.filter((id) => {
+        const tracked = state.bead(id);
+        return !tracked || !isTerminal(tracked);
+      });
+      if (unfinished.length > 0) {
+        violation(5, bead.id, `closed convoy ${bead.id} tracks unfinished beads ${unfinished.join(", ")}`, { beads: [bead.id, ...unfinished] });
+      }
+    }
   }
 
   // 8 and 9: the queue.

@@ -40,10 +40,14 @@ export class Plan {
     this.actions.push({ ...action, rule, reason } as Action);
   }
 
-  /** Asks to be woken at `at` (only a future time counts; the earliest wins). */
-  wakeAt(at: number, reason: string): void {
-    if (at <= this.now) return;
-    if (this.wake === null || at < this.wake.at) this.wake = { at, reason };
+  /**
+   * Asks to be woken at `at` (only a future time counts; the earliest wins, ties by reason so the choice
+   * is stable). The reason is a function: rules ask this of every agent, and only the winner's is written.
+   */
+  wakeAt(at: number, reason: () => string): void {
+    if (at <= this.now || (this.wake !== null && at > this.wake.at)) return;
+    const text = reason();
+    if (this.wake === null || at < this.wake.at || text < this.wake.reason) this.wake = { at, reason: text };
   }
 
   /** True the first time an agent is claimed in this pass. */
@@ -86,7 +90,7 @@ export class Plan {
 
 /** One walk over the state, so no rule needs a nested loop. */
 export interface PassIndexes {
-  /** Open issues, most urgent first. */
+  /** Open issues, in no particular order (the dispatch rule sorts the ready ones). */
   readonly openIssues: readonly Bead[];
   /** Per rig: idle free polecats, and how many polecats are alive (not dead). */
   readonly polecats: ReadonlyMap<RigId, { readonly idle: readonly Agent[]; readonly alive: number }>;
@@ -119,16 +123,17 @@ function buildIndexes(state: TownState): PassIndexes {
       if (!current || agent.id < current.id) refinery.set(agent.rigId, agent);
     }
   }
-  for (const bead of state.beads()) {
-    if (bead.type === "issue" && bead.status === "open") openIssues.push(bead);
-    else if (bead.type === "merge_request" && bead.rigId && (bead.status === "open" || bead.status === "in_progress")) {
-      let entry = review.get(bead.rigId);
-      if (!entry) review.set(bead.rigId, (entry = { inProgress: null, open: [] }));
-      if (bead.status === "open") entry.open.push(bead);
-      else if (!entry.inProgress || byAge(bead, entry.inProgress) < 0) entry.inProgress = bead;
+  for (const status of ["open", "in_progress"] as const) {
+    for (const bead of state.beadsWith(status)) {
+      if (bead.type === "issue" && status === "open") openIssues.push(bead);
+      else if (bead.type === "merge_request" && bead.rigId) {
+        let entry = review.get(bead.rigId);
+        if (!entry) review.set(bead.rigId, (entry = { inProgress: null, open: [] }));
+        if (status === "open") entry.open.push(bead);
+        else if (!entry.inProgress || byAge(bead, entry.inProgress) < 0) entry.inProgress = bead;
+      }
     }
   }
-  openIssues.sort(byUrgency);
   for (const entry of review.values()) entry.open.sort(byAge);
   for (const entry of polecats.values()) entry.idle.sort((a, b) => (a.id < b.id ? -1 : 1));
   return { openIssues, polecats, refinery, review };

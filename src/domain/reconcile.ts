@@ -50,9 +50,29 @@ export const RULES: ReadonlyArray<(plan: Plan) => void> = [
   collectIdleAgents,
 ];
 
-/** What should change now, and when to look next. Pure: reads the state, changes nothing. */
+/**
+ * What should change now, and when to look next. Pure: reads the state, changes nothing.
+ *
+ * Each rule's actions are put in a canonical order (by the agent, else the bead they concern), so the
+ * result does not depend on the order the state happens to hold its entities in — a reloaded town and
+ * a replay decide exactly alike.
+ */
 export function reconcile(state: TownState, now: number, config: TownConfig): Reconciliation {
   const plan = new Plan(state, now, config);
-  for (const rule of RULES) rule(plan);
+  for (const rule of RULES) {
+    const first = plan.actions.length;
+    rule(plan);
+    if (plan.actions.length - first > 1) {
+      const emitted = plan.actions.splice(first).sort(byEntity);
+      plan.actions.push(...emitted);
+    }
+  }
   return { actions: plan.actions, wake: plan.wake };
 }
+
+const entityOf = (action: Action): string => ("agentId" in action ? action.agentId : "beadId" in action ? action.beadId : "");
+const byEntity = (a: Action, b: Action): number => {
+  const x = entityOf(a);
+  const y = entityOf(b);
+  return x < y ? -1 : x > y ? 1 : 0;
+};

@@ -1,5 +1,5 @@
 import type { AgentId, BeadId, RigId } from "./ids";
-import type { Agent, Bead, Rig, Town } from "./model";
+import type { Agent, AgentStatus, Bead, BeadStatus, Rig, Town } from "./model";
 
 type JournalEntry =
   | { readonly kind: "town"; readonly prev: Town }
@@ -13,8 +13,9 @@ export interface StateChanges {
   readonly rigs: readonly Rig[];
   readonly agents: readonly Agent[];
   readonly beads: readonly Bead[];
-  /** Beads that did not exist before: their dependencies are written once. */
+  /** Entities that did not exist before (inserted, where the rest are updated; beads' dependencies written once). */
   readonly createdBeads: readonly Bead[];
+  readonly createdAgents: readonly Agent[];
 }
 
 /**
@@ -33,6 +34,9 @@ export class TownState {
   private readonly hookIndex = new Map<BeadId, Set<AgentId>>();
   /** issue id → its merge requests, in creation order. */
   private readonly mergeRequestIndex = new Map<BeadId, BeadId[]>();
+  /** Entities by status, so rules look at the few in play rather than every closed bead. */
+  private readonly beadsByStatus = new Map<BeadStatus, Map<BeadId, Bead>>();
+  private readonly agentsByStatus = new Map<AgentStatus, Map<AgentId, Agent>>();
   private journal: JournalEntry[] = [];
 
   constructor(town: Town, rigs: Iterable<Rig> = [], agents: Iterable<Agent> = [], beads: Iterable<Bead> = []) {
@@ -63,6 +67,17 @@ export class TownState {
   beads(): IterableIterator<Bead> {
     return this.beadMap.values();
   }
+  /** Beads with this status (in no particular order: rules that care sort). */
+  beadsWith(status: BeadStatus): IterableIterator<Bead> {
+    return (this.beadsByStatus.get(status) ?? EMPTY).values() as IterableIterator<Bead>;
+  }
+  agentsWith(status: AgentStatus): IterableIterator<Agent> {
+    return (this.agentsByStatus.get(status) ?? EMPTY).values() as IterableIterator<Agent>;
+  }
+  countBeadsWith(status: BeadStatus): number {
+    return this.beadsByStatus.get(status)?.size ?? 0;
+  }
+
   get size(): { rigs: number; agents: number; beads: number } {
     return { rigs: this.rigMap.size, agents: this.agentMap.size, beads: this.beadMap.size };
   }
@@ -70,11 +85,16 @@ export class TownState {
   /** Agents whose hook points at this bead. */
   agentsHookedTo(beadId: BeadId): readonly AgentId[] {
     const hooked = this.hookIndex.get(beadId);
-    return hooked ? [...hooked] : [];
+    return hooked ? [...hooked] : NONE;
+  }
+
+  /** Beads some agent is hooked to. */
+  hookedBeads(): IterableIterator<BeadId> {
+    return this.hookIndex.keys();
   }
 
   mergeRequestsOf(issueId: BeadId): readonly BeadId[] {
-    return this.mergeRequestIndex.get(issueId) ?? [];
+    return this.mergeRequestIndex.get(issueId) ?? NONE;
   }
 
   setTown(town: Town): void {
@@ -141,6 +161,7 @@ export class TownState {
     const agents = new Set<AgentId>();
     const beads = new Set<BeadId>();
     const created = new Set<BeadId>();
+    const createdAgents = new Set<AgentId>();
     for (const entry of this.journal) {
       switch (entry.kind) {
         case "town":
@@ -150,6 +171,7 @@ export class TownState {
           rigs.add(entry.id);
           break;
         case "agent":
+          if (!agents.has(entry.id) && entry.prev === undefined) createdAgents.add(entry.id);
           agents.add(entry.id);
           break;
         case "bead":
@@ -165,6 +187,7 @@ export class TownState {
       agents: present(agents, this.agentMap),
       beads: present(beads, this.beadMap),
       createdBeads: present(created, this.beadMap),
+      createdAgents: present(createdAgents, this.agentMap),
     };
   }
 
@@ -181,6 +204,7 @@ export class TownState {
 
   private storeAgent(id: AgentId, agent: Agent | undefined): void {
     const prev = this.agentMap.get(id);
+    reindex(this.agentsByStatus, id, prev, agent);
     if (prev?.hook && prev.hook !== agent?.hook) {
       const hooked = this.hookIndex.get(prev.hook);
       hooked?.delete(id);
@@ -200,6 +224,7 @@ export class TownState {
 
   private storeBead(id: BeadId, bead: Bead | undefined): void {
     const prev = this.beadMap.get(id);
+    reindex(this.beadsByStatus, id, prev, bead);
     if (bead === undefined) {
       this.beadMap.delete(id);
       if (prev?.sourceBeadId) {
@@ -226,4 +251,16 @@ function present<K, V>(ids: Set<K>, map: Map<K, V>): V[] {
     if (value !== undefined) out.push(value);
   }
   return out;
+}
+
+const EMPTY = new Map<never, never>();
+const NONE: readonly never[] = Object.freeze([]);
+
+/** Keeps a by-status index in step with one entity's change. */
+function reindex<K, S, E extends { readonly status: S }>(index: Map<S, Map<K, E>>, id: K, prev: E | undefined, next: E | undefined): void {
+  if (prev && prev.status !== next?.status) index.get(prev.status)?.delete(id);
+  if (!next) return;
+  let bucket = index.get(next.status);
+  if (!bucket) index.set(next.status, (bucket = new Map()));
+  bucket.set(id, next);
 }

@@ -32,11 +32,23 @@ export class CounterDeltas {
   }
 
   /** Adds one observation to a histogram: every cumulative bucket (zeros too, so all exist), `_sum` and `_count`. */
-  observe(name: string, labels: Labels, value: number, buckets: readonly number[], count = 1): this {
-    for (const le of buckets) this.put(`${name}_bucket`, { ...labels, le: String(le) }, value <= le ? count : 0);
-    this.put(`${name}_bucket`, { ...labels, le: "+Inf" }, count);
-    this.put(`${name}_sum`, labels, value * count);
-    this.put(`${name}_count`, labels, count);
+  observe(name: string, labels: Labels, value: number, buckets: readonly number[]): this {
+    return this.observeAll(name, labels, [value], buckets);
+  }
+
+  /** Adds many observations at once (one write per bucket, however many values). */
+  observeAll(name: string, labels: Labels, values: readonly number[], buckets: readonly number[]): this {
+    if (values.length === 0) return this;
+    let sum = 0;
+    for (const value of values) sum += value;
+    for (const le of buckets) {
+      let within = 0;
+      for (const value of values) if (value <= le) within += 1;
+      this.put(`${name}_bucket`, { ...labels, le: String(le) }, within);
+    }
+    this.put(`${name}_bucket`, { ...labels, le: "+Inf" }, values.length);
+    this.put(`${name}_sum`, labels, sum);
+    this.put(`${name}_count`, labels, values.length);
     return this;
   }
 

@@ -20,7 +20,6 @@ export const REPLAY_LIMITS = {
   maxTicks: 50_000,
 } as const;
 
-const COMMANDS: ReadonlySet<string> = new Set(COMMAND_EVENT_TYPES);
 const DIVERGENCES_SHOWN = 20;
 
 export interface Divergence {
@@ -61,17 +60,14 @@ export function replayWindow(repo: TownRepository, from: number, to: number, now
   if (ticks.length > REPLAY_LIMITS.maxTicks) {
     return fail(413, "replay_too_large", `replaying to ${iso(to)} re-runs more than ${REPLAY_LIMITS.maxTicks} ticks; choose a shorter or later window`);
   }
-  // The events the snapshot has not applied: those pending when it was taken, and everything after it.
-  const later = repo.eventsBetweenSeqs(snapshot.logSeq, logSeq, REPLAY_LIMITS.maxEvents + 1);
-  if (later.length > REPLAY_LIMITS.maxEvents) {
+  // The cost bound: every event after the snapshot, up to `to`, may be read.
+  if (repo.countEventsAfter(snapshot.logSeq, to) > REPLAY_LIMITS.maxEvents) {
     return fail(413, "replay_too_large", `replaying to ${iso(to)} reads more than ${REPLAY_LIMITS.maxEvents} events; choose a shorter or later window`);
   }
-  const rows = [...repo.eventsBySeqs(snapshot.pending.map(([seq]) => seq)), ...later].filter((row) => row.createdAt <= to);
 
   const state = stateFromSnapshot(JSON.parse(snapshot.json) as StateSnapshot);
-  const bySeq = new Map(rows.map((row) => [row.seq, row]));
   // Commands apply the moment they are logged, so those after the snapshot come before the first tick that saw them.
-  const commands = rows.filter((row) => COMMANDS.has(row.type) && row.seq > snapshot.logSeq);
+  const commands = repo.eventsAfterOfTypes(snapshot.logSeq, to, COMMAND_EVENT_TYPES);
   let nextCommand = 0;
   const applyCommandsUpTo = (seq: number) => {
     while (nextCommand < commands.length && commands[nextCommand]!.seq <= seq) {
@@ -80,12 +76,14 @@ export function replayWindow(repo: TownRepository, from: number, to: number, now
     }
   };
 
+  // Events are read tick by tick, never all at once: a long history stays within the isolate's memory.
   const settled = new Set<number>();
   const failures = new Map<number, number>(snapshot.pending);
   const divergences: Divergence[] = [];
   let divergent = 0;
   let ticksInWindow = 0;
   let eventsReplayed = 0;
+  let lastDrained = snapshot.logSeq;
 
   for (const tick of ticks) {
     if (tick.result !== "ok") continue; // a failed tick kept nothing
@@ -94,14 +92,18 @@ export function replayWindow(repo: TownRepository, from: number, to: number, now
       const agent = state.agent(agentId as AgentId);
       if (agent) state.replaceObserved({ ...agent, lastHeartbeatAt });
     }
-    const drained = ((tick.drainedSeqs ?? []) as number[]).map((seq) => bySeq.get(seq)).filter((row): row is StoredEvent => row !== undefined);
+    const seqs = (tick.drainedSeqs ?? []) as number[];
+    const wanted = new Set(seqs);
+    const drained = seqs.length === 0 ? [] : repo.eventsInSeqRange(Math.min(...seqs), Math.max(...seqs)).filter((row) => wanted.has(row.seq));
     const events = drained.map(parse).filter((event): event is TownEvent => event !== null);
+    const parsedSeqs = new Set(events.map((e) => e.seq));
+    for (const row of drained) if (!parsedSeqs.has(row.seq)) failures.set(row.seq, (failures.get(row.seq) ?? 0) + 1);
     const advance = advanceTown(state, events, tick.at);
-    for (const row of drained) if (!events.some((e) => e.seq === row.seq)) failures.set(row.seq, (failures.get(row.seq) ?? 0) + 1);
     for (const result of advance.events) {
       if (result.outcome === "failed") failures.set(result.seq, (failures.get(result.seq) ?? 0) + 1);
       else settled.add(result.seq);
     }
+    if (seqs.length > 0) lastDrained = Math.max(lastDrained, ...seqs);
     eventsReplayed += advance.events.length;
     const { repairs } = enforceInvariants(state, tick.at, {
       oldestPendingAt: tick.oldestPendingAgeMs === null ? null : tick.at - tick.oldestPendingAgeMs,
@@ -123,9 +125,14 @@ export function replayWindow(repo: TownRepository, from: number, to: number, now
   eventsReplayed += nextCommand;
   const atTo = stateSummary(state);
 
-  // What a tick at `to` would do with the events pending then.
+  // What a tick at `to` would do with the events pending then: those no replayed tick drained, and
+  // those that failed but still had attempts left.
   const maxAttempts = state.town.config.maxEventAttempts;
-  const pending = rows.filter((row) => !COMMANDS.has(row.type) && !settled.has(row.seq) && (failures.get(row.seq) ?? 0) < maxAttempts);
+  const retrying = [...failures].filter(([seq, n]) => !settled.has(seq) && n < maxAttempts).map(([seq]) => seq);
+  const pending = [
+    ...repo.eventsBySeqs(retrying).filter((row) => row.createdAt <= to),
+    ...repo.eventsAfterOfTypes(lastDrained, to, COMMAND_EVENT_TYPES, true, REPLAY_LIMITS.maxEvents),
+  ].sort((a, b) => a.seq - b.seq);
   const pendingEvents = pending.map(parse).filter((event): event is TownEvent => event !== null);
   const finalStep = advanceTown(state, pendingEvents, to);
   const last = ticks.at(-1);

@@ -39,6 +39,7 @@ export function runTick(runtime: TownRuntime, now: number): TickReport {
 
   const logSeq = repo.maxSeq();
   const drained = repo.pendingEvents(config.drainBatchSize);
+  phases.lap("read");
   // A row that no longer parses (older version, corruption) fails like an event that throws.
   const events: TownEvent[] = [];
   const unparsable: { seq: number; error: string }[] = [];
@@ -60,18 +61,20 @@ export function runTick(runtime: TownRuntime, now: number): TickReport {
   }
   const deadSeqs = new Set(repo.settleEvents(processed, failed, now, config.maxEventAttempts));
   const queue = repo.queueStats();
+  phases.lap("settle");
 
   const { detected, repairs } = enforceInvariants(state, now, queue);
   const violations = trackViolations(runtime.openViolations, detected, now, config.violationReportCooldownMs);
   phases.lap("invariants");
 
   repo.persist(state.changes());
+  phases.lap("persist");
   repo.enqueueEffects(advance.effects, now);
   repo.saveViolations(violations, now);
   repo.addCounters(tickCounters(drained, processed, failed.length, deadSeqs.size, advance.actions, repairs, violations, now).list());
   const deadLettered = drained.filter((row) => deadSeqs.has(row.seq));
   const record = { ...tickRecord(runtime, now, drained, advance, repairs, violations, deadLettered.length, failed.length, queue), logSeq };
-  phases.lap("persist");
+  phases.lap("records");
   record.phases = phases.result();
   const tickId = repo.insertTick(record);
 
@@ -113,18 +116,29 @@ function tickCounters(
   now: number,
 ): CounterDeltas {
   const deltas = new CounterDeltas().add("town_reconciler_ticks_total", { result: "ok" });
+  // Counted first, labelled once per series: a tick may drain a thousand events.
+  const byType = new Map<string, number>();
+  const waited: number[] = [];
   const processedSeqs = new Set(processed);
   for (const row of drained) {
-    deltas.add("town_reconciler_events_drained_total", { type: row.type });
-    if (processedSeqs.has(row.seq)) {
-      deltas.observe("town_reconciler_event_queue_duration_seconds", {}, Math.max(0, now - row.createdAt) / 1000, QUEUE_DURATION_BUCKETS);
-    }
+    byType.set(row.type, (byType.get(row.type) ?? 0) + 1);
+    if (processedSeqs.has(row.seq)) waited.push(Math.max(0, now - row.createdAt) / 1000);
   }
+  for (const [type, n] of byType) deltas.add("town_reconciler_events_drained_total", { type }, n);
+  deltas.observeAll("town_reconciler_event_queue_duration_seconds", {}, waited, QUEUE_DURATION_BUCKETS);
   deltas.add("town_reconciler_event_retries_total", {}, failures);
   deltas.add("town_reconciler_events_dead_lettered_total", {}, deadLettered);
+  const emitted = new Map<string, { type: string; rule: string; n: number; refused: number }>();
   for (const { action, refusal } of [...actions, ...repairs]) {
-    deltas.add("town_reconciler_actions_total", { type: action.type, rule: action.rule });
-    if (refusal !== null) deltas.add("town_reconciler_actions_refused_total", { type: action.type, rule: action.rule });
+    const key = `${action.type} ${action.rule}`;
+    const entry = emitted.get(key) ?? { type: action.type, rule: action.rule, n: 0, refused: 0 };
+    entry.n += 1;
+    if (refusal !== null) entry.refused += 1;
+    emitted.set(key, entry);
+  }
+  for (const { type, rule, n, refused } of emitted.values()) {
+    deltas.add("town_reconciler_actions_total", { type, rule }, n);
+    deltas.add("town_reconciler_actions_refused_total", { type, rule }, refused);
   }
   for (const { action } of repairs) deltas.add("town_reconciler_repairs_total", { invariant: action.rule.slice("invariant.".length) });
   for (const violation of violations.started) deltas.add("town_reconciler_invariant_violations_total", { invariant: String(violation.invariant) });

@@ -59,9 +59,9 @@ function safeJson(text: string): unknown {
  */
 export class TownDO extends DurableObject<Env> {
   protected readonly clock: Clock;
-  private readonly repo: TownRepository;
+  protected readonly repo: TownRepository;
   private readonly log: Logger;
-  private runtime: TownRuntime | null = null;
+  protected runtime: TownRuntime | null = null;
   private port: ContainerPort | null = null;
   private simulation: SimulatedContainers | null = null;
   private readonly alerts: AlertSink;
@@ -365,7 +365,7 @@ export class TownDO extends DurableObject<Env> {
 
   // ---- internals ----------------------------------------------------------------------------------
 
-  private load(): void {
+  protected load(): void {
     if (!isMigrated(this.ctx.storage)) return; // no town was ever created here
     try {
       migrate(this.ctx.storage, migrations);

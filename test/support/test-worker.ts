@@ -42,8 +42,7 @@ export class TownDO extends ProductionTownDO {
 
   /** The live state in the form replay reports it. */
   async testStateSummary() {
-    const runtime = (this as unknown as { runtime: { state: Parameters<typeof stateSummary>[0] } | null }).runtime;
-    return runtime ? stateSummary(runtime.state) : null;
+    return this.runtime ? stateSummary(this.runtime.state) : null;
   }
 
   async testAlarmAt(): Promise<number | null> {

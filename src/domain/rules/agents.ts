@@ -1,6 +1,6 @@
 import type { TownConfig } from "../config";
 import type { Agent } from "../model";
-import { isLive, isTerminal } from "../model";
+import { isTerminal } from "../model";
 import type { Plan } from "../plan";
 import { iso, seconds } from "./format";
 
@@ -14,11 +14,10 @@ export function heartbeatDeadline(agent: Agent, config: TownConfig): number {
 /** A working agent whose heartbeats stopped becomes `stalled`. */
 export function detectStalledAgents(plan: Plan): void {
   const { now, config } = plan;
-  for (const agent of plan.state.agents()) {
-    if (agent.status !== "working") continue;
+  for (const agent of plan.state.agentsWith("working")) {
     const deadline = heartbeatDeadline(agent, config);
     if (now < deadline) {
-      plan.wakeAt(deadline, `heartbeat deadline of ${agent.id}`);
+      plan.wakeAt(deadline, () => `heartbeat deadline of ${agent.id}`);
       continue;
     }
     if (!plan.claimAgent(agent.id)) continue;
@@ -34,8 +33,8 @@ export function detectStalledAgents(plan: Plan): void {
 
 /** A stalled agent that heartbeats again is working again. */
 export function resumeHeartbeatingAgents(plan: Plan): void {
-  for (const agent of plan.state.agents()) {
-    if (agent.status !== "stalled" || agent.lastHeartbeatAt === null || agent.lastHeartbeatAt <= agent.statusSince) continue;
+  for (const agent of plan.state.agentsWith("stalled")) {
+    if (agent.lastHeartbeatAt === null || agent.lastHeartbeatAt <= agent.statusSince) continue;
     if (!plan.claimAgent(agent.id)) continue;
     plan.emit("agents.resumeHeartbeat", `heartbeat at ${iso(agent.lastHeartbeatAt)} after stalling at ${iso(agent.statusSince)}`, {
       type: "transition_agent",
@@ -49,11 +48,10 @@ export function resumeHeartbeatingAgents(plan: Plan): void {
 /** Stalled for longer than the stall timeout: stop it; its bead is reopened by `beads.reopenOrphaned`. */
 export function stopStalledAgents(plan: Plan): void {
   const { now, config } = plan;
-  for (const agent of plan.state.agents()) {
-    if (agent.status !== "stalled") continue;
+  for (const agent of plan.state.agentsWith("stalled")) {
     const deadline = agent.statusSince + config.stallTimeoutMs;
     if (now < deadline) {
-      plan.wakeAt(deadline, `stall timeout of ${agent.id}`);
+      plan.wakeAt(deadline, () => `stall timeout of ${agent.id}`);
       continue;
     }
     if (!plan.claimAgent(agent.id)) continue;
@@ -73,14 +71,14 @@ export function stopStalledAgents(plan: Plan): void {
  */
 export function recoverLostContainers(plan: Plan): void {
   const { now, config } = plan;
-  for (const agent of plan.state.agents()) {
-    if (!isLive(agent) || agent.containerStatusSince === null || agent.dispatchedAt === null) continue;
+  for (const agent of liveAgents(plan)) {
+    if (agent.containerStatusSince === null || agent.dispatchedAt === null) continue;
     const status = agent.containerStatus;
     if (status !== "exited" && status !== "error" && status !== "not_found") continue;
     if (agent.containerStatusSince < agent.dispatchedAt) continue;
     const graceEnd = agent.dispatchedAt + config.coldStartGraceMs;
     if (status === "not_found" && now < graceEnd) {
-      plan.wakeAt(graceEnd, `cold-start grace of ${agent.id} ends (container not found)`);
+      plan.wakeAt(graceEnd, () => `cold-start grace of ${agent.id} ends (container not found)`);
       continue;
     }
     if (!plan.claimAgent(agent.id)) continue;
@@ -95,8 +93,8 @@ export function recoverLostContainers(plan: Plan): void {
 
 /** A live agent whose bead was cancelled or finished elsewhere is stopped. */
 export function stopOrphanedAgents(plan: Plan): void {
-  for (const agent of plan.state.agents()) {
-    if (!isLive(agent) || !agent.hook) continue;
+  for (const agent of liveAgents(plan)) {
+    if (!agent.hook) continue;
     const bead = plan.state.bead(agent.hook);
     if (bead && !isTerminal(bead)) continue;
     if (!plan.claimAgent(agent.id)) continue;
@@ -111,8 +109,8 @@ export function stopOrphanedAgents(plan: Plan): void {
 
 /** An idle agent still hooked to a finished bead lets go of it. */
 export function unhookFinishedWork(plan: Plan): void {
-  for (const agent of plan.state.agents()) {
-    if (agent.status !== "idle" || !agent.hook) continue;
+  for (const agent of plan.state.agentsWith("idle")) {
+    if (!agent.hook) continue;
     const bead = plan.state.bead(agent.hook);
     if (bead && !isTerminal(bead)) continue;
     if (!plan.claimAgent(agent.id)) continue;
@@ -127,11 +125,11 @@ export function unhookFinishedWork(plan: Plan): void {
 /** Idle agents with no work for a day are garbage-collected (kept as `dead` tombstones). */
 export function collectIdleAgents(plan: Plan): void {
   const { now, config } = plan;
-  for (const agent of plan.state.agents()) {
-    if (agent.status !== "idle" || agent.hook || plan.isAgentClaimed(agent.id)) continue;
+  for (const agent of plan.state.agentsWith("idle")) {
+    if (agent.hook || plan.isAgentClaimed(agent.id)) continue;
     const deadline = agent.statusSince + config.idleAgentGcMs;
     if (now < deadline) {
-      plan.wakeAt(deadline, `idle agent ${agent.id} is due for collection`);
+      plan.wakeAt(deadline, () => `idle agent ${agent.id} is due for collection`);
       continue;
     }
     plan.claimAgent(agent.id);
@@ -142,4 +140,8 @@ export function collectIdleAgents(plan: Plan): void {
       to: "dead",
     });
   }
+}
+
+function liveAgents(plan: Plan): Agent[] {
+  return [...plan.state.agentsWith("working"), ...plan.state.agentsWith("stalled")];
 }

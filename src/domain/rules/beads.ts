@@ -2,7 +2,7 @@ import type { TownConfig } from "../config";
 import type { BeadId } from "../ids";
 import type { Bead } from "../model";
 import { isTerminal } from "../model";
-import type { Plan } from "../plan";
+import { byUrgency, type Plan } from "../plan";
 import { iso } from "./format";
 
 /** Why a bead may not be dispatched now. `until` is set when the reason expires on its own. */
@@ -42,6 +42,23 @@ export function beadHolds(plan: Plan, bead: Bead): Hold[] {
   return holds;
 }
 
+/**
+ * `beadHolds(...).length === 0` without building the messages (the dispatch rule asks this of every
+ * open bead on every pass); asks to be woken when a backoff ends.
+ */
+export function isReady(plan: Plan, bead: Bead): boolean {
+  if (bead.held || bead.dispatchAttempts >= plan.config.maxDispatchAttempts) return false;
+  for (const id of bead.blockedBy) if (plan.state.bead(id)?.status !== "closed") return false;
+  if (bead.lastDispatchAt !== null) {
+    const until = bead.lastDispatchAt + dispatchBackoff(bead.dispatchAttempts, plan.config);
+    if (plan.now < until) {
+      plan.wakeAt(until, () => `dispatch backoff of ${bead.id} expires`);
+      return false;
+    }
+  }
+  return true;
+}
+
 function describe(plan: Plan, id: BeadId): string {
   const bead = plan.state.bead(id);
   return bead ? `${id} (${bead.status})` : `${id} (missing)`;
@@ -49,8 +66,8 @@ function describe(plan: Plan, id: BeadId): string {
 
 /** An in-progress issue or merge request whose agent is gone goes back to open. */
 export function reopenOrphanedBeads(plan: Plan): void {
-  for (const bead of plan.state.beads()) {
-    if (bead.status !== "in_progress" || bead.type === "convoy") continue;
+  for (const bead of plan.state.beadsWith("in_progress")) {
+    if (bead.type === "convoy") continue;
     if (plan.liveAgentOf(bead.id) || !plan.claimBead(bead.id)) continue;
     plan.emit("beads.reopenOrphaned", "in progress with no live agent hooked", {
       type: "transition_bead",
@@ -64,8 +81,8 @@ export function reopenOrphanedBeads(plan: Plan): void {
 /** An open bead that used all its dispatch attempts fails. */
 export function failExhaustedBeads(plan: Plan): void {
   const max = plan.config.maxDispatchAttempts;
-  for (const bead of plan.state.beads()) {
-    if (bead.status !== "open" || bead.type === "convoy" || bead.dispatchAttempts < max) continue;
+  for (const bead of plan.state.beadsWith("open")) {
+    if (bead.type === "convoy" || bead.dispatchAttempts < max) continue;
     if (!plan.claimBead(bead.id)) continue;
     plan.emit("beads.exhaustAttempts", `${bead.dispatchAttempts} of ${max} dispatch attempts used`, {
       type: "transition_bead",
@@ -78,8 +95,8 @@ export function failExhaustedBeads(plan: Plan): void {
 
 /** An issue in review whose merge requests all failed goes back to open for another try. */
 export function settleFailedReviews(plan: Plan): void {
-  for (const bead of plan.state.beads()) {
-    if (bead.type !== "issue" || bead.status !== "in_review") continue;
+  for (const bead of plan.state.beadsWith("in_review")) {
+    if (bead.type !== "issue") continue;
     const requests = plan.state.mergeRequestsOf(bead.id).map((id) => plan.state.bead(id));
     if (requests.length === 0 || requests.some((mr) => !mr || !isTerminal(mr) || mr.merged)) continue;
     if (!plan.claimBead(bead.id)) continue;
@@ -100,15 +117,10 @@ export function dispatchOpenBeads(plan: Plan): void {
   const { config } = plan;
   const idle = new Map<string, number>();
   const created = new Map<string, number>();
-  for (const bead of plan.index.openIssues) {
+  const ready = plan.index.openIssues.filter((bead) => bead.rigId !== null && isReady(plan, bead)).sort(byUrgency);
+  for (const bead of ready) {
     if (plan.dispatchBudget <= 0) return;
-    if (!bead.rigId || bead.dispatchAttempts >= config.maxDispatchAttempts) continue;
-    const holds = beadHolds(plan, bead);
-    if (holds.length > 0) {
-      for (const hold of holds) if (hold.until !== undefined) plan.wakeAt(hold.until, `dispatch backoff of ${bead.id} expires`);
-      continue;
-    }
-    const rig = plan.state.rig(bead.rigId);
+    const rig = bead.rigId && plan.state.rig(bead.rigId);
     if (!rig) continue;
     const pool = plan.index.polecats.get(rig.id) ?? { idle: [], alive: 0 };
     // Take the next idle polecat not claimed by another rule; else create one while under the cap.

@@ -32,7 +32,7 @@ export function runCircuitBreaker(plan: Plan): void {
       });
       status = "half_open";
     } else {
-      plan.wakeAt(until, "breaker cool-down ends");
+      plan.wakeAt(until, () => "breaker cool-down ends");
     }
   } else if (breaker.lastFailureAt !== null && breaker.lastFailureAt >= breaker.since) {
     plan.emit("breaker.reopen", `probe failed at ${iso(breaker.lastFailureAt)}`, { type: "set_breaker", from: "half_open", to: "open" });

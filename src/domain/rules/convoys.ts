@@ -3,8 +3,8 @@ import type { Plan } from "../plan";
 
 /** A convoy closes once every bead it tracks is closed or failed. */
 export function closeFinishedConvoys(plan: Plan): void {
-  for (const bead of plan.state.beads()) {
-    if (bead.type !== "convoy" || bead.status !== "open") continue;
+  for (const bead of plan.state.beadsWith("open")) {
+    if (bead.type !== "convoy") continue;
     const done = bead.tracked.every((id) => {
       const tracked = plan.state.bead(id);
       return tracked !== undefined && isTerminal(tracked);

@@ -1,20 +1,26 @@
 import type { Plan } from "../plan";
-import { beadHolds } from "./beads";
+import { isReady } from "./beads";
 
 /** A merged merge request closes the issue it delivers. */
 export function closeMergedSources(plan: Plan): void {
-  for (const bead of plan.state.beads()) {
-    if (bead.type !== "issue" || bead.status === "closed" || bead.status === "failed") continue;
-    const merged = plan.state.mergeRequestsOf(bead.id).find((id) => plan.state.bead(id)?.merged);
-    if (!merged || !plan.claimBead(bead.id)) continue;
-    plan.emit("review.closeMergedSource", `merge request ${merged} merged`, {
-      type: "transition_bead",
-      beadId: bead.id,
-      from: bead.status,
-      to: "closed",
-    });
+  for (const status of UNFINISHED) {
+    for (const bead of plan.state.beadsWith(status)) {
+      if (bead.type !== "issue") continue;
+      const requests = plan.state.mergeRequestsOf(bead.id);
+      if (requests.length === 0) continue;
+      const merged = requests.find((id) => plan.state.bead(id)?.merged);
+      if (!merged || !plan.claimBead(bead.id)) continue;
+      plan.emit("review.closeMergedSource", `merge request ${merged} merged`, {
+        type: "transition_bead",
+        beadId: bead.id,
+        from: bead.status,
+        to: "closed",
+      });
+    }
   }
 }
+
+const UNFINISHED = ["open", "in_progress", "in_review"] as const;
 
 /** A rig with merge requests waiting gets a refinery if it has none. */
 export function ensureRefineries(plan: Plan): void {
@@ -37,7 +43,8 @@ export function ensureRefineries(plan: Plan): void {
  * that is not backing off goes to the rig's refinery (created this pass if it was missing).
  */
 export function dispatchReviews(plan: Plan): void {
-  for (const [rigId, queue] of plan.index.review) {
+  // Rigs in id order: with a half-open breaker only one may get its probe, and it must be the same one every time.
+  for (const [rigId, queue] of [...plan.index.review].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     if (queue.inProgress || queue.open.length === 0) continue;
     if (plan.dispatchBudget <= 0) return;
     const created = plan.actions.find((a) => a.type === "create_agent" && a.rigId === rigId && a.role === "refinery");
@@ -45,11 +52,7 @@ export function dispatchReviews(plan: Plan): void {
     const agentId = refinery?.id ?? (created?.type === "create_agent" ? created.agentId : undefined);
     if (!agentId) continue;
     if (refinery && (refinery.status !== "idle" || refinery.hook)) continue;
-    const next = queue.open.find((mr) => {
-      const holds = beadHolds(plan, mr);
-      for (const hold of holds) if (hold.until !== undefined) plan.wakeAt(hold.until, `review backoff of ${mr.id} expires`);
-      return holds.length === 0;
-    });
+    const next = queue.open.find((mr) => isReady(plan, mr));
     if (!next || !plan.claimAgent(agentId) || !plan.claimBead(next.id)) continue;
     plan.emit("review.dispatch", `oldest open merge request of rig ${rigId}; ${queue.open.length} waiting`, {
       type: "dispatch_agent",

@@ -1,0 +1,102 @@
+/**
+ * A busy town, built directly (not through thousands of API calls): rigs of up to 50 polecats, 40% of
+ * agents at work on an in-progress issue with a fresh heartbeat, each rig reviewing one merge request
+ * with one more queued, and the rest of the beads mostly closed, some held or blocked. In this shape
+ * the reconciler has nothing to do: a tick with no events is the steady state.
+ */
+import type { AgentId, BeadId, RigId } from "../src/domain/ids";
+import type { Agent, Bead, Rig } from "../src/domain/model";
+
+export interface SyntheticTown {
+  readonly rigs: Rig[];
+  readonly agents: Agent[];
+  readonly beads: Bead[];
+  /** Agents at work: the ones that get container status events. */
+  readonly working: AgentId[];
+}
+
+export function syntheticTown(agentCount: number, beadCount: number, now: number): SyntheticTown {
+  const rigCount = Math.max(1, Math.ceil(agentCount / 50));
+  const rigs: Rig[] = Array.from({ length: rigCount }, (_, i) => ({
+    id: `rig-${i}` as RigId,
+    name: `rig-${i}`,
+    gitUrl: `https://git.example/rig-${i}.git`,
+    defaultBranch: "main",
+    agentSeq: 0,
+    createdAt: now - 86_400_000,
+    updatedAt: now - 86_400_000,
+  }));
+  const agents: Agent[] = [];
+  const beads: Bead[] = [];
+  const working: AgentId[] = [];
+  const bead = (id: string, rig: Rig, patch: Partial<Bead>): Bead => ({
+    id: id as BeadId,
+    rigId: rig.id,
+    type: "issue",
+    status: "closed",
+    title: `Work item ${id}`,
+    priority: 2,
+    assignee: null,
+    dispatchAttempts: 1,
+    lastDispatchAt: now - 7_200_000,
+    held: false,
+    blockedBy: [],
+    sourceBeadId: null,
+    branch: null,
+    prUrl: null,
+    merged: false,
+    tracked: [],
+    createdAt: now - 7_200_000,
+    updatedAt: now - 3_600_000,
+    ...patch,
+  });
+  const agent = (id: string, rig: Rig, patch: Partial<Agent>): Agent => ({
+    id: id as AgentId,
+    rigId: rig.id,
+    role: "polecat",
+    status: "idle",
+    statusSince: now - 3_600_000,
+    hook: null,
+    generation: 1,
+    dispatchAttempts: 1,
+    dispatchedAt: now - 3_600_000,
+    lastHeartbeatAt: now - 3_600_000,
+    containerStatus: "running",
+    containerStatusSince: now - 3_600_000,
+    createdAt: now - 86_400_000,
+    updatedAt: now - 3_600_000,
+    ...patch,
+  });
+
+  // Each rig: a refinery reviewing one merge request, one more waiting.
+  for (const rig of rigs) {
+    const reviewing = `${rig.id}-mr-active`;
+    agents.push(agent(`${rig.id}:refinery:0`, rig, { role: "refinery", status: "working", statusSince: now - 60_000, hook: reviewing as BeadId, dispatchedAt: now - 60_000, lastHeartbeatAt: now - 1_000 }));
+    beads.push(bead(`${rig.id}-src-active`, rig, { status: "in_review" }), bead(`${rig.id}-src-queued`, rig, { status: "in_review" }));
+    beads.push(bead(reviewing, rig, { type: "merge_request", status: "in_progress", assignee: `${rig.id}:refinery:0` as AgentId, sourceBeadId: `${rig.id}-src-active` as BeadId, branch: "b/active" }));
+    beads.push(bead(`${rig.id}-mr-queued`, rig, { type: "merge_request", status: "open", sourceBeadId: `${rig.id}-src-queued` as BeadId, branch: "b/queued" }));
+  }
+  const polecats = agentCount - rigs.length;
+  for (let i = 0; i < polecats; i++) {
+    const rig = rigs[i % rigs.length]!;
+    const id = `${rig.id}:polecat:${i}`;
+    if (i % 5 < 2) {
+      const issue = `issue-${i}`;
+      agents.push(agent(id, rig, { status: "working", statusSince: now - 60_000, hook: issue as BeadId, dispatchedAt: now - 60_000, lastHeartbeatAt: now - 1_000 }));
+      beads.push(bead(issue, rig, { status: "in_progress", assignee: id as AgentId, lastDispatchAt: now - 60_000 }));
+      working.push(id as AgentId);
+    } else {
+      agents.push(agent(id, rig, {}));
+    }
+  }
+  // The rest: 90% closed, the others open but held, or blocked by a held bead.
+  for (let i = beads.length; i < beadCount; i++) {
+    const rig = rigs[i % rigs.length]!;
+    const kind = i % 10;
+    if (kind === 0) beads.push(bead(`held-${i}`, rig, { status: "open", held: true, dispatchAttempts: 0, lastDispatchAt: null }));
+    else if (kind === 1) beads.push(bead(`blocked-${i}`, rig, { status: "open", dispatchAttempts: 0, lastDispatchAt: null, blockedBy: [`held-${i - 1}` as BeadId] }));
+    else beads.push(bead(`done-${i}`, rig, { status: "closed" }));
+  }
+  for (const rig of rigs) (rig as { agentSeq: number }).agentSeq = agentCount;
+  return { rigs, agents, beads, working };
+}

@@ -1,0 +1,49 @@
+import { getTableColumns, getTableName, type Table } from "drizzle-orm";
+
+/**
+ * Hand-built statements for the hot paths (a tick writes hundreds of rows; building each statement
+ * through drizzle's query builder costs more than SQLite takes to run it). The SQL text is derived
+ * from the drizzle schema once, so it cannot drift from it, and it is constant, so the runtime reuses
+ * the prepared statement.
+ */
+export interface Upsert<Row> {
+  readonly sql: string;
+  readonly params: (row: Row) => unknown[];
+}
+
+/** `INSERT … ON CONFLICT (key) DO UPDATE SET every other column`, for the given table. */
+export function upsertFor<Row extends object>(table: Table, key: readonly string[], columnKeys: readonly (keyof Row & string)[]): Upsert<Row> {
+  const columns = getTableColumns(table);
+  const names = columnKeys.map((k) => {
+    const column = columns[k];
+    if (!column) throw new Error(`${getTableName(table)} has no column ${k}`);
+    return column.name;
+  });
+  const keyNames = key.map((k) => columns[k]!.name);
+  const updates = names.filter((n) => !keyNames.includes(n)).map((n) => `"${n}" = excluded."${n}"`);
+  const sql =
+    `INSERT INTO "${getTableName(table)}" (${names.map((n) => `"${n}"`).join(", ")}) VALUES (${names.map(() => "?").join(", ")}) ` +
+    `ON CONFLICT (${keyNames.map((n) => `"${n}"`).join(", ")}) DO UPDATE SET ${updates.join(", ")}`;
+  return { sql, params: (row) => columnKeys.map((k) => toSqlValue(row[k])) };
+}
+
+/** `UPDATE … SET every other column WHERE key = ?`: cheaper than an upsert for a row known to exist. */
+export function updateFor<Row extends object>(table: Table, key: keyof Row & string, columnKeys: readonly (keyof Row & string)[]): Upsert<Row> {
+  const columns = getTableColumns(table);
+  const others = columnKeys.filter((k) => k !== key);
+  const name = (k: string) => {
+    const column = columns[k];
+    if (!column) throw new Error(`${getTableName(table)} has no column ${k}`);
+    return column.name;
+  };
+  const sql = `UPDATE "${getTableName(table)}" SET ${others.map((k) => `"${name(k)}" = ?`).join(", ")} WHERE "${name(key)}" = ?`;
+  return { sql, params: (row) => [...others.map((k) => toSqlValue(row[k])), toSqlValue(row[key])] };
+}
+
+/** How a value is bound: booleans as 0/1, objects and arrays as JSON, undefined as NULL. */
+export function toSqlValue(value: unknown): unknown {
+  if (value === undefined) return null;
+  if (typeof value === "boolean") return value ? 1 : 0;
+  if (value !== null && typeof value === "object") return JSON.stringify(value);
+  return value;
+}
