@@ -8,7 +8,7 @@ import { TownState, type StateChanges } from "../domain/state";
 import type { CounterDelta } from "../observability/counters";
 import type { OpenViolation, ViolationChanges } from "../observability/violation-tracker";
 import * as schema from "./schema";
-import { updateFor, upsertFor } from "./statements";
+import { updateManyFor, upsertFor, type UpdateMany } from "./statements";
 
 /** Bound parameters per statement are capped at 100 in Durable Object SQLite. */
 const MAX_PARAMS = 100;
@@ -29,8 +29,8 @@ const UPSERT = {
 };
 /** What an update writes: every column that can change (never id, rig, role, type or creation time). */
 const UPDATE = {
-  agent: updateFor<Agent>(schema.agents, "id", AGENT_COLUMNS.filter((c) => c !== "rigId" && c !== "role" && c !== "createdAt")),
-  bead: updateFor<Bead>(schema.beads, "id", BEAD_COLUMNS.filter((c) => c !== "rigId" && c !== "type" && c !== "sourceBeadId" && c !== "createdAt")),
+  agent: updateManyFor<Agent>(schema.agents, "id", AGENT_COLUMNS.filter((c) => c !== "rigId" && c !== "role" && c !== "createdAt")),
+  bead: updateManyFor<Bead>(schema.beads, "id", BEAD_COLUMNS.filter((c) => c !== "rigId" && c !== "type" && c !== "sourceBeadId" && c !== "createdAt")),
 };
 const INSERT_DEPENDENCY = `INSERT INTO dependencies (bead_id, depends_on_id, kind, ordinal) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`;
 const ADD_TO_COUNTER = `INSERT INTO counters (name, labels, value) VALUES (?, ?, ?) ON CONFLICT (name, labels) DO UPDATE SET value = value + excluded.value`;
@@ -41,7 +41,7 @@ function insertEventsSql(rows: number): string {
   let text = insertEventsSqlByRows.get(rows);
   if (!text) {
     const values = Array.from({ length: rows }, () => "(?, ?, ?, ?, ?, ?, ?, 0, ?)").join(", ");
-    text = `INSERT INTO town_events (event_id, type, agent_id, bead_id, payload, created_at, status, attempts, processed_at) VALUES ${values} ON CONFLICT (event_id) DO NOTHING RETURNING seq`;
+    text = `INSERT INTO town_events (event_id, type, agent_id, bead_id, payload, created_at, status, attempts, processed_at) VALUES ${values} ON CONFLICT (event_id) DO NOTHING RETURNING seq, event_id`;
     insertEventsSqlByRows.set(rows, text);
   }
   return text;
@@ -201,20 +201,23 @@ export class TownRepository {
     }
     const sql = this.storage.sql;
     for (const rig of changes.rigs) sql.exec(UPSERT.rig.sql, ...UPSERT.rig.params(rig));
-    // New rows are inserted, the rest updated in place (cheaper than an upsert).
+    // New rows are inserted; the rest are updated in place, several to a statement.
     const newAgents = new Set(changes.createdAgents);
     const newBeads = new Set(changes.createdBeads);
-    for (const agent of changes.agents) {
-      const statement = newAgents.has(agent) ? UPSERT.agent : UPDATE.agent;
-      sql.exec(statement.sql, ...statement.params(agent));
-    }
-    for (const bead of changes.beads) {
-      const statement = newBeads.has(bead) ? UPSERT.bead : UPDATE.bead;
-      sql.exec(statement.sql, ...statement.params(bead));
-    }
+    for (const agent of changes.createdAgents) sql.exec(UPSERT.agent.sql, ...UPSERT.agent.params(agent));
+    for (const bead of changes.createdBeads) sql.exec(UPSERT.bead.sql, ...UPSERT.bead.params(bead));
+    this.updateMany(UPDATE.agent, changes.agents.filter((agent) => !newAgents.has(agent)));
+    this.updateMany(UPDATE.bead, changes.beads.filter((bead) => !newBeads.has(bead)));
     for (const bead of changes.createdBeads) {
       bead.blockedBy.forEach((dependsOnId, ordinal) => sql.exec(INSERT_DEPENDENCY, bead.id, dependsOnId, "blocks", ordinal));
       bead.tracked.forEach((dependsOnId, ordinal) => sql.exec(INSERT_DEPENDENCY, bead.id, dependsOnId, "tracks", ordinal));
+    }
+  }
+
+  private updateMany<Row>(statement: UpdateMany<Row>, rows: readonly Row[]): void {
+    for (let i = 0; i < rows.length; i += statement.rowsPerStatement) {
+      const chunk = rows.slice(i, i + statement.rowsPerStatement);
+      this.storage.sql.exec(statement.sql(chunk.length), ...chunk.flatMap((row) => statement.params(row)));
     }
   }
 
@@ -249,18 +252,20 @@ export class TownRepository {
 
   /**
    * Appends events; `processedAt` set means already applied (commands), else pending for the next tick.
-   * An event id already in the log is skipped (callers check for conflicting reuse first).
+   * An event id already in the log is skipped; what was inserted comes back.
    */
-  appendEvents(events: readonly NewEvent[], processedAt: number | null = null): number[] {
+  appendEvents(events: readonly NewEvent[], processedAt: number | null = null): Array<{ seq: number; eventId: string }> {
     const status: EventStatus = processedAt === null ? "pending" : "processed";
-    const seqs: number[] = [];
+    const inserted: Array<{ seq: number; eventId: string }> = [];
     // Twelve rows to a statement (8 parameters each, under the limit of 100): a batch of 1,000 is 84 statements.
     for (let i = 0; i < events.length; i += EVENTS_PER_INSERT) {
       const chunk = events.slice(i, i + EVENTS_PER_INSERT);
       const params = chunk.flatMap((e) => [e.eventId, e.type, e.agentId, e.beadId, e.payload, e.createdAt, status, processedAt]);
-      for (const row of this.storage.sql.exec<{ seq: number }>(insertEventsSql(chunk.length), ...params)) seqs.push(row.seq);
+      for (const row of this.storage.sql.exec<{ seq: number; event_id: string }>(insertEventsSql(chunk.length), ...params)) {
+        inserted.push({ seq: row.seq, eventId: row.event_id });
+      }
     }
-    return seqs;
+    return inserted;
   }
 
   pendingEvents(limit: number): StoredEvent[] {

@@ -40,6 +40,40 @@ export function updateFor<Row extends object>(table: Table, key: keyof Row & str
   return { sql, params: (row) => [...others.map((k) => toSqlValue(row[k])), toSqlValue(row[key])] };
 }
 
+/** Many rows updated by one statement (`UPDATE … FROM (VALUES …)`), as many as the parameter limit allows. */
+export interface UpdateMany<Row> {
+  readonly rowsPerStatement: number;
+  sql(rows: number): string;
+  params(row: Row): unknown[];
+}
+
+export function updateManyFor<Row extends object>(table: Table, key: keyof Row & string, columnKeys: readonly (keyof Row & string)[], maxParams = 100): UpdateMany<Row> {
+  const single = updateFor<Row>(table, key, columnKeys);
+  const columns = getTableColumns(table);
+  const tableName = getTableName(table);
+  const others = columnKeys.filter((k) => k !== key);
+  const width = others.length + 1;
+  const cache = new Map<number, string>();
+  return {
+    rowsPerStatement: Math.max(1, Math.floor(maxParams / width)),
+    sql(rows) {
+      let text = cache.get(rows);
+      if (!text) {
+        // VALUES columns are column1 (the key), column2, … in the order of `others`.
+        const sets = others.map((k, i) => `"${columns[k]!.name}" = v.column${i + 2}`).join(", ");
+        const values = Array.from({ length: rows }, () => `(${Array.from({ length: width }, () => "?").join(", ")})`).join(", ");
+        text = `UPDATE "${tableName}" SET ${sets} FROM (VALUES ${values}) AS v WHERE "${tableName}"."${columns[key]!.name}" = v.column1`;
+        cache.set(rows, text);
+      }
+      return text;
+    },
+    params: (row) => {
+      const values = single.params(row);
+      return [values.at(-1), ...values.slice(0, -1)];
+    },
+  };
+}
+
 /** How a value is bound: booleans as 0/1, objects and arrays as JSON, undefined as NULL. */
 export function toSqlValue(value: unknown): unknown {
   if (value === undefined) return null;

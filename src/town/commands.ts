@@ -99,8 +99,8 @@ export function cancelBead(runtime: TownRuntime, beadId: BeadId, input: CancelBe
 /** Logs the command as a processed event and applies it (plus any `alsoStore` writes), together. */
 function command(runtime: TownRuntime, eventId: string, body: EventBody, now: number, alsoStore?: () => void): void {
   inTransaction(runtime, () => {
-    const [seq] = runtime.repo.appendEvents([toNewEvent(eventId, body, now)], now);
-    const outcome = applyEvent(runtime.state, { ...body, seq: seq!, eventId, createdAt: now }, now);
+    const [logged] = runtime.repo.appendEvents([toNewEvent(eventId, body, now)], now);
+    const outcome = applyEvent(runtime.state, { ...body, seq: logged!.seq, eventId, createdAt: now }, now);
     // Commands are checked first, so an ignored one means the check and the domain disagree: a bug.
     if (!outcome.applied) throw new Error(`command ${body.type} was not applied: ${outcome.ignored}`);
     runtime.repo.persist(runtime.state.changes());

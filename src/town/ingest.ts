@@ -45,14 +45,29 @@ export function ingestEvents(runtime: TownRuntime, input: IngestInput, now: numb
     }
     incoming.set(event.eventId, row);
   }
-  for (const stored of repo.eventsById([...incoming.keys()])) {
-    const row = incoming.get(stored.eventId)!;
-    if (!sameContent(stored, row)) return conflict(stored.eventId);
-    incoming.delete(stored.eventId);
-    duplicates += 1;
+  // Insert first (the common case has no repeats); ids already in the log are then compared, and a
+  // conflicting one rolls the whole batch back.
+  try {
+    const accepted = repo.transaction(() => {
+      const inserted = new Set(repo.appendEvents([...incoming.values()]).map((row) => row.eventId));
+      const repeated = [...incoming.keys()].filter((id) => !inserted.has(id));
+      for (const stored of repeated.length > 0 ? repo.eventsById(repeated) : []) {
+        if (!sameContent(stored, incoming.get(stored.eventId)!)) throw new EventConflict(stored.eventId);
+      }
+      duplicates += repeated.length;
+      return inserted.size;
+    });
+    return ok({ accepted, duplicates });
+  } catch (error) {
+    if (error instanceof EventConflict) return conflict(error.eventId);
+    throw error;
   }
-  repo.transaction(() => repo.appendEvents([...incoming.values()]));
-  return ok({ accepted: incoming.size, duplicates });
+}
+
+class EventConflict extends Error {
+  constructor(readonly eventId: string) {
+    super(`event id ${eventId} reused`);
+  }
 }
 
 const conflict = (eventId: string) =>
