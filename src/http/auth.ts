@@ -35,8 +35,20 @@ async function scopeOf(token: string, env: Env): Promise<Scope | null> {
   return found;
 }
 
-export async function requireScope(request: Request, env: Env, scope: Scope): Promise<void> {
-  const token = bearerToken(request);
+/** A browser page's token: `?token=` or the cookie the page set (never logged, never echoed). */
+export function pageToken(request: Request): string | null {
+  const fromQuery = new URL(request.url).searchParams.get("token");
+  if (fromQuery) return fromQuery;
+  const cookie = request.headers.get("cookie") ?? "";
+  const match = new RegExp(`(?:^|;\\s*)${PAGE_COOKIE}=([^;]+)`).exec(cookie);
+  return match ? decodeURIComponent(match[1]!) : null;
+}
+
+export const PAGE_COOKIE = "town_read_token";
+
+/** Checks the request holds a token of (or above) `scope`; returns the token. */
+export async function requireScope(request: Request, env: Env, scope: Scope, fallback: string | null = null): Promise<string> {
+  const token = bearerToken(request) ?? fallback;
   if (!token) throw new HttpError(401, "missing_token", `send "Authorization: Bearer <token>" with a ${scope} token`);
   const held = await scopeOf(token, env);
   if (held === null) {
@@ -50,6 +62,7 @@ export async function requireScope(request: Request, env: Env, scope: Scope): Pr
   if (!ACCEPTED[scope].includes(held)) {
     throw new HttpError(403, "insufficient_scope", `this route needs a ${scope} token; the token sent is a ${held} token`);
   }
+  return token;
 }
 
 /** Agent routes take the town's agent token; an operator token here is the wrong scope. */

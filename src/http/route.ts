@@ -1,0 +1,91 @@
+import type { IRequest } from "itty-router";
+import type { z } from "zod";
+import { AgentIdSchema, BeadIdSchema, TownIdSchema, type AgentId, type BeadId, type TownId } from "../domain/ids";
+import type { Env } from "../env";
+import type { Result } from "../town/result";
+import type { TownDO } from "../town/town.do";
+import { pageToken, requireAgentToken, requireScope, type Scope } from "./auth";
+import { describeIssues, readJson } from "./body";
+import { HttpError } from "./errors";
+
+/**
+ * A route, declared once: the router runs it and the OpenAPI description is generated from it, so the
+ * two cannot drift. Auth runs first, then the path, the query and the body are validated; the handler
+ * sees only valid input.
+ */
+export type Access = "none" | Scope | "agent";
+
+export interface RouteSpec<B extends z.ZodType = z.ZodType, Q extends z.ZodType = z.ZodType> {
+  readonly method: "GET" | "PUT" | "POST";
+  /** itty-router style: `/api/towns/:townId`. */
+  readonly path: string;
+  readonly access: Access;
+  /** The read token may also come as `?token=` or a cookie (pages opened in a browser). */
+  readonly browser?: boolean;
+  readonly tag: string;
+  readonly summary: string;
+  readonly description?: string;
+  readonly body?: { readonly schema: B; readonly limit: number };
+  readonly query?: Q;
+  readonly success: { readonly status: number; readonly description: string; readonly contentType?: string };
+  readonly handle: (ctx: RouteContext<z.output<B>, z.output<Q>>) => Promise<Response>;
+}
+
+export interface RouteContext<B, Q> {
+  readonly request: IRequest;
+  readonly env: Env;
+  readonly params: { readonly townId: TownId; readonly beadId: BeadId; readonly agentId: AgentId };
+  /** The town's object (for routes under /towns/:townId). */
+  readonly town: DurableObjectStub<TownDO>;
+  readonly body: B;
+  readonly query: Q;
+  /** The presented agent token (agent routes) or page token. */
+  readonly token: string;
+}
+
+/** Declares a route (the identity, with types checked). */
+export const route = <B extends z.ZodType, Q extends z.ZodType>(spec: RouteSpec<B, Q>): RouteSpec<B, Q> => spec;
+
+/** Path parameters by name, with the schemas that validate them. */
+export const PATH_PARAMS: Readonly<Record<string, z.ZodType>> = { townId: TownIdSchema, beadId: BeadIdSchema, agentId: AgentIdSchema };
+
+export async function runRoute(spec: RouteSpec, request: IRequest, env: Env): Promise<Response> {
+  let token = "";
+  if (spec.access === "agent") token = await requireAgentToken(request, env);
+  else if (spec.access !== "none") token = await requireScope(request, env, spec.access, spec.browser ? pageToken(request) : null);
+  const params = Object.fromEntries(Object.keys(request.params ?? {}).map((name) => [name, param(request, name)])) as RouteContext<unknown, unknown>["params"];
+  const query = spec.query ? readQuery(request, spec.query) : undefined;
+  const body = spec.body ? await readJson(request, spec.body.schema, spec.body.limit) : undefined;
+  const town = (params.townId ? env.TOWN.getByName(params.townId) : undefined) as DurableObjectStub<TownDO>;
+  return spec.handle({ request, env, params, town, body, query, token });
+}
+
+/** A town's answer, or its error as an HTTP error. */
+export function unwrap<T>(result: Result<T>): T {
+  if (!result.ok) throw HttpError.from(result.error);
+  return result.value;
+}
+
+function param(request: IRequest, name: string): unknown {
+  let raw: string;
+  try {
+    raw = decodeURIComponent(request.params[name] ?? "");
+  } catch {
+    throw new HttpError(400, "invalid_request", `the ${name} in the path is not valid URL encoding`);
+  }
+  const schema = PATH_PARAMS[name];
+  if (!schema) return raw;
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) throw new HttpError(400, "invalid_request", `${name} "${raw.slice(0, 80)}" ${parsed.error.issues[0]?.message ?? "is invalid"}`);
+  return parsed.data;
+}
+
+/** The query string, validated (a repeated parameter is an error, not a guess). */
+function readQuery<S extends z.ZodType>(request: IRequest, schema: S): z.output<S> {
+  const params = new URL(request.url).searchParams;
+  const repeated = [...params.keys()].find((key, i, keys) => keys.indexOf(key) !== i);
+  if (repeated) throw new HttpError(400, "invalid_request", `query parameter ${repeated} is given more than once`);
+  const parsed = schema.safeParse(Object.fromEntries(params));
+  if (!parsed.success) throw new HttpError(400, "invalid_request", describeIssues(parsed.error));
+  return parsed.data;
+}

@@ -1,0 +1,236 @@
+import { z } from "zod";
+import {
+  AddRigBody,
+  CancelBeadBody,
+  CreateConvoyBody,
+  DebugEventsQuery,
+  DryRunBody,
+  HeartbeatBody,
+  IngestBody,
+  PutTownBody,
+  ReplayBody,
+  SlingBeadBody,
+  TicksQuery,
+  TickWindowQuery,
+} from "../api/schemas";
+import { ticksCsv } from "../observability/tick-history";
+import { json } from "./errors";
+import { route, unwrap, type RouteSpec } from "./route";
+import { statusPage } from "./status-page";
+
+/** Body limits: small for commands, larger for a bead's body and for event batches. */
+const KB = 1024;
+const LIMITS = { small: 64 * KB, bead: 512 * KB, events: 1024 * KB } as const;
+
+const created = <T extends { created: boolean; value: unknown }>(key: string, result: T) => json({ [key]: result.value }, result.created ? 201 : 200);
+
+/** Every route of the public API (DESIGN §6). The OpenAPI description is generated from this list. */
+export const ROUTES: readonly RouteSpec[] = [
+  route({
+    method: "GET",
+    path: "/health",
+    access: "none",
+    tag: "service",
+    summary: "Liveness",
+    success: { status: 200, description: '`{ "status": "ok" }`' },
+    handle: async () => json({ status: "ok" }),
+  }),
+  route({
+    method: "GET",
+    path: "/api/openapi.json",
+    access: "none",
+    tag: "service",
+    summary: "This API, described in OpenAPI 3.1",
+    success: { status: 200, description: "The OpenAPI document" },
+    handle: async ({ request }) => json((await import("./openapi")).openApiDocument(new URL(request.url).origin)),
+  }),
+  route({
+    method: "GET",
+    path: "/api/towns",
+    access: "read",
+    tag: "towns",
+    summary: "List towns (feeds the Grafana `town` variable)",
+    success: { status: 200, description: "`{ towns: [{ id, createdAt }] }`" },
+    handle: async ({ env }) => json({ towns: await env.REGISTRY.getByName("registry").list() }),
+  }),
+  route({
+    method: "PUT",
+    path: "/api/towns/:townId",
+    access: "admin",
+    tag: "towns",
+    summary: "Create a town (201, with its agent token, shown once) or reconfigure it (200)",
+    body: { schema: PutTownBody, limit: LIMITS.small },
+    success: { status: 201, description: "`{ town, agentToken }` when created; 200 `{ town }` when reconfigured" },
+    handle: async ({ town, params, body }) => {
+      const result = unwrap(await town.putTown(params.townId, body.config));
+      return result.created ? json({ town: result.town, agentToken: result.agentToken }, 201) : json({ town: result.town });
+    },
+  }),
+  route({
+    method: "POST",
+    path: "/api/towns/:townId/rigs",
+    access: "admin",
+    tag: "work",
+    summary: "Add a rig (a git repository)",
+    body: { schema: AddRigBody, limit: LIMITS.small },
+    success: { status: 201, description: "`{ rig }` (200 if the same rig already exists)" },
+    handle: async ({ town, body }) => created("rig", unwrap(await town.addRig(body))),
+  }),
+  route({
+    method: "POST",
+    path: "/api/towns/:townId/beads",
+    access: "admin",
+    tag: "work",
+    summary: "Sling an issue",
+    body: { schema: SlingBeadBody, limit: LIMITS.bead },
+    success: { status: 201, description: "`{ bead }` (200 if the same bead already exists)" },
+    handle: async ({ town, body }) => created("bead", unwrap(await town.slingBead(body))),
+  }),
+  route({
+    method: "POST",
+    path: "/api/towns/:townId/convoys",
+    access: "admin",
+    tag: "work",
+    summary: "Group beads in a convoy",
+    body: { schema: CreateConvoyBody, limit: LIMITS.small },
+    success: { status: 201, description: "`{ convoy }` (200 if the same convoy already exists)" },
+    handle: async ({ town, body }) => created("convoy", unwrap(await town.createConvoy(body))),
+  }),
+  route({
+    method: "POST",
+    path: "/api/towns/:townId/beads/:beadId/cancel",
+    access: "admin",
+    tag: "work",
+    summary: "Cancel a bead (its agent is stopped)",
+    body: { schema: CancelBeadBody, limit: LIMITS.small },
+    success: { status: 202, description: "`{ bead }`" },
+    handle: async ({ town, params, body }) => json({ bead: unwrap(await town.cancelBead(params.beadId, body)) }, 202),
+  }),
+  route({
+    method: "GET",
+    path: "/api/towns/:townId/beads/:beadId",
+    access: "read",
+    tag: "work",
+    summary: "A bead with its body, agent, blockers and merge requests",
+    success: { status: 200, description: "`{ bead, agent, blockers, mergeRequests, tracked? }`" },
+    handle: async ({ town, params }) => json(unwrap(await town.getBead(params.beadId))),
+  }),
+  route({
+    method: "GET",
+    path: "/api/towns/:townId/beads/:beadId/explain",
+    access: "read",
+    tag: "debugging",
+    summary: "Why a bead is or is not moving now",
+    success: { status: 200, description: "`{ beadId, status, type, reasons: [{ code, message, until? }] }`" },
+    handle: async ({ town, params }) => json(unwrap(await town.explainBead(params.beadId))),
+  }),
+  route({
+    method: "POST",
+    path: "/api/towns/:townId/events",
+    access: "agent",
+    tag: "agents",
+    summary: "Batch ingest of agent callbacks",
+    body: { schema: IngestBody, limit: LIMITS.events },
+    success: { status: 202, description: "`{ accepted, duplicates }`" },
+    handle: async ({ town, token, body }) => json(unwrap(await town.ingestEvents(token, body)), 202),
+  }),
+  route({
+    method: "POST",
+    path: "/api/towns/:townId/agents/:agentId/heartbeat",
+    access: "agent",
+    tag: "agents",
+    summary: "Heartbeat / container status observation",
+    body: { schema: HeartbeatBody, limit: LIMITS.small },
+    success: { status: 204, description: "Recorded" },
+    handle: async ({ town, token, params, body }) => {
+      unwrap(await town.heartbeat(token, params.agentId, body));
+      return new Response(null, { status: 204 });
+    },
+  }),
+  route({
+    method: "GET",
+    path: "/api/towns/:townId/status",
+    access: "read",
+    tag: "observability",
+    summary: "getAlarmStatus: alarm, counts, queue, breaker, violations, totals, last tick",
+    success: { status: 200, description: "The town's status" },
+    handle: async ({ town }) => json(unwrap(await town.status())),
+  }),
+  route({
+    method: "GET",
+    path: "/api/towns/:townId/ticks",
+    access: "read",
+    tag: "observability",
+    summary: "Tick history of a window (default: the last hour), JSON or CSV",
+    query: TicksQuery,
+    success: { status: 200, description: "`{ townId, from, to, truncated, ticks }`, or CSV with `format=csv` or `Accept: text/csv`" },
+    handle: async ({ town, query, request }) => {
+      const { format, ...window } = query;
+      const history = unwrap(await town.ticks(window));
+      const wantsCsv = format === "csv" || (format === undefined && (request.headers.get("accept") ?? "").includes("text/csv"));
+      if (!wantsCsv) return json(history);
+      return new Response(ticksCsv(history.ticks), { headers: { "content-type": "text/csv; charset=utf-8" } });
+    },
+  }),
+  route({
+    method: "GET",
+    path: "/api/towns/:townId/ticks/summary",
+    access: "read",
+    tag: "observability",
+    summary: "Aggregates of each tick metric over a window: sum, avg, min, max, count, p50, p95, p99",
+    query: TickWindowQuery,
+    success: { status: 200, description: "`{ townId, from, to, ticks, metrics }`" },
+    handle: async ({ town, query }) => json(unwrap(await town.ticksSummary(query))),
+  }),
+  route({
+    method: "GET",
+    path: "/api/towns/:townId/metrics",
+    access: "read",
+    tag: "observability",
+    summary: "Prometheus text exposition",
+    success: { status: 200, description: "Prometheus text format 0.0.4", contentType: "text/plain" },
+    handle: async ({ town }) => new Response(unwrap(await town.metrics()), { headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" } }),
+  }),
+  route({
+    method: "POST",
+    path: "/api/towns/:townId/debug/reconcile-dry-run",
+    access: "debug",
+    tag: "debugging",
+    summary: "What the next tick would drain, decide and record; applies nothing",
+    body: { schema: DryRunBody, limit: LIMITS.small },
+    success: { status: 200, description: "`{ events, actions, repairs, effects, violations, metrics, wake }`" },
+    handle: async ({ town }) => json(unwrap(await town.reconcileDryRun())),
+  }),
+  route({
+    method: "POST",
+    path: "/api/towns/:townId/debug/replay-events",
+    access: "debug",
+    tag: "debugging",
+    summary: "Replay a window of history without touching the town",
+    body: { schema: ReplayBody, limit: LIMITS.small },
+    success: { status: 200, description: "`{ snapshot, eventsReplayed, state, actions, divergence, … }`" },
+    handle: async ({ town, body }) => json(unwrap(await town.replayEvents(body))),
+  }),
+  route({
+    method: "GET",
+    path: "/api/towns/:townId/debug/events",
+    access: "debug",
+    tag: "debugging",
+    summary: "Dead-lettered (or pending) events with their errors",
+    query: DebugEventsQuery,
+    success: { status: 200, description: "`{ status, count, events }`" },
+    handle: async ({ town, query }) => json(unwrap(await town.debugEvents(query.status))),
+  }),
+  route({
+    method: "GET",
+    path: "/towns/:townId",
+    access: "read",
+    browser: true,
+    tag: "observability",
+    summary: "The town's status page (HTML; read token as `?token=` the first time, then a cookie)",
+    query: z.object({ token: z.string().optional() }),
+    success: { status: 200, description: "A self-refreshing HTML page", contentType: "text/html" },
+    handle: statusPage,
+  }),
+];
+
