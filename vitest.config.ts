@@ -25,12 +25,16 @@ export default defineConfig({
       {
         // Domain, town, HTTP, observability: against the simulated container adapter (the default).
         plugins: [worker(() => ({ CONTAINER_ADAPTER: "simulated" }))],
-        test: { name: "workers", testTimeout: 60_000, globalSetup, include: ["test/**/*.test.ts"], exclude: ["test/effects/**", "test/logs/**"] },
+        test: { name: "workers", testTimeout: 60_000, globalSetup, include: ["test/**/*.test.ts"], exclude: ["test/effects/**", "test/logs/**", "test/browser/**"] },
       },
       {
         // What the logs say, with every line on (LOG_LEVEL=debug).
         plugins: [worker(() => ({ CONTAINER_ADAPTER: "simulated", LOG_LEVEL: "debug" }))],
         test: { name: "logs", testTimeout: 60_000, globalSetup, include: ["test/logs/**/*.test.ts"] },
+      },
+      {
+        // The status page in Debian's Chromium, against the Worker under `wrangler dev` (runs in Node).
+        test: { name: "browser", environment: "node", testTimeout: 120_000, hookTimeout: 120_000, include: ["test/browser/**/*.test.ts"] },
       },
       {
         // The http adapter against the fake agent service on loopback.

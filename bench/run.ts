@@ -5,11 +5,9 @@
  * Times are measured inside the town object around the production code (in local workerd the clock
  * advances during CPU work), except ingest, which is timed end to end from here over HTTP.
  */
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { cpus, totalmem, tmpdir, type as osType, release } from "node:os";
-import { join } from "node:path";
-import { createServer } from "node:net";
+import { writeFileSync } from "node:fs";
+import { cpus, totalmem, type as osType, release } from "node:os";
+import { startLocalWorker } from "../scripts/local-worker";
 import { syntheticTown } from "./synthetic";
 import { TownState } from "../src/domain/state";
 import { resolveConfig } from "../src/domain/config";
@@ -41,10 +39,8 @@ const fmt = (n: number, digits = 1) => n.toLocaleString("en-US", { maximumFracti
 const row = (s: Stats, digits = 1) => `${fmt(s.median, digits)} | ${fmt(s.p95, digits)} | ${fmt(s.max, digits)}`;
 
 async function main() {
-  const port = await freePort();
-  const persist = mkdtempSync(join(tmpdir(), "town-bench-"));
-  const server = await startWorker(port, persist);
-  const base = `http://127.0.0.1:${port}`;
+  const server = await startLocalWorker({ script: "bench/worker.ts" });
+  const base = server.url;
   const bench = async (town: string, action: string, body: unknown = {}) => {
     const response = await fetch(`${base}/bench/towns/${town}/${action}`, { method: "POST", body: JSON.stringify(body) });
     const json = (await response.json()) as Record<string, any>;
@@ -276,8 +272,7 @@ async function main() {
     writeFileSync(new URL("./RESULTS.md", import.meta.url), `${lines.join("\n")}\n`);
     process.stderr.write(`wrote bench/RESULTS.md in ${Math.round((Date.now() - started) / 1000)} s\n`);
   } finally {
-    server.kill("SIGTERM");
-    rmSync(persist, { recursive: true, force: true });
+    await server.stop();
   }
 }
 
@@ -302,43 +297,6 @@ function measureStateMemory(agents: number, beads: number): number {
   const after = process.memoryUsage().heapUsed;
   if (state.size.beads !== beads) throw new Error("state incomplete");
   return after - before;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-    server.on("error", reject);
-  });
-}
-
-function startWorker(port: number, persist: string): Promise<ChildProcess> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      "wrangler",
-      ["dev", "bench/worker.ts", "--port", String(port), "--ip", "127.0.0.1", "--persist-to", persist, "--var", "LOG_LEVEL:error", "--show-interactive-dev-session=false"],
-      { env: { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false" }, stdio: ["ignore", "pipe", "pipe"] },
-    );
-    let output = "";
-    const timer = setTimeout(() => reject(new Error(`wrangler dev did not start:\n${output}`)), 60_000);
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      if (output.includes("Ready on")) {
-        clearTimeout(timer);
-        resolve(child);
-      }
-    };
-    child.stdout!.on("data", onData);
-    child.stderr!.on("data", onData);
-    child.on("exit", (code) => {
-      clearTimeout(timer);
-      if (!output.includes("Ready on")) reject(new Error(`wrangler dev exited (${code}):\n${output}`));
-    });
-  });
 }
 
 main().catch((error) => {

@@ -1,0 +1,90 @@
+/**
+ * The status page in a real browser: the Worker under `wrangler dev` (simulated agents at work), Debian's
+ * Chromium driven by playwright-core. The page must render its charts, and its numbers must be the
+ * status route's numbers. A screenshot is written to test-results/status-page.png.
+ */
+import { mkdirSync } from "node:fs";
+import { chromium, type Browser } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DEV_TOKENS, startLocalWorker, type LocalWorker } from "../../scripts/local-worker";
+
+let worker: LocalWorker;
+let browser: Browser;
+const TOWN = "browser-town";
+
+const call = async (method: string, path: string, token: string, body?: unknown) => {
+  const response = await fetch(`${worker.url}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  return { status: response.status, body: text ? JSON.parse(text) : null };
+};
+
+beforeAll(async () => {
+  worker = await startLocalWorker();
+  // A town whose simulated agents finish in half a second: three issues go through review to closed.
+  expect((await call("PUT", `/api/towns/${TOWN}`, DEV_TOKENS.admin, { config: { simulation: { workMs: 500 } } })).status).toBe(201);
+  await call("POST", `/api/towns/${TOWN}/rigs`, DEV_TOKENS.admin, { id: "web", name: "web", gitUrl: "https://git.test/web.git" });
+  for (const id of ["a", "b", "c"]) await call("POST", `/api/towns/${TOWN}/beads`, DEV_TOKENS.admin, { id, rigId: "web", title: `Task ${id}` });
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const status = (await call("GET", `/api/towns/${TOWN}/status`, DEV_TOKENS.read)).body;
+    if (status.beads.closed === 6 && status.agents.working === 0 && status.queue.pending === 0) break;
+    if (Date.now() > deadline) throw new Error(`the town did not finish its work: ${JSON.stringify(status)}`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await worker?.stop();
+});
+
+describe("the status page", () => {
+  it("refuses a browser without the read token", async () => {
+    const response = await fetch(`${worker.url}/towns/${TOWN}`);
+    expect(response.status).toBe(401);
+    const wrong = await fetch(`${worker.url}/towns/${TOWN}?token=wrong`);
+    expect(wrong.status).toBe(401);
+  });
+
+  it("renders the charts, shows the status route's numbers, and keeps the token out of the address bar", async () => {
+    const page = await browser.newPage({ viewport: { width: 1200, height: 1000 } });
+    const response = await page.goto(`${worker.url}/towns/${TOWN}?token=${DEV_TOKENS.read}`);
+    expect(response?.status()).toBe(200);
+    // The token went into an HttpOnly cookie and the page redirected to its plain address.
+    expect(page.url()).toBe(`${worker.url}/towns/${TOWN}`);
+    expect(await page.title()).toBe(`Town ${TOWN} — town-reconciler`);
+
+    for (const chart of ["wall-clock", "queue-depth"]) {
+      const svg = page.locator(`#chart-${chart}`);
+      await expect(svg.isVisible()).resolves.toBe(true);
+      expect(Number(await svg.getAttribute("data-points"))).toBeGreaterThan(3);
+      const points = (await svg.locator("polyline").getAttribute("points")) ?? "";
+      expect(points.split(" ").length).toBeGreaterThan(3);
+    }
+
+    const status = (await call("GET", `/api/towns/${TOWN}/status`, DEV_TOKENS.read)).body;
+    const shown = async (name: string) => (await page.locator(`[data-metric="${name}"]`).textContent())?.trim();
+    for (const [key, n] of Object.entries(status.beads)) expect(await shown(`beads.${key}`), `beads.${key}`).toBe(String(n));
+    for (const [key, n] of Object.entries(status.agents)) expect(await shown(`agents.${key}`), `agents.${key}`).toBe(String(n));
+    expect(await shown("queue.pending")).toBe(String(status.queue.pending));
+    expect(await shown("queue.dead")).toBe(String(status.queue.dead));
+    expect(await shown("violations.open")).toBe(String(status.violations.open));
+    expect(await shown("breaker.status")).toBe(status.breaker.status);
+
+    // It refreshes itself: reload with the cookie alone.
+    const again = await page.reload();
+    expect(again?.status()).toBe(200);
+
+    mkdirSync("test-results", { recursive: true });
+    await page.screenshot({ path: "test-results/status-page.png", fullPage: true });
+    await page.close();
+  });
+});
