@@ -1,0 +1,129 @@
+/**
+ * `npm run demo` — with `npm start` running in another terminal: creates a town with two rigs and drives
+ * a realistic day in fast-forward: beads slung with priorities and blockers, simulated agents that work
+ * a few seconds and sometimes fail, a container that dies mid-task, a review queue that backs up, a
+ * convoy. Shows a progress line, then the URLs to look at.
+ *
+ * Settings: TOWN_URL (default http://localhost:8787), ADMIN_TOKEN / READ_TOKEN / DEBUG_TOKEN (default:
+ * the development tokens of .dev.vars), DEMO_TIMEOUT_S (default 180).
+ */
+import { DEV_TOKENS } from "./local-worker";
+
+const base = (process.env.TOWN_URL ?? "http://localhost:8787").replace(/\/$/, "");
+const tokens = {
+  admin: process.env.ADMIN_TOKEN ?? DEV_TOKENS.admin,
+  read: process.env.READ_TOKEN ?? DEV_TOKENS.read,
+  debug: process.env.DEBUG_TOKEN ?? DEV_TOKENS.debug,
+};
+const timeoutS = Number(process.env.DEMO_TIMEOUT_S ?? 180);
+
+async function call(method: string, path: string, token: string, body?: unknown) {
+  let response: Response;
+  try {
+    response = await fetch(`${base}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch {
+    throw new Error(`cannot reach ${base}: start the server first with \`npm start\` (or set TOWN_URL)`);
+  }
+  const text = await response.text();
+  const json = text ? JSON.parse(text) : null;
+  if (response.status >= 400) throw new Error(`${method} ${path} answered ${response.status}: ${text}`);
+  return json;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const openBeads = (status: { beads: { open: number } }) => status.beads.open;
+
+async function main() {
+  const town = `demo-${new Date().toISOString().replace(/\D/g, "").slice(2, 14)}`;
+  console.log(`Creating town ${town} on ${base} …`);
+  const created = await call("PUT", `/api/towns/${town}`, tokens.admin, {
+    config: {
+      maxPolecatsPerRig: 3,
+      maxDispatchAttempts: 3,
+      dispatchBackoffBaseMs: 2_000,
+      simulation: { workMs: 4_000, failureRate: 0.15, heartbeatIntervalMs: 2_000 },
+    },
+  });
+  const agentToken: string = created.agentToken;
+  for (const rig of ["web", "api"]) await call("POST", `/api/towns/${town}/rigs`, tokens.admin, { id: rig, name: rig, gitUrl: `https://git.example/${rig}.git` });
+
+  const beads = [
+    { id: "login-page", rigId: "web", title: "Redesign the login page", priority: 1 },
+    { id: "session-api", rigId: "api", title: "Session API v2", priority: 0 },
+    { id: "login-wiring", rigId: "web", title: "Wire the login page to the session API", priority: 1, blockedBy: ["login-page", "session-api"] },
+    { id: "rate-limits", rigId: "api", title: "Rate limits per tenant", priority: 2 },
+    { id: "audit-log", rigId: "api", title: "Audit log", priority: 2 },
+    { id: "dark-mode", rigId: "web", title: "Dark mode", priority: 3 },
+    { id: "a11y-pass", rigId: "web", title: "Accessibility pass", priority: 2 },
+    { id: "billing-hooks", rigId: "api", title: "Billing webhooks", priority: 1 },
+    { id: "docs-site", rigId: "web", title: "Docs site search", priority: 4 },
+    { id: "export-csv", rigId: "api", title: "CSV export", priority: 3 },
+    { id: "onboarding", rigId: "web", title: "Onboarding checklist", priority: 2, blockedBy: ["login-wiring"] },
+    { id: "cleanup", rigId: "api", title: "Remove the v1 session API", priority: 4, blockedBy: ["session-api"], held: true },
+  ];
+  for (const bead of beads) await call("POST", `/api/towns/${town}/beads`, tokens.admin, bead);
+  await call("POST", `/api/towns/${town}/convoys`, tokens.admin, { id: "login-release", title: "Login release", beadIds: ["login-page", "session-api", "login-wiring"] });
+  console.log(`Slung ${beads.length} beads into 2 rigs (one held, some blocked) and a convoy.`);
+
+  const started = Date.now();
+  let killed = false;
+  let released = false;
+  let quietFor = 0;
+  for (;;) {
+    const elapsed = Math.round((Date.now() - started) / 1000);
+    const status = await call("GET", `/api/towns/${town}/status`, tokens.read);
+    const b = status.beads;
+    process.stdout.write(
+      `\r[${String(elapsed).padStart(3)}s] beads: ${b.open} open · ${b.in_progress} in progress · ${b.in_review} in review · ${b.closed} closed · ${b.failed} failed` +
+        ` | agents working ${status.agents.working} | queue ${status.queue.pending} | breaker ${status.breaker.status}   `,
+    );
+    // A container dies mid-task: the platform reports it, the town recovers the bead.
+    if (!killed && elapsed >= 3) {
+      const victim = (await call("GET", `/api/towns/${town}/beads/rate-limits`, tokens.read)).agent;
+      if (victim?.status === "working") {
+        await call("POST", `/api/towns/${town}/agents/${victim.id}/heartbeat`, agentToken, { generation: victim.generation, containerStatus: "exited" });
+        process.stdout.write(`\n  ↳ the container of ${victim.id} (working on rate-limits) died; the town releases it and re-dispatches.\n`);
+        killed = true;
+      }
+    }
+    // Halfway, the held bead is no longer held: release it by slinging its successor.
+    if (!released && elapsed >= 20) {
+      await call("POST", `/api/towns/${town}/beads`, tokens.admin, { id: "cleanup-now", rigId: "api", title: "Remove the v1 session API (go)", priority: 3, blockedBy: ["session-api"] });
+      await call("POST", `/api/towns/${town}/beads/cleanup/cancel`, tokens.admin, { status: "closed" });
+      process.stdout.write(`\n  ↳ the held 'cleanup' was replaced by 'cleanup-now'.\n`);
+      released = true;
+    }
+    // Done when nothing is in flight for a few seconds: what is still open then is waiting on something.
+    quietFor = b.in_progress + b.in_review + status.queue.pending === 0 ? quietFor + 1 : 0;
+    if ((released && quietFor >= 5) || elapsed >= timeoutS) break;
+    await sleep(1_000);
+  }
+  const final = await call("GET", `/api/towns/${town}/status`, tokens.read);
+  console.log(`\n\nDone: ${final.beads.closed} beads closed (issues and their merge requests), ${final.beads.failed} failed, ${final.totals.ticks} ticks, ${final.violations.open} open violations.`);
+  if (openBeads(final) > 0) {
+    console.log("\nStill open, and why (GET …/beads/:id/explain):");
+    for (const bead of [...beads.map((b) => b.id), "cleanup-now"]) {
+      const why = await call("GET", `/api/towns/${town}/beads/${bead}/explain`, tokens.read);
+      if (why.status === "open") console.log(`  ${bead}: ${why.reasons.map((r: { message: string }) => r.message).join("; ")}`);
+    }
+  }
+  console.log(`
+Look at:
+  status page      ${base}/towns/${town}?token=${tokens.read}
+  status (JSON)    curl -s ${base}/api/towns/${town}/status -H "Authorization: Bearer ${tokens.read}"
+  tick history     curl -s "${base}/api/towns/${town}/ticks?format=csv" -H "Authorization: Bearer ${tokens.read}"
+  metrics          curl -s ${base}/api/towns/${town}/metrics -H "Authorization: Bearer ${tokens.read}"
+  why a bead       curl -s ${base}/api/towns/${town}/beads/onboarding/explain -H "Authorization: Bearer ${tokens.read}"
+  dry run          curl -s -X POST ${base}/api/towns/${town}/debug/reconcile-dry-run -H "Authorization: Bearer ${tokens.debug}"
+  API description  ${base}/api/openapi.json
+  agent token      ${agentToken}`);
+}
+
+main().catch((error) => {
+  console.error(`\n${error instanceof Error ? error.message : error}`);
+  process.exit(1);
+});
