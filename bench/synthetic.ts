@@ -5,7 +5,7 @@
  * the reconciler has nothing to do: a tick with no events is the steady state.
  */
 import type { AgentId, BeadId, RigId } from "../src/domain/ids";
-import type { Agent, Bead, Rig } from "../src/domain/model";
+import { newAgent, newBead, type Agent, type Bead, type Rig } from "../src/domain/model";
 
 export interface SyntheticTown {
   readonly rigs: Rig[];
@@ -29,44 +29,14 @@ export function syntheticTown(agentCount: number, beadCount: number, now: number
   const agents: Agent[] = [];
   const beads: Bead[] = [];
   const working: AgentId[] = [];
-  const bead = (id: string, rig: Rig, patch: Partial<Bead>): Bead => ({
-    id: id as BeadId,
-    rigId: rig.id,
-    type: "issue",
-    status: "closed",
-    title: `Work item ${id}`,
-    priority: 2,
-    assignee: null,
-    dispatchAttempts: 1,
-    lastDispatchAt: now - 7_200_000,
-    held: false,
-    blockedBy: [],
-    sourceBeadId: null,
-    branch: null,
-    prUrl: null,
-    merged: false,
-    tracked: [],
-    createdAt: now - 7_200_000,
-    updatedAt: now - 3_600_000,
-    ...patch,
-  });
-  const agent = (id: string, rig: Rig, patch: Partial<Agent>): Agent => ({
-    id: id as AgentId,
-    rigId: rig.id,
-    role: "polecat",
-    status: "idle",
-    statusSince: now - 3_600_000,
-    hook: null,
-    generation: 1,
-    dispatchAttempts: 1,
-    dispatchedAt: now - 3_600_000,
-    lastHeartbeatAt: now - 3_600_000,
-    containerStatus: "running",
-    containerStatusSince: now - 3_600_000,
-    createdAt: now - 86_400_000,
-    updatedAt: now - 3_600_000,
-    ...patch,
-  });
+  const bead = (id: string, rig: Rig, patch: Partial<Bead>): Bead =>
+    newBead({ id: id as BeadId, rigId: rig.id, type: "issue", title: `Work item ${id}`, status: "closed", dispatchAttempts: 1, lastDispatchAt: now - 7_200_000, updatedAt: now - 3_600_000, ...patch }, now - 7_200_000);
+  const hourAgo = now - 3_600_000;
+  const agent = (id: string, rig: Rig, patch: Partial<Agent>): Agent =>
+    newAgent(
+      { id: id as AgentId, rigId: rig.id, role: "polecat", statusSince: hourAgo, generation: 1, dispatchAttempts: 1, dispatchedAt: hourAgo, lastHeartbeatAt: hourAgo, containerStatus: "running", containerStatusSince: hourAgo, updatedAt: hourAgo, ...patch },
+      now - 86_400_000,
+    );
 
   // Each rig: a refinery reviewing one merge request, one more waiting.
   for (const rig of rigs) {

@@ -594,16 +594,6 @@ export class TownRepository {
     return [...this.storage.sql.exec(`${SELECT_EVENT_COLUMNS} WHERE seq BETWEEN ? AND ? ORDER BY seq`, first, last).raw()].map(eventFromRow);
   }
 
-  /** Events with `after < seq ≤ upTo`, in seq order. */
-  eventsBetweenSeqs(after: number, upTo: number, limit: number): StoredEvent[] {
-    return this.db
-      .select()
-      .from(schema.townEvents)
-      .where(and(gt(schema.townEvents.seq, after), lte(schema.townEvents.seq, upTo)))
-      .orderBy(asc(schema.townEvents.seq))
-      .limit(limit)
-      .all() as StoredEvent[];
-  }
 
   countEventsBetweenSeqs(after: number, upTo: number): number {
     return this.db.select({ n: count() }).from(schema.townEvents).where(and(gt(schema.townEvents.seq, after), lte(schema.townEvents.seq, upTo))).get()?.n ?? 0;
@@ -684,16 +674,8 @@ function townRow(town: Town) {
   return { id: town.id, config: town.overrides, breaker: town.breaker, createdAt: town.createdAt, updatedAt: town.updatedAt };
 }
 
-function rigRow(rig: Rig) {
-  return { ...rig };
-}
-
 function toRig(row: typeof schema.rigs.$inferSelect): Rig {
   return { ...row, id: row.id as RigId };
-}
-
-function agentRow(agent: Agent) {
-  return { ...agent };
 }
 
 function toAgent(row: typeof schema.agents.$inferSelect): Agent {
@@ -713,11 +695,6 @@ function toAgent(row: typeof schema.agents.$inferSelect): Agent {
     createdAt: row.createdAt,
     updatedAt: row.updatedAt,
   };
-}
-
-function beadRow(bead: Bead) {
-  const { blockedBy: _blockedBy, tracked: _tracked, ...row } = bead;
-  return row;
 }
 
 function toBead(row: Omit<typeof schema.beads.$inferSelect, "body">, blockedBy: BeadId[], tracked: BeadId[]): Bead {

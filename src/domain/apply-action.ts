@@ -1,5 +1,5 @@
 import { effectId, type Action, type Effect } from "./actions";
-import type { Agent } from "./model";
+import { newAgent, type Agent } from "./model";
 import { idleAgent, recordDispatchFailure, setAgentStatus, setBeadStatus, TransitionRefused, unhookAgent } from "./mutations";
 import type { TownState } from "./state";
 import { canTransitionBreaker } from "./transitions";
@@ -33,22 +33,7 @@ function apply(state: TownState, action: Action, now: number): ActionOutcome {
       if (!rig) return refused(`rig ${action.rigId} does not exist`);
       if (state.agent(action.agentId)) return refused(`agent ${action.agentId} already exists`);
       state.putRig({ ...rig, agentSeq: rig.agentSeq + 1, updatedAt: now });
-      state.putAgent({
-        id: action.agentId,
-        rigId: action.rigId,
-        role: action.role,
-        status: "idle",
-        statusSince: now,
-        hook: null,
-        generation: 0,
-        dispatchAttempts: 0,
-        dispatchedAt: null,
-        lastHeartbeatAt: null,
-        containerStatus: null,
-        containerStatusSince: null,
-        createdAt: now,
-        updatedAt: now,
-      });
+      state.putAgent(newAgent({ id: action.agentId, rigId: action.rigId, role: action.role }, now));
       return applied();
     }
     case "dispatch_agent": {

@@ -2,7 +2,7 @@ import { resolveConfig } from "./config";
 import type { EventOf, TownEvent } from "./events";
 import { mergeRequestIdFor } from "./ids";
 import type { Agent, Bead } from "./model";
-import { isLive, isTerminal } from "./model";
+import { isLive, isTerminal, newBead } from "./model";
 import { idleAgent, recordDispatchFailure, recordDispatchSuccess, setBeadStatus } from "./mutations";
 import type { TownState } from "./state";
 
@@ -58,26 +58,6 @@ function addRig(state: TownState, event: EventOf<"rig_added">, now: number): Eve
   if (state.rig(rigId)) return ignored(`rig ${rigId} already exists`);
   state.putRig({ id: rigId, name, gitUrl, defaultBranch, agentSeq: 0, createdAt: now, updatedAt: now });
   return APPLIED;
-}
-
-function newBead(fields: Pick<Bead, "id" | "rigId" | "type" | "title"> & Partial<Bead>, now: number): Bead {
-  return {
-    status: "open",
-    priority: 2,
-    assignee: null,
-    dispatchAttempts: 0,
-    lastDispatchAt: null,
-    held: false,
-    blockedBy: [],
-    sourceBeadId: null,
-    branch: null,
-    prUrl: null,
-    merged: false,
-    tracked: [],
-    createdAt: now,
-    updatedAt: now,
-    ...fields,
-  };
 }
 
 function createIssue(state: TownState, event: EventOf<"bead_created">, now: number): EventOutcome {

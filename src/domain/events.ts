@@ -92,12 +92,8 @@ export type EventBody = z.output<typeof EventBodySchema>;
 export type EventType = EventBody["type"];
 export type EventOf<T extends EventType> = Extract<TownEvent, { type: T }>;
 
-export const EVENT_TYPES = EventBodySchema.options.map((option) => option.shape.type.value) as readonly EventType[];
-
 /** Commands: sent by the admin API, applied at once in the transaction that logs them. */
 export const COMMAND_EVENT_TYPES = ["town_configured", "rig_added", "bead_created", "bead_cancelled", "convoy_created"] as const;
-/** Callbacks: sent by agents to the ingest route, applied by the next tick. */
-export const CALLBACK_EVENT_TYPES = ["agent_done", "agent_completed", "pr_status_changed", "container_status"] as const;
 
 /** An event as it sits in the log. */
 export type TownEvent = EventBody & {

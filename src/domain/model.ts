@@ -115,3 +115,42 @@ export const CLOSED_BREAKER: Breaker = {
   lastSuccessAt: null,
   probeAt: null,
 };
+
+/** A new bead: open, unassigned, never dispatched, with these fields laid over. */
+export function newBead(fields: Pick<Bead, "id" | "rigId" | "type" | "title"> & Partial<Bead>, now: number): Bead {
+  return {
+    status: "open",
+    priority: 2,
+    assignee: null,
+    dispatchAttempts: 0,
+    lastDispatchAt: null,
+    held: false,
+    blockedBy: [],
+    sourceBeadId: null,
+    branch: null,
+    prUrl: null,
+    merged: false,
+    tracked: [],
+    createdAt: now,
+    updatedAt: now,
+    ...fields,
+  };
+}
+
+/** A new agent: idle, unhooked, never dispatched, never observed, with these fields laid over. */
+export function newAgent(fields: Pick<Agent, "id" | "rigId" | "role"> & Partial<Agent>, now: number): Agent {
+  return {
+    status: "idle",
+    statusSince: now,
+    hook: null,
+    generation: 0,
+    dispatchAttempts: 0,
+    dispatchedAt: null,
+    lastHeartbeatAt: null,
+    containerStatus: null,
+    containerStatusSince: null,
+    createdAt: now,
+    updatedAt: now,
+    ...fields,
+  };
+}

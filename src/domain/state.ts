@@ -74,9 +74,6 @@ export class TownState {
   agentsWith(status: AgentStatus): IterableIterator<Agent> {
     return (this.agentsByStatus.get(status) ?? EMPTY).values() as IterableIterator<Agent>;
   }
-  countBeadsWith(status: BeadStatus): number {
-    return this.beadsByStatus.get(status)?.size ?? 0;
-  }
 
   get size(): { rigs: number; agents: number; beads: number } {
     return { rigs: this.rigMap.size, agents: this.agentMap.size, beads: this.beadMap.size };
@@ -196,11 +193,6 @@ export class TownState {
     this.journal = [];
   }
 
-  /** A deep-enough copy for replay: entities are immutable, so sharing them is safe. */
-  clone(): TownState {
-    if (this.journal.length > 0) throw new Error("clone() of a TownState with uncommitted changes");
-    return new TownState(this.townValue, this.rigMap.values(), this.agentMap.values(), this.beadMap.values());
-  }
 
   private storeAgent(id: AgentId, agent: Agent | undefined): void {
     const prev = this.agentMap.get(id);

@@ -1,7 +1,7 @@
 /** Builders for pure domain tests: a town state assembled by hand, at a chosen time. */
 import { resolveConfig, type TownConfigOverrides } from "../../src/domain/config";
 import type { AgentId, BeadId, RigId, TownId } from "../../src/domain/ids";
-import { CLOSED_BREAKER, type Agent, type Bead, type Rig, type Town } from "../../src/domain/model";
+import { CLOSED_BREAKER, newAgent, newBead, type Agent, type Bead, type Rig, type Town } from "../../src/domain/model";
 import { TownState } from "../../src/domain/state";
 
 export const T0 = Date.UTC(2100, 0, 1);
@@ -23,23 +23,7 @@ export function rig(id = "web", patch: Partial<Rig> = {}): Rig {
 }
 
 export function agent(id: string, patch: Partial<Agent> = {}): Agent {
-  return {
-    id: agentId(id),
-    rigId: rigId("web"),
-    role: "polecat",
-    status: "idle",
-    statusSince: T0,
-    hook: null,
-    generation: 0,
-    dispatchAttempts: 0,
-    dispatchedAt: null,
-    lastHeartbeatAt: null,
-    containerStatus: null,
-    containerStatusSince: null,
-    createdAt: T0,
-    updatedAt: T0,
-    ...patch,
-  };
+  return newAgent({ id: agentId(id), rigId: rigId("web"), role: "polecat", ...patch }, T0);
 }
 
 /** A working agent hooked to `bead`, dispatched at `at` (generation 1). */
@@ -48,27 +32,7 @@ export function workingAgent(id: string, bead: string, at = T0, patch: Partial<A
 }
 
 export function issue(id: string, patch: Partial<Bead> = {}): Bead {
-  return {
-    id: beadId(id),
-    rigId: rigId("web"),
-    type: "issue",
-    status: "open",
-    title: `Issue ${id}`,
-    priority: 2,
-    assignee: null,
-    dispatchAttempts: 0,
-    lastDispatchAt: null,
-    held: false,
-    blockedBy: [],
-    sourceBeadId: null,
-    branch: null,
-    prUrl: null,
-    merged: false,
-    tracked: [],
-    createdAt: T0,
-    updatedAt: T0,
-    ...patch,
-  };
+  return newBead({ id: beadId(id), rigId: rigId("web"), type: "issue", title: `Issue ${id}`, ...patch }, T0);
 }
 
 export function mergeRequest(id: string, source: string, patch: Partial<Bead> = {}): Bead {

@@ -1,6 +1,6 @@
 import { runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { api, createTown, heartbeat, sling, status, tick, TOKENS } from "../support/town";
+import { api, createTown, sling, status, tick, TOKENS } from "../support/town";
 
 /** Log lines written while `work` runs, parsed (this project runs with LOG_LEVEL=debug). */
 async function linesDuring(work: () => Promise<unknown>): Promise<any[]> {

@@ -3,7 +3,8 @@
  * `POST /dispatch` and `POST /stop` like the real service, records every call, and can be told per
  * town to fail, hang or drop connections (`POST /__control`). Tests read its log via `GET /__calls`.
  */
-import { createServer, type IncomingMessage, type Server } from "node:http";
+import { createServer, type Server } from "node:http";
+import { listenOnLoopback, readBody } from "./loopback";
 
 export type Mode = "ok" | "fail" | "hang" | "down" | "reject";
 
@@ -20,7 +21,7 @@ export function startFakeAgentService(): Promise<{ server: Server; url: string }
   const modes = new Map<string, Mode>();
   const calls: Call[] = [];
   const server = createServer(async (req, res) => {
-    const body = await readBody(req);
+    const body = (await readBody(req)).toString("utf8");
     const url = new URL(req.url ?? "/", "http://localhost");
     if (url.pathname === "/__control" && req.method === "POST") {
       const { townId, mode } = JSON.parse(body) as { townId: string; mode: Mode };
@@ -65,20 +66,5 @@ export function startFakeAgentService(): Promise<{ server: Server; url: string }
     }
     res.writeHead(404).end();
   });
-  return new Promise((resolve) => {
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      resolve({ server, url: `http://127.0.0.1:${port}` });
-    });
-  });
-}
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (chunk: Buffer) => chunks.push(chunk));
-    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
-    req.on("error", reject);
-  });
+  return listenOnLoopback(server).then((url) => ({ server, url }));
 }

@@ -3,7 +3,8 @@
  * toucan-js sends, parses them with Sentry's own envelope parser, and records each event by its `town`
  * tag. Per town it can answer 500 or hang (`POST /__control`). Tests read events via `GET /__events`.
  */
-import { createServer, type IncomingMessage, type Server } from "node:http";
+import { createServer, type Server } from "node:http";
+import { listenOnLoopback, readBody } from "./loopback";
 import { parseEnvelope } from "@sentry/utils";
 
 export type SentryMode = "ok" | "fail" | "hang";
@@ -76,20 +77,5 @@ export function startFakeSentry(): Promise<{ server: Server; dsn: string; url: s
     }
     res.writeHead(404).end();
   });
-  return new Promise((resolve) => {
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      resolve({ server, dsn: `http://testkey@127.0.0.1:${port}/42`, url: `http://127.0.0.1:${port}` });
-    });
-  });
-}
-
-function readBody(req: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (chunk: Buffer) => chunks.push(chunk));
-    req.on("end", () => resolve(Buffer.concat(chunks)));
-    req.on("error", reject);
-  });
+  return listenOnLoopback(server).then((url) => ({ server, url, dsn: url.replace("http://", "http://testkey@") + "/42" }));
 }

@@ -4,6 +4,7 @@
  */
 import { spawn } from "node:child_process";
 import { createServer, type Server } from "node:http";
+import { listenOnLoopback } from "./loopback";
 
 export function startHostTools(): Promise<{ server: Server; url: string }> {
   const server = createServer((req, res) => {
@@ -27,11 +28,5 @@ export function startHostTools(): Promise<{ server: Server; url: string }> {
       child.stdin.end(Buffer.concat(chunks));
     });
   });
-  return new Promise((resolve) => {
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      resolve({ server, url: `http://127.0.0.1:${port}` });
-    });
-  });
+  return listenOnLoopback(server).then((url) => ({ server, url }));
 }
