@@ -104,9 +104,10 @@ async function main() {
   }
   const final = await call("GET", `/api/towns/${town}/status`, tokens.read);
   console.log(`\n\nDone: ${final.beads.closed} beads closed (issues and their merge requests), ${final.beads.failed} failed, ${final.totals.ticks} ticks, ${final.violations.open} open violations.`);
+  console.log("(Simulated agents fail 15% of their runs: a failed issue stays failed, a failed review reopens its issue for another try.)");
   if (openBeads(final) > 0) {
     console.log("\nStill open, and why (GET …/beads/:id/explain):");
-    for (const bead of [...beads.map((b) => b.id), "cleanup-now"]) {
+    for (const bead of [...beads.map((b) => b.id), "cleanup-now", "login-release"]) {
       const why = await call("GET", `/api/towns/${town}/beads/${bead}/explain`, tokens.read);
       if (why.status === "open") console.log(`  ${bead}: ${why.reasons.map((r: { message: string }) => r.message).join("; ")}`);
     }

@@ -505,6 +505,12 @@ export class TownRepository {
     return id;
   }
 
+  /** The snapshot taken when the town was created (tick 0), if it is still kept. */
+  creationSnapshot() {
+    const first = this.db.select().from(schema.snapshots).where(eq(schema.snapshots.tickId, 0)).orderBy(asc(schema.snapshots.id)).limit(1).get();
+    return first ? this.snapshotAtOrBefore(first.takenAt) : null;
+  }
+
   /** The latest snapshot taken at or before `at`, reassembled. */
   snapshotAtOrBefore(
     at: number,

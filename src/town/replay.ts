@@ -41,7 +41,9 @@ export function replayWindow(repo: TownRepository, from: number, to: number, now
   if (to - from > REPLAY_LIMITS.maxWindowMs) {
     return fail(413, "replay_too_large", `the window is ${hours(to - from)} h; replay covers at most ${hours(REPLAY_LIMITS.maxWindowMs)} h`);
   }
-  const snapshot = repo.snapshotAtOrBefore(from);
+  // Before the town's first snapshot there was no town (or nothing is kept): start from the creation
+  // snapshot if that is what the first one is, else the history is gone.
+  const snapshot = repo.snapshotAtOrBefore(from) ?? repo.creationSnapshot();
   if (!snapshot) {
     const oldest = repo.oldestSnapshotAt();
     return fail(400, "history_unavailable", `there is no snapshot at or before ${iso(from)}; replay can start from ${oldest === null ? "no earlier moment" : iso(oldest)}`);

@@ -25,6 +25,14 @@ describe("debug route validation", () => {
     const tooLong = await replay(town, { from: new Date(now - REPLAY_LIMITS.maxWindowMs - 1).toISOString(), to: new Date(now).toISOString() });
     expect(tooLong.status).toBe(413);
     expect(tooLong.body.error).toMatchObject({ code: "replay_too_large", message: expect.stringContaining("24 h") });
+    // Before the town existed, replay starts at its creation.
+    const beforeCreation = await replay(town, { from: new Date(now - 3_600_000).toISOString(), to: new Date(now).toISOString() });
+    expect(beforeCreation.status).toBe(200);
+    expect(beforeCreation.body.snapshot.tickId).toBe(0);
+    // With the creation snapshot pruned, the history before the oldest kept snapshot is gone.
+    await runInDurableObject(town.stub, (_instance, state) => {
+      state.storage.sql.exec("UPDATE snapshots SET tick_id = 1, taken_at = taken_at + 1000");
+    });
     const beforeHistory = await replay(town, { from: new Date(now - 3_600_000).toISOString(), to: new Date(now).toISOString() });
     expect(beforeHistory.status).toBe(400);
     expect(beforeHistory.body.error.code).toBe("history_unavailable");
