@@ -74,19 +74,24 @@ export type CancelBeadInput = z.infer<typeof CancelBeadBody>;
 export type IngestInput = z.infer<typeof IngestBody>;
 export type HeartbeatInput = z.infer<typeof HeartbeatBody>;
 
-/** A moment in a query string: an ISO 8601 date or epoch milliseconds (what Grafana's `${__from}` gives). */
-const Moment = z
-  .string()
-  .trim()
-  .min(1)
-  .transform((text, ctx) => {
-    const ms = /^\d+$/.test(text) ? Number(text) : Date.parse(text);
-    if (!Number.isFinite(ms)) {
-      ctx.addIssue({ code: "custom", message: `"${text.slice(0, 40)}" is not an ISO 8601 date or epoch milliseconds` });
-      return z.NEVER;
-    }
-    return ms;
-  });
+/**
+ * A point in time as epoch milliseconds, from an ISO 8601 date — or, where `epochMs` allows, from a
+ * number of milliseconds (what Grafana's `${__from}` gives).
+ */
+const moment = (epochMs: boolean) =>
+  z
+    .string()
+    .trim()
+    .min(1)
+    .transform((text, ctx) => {
+      const ms = epochMs && /^\d+$/.test(text) ? Number(text) : /^\d{4}-\d{2}-\d{2}/.test(text) ? Date.parse(text) : NaN;
+      if (!Number.isFinite(ms)) {
+        ctx.addIssue({ code: "custom", message: `"${text.slice(0, 40)}" is not an ISO 8601 date${epochMs ? " or epoch milliseconds" : ""}` });
+        return z.NEVER;
+      }
+      return ms;
+    });
+const Moment = moment(true);
 
 const windowShape = { from: Moment.optional(), to: Moment.optional() };
 const inOrder = (q: { from?: number | undefined; to?: number | undefined }) => q.from === undefined || q.to === undefined || q.from <= q.to;
@@ -99,18 +104,7 @@ export const TicksQuery = z.object({ ...windowShape, format: z.enum(["json", "cs
 export type TickWindowInput = z.infer<typeof TickWindowQuery>;
 
 /** An ISO 8601 date, required (replay windows are explicit). */
-const IsoDate = z
-  .string()
-  .trim()
-  .min(1)
-  .transform((text, ctx) => {
-    const ms = Date.parse(text);
-    if (!Number.isFinite(ms) || !/^\d{4}-\d{2}-\d{2}/.test(text)) {
-      ctx.addIssue({ code: "custom", message: `"${text.slice(0, 40)}" is not an ISO 8601 date` });
-      return z.NEVER;
-    }
-    return ms;
-  });
+const IsoDate = moment(false);
 
 export const ReplayBody = z
   .object({ from: IsoDate, to: IsoDate })
