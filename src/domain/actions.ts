@@ -74,3 +74,11 @@ export interface Effect {
 
 export const effectId = (agentId: AgentId, generation: number, kind: Effect["kind"]): string =>
   `${agentId}@${generation}:${kind}`;
+
+/** Actions as a tick records them and replay compares them: without their human reasons. */
+export function recordable(results: ReadonlyArray<{ readonly action: Action }>): Array<Omit<Action, "reason">> {
+  return results.map(({ action }) => {
+    const { reason: _reason, ...rest } = action;
+    return rest;
+  });
+}

@@ -1,10 +1,7 @@
 import type { Violation } from "../domain/invariants";
 
-/** A violation as it stays on record while open. */
-export interface OpenViolation {
-  readonly key: string;
-  readonly invariant: number;
-  readonly message: string;
+/** A violation as it stays on record while open: what the invariant check found, and when. */
+export interface OpenViolation extends Pick<Violation, "key" | "invariant" | "message"> {
   readonly agentIds: readonly string[];
   readonly beadIds: readonly string[];
   readonly firstSeenAt: number;

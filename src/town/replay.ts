@@ -1,5 +1,5 @@
 import { advanceTown, type ActionResult } from "../domain/advance";
-import type { Action } from "../domain/actions";
+import { recordable } from "../domain/actions";
 import { applyEvent } from "../domain/apply-event";
 import { COMMAND_EVENT_TYPES, type TownEvent } from "../domain/events";
 import { enforceInvariants } from "../domain/invariants";
@@ -115,7 +115,7 @@ export function replayWindow(repo: TownRepository, from: number, to: number, now
 
     if (tick.at >= from) {
       ticksInWindow += 1;
-      const replayed = [...advance.actions, ...repairs].map(({ action }) => compact(action));
+      const replayed = recordable([...advance.actions, ...repairs]);
       const recorded = (tick.actions ?? []) as unknown[];
       if (JSON.stringify(replayed) !== JSON.stringify(recorded)) {
         divergent += 1;
@@ -172,12 +172,6 @@ export type ReplayReport = {
 function parse(row: StoredEvent): TownEvent | null {
   const parsed = parseStoredEvent(row);
   return parsed.ok ? parsed.event : null;
-}
-
-/** An action as ticks record it: without its human reason. */
-export function compact(action: Action): Omit<Action, "reason"> {
-  const { reason: _reason, ...rest } = action;
-  return rest;
 }
 
 function describeResult({ action, refusal }: ActionResult) {

@@ -11,6 +11,8 @@ export interface TownRuntime {
   readonly observations: Map<AgentId, Observation>;
   /** When the last tick ran: observations newer than this are recorded by the next tick. */
   lastTickAt: number;
+  /** When the last state snapshot was taken (checked after every tick; kept here to spare a query). */
+  lastSnapshotAt: number | null;
   /** Invariant violations open after the last tick, by key. */
   openViolations: Map<string, OpenViolation>;
 }

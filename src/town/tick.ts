@@ -1,6 +1,5 @@
 import { advanceTown, describeError, type ActionResult, type Advance } from "../domain/advance";
-import type { Action, ActionType } from "../domain/actions";
-import { ACTION_TYPES } from "../domain/actions";
+import { ACTION_TYPES, recordable, type ActionType } from "../domain/actions";
 import type { TownEvent } from "../domain/events";
 import { enforceInvariants } from "../domain/invariants";
 import type { NewTick, QueueStats, StoredEvent } from "../db/repository";
@@ -220,15 +219,9 @@ function tickRecord(
     repairs: repairs.length,
     nextAlarmAt: advance.wake?.at ?? null,
     nextAlarmReason: advance.wake?.reason ?? null,
-    actions: [...advance.actions, ...repairs].map(({ action }) => compactAction(action)),
+    actions: recordable([...advance.actions, ...repairs]),
     observations: observationsSince(runtime, runtime.lastTickAt),
   };
-}
-
-/** The action without its human reason: what replay compares. */
-function compactAction(action: Action): Omit<Action, "reason"> {
-  const { reason: _reason, ...rest } = action;
-  return rest;
 }
 
 /** Heartbeats that arrived since the previous tick, as `[agentId, lastHeartbeatAt]`. */

@@ -343,7 +343,7 @@ export class TownDO extends DurableObject<Env> {
     const durationMs = Date.now() - startedAt;
     const counters = new CounterDeltas().observe("town_reconciler_tick_duration_seconds", {}, durationMs / 1000, TICK_DURATION_BUCKETS);
     for (const { kind, outcome } of effects.outcomes) counters.add("town_reconciler_side_effects_total", { kind, outcome });
-    if (now - (this.repo.lastSnapshotAt() ?? -Infinity) >= runtime.state.town.config.snapshotIntervalMs) {
+    if (now - (runtime.lastSnapshotAt ?? -Infinity) >= runtime.state.town.config.snapshotIntervalMs) {
       try {
         this.takeSnapshot(runtime, now, report.tickId);
       } catch (error) {
@@ -380,6 +380,7 @@ export class TownDO extends DurableObject<Env> {
       state: loaded.state,
       observations: loaded.observations,
       lastTickAt: this.repo.lastTick()?.at ?? 0,
+      lastSnapshotAt: this.repo.lastSnapshotAt(),
       openViolations: new Map(this.repo.openViolations().map((v) => [v.key, v])),
     };
   }
@@ -536,6 +537,7 @@ export class TownDO extends DurableObject<Env> {
   private takeSnapshot(runtime: TownRuntime, now: number, tickId: number): void {
     const json = JSON.stringify(snapshotOf(runtime.state));
     this.repo.transaction(() => this.repo.saveSnapshot({ takenAt: now, tickId, logSeq: this.repo.maxSeq(), pending: this.repo.pendingSeqs() }, json));
+    runtime.lastSnapshotAt = now;
   }
 
   private prune(runtime: TownRuntime, now: number): void {

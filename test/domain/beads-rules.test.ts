@@ -138,3 +138,27 @@ describe("review queue", () => {
     expect(byRule(state, T0, "review.dispatch").map((a) => a.type === "dispatch_agent" && a.agentId).sort()).toEqual(["api:refinery:1", "web:refinery:1"]);
   });
 });
+
+describe("isReady and beadHolds", () => {
+  it("agree on every bead: the dispatch rule's quick check and explain's reasons never drift apart", async () => {
+    const { beadHolds, isReady } = await import("../../src/domain/rules/beads");
+    const { Plan } = await import("../../src/domain/plan");
+    const now = T0 + 10 * MINUTE;
+    const candidates = [
+      issue("plain"),
+      issue("held", { held: true }),
+      issue("blocked-open", { blockedBy: [beadId("plain")] }),
+      issue("blocked-closed", { blockedBy: [beadId("done")] }),
+      issue("blocked-failed", { blockedBy: [beadId("gone")] }),
+      issue("blocked-missing", { blockedBy: [beadId("nowhere")] }),
+      issue("backing-off", { dispatchAttempts: 2, lastDispatchAt: now - SECOND }),
+      issue("backed-off", { dispatchAttempts: 2, lastDispatchAt: now - 10 * MINUTE }),
+      issue("exhausted", { dispatchAttempts: C.maxDispatchAttempts, lastDispatchAt: T0 }),
+    ];
+    const state = stateOf({ beads: [...candidates, issue("done", { status: "closed" }), issue("gone", { status: "failed" })] });
+    const plan = new Plan(state, now, state.town.config);
+    const verdicts = candidates.map((bead) => [bead.id, isReady(plan, bead), beadHolds(plan, bead).length === 0]);
+    for (const [id, quick, explained] of verdicts) expect(quick, String(id)).toBe(explained);
+    expect(verdicts.filter(([, ready]) => ready).map(([id]) => id)).toEqual(["plain", "blocked-closed", "backed-off"]);
+  });
+});
