@@ -31,7 +31,7 @@ export class TownDO extends ProductionTownDO {
     const created = await this.putTown(townId as TownId, { maxPolecatsPerRig: 60, snapshotIntervalMs: 86_400_000, idleAlarmMs: 3_600_000 });
     if (!created.ok) throw new Error(JSON.stringify(created.error));
     const town = syntheticTown(agents, beads, Date.now());
-    this.repo.transaction(() => this.repo.persist({ town: null, rigs: town.rigs, agents: town.agents, beads: town.beads, createdBeads: town.beads, createdAgents: town.agents }));
+    this.repo.transaction(() => this.repo.persist({ town: null, rigs: town.rigs, agents: town.agents, beads: town.beads, createdBeads: town.beads, createdAgents: town.agents, archived: [], purgedAgents: [] }));
     this.runtime = null;
     this.load();
     await this.ctx.storage.deleteAlarm();
@@ -164,16 +164,11 @@ export class TownDO extends ProductionTownDO {
     for (const rule of RULES) {
       const started = performance.now();
       for (let i = 0; i < rounds; i++) {
-        const plan = new Plan(runtime.state, now, runtime.state.town.config);
-        void plan.index;
-        rule(plan);
+        rule(new Plan(runtime.state, now, runtime.state.town.config));
       }
       out[rule.name] = (performance.now() - started) / rounds;
     }
     let started = performance.now();
-    for (let i = 0; i < rounds; i++) void new Plan(runtime.state, now, runtime.state.town.config).index;
-    out["(indexes)"] = (performance.now() - started) / rounds;
-    started = performance.now();
     for (let i = 0; i < rounds; i++) checkInvariants(runtime.state, now, { oldestPendingAt: null, dead: 0 });
     out["(invariants)"] = (performance.now() - started) / rounds;
     const { reconcile } = await import("../src/domain/reconcile");

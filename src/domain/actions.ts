@@ -10,6 +10,7 @@ export const RULE_IDS = [
   "agents.stopOrphaned",
   "agents.unhookTerminal",
   "agents.collectIdle",
+  "agents.purgeTombstone",
   "beads.reopenOrphaned",
   "beads.exhaustAttempts",
   "beads.dispatch",
@@ -42,7 +43,9 @@ export type ActionBody =
   | { readonly type: "transition_agent"; readonly agentId: AgentId; readonly from: AgentStatus; readonly to: AgentStatus }
   | { readonly type: "unhook_agent"; readonly agentId: AgentId; readonly beadId: BeadId }
   | { readonly type: "transition_bead"; readonly beadId: BeadId; readonly from: BeadStatus; readonly to: BeadStatus }
-  | { readonly type: "set_breaker"; readonly from: BreakerStatus; readonly to: BreakerStatus };
+  | { readonly type: "set_breaker"; readonly from: BreakerStatus; readonly to: BreakerStatus }
+  /** Forget a dead agent's tombstone for good. */
+  | { readonly type: "purge_agent"; readonly agentId: AgentId };
 
 export type ActionType = ActionBody["type"];
 
@@ -58,6 +61,7 @@ export const ACTION_TYPES: readonly ActionType[] = [
   "unhook_agent",
   "transition_bead",
   "set_breaker",
+  "purge_agent",
 ];
 
 /** A call to the container service, written to the outbox with the state change that caused it. */

@@ -3,8 +3,8 @@ import { applyAction } from "./apply-action";
 import { applyEvent } from "./apply-event";
 import type { TownEvent } from "./events";
 import type { Wake } from "./plan";
-import { reconcile } from "./reconcile";
-import type { TownState } from "./state";
+import { nextWake, reconcile } from "./reconcile";
+import type { Focus, TownState } from "./state";
 
 export type EventResult =
   | { readonly seq: number; readonly outcome: "applied" }
@@ -23,11 +23,18 @@ export interface Advance {
   readonly effects: readonly Effect[];
   readonly wake: Wake | null;
   readonly passes: number;
+  /**
+   * What the last pass claimed: a rule meant to look at these, and if they did not change (an action
+   * refused, a claim with nothing to do) the next tick must look at them again.
+   */
+  readonly claimed: Focus;
 }
 
 /**
  * One step of a town, as a tick takes it: apply the drained events in order, then reconcile until
- * nothing more follows (at most `maxReconcilePasses` passes), applying each pass's actions.
+ * nothing more follows (at most `maxReconcilePasses` passes), applying each pass's actions. The first
+ * pass looks at what changed since the last tick and what fell due; each later pass at what the one
+ * before it changed or claimed.
  *
  * An event that throws is rolled back alone and reported as failed; the events behind it still apply.
  * Deterministic: the same state, events and `now` always give the same result, which is what makes
@@ -49,13 +56,15 @@ export function advanceTown(state: TownState, events: readonly TownEvent[], now:
   const config = state.town.config;
   const actions: ActionResult[] = [];
   const effects: Effect[] = [];
-  let wake: Wake | null = null;
+  let scope = state.focusFor(now);
   let passes = 0;
   let settled = false;
+  let claimed: Focus = { agents: new Set(), beads: new Set() };
   while (passes < config.maxReconcilePasses) {
     passes += 1;
-    const plan = reconcile(state, now, config);
-    wake = plan.wake;
+    state.beginPass();
+    const plan = reconcile(state, now, state.town.config, scope);
+    claimed = plan.claimed;
     if (plan.actions.length === 0) {
       settled = true;
       break;
@@ -73,10 +82,11 @@ export function advanceTown(state: TownState, events: readonly TownEvent[], now:
       settled = true;
       break;
     }
+    scope = state.nextPassFocus(plan.claimed);
   }
   // Actions were applied after the last look: what they changed needs another look soon.
-  if (!settled) wake = { at: now, reason: `reconcile did not settle in ${passes} passes` };
-  return { events: eventResults, actions, effects, wake, passes };
+  const wake = settled ? nextWake(state, now) : { at: now, reason: `reconcile did not settle in ${passes} passes` };
+  return { events: eventResults, actions, effects, wake, passes, claimed };
 }
 
 export function describeError(error: unknown): string {

@@ -104,6 +104,13 @@ function apply(state: TownState, action: Action, now: number): ActionOutcome {
       setBeadStatus(state, bead, action.to, now, { assignee });
       return applied();
     }
+    case "purge_agent": {
+      const agent = state.agent(action.agentId);
+      if (!agent) return refused(`agent ${action.agentId} does not exist`);
+      if (agent.status !== "dead") return refused(`agent ${agent.id} is ${agent.status}, not dead`);
+      state.removeAgent(agent.id);
+      return applied();
+    }
     case "set_breaker": {
       const town = state.town;
       const breaker = town.breaker;

@@ -11,8 +11,13 @@ export const DEFAULT_TOWN_CONFIG = {
   coldStartGraceMs: 120_000,
   /** A stalled agent is stopped and its bead reopened after this long. */
   stallTimeoutMs: 300_000,
-  /** Idle agents with no hook are garbage-collected after this long. */
+  /** Idle agents with no hook are garbage-collected after this long (they become `dead` tombstones). */
   idleAgentGcMs: 86_400_000,
+  /**
+   * A dead agent's tombstone is forgotten after this long. Until then its late callbacks are answered
+   * "retired"; after, "unknown agent" — either way refused, since agent ids are never reused.
+   */
+  tombstoneRetentionMs: 7 * 86_400_000,
   /** Polecats (workers) per rig, created lazily up to this cap. */
   maxPolecatsPerRig: 5,
   /** Dispatches of one bead before it is marked `failed`. */
@@ -42,6 +47,11 @@ export const DEFAULT_TOWN_CONFIG = {
   /** Processed events are kept this long (and at most this many) for replay, then pruned. */
   eventRetentionMs: 7 * 86_400_000,
   eventRetentionCount: 200_000,
+  /**
+   * Finished beads (closed, failed) are kept in storage this long after they finish, then deleted — unless
+   * live work still refers to them. Null keeps them for good. The counts by status stay exact either way.
+   */
+  finishedBeadRetentionMs: null as number | null,
   /** Tick records are kept this long (and at most this many). */
   tickRetentionMs: 7 * 86_400_000,
   tickRetentionCount: 50_000,
@@ -75,6 +85,7 @@ export const TownConfigOverridesSchema = z
     coldStartGraceMs: ms(DAY),
     stallTimeoutMs: ms(DAY).min(1_000),
     idleAgentGcMs: ms(30 * DAY).min(60_000),
+    tombstoneRetentionMs: ms(365 * DAY).min(60_000),
     maxPolecatsPerRig: z.number().int().min(1).max(1_000),
     maxDispatchAttempts: z.number().int().min(1).max(100),
     dispatchBackoffBaseMs: ms(DAY),
@@ -95,6 +106,7 @@ export const TownConfigOverridesSchema = z
     maxEventAgeMs: ms(DAY).min(1_000),
     eventRetentionMs: ms(90 * DAY).min(60_000),
     eventRetentionCount: z.number().int().min(1_000).max(10_000_000),
+    finishedBeadRetentionMs: ms(3_650 * DAY).min(DAY).nullable(),
     tickRetentionMs: ms(90 * DAY).min(60_000),
     tickRetentionCount: z.number().int().min(100).max(1_000_000),
     maxReconcilePasses: z.number().int().min(1).max(10),

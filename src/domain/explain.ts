@@ -2,10 +2,11 @@ import type { BeadId } from "./ids";
 import { isLive, isTerminal, type Bead } from "./model";
 import { Plan } from "./plan";
 import { reconcile } from "./reconcile";
-import { heartbeatDeadline } from "./rules/agents";
-import { beadHolds, type Hold } from "./rules/beads";
+import { graceEnd, heartbeatDeadline, stallDeadline } from "./deadlines";
+import { beadHolds, isReady, type Hold } from "./rules/beads";
 import { iso } from "./rules/format";
 import type { TownState } from "./state";
+import { byUrgency } from "./work-index";
 
 export interface Reason {
   readonly code: string;
@@ -29,7 +30,10 @@ export interface Explanation {
 export function explainBead(state: TownState, bead: Bead, now: number): Explanation {
   const config = state.town.config;
   const reasons: Reason[] = [];
-  const next = reconcile(state, now, config).actions.filter(
+  // The rules about single entities need only the bead and its agents in view; dispatch and review read
+  // the rig's queues whatever the scope.
+  const scope = { agents: new Set(state.agentsHookedTo(bead.id)), beads: new Set([bead.id]) };
+  const next = reconcile(state, now, config, scope).actions.filter(
     (a) => ("beadId" in a && a.beadId === bead.id) || ("agentId" in a && state.agent(a.agentId)?.hook === bead.id),
   );
   for (const action of next) reasons.push({ code: "next_tick", message: `the next tick will ${action.type.replace(/_/g, " ")} (${action.rule}: ${action.reason})` });
@@ -64,18 +68,18 @@ export function explainBead(state: TownState, bead: Bead, now: number): Explanat
     if (!agent) {
       reasons.push({ code: "no_agent", message: "in progress with no live agent: the next tick reopens it" });
     } else if (agent.status === "stalled") {
-      const until = agent.statusSince + config.stallTimeoutMs;
+      const until = stallDeadline(agent, config);
       reasons.push({ code: "agent_stalled", message: `agent ${agent.id} stalled at ${iso(agent.statusSince)}; it is stopped and the bead reopened at ${iso(until)}`, until });
     } else {
       const deadline = heartbeatDeadline(agent, config);
       const heard = agent.lastHeartbeatAt === null ? "no heartbeat yet" : `last heartbeat ${iso(agent.lastHeartbeatAt)}`;
       reasons.push({ code: "working", message: `agent ${agent.id} (generation ${agent.generation}) is working on it since ${iso(agent.dispatchedAt ?? agent.statusSince)}; ${heard}; it stalls without a heartbeat by ${iso(deadline)}`, until: deadline });
       if (agent.containerStatus && agent.containerStatus !== "running" && agent.containerStatusSince !== null && agent.containerStatusSince >= (agent.dispatchedAt ?? 0)) {
-        const graceEnd = (agent.dispatchedAt ?? 0) + config.coldStartGraceMs;
+        const ends = graceEnd(agent, config);
         reasons.push({
           code: "container_" + agent.containerStatus,
-          message: `its container reported ${agent.containerStatus} at ${iso(agent.containerStatusSince)}${agent.containerStatus === "not_found" && now < graceEnd ? `; the cold-start grace runs until ${iso(graceEnd)}, then the agent is released` : ""}`,
-          ...(agent.containerStatus === "not_found" && now < graceEnd ? { until: graceEnd } : {}),
+          message: `its container reported ${agent.containerStatus} at ${iso(agent.containerStatusSince)}${agent.containerStatus === "not_found" && now < ends ? `; the cold-start grace runs until ${iso(ends)}, then the agent is released` : ""}`,
+          ...(agent.containerStatus === "not_found" && now < ends ? { until: ends } : {}),
         });
       }
     }
@@ -95,10 +99,13 @@ function toReason(hold: Hold): Reason {
 
 /** An open issue needs an idle polecat of its rig, or room under the rig's cap to create one. */
 function agentCapacity(plan: Plan, bead: Bead): Reason[] {
-  const pool = plan.index.polecats.get(bead.rigId!) ?? { idle: [], alive: 0 };
-  if (pool.idle.length > 0 || pool.alive < plan.config.maxPolecatsPerRig) return [];
-  const position = plan.index.openIssues.findIndex((b) => b.id === bead.id);
-  const ahead = plan.index.openIssues.slice(0, Math.max(0, position)).filter((b) => b.rigId === bead.rigId && beadHolds(plan, b).length === 0).length;
+  const work = plan.state.work.rig(bead.rigId!);
+  if (!work || work.idlePolecats.size > 0 || work.alivePolecats < plan.config.maxPolecatsPerRig) return [];
+  let ahead = 0;
+  for (const other of work.dispatchable) {
+    if (byUrgency(other, bead) >= 0) break;
+    if (isReady(plan, other)) ahead += 1;
+  }
   return [
     {
       code: "no_agent",
@@ -109,12 +116,14 @@ function agentCapacity(plan: Plan, bead: Bead): Reason[] {
 
 /** A merge request waits for the one in progress in its rig and for those ahead of it. */
 function reviewQueue(plan: Plan, bead: Bead): Reason[] {
-  const queue = plan.index.review.get(bead.rigId!);
+  const work = plan.state.work.rig(bead.rigId!);
   const reasons: Reason[] = [];
-  if (queue?.inProgress) reasons.push({ code: "review_busy", message: `rig ${bead.rigId} is reviewing merge request ${queue.inProgress.id}; one at a time` });
-  const ahead = (queue?.open ?? []).findIndex((mr) => mr.id === bead.id);
-  if (ahead > 0) reasons.push({ code: "review_queue", message: `${ahead} merge request(s) ahead of it: ${queue!.open.slice(0, ahead).map((mr) => mr.id).join(", ")}` });
-  const refinery = plan.index.refinery.get(bead.rigId!);
+  const reviewing = work?.reviewing.first();
+  if (reviewing) reasons.push({ code: "review_busy", message: `rig ${bead.rigId} is reviewing merge request ${reviewing.id}; one at a time` });
+  const queue = work ? [...work.openReviews] : [];
+  const ahead = queue.findIndex((mr) => mr.id === bead.id);
+  if (ahead > 0) reasons.push({ code: "review_queue", message: `${ahead} merge request(s) ahead of it: ${queue.slice(0, ahead).map((mr) => mr.id).join(", ")}` });
+  const refinery = work?.refineries.first();
   if (refinery && isLive(refinery) && refinery.hook !== bead.id) reasons.push({ code: "refinery_busy", message: `the refinery ${refinery.id} is busy with ${refinery.hook}` });
   return reasons;
 }

@@ -3,7 +3,8 @@ import type { ActionResult } from "./advance";
 import { applyAction } from "./apply-action";
 import type { AgentId, BeadId } from "./ids";
 import { isLive, isTerminal, type Agent } from "./model";
-import type { TownState } from "./state";
+import type { Focus, Scope, TownState } from "./state";
+import { SWEEP_BUCKETS } from "./work-index";
 
 /** What the queue looks like, for the invariants about it (the log is not part of the state). */
 export interface QueueFacts {
@@ -36,16 +37,41 @@ export const INVARIANTS: Readonly<Record<number, string>> = {
 };
 
 /**
- * Checks every invariant of DESIGN §4.5 against the state. Pure: the caller applies the repairs and
- * decides what to report. Rules should never leave a violation behind; these catch what they missed.
+ * Checks the invariants of DESIGN §4.5. Pure: the caller applies the repairs and decides what to report.
+ * Rules should never leave a violation behind; these catch what they missed.
+ *
+ * `scope` is what to look at (default: the whole working set). A tick checks what changed since the
+ * last tick with what that touched, the entities of violations still open (so a resolution is seen),
+ * and one bucket of the rolling sweep (so a violation made outside any tick is found within
+ * SWEEP_BUCKETS ticks). Per-rig and queue invariants are checked every time: they cost nothing.
  */
-export function checkInvariants(state: TownState, now: number, queue: QueueFacts): Violation[] {
+export function checkInvariants(state: TownState, now: number, queue: QueueFacts, scope: Scope = "all"): Violation[] {
   const out: Violation[] = [];
   const violation = (invariant: number, key: string, message: string, ids: { agents?: AgentId[]; beads?: BeadId[] }, repairs: Action[] = []) =>
     out.push({ invariant, key: `${invariant}:${key}`, message, agentIds: ids.agents ?? [], beadIds: ids.beads ?? [], repairs });
+  const hookedTo = (beadId: BeadId): Agent[] =>
+    state.agentsHookedTo(beadId).map((id) => state.agent(id)).filter((a): a is Agent => a !== undefined);
+
+  // The agents and beads to look at: a bead is looked at with the agents hooked to it, and the other way round.
+  const agents = new Set<AgentId>();
+  const beads = new Set<BeadId>();
+  if (scope === "all") {
+    for (const agent of state.agents()) agents.add(agent.id);
+    for (const bead of state.beads()) beads.add(bead.id);
+    for (const id of state.hookedBeads()) beads.add(id);
+  } else {
+    for (const id of scope.agents) agents.add(id);
+    for (const id of scope.beads) beads.add(id);
+  }
+  for (const id of agents) {
+    const hook = state.agent(id)?.hook;
+    if (hook) beads.add(hook);
+  }
 
   // 1 and 7: agents.
-  for (const agent of state.agents()) {
+  for (const id of agents) {
+    const agent = state.agent(id);
+    if (!agent) continue;
     if (agent.hook) {
       const bead = state.bead(agent.hook);
       if (!bead || isTerminal(bead)) {
@@ -60,83 +86,67 @@ export function checkInvariants(state: TownState, now: number, queue: QueueFacts
     }
   }
 
-  const hookedTo = (beadId: BeadId): Agent[] =>
-    state.agentsHookedTo(beadId).map((id) => state.agent(id)).filter((a): a is Agent => a !== undefined);
-
-  // 2: an in-progress issue has exactly one live agent. 3: one merge request in progress per rig.
-  const inProgressByRig = new Map<string, BeadId[]>();
-  for (const bead of state.beadsWith("in_progress")) {
-    if (bead.type === "issue") {
-      const live = hookedTo(bead.id).filter(isLive);
-      if (live.length !== 1) {
-        violation(2, bead.id, `in-progress issue ${bead.id} has ${live.length} live agents hooked`, { beads: [bead.id], agents: live.map((a) => a.id) });
-      }
-    } else if (bead.type === "merge_request" && bead.rigId) {
-      const list = inProgressByRig.get(bead.rigId) ?? [];
-      list.push(bead.id);
-      inProgressByRig.set(bead.rigId, list);
-    } else if (bead.type === "convoy") {
-      violation(5, bead.id, `convoy ${bead.id} has status in_progress, which convoys never take`, { beads: [bead.id] });
-    }
-  }
-  for (const [rigId, beads] of inProgressByRig) {
-    if (beads.length > 1) violation(3, rigId, `rig ${rigId} has ${beads.length} merge requests in progress: ${beads.join(", ")}`, { beads });
-  }
-
-  // 4: an issue in review has a merge request still in play.
-  for (const bead of state.beadsWith("in_review")) {
-    if (bead.type === "convoy") {
-      violation(5, bead.id, `convoy ${bead.id} has status in_review, which convoys never take`, { beads: [bead.id] });
-      continue;
-    }
-    if (bead.type !== "issue") continue;
-    const active = state.mergeRequestsOf(bead.id).some((id) => {
-      const status = state.bead(id)?.status;
-      return status === "open" || status === "in_progress";
-    });
-    if (!active) {
-      violation(4, bead.id, `issue ${bead.id} is in review with no open or in-progress merge request`, { beads: [bead.id] }, [
-        repair(4, "in review with nothing to review", { type: "transition_bead", beadId: bead.id, from: "in_review", to: "open" }),
-      ]);
-    }
-  }
-
-
-  // 6: one agent per bead, keeping the one hooked earliest. 10 (hooked side): the assignee is a hooked agent.
-  for (const beadId of state.hookedBeads()) {
-    const bead = state.bead(beadId);
-    const hooked = hookedTo(beadId);
+  for (const id of beads) {
+    const hooked = hookedTo(id);
+    // 6: one agent per bead, keeping the one hooked earliest.
     if (hooked.length > 1) {
       const [keep, ...others] = [...hooked].sort((a, b) => (a.dispatchedAt ?? a.createdAt) - (b.dispatchedAt ?? b.createdAt) || (a.id < b.id ? -1 : 1));
       violation(
         6,
-        beadId,
-        `bead ${beadId} has ${hooked.length} agents hooked: ${hooked.map((a) => a.id).join(", ")}`,
-        { beads: [beadId], agents: hooked.map((a) => a.id) },
-        others.map((agent) => repair(6, `keep ${keep!.id}, hooked first`, { type: "unhook_agent", agentId: agent.id, beadId })),
+        id,
+        `bead ${id} has ${hooked.length} agents hooked: ${hooked.map((a) => a.id).join(", ")}`,
+        { beads: [id], agents: hooked.map((a) => a.id) },
+        others.map((agent) => repair(6, `keep ${keep!.id}, hooked first`, { type: "unhook_agent", agentId: agent.id, beadId: id })),
       );
     }
-    if (bead && (bead.assignee === null || !hooked.some((a) => a.id === bead.assignee))) {
-      violation(10, beadId, `bead ${beadId} has assignee ${bead.assignee ?? "none"} but hooked agents [${hooked.map((a) => a.id).join(", ")}]`, {
-        beads: [beadId],
+    const bead = state.bead(id);
+    if (!bead) continue;
+    // 10: the assignee is the agent hooked to the bead, from either side.
+    if (hooked.length > 0 && (bead.assignee === null || !hooked.some((a) => a.id === bead.assignee))) {
+      violation(10, id, `bead ${id} has assignee ${bead.assignee ?? "none"} but hooked agents [${hooked.map((a) => a.id).join(", ")}]`, {
+        beads: [id],
         agents: [...(bead.assignee ? [bead.assignee] : []), ...hooked.map((a) => a.id)],
       });
+    } else if (hooked.length === 0 && bead.assignee !== null) {
+      violation(10, id, `bead ${id} has assignee ${bead.assignee} but no agent is hooked to it`, { beads: [id], agents: [bead.assignee] });
     }
-  }
-  // One pass over every bead, with cheap checks first: 10 (assignee side), and 5 for closed convoys.
-  for (const bead of state.beads()) {
-    if (bead.assignee !== null && state.agentsHookedTo(bead.id).length === 0) {
-      violation(10, bead.id, `bead ${bead.id} has assignee ${bead.assignee} but no agent is hooked to it`, { beads: [bead.id], agents: [bead.assignee] });
-    }
-    if (bead.type === "convoy" && bead.status === "closed") {
-      const unfinished = bead.tracked.filter((id) => {
-        const tracked = state.bead(id);
-        return !tracked || !isTerminal(tracked);
+    if (bead.type === "convoy") {
+      // 5: convoys are open or finished, and a closed one tracks only finished beads.
+      if (bead.status === "in_progress" || bead.status === "in_review") {
+        violation(5, id, `convoy ${id} has status ${bead.status}, which convoys never take`, { beads: [id] });
+      } else if (bead.status === "closed") {
+        const unfinished = bead.tracked.filter((t) => {
+          const tracked = state.bead(t);
+          return !tracked || !isTerminal(tracked);
+        });
+        if (unfinished.length > 0) {
+          violation(5, id, `closed convoy ${id} tracks unfinished beads ${unfinished.join(", ")}`, { beads: [id, ...unfinished] });
+        }
+      }
+    } else if (bead.type === "issue" && bead.status === "in_progress") {
+      // 2: an in-progress issue has exactly one live agent.
+      const live = hooked.filter(isLive);
+      if (live.length !== 1) {
+        violation(2, id, `in-progress issue ${id} has ${live.length} live agents hooked`, { beads: [id], agents: live.map((a) => a.id) });
+      }
+    } else if (bead.type === "issue" && bead.status === "in_review") {
+      // 4: an issue in review has a merge request still in play.
+      const active = state.mergeRequestsOf(id).some((mr) => {
+        const status = state.bead(mr)?.status;
+        return status === "open" || status === "in_progress";
       });
-      if (unfinished.length > 0) {
-        violation(5, bead.id, `closed convoy ${bead.id} tracks unfinished beads ${unfinished.join(", ")}`, { beads: [bead.id, ...unfinished] });
+      if (!active) {
+        violation(4, id, `issue ${id} is in review with no open or in-progress merge request`, { beads: [id] }, [
+          repair(4, "in review with nothing to review", { type: "transition_bead", beadId: id, from: "in_review", to: "open" }),
+        ]);
       }
     }
+  }
+
+  // 3: one merge request in progress per rig.
+  for (const rigId of state.work.rigIds()) {
+    const reviewing = [...state.work.rig(rigId)!.reviewing].map((mr) => mr.id);
+    if (reviewing.length > 1) violation(3, rigId, `rig ${rigId} has ${reviewing.length} merge requests in progress: ${reviewing.join(", ")}`, { beads: reviewing });
   }
 
   // 8 and 9: the queue.
@@ -149,13 +159,31 @@ export function checkInvariants(state: TownState, now: number, queue: QueueFacts
   return out.sort((a, b) => a.invariant - b.invariant || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
 }
 
+/**
+ * What a tick checks: what changed since the last tick (with what that touched), the entities of the
+ * violations still open, and bucket `tickId mod SWEEP_BUCKETS` of the rolling sweep.
+ */
+export function invariantScope(state: TownState, tickId: number, open: Iterable<{ readonly agentIds: readonly string[]; readonly beadIds: readonly string[] }>): Focus {
+  const changed = state.changedSinceTick();
+  const bucket = ((tickId % SWEEP_BUCKETS) + SWEEP_BUCKETS) % SWEEP_BUCKETS;
+  const agents = new Set<AgentId>(changed.agents);
+  const beads = new Set<BeadId>(changed.beads);
+  for (const id of state.work.agentsInBucket(bucket)) agents.add(id);
+  for (const id of state.work.beadsInBucket(bucket)) beads.add(id);
+  for (const violation of open) {
+    for (const id of violation.agentIds) agents.add(id as AgentId);
+    for (const id of violation.beadIds) beads.add(id as BeadId);
+  }
+  return { agents, beads };
+}
+
 function repair(invariant: number, reason: string, body: ActionBody): Action {
   return { ...body, rule: `invariant.${invariant}`, reason } as Action;
 }
 
 /** Checks the invariants, then applies the safe repairs (what a tick does after its rules). */
-export function enforceInvariants(state: TownState, now: number, queue: QueueFacts): { detected: Violation[]; repairs: ActionResult[] } {
-  const detected = checkInvariants(state, now, queue);
+export function enforceInvariants(state: TownState, now: number, queue: QueueFacts, scope: Scope = "all"): { detected: Violation[]; repairs: ActionResult[] } {
+  const detected = checkInvariants(state, now, queue, scope);
   const repairs = detected.flatMap((v) => v.repairs).map((action) => {
     const outcome = applyAction(state, action, now);
     return { action, refusal: outcome.applied ? null : outcome.refusal };

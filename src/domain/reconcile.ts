@@ -1,9 +1,11 @@
 import type { Action } from "./actions";
 import type { TownConfig } from "./config";
+import { deadlineReason } from "./deadlines";
 import { Plan, type Wake } from "./plan";
 import {
   collectIdleAgents,
   detectStalledAgents,
+  purgeTombstones,
   recoverLostContainers,
   resumeHeartbeatingAgents,
   stopOrphanedAgents,
@@ -14,12 +16,14 @@ import { dispatchOpenBeads, failExhaustedBeads, reopenOrphanedBeads, settleFaile
 import { runCircuitBreaker } from "./rules/breaker";
 import { closeFinishedConvoys } from "./rules/convoys";
 import { closeMergedSources, dispatchReviews, ensureRefineries } from "./rules/review";
-import type { TownState } from "./state";
+import type { Focus, Scope, TownState } from "./state";
 
 export interface Reconciliation {
   readonly actions: readonly Action[];
   /** The earliest future moment a rule needs to look again, or null if nothing is pending. */
   readonly wake: Wake | null;
+  /** What the rules claimed (acted on, or meant to). */
+  readonly claimed: Focus;
 }
 
 /**
@@ -48,17 +52,22 @@ export const RULES: ReadonlyArray<(plan: Plan) => void> = [
   dispatchOpenBeads,
   // last, so an agent picked for work is not collected
   collectIdleAgents,
+  purgeTombstones,
 ];
 
 /**
  * What should change now, and when to look next. Pure: reads the state, changes nothing.
  *
+ * `scope` is what the rules about single agents and beads look at (default: everything). A tick passes
+ * what changed and what fell due; since nothing else can have a different answer, the actions are the
+ * same as with everything in scope — the property tests check exactly that.
+ *
  * Each rule's actions are put in a canonical order (by the agent, else the bead they concern), so the
  * result does not depend on the order the state happens to hold its entities in — a reloaded town and
  * a replay decide exactly alike.
  */
-export function reconcile(state: TownState, now: number, config: TownConfig): Reconciliation {
-  const plan = new Plan(state, now, config);
+export function reconcile(state: TownState, now: number, config: TownConfig, scope: Scope = "all"): Reconciliation {
+  const plan = new Plan(state, now, config, scope);
   for (const rule of RULES) {
     const first = plan.actions.length;
     rule(plan);
@@ -67,7 +76,7 @@ export function reconcile(state: TownState, now: number, config: TownConfig): Re
       plan.actions.push(...emitted);
     }
   }
-  return { actions: plan.actions, wake: plan.wake };
+  return { actions: plan.actions, wake: nextWake(state, now), claimed: plan.claimed };
 }
 
 const entityOf = (action: Action): string => ("agentId" in action ? action.agentId : "beadId" in action ? action.beadId : "");
@@ -76,3 +85,9 @@ const byEntity = (a: Action, b: Action): number => {
   const y = entityOf(b);
   return x < y ? -1 : x > y ? 1 : 0;
 };
+
+/** The earliest moment after `now` at which a rule may act on its own. */
+export function nextWake(state: TownState, now: number): Wake | null {
+  const next = state.nextDeadline(now);
+  return next ? { at: next.at, reason: deadlineReason(next) } : null;
+}

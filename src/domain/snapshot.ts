@@ -1,22 +1,55 @@
 import { resolveConfig } from "./config";
+import type { AgentId, BeadId } from "./ids";
 import type { Agent, Bead, Rig, Town } from "./model";
-import { TownState } from "./state";
+import { TownState, type BeadArchive, type FinishedCounts, type Focus } from "./state";
 
-/** A town's whole state as plain JSON-able data: what snapshots store and replay starts from. */
+/**
+ * A town's working set as plain JSON-able data: what snapshots store and replay starts from. Finished
+ * beads are not in it (they are in the archive), so its size follows live work, not history.
+ */
 export interface StateSnapshot {
   readonly town: Omit<Town, "config">;
   readonly rigs: readonly Rig[];
   readonly agents: readonly Agent[];
   readonly beads: readonly Bead[];
+  /** Issue → all its merge requests, archived ones included (absent in snapshots taken before the archive existed). */
+  readonly mergeRequests?: ReadonlyArray<readonly [BeadId, readonly BeadId[]]>;
+  /** Beads already archived, by type and status. */
+  readonly finished?: FinishedCounts;
+  /** What the next tick was to look at: changed since the last tick, and the entities of open violations. */
+  readonly focus?: { readonly pending: FocusIds; readonly watching: FocusIds };
 }
 
-export function snapshotOf(state: TownState): StateSnapshot {
+export interface FocusIds {
+  readonly agents: readonly AgentId[];
+  readonly beads: readonly BeadId[];
+}
+
+export function snapshotOf(state: TownState, watching: Focus = { agents: new Set(), beads: new Set() }): StateSnapshot {
   const { config: _config, ...town } = state.town;
-  return { town, rigs: [...state.rigs()], agents: [...state.agents()], beads: [...state.beads()] };
+  const pending = state.changedSinceTick();
+  return {
+    town,
+    rigs: [...state.rigs()],
+    agents: [...state.agents()],
+    beads: [...state.beads()],
+    mergeRequests: state.mergeRequestLists(),
+    finished: state.finished,
+    focus: { pending: idsOf(pending), watching: idsOf(watching) },
+  };
 }
 
 /** The state back from a snapshot (the config is resolved again from the overrides it had). */
-export function stateFromSnapshot(snapshot: StateSnapshot): TownState {
+export function stateFromSnapshot(snapshot: StateSnapshot, archive?: BeadArchive): TownState {
   const town: Town = { ...snapshot.town, config: resolveConfig(snapshot.town.overrides) };
-  return new TownState(town, snapshot.rigs, snapshot.agents, snapshot.beads);
+  const state = new TownState(town, snapshot.rigs, snapshot.agents, snapshot.beads, {
+    ...(archive ? { archive } : {}),
+    ...(snapshot.finished ? { finished: snapshot.finished } : {}),
+    ...(snapshot.mergeRequests ? { mergeRequests: snapshot.mergeRequests } : {}),
+  });
+  if (snapshot.focus) state.touch(focusOf(snapshot.focus.pending));
+  return state;
 }
+
+export const focusOf = (ids: FocusIds): Focus => ({ agents: new Set(ids.agents), beads: new Set(ids.beads) });
+const idsOf = (focus: Focus): FocusIds => ({ agents: [...focus.agents].sort(), beads: [...focus.beads].sort() });

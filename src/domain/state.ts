@@ -1,5 +1,47 @@
+import { breakerDeadline, isAgentDeadline, type Deadline } from "./deadlines";
 import type { AgentId, BeadId, RigId } from "./ids";
-import type { Agent, AgentStatus, Bead, BeadStatus, Rig, Town } from "./model";
+import type { Agent, AgentStatus, Bead, BeadStatus, BeadType, Rig, Town } from "./model";
+import { isTerminal } from "./model";
+import { WorkIndex } from "./work-index";
+
+/**
+ * Where beads go when they leave the working set: finished (closed or failed) and held by nothing live.
+ * The town's storage in production, the replay's own record in a replay, a map in tests. Finished beads
+ * never change again, so what the archive answers is final. It answers a bead's own fields; its
+ * blockers and tracked beads are left out (nothing decides anything from those of a finished bead).
+ */
+export interface BeadArchive {
+  get(id: BeadId): Bead | undefined;
+  /** Beads that just left the working set. */
+  add(beads: readonly Bead[]): void;
+}
+
+/** An archive in memory (tests, and anything that has no storage). */
+export class MemoryArchive implements BeadArchive {
+  private readonly beads = new Map<BeadId, Bead>();
+  get(id: BeadId): Bead | undefined {
+    return this.beads.get(id);
+  }
+  add(beads: readonly Bead[]): void {
+    for (const bead of beads) this.beads.set(bead.id, bead);
+  }
+}
+
+export type FinishedStatus = "closed" | "failed";
+/** How many beads have left the working set, by type and final status (exact: nothing ever subtracts). */
+export type FinishedCounts = Record<BeadType, Record<FinishedStatus, number>>;
+export const noFinished = (): FinishedCounts => ({
+  issue: { closed: 0, failed: 0 },
+  merge_request: { closed: 0, failed: 0 },
+  convoy: { closed: 0, failed: 0 },
+});
+
+/** A set of agents and beads a tick looks at; "all" means the whole working set. */
+export interface Focus {
+  readonly agents: ReadonlySet<AgentId>;
+  readonly beads: ReadonlySet<BeadId>;
+}
+export type Scope = "all" | Focus;
 
 type JournalEntry =
   | { readonly kind: "town"; readonly prev: Town }
@@ -16,14 +58,35 @@ export interface StateChanges {
   /** Entities that did not exist before (inserted, where the rest are updated; beads' dependencies written once). */
   readonly createdBeads: readonly Bead[];
   readonly createdAgents: readonly Agent[];
+  /** Beads that leave the working set with this change: finished, and nothing live holds them. */
+  readonly archived: readonly Bead[];
+  /** Agents forgotten for good (tombstones past their retention). */
+  readonly purgedAgents: readonly AgentId[];
+}
+
+export interface TownStateOptions {
+  /** Where finished beads are found once they leave memory (default: a map). */
+  readonly archive?: BeadArchive;
+  /** Counts of the beads already in the archive. */
+  readonly finished?: FinishedCounts;
+  /**
+   * Issue → its merge requests in creation order, including those already archived (a live issue in
+   * review must know all of them). Without it, the lists are built from the beads given.
+   */
+  readonly mergeRequests?: Iterable<readonly [BeadId, readonly BeadId[]]>;
 }
 
 /**
- * A town's whole state in memory, with the indexes the rules need.
+ * The town's working set in memory: the town, its rigs and agents, and the beads still in play —
+ * non-terminal ones, and finished ones an agent still holds. Finished beads leave memory when the change
+ * that settled them commits and are read from the archive after that, so a town's memory, load time and
+ * tick follow its live work, never its history.
  *
  * Every write goes through a setter that journals the previous value, so the shell can commit the
  * changes (persist them in the same SQL transaction that marks events processed) or roll them back
- * (a poison event, a tick that throws, a dry run) and leave memory exactly as SQLite has it.
+ * (a poison event, a tick that throws, a dry run) and leave memory exactly as SQLite has it. The
+ * indexes the rules read (by status, hooks, dependencies, per-rig queues, deadlines) follow every write
+ * and every undo, and every write marks what it touched, so a tick looks only at what changed or fell due.
  */
 export class TownState {
   private townValue: Town;
@@ -32,18 +95,47 @@ export class TownState {
   private readonly beadMap = new Map<BeadId, Bead>();
   /** bead id → agents hooked to it (normally one; invariant 6 watches for more). */
   private readonly hookIndex = new Map<BeadId, Set<AgentId>>();
-  /** issue id → its merge requests, in creation order. */
+  /** issue id → its merge requests, in creation order (live issues only; archived merge requests included). */
   private readonly mergeRequestIndex = new Map<BeadId, BeadId[]>();
-  /** Entities by status, so rules look at the few in play rather than every closed bead. */
+  /** bead id → live beads it blocks. */
+  private readonly dependents = new Map<BeadId, Set<BeadId>>();
+  /** bead id → live convoys tracking it. */
+  private readonly trackers = new Map<BeadId, Set<BeadId>>();
   private readonly beadsByStatus = new Map<BeadStatus, Map<BeadId, Bead>>();
   private readonly agentsByStatus = new Map<AgentStatus, Map<AgentId, Agent>>();
+  private workIndex: WorkIndex;
+  private readonly archive: BeadArchive;
+  private readonly finishedCounts: FinishedCounts;
   private journal: JournalEntry[] = [];
+  /** What changed since the last tick committed, with what it touches: the next tick's focus. */
+  private pendingAgents = new Set<AgentId>();
+  private pendingBeads = new Set<BeadId>();
+  /** What changed since the current reconcile pass began. */
+  private recentAgents = new Set<AgentId>();
+  private recentBeads = new Set<BeadId>();
+  /** The next tick looks at everything (a fresh load, a new config). */
+  private wholeTown = true;
+  private lastTick = -Infinity;
+  /** Finished beads given to the constructor: they went straight to the archive. */
+  readonly settledAtLoad: readonly Bead[];
 
-  constructor(town: Town, rigs: Iterable<Rig> = [], agents: Iterable<Agent> = [], beads: Iterable<Bead> = []) {
+  constructor(town: Town, rigs: Iterable<Rig> = [], agents: Iterable<Agent> = [], beads: Iterable<Bead> = [], options: TownStateOptions = {}) {
     this.townValue = town;
+    this.archive = options.archive ?? new MemoryArchive();
+    this.finishedCounts = structuredClone(options.finished ?? noFinished());
+    this.workIndex = this.newWorkIndex();
     for (const rig of rigs) this.rigMap.set(rig.id, rig);
+    if (options.mergeRequests) for (const [issue, list] of options.mergeRequests) this.mergeRequestIndex.set(issue, [...list]);
     for (const agent of agents) this.storeAgent(agent.id, agent);
-    for (const bead of beads) this.storeBead(bead.id, bead);
+    const given = [...beads];
+    for (const bead of given) this.storeBead(bead.id, bead);
+    const settled = given.filter((bead) => this.isSettled(bead.id));
+    this.archive.add(settled.map(archived));
+    for (const bead of settled) this.evict(bead);
+    // Only issues still in play keep a list of their merge requests.
+    for (const issue of [...this.mergeRequestIndex.keys()]) if (!this.beadMap.has(issue)) this.mergeRequestIndex.delete(issue);
+    this.settledAtLoad = settled;
+    this.clearMarks();
   }
 
   get town(): Town {
@@ -55,7 +147,12 @@ export class TownState {
   agent(id: AgentId): Agent | undefined {
     return this.agentMap.get(id);
   }
+  /** A bead of the working set, else a finished one from the archive. */
   bead(id: BeadId): Bead | undefined {
+    return this.beadMap.get(id) ?? this.archive.get(id);
+  }
+  /** A bead of the working set only. */
+  liveBead(id: BeadId): Bead | undefined {
     return this.beadMap.get(id);
   }
   rigs(): IterableIterator<Rig> {
@@ -64,15 +161,30 @@ export class TownState {
   agents(): IterableIterator<Agent> {
     return this.agentMap.values();
   }
+  /** The beads of the working set. */
   beads(): IterableIterator<Bead> {
     return this.beadMap.values();
   }
-  /** Beads with this status (in no particular order: rules that care sort). */
+  /** Beads of the working set with this status (in no particular order: rules that care sort). */
   beadsWith(status: BeadStatus): IterableIterator<Bead> {
     return (this.beadsByStatus.get(status) ?? EMPTY).values() as IterableIterator<Bead>;
   }
   agentsWith(status: AgentStatus): IterableIterator<Agent> {
     return (this.agentsByStatus.get(status) ?? EMPTY).values() as IterableIterator<Agent>;
+  }
+  countWith(status: BeadStatus): number {
+    return this.beadsByStatus.get(status)?.size ?? 0;
+  }
+  countAgentsWith(status: AgentStatus): number {
+    return this.agentsByStatus.get(status)?.size ?? 0;
+  }
+  /** The queues and deadlines the rules read. */
+  get work(): WorkIndex {
+    return this.workIndex;
+  }
+  /** Beads that left the working set, by type and status. */
+  get finished(): FinishedCounts {
+    return this.finishedCounts;
   }
 
   get size(): { rigs: number; agents: number; beads: number } {
@@ -94,9 +206,18 @@ export class TownState {
     return this.mergeRequestIndex.get(issueId) ?? NONE;
   }
 
+  /** The merge request lists of the working set's issues (what a snapshot keeps of archived merge requests). */
+  mergeRequestLists(): Array<[BeadId, BeadId[]]> {
+    return [...this.mergeRequestIndex].map(([issue, list]) => [issue, [...list]]);
+  }
+
+  // ---- writes -------------------------------------------------------------------------------------
+
   setTown(town: Town): void {
     this.journal.push({ kind: "town", prev: this.townValue });
+    const reconfigured = town.config !== this.townValue.config;
     this.townValue = town;
+    if (reconfigured) this.reindexAll();
   }
   putRig(rig: Rig): void {
     this.journal.push({ kind: "rig", id: rig.id, prev: this.rigMap.get(rig.id) });
@@ -105,6 +226,11 @@ export class TownState {
   putAgent(agent: Agent): void {
     this.journal.push({ kind: "agent", id: agent.id, prev: this.agentMap.get(agent.id) });
     this.storeAgent(agent.id, agent);
+  }
+  /** Forgets an agent for good (a tombstone past its retention). */
+  removeAgent(id: AgentId): void {
+    this.journal.push({ kind: "agent", id, prev: this.agentMap.get(id) });
+    this.storeAgent(id, undefined);
   }
   putBead(bead: Bead): void {
     this.journal.push({ kind: "bead", id: bead.id, prev: this.beadMap.get(bead.id) });
@@ -129,9 +255,12 @@ export class TownState {
     while (this.journal.length > mark) {
       const entry = this.journal.pop()!;
       switch (entry.kind) {
-        case "town":
+        case "town": {
+          const reconfigured = entry.prev.config !== this.townValue.config;
           this.townValue = entry.prev;
+          if (reconfigured) this.reindexAll();
           break;
+        }
         case "rig":
           if (entry.prev) this.rigMap.set(entry.id, entry.prev);
           else this.rigMap.delete(entry.id);
@@ -155,10 +284,9 @@ export class TownState {
   changes(): StateChanges {
     let town: Town | null = null;
     const rigs = new Set<RigId>();
-    const agents = new Set<AgentId>();
+    const agents = new Map<AgentId, Agent | undefined>();
     const beads = new Set<BeadId>();
     const created = new Set<BeadId>();
-    const createdAgents = new Set<AgentId>();
     for (const entry of this.journal) {
       switch (entry.kind) {
         case "town":
@@ -168,31 +296,160 @@ export class TownState {
           rigs.add(entry.id);
           break;
         case "agent":
-          if (!agents.has(entry.id) && entry.prev === undefined) createdAgents.add(entry.id);
-          agents.add(entry.id);
+          // The first journal entry of an entity holds what it was before this commit.
+          if (!agents.has(entry.id)) agents.set(entry.id, entry.prev);
           break;
         case "bead":
-          // The first journal entry for a bead tells whether it existed before this commit.
           if (!beads.has(entry.id) && entry.prev === undefined) created.add(entry.id);
           beads.add(entry.id);
           break;
       }
     }
+    const createdAgents: Agent[] = [];
+    const purgedAgents: AgentId[] = [];
+    for (const [id, before] of agents) {
+      const now = this.agentMap.get(id);
+      if (now && !before) createdAgents.push(now);
+      if (!now && before) purgedAgents.push(id);
+    }
     return {
       town,
       rigs: present(rigs, this.rigMap),
-      agents: present(agents, this.agentMap),
+      agents: present(new Set(agents.keys()), this.agentMap),
       beads: present(beads, this.beadMap),
       createdBeads: present(created, this.beadMap),
-      createdAgents: present(createdAgents, this.agentMap),
+      createdAgents,
+      archived: this.settledSinceCommit(),
+      purgedAgents,
     };
   }
 
-  /** The changes are safely stored: forget how to undo them. */
-  commit(): void {
+  /**
+   * The changes are safely stored: forget how to undo them, and let the beads they settled leave memory
+   * for the archive. Returns the beads that left.
+   */
+  commit(): Bead[] {
+    const leaving = this.settledSinceCommit();
+    this.archive.add(leaving.map(archived));
+    for (const bead of leaving) this.evict(bead);
     this.journal = [];
+    return leaving;
   }
 
+  // ---- focus: what the next tick looks at -----------------------------------------------------------
+
+  /**
+   * What the first reconcile pass of a tick at `now` looks at: everything after a load or a new config;
+   * else what changed since the last tick, and the entities whose deadline came since it.
+   */
+  focusFor(now: number): Scope {
+    if (this.wholeTown) return "all";
+    const agents = new Set(this.pendingAgents);
+    const beads = new Set(this.pendingBeads);
+    for (const due of this.workIndex.deadlinesBetween(this.lastTick, now)) {
+      if (isAgentDeadline(due)) agents.add(due.id as AgentId);
+      else if (due.kind !== "breaker") beads.add(due.id as BeadId);
+    }
+    return { agents, beads };
+  }
+
+  /** Starts a reconcile pass: what it changes is the next pass's focus. */
+  beginPass(): void {
+    this.recentAgents = new Set();
+    this.recentBeads = new Set();
+  }
+
+  /** What the pass after this one looks at: what this one changed, and what it claimed. */
+  nextPassFocus(claimed: Focus): Scope {
+    if (this.wholeTown) return "all";
+    return { agents: union(this.recentAgents, claimed.agents), beads: union(this.recentBeads, claimed.beads) };
+  }
+
+  /** What changed since the last tick, with what it touched (what the invariants re-check). */
+  changedSinceTick(): Focus {
+    return { agents: this.pendingAgents, beads: this.pendingBeads };
+  }
+
+  /**
+   * A tick committed at `now`: its focus is spent. What changed after its last reconcile pass began
+   * (repairs, or a pass that did not settle) and what that pass claimed without changing (a refused
+   * action) are what the next tick must look at.
+   */
+  tickCommitted(now: number, claimed: Focus): void {
+    this.pendingAgents = union(this.recentAgents, claimed.agents);
+    this.pendingBeads = union(this.recentBeads, claimed.beads);
+    this.wholeTown = false;
+    this.lastTick = now;
+  }
+
+  /** When the last tick ran (ticks look at the deadlines that came since). */
+  get lastTickAt(): number {
+    return this.lastTick;
+  }
+
+  /** The focus bookkeeping, to put back after a dry run (which must not spend it). */
+  saveFocus(): () => void {
+    const saved = {
+      pendingAgents: new Set(this.pendingAgents),
+      pendingBeads: new Set(this.pendingBeads),
+      wholeTown: this.wholeTown,
+      lastTick: this.lastTick,
+    };
+    return () => {
+      this.pendingAgents = saved.pendingAgents;
+      this.pendingBeads = saved.pendingBeads;
+      this.wholeTown = saved.wholeTown;
+      this.lastTick = saved.lastTick;
+    };
+  }
+
+  /** Marks entities to be looked at by the next tick (a snapshot's pending focus, on replay). */
+  touch(focus: Focus): void {
+    for (const id of focus.agents) this.markAgent(id);
+    for (const id of focus.beads) this.markBead(id);
+  }
+
+  /** The earliest deadline after `now` (the town's next moment), if any. */
+  nextDeadline(now: number): Deadline | null {
+    let next = this.workIndex.firstDeadlineAfter(now);
+    const breaker = breakerDeadline(this.townValue);
+    if (breaker && breaker.at > now && (!next || breaker.at < next.at)) next = breaker;
+    return next;
+  }
+
+  // ---- internals --------------------------------------------------------------------------------------
+
+  private newWorkIndex(): WorkIndex {
+    return new WorkIndex(
+      () => this.townValue.config,
+      (id) => this.bead(id)?.status === "closed",
+    );
+  }
+
+  /** A new config changes deadlines and what may be dispatched: index everything again, and look at everything. */
+  private reindexAll(): void {
+    this.workIndex = this.newWorkIndex();
+    for (const agent of this.agentMap.values()) this.workIndex.agentChanged(undefined, agent);
+    for (const bead of this.beadMap.values()) this.workIndex.beadChanged(undefined, bead);
+    this.wholeTown = true;
+  }
+
+  private markAgent(id: AgentId): void {
+    this.pendingAgents.add(id);
+    this.recentAgents.add(id);
+  }
+
+  private markBead(id: BeadId): void {
+    this.pendingBeads.add(id);
+    this.recentBeads.add(id);
+  }
+
+  private clearMarks(): void {
+    this.pendingAgents.clear();
+    this.pendingBeads.clear();
+    this.recentAgents.clear();
+    this.recentBeads.clear();
+  }
 
   private storeAgent(id: AgentId, agent: Agent | undefined): void {
     const prev = this.agentMap.get(id);
@@ -202,39 +459,111 @@ export class TownState {
       hooked?.delete(id);
       if (hooked?.size === 0) this.hookIndex.delete(prev.hook);
     }
-    if (agent === undefined) {
-      this.agentMap.delete(id);
-      return;
-    }
-    this.agentMap.set(id, agent);
-    if (agent.hook && prev?.hook !== agent.hook) {
+    if (agent === undefined) this.agentMap.delete(id);
+    else this.agentMap.set(id, agent);
+    if (agent?.hook && prev?.hook !== agent.hook) {
       let hooked = this.hookIndex.get(agent.hook);
       if (!hooked) this.hookIndex.set(agent.hook, (hooked = new Set()));
       hooked.add(id);
     }
+    this.workIndex.agentChanged(prev, agent);
+    this.markAgent(id);
+    if (prev?.hook) this.markBead(prev.hook);
+    if (agent?.hook) this.markBead(agent.hook);
   }
 
   private storeBead(id: BeadId, bead: Bead | undefined): void {
     const prev = this.beadMap.get(id);
     reindex(this.beadsByStatus, id, prev, bead);
-    if (bead === undefined) {
-      this.beadMap.delete(id);
-      if (prev?.sourceBeadId) {
-        const list = this.mergeRequestIndex.get(prev.sourceBeadId)?.filter((mr) => mr !== id) ?? [];
-        if (list.length > 0) this.mergeRequestIndex.set(prev.sourceBeadId, list);
-        else this.mergeRequestIndex.delete(prev.sourceBeadId);
+    if (bead === undefined) this.beadMap.delete(id);
+    else this.beadMap.set(id, bead);
+    if (!prev && bead) this.relate(bead);
+    if (prev && !bead) this.unrelate(prev, { keepInMergeRequests: false });
+    this.workIndex.beadChanged(prev, bead);
+    // A blocker's status decides whether the beads it blocks may be dispatched.
+    if (prev?.status !== bead?.status) {
+      for (const dependent of this.dependents.get(id) ?? NONE) {
+        const blocked = this.beadMap.get(dependent);
+        if (blocked) this.workIndex.blockerChanged(blocked);
       }
-      return;
     }
-    this.beadMap.set(id, bead);
-    // The source of a merge request never changes, so it is indexed once, when the bead first appears.
-    if (!prev && bead.type === "merge_request" && bead.sourceBeadId) {
+    this.markBead(id);
+    for (const agent of this.hookIndex.get(id) ?? NONE) this.markAgent(agent);
+    const source = (bead ?? prev)?.sourceBeadId;
+    if (source) this.markBead(source);
+    for (const dependent of this.dependents.get(id) ?? NONE) this.markBead(dependent);
+    for (const convoy of this.trackers.get(id) ?? NONE) this.markBead(convoy);
+  }
+
+  /** Indexes what a bead refers to (set once: a bead's blockers, tracked beads and source never change). */
+  private relate(bead: Bead): void {
+    if (bead.type === "merge_request" && bead.sourceBeadId) {
       const list = this.mergeRequestIndex.get(bead.sourceBeadId);
-      if (list) list.push(id);
-      else this.mergeRequestIndex.set(bead.sourceBeadId, [id]);
+      if (!list) this.mergeRequestIndex.set(bead.sourceBeadId, [bead.id]);
+      else if (!list.includes(bead.id)) list.push(bead.id);
     }
+    for (const blocker of bead.blockedBy) addTo(this.dependents, blocker, bead.id);
+    if (bead.type === "convoy") for (const tracked of bead.tracked) addTo(this.trackers, tracked, bead.id);
+  }
+
+  private unrelate(bead: Bead, { keepInMergeRequests }: { keepInMergeRequests: boolean }): void {
+    if (!keepInMergeRequests && bead.sourceBeadId) {
+      const list = this.mergeRequestIndex.get(bead.sourceBeadId)?.filter((mr) => mr !== bead.id) ?? [];
+      if (list.length > 0) this.mergeRequestIndex.set(bead.sourceBeadId, list);
+      else this.mergeRequestIndex.delete(bead.sourceBeadId);
+    }
+    for (const blocker of bead.blockedBy) removeFrom(this.dependents, blocker, bead.id);
+    if (bead.type === "convoy") for (const tracked of bead.tracked) removeFrom(this.trackers, tracked, bead.id);
+  }
+
+  /**
+   * Finished, and nothing live can change it any more: no agent holds it, and — for a convoy closed over
+   * unfinished work (a cancel) — that work finished too (until then invariant 5 keeps an eye on it).
+   */
+  private isSettled(id: BeadId): boolean {
+    const bead = this.beadMap.get(id);
+    if (bead === undefined || !isTerminal(bead) || bead.assignee !== null || this.hookIndex.has(id)) return false;
+    if (bead.type !== "convoy" || bead.status !== "closed") return true;
+    return bead.tracked.every((tracked) => {
+      const other = this.bead(tracked);
+      return other !== undefined && isTerminal(other);
+    });
+  }
+
+  /**
+   * The beads that the changes since the last commit settled: those changed, those an agent let go of,
+   * and convoys whose tracked work changed.
+   */
+  private settledSinceCommit(): Bead[] {
+    const candidates = new Set<BeadId>();
+    for (const entry of this.journal) {
+      if (entry.kind === "bead") {
+        candidates.add(entry.id);
+        for (const convoy of this.trackers.get(entry.id) ?? NONE) candidates.add(convoy);
+      }
+      if (entry.kind === "agent") {
+        if (entry.prev?.hook) candidates.add(entry.prev.hook);
+        const hook = this.agentMap.get(entry.id)?.hook;
+        if (hook) candidates.add(hook);
+      }
+    }
+    return [...candidates].filter((id) => this.isSettled(id)).map((id) => this.beadMap.get(id)!);
+  }
+
+  /** A settled bead leaves memory: its own indexes go; it stays listed with its issue's merge requests. */
+  private evict(bead: Bead): void {
+    this.beadMap.delete(bead.id);
+    reindex(this.beadsByStatus, bead.id, bead, undefined);
+    this.unrelate(bead, { keepInMergeRequests: true });
+    // A finished issue's merge requests are no longer anyone's concern.
+    if (bead.type === "issue") this.mergeRequestIndex.delete(bead.id);
+    this.workIndex.beadChanged(bead, undefined);
+    this.finishedCounts[bead.type][bead.status as FinishedStatus] += 1;
   }
 }
+
+/** A bead as the archive keeps it: its own fields, not its relations. */
+export const archived = (bead: Bead): Bead => (bead.blockedBy.length === 0 && bead.tracked.length === 0 ? bead : { ...bead, blockedBy: [], tracked: [] });
 
 function present<K, V>(ids: Set<K>, map: Map<K, V>): V[] {
   const out: V[] = [];
@@ -243,6 +572,24 @@ function present<K, V>(ids: Set<K>, map: Map<K, V>): V[] {
     if (value !== undefined) out.push(value);
   }
   return out;
+}
+
+function union<T>(a: ReadonlySet<T>, b: ReadonlySet<T>): Set<T> {
+  const out = new Set(a);
+  for (const item of b) out.add(item);
+  return out;
+}
+
+function addTo<K, V>(map: Map<K, Set<V>>, key: K, value: V): void {
+  let set = map.get(key);
+  if (!set) map.set(key, (set = new Set()));
+  set.add(value);
+}
+
+function removeFrom<K, V>(map: Map<K, Set<V>>, key: K, value: V): void {
+  const set = map.get(key);
+  set?.delete(value);
+  if (set?.size === 0) map.delete(key);
 }
 
 const EMPTY = new Map<never, never>();

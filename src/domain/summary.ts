@@ -3,7 +3,7 @@ import type { TownState } from "./state";
 
 /**
  * The state in brief, as replay reports it and as tests compare it: every agent and every bead still
- * in play (observation times left out: they arrive between ticks), with counts of the rest.
+ * in play (observation times left out: they arrive between ticks), with counts of the finished ones.
  */
 export function stateSummary(state: TownState) {
   const agents = [...state.agents()]
@@ -31,9 +31,10 @@ export function stateSummary(state: TownState) {
       held: b.held,
     }))
     .sort((a, b) => (a.id < b.id ? -1 : 1));
-  const finished = { closed: 0, failed: 0 };
-  for (const bead of state.beads()) if (bead.status === "closed" || bead.status === "failed") finished[bead.status] += 1;
+  const finished = { closed: state.countWith("closed"), failed: state.countWith("failed") };
+  for (const byStatus of Object.values(state.finished)) {
+    finished.closed += byStatus.closed;
+    finished.failed += byStatus.failed;
+  }
   return { breaker: state.town.breaker.status, agents, beads, finishedBeads: finished };
 }
-
-export type StateSummary = ReturnType<typeof stateSummary>;

@@ -2,7 +2,7 @@
 import { resolveConfig, type TownConfigOverrides } from "../../src/domain/config";
 import type { AgentId, BeadId, RigId, TownId } from "../../src/domain/ids";
 import { CLOSED_BREAKER, newAgent, newBead, type Agent, type Bead, type Rig, type Town } from "../../src/domain/model";
-import { TownState } from "../../src/domain/state";
+import { TownState, type BeadArchive } from "../../src/domain/state";
 
 export const T0 = Date.UTC(2100, 0, 1);
 export const SECOND = 1_000;
@@ -43,6 +43,6 @@ export function convoy(id: string, tracked: string[], patch: Partial<Bead> = {})
   return issue(id, { type: "convoy", rigId: null, tracked: tracked.map(beadId), ...patch });
 }
 
-export function stateOf(parts: { town?: Town; rigs?: Rig[]; agents?: Agent[]; beads?: Bead[] } = {}): TownState {
-  return new TownState(parts.town ?? town(), parts.rigs ?? [rig()], parts.agents ?? [], parts.beads ?? []);
+export function stateOf(parts: { town?: Town; rigs?: Rig[]; agents?: Agent[]; beads?: Bead[]; archive?: BeadArchive } = {}): TownState {
+  return new TownState(parts.town ?? town(), parts.rigs ?? [rig()], parts.agents ?? [], parts.beads ?? [], parts.archive ? { archive: parts.archive } : {});
 }

@@ -1,26 +1,14 @@
-import type { TownConfig } from "../config";
+import { collectionDeadline, graceEnd, heartbeatDeadline, purgeDeadline, reportedSinceDispatch, stallDeadline } from "../deadlines";
 import type { Agent } from "../model";
 import { isTerminal } from "../model";
 import type { Plan } from "../plan";
 import { iso, seconds } from "./format";
 
-/** When a working agent must have sent a heartbeat by: its last one plus the timeout, never inside the cold-start grace. */
-export function heartbeatDeadline(agent: Agent, config: TownConfig): number {
-  const fromHeartbeat = agent.lastHeartbeatAt === null ? -Infinity : agent.lastHeartbeatAt + config.heartbeatTimeoutMs;
-  const fromDispatch = (agent.dispatchedAt ?? agent.statusSince) + config.coldStartGraceMs;
-  return Math.max(fromHeartbeat, fromDispatch);
-}
-
 /** A working agent whose heartbeats stopped becomes `stalled`. */
 export function detectStalledAgents(plan: Plan): void {
   const { now, config } = plan;
-  for (const agent of plan.state.agentsWith("working")) {
-    const deadline = heartbeatDeadline(agent, config);
-    if (now < deadline) {
-      plan.wakeAt(deadline, () => `heartbeat deadline of ${agent.id}`);
-      continue;
-    }
-    if (!plan.claimAgent(agent.id)) continue;
+  for (const agent of plan.agentsWith("working")) {
+    if (now < heartbeatDeadline(agent, config) || !plan.claimAgent(agent.id)) continue;
     const last = agent.lastHeartbeatAt === null ? "no heartbeat yet" : `last heartbeat ${iso(agent.lastHeartbeatAt)}`;
     plan.emit("agents.detectStall", `${last}; timeout ${seconds(config.heartbeatTimeoutMs)} after the cold-start grace`, {
       type: "transition_agent",
@@ -33,7 +21,7 @@ export function detectStalledAgents(plan: Plan): void {
 
 /** A stalled agent that heartbeats again is working again. */
 export function resumeHeartbeatingAgents(plan: Plan): void {
-  for (const agent of plan.state.agentsWith("stalled")) {
+  for (const agent of plan.agentsWith("stalled")) {
     if (agent.lastHeartbeatAt === null || agent.lastHeartbeatAt <= agent.statusSince) continue;
     if (!plan.claimAgent(agent.id)) continue;
     plan.emit("agents.resumeHeartbeat", `heartbeat at ${iso(agent.lastHeartbeatAt)} after stalling at ${iso(agent.statusSince)}`, {
@@ -48,13 +36,8 @@ export function resumeHeartbeatingAgents(plan: Plan): void {
 /** Stalled for longer than the stall timeout: stop it; its bead is reopened by `beads.reopenOrphaned`. */
 export function stopStalledAgents(plan: Plan): void {
   const { now, config } = plan;
-  for (const agent of plan.state.agentsWith("stalled")) {
-    const deadline = agent.statusSince + config.stallTimeoutMs;
-    if (now < deadline) {
-      plan.wakeAt(deadline, () => `stall timeout of ${agent.id}`);
-      continue;
-    }
-    if (!plan.claimAgent(agent.id)) continue;
+  for (const agent of plan.agentsWith("stalled")) {
+    if (now < stallDeadline(agent, config) || !plan.claimAgent(agent.id)) continue;
     plan.emit("agents.stopStalled", `stalled since ${iso(agent.statusSince)}, over the ${seconds(config.stallTimeoutMs)} stall timeout`, {
       type: "stop_agent",
       agentId: agent.id,
@@ -72,17 +55,12 @@ export function stopStalledAgents(plan: Plan): void {
 export function recoverLostContainers(plan: Plan): void {
   const { now, config } = plan;
   for (const agent of liveAgents(plan)) {
-    if (agent.containerStatusSince === null || agent.dispatchedAt === null) continue;
     const status = agent.containerStatus;
     if (status !== "exited" && status !== "error" && status !== "not_found") continue;
-    if (agent.containerStatusSince < agent.dispatchedAt) continue;
-    const graceEnd = agent.dispatchedAt + config.coldStartGraceMs;
-    if (status === "not_found" && now < graceEnd) {
-      plan.wakeAt(graceEnd, () => `cold-start grace of ${agent.id} ends (container not found)`);
-      continue;
-    }
+    if (!reportedSinceDispatch(agent)) continue;
+    if (status === "not_found" && now < graceEnd(agent, config)) continue;
     if (!plan.claimAgent(agent.id)) continue;
-    plan.emit("agents.recoverLostContainer", `container ${status} since ${iso(agent.containerStatusSince)}`, {
+    plan.emit("agents.recoverLostContainer", `container ${status} since ${iso(agent.containerStatusSince!)}`, {
       type: "release_agent",
       agentId: agent.id,
       from: agent.status,
@@ -109,7 +87,7 @@ export function stopOrphanedAgents(plan: Plan): void {
 
 /** An idle agent still hooked to a finished bead lets go of it. */
 export function unhookFinishedWork(plan: Plan): void {
-  for (const agent of plan.state.agentsWith("idle")) {
+  for (const agent of plan.agentsWith("idle")) {
     if (!agent.hook) continue;
     const bead = plan.state.bead(agent.hook);
     if (bead && !isTerminal(bead)) continue;
@@ -125,13 +103,8 @@ export function unhookFinishedWork(plan: Plan): void {
 /** Idle agents with no work for a day are garbage-collected (kept as `dead` tombstones). */
 export function collectIdleAgents(plan: Plan): void {
   const { now, config } = plan;
-  for (const agent of plan.state.agentsWith("idle")) {
-    if (agent.hook || plan.isAgentClaimed(agent.id)) continue;
-    const deadline = agent.statusSince + config.idleAgentGcMs;
-    if (now < deadline) {
-      plan.wakeAt(deadline, () => `idle agent ${agent.id} is due for collection`);
-      continue;
-    }
+  for (const agent of plan.agentsWith("idle")) {
+    if (agent.hook || plan.isAgentClaimed(agent.id) || now < collectionDeadline(agent, config)) continue;
     plan.claimAgent(agent.id);
     plan.emit("agents.collectIdle", `idle since ${iso(agent.statusSince)}`, {
       type: "transition_agent",
@@ -142,6 +115,21 @@ export function collectIdleAgents(plan: Plan): void {
   }
 }
 
+/**
+ * A tombstone past its retention is forgotten. Agent ids are never reused (a rig's sequence only grows),
+ * so a late callback from its container is still refused afterwards: as an unknown agent, not a retired one.
+ */
+export function purgeTombstones(plan: Plan): void {
+  const { now, config } = plan;
+  for (const agent of plan.agentsWith("dead")) {
+    if (now < purgeDeadline(agent, config) || !plan.claimAgent(agent.id)) continue;
+    plan.emit("agents.purgeTombstone", `dead since ${iso(agent.statusSince)}, past the ${seconds(config.tombstoneRetentionMs)} retention`, {
+      type: "purge_agent",
+      agentId: agent.id,
+    });
+  }
+}
+
 function liveAgents(plan: Plan): Agent[] {
-  return [...plan.state.agentsWith("working"), ...plan.state.agentsWith("stalled")];
+  return [...plan.agentsWith("working"), ...plan.agentsWith("stalled")];
 }

@@ -1,21 +1,18 @@
-import type { TownConfig } from "../config";
+import { backoffEnd } from "../deadlines";
 import type { BeadId } from "../ids";
 import type { Bead } from "../model";
 import { isTerminal } from "../model";
-import { byUrgency, type Plan } from "../plan";
+import type { Plan } from "../plan";
+import { byUrgency, type RigWork } from "../work-index";
 import { iso } from "./format";
+
+export { dispatchBackoff } from "../deadlines";
 
 /** Why a bead may not be dispatched now. `until` is set when the reason expires on its own. */
 export interface Hold {
   readonly code: "held" | "blocked" | "backoff" | "attempts_exhausted" | "breaker_open" | "no_agent" | "review_busy";
   readonly message: string;
   readonly until?: number;
-}
-
-/** How long to wait after the n-th dispatch before the next one. */
-export function dispatchBackoff(attempts: number, config: TownConfig): number {
-  if (attempts <= 0) return 0;
-  return Math.min(config.dispatchBackoffBaseMs * 2 ** (attempts - 1), config.dispatchBackoffMaxMs);
 }
 
 /**
@@ -33,30 +30,21 @@ export function beadHolds(plan: Plan, bead: Bead): Hold[] {
   }
   if (bead.dispatchAttempts >= config.maxDispatchAttempts) {
     holds.push({ code: "attempts_exhausted", message: `${bead.dispatchAttempts} of ${config.maxDispatchAttempts} dispatch attempts used` });
-  } else if (bead.lastDispatchAt !== null) {
-    const until = bead.lastDispatchAt + dispatchBackoff(bead.dispatchAttempts, config);
-    if (now < until) {
+  } else {
+    const until = backoffEnd(bead, config);
+    if (until !== null && now < until) {
       holds.push({ code: "backoff", message: `backing off after attempt ${bead.dispatchAttempts} until ${iso(until)}`, until });
     }
   }
   return holds;
 }
 
-/**
- * `beadHolds(...).length === 0` without building the messages (the dispatch rule asks this of every
- * open bead on every pass); asks to be woken when a backoff ends.
- */
+/** `beadHolds(...).length === 0` without building the messages (the dispatch rules ask it of every candidate). */
 export function isReady(plan: Plan, bead: Bead): boolean {
   if (bead.held || bead.dispatchAttempts >= plan.config.maxDispatchAttempts) return false;
   for (const id of bead.blockedBy) if (plan.state.bead(id)?.status !== "closed") return false;
-  if (bead.lastDispatchAt !== null) {
-    const until = bead.lastDispatchAt + dispatchBackoff(bead.dispatchAttempts, plan.config);
-    if (plan.now < until) {
-      plan.wakeAt(until, () => `dispatch backoff of ${bead.id} expires`);
-      return false;
-    }
-  }
-  return true;
+  const until = backoffEnd(bead, plan.config);
+  return until === null || plan.now >= until;
 }
 
 function describe(plan: Plan, id: BeadId): string {
@@ -66,7 +54,7 @@ function describe(plan: Plan, id: BeadId): string {
 
 /** An in-progress issue or merge request whose agent is gone goes back to open. */
 export function reopenOrphanedBeads(plan: Plan): void {
-  for (const bead of plan.state.beadsWith("in_progress")) {
+  for (const bead of plan.beadsWith("in_progress")) {
     if (bead.type === "convoy") continue;
     if (plan.liveAgentOf(bead.id) || !plan.claimBead(bead.id)) continue;
     plan.emit("beads.reopenOrphaned", "in progress with no live agent hooked", {
@@ -81,7 +69,7 @@ export function reopenOrphanedBeads(plan: Plan): void {
 /** An open bead that used all its dispatch attempts fails. */
 export function failExhaustedBeads(plan: Plan): void {
   const max = plan.config.maxDispatchAttempts;
-  for (const bead of plan.state.beadsWith("open")) {
+  for (const bead of plan.beadsWith("open")) {
     if (bead.type === "convoy" || bead.dispatchAttempts < max) continue;
     if (!plan.claimBead(bead.id)) continue;
     plan.emit("beads.exhaustAttempts", `${bead.dispatchAttempts} of ${max} dispatch attempts used`, {
@@ -95,7 +83,7 @@ export function failExhaustedBeads(plan: Plan): void {
 
 /** An issue in review whose merge requests all failed goes back to open for another try. */
 export function settleFailedReviews(plan: Plan): void {
-  for (const bead of plan.state.beadsWith("in_review")) {
+  for (const bead of plan.beadsWith("in_review")) {
     if (bead.type !== "issue") continue;
     const requests = plan.state.mergeRequestsOf(bead.id).map((id) => plan.state.bead(id));
     if (requests.length === 0 || requests.some((mr) => !mr || !isTerminal(mr) || mr.merged)) continue;
@@ -111,26 +99,35 @@ export function settleFailedReviews(plan: Plan): void {
 
 /**
  * Lazy dispatch: open, unheld, unblocked issues whose backoff has elapsed go to an idle polecat of
- * their rig, most urgent first; polecats are created up to the rig's cap.
+ * their rig, most urgent first across the town (with a half-open breaker only the most urgent gets its
+ * probe); polecats are created up to the rig's cap. Each rig's dispatchable issues are kept in order
+ * by the state, so a rig with no agent to spare costs nothing and one with agents costs what it takes.
  */
 export function dispatchOpenBeads(plan: Plan): void {
-  const { config } = plan;
-  const idle = new Map<string, number>();
-  const created = new Map<string, number>();
-  const ready = plan.index.openIssues.filter((bead) => bead.rigId !== null && isReady(plan, bead)).sort(byUrgency);
-  for (const bead of ready) {
-    if (plan.dispatchBudget <= 0) return;
-    const rig = bead.rigId && plan.state.rig(bead.rigId);
-    if (!rig) continue;
-    const pool = plan.index.polecats.get(rig.id) ?? { idle: [], alive: 0 };
+  const { config, state } = plan;
+  const queues: RigQueue[] = [];
+  for (const rigId of state.work.rigIds()) {
+    const rig = state.rig(rigId);
+    const work = state.work.rig(rigId);
+    if (rig && work && work.dispatchable.size > 0) queues.push({ rig, work, next: 0, idleNext: 0, created: 0 });
+  }
+  while (plan.dispatchBudget > 0) {
+    // The most urgent head of any rig's queue.
+    let queue: RigQueue | undefined;
+    for (const q of queues) {
+      const head = q.work.dispatchable.at(q.next);
+      if (head && (!queue || byUrgency(head, queue.work.dispatchable.at(queue.next)!) < 0)) queue = q;
+    }
+    if (!queue) return;
+    const bead = queue.work.dispatchable.at(queue.next++)!;
+    if (!isReady(plan, bead)) continue;
+    const { rig, work } = queue;
     // Take the next idle polecat not claimed by another rule; else create one while under the cap.
     let agent = null;
-    let next = idle.get(rig.id) ?? 0;
-    while (next < pool.idle.length && !agent) {
-      const candidate = pool.idle[next++]!;
+    while (queue.idleNext < work.idlePolecats.size && !agent) {
+      const candidate = work.idlePolecats.at(queue.idleNext++)!;
       if (plan.claimAgent(candidate.id)) agent = candidate;
     }
-    idle.set(rig.id, next);
     const reason = `open, unblocked, unheld; attempt ${bead.dispatchAttempts + 1} of ${config.maxDispatchAttempts}`;
     if (agent) {
       plan.claimBead(bead.id);
@@ -138,13 +135,16 @@ export function dispatchOpenBeads(plan: Plan): void {
       plan.dispatchBudget -= 1;
       continue;
     }
-    const made = created.get(rig.id) ?? 0;
-    if (pool.alive + made >= config.maxPolecatsPerRig) continue;
-    created.set(rig.id, made + 1);
+    if (work.alivePolecats + queue.created >= config.maxPolecatsPerRig) {
+      // No agent to spare in this rig: the rest of its queue waits.
+      queues.splice(queues.indexOf(queue), 1);
+      continue;
+    }
+    queue.created += 1;
     const agentId = plan.allocateAgentId(rig, "polecat");
     plan.claimAgent(agentId);
     plan.claimBead(bead.id);
-    plan.emit("beads.dispatch", `no idle polecat in rig ${rig.id}; ${pool.alive + made + 1} of ${config.maxPolecatsPerRig}`, {
+    plan.emit("beads.dispatch", `no idle polecat in rig ${rig.id}; ${work.alivePolecats + queue.created} of ${config.maxPolecatsPerRig}`, {
       type: "create_agent",
       agentId,
       rigId: rig.id,
@@ -153,4 +153,15 @@ export function dispatchOpenBeads(plan: Plan): void {
     plan.emit("beads.dispatch", reason, { type: "dispatch_agent", agentId, beadId: bead.id, generation: 1 });
     plan.dispatchBudget -= 1;
   }
+}
+
+interface RigQueue {
+  readonly rig: NonNullable<ReturnType<Plan["state"]["rig"]>>;
+  readonly work: RigWork;
+  /** Position of the next issue to consider in the rig's queue. */
+  next: number;
+  /** Position of the next idle polecat to consider. */
+  idleNext: number;
+  /** Polecats this pass created in the rig. */
+  created: number;
 }

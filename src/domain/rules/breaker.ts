@@ -31,8 +31,6 @@ export function runCircuitBreaker(plan: Plan): void {
         to: "half_open",
       });
       status = "half_open";
-    } else {
-      plan.wakeAt(until, () => "breaker cool-down ends");
     }
   } else if (breaker.lastFailureAt !== null && breaker.lastFailureAt >= breaker.since) {
     plan.emit("breaker.reopen", `probe failed at ${iso(breaker.lastFailureAt)}`, { type: "set_breaker", from: "half_open", to: "open" });
@@ -42,7 +40,6 @@ export function runCircuitBreaker(plan: Plan): void {
     status = "closed";
   }
 
-  plan.breakerStatus = status;
   // A half-open breaker allows one probe until it is sent (every transition clears `probeAt`).
   plan.dispatchBudget = status === "closed" ? Infinity : status === "half_open" && breaker.probeAt === null ? 1 : 0;
 }

@@ -3,7 +3,7 @@ import type { Plan } from "../plan";
 
 /** A convoy closes once every bead it tracks is closed or failed. */
 export function closeFinishedConvoys(plan: Plan): void {
-  for (const bead of plan.state.beadsWith("open")) {
+  for (const bead of plan.beadsWith("open")) {
     if (bead.type !== "convoy") continue;
     const done = bead.tracked.every((id) => {
       const tracked = plan.state.bead(id);

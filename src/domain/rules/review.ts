@@ -4,7 +4,7 @@ import { isReady } from "./beads";
 /** A merged merge request closes the issue it delivers. */
 export function closeMergedSources(plan: Plan): void {
   for (const status of UNFINISHED) {
-    for (const bead of plan.state.beadsWith(status)) {
+    for (const bead of plan.beadsWith(status)) {
       if (bead.type !== "issue") continue;
       const requests = plan.state.mergeRequestsOf(bead.id);
       if (requests.length === 0) continue;
@@ -24,12 +24,14 @@ const UNFINISHED = ["open", "in_progress", "in_review"] as const;
 
 /** A rig with merge requests waiting gets a refinery if it has none. */
 export function ensureRefineries(plan: Plan): void {
-  for (const [rigId, queue] of plan.index.review) {
-    if (queue.open.length === 0 || plan.index.refinery.has(rigId)) continue;
-    const rig = plan.state.rig(rigId);
+  const { state } = plan;
+  for (const rigId of state.work.rigIds()) {
+    const work = state.work.rig(rigId)!;
+    if (work.openReviews.size === 0 || work.refineries.size > 0) continue;
+    const rig = state.rig(rigId);
     if (!rig) continue;
     const agentId = plan.allocateAgentId(rig, "refinery");
-    plan.emit("review.ensureRefinery", `${queue.open.length} merge request(s) waiting and no refinery`, {
+    plan.emit("review.ensureRefinery", `${work.openReviews.size} merge request(s) waiting and no refinery`, {
       type: "create_agent",
       agentId,
       rigId,
@@ -43,18 +45,26 @@ export function ensureRefineries(plan: Plan): void {
  * that is not backing off goes to the rig's refinery (created this pass if it was missing).
  */
 export function dispatchReviews(plan: Plan): void {
+  const { state } = plan;
   // Rigs in id order: with a half-open breaker only one may get its probe, and it must be the same one every time.
-  for (const [rigId, queue] of [...plan.index.review].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
-    if (queue.inProgress || queue.open.length === 0) continue;
+  for (const rigId of state.work.rigIds()) {
+    const work = state.work.rig(rigId)!;
+    if (work.reviewing.size > 0 || work.openReviews.size === 0) continue;
     if (plan.dispatchBudget <= 0) return;
     const created = plan.actions.find((a) => a.type === "create_agent" && a.rigId === rigId && a.role === "refinery");
-    const refinery = plan.index.refinery.get(rigId);
+    const refinery = work.refineries.first();
     const agentId = refinery?.id ?? (created?.type === "create_agent" ? created.agentId : undefined);
     if (!agentId) continue;
     if (refinery && (refinery.status !== "idle" || refinery.hook)) continue;
-    const next = queue.open.find((mr) => isReady(plan, mr));
+    let next = undefined;
+    for (const mr of work.openReviews) {
+      if (isReady(plan, mr)) {
+        next = mr;
+        break;
+      }
+    }
     if (!next || !plan.claimAgent(agentId) || !plan.claimBead(next.id)) continue;
-    plan.emit("review.dispatch", `oldest open merge request of rig ${rigId}; ${queue.open.length} waiting`, {
+    plan.emit("review.dispatch", `oldest open merge request of rig ${rigId}; ${work.openReviews.size} waiting`, {
       type: "dispatch_agent",
       agentId,
       beadId: next.id,
