@@ -7,8 +7,8 @@ import type { Env } from "../src/env";
 import { TownDO as ProductionTownDO } from "../src/town/town.do";
 import production from "../src/index";
 import { toNewEvent } from "../src/town/event-log";
-import { inTransaction } from "../src/town/runtime";
-import { runTick } from "../src/town/tick";
+import { commitTick } from "../src/town/tick";
+import { noFinished } from "../src/domain/state";
 import { replayWindow } from "../src/town/replay";
 import type { TownId } from "../src/domain/ids";
 import { syntheticTown } from "./synthetic";
@@ -19,10 +19,11 @@ export { TownRegistry } from "../src/index";
 const coldLoads = new Map<string, number>();
 
 export class TownDO extends ProductionTownDO {
-  protected override load(): void {
+  protected override load() {
     const started = performance.now();
-    super.load();
-    if (this.runtime) coldLoads.set(this.runtime.state.town.id, performance.now() - started);
+    const runtime = super.load();
+    if (runtime) coldLoads.set(runtime.state.town.id, performance.now() - started);
+    return runtime;
   }
 
   /** A synthetic town of this size, written straight to storage and loaded back. */
@@ -31,7 +32,9 @@ export class TownDO extends ProductionTownDO {
     const created = await this.putTown(townId as TownId, { maxPolecatsPerRig: 60, snapshotIntervalMs: 86_400_000, idleAlarmMs: 3_600_000 });
     if (!created.ok) throw new Error(JSON.stringify(created.error));
     const town = syntheticTown(agents, beads, Date.now());
-    this.repo.transaction(() => this.repo.persist({ town: null, rigs: town.rigs, agents: town.agents, beads: town.beads, createdBeads: town.beads, createdAgents: town.agents, archived: [], purgedAgents: [] }));
+    this.store.transaction(() =>
+      this.store.state.persist({ town: null, rigs: town.rigs, agents: town.agents, beads: town.beads, createdBeads: town.beads, createdAgents: town.agents, archived: [], purgedAgents: [] }, noFinished()),
+    );
     this.runtime = null;
     this.load();
     await this.ctx.storage.deleteAlarm();
@@ -48,7 +51,7 @@ export class TownDO extends ProductionTownDO {
       const status = agent.containerStatus === "starting" ? (i < working.length ? "running" : "starting") : i < working.length ? "starting" : "running";
       return toNewEvent(`bench:${now}:${i}`, { type: "container_status", agentId: agent.id, beadId: null, payload: { status } }, now);
     });
-    this.repo.transaction(() => this.repo.appendEvents(rows));
+    this.store.transaction(() => this.store.events.append(rows));
     return { appended: rows.length };
   }
 
@@ -56,10 +59,8 @@ export class TownDO extends ProductionTownDO {
   async benchTick() {
     const runtime = this.runtime!;
     const started = performance.now();
-    const report = inTransaction(runtime, () => runTick(runtime, Date.now()));
+    const report = commitTick(runtime, Date.now());
     const ms = performance.now() - started;
-    runtime.lastTickAt = report.at;
-    runtime.openViolations = new Map(report.violations.open.map((v) => [v.key, v]));
     return { ms, drained: report.drained.length, actions: report.advance.actions.length, violations: report.violations.open.length, phases: report.record.phases };
   }
 
@@ -110,15 +111,14 @@ export class TownDO extends ProductionTownDO {
     const runtime = this.runtime!;
     for (let done = 0; done < events; done += perTick) {
       await this.benchPending(Math.min(perTick, events - done));
-      const report = inTransaction(runtime, () => runTick(runtime, Date.now()));
-      runtime.lastTickAt = report.at;
+      commitTick(runtime, Date.now());
     }
     return { ms: performance.now() - started };
   }
 
   async benchReplay(from: number, to: number) {
     const started = performance.now();
-    const result = replayWindow(this.repo, from, to, Date.now());
+    const result = replayWindow(this.store, from, to, Date.now());
     if (!result.ok) throw new Error(JSON.stringify(result.error));
     return { ms: performance.now() - started, eventsReplayed: result.value.eventsReplayed, ticks: result.value.ticksReplayed, divergent: result.value.divergence.ticks };
   }
@@ -128,8 +128,7 @@ export class TownDO extends ProductionTownDO {
     const runtime = this.runtime!;
     const started = performance.now();
     for (let i = 0; i < count; i++) {
-      const report = inTransaction(runtime, () => runTick(runtime, Date.now()));
-      runtime.lastTickAt = report.at;
+      commitTick(runtime, Date.now());
     }
     return { msPerTick: (performance.now() - started) / count };
   }

@@ -111,7 +111,8 @@ export const ReplayBody = z
   .strict()
   .refine((q) => q.from <= q.to, { message: "from must not be after to", path: ["from"] });
 
-export const DryRunBody = z.object({}).strict();
+/** A POST that takes no input: an empty body or `{}`. */
+export const EmptyBody = z.object({}).strict();
 
 export const DebugEventsQuery = z.object({ status: z.enum(["dead", "pending"]).default("dead") });
 

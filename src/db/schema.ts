@@ -19,6 +19,8 @@ export const towns = sqliteTable("towns", {
   /** SHA-256 of the town's agent token: the token itself is shown once and never stored. */
   agentTokenHash: text("agent_token_hash").notNull(),
   breaker: text("breaker", { mode: "json" }).notNull(),
+  /** Beads that left the working set, by type and final status (exact, whatever retention deletes). */
+  finished: text("finished", { mode: "json" }).notNull().default(sql`'{}'`),
   ...timestamps,
 });
 
@@ -70,9 +72,24 @@ export const beads = sqliteTable(
     branch: text("branch"),
     prUrl: text("pr_url"),
     merged: integer("merged", { mode: "boolean" }).notNull(),
+    /**
+     * Set when the bead leaves the working set (finished, held by nothing): the n-th bead to leave gets n.
+     * A snapshot knows how many had left when it was taken, so replay reads only those from here.
+     * An archived row never changes again: its `updated_at` is when it finished.
+     */
+    archivedSeq: integer("archived_seq"),
     ...timestamps,
   },
-  (t) => [index("beads_status").on(t.status)],
+  (t) => [
+    // The working set, in creation order (a cold load reads only these rows).
+    index("beads_working").on(t.archivedSeq).where(sql`archived_seq IS NULL`),
+    // An issue's merge requests.
+    index("beads_source").on(t.sourceBeadId).where(sql`source_bead_id IS NOT NULL`),
+    // History retention deletes the oldest finished beads first.
+    index("beads_archived").on(t.updatedAt).where(sql`archived_seq IS NOT NULL`),
+    // The status page lists the latest failures.
+    index("beads_failed").on(t.updatedAt).where(sql`status = 'failed'`),
+  ],
 );
 
 /** `blocks`: bead waits for depends_on. `tracks`: convoy bead tracks depends_on. */

@@ -38,6 +38,10 @@ export function applyEvent(state: TownState, event: TownEvent, now: number): Eve
       return containerStatus(state, event, now);
     case "dispatch_result":
       return dispatchResult(state, event, now);
+    case "dead_letter_retried":
+    case "dead_letter_discarded":
+      // They act on the event log (the queue), not on the town: logged so that replay sees them.
+      return APPLIED;
     default:
       return assertNever(event);
   }

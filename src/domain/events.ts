@@ -72,6 +72,9 @@ export const DispatchResultPayload = z
   })
   .strict();
 
+/** An operator put a dead-lettered event back in the queue, or dropped it: the log acts on itself. */
+export const DeadLetterPayload = z.object({ seq: z.number().int().min(1) }).strict();
+
 const none = z.null().optional().transform(() => null);
 
 /** Each event type with the entity ids it must (or must not) carry and its payload. */
@@ -86,6 +89,8 @@ export const EventBodySchema = z.discriminatedUnion("type", [
   z.object({ type: z.literal("pr_status_changed"), agentId: none, beadId: BeadIdSchema, payload: PrStatusChangedPayload }),
   z.object({ type: z.literal("container_status"), agentId: AgentIdSchema, beadId: none, payload: ContainerStatusPayload }),
   z.object({ type: z.literal("dispatch_result"), agentId: AgentIdSchema, beadId: none, payload: DispatchResultPayload }),
+  z.object({ type: z.literal("dead_letter_retried"), agentId: none, beadId: none, payload: DeadLetterPayload }),
+  z.object({ type: z.literal("dead_letter_discarded"), agentId: none, beadId: none, payload: DeadLetterPayload }),
 ]);
 
 export type EventBody = z.output<typeof EventBodySchema>;
@@ -93,7 +98,15 @@ export type EventType = EventBody["type"];
 export type EventOf<T extends EventType> = Extract<TownEvent, { type: T }>;
 
 /** Commands: sent by the admin API, applied at once in the transaction that logs them. */
-export const COMMAND_EVENT_TYPES = ["town_configured", "rig_added", "bead_created", "bead_cancelled", "convoy_created"] as const;
+export const COMMAND_EVENT_TYPES = [
+  "town_configured",
+  "rig_added",
+  "bead_created",
+  "bead_cancelled",
+  "convoy_created",
+  "dead_letter_retried",
+  "dead_letter_discarded",
+] as const;
 
 /** An event as it sits in the log. */
 export type TownEvent = EventBody & {

@@ -103,6 +103,7 @@ export class TownState {
   private readonly trackers = new Map<BeadId, Set<BeadId>>();
   private readonly beadsByStatus = new Map<BeadStatus, Map<BeadId, Bead>>();
   private readonly agentsByStatus = new Map<AgentStatus, Map<AgentId, Agent>>();
+  private readonly typeCounts = new Map<BeadType, number>();
   private workIndex: WorkIndex;
   private readonly archive: BeadArchive;
   private readonly finishedCounts: FinishedCounts;
@@ -178,6 +179,10 @@ export class TownState {
   countAgentsWith(status: AgentStatus): number {
     return this.agentsByStatus.get(status)?.size ?? 0;
   }
+  /** Beads of the working set of this type. */
+  countOfType(type: BeadType): number {
+    return this.typeCounts.get(type) ?? 0;
+  }
   /** The queues and deadlines the rules read. */
   get work(): WorkIndex {
     return this.workIndex;
@@ -204,6 +209,13 @@ export class TownState {
 
   mergeRequestsOf(issueId: BeadId): readonly BeadId[] {
     return this.mergeRequestIndex.get(issueId) ?? NONE;
+  }
+
+  /** Every bead live work refers to: blockers, tracked beads, merge requests of issues in play, hooks. */
+  referencedBeads(): Set<BeadId> {
+    const out = new Set<BeadId>([...this.dependents.keys(), ...this.trackers.keys(), ...this.hookIndex.keys()]);
+    for (const list of this.mergeRequestIndex.values()) for (const id of list) out.add(id);
+    return out;
   }
 
   /** The merge request lists of the working set's issues (what a snapshot keeps of archived merge requests). */
@@ -477,6 +489,8 @@ export class TownState {
     reindex(this.beadsByStatus, id, prev, bead);
     if (bead === undefined) this.beadMap.delete(id);
     else this.beadMap.set(id, bead);
+    if (prev) this.typeCounts.set(prev.type, (this.typeCounts.get(prev.type) ?? 0) - 1);
+    if (bead) this.typeCounts.set(bead.type, (this.typeCounts.get(bead.type) ?? 0) + 1);
     if (!prev && bead) this.relate(bead);
     if (prev && !bead) this.unrelate(prev, { keepInMergeRequests: false });
     this.workIndex.beadChanged(prev, bead);
@@ -554,6 +568,7 @@ export class TownState {
   private evict(bead: Bead): void {
     this.beadMap.delete(bead.id);
     reindex(this.beadsByStatus, bead.id, bead, undefined);
+    this.typeCounts.set(bead.type, (this.typeCounts.get(bead.type) ?? 0) - 1);
     this.unrelate(bead, { keepInMergeRequests: true });
     // A finished issue's merge requests are no longer anyone's concern.
     if (bead.type === "issue") this.mergeRequestIndex.delete(bead.id);

@@ -1,6 +1,7 @@
 import type { Effect } from "../domain/actions";
 import type { TownConfig } from "../domain/config";
-import type { OutboxEntry, TownRepository } from "../db/repository";
+import type { OutboxEntry } from "../db/outbox-store";
+import type { TownStore } from "../db/town-store";
 import type { Clock } from "../town/clock";
 import type { CallOutcome, ContainerPort, DispatchRequest, StopRequest } from "./container-port";
 
@@ -17,7 +18,7 @@ export interface OutboxRun {
 }
 
 export interface OutboxDeps {
-  readonly repo: TownRepository;
+  readonly store: TownStore;
   readonly port: ContainerPort;
   readonly clock: Clock;
   readonly config: TownConfig;
@@ -38,8 +39,8 @@ const BATCH = 200;
  * enters the town as an event. No state is written here: only the outbox row and the event.
  */
 export async function runOutbox(deps: OutboxDeps): Promise<OutboxRun> {
-  const { repo, clock, config } = deps;
-  const due = repo.dueEffects(clock.now(), BATCH);
+  const { store, clock, config } = deps;
+  const due = store.outbox.due(clock.now(), BATCH);
   const tally = { attempted: 0, succeeded: 0, failed: 0, deferred: 0, obsolete: 0, outcomes: [] as Array<{ kind: Effect["kind"]; outcome: CallOutcome["outcome"] }> };
   let next = 0;
   const worker = async (): Promise<void> => {
@@ -47,7 +48,7 @@ export async function runOutbox(deps: OutboxDeps): Promise<OutboxRun> {
       const entry = due[next++]!;
       const request = deps.describe(entry.effect);
       if (!request) {
-        repo.completeEffect(entry.effect.id);
+        store.outbox.complete(entry.effect.id);
         tally.obsolete += 1;
         continue;
       }
@@ -78,7 +79,7 @@ async function call(port: ContainerPort, effect: Effect, request: DispatchReques
 }
 
 function settle(deps: OutboxDeps, entry: OutboxEntry, outcome: CallOutcome, tally: { succeeded: number; failed: number; deferred: number }): void {
-  const { repo, clock, config } = deps;
+  const { store, clock, config } = deps;
   const now = clock.now();
   const attempts = entry.attempts + 1;
   const retryable = outcome.outcome === "timeout" || (outcome.outcome === "failed" && outcome.retryable);
@@ -86,12 +87,12 @@ function settle(deps: OutboxDeps, entry: OutboxEntry, outcome: CallOutcome, tall
   else tally.failed += 1;
   if (retryable && attempts < config.effectMaxAttempts) {
     const backoff = config.effectBackoffBaseMs * 2 ** (attempts - 1);
-    repo.deferEffect(entry.effect.id, attempts, now + backoff, outcome.error, now);
+    store.outbox.defer(entry.effect.id, attempts, now + backoff, outcome.error, now);
     tally.deferred += 1;
     return;
   }
-  repo.transaction(() => {
-    repo.completeEffect(entry.effect.id);
+  store.transaction(() => {
+    store.outbox.complete(entry.effect.id);
     deps.report(entry.effect, outcome);
   });
 }

@@ -1,6 +1,6 @@
 import type { TownConfig } from "../domain/config";
 import type { AgentId } from "../domain/ids";
-import type { TownRepository } from "../db/repository";
+import type { SimulationStore } from "../db/simulation-store";
 import type { Clock } from "../town/clock";
 import type { CallOutcome, ContainerPort, DispatchRequest, StopRequest } from "./container-port";
 
@@ -22,7 +22,7 @@ export type SimulatedReport =
  */
 export class SimulatedContainers implements ContainerPort {
   constructor(
-    private readonly repo: TownRepository,
+    private readonly runs: SimulationStore,
     private readonly clock: Clock,
     private readonly config: () => TownConfig,
   ) {}
@@ -30,7 +30,7 @@ export class SimulatedContainers implements ContainerPort {
   async dispatch(request: DispatchRequest): Promise<CallOutcome> {
     const now = this.clock.now();
     const { workMs, failureRate } = this.config().simulation;
-    this.repo.startSimulatedRun({
+    this.runs.start({
       agentId: request.agentId,
       generation: request.generation,
       beadId: request.bead.id,
@@ -44,7 +44,7 @@ export class SimulatedContainers implements ContainerPort {
   }
 
   async stop(request: StopRequest): Promise<CallOutcome> {
-    this.repo.endSimulatedRun(request.agentId, request.generation);
+    this.runs.end(request.agentId, request.generation);
     return { outcome: "ok" };
   }
 
@@ -53,7 +53,7 @@ export class SimulatedContainers implements ContainerPort {
     const { heartbeatIntervalMs } = this.config().simulation;
     const reports: SimulatedReport[] = [];
     let wakeAt: number | null = null;
-    for (const run of this.repo.simulatedRuns()) {
+    for (const run of this.runs.runs()) {
       const agentId = run.agentId as AgentId;
       if (run.finishAt <= now) {
         reports.push(
@@ -61,13 +61,13 @@ export class SimulatedContainers implements ContainerPort {
             ? { kind: "failed", agentId, generation: run.generation, reason: "simulated failure" }
             : { kind: "done", agentId, generation: run.generation, branch: run.branch },
         );
-        this.repo.endSimulatedRun(run.agentId, run.generation);
+        this.runs.end(run.agentId, run.generation);
         continue;
       }
       let nextHeartbeat = run.lastHeartbeatAt + heartbeatIntervalMs;
       if (nextHeartbeat <= now) {
         reports.push({ kind: "heartbeat", agentId, generation: run.generation });
-        this.repo.touchSimulatedRun(run.agentId, now);
+        this.runs.touch(run.agentId, now);
         nextHeartbeat = now + heartbeatIntervalMs;
       }
       const due = Math.min(run.finishAt, nextHeartbeat);

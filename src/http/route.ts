@@ -1,5 +1,5 @@
 import type { IRequest } from "itty-router";
-import type { z } from "zod";
+import { z } from "zod";
 import { AgentIdSchema, BeadIdSchema, TownIdSchema, type AgentId, type BeadId, type TownId } from "../domain/ids";
 import type { Env } from "../env";
 import type { Result } from "../town/result";
@@ -16,7 +16,7 @@ import { HttpError } from "./errors";
 export type Access = "none" | Scope | "agent";
 
 export interface RouteSpec<B extends z.ZodType = z.ZodType, Q extends z.ZodType = z.ZodType> {
-  readonly method: "GET" | "PUT" | "POST";
+  readonly method: "GET" | "PUT" | "POST" | "DELETE";
   /** itty-router style: `/api/towns/:townId`. */
   readonly path: string;
   readonly access: Access;
@@ -34,7 +34,7 @@ export interface RouteSpec<B extends z.ZodType = z.ZodType, Q extends z.ZodType 
 export interface RouteContext<B, Q> {
   readonly request: IRequest;
   readonly env: Env;
-  readonly params: { readonly townId: TownId; readonly beadId: BeadId; readonly agentId: AgentId };
+  readonly params: { readonly townId: TownId; readonly beadId: BeadId; readonly agentId: AgentId; readonly seq: number };
   /** The town's object (for routes under /towns/:townId). */
   readonly town: DurableObjectStub<TownDO>;
   readonly body: B;
@@ -46,8 +46,14 @@ export interface RouteContext<B, Q> {
 /** Declares a route (the identity, with types checked). */
 export const route = <B extends z.ZodType, Q extends z.ZodType>(spec: RouteSpec<B, Q>): RouteSpec<B, Q> => spec;
 
+/** An event's position in the log (as it appears in a path). */
+const EventSeqSchema = z
+  .string()
+  .regex(/^[1-9][0-9]{0,15}$/, { message: "must be an event seq: a positive whole number" })
+  .transform(Number);
+
 /** Path parameters by name, with the schemas that validate them. */
-export const PATH_PARAMS: Readonly<Record<string, z.ZodType>> = { townId: TownIdSchema, beadId: BeadIdSchema, agentId: AgentIdSchema };
+export const PATH_PARAMS: Readonly<Record<string, z.ZodType>> = { townId: TownIdSchema, beadId: BeadIdSchema, agentId: AgentIdSchema, seq: EventSeqSchema };
 
 export async function runRoute(spec: RouteSpec, request: IRequest, env: Env): Promise<Response> {
   let token = "";

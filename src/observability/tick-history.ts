@@ -1,5 +1,5 @@
 import { ACTION_TYPES } from "../domain/actions";
-import type { TickRow } from "../db/repository";
+import type { TickRow } from "../db/tick-store";
 
 /** The tick history as served to dashboards: one flat record per tick, and aggregates over a window. */
 

@@ -1,5 +1,5 @@
 import { EventBodySchema, type EventBody, type TownEvent } from "../domain/events";
-import type { NewEvent, StoredEvent } from "../db/repository";
+import type { NewEvent, StoredEvent } from "../db/event-store";
 
 /** Each type's schema, looked up directly (the drain parses a thousand rows a tick). */
 const SCHEMA_BY_TYPE = new Map(EventBodySchema.options.map((option) => [option.shape.type.value as string, option]));

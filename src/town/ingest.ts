@@ -1,5 +1,5 @@
 import type { HeartbeatInput, IngestInput } from "../api/schemas";
-import type { NewEvent } from "../db/repository";
+import type { NewEvent } from "../db/event-store";
 import type { AgentId } from "../domain/ids";
 import { isLive, type ContainerStatus } from "../domain/model";
 import { sameContent, toNewEvent } from "./event-log";
@@ -17,7 +17,7 @@ export interface IngestOutcome {
  * An event id seen before with the same content is acknowledged as a duplicate and not stored again.
  */
 export function ingestEvents(runtime: TownRuntime, input: IngestInput, now: number): Result<IngestOutcome> {
-  const { state, repo } = runtime;
+  const { state, store } = runtime;
   for (const event of input.events) {
     if (event.agentId && !state.agent(event.agentId)) {
       return fail(404, "agent_not_found", `event ${event.eventId}: agent ${event.agentId} does not exist in this town`);
@@ -48,10 +48,10 @@ export function ingestEvents(runtime: TownRuntime, input: IngestInput, now: numb
   // Insert first (the common case has no repeats); ids already in the log are then compared, and a
   // conflicting one rolls the whole batch back.
   try {
-    const accepted = repo.transaction(() => {
-      const inserted = new Set(repo.appendEvents([...incoming.values()]).map((row) => row.eventId));
+    const accepted = store.transaction(() => {
+      const inserted = new Set(store.events.append([...incoming.values()]).map((row) => row.eventId));
       const repeated = [...incoming.keys()].filter((id) => !inserted.has(id));
-      for (const stored of repeated.length > 0 ? repo.eventsById(repeated) : []) {
+      for (const stored of repeated.length > 0 ? store.events.byIds(repeated) : []) {
         if (!sameContent(stored, incoming.get(stored.eventId)!)) throw new EventConflict(stored.eventId);
       }
       duplicates += repeated.length;
@@ -83,7 +83,7 @@ const FAILURE_STATUSES: ReadonlySet<ContainerStatus> = new Set(["exited", "not_f
  * whether an event was logged.
  */
 export function observeAgent(runtime: TownRuntime, agentId: AgentId, input: HeartbeatInput, now: number): Result<{ event: boolean }> {
-  const { state, repo, observations } = runtime;
+  const { state, store, observations } = runtime;
   const agent = state.agent(agentId);
   if (!agent) return fail(404, "agent_not_found", `agent ${agentId} does not exist in this town`);
   if (agent.status === "dead") return fail(409, "agent_retired", `agent ${agentId} was retired; stop its container`);
@@ -97,14 +97,15 @@ export function observeAgent(runtime: TownRuntime, agentId: AgentId, input: Hear
   const meaningful = status !== undefined && (status !== previous || (FAILURE_STATUSES.has(status) && isLive(agent)));
   const observation = { observedAt: now, observedContainerStatus: status ?? previous };
 
-  repo.transaction(() => {
-    repo.saveObservation(agentId, lastHeartbeatAt, observation);
+  store.transaction(() => {
+    store.state.saveObservation(agentId, lastHeartbeatAt, observation);
     if (meaningful) {
       const body = { type: "container_status", agentId, beadId: null, payload: { generation: input.generation, status } } as const;
-      repo.appendEvents([toNewEvent(`observed:${agentId}@${input.generation}:${status}:${now}`, body, now)]);
+      store.events.append([toNewEvent(`observed:${agentId}@${input.generation}:${status}:${now}`, body, now)]);
     }
   });
   state.replaceObserved({ ...agent, lastHeartbeatAt });
   observations.set(agentId, observation);
+  runtime.observedSinceTick.add(agentId);
   return ok({ event: meaningful });
 }

@@ -2,8 +2,8 @@ import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../env";
 
 /**
- * The list of towns (one object for the whole deployment). Only `PUT /api/towns/:id` writes to it
- * and only `GET /api/towns` reads it, so it is never on a town's hot path.
+ * The list of towns (one object for the whole deployment). Towns register when they are created and
+ * deregister when deleted; only `GET /api/towns` reads it, so it is never on a town's hot path.
  *
  * Two statements on one table: plain SQL here is simpler than a second drizzle schema and migration set.
  */
@@ -15,6 +15,10 @@ export class TownRegistry extends DurableObject<Env> {
 
   async register(townId: string, createdAt: number): Promise<void> {
     this.ctx.storage.sql.exec("INSERT INTO towns (id, created_at) VALUES (?, ?) ON CONFLICT (id) DO NOTHING", townId, createdAt);
+  }
+
+  async deregister(townId: string): Promise<void> {
+    this.ctx.storage.sql.exec("DELETE FROM towns WHERE id = ?", townId);
   }
 
   async list(): Promise<Array<{ id: string; createdAt: number }>> {

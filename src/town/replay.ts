@@ -2,11 +2,14 @@ import { advanceTown, type ActionResult } from "../domain/advance";
 import { recordable } from "../domain/actions";
 import { applyEvent } from "../domain/apply-event";
 import { COMMAND_EVENT_TYPES, type TownEvent } from "../domain/events";
-import { enforceInvariants } from "../domain/invariants";
+import { enforceInvariants, invariantScope } from "../domain/invariants";
 import { stateFromSnapshot, type StateSnapshot } from "../domain/snapshot";
 import { stateSummary } from "../domain/summary";
 import type { AgentId } from "../domain/ids";
-import type { StoredEvent, TickRow, TownRepository } from "../db/repository";
+import type { StoredEvent } from "../db/event-store";
+import type { TickRow } from "../db/tick-store";
+import type { TownStore } from "../db/town-store";
+import { ReplayArchive } from "./archive";
 import { parseStoredEvent } from "./event-log";
 import { fail, ok, type Result } from "./result";
 
@@ -36,51 +39,65 @@ export interface Divergence {
  * tick inside the window with what was recorded, then reconcile at `to` with the events still
  * pending then. The answer to "what did the town think at that moment, and why".
  */
-export function replayWindow(repo: TownRepository, from: number, to: number, now: number): Result<ReplayReport> {
+export function replayWindow(store: TownStore, from: number, to: number, now: number): Result<ReplayReport> {
   if (to > now) return fail(400, "invalid_request", `to (${iso(to)}) is in the future; the town's clock says ${iso(now)}`);
   if (to - from > REPLAY_LIMITS.maxWindowMs) {
     return fail(413, "replay_too_large", `the window is ${hours(to - from)} h; replay covers at most ${hours(REPLAY_LIMITS.maxWindowMs)} h`);
   }
   // Before the town's first snapshot there was no town (or nothing is kept): start from the creation
   // snapshot if that is what the first one is, else the history is gone.
-  const snapshot = repo.snapshotAtOrBefore(from) ?? repo.creationSnapshot();
+  const snapshot = store.snapshots.atOrBefore(from) ?? store.snapshots.creation();
   if (!snapshot) {
-    const oldest = repo.oldestSnapshotAt();
+    const oldest = store.snapshots.oldestAt();
     return fail(400, "history_unavailable", `there is no snapshot at or before ${iso(from)}; replay can start from ${oldest === null ? "no earlier moment" : iso(oldest)}`);
   }
 
   // The history after the snapshot must be complete: nothing pruned in between.
-  const logSeq = repo.maxSeq();
-  if (repo.countEventsBetweenSeqs(snapshot.logSeq, logSeq) !== logSeq - snapshot.logSeq) {
+  const logSeq = store.events.maxSeq();
+  if (store.events.countBetween(snapshot.logSeq, logSeq) !== logSeq - snapshot.logSeq) {
     return fail(400, "history_unavailable", `events after the snapshot of ${iso(snapshot.takenAt)} were pruned; pick a more recent window`);
   }
-  const oldestTick = repo.oldestTickId();
+  const oldestTick = store.ticks.oldestId();
   if (oldestTick !== null && oldestTick > snapshot.tickId + 1) {
     return fail(400, "history_unavailable", `ticks after the snapshot of ${iso(snapshot.takenAt)} were pruned; pick a more recent window`);
   }
-  const ticks = repo.ticksAfter(snapshot.tickId, to, REPLAY_LIMITS.maxTicks + 1);
+  const ticks = store.ticks.after(snapshot.tickId, to, REPLAY_LIMITS.maxTicks + 1);
   if (ticks.length > REPLAY_LIMITS.maxTicks) {
     return fail(413, "replay_too_large", `replaying to ${iso(to)} re-runs more than ${REPLAY_LIMITS.maxTicks} ticks; choose a shorter or later window`);
   }
   // The cost bound: every event after the snapshot, up to `to`, may be read.
-  if (repo.countEventsAfter(snapshot.logSeq, to) > REPLAY_LIMITS.maxEvents) {
+  if (store.events.countAfter(snapshot.logSeq, to) > REPLAY_LIMITS.maxEvents) {
     return fail(413, "replay_too_large", `replaying to ${iso(to)} reads more than ${REPLAY_LIMITS.maxEvents} events; choose a shorter or later window`);
   }
 
-  const state = stateFromSnapshot(JSON.parse(snapshot.json) as StateSnapshot);
-  // Commands apply the moment they are logged, so those after the snapshot come before the first tick that saw them.
-  const commands = repo.eventsAfterOfTypes(snapshot.logSeq, to, COMMAND_EVENT_TYPES);
+  const saved = JSON.parse(snapshot.json) as StateSnapshot;
+  // Finished beads come from the archive as it was when the snapshot was taken, and from the replay itself.
+  const state = stateFromSnapshot(saved, new ReplayArchive(store.state, saved.finished));
+  // The entities of the violations open at each tick: the live tick re-checked them, so replay does.
+  let watching: Array<{ agentIds: readonly string[]; beadIds: readonly string[] }> = saved.focus
+    ? [{ agentIds: saved.focus.watching.agents, beadIds: saved.focus.watching.beads }]
+    : [];
+  // Failed attempts per event still in the queue (those pending at the snapshot start at theirs), and
+  // the events that are done with.
+  const failures = new Map<number, number>(snapshot.pending);
+  const settled = new Set<number>();
+  // Commands apply the moment they are logged (each in its own transaction), so those after the
+  // snapshot come before the first tick that saw them.
+  const commands = store.events.ofTypesAfter(snapshot.logSeq, to, COMMAND_EVENT_TYPES);
   let nextCommand = 0;
   const applyCommandsUpTo = (seq: number) => {
     while (nextCommand < commands.length && commands[nextCommand]!.seq <= seq) {
       const event = parse(commands[nextCommand++]!);
-      if (event) applyEvent(state, event, event.createdAt);
+      if (!event) continue;
+      applyEvent(state, event, event.createdAt);
+      state.commit();
+      // The log's own commands: an operator retried or dropped a dead letter.
+      if (event.type === "dead_letter_retried") failures.set(event.payload.seq, 0);
+      if (event.type === "dead_letter_discarded") settled.add(event.payload.seq);
     }
   };
 
   // Events are read tick by tick, never all at once: a long history stays within the isolate's memory.
-  const settled = new Set<number>();
-  const failures = new Map<number, number>(snapshot.pending);
   const divergences: Divergence[] = [];
   let divergent = 0;
   let ticksInWindow = 0;
@@ -96,7 +113,7 @@ export function replayWindow(repo: TownRepository, from: number, to: number, now
     }
     const seqs = (tick.drainedSeqs ?? []) as number[];
     const wanted = new Set(seqs);
-    const drained = seqs.length === 0 ? [] : repo.eventsInSeqRange(Math.min(...seqs), Math.max(...seqs)).filter((row) => wanted.has(row.seq));
+    const drained = seqs.length === 0 ? [] : store.events.inSeqRange(Math.min(...seqs), Math.max(...seqs)).filter((row) => wanted.has(row.seq));
     const events = drained.map(parse).filter((event): event is TownEvent => event !== null);
     const parsedSeqs = new Set(events.map((e) => e.seq));
     for (const row of drained) if (!parsedSeqs.has(row.seq)) failures.set(row.seq, (failures.get(row.seq) ?? 0) + 1);
@@ -107,11 +124,11 @@ export function replayWindow(repo: TownRepository, from: number, to: number, now
     }
     if (seqs.length > 0) lastDrained = Math.max(lastDrained, ...seqs);
     eventsReplayed += advance.events.length;
-    const { repairs } = enforceInvariants(state, tick.at, {
-      oldestPendingAt: tick.oldestPendingAgeMs === null ? null : tick.at - tick.oldestPendingAgeMs,
-      dead: tick.deadLetters,
-    });
+    const queue = { oldestPendingAt: tick.oldestPendingAgeMs === null ? null : tick.at - tick.oldestPendingAgeMs, dead: tick.deadLetters };
+    const { detected, repairs } = enforceInvariants(state, tick.at, queue, invariantScope(state, tick.id, watching));
+    watching = detected;
     state.commit();
+    state.tickCommitted(tick.at, advance.claimed);
 
     if (tick.at >= from) {
       ticksInWindow += 1;
@@ -132,13 +149,14 @@ export function replayWindow(repo: TownRepository, from: number, to: number, now
   const maxAttempts = state.town.config.maxEventAttempts;
   const retrying = [...failures].filter(([seq, n]) => !settled.has(seq) && n < maxAttempts).map(([seq]) => seq);
   const pending = [
-    ...repo.eventsBySeqs(retrying).filter((row) => row.createdAt <= to),
-    ...repo.eventsAfterOfTypes(lastDrained, to, COMMAND_EVENT_TYPES, true, REPLAY_LIMITS.maxEvents),
+    ...store.events.bySeqs(retrying).filter((row) => row.createdAt <= to),
+    ...store.events.notOfTypesAfter(lastDrained, to, COMMAND_EVENT_TYPES, REPLAY_LIMITS.maxEvents),
   ].sort((a, b) => a.seq - b.seq);
   const pendingEvents = pending.map(parse).filter((event): event is TownEvent => event !== null);
   const finalStep = advanceTown(state, pendingEvents, to);
   const last = ticks.at(-1);
-  const { detected, repairs } = enforceInvariants(state, to, { oldestPendingAt: pending[0]?.createdAt ?? null, dead: last?.deadLetters ?? 0 });
+  const queueAtTo = { oldestPendingAt: pending[0]?.createdAt ?? null, dead: last?.deadLetters ?? 0 };
+  const { detected, repairs } = enforceInvariants(state, to, queueAtTo, invariantScope(state, (last?.id ?? snapshot.tickId) + 1, watching));
 
   return ok({
     from,

@@ -1,16 +1,20 @@
-import type { TownRepository, Observation } from "../db/repository";
+import type { Observation } from "../db/state-store";
+import type { TownStore } from "../db/town-store";
 import type { AgentId } from "../domain/ids";
 import type { TownState } from "../domain/state";
 import type { OpenViolation } from "../observability/violation-tracker";
+import type { StoredArchive } from "./archive";
 
-/** A loaded town: its storage, its state in memory, and the shell-only observation columns. */
+/** A loaded town: its storage, its working set in memory, and the shell-only bookkeeping around it. */
 export interface TownRuntime {
-  readonly repo: TownRepository;
+  readonly store: TownStore;
   readonly state: TownState;
+  /** Where finished beads are read from (with its cache). */
+  readonly archive: StoredArchive;
   /** Last observation per agent (time and container status as reported, for the noise filter). */
   readonly observations: Map<AgentId, Observation>;
-  /** When the last tick ran: observations newer than this are recorded by the next tick. */
-  lastTickAt: number;
+  /** Agents the platform reported on since the last tick: the next tick records what it saw of them. */
+  readonly observedSinceTick: Set<AgentId>;
   /** When the last state snapshot was taken (checked after every tick; kept here to spare a query). */
   lastSnapshotAt: number | null;
   /** Invariant violations open after the last tick, by key. */
@@ -19,16 +23,21 @@ export interface TownRuntime {
 
 /**
  * Runs `work` so that storage and memory move together: the SQL transaction commits and the state's
- * journal is forgotten, or both roll back.
+ * journal is forgotten (finished beads leave memory), or both roll back.
  */
 export function inTransaction<T>(runtime: TownRuntime, work: () => T): T {
   const mark = runtime.state.mark();
   try {
-    const result = runtime.repo.transaction(work);
+    const result = runtime.store.transaction(work);
     runtime.state.commit();
     return result;
   } catch (error) {
     runtime.state.rollbackTo(mark);
     throw error;
   }
+}
+
+/** Persists what the state changed since its last commit (inside the caller's transaction). */
+export function persistChanges(runtime: TownRuntime): void {
+  runtime.store.state.persist(runtime.state.changes(), runtime.state.finished);
 }

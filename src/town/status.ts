@@ -13,10 +13,10 @@ export interface AlarmInfo {
  * (read from the tick history, so they survive an eviction).
  */
 export function alarmStatus(runtime: TownRuntime, now: number, alarm: AlarmInfo | null) {
-  const { state, repo } = runtime;
+  const { state, store } = runtime;
   const town = state.town;
-  const queue = repo.queueStats();
-  const last = repo.lastTick();
+  const queue = store.events.queueStats();
+  const last = store.ticks.last();
   const breaker = town.breaker;
   const windowStart = now - town.config.breaker.windowMs;
   return {
@@ -25,13 +25,13 @@ export function alarmStatus(runtime: TownRuntime, now: number, alarm: AlarmInfo 
     alarm: alarm
       ? { nextFireAt: alarm.at, inMs: Math.max(0, alarm.at - now), reason: alarm.reason, idleIntervalMs: town.config.idleAlarmMs }
       : { nextFireAt: null, inMs: null, reason: "no alarm scheduled", idleIntervalMs: town.config.idleAlarmMs },
-    ...countsByStatus(runtime),
+    ...countsByStatus(state),
     queue: {
       pending: queue.pending,
       oldestPendingAgeMs: queue.oldestPendingAt === null ? null : Math.max(0, now - queue.oldestPendingAt),
       dead: queue.dead,
     },
-    outbox: { pending: repo.outboxSize() },
+    outbox: { pending: store.outbox.size() },
     breaker: {
       status: breaker.status,
       // 0 or 1 (a number, so Grafana can alert on it): open or half-open.
@@ -54,7 +54,7 @@ export function alarmStatus(runtime: TownRuntime, now: number, alarm: AlarmInfo 
         lastReportedAt: v.lastReportedAt,
       })),
     },
-    totals: counterTotals(repo.counters()),
+    totals: counterTotals(store.counters.all()),
     lastTick: last ? tickView(last) : null,
   };
 }

@@ -1,13 +1,14 @@
 import { advanceTown, describeError, type ActionResult, type Advance } from "../domain/advance";
 import { ACTION_TYPES, recordable, type ActionType } from "../domain/actions";
 import type { TownEvent } from "../domain/events";
-import { enforceInvariants } from "../domain/invariants";
-import type { NewTick, QueueStats, StoredEvent } from "../db/repository";
+import { enforceInvariants, invariantScope } from "../domain/invariants";
+import type { QueueStats, StoredEvent } from "../db/event-store";
+import type { NewTick } from "../db/tick-store";
 import type { Alert } from "../observability/alerts";
 import { CounterDeltas, QUEUE_DURATION_BUCKETS } from "../observability/counters";
 import { trackViolations, type ViolationChanges } from "../observability/violation-tracker";
 import { parseStoredEvent } from "./event-log";
-import type { TownRuntime } from "./runtime";
+import { inTransaction, persistChanges, type TownRuntime } from "./runtime";
 
 /** What a tick did, for the caller to execute effects, schedule the next alarm and report. */
 export interface TickReport {
@@ -25,19 +26,33 @@ export interface TickReport {
 }
 
 /**
+ * A tick, committed: the transaction below, then the bookkeeping that must follow a committed tick and
+ * only a committed one (what the next tick looks at, what the platform reported since, the open
+ * violations). The alarm and the benchmark both tick through here.
+ */
+export function commitTick(runtime: TownRuntime, now: number): TickReport {
+  const report = inTransaction(runtime, () => runTick(runtime, now));
+  runtime.state.tickCommitted(now, report.advance.claimed);
+  runtime.observedSinceTick.clear();
+  runtime.openViolations = new Map(report.violations.open.map((v) => [v.key, v]));
+  return report;
+}
+
+/**
  * The synchronous heart of a tick, in the order of DESIGN §1: drain a bounded batch of pending events
  * and apply them, reconcile, check the invariants (applying the safe repairs), and persist the state,
  * the events' new status, the outbox, the violations, the counters and the tick record — all in one
  * transaction. A crash anywhere in here leaves storage and memory as they were: no event is lost or
- * applied twice.
+ * applied twice. (A dry run calls it inside a transaction it rolls back.)
  */
 export function runTick(runtime: TownRuntime, now: number): TickReport {
-  const { repo, state } = runtime;
+  const { store, state } = runtime;
   const config = state.town.config;
   const phases = new PhaseTimer();
 
-  const logSeq = repo.maxSeq();
-  const drained = repo.pendingEvents(config.drainBatchSize);
+  const tickId = store.ticks.nextId();
+  const logSeq = store.events.maxSeq();
+  const drained = store.events.pending(config.drainBatchSize);
   phases.lap("read");
   // A row that no longer parses (older version, corruption) fails like an event that throws.
   const events: TownEvent[] = [];
@@ -58,24 +73,26 @@ export function runTick(runtime: TownRuntime, now: number): TickReport {
     if (result.outcome === "failed") failed.push({ seq: result.seq, error: result.detail });
     else processed.push(result.seq);
   }
-  const deadSeqs = new Set(repo.settleEvents(processed, failed, now, config.maxEventAttempts));
-  const queue = repo.queueStats();
+  const deadSeqs = new Set(store.events.settle(processed, failed, now, config.maxEventAttempts));
+  const queue = store.events.queueStats();
   phases.lap("settle");
 
-  const { detected, repairs } = enforceInvariants(state, now, queue);
+  // What changed since the last tick, the entities of open violations, and one bucket of the sweep.
+  const scope = invariantScope(state, tickId, runtime.openViolations.values());
+  const { detected, repairs } = enforceInvariants(state, now, queue, scope);
   const violations = trackViolations(runtime.openViolations, detected, now, config.violationReportCooldownMs);
   phases.lap("invariants");
 
-  repo.persist(state.changes());
+  persistChanges(runtime);
   phases.lap("persist");
-  repo.enqueueEffects(advance.effects, now);
-  repo.saveViolations(violations, now);
-  repo.addCounters(tickCounters(drained, processed, failed.length, deadSeqs.size, advance.actions, repairs, violations, now).list());
+  store.outbox.enqueue(advance.effects, now);
+  store.violations.save(violations, now);
+  store.counters.add(tickCounters(drained, processed, failed.length, deadSeqs.size, advance.actions, repairs, violations, now).list());
   const deadLettered = drained.filter((row) => deadSeqs.has(row.seq));
-  const record = { ...tickRecord(runtime, now, drained, advance, repairs, violations, deadLettered.length, failed.length, queue), logSeq };
+  const record = { ...tickRecord(runtime, now, drained, advance, repairs, violations, deadLettered.length, failed.length, queue), id: tickId, logSeq };
   phases.lap("records");
   record.phases = phases.result();
-  const tickId = repo.insertTick(record);
+  store.ticks.insert(record);
 
   return {
     tickId,
@@ -220,19 +237,13 @@ function tickRecord(
     nextAlarmAt: advance.wake?.at ?? null,
     nextAlarmReason: advance.wake?.reason ?? null,
     actions: recordable([...advance.actions, ...repairs]),
-    observations: observationsSince(runtime, runtime.lastTickAt),
+    observations: observedSinceTick(runtime),
   };
 }
 
-/** Heartbeats that arrived since the previous tick, as `[agentId, lastHeartbeatAt]`. */
-function observationsSince(runtime: TownRuntime, since: number): Array<[string, number | null]> {
-  const seen: Array<[string, number | null]> = [];
-  for (const [agentId, observation] of runtime.observations) {
-    if (observation.observedAt !== null && observation.observedAt > since) {
-      seen.push([agentId, runtime.state.agent(agentId)?.lastHeartbeatAt ?? null]);
-    }
-  }
-  return seen;
+/** What the platform reported since the previous tick, as `[agentId, lastHeartbeatAt]` (replay re-applies it). */
+function observedSinceTick(runtime: TownRuntime): Array<[string, number | null]> {
+  return [...runtime.observedSinceTick].sort().map((agentId) => [agentId, runtime.state.agent(agentId)?.lastHeartbeatAt ?? null]);
 }
 
 export { describeError };

@@ -2,82 +2,72 @@ import { DurableObject } from "cloudflare:workers";
 import migrations from "../../migrations/migrations.js";
 import type { AddRigInput, CancelBeadInput, CreateConvoyInput, HeartbeatInput, IngestInput, ReplayInput, SlingBeadInput, TickWindowInput } from "../api/schemas";
 import { agentTokenTown, digestsEqual, newAgentToken, sha256Hex } from "../auth/tokens";
-import { TownRepository, type TickRow } from "../db/repository";
+import type { TickRow } from "../db/tick-store";
+import { TownStore } from "../db/town-store";
 import { isMigrated, migrate } from "../db/migrate";
-import type { Effect } from "../domain/actions";
-import { CLOSED_BREAKER } from "../domain/model";
 import { mergeOverrides, resolveConfig, type TownConfigOverrides } from "../domain/config";
 import { explainBead } from "../domain/explain";
-import { snapshotOf } from "../domain/snapshot";
 import type { AgentId, BeadId, TownId } from "../domain/ids";
-import type { CallOutcome, ContainerPort, DispatchRequest, StopRequest } from "../effects/container-port";
-import { HttpContainerPort } from "../effects/http-container";
-import { runOutbox, type OutboxRun } from "../effects/outbox";
-import { SimulatedContainers } from "../effects/simulated-containers";
+import { CLOSED_BREAKER } from "../domain/model";
 import type { Env } from "../env";
 import { CounterDeltas, TICK_DURATION_BUCKETS } from "../observability/counters";
 import { createLogger, parseLogLevel, type Logger } from "../observability/log";
 import { renderPrometheus } from "../observability/prometheus";
 import { createAlertSink, type AlertSink } from "../observability/sentry";
 import { summarize, tickView } from "../observability/tick-history";
+import { StoredArchive } from "./archive";
 import { systemClock, type Clock } from "./clock";
 import * as commands from "./commands";
-import { toNewEvent } from "./event-log";
+import { Housekeeping } from "./housekeeping";
 import { ingestEvents, observeAgent } from "./ingest";
-import { fail, ok, townNotFound, type Result } from "./result";
+import { Platform } from "./platform";
 import { RateLimiter } from "./rate-limiter";
 import { replayWindow } from "./replay";
-import { inTransaction, type TownRuntime } from "./runtime";
-import { alarmStatus, type AlarmInfo } from "./status";
-import { describeError, runTick, type TickReport } from "./tick";
+import { fail, ok, townNotFound, type Result } from "./result";
+import type { TownRuntime } from "./runtime";
+import { AlarmSchedule, failedTickBackoff } from "./schedule";
+import { alarmStatus } from "./status";
+import { commitTick, describeError, runTick, type TickReport } from "./tick";
 import { beadDetails, beadView, countsByStatus, townView } from "./views";
-
-const ALARM_KEY = "alarm";
 
 type TownView = ReturnType<typeof townView>;
 export type PutTownOutcome = { created: true; town: TownView; agentToken: string } | { created: false; town: TownView };
-const PRUNE_INTERVAL_MS = 3_600_000;
 /** Ticks returned by one history request at most (a day of 10-second ticks is 8,640). */
 export const MAX_TICK_ROWS = 10_000;
 /** Events one debug listing returns at most. */
 const MAX_DEBUG_EVENTS = 500;
 /** Thrown to roll a dry run back. */
 const DRY_RUN = Symbol("dry run");
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return text;
-  }
-}
+/** Set while the town list does not know this town yet (its registration failed and is retried by the alarm). */
+const REGISTRATION_PENDING = "registration-pending";
 
 /**
- * One town. A thin shell around the pure domain: it loads the state, runs ticks on its alarm
- * (drain → reconcile → persist → side effects → schedule), and answers the API's typed RPCs.
- * Rules live in `src/domain`, SQL in `src/db`, HTTP in `src/http`.
+ * One town. A thin shell around the pure domain: it loads the working set, runs ticks on its alarm
+ * (drain → reconcile → persist, then side effects, alerts, records, housekeeping, schedule), and answers
+ * the API's typed RPCs. Rules live in `src/domain`, SQL in `src/db`, HTTP in `src/http`; the platform,
+ * the schedule and the housekeeping are modules of their own.
  */
 export class TownDO extends DurableObject<Env> {
   protected readonly clock: Clock;
-  protected readonly repo: TownRepository;
-  private readonly log: Logger;
+  protected readonly store: TownStore;
   protected runtime: TownRuntime | null = null;
-  private port: ContainerPort | null = null;
-  private simulation: SimulatedContainers | null = null;
+  private readonly log: Logger;
   private readonly alerts: AlertSink;
+  private readonly platform: Platform;
+  private readonly schedule: AlarmSchedule;
+  private readonly housekeeping = new Housekeeping();
+  private readonly debugLimiter = new RateLimiter();
   private failedTicks = 0;
   private lastFailureReportAt = 0;
-  private readonly debugLimiter = new RateLimiter();
-  private lastPrunedAt = 0;
-  /** A wake-up asked for while a tick was running: the tick's own schedule must not push it back. */
-  private requestedWake: AlarmInfo | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.clock = this.createClock();
-    this.repo = new TownRepository(ctx.storage);
+    this.store = new TownStore(ctx.storage);
     this.log = createLogger(parseLogLevel(env.LOG_LEVEL), { component: "town" });
     this.alerts = createAlertSink(env.SENTRY_DSN, this.log);
+    this.platform = new Platform(env, this.store, this.clock, () => this.runtime!.state.town.config);
+    this.schedule = new AlarmSchedule(ctx.storage, this.clock);
     void ctx.blockConcurrencyWhile(async () => this.load());
   }
 
@@ -86,7 +76,7 @@ export class TownDO extends DurableObject<Env> {
     return systemClock;
   }
 
-  // ---- API (typed RPC from the Worker) ----------------------------------------------------------
+  // ---- lifecycle -------------------------------------------------------------------------------
 
   /** Creates the town (returning its agent token, once) or merges new config overrides into it. */
   async putTown(townId: TownId, overrides: TownConfigOverrides = {}): Promise<Result<PutTownOutcome>> {
@@ -96,22 +86,53 @@ export class TownDO extends DurableObject<Env> {
       if (state.town.id !== townId) return fail(409, "town_mismatch", `this object holds town ${state.town.id}`);
       commands.configureTown(this.runtime, mergeOverrides(state.town.overrides, overrides), crypto.randomUUID(), now);
       // Registering again is harmless and mends a creation whose registration failed.
-      await this.env.REGISTRY.getByName("registry").register(townId, state.town.createdAt);
-      await this.wakeSoon("town reconfigured");
-      return ok<PutTownOutcome>({ created: false, town: townView(this.runtime!.state.town) });
+      await this.register(townId, state.town.createdAt);
+      await this.schedule.soon(state.town.config, "town reconfigured");
+      return ok<PutTownOutcome>({ created: false, town: townView(this.runtime.state.town) });
     }
     const agentToken = newAgentToken(townId);
     const tokenHash = await sha256Hex(agentToken);
     migrate(this.ctx.storage, migrations);
     const town = { id: townId, overrides, config: resolveConfig(overrides), breaker: { ...CLOSED_BREAKER, since: now }, createdAt: now, updatedAt: now };
-    this.repo.transaction(() => this.repo.createTown(town, tokenHash));
-    this.load();
-    this.takeSnapshot(this.runtime!, now, 0);
-    await this.env.REGISTRY.getByName("registry").register(townId, now);
-    await this.wakeSoon("town created");
+    this.store.transaction(() => this.store.state.createTown(town, tokenHash));
+    const runtime = this.load()!;
+    this.housekeeping.takeSnapshot(runtime, now, 0);
+    // The town exists from here: it answers with its token whatever the town list says (see `register`).
+    await this.register(townId, now);
+    await this.schedule.soon(runtime.state.town.config, "town created");
     this.log.info("town created", { townId });
-    return ok<PutTownOutcome>({ created: true, town: townView(this.runtime!.state.town), agentToken });
+    return ok<PutTownOutcome>({ created: true, town: townView(runtime.state.town), agentToken });
   }
+
+  /** Deletes the town: deregistered first (so a failure leaves it whole and the call can be repeated), then all its storage and its alarm. */
+  async deleteTown(townId: TownId): Promise<Result<{ deleted: TownId }>> {
+    if (!this.runtime) return this.notFound();
+    try {
+      await this.env.REGISTRY.getByName("registry").deregister(townId);
+    } catch (error) {
+      this.log.error("could not deregister the town", { townId, error });
+      return fail(503, "registry_unavailable", "the town list could not be updated, so nothing was deleted; try again");
+    }
+    await this.schedule.clear();
+    await this.ctx.storage.deleteAll();
+    this.runtime = null;
+    this.platform.reset();
+    this.failedTicks = 0;
+    this.log.info("town deleted", { townId });
+    return ok({ deleted: townId });
+  }
+
+  /** A new agent token (returned once); the old one stops working at once. */
+  async rotateAgentToken(townId: TownId): Promise<Result<{ agentToken: string }>> {
+    if (!this.runtime) return this.notFound();
+    const agentToken = newAgentToken(townId);
+    const hash = await sha256Hex(agentToken);
+    this.store.state.setAgentTokenHash(hash);
+    this.log.info("agent token rotated", { townId });
+    return ok({ agentToken });
+  }
+
+  // ---- work ----------------------------------------------------------------------------------------
 
   async addRig(input: AddRigInput) {
     return this.command((runtime, now) => commands.addRig(runtime, input, crypto.randomUUID(), now), "rig added");
@@ -138,13 +159,19 @@ export class TownDO extends DurableObject<Env> {
     }, "bead cancelled");
   }
 
+  /** A bead with what surrounds it, whether it is in play or long finished. */
   async getBead(beadId: BeadId) {
     const runtime = this.runtime;
     if (!runtime) return this.notFound();
-    const bead = runtime.state.bead(beadId);
-    if (!bead) return fail(404, "bead_not_found", `bead ${beadId} does not exist in this town`);
-    return ok(beadDetails(runtime, bead));
+    const live = runtime.state.liveBead(beadId);
+    if (live) return ok(beadDetails(runtime, live, this.store.state.beadBody(beadId)));
+    const stored = this.store.state.storedBead(beadId);
+    if (!stored) return fail(404, "bead_not_found", `bead ${beadId} does not exist in this town`);
+    const { body, ...bead } = stored;
+    return ok(beadDetails(runtime, bead, body));
   }
+
+  // ---- agents ----------------------------------------------------------------------------------------
 
   /** Agent callbacks, logged for the next tick. */
   async ingestEvents(agentToken: string, input: IngestInput) {
@@ -153,7 +180,7 @@ export class TownDO extends DurableObject<Env> {
     const denied = await this.checkAgentToken(agentToken);
     if (denied) return denied;
     const result = ingestEvents(runtime, input, this.clock.now());
-    if (result.ok && result.value.accepted > 0) await this.wakeSoon(`${result.value.accepted} event(s) ingested`);
+    if (result.ok && result.value.accepted > 0) await this.schedule.soon(runtime.state.town.config, `${result.value.accepted} event(s) ingested`);
     return result;
   }
 
@@ -164,15 +191,17 @@ export class TownDO extends DurableObject<Env> {
     const denied = await this.checkAgentToken(agentToken);
     if (denied) return denied;
     const result = observeAgent(runtime, agentId, input, this.clock.now());
-    if (result.ok && result.value.event) await this.wakeSoon(`container of ${agentId} reported ${input.containerStatus}`);
+    if (result.ok && result.value.event) await this.schedule.soon(runtime.state.town.config, `container of ${agentId} reported ${input.containerStatus}`);
     return result;
   }
+
+  // ---- observability -----------------------------------------------------------------------------
 
   /** getAlarmStatus (DESIGN §5). */
   async status() {
     const runtime = this.runtime;
     if (!runtime) return this.notFound();
-    return ok(alarmStatus(runtime, this.clock.now(), await this.alarmInfo()));
+    return ok(alarmStatus(runtime, this.clock.now(), await this.schedule.current()));
   }
 
   /** The tick history of a window (default: the last hour), oldest first. */
@@ -180,7 +209,7 @@ export class TownDO extends DurableObject<Env> {
     const runtime = this.runtime;
     if (!runtime) return this.notFound();
     const { from, to } = this.resolveWindow(window);
-    const rows = this.repo.ticksBetween(from, to, MAX_TICK_ROWS + 1);
+    const rows = this.store.ticks.between(from, to, MAX_TICK_ROWS + 1);
     return ok({ townId: runtime.state.town.id, from, to, truncated: rows.length > MAX_TICK_ROWS, ticks: rows.slice(0, MAX_TICK_ROWS).map(tickView) });
   }
 
@@ -189,7 +218,7 @@ export class TownDO extends DurableObject<Env> {
     const runtime = this.runtime;
     if (!runtime) return this.notFound();
     const { from, to } = this.resolveWindow(window);
-    const ticks = this.repo.ticksBetween(from, to, MAX_TICK_ROWS).map(tickView);
+    const ticks = this.store.ticks.between(from, to, MAX_TICK_ROWS).map(tickView);
     return ok({ townId: runtime.state.town.id, from, to, ticks: ticks.length, metrics: summarize(ticks) });
   }
 
@@ -198,17 +227,17 @@ export class TownDO extends DurableObject<Env> {
     const runtime = this.runtime;
     if (!runtime) return this.notFound();
     const now = this.clock.now();
-    const queue = this.repo.queueStats();
-    const { agents, beads } = countsByStatus(runtime);
+    const queue = this.store.events.queueStats();
+    const { agents, beads } = countsByStatus(runtime.state);
     const violationsOpen: Record<string, number> = {};
     for (const v of runtime.openViolations.values()) violationsOpen[v.invariant] = (violationsOpen[v.invariant] ?? 0) + 1;
-    const lastTickAt = this.repo.lastTick()?.at ?? null;
+    const lastTickAt = this.store.ticks.last()?.at ?? null;
     return ok(
-      renderPrometheus(runtime.state.town.id, this.repo.counters(), {
+      renderPrometheus(runtime.state.town.id, this.store.counters.all(), {
         queueDepth: queue.pending,
         oldestPendingAgeSeconds: queue.oldestPendingAt === null ? 0 : Math.max(0, now - queue.oldestPendingAt) / 1000,
         deadLetters: queue.dead,
-        outboxDepth: this.repo.outboxSize(),
+        outboxDepth: this.store.outbox.size(),
         breakerOpen: runtime.state.town.breaker.status !== "closed",
         violationsOpen,
         agents,
@@ -220,7 +249,7 @@ export class TownDO extends DurableObject<Env> {
 
   // ---- debugging -------------------------------------------------------------------------------
 
-  /** Why a bead is or is not moving now. */
+  /** Why a bead is or is not moving now (a finished one too). */
   async explainBead(beadId: BeadId) {
     const runtime = this.runtime;
     if (!runtime) return this.notFound();
@@ -240,9 +269,10 @@ export class TownDO extends DurableObject<Env> {
     if (limited) return limited;
     const now = this.clock.now();
     const mark = runtime.state.mark();
+    const restoreFocus = runtime.state.saveFocus();
     let report: TickReport | undefined;
     try {
-      this.repo.transaction(() => {
+      this.store.transaction(() => {
         report = runTick(runtime, now);
         throw DRY_RUN;
       });
@@ -250,6 +280,7 @@ export class TownDO extends DurableObject<Env> {
       if (error !== DRY_RUN) throw error;
     } finally {
       runtime.state.rollbackTo(mark);
+      restoreFocus();
     }
     const tick = report!;
     const outcomes = new Map(tick.advance.events.map((e) => [e.seq, e]));
@@ -281,7 +312,7 @@ export class TownDO extends DurableObject<Env> {
     if (!runtime) return this.notFound();
     const limited = this.rateLimit(runtime);
     if (limited) return limited;
-    return replayWindow(this.repo, window.from, window.to, this.clock.now());
+    return replayWindow(this.store, window.from, window.to, this.clock.now());
   }
 
   /** Dead-lettered (or pending) events with their errors. */
@@ -290,21 +321,34 @@ export class TownDO extends DurableObject<Env> {
     if (!runtime) return this.notFound();
     const limited = this.rateLimit(runtime);
     if (limited) return limited;
-    const events = this.repo.eventsByStatus(status, MAX_DEBUG_EVENTS);
+    const events = this.store.events.withStatus(status, MAX_DEBUG_EVENTS);
+    const queue = this.store.events.queueStats();
     return ok({
       townId: runtime.state.town.id,
       status,
-      count: status === "dead" ? this.repo.queueStats().dead : this.repo.queueStats().pending,
+      count: status === "dead" ? queue.dead : queue.pending,
       events: events.map((e) => ({ ...e, payload: safeJson(e.payload) })),
     });
+  }
+
+  /** Puts a dead-lettered event back in the queue. */
+  async retryDeadLetter(seq: number) {
+    return this.command((runtime, now) => commands.retryDeadLetter(runtime, seq, crypto.randomUUID(), now), `dead letter ${seq} retried`);
+  }
+
+  /** Drops a dead-lettered event for good. */
+  async discardDeadLetter(seq: number) {
+    return this.command((runtime, now) => commands.discardDeadLetter(runtime, seq, crypto.randomUUID(), now), `dead letter ${seq} discarded`);
   }
 
   // ---- the tick -----------------------------------------------------------------------------------
 
   /**
-   * One tick: let the (simulated) platform report, run the transactional tick, tell Sentry what it
-   * found, execute side effects, and schedule the next alarm. Never throws: a failed tick is recorded
-   * and retried on our own backoff (a throwing alarm is retried a few times by the platform, then dropped).
+   * One tick: let the (simulated) platform report, run the transactional tick, then the steps that
+   * follow a committed tick — each on its own, so one that fails costs only itself (it is logged and
+   * counted): tell Sentry, execute side effects, snapshot, retention, registration, schedule the next
+   * alarm, and record what the tick did. Never throws: a failed tick is recorded and retried on our own
+   * backoff (a throwing alarm is retried a few times by the platform, then dropped).
    */
   override async alarm(): Promise<void> {
     const runtime = this.runtime;
@@ -312,77 +356,141 @@ export class TownDO extends DurableObject<Env> {
     const now = this.clock.now();
     const startedAt = Date.now();
     const log = this.log.with({ townId: runtime.state.town.id });
-    this.requestedWake = null;
-    let simulatedWake: number | null = null;
-    try {
-      simulatedWake = this.progressSimulation(runtime, now);
-    } catch (error) {
-      log.error("simulated platform failed", { error });
-    }
+    this.schedule.beginTick();
+    const simulatedWake = await this.step("simulated platform", log, [], () => this.platform.reportSimulated(runtime, now), null);
 
     let report: TickReport;
     try {
-      report = inTransaction(runtime, () => runTick(runtime, now));
+      report = commitTick(runtime, now);
     } catch (error) {
       await this.tickFailed(runtime, now, startedAt, error, log);
       return;
     }
     this.failedTicks = 0;
-    runtime.lastTickAt = now;
-    runtime.openViolations = new Map(report.violations.open.map((v) => [v.key, v]));
     const tickLog = log.with({ tickId: report.tickId });
-    for (const row of report.drained) {
-      if (report.alerts.some((a) => a.kind === "event_dead_lettered" && a.seq === row.seq)) {
-        tickLog.error("event dead-lettered", { seq: row.seq, eventId: row.eventId, type: row.type });
-      }
+    const failed: string[] = [];
+    for (const alert of report.alerts) {
+      if (alert.kind === "event_dead_lettered") tickLog.error("event dead-lettered", { seq: alert.seq, eventId: alert.eventId, type: alert.type });
     }
-    await this.alerts.send(report.alerts, { townId: runtime.state.town.id, tickId: report.tickId });
-
-    const effects = await this.runSideEffects(runtime, now, tickLog);
-    const wake = await this.scheduleNext(runtime, report.advance.wake, simulatedWake);
-    const durationMs = Date.now() - startedAt;
-    const counters = new CounterDeltas().observe("town_reconciler_tick_duration_seconds", {}, durationMs / 1000, TICK_DURATION_BUCKETS);
-    for (const { kind, outcome } of effects.outcomes) counters.add("town_reconciler_side_effects_total", { kind, outcome });
-    if (now - (runtime.lastSnapshotAt ?? -Infinity) >= runtime.state.town.config.snapshotIntervalMs) {
-      try {
-        this.takeSnapshot(runtime, now, report.tickId);
-      } catch (error) {
-        tickLog.error("snapshot failed", { error });
-      }
-    }
-    this.repo.transaction(() => {
-      this.repo.finishTick(report.tickId, {
-        durationMs,
-        effectsAttempted: effects.attempted,
-        effectsSucceeded: effects.succeeded,
-        effectsFailed: effects.failed,
-        nextAlarmAt: wake.at,
-        nextAlarmReason: wake.reason,
+    await this.step("alerts", tickLog, failed, () => this.alerts.send(report.alerts, { townId: runtime.state.town.id, tickId: report.tickId }), undefined);
+    const effects = await this.step("side effects", tickLog, failed, () => this.platform.runEffects(runtime), null);
+    await this.step("snapshot", tickLog, failed, () => this.housekeeping.snapshotIfDue(runtime, now, report.tickId), undefined);
+    await this.step("retention", tickLog, failed, () => this.housekeeping.pruneIfDue(runtime, now), null);
+    await this.step("registration", tickLog, failed, () => this.retryRegistration(runtime), undefined);
+    const config = runtime.state.town.config;
+    const wake = await this.step(
+      "schedule",
+      tickLog,
+      failed,
+      () => {
+        const queue = this.store.events.queueStats();
+        const effectAt = this.store.outbox.nextAt();
+        return this.schedule.next(config, [
+          report.advance.wake,
+          queue.pending > 0 ? { at: now, reason: `${queue.pending} event(s) pending` } : null,
+          effectAt === null ? null : { at: effectAt, reason: "side effect due" },
+          simulatedWake === null ? null : { at: simulatedWake, reason: "simulated agent report due" },
+        ]);
+      },
+      null,
+    );
+    await this.step("records", tickLog, failed, () => {
+      const durationMs = Date.now() - startedAt;
+      const counters = new CounterDeltas().observe("town_reconciler_tick_duration_seconds", {}, durationMs / 1000, TICK_DURATION_BUCKETS);
+      for (const { kind, outcome } of effects?.outcomes ?? []) counters.add("town_reconciler_side_effects_total", { kind, outcome });
+      for (const step of failed) counters.add("town_reconciler_after_tick_failures_total", { step });
+      this.store.transaction(() => {
+        this.store.ticks.finish(report.tickId, {
+          durationMs,
+          effectsAttempted: effects?.attempted ?? 0,
+          effectsSucceeded: effects?.succeeded ?? 0,
+          effectsFailed: effects?.failed ?? 0,
+          nextAlarmAt: wake?.at ?? null,
+          nextAlarmReason: wake?.reason ?? null,
+        });
+        this.store.counters.add(counters.list());
       });
-      this.repo.addCounters(counters.list());
-    });
+    }, undefined);
+    // Whatever failed above, the town must wake again.
+    if (!wake) await this.schedule.set(now + failedTickBackoff(1, config), "retry after a failed schedule");
   }
 
   // ---- internals ----------------------------------------------------------------------------------
 
-  protected load(): void {
-    if (!isMigrated(this.ctx.storage)) return; // no town was ever created here
+  /** Loads the town's working set (nothing if no town was ever created here). */
+  protected load(): TownRuntime | null {
+    if (!isMigrated(this.ctx.storage)) return null;
     try {
       migrate(this.ctx.storage, migrations);
     } catch (error) {
       this.log.error("migration failed", { error });
       throw error;
     }
-    const loaded = this.repo.loadState();
-    if (!loaded) return;
+    const archive = new StoredArchive(this.store.state);
+    const loaded = this.store.state.loadState(archive);
+    if (!loaded) return null;
+    const { state, observations } = loaded;
+    // Finished beads an older version (or a hand edit) left in the working set are archived now.
+    if (state.settledAtLoad.length > 0) this.store.transaction(() => this.store.state.archive(state.settledAtLoad, state.finished));
     this.runtime = {
-      repo: this.repo,
-      state: loaded.state,
-      observations: loaded.observations,
-      lastTickAt: this.repo.lastTick()?.at ?? 0,
-      lastSnapshotAt: this.repo.lastSnapshotAt(),
-      openViolations: new Map(this.repo.openViolations().map((v) => [v.key, v])),
+      store: this.store,
+      state,
+      archive,
+      observations,
+      observedSinceTick: new Set(),
+      lastSnapshotAt: this.store.snapshots.lastAt(),
+      openViolations: new Map(this.store.violations.open().map((v) => [v.key, v])),
     };
+    return this.runtime;
+  }
+
+  /** Runs one step after a committed tick: a failure is logged and counted, and the step's fallback used. */
+  private async step<T>(name: string, log: Logger, failed: string[], work: () => T | Promise<T>, fallback: T): Promise<T> {
+    try {
+      return await work();
+    } catch (error) {
+      failed.push(name);
+      log.error(`${name} failed`, { error });
+      return fallback;
+    }
+  }
+
+  /** Adds the town to the town list; if that fails the town still exists, and the alarm tries again. */
+  private async register(townId: TownId, createdAt: number): Promise<void> {
+    try {
+      await this.env.REGISTRY.getByName("registry").register(townId, createdAt);
+      this.ctx.storage.kv.delete(REGISTRATION_PENDING);
+    } catch (error) {
+      this.ctx.storage.kv.put(REGISTRATION_PENDING, true);
+      this.log.error("could not register the town; the alarm will try again", { townId, error });
+    }
+  }
+
+  private async retryRegistration(runtime: TownRuntime): Promise<void> {
+    if (!this.ctx.storage.kv.get(REGISTRATION_PENDING)) return;
+    await this.register(runtime.state.town.id, runtime.state.town.createdAt);
+  }
+
+  private async tickFailed(runtime: TownRuntime, now: number, startedAt: number, error: unknown, log: Logger): Promise<void> {
+    this.failedTicks += 1;
+    const config = runtime.state.town.config;
+    const delay = failedTickBackoff(this.failedTicks, config);
+    const reason = `retry after failed tick (${this.failedTicks} in a row)`;
+    log.error("tick failed", { error, consecutiveFailures: this.failedTicks });
+    try {
+      this.store.transaction(() => {
+        this.store.ticks.insertFailed(now, describeError(error), Date.now() - startedAt, runtime.state.town.breaker.status, now + delay, reason, this.store.events.queueStats());
+        this.store.counters.add(new CounterDeltas().add("town_reconciler_ticks_total", { result: "error" }).list());
+      });
+    } catch (recordError) {
+      log.error("could not record the failed tick", { error: recordError });
+    }
+    // The first failure of a streak is reported, then at most once per cooldown while it lasts.
+    if (this.failedTicks === 1 || now - this.lastFailureReportAt >= config.violationReportCooldownMs) {
+      this.lastFailureReportAt = now;
+      await this.alerts.send([{ kind: "tick_failed", error, consecutiveFailures: this.failedTicks }], { townId: runtime.state.town.id, tickId: null });
+    }
+    await this.schedule.set(now + delay, reason);
   }
 
   /** Debug routes are bounded per town: a 429 with Retry-After when a caller is too eager. */
@@ -406,7 +514,7 @@ export class TownDO extends DurableObject<Env> {
     const runtime = this.runtime;
     if (!runtime) return this.notFound();
     const result = run(runtime, this.clock.now());
-    if (result.ok) await this.wakeSoon(reason);
+    if (result.ok) await this.schedule.soon(runtime.state.town.config, reason);
     return result;
   }
 
@@ -416,178 +524,19 @@ export class TownDO extends DurableObject<Env> {
     if (claimed !== null && claimed !== town.id) {
       return fail(403, "wrong_town", `this agent token belongs to town ${claimed}, not ${town.id}`);
     }
-    const expected = this.repo.agentTokenHash();
+    const expected = this.store.state.agentTokenHash();
     if (!expected || !digestsEqual(await sha256Hex(token), expected)) {
-      return fail(401, "invalid_token", "the agent token is not valid for this town; use the token returned when the town was created");
+      return fail(401, "invalid_token", "the agent token is not valid for this town; use the token returned when the town was created (or last rotated)");
     }
     return null;
   }
+}
 
-  private containerPort(runtime: TownRuntime): ContainerPort {
-    if (this.port) return this.port;
-    const adapter = this.env.CONTAINER_ADAPTER ?? "simulated";
-    if (adapter === "http") {
-      if (!this.env.CONTAINER_URL) throw new Error("CONTAINER_ADAPTER=http needs CONTAINER_URL (the agent service base URL)");
-      this.port = new HttpContainerPort(this.env.CONTAINER_URL, this.env.CONTAINER_TOKEN);
-    } else if (adapter === "simulated") {
-      this.simulation = new SimulatedContainers(this.repo, this.clock, () => runtime.state.town.config);
-      this.port = this.simulation;
-    } else {
-      throw new Error(`CONTAINER_ADAPTER must be "simulated" or "http", not "${adapter}"`);
-    }
-    return this.port;
-  }
-
-  /** The simulated platform reports like a real one would: heartbeats and callbacks through the same paths. */
-  private progressSimulation(runtime: TownRuntime, now: number): number | null {
-    this.containerPort(runtime);
-    if (!this.simulation) return null;
-    const { reports, wakeAt } = this.simulation.progress(now);
-    const events: IngestInput["events"] = [];
-    for (const report of reports) {
-      if (report.kind === "heartbeat") {
-        observeAgent(runtime, report.agentId, { generation: report.generation, containerStatus: "running" }, now);
-      } else {
-        const eventId = `simulated:${report.agentId}@${report.generation}:${report.kind}`;
-        events.push(
-          report.kind === "done"
-            ? { eventId, type: "agent_done", agentId: report.agentId, payload: { generation: report.generation, branch: report.branch } }
-            : { eventId, type: "agent_completed", agentId: report.agentId, payload: { generation: report.generation, status: "failed", reason: report.reason } },
-        );
-      }
-    }
-    if (events.length > 0) ingestEvents(runtime, { events }, now);
-    return wakeAt;
-  }
-
-  private describeEffect(runtime: TownRuntime, effect: Effect): DispatchRequest | StopRequest | null {
-    const townId = runtime.state.town.id;
-    if (effect.kind === "stop") return { effectId: effect.id, townId, agentId: effect.agentId, generation: effect.generation };
-    const agent = runtime.state.agent(effect.agentId);
-    const bead = effect.beadId ? runtime.state.bead(effect.beadId) : undefined;
-    const rig = runtime.state.rig(effect.rigId);
-    // A dispatch whose agent has moved on (stopped, re-dispatched) must not start a container.
-    if (!agent || !bead || !rig || agent.generation !== effect.generation || agent.hook !== bead.id || agent.status === "idle") return null;
-    return {
-      effectId: effect.id,
-      townId,
-      agentId: agent.id,
-      role: agent.role,
-      generation: effect.generation,
-      rig: { id: rig.id, name: rig.name, gitUrl: rig.gitUrl, defaultBranch: rig.defaultBranch },
-      bead: { id: bead.id, type: bead.type, title: bead.title, body: this.repo.beadBody(bead.id), branch: bead.branch, prUrl: bead.prUrl },
-    };
-  }
-
-  /** Called inside the outbox's transaction: the outcome enters the town as an event. */
-  private reportEffect(effect: Effect, outcome: CallOutcome): void {
-    const payload = {
-      effectId: effect.id,
-      kind: effect.kind,
-      generation: effect.generation,
-      outcome: outcome.outcome,
-      ...(outcome.outcome === "ok" ? {} : { error: outcome.error.slice(0, 2_000) }),
-    };
-    const body = { type: "dispatch_result", agentId: effect.agentId, beadId: null, payload } as const;
-    this.repo.appendEvents([toNewEvent(`result:${effect.id}`, body, this.clock.now())]);
-  }
-
-  /** Executes due side effects after the tick committed; a failure here is retried from the outbox. */
-  private async runSideEffects(runtime: TownRuntime, now: number, log: Logger): Promise<OutboxRun> {
-    try {
-      const run = await runOutbox({
-        repo: this.repo,
-        port: this.containerPort(runtime),
-        clock: this.clock,
-        config: runtime.state.town.config,
-        describe: (effect) => this.describeEffect(runtime, effect),
-        report: (effect, outcome) => this.reportEffect(effect, outcome),
-      });
-      this.prune(runtime, now);
-      return run;
-    } catch (error) {
-      log.error("side effects or housekeeping failed", { error });
-      return { attempted: 0, succeeded: 0, failed: 0, deferred: 0, obsolete: 0, outcomes: [] };
-    }
-  }
-
-  private async tickFailed(runtime: TownRuntime, now: number, startedAt: number, error: unknown, log: Logger): Promise<void> {
-    this.failedTicks += 1;
-    const config = runtime.state.town.config;
-    const delay = Math.min(1_000 * 2 ** (this.failedTicks - 1), config.idleAlarmMs);
-    const reason = `retry after failed tick (${this.failedTicks} in a row)`;
-    log.error("tick failed", { error, consecutiveFailures: this.failedTicks });
-    try {
-      this.repo.transaction(() => {
-        this.repo.insertFailedTick(now, describeError(error), Date.now() - startedAt, runtime.state.town.breaker.status, now + delay, reason);
-        this.repo.addCounters(new CounterDeltas().add("town_reconciler_ticks_total", { result: "error" }).list());
-      });
-    } catch (recordError) {
-      log.error("could not record the failed tick", { error: recordError });
-    }
-    // The first failure of a streak is reported, then at most once per cooldown while it lasts.
-    if (this.failedTicks === 1 || now - this.lastFailureReportAt >= config.violationReportCooldownMs) {
-      this.lastFailureReportAt = now;
-      await this.alerts.send([{ kind: "tick_failed", error, consecutiveFailures: this.failedTicks }], { townId: runtime.state.town.id, tickId: null });
-    }
-    await this.setAlarm(now + delay, reason);
-  }
-
-  /** A copy of the state for replay to start from: after tick `tickId`, with what was still pending. */
-  private takeSnapshot(runtime: TownRuntime, now: number, tickId: number): void {
-    const json = JSON.stringify(snapshotOf(runtime.state));
-    this.repo.transaction(() => this.repo.saveSnapshot({ takenAt: now, tickId, logSeq: this.repo.maxSeq(), pending: this.repo.pendingSeqs() }, json));
-    runtime.lastSnapshotAt = now;
-  }
-
-  private prune(runtime: TownRuntime, now: number): void {
-    if (now - this.lastPrunedAt < PRUNE_INTERVAL_MS) return;
-    this.lastPrunedAt = now;
-    const config = runtime.state.town.config;
-    this.repo.transaction(() => {
-      this.repo.pruneEvents(now - config.eventRetentionMs, config.eventRetentionCount);
-      this.repo.pruneTicks(now - config.tickRetentionMs, config.tickRetentionCount);
-      this.repo.pruneSnapshots(now - Math.min(config.eventRetentionMs, config.tickRetentionMs));
-    });
-  }
-
-  /** The next alarm: the earliest of what the rules, the queue, the outbox and the simulation need. */
-  private async scheduleNext(runtime: TownRuntime, ruleWake: AlarmInfo | null, simulatedWake: number | null): Promise<AlarmInfo> {
-    const now = this.clock.now();
-    const config = runtime.state.town.config;
-    const candidates: AlarmInfo[] = [{ at: now + config.idleAlarmMs, reason: "idle poll" }];
-    if (ruleWake) candidates.push({ at: Math.max(ruleWake.at, now + config.soonMs), reason: ruleWake.reason });
-    const queue = this.repo.queueStats();
-    if (queue.pending > 0) candidates.push({ at: now + config.soonMs, reason: `${queue.pending} event(s) pending` });
-    const effectAt = this.repo.nextEffectAt();
-    if (effectAt !== null) candidates.push({ at: Math.max(effectAt, now + config.soonMs), reason: "side effect due" });
-    if (simulatedWake !== null) candidates.push({ at: Math.max(simulatedWake, now + config.soonMs), reason: "simulated agent report due" });
-    if (this.requestedWake) candidates.push(this.requestedWake);
-    const next = candidates.reduce((a, b) => (b.at < a.at ? b : a));
-    await this.setAlarm(next.at, next.reason);
-    return next;
-  }
-
-  /** Pulls the alarm forward to "soon" (never pushes it back). */
-  private async wakeSoon(reason: string): Promise<void> {
-    const runtime = this.runtime;
-    if (!runtime) return;
-    const at = this.clock.now() + runtime.state.town.config.soonMs;
-    if (!this.requestedWake || at < this.requestedWake.at) this.requestedWake = { at, reason };
-    const current = await this.ctx.storage.getAlarm();
-    if (current !== null && current <= at) return;
-    await this.setAlarm(at, reason);
-  }
-
-  private async setAlarm(at: number, reason: string): Promise<void> {
-    await this.ctx.storage.put<AlarmInfo>(ALARM_KEY, { at, reason });
-    await this.ctx.storage.setAlarm(at);
-  }
-
-  private async alarmInfo(): Promise<AlarmInfo | null> {
-    const at = await this.ctx.storage.getAlarm();
-    if (at === null) return null;
-    const info = await this.ctx.storage.get<AlarmInfo>(ALARM_KEY);
-    return { at, reason: info && info.at === at ? info.reason : "scheduled" };
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
   }
 }
+

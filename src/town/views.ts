@@ -1,5 +1,6 @@
 import type { BeadId } from "../domain/ids";
 import { AGENT_STATUSES, BEAD_STATUSES, BEAD_TYPES, type Agent, type Bead, type Town } from "../domain/model";
+import type { TownState } from "../domain/state";
 import type { TownRuntime } from "./runtime";
 
 /** How entities look in API responses (camelCase JSON, times in epoch milliseconds). */
@@ -33,34 +34,41 @@ export function agentView(agent: Agent) {
 }
 
 /** A bead with what surrounds it: its body, its agent, its blockers, its merge requests or tracked beads. */
-export function beadDetails(runtime: TownRuntime, bead: Bead) {
-  const { state, repo } = runtime;
+export function beadDetails(runtime: TownRuntime, bead: Bead, body: string | null) {
+  const { state } = runtime;
   const brief = (id: BeadId) => {
     const other = state.bead(id);
     return { id, status: other?.status ?? "missing" };
   };
   const agent = bead.assignee ? state.agent(bead.assignee) : undefined;
+  // A finished issue's merge requests are no longer indexed in memory: storage lists them.
+  const mergeRequests = state.liveBead(bead.id)
+    ? state.mergeRequestsOf(bead.id).flatMap((id) => state.bead(id) ?? [])
+    : bead.type === "issue"
+      ? runtime.store.state.mergeRequestsOf(bead.id)
+      : [];
   return {
-    bead: { ...beadView(bead), body: repo.beadBody(bead.id) },
+    bead: { ...beadView(bead), body },
     agent: agent ? agentView(agent) : null,
     blockers: bead.blockedBy.map(brief),
-    mergeRequests: state.mergeRequestsOf(bead.id).flatMap((id) => {
-      const mr = state.bead(id);
-      return mr ? [{ id, status: mr.status, merged: mr.merged, branch: mr.branch, prUrl: mr.prUrl }] : [];
-    }),
+    mergeRequests: mergeRequests.map((mr) => ({ id: mr.id, status: mr.status, merged: mr.merged, branch: mr.branch, prUrl: mr.prUrl })),
     ...(bead.type === "convoy" ? { tracked: bead.tracked.map(brief) } : {}),
   };
 }
 
-/** Agents and beads counted by status (every status present, zeros included, so dashboards see stable fields). */
-export function countsByStatus(runtime: TownRuntime) {
-  const agents = Object.fromEntries(AGENT_STATUSES.map((s) => [s, 0])) as Record<(typeof AGENT_STATUSES)[number], number>;
-  const beads = Object.fromEntries(BEAD_STATUSES.map((s) => [s, 0])) as Record<(typeof BEAD_STATUSES)[number], number>;
-  const beadsByType = Object.fromEntries(BEAD_TYPES.map((t) => [t, 0])) as Record<(typeof BEAD_TYPES)[number], number>;
-  for (const agent of runtime.state.agents()) agents[agent.status] += 1;
-  for (const bead of runtime.state.beads()) {
-    beads[bead.status] += 1;
-    beadsByType[bead.type] += 1;
+/**
+ * Agents and beads counted by status and beads by type (every status present, zeros included, so
+ * dashboards see stable fields): the working set's indexes plus the archive's counts, no walk.
+ */
+export function countsByStatus(state: TownState) {
+  const agents = Object.fromEntries(AGENT_STATUSES.map((s) => [s, state.countAgentsWith(s)])) as Record<(typeof AGENT_STATUSES)[number], number>;
+  const beads = Object.fromEntries(BEAD_STATUSES.map((s) => [s, state.countWith(s)])) as Record<(typeof BEAD_STATUSES)[number], number>;
+  const beadsByType = Object.fromEntries(BEAD_TYPES.map((t) => [t, state.countOfType(t)])) as Record<(typeof BEAD_TYPES)[number], number>;
+  for (const type of BEAD_TYPES) {
+    const finished = state.finished[type];
+    beads.closed += finished.closed;
+    beads.failed += finished.failed;
+    beadsByType[type] += finished.closed + finished.failed;
   }
   return { agents, beads, beadsByType };
 }

@@ -1,6 +1,7 @@
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { splitText, TownRepository } from "../../src/db/repository";
+import { splitText } from "../../src/db/snapshot-store";
+import { TownStore } from "../../src/db/town-store";
 import { REPLAY_LIMITS } from "../../src/town/replay";
 import { api, createTown, sling, tick, TOKENS, uniqueTownId, type TestTown } from "../support/town";
 
@@ -91,10 +92,10 @@ describe("snapshots", () => {
   it("store a large state in parts and read it back whole", async () => {
     const town = await createTown();
     const round = await runInDurableObject(town.stub, (_instance, state) => {
-      const repo = new TownRepository(state.storage);
+      const snapshots = new TownStore(state.storage).snapshots;
       const json = JSON.stringify({ beads: Array.from({ length: 2_000 }, (_, i) => ({ id: `bead-${i}`, title: "✓ ".repeat(200) })) });
-      repo.saveSnapshot({ takenAt: 5_000_000_000_000, tickId: 7, logSeq: 9, pending: [[3, 1]] }, json, 100_000);
-      const back = repo.snapshotAtOrBefore(5_000_000_000_000)!;
+      snapshots.save({ takenAt: 5_000_000_000_000, tickId: 7, logSeq: 9, pending: [[3, 1]] }, json, 100_000);
+      const back = snapshots.atOrBefore(5_000_000_000_000)!;
       const parts = state.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM snapshot_parts WHERE snapshot_id = ?", back.id).one().n;
       return { same: back.json === json, parts, pending: back.pending, length: json.length };
     });

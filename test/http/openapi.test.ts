@@ -23,6 +23,9 @@ const EXAMPLES: Record<string, { valid: unknown; invalid: unknown }> = {
   },
   "POST /api/towns/{townId}/agents/{agentId}/heartbeat": { valid: { generation: 2, containerStatus: "running" }, invalid: { generation: -1 } },
   "POST /api/towns/{townId}/debug/reconcile-dry-run": { valid: {}, invalid: { extra: true } },
+  "POST /api/towns/{townId}/agent-token": { valid: {}, invalid: { token: "mine" } },
+  "POST /api/towns/{townId}/debug/events/{seq}/retry": { valid: {}, invalid: { now: true } },
+  "POST /api/towns/{townId}/debug/events/{seq}/discard": { valid: {}, invalid: { reason: "x" } },
   "POST /api/towns/{townId}/debug/replay-events": { valid: { from: "2100-01-01T00:00:00Z", to: "2100-01-01T01:00:00Z" }, invalid: { from: "2100-01-01T00:00:00Z" } },
 };
 

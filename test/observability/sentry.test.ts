@@ -4,7 +4,8 @@ import { describe, expect, it } from "vitest";
 import { createLogger } from "../../src/observability/log";
 import { createAlertSink } from "../../src/observability/sentry";
 import { agentRow, beadRow, eventRow, seed } from "../support/seed";
-import { advance, createTown, status, tick, type TestTown } from "../support/town";
+import { advance, createTown, status, tick, tickUntilFound, type TestTown } from "../support/town";
+import { SWEEP_BUCKETS } from "../../src/domain/work-index";
 
 const sentryUrl = inject("sentryUrl");
 const SILENT = { simulation: { workMs: 86_400_000, heartbeatIntervalMs: 86_400_000 }, idleAlarmMs: 3_600_000 };
@@ -43,8 +44,7 @@ describe("reporting to Sentry", () => {
   it("sends the entity ids of a violation", async () => {
     const town = await createTown(SILENT);
     await seed(town, [beadRow("b1", { status: "in_progress", assignee: "a1" }), agentRow("a1", { hook: "b1" }), agentRow("a2", { hook: "b1", dispatchedAt: "4102444900000" })]);
-    await advance(town, 1_000);
-    await tick(town);
+    await tickUntilFound(town, (s) => s.lastTick.repairs > 0, SWEEP_BUCKETS);
     const six = ofKind(await sentryEvents(town), "violation_started").find((e) => e.tags.invariant === "6");
     expect(six.contexts.town).toMatchObject({ invariant: 6, key: "6:b1", beadIds: ["b1"], agentIds: ["a1", "a2"] });
   });

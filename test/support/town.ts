@@ -117,3 +117,17 @@ export async function runUntil(town: TestTown, done: (status: any) => boolean, m
   if (done(await status(town))) return maxTicks;
   throw new Error(`condition still false after ${maxTicks} ticks: ${JSON.stringify(await status(town))}`);
 }
+
+/**
+ * Ticks (a second apart) until `found` holds of the status, at most `max` times: for a violation made
+ * outside any tick, which the rolling invariant sweep finds within SWEEP_BUCKETS ticks. Returns the status.
+ */
+export async function tickUntilFound(town: TestTown, found: (status: any) => boolean, max: number): Promise<any> {
+  for (let i = 0; i < max; i++) {
+    await advance(town, 1_000);
+    await tick(town);
+    const now = await status(town);
+    if (found(now)) return now;
+  }
+  throw new Error(`not found within ${max} ticks: ${JSON.stringify((await status(town)).violations)}`);
+}

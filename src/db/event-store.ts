@@ -1,0 +1,177 @@
+import { allColumns, rowCodec } from "./codec";
+import * as schema from "./schema";
+import { allRows, changes, chunks, firstRow, MAX_PARAMS, placeholders, runs } from "./sql";
+
+/** pending → processed, or → dead after its last failed attempt; a dead one may be retried (pending) or discarded. */
+export type EventStatus = "pending" | "processed" | "dead" | "discarded";
+
+/** An event row as stored; its payload is parsed and validated by the drain, not here. */
+export type StoredEvent = Omit<typeof schema.townEvents.$inferSelect, "status"> & { readonly status: EventStatus };
+
+export type NewEvent = Pick<StoredEvent, "eventId" | "type" | "agentId" | "beadId" | "payload" | "createdAt">;
+
+export interface QueueStats {
+  readonly pending: number;
+  readonly oldestPendingAt: number | null;
+  readonly dead: number;
+}
+
+const EVENT_ROW = rowCodec(schema.townEvents, allColumns(schema.townEvents));
+const SELECT_EVENTS = `SELECT ${EVENT_ROW.columns} FROM town_events`;
+const SELECT_PENDING = `${SELECT_EVENTS} WHERE status = 'pending' ORDER BY seq LIMIT ?`;
+/** Twelve rows to a statement (8 parameters each, under the limit of 100): a batch of 1,000 is 84 statements. */
+const EVENTS_PER_INSERT = 12;
+const insertSqlByRows = new Map<number, string>();
+
+/** The insert for `rows` events (the text is cached, so the runtime reuses the prepared statement). */
+function insertSql(rows: number): string {
+  let text = insertSqlByRows.get(rows);
+  if (!text) {
+    const values = Array.from({ length: rows }, () => "(?, ?, ?, ?, ?, ?, ?, 0, ?)").join(", ");
+    text = `INSERT INTO town_events (event_id, type, agent_id, bead_id, payload, created_at, status, attempts, processed_at) VALUES ${values} ON CONFLICT (event_id) DO NOTHING RETURNING seq, event_id`;
+    insertSqlByRows.set(rows, text);
+  }
+  return text;
+}
+
+const decode = (raw: readonly SqlStorageValue[]) => EVENT_ROW.decode(raw) as StoredEvent;
+
+/** The town's event log (`town_events`): every change to the town, in `seq` order. */
+export class EventStore {
+  constructor(private readonly sql: SqlStorage) {}
+
+  /**
+   * Appends events; `processedAt` set means already applied (commands), else pending for the next tick.
+   * An event id already in the log is skipped; what was inserted comes back.
+   */
+  append(events: readonly NewEvent[], processedAt: number | null = null): Array<{ seq: number; eventId: string }> {
+    const status: EventStatus = processedAt === null ? "pending" : "processed";
+    const inserted: Array<{ seq: number; eventId: string }> = [];
+    for (let i = 0; i < events.length; i += EVENTS_PER_INSERT) {
+      const chunk = events.slice(i, i + EVENTS_PER_INSERT);
+      const params = chunk.flatMap((e) => [e.eventId, e.type, e.agentId, e.beadId, e.payload, e.createdAt, status, processedAt]);
+      for (const row of this.sql.exec<{ seq: number; event_id: string }>(insertSql(chunk.length), ...params)) {
+        inserted.push({ seq: row.seq, eventId: row.event_id });
+      }
+    }
+    return inserted;
+  }
+
+  /** Stored events with these ids (to tell a duplicate from a conflicting reuse of an id). */
+  byIds(eventIds: readonly string[]): StoredEvent[] {
+    return chunks(eventIds, MAX_PARAMS).flatMap((chunk) => allRows(this.sql, `${SELECT_EVENTS} WHERE event_id IN (${placeholders(chunk.length)})`, { decode }, ...chunk));
+  }
+
+  bySeq(seq: number): StoredEvent | undefined {
+    return firstRow(this.sql, `${SELECT_EVENTS} WHERE seq = ?`, { decode }, seq);
+  }
+
+  /** Events with these seqs, in seq order. */
+  bySeqs(seqs: readonly number[]): StoredEvent[] {
+    const found = chunks(seqs, MAX_PARAMS).flatMap((chunk) => allRows(this.sql, `${SELECT_EVENTS} WHERE seq IN (${placeholders(chunk.length)})`, { decode }, ...chunk));
+    return found.sort((a, b) => a.seq - b.seq);
+  }
+
+  /** The oldest pending events, in seq order. */
+  pending(limit: number): StoredEvent[] {
+    return allRows(this.sql, SELECT_PENDING, { decode }, limit);
+  }
+
+  /** Marks drained events processed, or counts a failed attempt (dead-lettering at the limit). Returns the dead ones. */
+  settle(processed: readonly number[], failed: ReadonlyArray<{ seq: number; error: string }>, now: number, maxAttempts: number): number[] {
+    // Drained events are consecutive unless some failed: a run of consecutive seqs is one range update.
+    for (const [first, last] of runs(processed)) {
+      this.sql.exec("UPDATE town_events SET status = 'processed', processed_at = ? WHERE seq BETWEEN ? AND ?", now, first, last);
+    }
+    const dead: number[] = [];
+    for (const { seq, error } of failed) {
+      const row = this.sql
+        .exec<{ status: string }>(
+          `UPDATE town_events SET attempts = attempts + 1, last_error = ?,
+             status = CASE WHEN attempts + 1 >= ? THEN 'dead' ELSE 'pending' END,
+             processed_at = CASE WHEN attempts + 1 >= ? THEN ? ELSE NULL END
+           WHERE seq = ? RETURNING status`,
+          error.slice(0, 2_000),
+          maxAttempts,
+          maxAttempts,
+          now,
+          seq,
+        )
+        .toArray()[0];
+      if (row?.status === "dead") dead.push(seq);
+    }
+    return dead;
+  }
+
+  /** A dead-lettered event goes back in the queue with its attempts reset. */
+  revive(seq: number): void {
+    this.sql.exec("UPDATE town_events SET status = 'pending', attempts = 0, processed_at = NULL WHERE seq = ? AND status = 'dead'", seq);
+  }
+
+  /** A dead-lettered event is dropped for good (kept until retention prunes it, as `discarded`). */
+  discard(seq: number, now: number): void {
+    this.sql.exec("UPDATE town_events SET status = 'discarded', processed_at = ? WHERE seq = ? AND status = 'dead'", now, seq);
+  }
+
+  queueStats(): QueueStats {
+    const pending = this.sql.exec<{ n: number; oldest: number | null }>("SELECT count(*) AS n, min(created_at) AS oldest FROM town_events WHERE status = 'pending'").one();
+    const dead = this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM town_events WHERE status = 'dead'").one();
+    return { pending: pending.n, oldestPendingAt: pending.oldest, dead: dead.n };
+  }
+
+  withStatus(status: "pending" | "dead", limit: number): StoredEvent[] {
+    return allRows(this.sql, `${SELECT_EVENTS} WHERE status = ? ORDER BY seq LIMIT ?`, { decode }, status, limit);
+  }
+
+  /**
+   * Retention: applied (and discarded) events older than `before` go, and any beyond the newest `keep`
+   * seqs; at most `limit` rows per call, so pruning never makes one alarm long. Returns how many went.
+   */
+  prune(before: number, keep: number, limit: number): number {
+    const cutoff = this.maxSeq() - keep;
+    this.sql.exec(
+      `DELETE FROM town_events WHERE seq IN (
+         SELECT seq FROM town_events WHERE status IN ('processed', 'discarded') AND (processed_at < ? OR seq <= ?) ORDER BY seq LIMIT ?)`,
+      before,
+      cutoff,
+      limit,
+    );
+    return changes(this.sql);
+  }
+
+  /** The highest event seq ever assigned (pruning never lowers it). */
+  maxSeq(): number {
+    const row = this.sql.exec<{ seq: number }>("SELECT seq FROM sqlite_sequence WHERE name = 'town_events'").toArray()[0];
+    return row?.seq ?? 0;
+  }
+
+  /** Pending events as `[seq, attempts]`, in seq order. */
+  pendingSeqs(): Array<[number, number]> {
+    return this.sql.exec<{ seq: number; attempts: number }>("SELECT seq, attempts FROM town_events WHERE status = 'pending' ORDER BY seq").toArray().map((row) => [row.seq, row.attempts]);
+  }
+
+  /** How many events after `afterSeq` were logged at or before `at`. */
+  countAfter(afterSeq: number, at: number): number {
+    return this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM town_events WHERE seq > ? AND created_at <= ?", afterSeq, at).one().n;
+  }
+
+  /** How many events have `after < seq ≤ upTo` (all of them unless some were pruned). */
+  countBetween(after: number, upTo: number): number {
+    return this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM town_events WHERE seq > ? AND seq <= ?", after, upTo).one().n;
+  }
+
+  /** Events of these types after `afterSeq` logged at or before `at`, in seq order. */
+  ofTypesAfter(afterSeq: number, at: number, types: readonly string[], limit = 1_000_000): StoredEvent[] {
+    return allRows(this.sql, `${SELECT_EVENTS} WHERE seq > ? AND created_at <= ? AND type IN (${placeholders(types.length)}) ORDER BY seq LIMIT ?`, { decode }, afterSeq, at, ...types, limit);
+  }
+
+  /** Events of any other type after `afterSeq` logged at or before `at`, in seq order. */
+  notOfTypesAfter(afterSeq: number, at: number, types: readonly string[], limit = 1_000_000): StoredEvent[] {
+    return allRows(this.sql, `${SELECT_EVENTS} WHERE seq > ? AND created_at <= ? AND type NOT IN (${placeholders(types.length)}) ORDER BY seq LIMIT ?`, { decode }, afterSeq, at, ...types, limit);
+  }
+
+  /** Events with `first ≤ seq ≤ last`, in seq order. */
+  inSeqRange(first: number, last: number): StoredEvent[] {
+    return allRows(this.sql, `${SELECT_EVENTS} WHERE seq BETWEEN ? AND ? ORDER BY seq`, { decode }, first, last);
+  }
+}

@@ -1,0 +1,106 @@
+import { and, asc, desc, eq, inArray, lt, lte, sql } from "drizzle-orm";
+import type { DrizzleSqliteDODatabase } from "drizzle-orm/durable-sqlite";
+import * as schema from "./schema";
+import { chunks, MAX_PARAMS } from "./sql";
+
+/** Characters per snapshot part: at most 3 UTF-8 bytes each, so a part stays under 1.5 MB (rows may hold 2 MB). */
+export const SNAPSHOT_PART_CHARS = 500_000;
+
+export interface SnapshotMeta {
+  readonly takenAt: number;
+  /** The last tick whose effects the snapshot includes (0: none yet). */
+  readonly tickId: number;
+  /** The highest event seq at the time. */
+  readonly logSeq: number;
+  /** Events still pending at the time, as `[seq, attempts]`. */
+  readonly pending: Array<[number, number]>;
+}
+
+export interface StoredSnapshot extends SnapshotMeta {
+  readonly id: number;
+  readonly json: string;
+}
+
+/** Periodic copies of the town's working set, the starting points of replay. */
+export class SnapshotStore {
+  constructor(private readonly db: DrizzleSqliteDODatabase<typeof schema>) {}
+
+  /** Stores a snapshot's JSON in parts of at most `partChars` characters (≤ 3 bytes each: far under 2 MB). */
+  save(meta: SnapshotMeta, json: string, partChars = SNAPSHOT_PART_CHARS): number {
+    const pieces = splitText(json, partChars);
+    const id = this.db.insert(schema.snapshots).values({ ...meta, parts: pieces.length, bytes: json.length }).returning({ id: schema.snapshots.id }).get()!.id;
+    pieces.forEach((data, part) => this.db.insert(schema.snapshotParts).values({ snapshotId: id, part, data }).run());
+    return id;
+  }
+
+  /** The snapshot taken when the town was created (tick 0), if it is still kept. */
+  creation(): StoredSnapshot | null {
+    const first = this.db.select().from(schema.snapshots).where(eq(schema.snapshots.tickId, 0)).orderBy(asc(schema.snapshots.id)).limit(1).get();
+    return first ? this.atOrBefore(first.takenAt) : null;
+  }
+
+  /** The latest snapshot taken at or before `at`, reassembled. */
+  atOrBefore(at: number): StoredSnapshot | null {
+    const meta = this.db
+      .select()
+      .from(schema.snapshots)
+      .where(lte(schema.snapshots.takenAt, at))
+      .orderBy(desc(schema.snapshots.takenAt), desc(schema.snapshots.id))
+      .limit(1)
+      .get();
+    if (!meta) return null;
+    const parts = this.db
+      .select({ part: schema.snapshotParts.part, data: schema.snapshotParts.data })
+      .from(schema.snapshotParts)
+      .where(eq(schema.snapshotParts.snapshotId, meta.id))
+      .orderBy(asc(schema.snapshotParts.part))
+      .all();
+    if (parts.length !== meta.parts) throw new Error(`snapshot ${meta.id} has ${parts.length} of its ${meta.parts} parts`);
+    const pending = meta.pending as Array<[number, number]>;
+    return { id: meta.id, takenAt: meta.takenAt, tickId: meta.tickId, logSeq: meta.logSeq, pending, json: parts.map((p) => p.data).join("") };
+  }
+
+  oldestAt(): number | null {
+    return this.db.select({ at: sql<number | null>`min(${schema.snapshots.takenAt})` }).from(schema.snapshots).get()?.at ?? null;
+  }
+
+  lastAt(): number | null {
+    return this.db.select({ at: sql<number | null>`max(${schema.snapshots.takenAt})` }).from(schema.snapshots).get()?.at ?? null;
+  }
+
+  /** Drops snapshots taken before `before`, except the newest of them (the base for the oldest windows). */
+  prune(before: number): void {
+    const keep = this.db
+      .select({ id: schema.snapshots.id })
+      .from(schema.snapshots)
+      .where(lt(schema.snapshots.takenAt, before))
+      .orderBy(desc(schema.snapshots.takenAt), desc(schema.snapshots.id))
+      .limit(1)
+      .get();
+    if (!keep) return;
+    const doomed = this.db
+      .select({ id: schema.snapshots.id })
+      .from(schema.snapshots)
+      .where(and(lt(schema.snapshots.takenAt, before), lt(schema.snapshots.id, keep.id)))
+      .all()
+      .map((r) => r.id);
+    for (const chunk of chunks(doomed, MAX_PARAMS)) {
+      this.db.delete(schema.snapshotParts).where(inArray(schema.snapshotParts.snapshotId, chunk)).run();
+      this.db.delete(schema.snapshots).where(inArray(schema.snapshots.id, chunk)).run();
+    }
+  }
+}
+
+/** Text in pieces of at most `size` UTF-16 units, never splitting a surrogate pair (an emoji stays whole). */
+export function splitText(text: string, size: number): string[] {
+  const pieces: string[] = [];
+  let start = 0;
+  while (start < text.length) {
+    let end = Math.min(start + size, text.length);
+    const last = text.charCodeAt(end - 1);
+    if (end < text.length && last >= 0xd800 && last <= 0xdbff) end -= 1;
+    pieces.push(text.slice(start, end));
+    start = end;
+  }
+  return pieces.length > 0 ? pieces : [""];
+}

@@ -1,0 +1,267 @@
+import { eq } from "drizzle-orm";
+import type { DrizzleSqliteDODatabase } from "drizzle-orm/durable-sqlite";
+import { resolveConfig, type TownConfigOverrides } from "../domain/config";
+import type { AgentId, BeadId, RigId, TownId } from "../domain/ids";
+import type { Agent, Bead, BeadStatus, BeadType, Breaker, ContainerStatus, Rig, Town } from "../domain/model";
+import { noFinished, TownState, type BeadArchive, type FinishedCounts, type StateChanges } from "../domain/state";
+import { allColumns, rowCodec } from "./codec";
+import * as schema from "./schema";
+import { allRows as all, chunks, firstRow as first, MAX_PARAMS, placeholders as marks } from "./sql";
+import { updateManyFor, upsertFor, type UpdateMany } from "./statements";
+
+/** The last observation of an agent (time and container status as reported, for the noise filter). */
+export interface Observation {
+  readonly observedAt: number | null;
+  readonly observedContainerStatus: ContainerStatus | null;
+}
+
+/** A bead as stored, where the domain has no use for it: with its body. */
+export type StoredBead = Bead & { readonly body: string | null };
+
+const RIG_KEYS = ["id", "name", "gitUrl", "defaultBranch", "agentSeq", "createdAt", "updatedAt"] as const;
+const AGENT_KEYS = [
+  "id", "rigId", "role", "status", "statusSince", "hook", "generation", "dispatchAttempts", "dispatchedAt",
+  "lastHeartbeatAt", "containerStatus", "containerStatusSince", "createdAt", "updatedAt",
+] as const;
+const BEAD_KEYS = [
+  "id", "rigId", "type", "status", "title", "priority", "assignee", "dispatchAttempts", "lastDispatchAt",
+  "held", "sourceBeadId", "branch", "prUrl", "merged", "createdAt", "updatedAt",
+] as const;
+
+const TOWN_ROW = rowCodec(schema.towns, allColumns(schema.towns));
+const RIG_ROW = rowCodec(schema.rigs, RIG_KEYS);
+const AGENT_ROW = rowCodec(schema.agents, [...AGENT_KEYS, "observedAt", "observedContainerStatus"]);
+const BEAD_ROW = rowCodec(schema.beads, BEAD_KEYS);
+const STORED_BEAD_ROW = rowCodec(schema.beads, [...BEAD_KEYS, "body"]);
+
+/** The rows a tick writes, as prepared statements derived from the schema (see statements.ts). */
+const UPSERT = {
+  rig: upsertFor<Rig>(schema.rigs, ["id"], RIG_KEYS),
+  agent: upsertFor<Agent>(schema.agents, ["id"], AGENT_KEYS),
+  bead: upsertFor<Bead>(schema.beads, ["id"], BEAD_KEYS),
+};
+/** What an update writes: every column that can change (never id, rig, role, type or creation time). */
+const UPDATE = {
+  agent: updateManyFor<Agent>(schema.agents, "id", AGENT_KEYS.filter((c) => c !== "rigId" && c !== "role" && c !== "createdAt")),
+  bead: updateManyFor<Bead>(schema.beads, "id", BEAD_KEYS.filter((c) => c !== "rigId" && c !== "type" && c !== "sourceBeadId" && c !== "createdAt")),
+};
+const INSERT_DEPENDENCY = `INSERT INTO dependencies (bead_id, depends_on_id, kind, ordinal) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`;
+const ARCHIVE = updateManyFor<{ id: string; archivedSeq: number }>(schema.beads, "id", ["id", "archivedSeq"]);
+
+/**
+ * The town's entities: the town row, rigs, agents, beads and their dependencies. The working set is
+ * loaded into memory; finished beads stay here and are read one at a time (the archive).
+ */
+export class StateStore {
+  constructor(
+    private readonly sql: SqlStorage,
+    private readonly db: DrizzleSqliteDODatabase<typeof schema>,
+  ) {}
+
+  agentTokenHash(): string | null {
+    return this.db.select({ hash: schema.towns.agentTokenHash }).from(schema.towns).limit(1).get()?.hash ?? null;
+  }
+
+  setAgentTokenHash(hash: string): void {
+    this.db.update(schema.towns).set({ agentTokenHash: hash }).run();
+  }
+
+  createTown(town: Town, agentTokenHash: string): void {
+    this.db.insert(schema.towns).values({ ...townRow(town), finished: noFinished(), agentTokenHash }).run();
+  }
+
+  /**
+   * The working set into memory: the town, rigs, agents (with their last observations), and the beads
+   * that have not left it, with their dependencies and every merge request of their issues. Bodies and
+   * finished beads stay on disk.
+   *
+   * Rows come back in rowid order, which is the order they were created in (a tick writes new rows in
+   * the order it made them): the same iteration order the state had before the object was evicted,
+   * so a reloaded town decides exactly as the running one would — and as replay does.
+   */
+  loadState(archive: BeadArchive): { state: TownState; observations: Map<AgentId, Observation> } | null {
+    const townRowValue = first(this.sql, `SELECT ${TOWN_ROW.columns} FROM ${TOWN_ROW.table} LIMIT 1`, TOWN_ROW);
+    if (!townRowValue) return null;
+    const overrides = townRowValue.config as TownConfigOverrides;
+    const town: Town = {
+      id: townRowValue.id as TownId,
+      overrides,
+      config: resolveConfig(overrides),
+      breaker: townRowValue.breaker as Breaker,
+      createdAt: townRowValue.createdAt,
+      updatedAt: townRowValue.updatedAt,
+    };
+    const rigs = all(this.sql, `SELECT ${RIG_ROW.columns} FROM rigs ORDER BY rowid`, RIG_ROW).map((row) => row as Rig);
+    const observations = new Map<AgentId, Observation>();
+    const agents = all(this.sql, `SELECT ${AGENT_ROW.columns} FROM agents ORDER BY rowid`, AGENT_ROW).map((row) => {
+      const { observedAt, observedContainerStatus, ...agent } = row;
+      observations.set(row.id as AgentId, { observedAt, observedContainerStatus: observedContainerStatus as ContainerStatus | null });
+      return agent as Agent;
+    });
+    const blockedBy = new Map<string, BeadId[]>();
+    const tracked = new Map<string, BeadId[]>();
+    const deps = this.sql.exec(
+      `SELECT d.bead_id, d.depends_on_id, d.kind FROM beads b JOIN dependencies d ON d.bead_id = b.id WHERE b.archived_seq IS NULL ORDER BY d.bead_id, d.kind, d.ordinal`,
+    );
+    for (const [beadId, dependsOn, kind] of deps.raw() as unknown as Iterable<[string, string, string]>) {
+      const target = kind === "blocks" ? blockedBy : tracked;
+      let list = target.get(beadId);
+      if (!list) target.set(beadId, (list = []));
+      list.push(dependsOn as BeadId);
+    }
+    const beads = all(this.sql, `SELECT ${BEAD_ROW.columns} FROM beads WHERE archived_seq IS NULL ORDER BY rowid`, BEAD_ROW).map((row) =>
+      toBead(row, blockedBy.get(row.id) ?? NONE, tracked.get(row.id) ?? NONE),
+    );
+    // Every merge request of the issues in play, archived ones too (a review settles on all of them).
+    const mergeRequests = new Map<BeadId, BeadId[]>();
+    const mrs = this.sql.exec(
+      `SELECT mr.source_bead_id, mr.id FROM beads src JOIN beads mr ON mr.source_bead_id = src.id
+       WHERE src.archived_seq IS NULL AND src.type = 'issue' AND mr.type = 'merge_request' ORDER BY mr.rowid`,
+    );
+    for (const [issue, mr] of mrs.raw() as unknown as Iterable<[BeadId, BeadId]>) {
+      const list = mergeRequests.get(issue);
+      if (list) list.push(mr);
+      else mergeRequests.set(issue, [mr]);
+    }
+    const finished = { ...noFinished(), ...(townRowValue.finished as Partial<FinishedCounts>) };
+    const state = new TownState(town, rigs, agents, beads, { archive, finished, mergeRequests });
+    return { state, observations };
+  }
+
+  /** Writes what a tick or command changed. `finishedBefore`: the archive's counts before these changes. */
+  persist(changes: StateChanges, finishedBefore: FinishedCounts): void {
+    if (changes.town) {
+      const { id: _id, ...row } = townRow(changes.town);
+      this.db.update(schema.towns).set(row).run();
+    }
+    for (const rig of changes.rigs) this.sql.exec(UPSERT.rig.sql, ...UPSERT.rig.params(rig));
+    // New rows are inserted; the rest are updated in place, several to a statement.
+    const newAgents = new Set(changes.createdAgents);
+    const newBeads = new Set(changes.createdBeads);
+    for (const agent of changes.createdAgents) this.sql.exec(UPSERT.agent.sql, ...UPSERT.agent.params(agent));
+    for (const bead of changes.createdBeads) this.sql.exec(UPSERT.bead.sql, ...UPSERT.bead.params(bead));
+    this.updateMany(UPDATE.agent, changes.agents.filter((agent) => !newAgents.has(agent)));
+    this.updateMany(UPDATE.bead, changes.beads.filter((bead) => !newBeads.has(bead)));
+    for (const bead of changes.createdBeads) {
+      bead.blockedBy.forEach((dependsOnId, ordinal) => this.sql.exec(INSERT_DEPENDENCY, bead.id, dependsOnId, "blocks", ordinal));
+      bead.tracked.forEach((dependsOnId, ordinal) => this.sql.exec(INSERT_DEPENDENCY, bead.id, dependsOnId, "tracks", ordinal));
+    }
+    for (const ids of chunks(changes.purgedAgents, MAX_PARAMS)) this.sql.exec(`DELETE FROM agents WHERE id IN (${marks(ids.length)})`, ...ids);
+    this.archive(changes.archived, finishedBefore);
+  }
+
+  /**
+   * Marks beads as left the working set, numbered after those before them, and counts them. Used by
+   * `persist`, and at load for finished beads an older version (or a hand edit) left in the working set.
+   */
+  archive(beads: readonly Bead[], finishedBefore: FinishedCounts): void {
+    if (beads.length === 0) return;
+    let seq = totalOf(finishedBefore);
+    const counts = structuredClone(finishedBefore);
+    const rows = beads.map((bead) => {
+      counts[bead.type][bead.status as "closed" | "failed"] += 1;
+      return { id: bead.id, archivedSeq: ++seq };
+    });
+    this.updateMany(ARCHIVE, rows);
+    this.db.update(schema.towns).set({ finished: counts }).run();
+  }
+
+  /** A bead that left the working set, as the domain reads it (no relations); `upToSeq` limits it to the first n archived. */
+  archivedBead(id: BeadId, upToSeq = Number.MAX_SAFE_INTEGER): Bead | undefined {
+    const row = first(this.sql, `SELECT ${BEAD_ROW.columns} FROM beads WHERE id = ? AND archived_seq <= ?`, BEAD_ROW, id, upToSeq);
+    return row ? toBead(row, NONE, NONE) : undefined;
+  }
+
+  /** Any stored bead with its relations and body (for reads that show a bead, wherever it is). */
+  storedBead(id: BeadId): StoredBead | undefined {
+    const row = first(this.sql, `SELECT ${STORED_BEAD_ROW.columns} FROM beads WHERE id = ?`, STORED_BEAD_ROW, id);
+    if (!row) return undefined;
+    const blockedBy: BeadId[] = [];
+    const tracked: BeadId[] = [];
+    for (const [dependsOn, kind] of this.sql.exec("SELECT depends_on_id, kind FROM dependencies WHERE bead_id = ? ORDER BY kind, ordinal", id).raw()) {
+      (kind === "blocks" ? blockedBy : tracked).push(dependsOn as BeadId);
+    }
+    const { body, ...bead } = row;
+    return { ...toBead(bead, blockedBy, tracked), body };
+  }
+
+  /** An issue's merge requests as stored, oldest first. */
+  mergeRequestsOf(issueId: BeadId): Bead[] {
+    return all(this.sql, `SELECT ${BEAD_ROW.columns} FROM beads WHERE source_bead_id = ? AND type = 'merge_request' ORDER BY rowid`, BEAD_ROW, issueId).map(
+      (row) => toBead(row, NONE, NONE),
+    );
+  }
+
+  /** The latest failed beads, newest first. */
+  latestFailed(limit: number): Bead[] {
+    return all(this.sql, `SELECT ${BEAD_ROW.columns} FROM beads WHERE status = 'failed' ORDER BY updated_at DESC LIMIT ?`, BEAD_ROW, limit).map((row) =>
+      toBead(row, NONE, NONE),
+    );
+  }
+
+  setBeadBody(id: BeadId, body: string): void {
+    this.db.update(schema.beads).set({ body }).where(eq(schema.beads.id, id)).run();
+  }
+
+  beadBody(id: BeadId): string | null {
+    return this.db.select({ body: schema.beads.body }).from(schema.beads).where(eq(schema.beads.id, id)).get()?.body ?? null;
+  }
+
+  /** Heartbeats and container status reports update the agent's observation columns only. */
+  saveObservation(agentId: AgentId, lastHeartbeatAt: number | null, observation: Observation): void {
+    this.db
+      .update(schema.agents)
+      .set({ lastHeartbeatAt, observedAt: observation.observedAt, observedContainerStatus: observation.observedContainerStatus })
+      .where(eq(schema.agents.id, agentId))
+      .run();
+  }
+
+  /**
+   * History retention: deletes up to `limit` beads that finished before `before`, oldest first, with
+   * their dependencies — except those live work still refers to (`keep`). Returns how many went.
+   * The counts by status live in the town row and do not change.
+   */
+  pruneFinished(before: number, keep: ReadonlySet<string>, limit: number): number {
+    // Enough of the oldest that, whichever of them live work still refers to, `limit` can go.
+    const candidates = this.sql
+      .exec<{ id: string }>("SELECT id FROM beads WHERE archived_seq IS NOT NULL AND updated_at < ? ORDER BY updated_at LIMIT ?", before, limit + keep.size)
+      .toArray()
+      .map((row) => row.id)
+      .filter((id) => !keep.has(id))
+      .slice(0, limit);
+    for (const ids of chunks(candidates, MAX_PARAMS)) {
+      this.sql.exec(`DELETE FROM dependencies WHERE bead_id IN (${marks(ids.length)})`, ...ids);
+      this.sql.exec(`DELETE FROM beads WHERE id IN (${marks(ids.length)})`, ...ids);
+    }
+    return candidates.length;
+  }
+
+  private updateMany<Row>(statement: UpdateMany<Row>, rows: readonly Row[]): void {
+    for (let i = 0; i < rows.length; i += statement.rowsPerStatement) {
+      const chunk = rows.slice(i, i + statement.rowsPerStatement);
+      this.sql.exec(statement.sql(chunk.length), ...chunk.flatMap((row) => statement.params(row)));
+    }
+  }
+}
+
+const NONE: readonly never[] = Object.freeze([]);
+const totalOf = (counts: FinishedCounts) => Object.values(counts).reduce((n, byStatus) => n + byStatus.closed + byStatus.failed, 0);
+
+function townRow(town: Town) {
+  return { id: town.id, config: town.overrides, breaker: town.breaker, createdAt: town.createdAt, updatedAt: town.updatedAt };
+}
+
+function toBead(row: ReturnType<typeof BEAD_ROW.decode>, blockedBy: readonly BeadId[], tracked: readonly BeadId[]): Bead {
+  return {
+    ...row,
+    id: row.id as BeadId,
+    rigId: row.rigId as RigId | null,
+    type: row.type as BeadType,
+    status: row.status as BeadStatus,
+    assignee: row.assignee as AgentId | null,
+    sourceBeadId: row.sourceBeadId as BeadId | null,
+    blockedBy,
+    tracked,
+  };
+}
+

@@ -1,0 +1,100 @@
+import { and, asc, desc, eq, gt, gte, lte, sql } from "drizzle-orm";
+import type { DrizzleSqliteDODatabase } from "drizzle-orm/durable-sqlite";
+import type { QueueStats } from "./event-store";
+import * as schema from "./schema";
+import { changes } from "./sql";
+
+export type TickRow = typeof schema.ticks.$inferSelect;
+export type NewTick = typeof schema.ticks.$inferInsert;
+
+/** One row per alarm tick: what it did and what it measured (the tick history). */
+export class TickStore {
+  constructor(
+    private readonly sqlStorage: SqlStorage,
+    private readonly db: DrizzleSqliteDODatabase<typeof schema>,
+  ) {}
+
+  insert(tick: NewTick): number {
+    return this.db.insert(schema.ticks).values(tick).returning({ id: schema.ticks.id }).get()!.id;
+  }
+
+  /** The id the next tick will get (ids only grow: failed ticks take one too, pruning never lowers them). */
+  nextId(): number {
+    const row = this.sqlStorage.exec<{ seq: number }>("SELECT seq FROM sqlite_sequence WHERE name = 'ticks'").toArray()[0];
+    return (row?.seq ?? 0) + 1;
+  }
+
+  /** What is known only after the tick's transaction: its side effects, its duration and the next alarm. */
+  finish(
+    tickId: number,
+    after: Pick<NewTick, "durationMs" | "effectsAttempted" | "effectsSucceeded" | "effectsFailed" | "nextAlarmAt" | "nextAlarmReason">,
+  ): void {
+    this.db.update(schema.ticks).set(after).where(eq(schema.ticks.id, tickId)).run();
+  }
+
+  /** A tick that threw: nothing it did was kept, but that it failed is. */
+  insertFailed(at: number, error: string, durationMs: number, breakerStatus: string, nextAlarmAt: number, nextAlarmReason: string, queue: QueueStats): void {
+    this.insert({
+      at,
+      result: "error",
+      error: error.slice(0, 2_000),
+      durationMs,
+      passes: 0,
+      eventsDrained: 0,
+      eventsApplied: 0,
+      eventsIgnored: 0,
+      eventsFailed: 0,
+      eventsDeadLettered: 0,
+      actionsEmitted: 0,
+      actionsRefused: 0,
+      actionsByType: {},
+      actionsByRule: {},
+      effectsEnqueued: 0,
+      effectsAttempted: 0,
+      effectsSucceeded: 0,
+      effectsFailed: 0,
+      queueDepth: queue.pending,
+      oldestPendingAgeMs: queue.oldestPendingAt === null ? null : Math.max(0, at - queue.oldestPendingAt),
+      deadLetters: queue.dead,
+      breakerStatus,
+      nextAlarmAt,
+      nextAlarmReason,
+    });
+  }
+
+  last(): TickRow | null {
+    return this.db.select().from(schema.ticks).orderBy(desc(schema.ticks.id)).limit(1).get() ?? null;
+  }
+
+  between(from: number, to: number, limit: number): TickRow[] {
+    return this.db
+      .select()
+      .from(schema.ticks)
+      .where(and(gte(schema.ticks.at, from), lte(schema.ticks.at, to)))
+      .orderBy(asc(schema.ticks.id))
+      .limit(limit)
+      .all();
+  }
+
+  /** Ticks after `afterId` that ran at or before `upTo`, oldest first. */
+  after(afterId: number, upTo: number, limit: number): TickRow[] {
+    return this.db
+      .select()
+      .from(schema.ticks)
+      .where(and(gt(schema.ticks.id, afterId), lte(schema.ticks.at, upTo)))
+      .orderBy(asc(schema.ticks.id))
+      .limit(limit)
+      .all();
+  }
+
+  oldestId(): number | null {
+    return this.db.select({ id: sql<number | null>`min(${schema.ticks.id})` }).from(schema.ticks).get()?.id ?? null;
+  }
+
+  /** Retention: ticks older than `before` go, and any beyond the newest `keep`; at most `limit` per call. */
+  prune(before: number, keep: number, limit: number): number {
+    const cutoff = this.nextId() - 1 - keep;
+    this.sqlStorage.exec("DELETE FROM ticks WHERE id IN (SELECT id FROM ticks WHERE at < ? OR id <= ? ORDER BY id LIMIT ?)", before, cutoff, limit);
+    return changes(this.sqlStorage);
+  }
+}

@@ -1,0 +1,48 @@
+import { drizzle } from "drizzle-orm/durable-sqlite";
+import { CounterStore } from "./counter-store";
+import { EventStore } from "./event-store";
+import { OutboxStore } from "./outbox-store";
+import * as schema from "./schema";
+import { SimulationStore } from "./simulation-store";
+import { SnapshotStore } from "./snapshot-store";
+import { StateStore } from "./state-store";
+import { TickStore } from "./tick-store";
+import { ViolationStore } from "./violation-store";
+
+/**
+ * All storage of a town, one store per group of tables. Methods are synchronous (Durable Object SQLite
+ * is), so a caller composes several of them inside one `transaction`.
+ */
+export class TownStore {
+  readonly state: StateStore;
+  readonly events: EventStore;
+  readonly outbox: OutboxStore;
+  readonly ticks: TickStore;
+  readonly counters: CounterStore;
+  readonly violations: ViolationStore;
+  readonly snapshots: SnapshotStore;
+  readonly simulation: SimulationStore;
+
+  constructor(private readonly storage: DurableObjectStorage) {
+    const db = drizzle(storage, { schema });
+    const sql = storage.sql;
+    this.state = new StateStore(sql, db);
+    this.events = new EventStore(sql);
+    this.outbox = new OutboxStore(db);
+    this.ticks = new TickStore(sql, db);
+    this.counters = new CounterStore(sql, db);
+    this.violations = new ViolationStore(db);
+    this.snapshots = new SnapshotStore(db);
+    this.simulation = new SimulationStore(db);
+  }
+
+  /** Runs `work` in one SQLite transaction: all of it is stored, or (if it throws) none of it. */
+  transaction<T>(work: () => T): T {
+    return this.storage.transactionSync(work);
+  }
+
+  /** Bytes of the town's database. */
+  get databaseSize(): number {
+    return this.storage.sql.databaseSize;
+  }
+}
