@@ -147,23 +147,22 @@ export class StateStore {
       bead.tracked.forEach((dependsOnId, ordinal) => this.sql.exec(INSERT_DEPENDENCY, bead.id, dependsOnId, "tracks", ordinal));
     }
     for (const ids of chunks(changes.purgedAgents, MAX_PARAMS)) this.sql.exec(`DELETE FROM agents WHERE id IN (${marks(ids.length)})`, ...ids);
-    this.archive(changes.archived, finishedBefore);
+    if (changes.archived.length === 0) return;
+    const after = structuredClone(finishedBefore);
+    for (const bead of changes.archived) after[bead.type][bead.status as "closed" | "failed"] += 1;
+    this.archive(changes.archived, after);
   }
 
   /**
-   * Marks beads as left the working set, numbered after those before them, and counts them. Used by
-   * `persist`, and at load for finished beads an older version (or a hand edit) left in the working set.
+   * Marks beads as having left the working set — numbered in order, the last of them as the `after`
+   * total — and stores the counts. Used by `persist`, and at load for finished beads an older version
+   * (or a hand edit) left in the working set.
    */
-  archive(beads: readonly Bead[], finishedBefore: FinishedCounts): void {
+  archive(beads: readonly Bead[], after: FinishedCounts): void {
     if (beads.length === 0) return;
-    let seq = totalOf(finishedBefore);
-    const counts = structuredClone(finishedBefore);
-    const rows = beads.map((bead) => {
-      counts[bead.type][bead.status as "closed" | "failed"] += 1;
-      return { id: bead.id, archivedSeq: ++seq };
-    });
-    this.updateMany(ARCHIVE, rows);
-    this.db.update(schema.towns).set({ finished: counts }).run();
+    let seq = totalOf(after) - beads.length;
+    this.updateMany(ARCHIVE, beads.map((bead) => ({ id: bead.id, archivedSeq: ++seq })));
+    this.db.update(schema.towns).set({ finished: after }).run();
   }
 
   /** A bead that left the working set, as the domain reads it (no relations); `upToSeq` limits it to the first n archived. */

@@ -44,6 +44,10 @@ const ROUTES: Route[] = [
     body: { events: [{ eventId: "e-1", type: "container_status", agentId: "web:polecat:1", payload: { status: "running" } }] },
   },
   { name: "send a heartbeat", method: "POST", path: (t) => `/api/towns/${t.townId}/agents/web:polecat:1/heartbeat`, scope: "agent", body: { generation: 1 } },
+  { name: "rotate the agent token", method: "POST", path: (t) => `/api/towns/${t.townId}/agent-token`, scope: "admin", body: {} },
+  { name: "retry a dead letter", method: "POST", path: (t) => `/api/towns/${t.townId}/debug/events/1/retry`, scope: "admin", body: {} },
+  { name: "discard a dead letter", method: "POST", path: (t) => `/api/towns/${t.townId}/debug/events/1/discard`, scope: "admin", body: {} },
+  { name: "delete a town", method: "DELETE", path: (t) => `/api/towns/${t.townId}`, scope: "admin" },
 ];
 
 let town: TestTown;

@@ -3,10 +3,28 @@
  * Everything else (routes, storage, alarms, the domain) is the production code.
  */
 import { TownDO as ProductionTownDO } from "../../src/town/town.do";
+import { TownRegistry as ProductionTownRegistry } from "../../src/town/registry.do";
 import type { Clock } from "../../src/town/clock";
+import type { BeadId } from "../../src/domain/ids";
 import { stateSummary } from "../../src/domain/summary";
 
-export { default, TownRegistry } from "../../src/index";
+export { default } from "../../src/index";
+
+/** The town list, which a test can tell to fail its next registrations (as an unreachable object would). */
+export class TownRegistry extends ProductionTownRegistry {
+  override async register(townId: string, createdAt: number): Promise<void> {
+    const failing = this.ctx.storage.kv.get<number>("test:fail-registrations") ?? 0;
+    if (failing > 0) {
+      this.ctx.storage.kv.put("test:fail-registrations", failing - 1);
+      throw new Error("injected: the town list is unreachable");
+    }
+    return super.register(townId, createdAt);
+  }
+
+  async testFailRegistrations(count: number): Promise<void> {
+    this.ctx.storage.kv.put("test:fail-registrations", count);
+  }
+}
 
 /** Fake time starts far in the future, so a scheduled alarm never fires on its own: tests run it. */
 export const TEST_EPOCH = Date.UTC(2100, 0, 1);
@@ -43,6 +61,16 @@ export class TownDO extends ProductionTownDO {
   /** The live state in the form replay reports it. */
   async testStateSummary() {
     return this.runtime ? stateSummary(this.runtime.state) : null;
+  }
+
+  /** Whether a bead is held in memory (the working set), as opposed to only in storage. */
+  async testInMemory(beadId: string): Promise<boolean> {
+    return this.runtime?.state.liveBead(beadId as BeadId) !== undefined;
+  }
+
+  /** Sizes of the working set. */
+  async testWorkingSet() {
+    return this.runtime ? { ...this.runtime.state.size, finished: this.runtime.state.finished } : null;
   }
 
   async testAlarmAt(): Promise<number | null> {
