@@ -1,12 +1,13 @@
 /**
- * The status page in a real browser: the Worker under `wrangler dev` (simulated agents at work), Debian's
- * Chromium driven by playwright-core. The page must render its charts, and its numbers must be the
- * status route's numbers. A screenshot is written to test-results/status-page.png.
+ * The status page in a real browser: the Worker under `wrangler dev` (simulated agents at work), the
+ * Chromium of `@sparticuz/chromium` (or `CHROMIUM_PATH`) driven by playwright-core. The page must render
+ * its charts, and its numbers must be the status route's numbers. A screenshot is written to test-results/status-page.png.
  */
 import { mkdirSync } from "node:fs";
-import { chromium, type Browser } from "playwright-core";
+import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEV_TOKENS, startLocalWorker, type LocalWorker } from "../../scripts/local-worker";
+import { launchChromium } from "../support/node/browser";
 
 let worker: LocalWorker;
 let browser: Browser;
@@ -35,10 +36,7 @@ beforeAll(async () => {
     if (Date.now() > deadline) throw new Error(`the town did not finish its work: ${JSON.stringify(status)}`);
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  browser = await launchChromium();
 }, 120_000);
 
 afterAll(async () => {
