@@ -13,6 +13,12 @@ export interface Env {
   readonly CONTAINER_ADAPTER?: string;
   /** The agent container service, for `CONTAINER_ADAPTER=http`. */
   readonly CONTAINER_URL?: string;
+  /**
+   * The agent container service as a service binding (another Worker, or an HTTP service wrangler
+   * binds), for `CONTAINER_ADAPTER=http`: when bound, calls go through it rather than the public
+   * network; CONTAINER_URL then only supplies the paths' base.
+   */
+  readonly CONTAINER_SERVICE?: Fetcher;
   /** Bearer token sent to the container service, if it wants one. */
   readonly CONTAINER_TOKEN?: string;
   /** debug | info | warn | error (default info). */

@@ -11,7 +11,7 @@ import { explainBead } from "../domain/explain";
 import { snapshotOf } from "../domain/snapshot";
 import type { AgentId, BeadId, TownId } from "../domain/ids";
 import type { CallOutcome, ContainerPort, DispatchRequest, StopRequest } from "../effects/container-port";
-import { HttpContainerPort } from "../effects/http-container";
+import { httpContainerPort } from "../effects/http-container";
 import { runOutbox, type OutboxRun } from "../effects/outbox";
 import { SimulatedContainers } from "../effects/simulated-containers";
 import type { Env } from "../env";
@@ -427,8 +427,7 @@ export class TownDO extends DurableObject<Env> {
     if (this.port) return this.port;
     const adapter = this.env.CONTAINER_ADAPTER ?? "simulated";
     if (adapter === "http") {
-      if (!this.env.CONTAINER_URL) throw new Error("CONTAINER_ADAPTER=http needs CONTAINER_URL (the agent service base URL)");
-      this.port = new HttpContainerPort(this.env.CONTAINER_URL, this.env.CONTAINER_TOKEN);
+      this.port = httpContainerPort(this.env);
     } else if (adapter === "simulated") {
       this.simulation = new SimulatedContainers(this.repo, this.clock, () => runtime.state.town.config);
       this.port = this.simulation;
