@@ -1,8 +1,22 @@
 import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
 import { defineConfig } from "vitest/config";
+import { unstable_getMiniflareWorkerOptions, type Unstable_MiniflareWorkerOptions } from "wrangler";
 
 /** Tokens the tests use; the Worker reads them as its secrets. */
 const TEST_BINDINGS = { ADMIN_TOKEN: "test-admin", READ_TOKEN: "test-read", DEBUG_TOKEN: "test-debug", LOG_LEVEL: "error" };
+
+/**
+ * The Worker as wrangler.toml declares it (compatibility date, Durable Objects on SQLite, module rules,
+ * [vars]), read once, here. Handed to the pool as `wrangler.configPath` instead, it is read again for
+ * every test file, and each time wrangler loads .dev.vars — the development tokens of `npm start` —
+ * and prints "Using secrets defined in .dev.vars", 28 times, for tokens the tests replace with their
+ * own. Naming a secrets file (what `wrangler dev --env-file` does) is how wrangler is told to leave
+ * .dev.vars alone; this one does not exist, so the tests' only secrets are TEST_BINDINGS.
+ */
+const NO_SECRETS_FILE = "test/support/no-secrets.env";
+// `envFiles` is wrangler's own option (its getPlatformProxy documents it); this function's types omit it.
+const readWorkerConfig = unstable_getMiniflareWorkerOptions as (configPath: string, env: undefined, options: { envFiles: string[] }) => Unstable_MiniflareWorkerOptions;
+const { modulesRules, ...fromWrangler } = readWorkerConfig("./wrangler.toml", undefined, { envFiles: [NO_SECRETS_FILE] }).workerOptions;
 
 type Inject = (key: "agentServiceUrl") => string;
 /** A service binding to an HTTP server on this machine (miniflare's `external` service). */
@@ -15,10 +29,11 @@ type HostService = { external: { address: string; http: Record<string, never> } 
 const worker = (settings: (inject: Inject) => Record<string, string>, services: (inject: Inject) => Record<string, HostService> = () => ({})) =>
   cloudflareTest(({ inject }) => ({
     main: "./test/support/test-worker.ts",
-    wrangler: { configPath: "./wrangler.toml" },
     miniflare: {
-      bindings: { ...TEST_BINDINGS, SENTRY_DSN: inject("sentryDsn"), ...settings((key) => inject(key)) },
-      serviceBindings: services((key) => inject(key)),
+      ...fromWrangler,
+      modulesRules,
+      bindings: { ...(fromWrangler.bindings ?? {}), ...TEST_BINDINGS, SENTRY_DSN: inject("sentryDsn"), ...settings((key) => inject(key)) },
+      serviceBindings: { ...(fromWrangler.serviceBindings ?? {}), ...services((key) => inject(key)) },
     },
   }));
 
