@@ -229,6 +229,29 @@ export class TownRepository {
     return this.db.select({ body: schema.beads.body }).from(schema.beads).where(eq(schema.beads.id, id)).get()?.body ?? null;
   }
 
+  /**
+   * The most recently failed beads, newest first (last changed, then last created), from storage: finished beads are on their way out of
+   * the in-memory state, so this does not ask it. (Without an index on (status, updated_at) SQLite
+   * visits every failed row to find the newest; the status page asks for a few at a time.)
+   */
+  failedBeads(limit: number): Bead[] {
+    const { body: _body, ...beadColumns } = getTableColumns(schema.beads);
+    const rows = this.db.select(beadColumns).from(schema.beads).where(eq(schema.beads.status, "failed")).orderBy(desc(schema.beads.updatedAt), desc(ROWID)).limit(limit).all();
+    const ids = rows.map((row) => row.id);
+    const blockedBy = new Map<string, BeadId[]>();
+    const tracked = new Map<string, BeadId[]>();
+    for (const chunk of chunks(ids, MAX_PARAMS)) {
+      const deps = this.db.select().from(schema.dependencies).where(inArray(schema.dependencies.beadId, chunk)).orderBy(asc(schema.dependencies.ordinal)).all();
+      for (const dep of deps) {
+        const target = dep.kind === "blocks" ? blockedBy : tracked;
+        let list = target.get(dep.beadId);
+        if (!list) target.set(dep.beadId, (list = []));
+        list.push(dep.dependsOnId as BeadId);
+      }
+    }
+    return rows.map((row) => toBead(row, blockedBy.get(row.id) ?? [], tracked.get(row.id) ?? []));
+  }
+
   /** Heartbeats and container status reports update the agent's observation columns only. */
   saveObservation(agentId: AgentId, lastHeartbeatAt: number | null, observation: Observation): void {
     this.db

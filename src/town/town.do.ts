@@ -29,6 +29,7 @@ import { RateLimiter } from "./rate-limiter";
 import { replayWindow } from "./replay";
 import { inTransaction, type TownRuntime } from "./runtime";
 import { alarmStatus, type AlarmInfo } from "./status";
+import { stuckWork } from "./stuck";
 import { describeError, runTick, type TickReport } from "./tick";
 import { beadDetails, beadView, countsByStatus, townView } from "./views";
 
@@ -216,6 +217,13 @@ export class TownDO extends DurableObject<Env> {
         lastTickSeconds: lastTickAt === null ? null : lastTickAt / 1000,
       }),
     );
+  }
+
+  /** Failed beads and beads that are not moving, with why (the status page's first section). */
+  async stuckWork(limit: number) {
+    const runtime = this.runtime;
+    if (!runtime) return this.notFound();
+    return ok(stuckWork(runtime, this.clock.now(), limit));
   }
 
   // ---- debugging -------------------------------------------------------------------------------
