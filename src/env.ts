@@ -23,6 +23,11 @@ export interface Env {
   readonly CONTAINER_TOKEN?: string;
   /** debug | info | warn | error (default info). */
   readonly LOG_LEVEL?: string;
+  /**
+   * Where the repository's docs/runbooks/ can be read (e.g. its page on the git host): the status page
+   * links each open violation's runbook under it. Unset → the page names the file instead.
+   */
+  readonly RUNBOOKS_URL?: string;
   /** Sentry DSN; unset → reporting is a logged no-op. */
   readonly SENTRY_DSN?: string;
 }
