@@ -1,4 +1,5 @@
 import { tokensEqual } from "../auth/tokens";
+import { article } from "../domain/rules/format";
 import type { Env } from "../env";
 import { HttpError } from "./errors";
 
@@ -59,7 +60,7 @@ export async function requireScope(request: Request, env: Env, scope: Scope, fal
   const bearer = bearerToken(request);
   if (bearer === "malformed") throw new HttpError(401, "invalid_token", MALFORMED);
   const token = bearer === "absent" ? fallback : bearer.token;
-  if (!token) throw new HttpError(401, "missing_token", `send "Authorization: Bearer <token>" with a ${scope} token`);
+  if (!token) throw new HttpError(401, "missing_token", `send "Authorization: Bearer <token>" with ${article(scope)} token`);
   const held = await scopeOf(token, env);
   if (held === null) {
     const configured = ACCEPTED[scope].some((s) => env[TOKEN_VARS[s]]);
@@ -70,7 +71,7 @@ export async function requireScope(request: Request, env: Env, scope: Scope, fal
     );
   }
   if (!ACCEPTED[scope].includes(held)) {
-    throw new HttpError(403, "insufficient_scope", `this route needs a ${scope} token; the token sent is a ${held} token`);
+    throw new HttpError(403, "insufficient_scope", `this route needs ${article(scope)} token; the token sent is ${article(held)} token`);
   }
   return token;
 }
@@ -82,6 +83,6 @@ export async function requireAgentToken(request: Request, env: Env): Promise<str
   if (bearer === "absent") throw new HttpError(401, "missing_token", 'send "Authorization: Bearer <agent token>" with the token returned when the town was created');
   const token = bearer.token;
   const held = await scopeOf(token, env);
-  if (held !== null) throw new HttpError(403, "insufficient_scope", `this route needs the town's agent token; the token sent is a ${held} token`);
+  if (held !== null) throw new HttpError(403, "insufficient_scope", `this route needs the town's agent token; the token sent is ${article(held)} token`);
   return token;
 }

@@ -34,6 +34,13 @@ describe("tokens", () => {
     // The same token, well formed, is accepted.
     expect((await api("GET", "/api/towns", { headers: { authorization: `Bearer ${TOKENS.read}` } })).status).toBe(200);
   });
+
+  it("says which token a route needs, in plain English", async () => {
+    const wrongScope = await api("PUT", `/api/towns/${uniqueTownId()}`, { token: TOKENS.read, body: {} });
+    expect(wrongScope.status).toBe(403);
+    expect(wrongScope.body.error.message).toBe("this route needs an admin token; the token sent is a read token");
+    expect((await api("PUT", `/api/towns/${uniqueTownId()}`, { body: {} })).body.error.message).toContain("with an admin token");
+  });
 });
 
 describe("towns", () => {
