@@ -16,8 +16,9 @@ export interface PageOptions {
 /**
  * The town's status page: one self-contained HTML document (inline CSS and SVG, no script, no outside
  * resource) that refreshes itself every 10 seconds. First what is stuck (failed beads, beads not
- * moving, and why), then health, counts, open violations with their runbooks, and the last hour. The read token comes once as `?token=`; the page
- * then keeps it in an HttpOnly cookie and redirects, so the token leaves the address bar and history.
+ * moving, and why), then health, counts, open violations with their runbooks, and the last hour. The
+ * read token comes once as `?token=`; the page then keeps it in an HttpOnly cookie and redirects, so the
+ * token leaves the address bar and history.
  */
 export async function statusPage({ request, env, town, token }: RouteContext<unknown, unknown>): Promise<Response> {
   const url = new URL(request.url);
@@ -127,7 +128,7 @@ function stuckSection(townId: string, stuck: StuckWork, deadLetters: number): st
 <p class="sub">The most recent first, at most ${esc(stuck.limit)} of each. The links are API calls: send the read token as
 <code>Authorization: Bearer …</code> (dead letters take the debug token). Dead-lettered events:
 <a data-link="dead-letters" href="${esc(deadLettersHref)}">${esc(deadLetters)}</a>.</p>
-<h3>Failed (<span data-metric="stuck.failed">${esc(stuck.failed.length)}</span>${stuck.failed.length === stuck.limit ? "+" : ""})</h3>
+<h3>Failed (<span data-metric="stuck.failed">${esc(stuck.failed.length)}</span>${stuck.moreFailed ? "+" : ""})</h3>
 ${list("failed", stuck.failed, "No bead has failed.")}
 <h3>Waiting (<span data-metric="stuck.waiting">${esc(stuck.waiting.length)}</span>${stuck.moreWaiting ? "+" : ""})</h3>
 ${list("waiting", stuck.waiting, "Nothing is waiting: every open or in-progress bead is moving.")}

@@ -30,6 +30,8 @@ export interface StuckWork {
   readonly limit: number;
   /** Failed beads, most recently failed first. */
   readonly failed: readonly StuckBead[];
+  /** More beads have failed than the limit lets through. */
+  readonly moreFailed: boolean;
   /** Open and in-progress beads that are not moving, most recently changed first. */
   readonly waiting: readonly StuckBead[];
   /** More beads are waiting than the limit lets through. */
@@ -47,7 +49,9 @@ export function stuckWork(runtime: TownRuntime, now: number, limit: number): Stu
   const cap = Math.max(1, Math.min(Math.floor(limit), MAX_STUCK_BEADS));
   const { state, repo } = runtime;
   const explainer = new Explainer(state, now);
-  const failed = repo.failedBeads(cap).map((bead) => stuckBead(bead, explainer.explain(bead).reasons));
+  // One more than shown, to know whether there are more.
+  const failedRows = repo.failedBeads(cap + 1);
+  const failed = failedRows.slice(0, cap).map((bead) => stuckBead(bead, explainer.explain(bead).reasons));
 
   const candidates = [...state.beadsWith("open"), ...state.beadsWith("in_progress")]
     .filter((bead) => !explainer.movesNext(bead.id))
@@ -63,7 +67,7 @@ export function stuckWork(runtime: TownRuntime, now: number, limit: number): Stu
     }
     waiting.push(stuckBead(bead, reasons));
   }
-  return { now, limit: cap, failed, waiting, moreWaiting };
+  return { now, limit: cap, failed, moreFailed: failedRows.length > cap, waiting, moreWaiting };
 }
 
 function stuckBead(bead: Bead, reasons: readonly Reason[]): StuckBead {

@@ -68,13 +68,20 @@ describe("what is stuck (the town's stuckWork)", () => {
     expect((await status(town)).beads.failed).toBe(0);
   });
 
-  it("caps each list and says when more beads are waiting than it shows", async () => {
+  it("caps each list and says when there are more than it shows", async () => {
     const town = await createTown(SILENT);
     for (const id of ["h1", "h2", "h3"]) await sling(town, { id, title: id, held: true });
-    const stuck = (await town.stub.stuckWork(2)) as any;
-    expect(stuck.value.waiting).toHaveLength(2);
-    expect(stuck.value.moreWaiting).toBe(true);
-    expect(stuck.value.limit).toBe(2);
+    for (const id of ["f1", "f2"]) {
+      await sling(town, { id, title: id, held: true });
+      expect((await cancel(town, id, "failed")).status).toBe(202);
+    }
+    const two = ((await town.stub.stuckWork(2)) as any).value;
+    expect(two).toMatchObject({ limit: 2, moreWaiting: true, moreFailed: false });
+    expect(two.waiting).toHaveLength(2);
+    expect(two.failed).toHaveLength(2);
+    const one = ((await town.stub.stuckWork(1)) as any).value;
+    expect(one).toMatchObject({ limit: 1, moreWaiting: true, moreFailed: true });
+    expect(((await town.stub.stuckWork(3)) as any).value.moreWaiting).toBe(false);
   });
 });
 
@@ -129,7 +136,7 @@ describe("the status page", () => {
     const town = await createTown(SILENT);
     const stat = await status(town);
     const withViolation = { ...stat, violations: { open: 1, list: [{ invariant: 6, key: "b1", message: "two agents on b1", agentIds: [], beadIds: ["b1"], since: 0, lastReportedAt: 0 }] } };
-    const stuck = { now: 0, limit: 20, failed: [], waiting: [], moreWaiting: false };
+    const stuck = { now: 0, limit: 20, failed: [], moreFailed: false, waiting: [], moreWaiting: false };
     const html = renderStatusPage(withViolation, [], stuck, { runbooksUrl: "https://git.example/town-reconciler/blob/main/docs/runbooks/" });
     expect(html).toContain('<a data-link="runbook" href="https://git.example/town-reconciler/blob/main/docs/runbooks/invariants-hooks.md">');
   });
