@@ -1,18 +1,40 @@
 import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
 import { defineConfig } from "vitest/config";
+import { unstable_getMiniflareWorkerOptions, type Unstable_MiniflareWorkerOptions } from "wrangler";
 
 /** Tokens the tests use; the Worker reads them as its secrets. */
 const TEST_BINDINGS = { ADMIN_TOKEN: "test-admin", READ_TOKEN: "test-read", DEBUG_TOKEN: "test-debug", LOG_LEVEL: "error" };
 
 /**
+ * The Worker as wrangler.toml declares it (compatibility date, Durable Objects on SQLite, module rules,
+ * [vars]), read once, here. Handed to the pool as `wrangler.configPath` instead, it is read again for
+ * every test file, and each time wrangler loads .dev.vars — the development tokens of `npm start` —
+ * and prints "Using secrets defined in .dev.vars", 28 times, for tokens the tests replace with their
+ * own. Naming a secrets file (what `wrangler dev --env-file` does) is how wrangler is told to leave
+ * .dev.vars alone; this one does not exist, so the tests' only secrets are TEST_BINDINGS.
+ */
+const NO_SECRETS_FILE = "test/support/no-secrets.env";
+// `envFiles` is wrangler's own option (its getPlatformProxy documents it); this function's types omit it.
+const readWorkerConfig = unstable_getMiniflareWorkerOptions as (configPath: string, env: undefined, options: { envFiles: string[] }) => Unstable_MiniflareWorkerOptions;
+const { modulesRules, ...fromWrangler } = readWorkerConfig("./wrangler.toml", undefined, { envFiles: [NO_SECRETS_FILE] }).workerOptions;
+
+type Inject = (key: "agentServiceUrl") => string;
+/** A service binding to an HTTP server on this machine (miniflare's `external` service). */
+type HostService = { external: { address: string; http: Record<string, never> } };
+
+/**
  * The Worker under test: production code with a test town object whose clock the tests move, talking
  * to the fake Sentry (and, in the http-adapter project, the fake agent service) from globalSetup.
  */
-const worker = (settings: (inject: (key: "agentServiceUrl") => string) => Record<string, string>) =>
+const worker = (settings: (inject: Inject) => Record<string, string>, services: (inject: Inject) => Record<string, HostService> = () => ({})) =>
   cloudflareTest(({ inject }) => ({
     main: "./test/support/test-worker.ts",
-    wrangler: { configPath: "./wrangler.toml" },
-    miniflare: { bindings: { ...TEST_BINDINGS, SENTRY_DSN: inject("sentryDsn"), ...settings((key) => inject(key)) } },
+    miniflare: {
+      ...fromWrangler,
+      modulesRules,
+      bindings: { ...(fromWrangler.bindings ?? {}), ...TEST_BINDINGS, SENTRY_DSN: inject("sentryDsn"), ...settings((key) => inject(key)) },
+      serviceBindings: { ...(fromWrangler.serviceBindings ?? {}), ...services((key) => inject(key)) },
+    },
   }));
 
 const globalSetup = ["./test/support/node/global-setup.ts"];
@@ -37,8 +59,19 @@ export default defineConfig({
         test: { name: "browser", environment: "node", testTimeout: 120_000, hookTimeout: 120_000, include: ["test/browser/**/*.test.ts"] },
       },
       {
-        // The http adapter against the fake agent service on loopback.
-        plugins: [worker((inject) => ({ CONTAINER_ADAPTER: "http", CONTAINER_URL: inject("agentServiceUrl") }))],
+        // The http adapter against the fake agent service on loopback, bound as the CONTAINER_SERVICE
+        // service binding. Not through CONTAINER_URL and the global fetch: locally, every global fetch
+        // passes through miniflare's outbound proxy (a Worker of its own, `return fetch(request)`), and
+        // when the fake drops a connection that proxy's rejected promise is logged by workerd as
+        // "uncaught exception … Network connection lost" — though our code catches the failure. A
+        // binding calls the service directly. CONTAINER_URL names a host that does not resolve, so a
+        // call that bypassed the binding would fail the tests.
+        plugins: [
+          worker(
+            () => ({ CONTAINER_ADAPTER: "http", CONTAINER_URL: "http://agent-service.invalid" }),
+            (inject) => ({ CONTAINER_SERVICE: { external: { address: new URL(inject("agentServiceUrl")).host, http: {} } } }),
+          ),
+        ],
         test: { name: "http-adapter", testTimeout: 60_000, globalSetup, include: ["test/effects/**/*.test.ts"] },
       },
     ],

@@ -13,10 +13,21 @@ export interface Env {
   readonly CONTAINER_ADAPTER?: string;
   /** The agent container service, for `CONTAINER_ADAPTER=http`. */
   readonly CONTAINER_URL?: string;
+  /**
+   * The agent container service as a service binding (another Worker, or an HTTP service wrangler
+   * binds), for `CONTAINER_ADAPTER=http`: when bound, calls go through it rather than the public
+   * network; CONTAINER_URL then only supplies the paths' base.
+   */
+  readonly CONTAINER_SERVICE?: Fetcher;
   /** Bearer token sent to the container service, if it wants one. */
   readonly CONTAINER_TOKEN?: string;
   /** debug | info | warn | error (default info). */
   readonly LOG_LEVEL?: string;
+  /**
+   * Where the repository's docs/runbooks/ can be read (e.g. its page on the git host): the status page
+   * links each open violation's runbook under it. Unset → the page names the file instead.
+   */
+  readonly RUNBOOKS_URL?: string;
   /** Sentry DSN; unset → reporting is a logged no-op. */
   readonly SENTRY_DSN?: string;
 }

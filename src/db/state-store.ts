@@ -175,13 +175,17 @@ export class StateStore {
   storedBead(id: BeadId): StoredBead | undefined {
     const row = first(this.sql, `SELECT ${STORED_BEAD_ROW.columns} FROM beads WHERE id = ?`, STORED_BEAD_ROW, id);
     if (!row) return undefined;
+    const { body, ...bead } = row;
+    return { ...this.withRelations(bead), body };
+  }
+
+  private withRelations(row: ReturnType<typeof BEAD_ROW.decode>): Bead {
     const blockedBy: BeadId[] = [];
     const tracked: BeadId[] = [];
-    for (const [dependsOn, kind] of this.sql.exec("SELECT depends_on_id, kind FROM dependencies WHERE bead_id = ? ORDER BY kind, ordinal", id).raw()) {
+    for (const [dependsOn, kind] of this.sql.exec("SELECT depends_on_id, kind FROM dependencies WHERE bead_id = ? ORDER BY kind, ordinal", row.id).raw()) {
       (kind === "blocks" ? blockedBy : tracked).push(dependsOn as BeadId);
     }
-    const { body, ...bead } = row;
-    return { ...toBead(bead, blockedBy, tracked), body };
+    return toBead(row, blockedBy, tracked);
   }
 
   /** An issue's merge requests as stored, oldest first. */
@@ -191,11 +195,10 @@ export class StateStore {
     );
   }
 
-  /** The latest failed beads, newest first. */
+  /** The latest failed beads, newest first (last changed, then last created), with their relations (the status page lists them). */
   latestFailed(limit: number): Bead[] {
-    return all(this.sql, `SELECT ${BEAD_ROW.columns} FROM beads WHERE status = 'failed' ORDER BY updated_at DESC LIMIT ?`, BEAD_ROW, limit).map((row) =>
-      toBead(row, NONE, NONE),
-    );
+    const rows = all(this.sql, `SELECT ${BEAD_ROW.columns} FROM beads WHERE status = 'failed' ORDER BY updated_at DESC, rowid DESC LIMIT ?`, BEAD_ROW, limit);
+    return rows.map((row) => this.withRelations(row));
   }
 
   setBeadBody(id: BeadId, body: string): void {

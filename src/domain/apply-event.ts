@@ -5,6 +5,7 @@ import type { Agent, Bead } from "./model";
 import { isLive, isTerminal, newBead } from "./model";
 import { idleAgent, recordDispatchFailure, recordDispatchSuccess, setBeadStatus } from "./mutations";
 import type { TownState } from "./state";
+import { article } from "./rules/format";
 
 /** Applied, or deliberately ignored (a stale callback, a duplicate command): never an error. */
 export type EventOutcome = { readonly applied: true } | { readonly applied: false; readonly ignored: string };
@@ -138,7 +139,7 @@ function agentDone(state: TownState, event: EventOf<"agent_done">, now: number):
     setBeadStatus(state, state.bead(bead.id)!, "closed", now, { merged: true });
     return APPLIED;
   }
-  return ignored(`bead ${bead.id} is a ${bead.type}`);
+  return ignored(`bead ${bead.id} is ${article(bead.type)}`);
 }
 
 function agentCompleted(state: TownState, event: EventOf<"agent_completed">, now: number): EventOutcome {
@@ -154,7 +155,7 @@ function agentCompleted(state: TownState, event: EventOf<"agent_completed">, now
 function prStatusChanged(state: TownState, event: EventOf<"pr_status_changed">, now: number): EventOutcome {
   const bead = state.bead(event.beadId);
   if (!bead) return ignored(`bead ${event.beadId} does not exist`);
-  if (bead.type !== "merge_request") return ignored(`bead ${bead.id} is a ${bead.type}, not a merge request`);
+  if (bead.type !== "merge_request") return ignored(`bead ${bead.id} is ${article(bead.type)}, not a merge request`);
   if (isTerminal(bead)) return ignored(`merge request ${bead.id} is already ${bead.status}`);
   const prUrl = event.payload.prUrl ?? bead.prUrl;
   if (event.payload.status === "merged") setBeadStatus(state, bead, "closed", now, { merged: true, prUrl });

@@ -1,11 +1,12 @@
+import type { Action } from "./actions";
+import { graceEnd, heartbeatDeadline, stallDeadline } from "./deadlines";
 import type { BeadId } from "./ids";
 import { isLive, isTerminal, type Bead } from "./model";
 import { Plan } from "./plan";
 import { reconcile } from "./reconcile";
-import { graceEnd, heartbeatDeadline, stallDeadline } from "./deadlines";
 import { beadHolds, isReady, type Hold } from "./rules/beads";
 import { iso } from "./rules/format";
-import type { TownState } from "./state";
+import type { Scope, TownState } from "./state";
 import { byUrgency } from "./work-index";
 
 export interface Reason {
@@ -28,69 +29,108 @@ export interface Explanation {
  * Runs the real reconcile to say what the next tick would do with it.
  */
 export function explainBead(state: TownState, bead: Bead, now: number): Explanation {
-  const config = state.town.config;
-  const reasons: Reason[] = [];
-  // The rules about single entities need only the bead and its agents in view; dispatch and review read
-  // the rig's queues whatever the scope.
-  const scope = { agents: new Set(state.agentsHookedTo(bead.id)), beads: new Set([bead.id]) };
-  const next = reconcile(state, now, config, scope).actions.filter(
-    (a) => ("beadId" in a && a.beadId === bead.id) || ("agentId" in a && state.agent(a.agentId)?.hook === bead.id),
-  );
-  for (const action of next) reasons.push({ code: "next_tick", message: `the next tick will ${action.type.replace(/_/g, " ")} (${action.rule}: ${action.reason})` });
+  // The rules about single entities need only the bead and its agents in view (dispatch and review
+  // read their rig's queues whatever the scope): one bead's answer costs what its neighbourhood costs.
+  return new Explainer(state, now, { agents: new Set(state.agentsHookedTo(bead.id)), beads: new Set([bead.id]) }).explain(bead);
+}
 
-  if (isTerminal(bead)) {
-    reasons.push({ code: bead.status, message: `the bead is ${bead.status}; nothing more will happen to it` });
+/**
+ * Explains many beads against one run of the reconciler: what `explainBead` answers for each, for the
+ * price of one reconcile pass instead of one per bead (the status page explains every bead it lists).
+ * `scope` is what the pass looks at (default: the whole working set).
+ */
+export class Explainer {
+  private readonly plan: Plan;
+  /** The next tick's actions by the bead they touch: directly, or through the agent hooked to it. */
+  private readonly nextByBead = new Map<BeadId, Action[]>();
+
+  constructor(
+    private readonly state: TownState,
+    private readonly now: number,
+    scope: Scope = "all",
+  ) {
+    const config = state.town.config;
+    for (const action of reconcile(state, now, config, scope).actions) {
+      const touched = new Set<BeadId>();
+      if ("beadId" in action && action.beadId) touched.add(action.beadId);
+      if ("agentId" in action) {
+        const hook = state.agent(action.agentId)?.hook;
+        if (hook) touched.add(hook);
+      }
+      for (const beadId of touched) {
+        const list = this.nextByBead.get(beadId);
+        if (list) list.push(action);
+        else this.nextByBead.set(beadId, [action]);
+      }
+    }
+    this.plan = new Plan(state, now, config);
+  }
+
+  /** Whether the next tick acts on this bead. */
+  movesNext(beadId: BeadId): boolean {
+    return this.nextByBead.has(beadId);
+  }
+
+  explain(bead: Bead): Explanation {
+    const { state, now, plan } = this;
+    const config = state.town.config;
+    const reasons: Reason[] = [];
+    for (const action of this.nextByBead.get(bead.id) ?? []) {
+      reasons.push({ code: "next_tick", message: `the next tick will ${action.type.replace(/_/g, " ")} (${action.rule}: ${action.reason})` });
+    }
+
+    if (isTerminal(bead)) {
+      reasons.push({ code: bead.status, message: `the bead is ${bead.status}; nothing more will happen to it` });
+      return { beadId: bead.id, status: bead.status, type: bead.type, reasons };
+    }
+    if (bead.status === "open") {
+      if (bead.type === "convoy") {
+        const unfinished = bead.tracked.filter((id) => {
+          const tracked = state.bead(id);
+          return !tracked || !isTerminal(tracked);
+        });
+        reasons.push({ code: "tracking", message: `waiting for ${unfinished.length} tracked bead(s): ${unfinished.join(", ")}` });
+      } else {
+        reasons.push(...beadHolds(plan, bead).map(toReason));
+        const breaker = state.town.breaker;
+        if (breaker.status === "open") {
+          const until = breaker.since + config.breaker.cooldownMs;
+          reasons.push({ code: "breaker_open", message: `dispatching is suspended: the circuit breaker opened at ${iso(breaker.since)}`, until });
+        } else if (breaker.status === "half_open" && breaker.probeAt !== null) {
+          reasons.push({ code: "breaker_open", message: `the breaker is half-open and its one probe dispatch (at ${iso(breaker.probeAt)}) has not reported back` });
+        }
+        if (bead.type === "issue" && bead.rigId) reasons.push(...agentCapacity(plan, bead));
+        if (bead.type === "merge_request" && bead.rigId) reasons.push(...reviewQueue(plan, bead));
+      }
+    } else if (bead.status === "in_progress") {
+      const agent = plan.liveAgentOf(bead.id);
+      if (!agent) {
+        reasons.push({ code: "no_agent", message: "in progress with no live agent: the next tick reopens it" });
+      } else if (agent.status === "stalled") {
+        const until = stallDeadline(agent, config);
+        reasons.push({ code: "agent_stalled", message: `agent ${agent.id} stalled at ${iso(agent.statusSince)}; it is stopped and the bead reopened at ${iso(until)}`, until });
+      } else {
+        const deadline = heartbeatDeadline(agent, config);
+        const heard = agent.lastHeartbeatAt === null ? "no heartbeat yet" : `last heartbeat ${iso(agent.lastHeartbeatAt)}`;
+        reasons.push({ code: "working", message: `agent ${agent.id} (generation ${agent.generation}) is working on it since ${iso(agent.dispatchedAt ?? agent.statusSince)}; ${heard}; it stalls without a heartbeat by ${iso(deadline)}`, until: deadline });
+        if (agent.containerStatus && agent.containerStatus !== "running" && agent.containerStatusSince !== null && agent.containerStatusSince >= (agent.dispatchedAt ?? 0)) {
+          const ends = graceEnd(agent, config);
+          reasons.push({
+            code: "container_" + agent.containerStatus,
+            message: `its container reported ${agent.containerStatus} at ${iso(agent.containerStatusSince)}${agent.containerStatus === "not_found" && now < ends ? `; the cold-start grace runs until ${iso(ends)}, then the agent is released` : ""}`,
+            ...(agent.containerStatus === "not_found" && now < ends ? { until: ends } : {}),
+          });
+        }
+      }
+    } else if (bead.status === "in_review") {
+      const requests = state.mergeRequestsOf(bead.id).map((id) => state.bead(id)).filter((mr): mr is Bead => mr !== undefined);
+      const active = requests.filter((mr) => !isTerminal(mr));
+      if (active.length === 0) reasons.push({ code: "review_settling", message: "no merge request is open: the next tick closes or reopens it" });
+      for (const mr of active) reasons.push({ code: "waiting_for_review", message: `waiting for merge request ${mr.id} (${mr.status})` });
+    }
+    if (reasons.length === 0) reasons.push({ code: "ready", message: "nothing holds it; the next tick should act on it" });
     return { beadId: bead.id, status: bead.status, type: bead.type, reasons };
   }
-  const plan = new Plan(state, now, config);
-
-  if (bead.status === "open") {
-    if (bead.type === "convoy") {
-      const unfinished = bead.tracked.filter((id) => {
-        const tracked = state.bead(id);
-        return !tracked || !isTerminal(tracked);
-      });
-      reasons.push({ code: "tracking", message: `waiting for ${unfinished.length} tracked bead(s): ${unfinished.join(", ")}` });
-    } else {
-      reasons.push(...beadHolds(plan, bead).map(toReason));
-      const breaker = state.town.breaker;
-      if (breaker.status === "open") {
-        const until = breaker.since + config.breaker.cooldownMs;
-        reasons.push({ code: "breaker_open", message: `dispatching is suspended: the circuit breaker opened at ${iso(breaker.since)}`, until });
-      } else if (breaker.status === "half_open" && breaker.probeAt !== null) {
-        reasons.push({ code: "breaker_open", message: `the breaker is half-open and its one probe dispatch (at ${iso(breaker.probeAt)}) has not reported back` });
-      }
-      if (bead.type === "issue" && bead.rigId) reasons.push(...agentCapacity(plan, bead));
-      if (bead.type === "merge_request" && bead.rigId) reasons.push(...reviewQueue(plan, bead));
-    }
-  } else if (bead.status === "in_progress") {
-    const agent = plan.liveAgentOf(bead.id);
-    if (!agent) {
-      reasons.push({ code: "no_agent", message: "in progress with no live agent: the next tick reopens it" });
-    } else if (agent.status === "stalled") {
-      const until = stallDeadline(agent, config);
-      reasons.push({ code: "agent_stalled", message: `agent ${agent.id} stalled at ${iso(agent.statusSince)}; it is stopped and the bead reopened at ${iso(until)}`, until });
-    } else {
-      const deadline = heartbeatDeadline(agent, config);
-      const heard = agent.lastHeartbeatAt === null ? "no heartbeat yet" : `last heartbeat ${iso(agent.lastHeartbeatAt)}`;
-      reasons.push({ code: "working", message: `agent ${agent.id} (generation ${agent.generation}) is working on it since ${iso(agent.dispatchedAt ?? agent.statusSince)}; ${heard}; it stalls without a heartbeat by ${iso(deadline)}`, until: deadline });
-      if (agent.containerStatus && agent.containerStatus !== "running" && agent.containerStatusSince !== null && agent.containerStatusSince >= (agent.dispatchedAt ?? 0)) {
-        const ends = graceEnd(agent, config);
-        reasons.push({
-          code: "container_" + agent.containerStatus,
-          message: `its container reported ${agent.containerStatus} at ${iso(agent.containerStatusSince)}${agent.containerStatus === "not_found" && now < ends ? `; the cold-start grace runs until ${iso(ends)}, then the agent is released` : ""}`,
-          ...(agent.containerStatus === "not_found" && now < ends ? { until: ends } : {}),
-        });
-      }
-    }
-  } else if (bead.status === "in_review") {
-    const requests = state.mergeRequestsOf(bead.id).map((id) => state.bead(id)).filter((mr): mr is Bead => mr !== undefined);
-    const active = requests.filter((mr) => !isTerminal(mr));
-    if (active.length === 0) reasons.push({ code: "review_settling", message: "no merge request is open: the next tick closes or reopens it" });
-    for (const mr of active) reasons.push({ code: "waiting_for_review", message: `waiting for merge request ${mr.id} (${mr.status})` });
-  }
-  if (reasons.length === 0) reasons.push({ code: "ready", message: "nothing holds it; the next tick should act on it" });
-  return { beadId: bead.id, status: bead.status, type: bead.type, reasons };
 }
 
 function toReason(hold: Hold): Reason {

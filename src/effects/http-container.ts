@@ -1,4 +1,19 @@
+import type { Env } from "../env";
 import type { CallOutcome, ContainerPort, DispatchRequest, StopRequest } from "./container-port";
+
+/** The base URL when the service is bound and no CONTAINER_URL is set: a bound service ignores the host. */
+const BOUND_SERVICE_BASE = "http://container-service";
+
+/**
+ * The http adapter the environment asks for: through the CONTAINER_SERVICE binding when one is bound
+ * (DESIGN §4.4: "a configured URL or service binding"), else to CONTAINER_URL with the global fetch.
+ */
+export function httpContainerPort(env: Pick<Env, "CONTAINER_URL" | "CONTAINER_TOKEN" | "CONTAINER_SERVICE">): HttpContainerPort {
+  const service = env.CONTAINER_SERVICE;
+  if (service) return new HttpContainerPort(env.CONTAINER_URL ?? BOUND_SERVICE_BASE, env.CONTAINER_TOKEN, (input, init) => service.fetch(input, init));
+  if (!env.CONTAINER_URL) throw new Error("CONTAINER_ADAPTER=http needs CONTAINER_URL (the agent service base URL) or a CONTAINER_SERVICE binding");
+  return new HttpContainerPort(env.CONTAINER_URL, env.CONTAINER_TOKEN);
+}
 
 /**
  * The real agent service over HTTP: `POST {base}/dispatch` and `POST {base}/stop` with a JSON body and
@@ -9,7 +24,7 @@ export class HttpContainerPort implements ContainerPort {
     private readonly baseUrl: string,
     private readonly token: string | undefined,
     // Wrapped: the runtime's fetch must not be called with another `this`.
-    private readonly fetcher: typeof fetch = (input, init) => fetch(input, init),
+    private readonly fetcher: (input: string, init: RequestInit) => Promise<Response> = (input, init) => fetch(input, init),
   ) {}
 
   dispatch(request: DispatchRequest, signal: AbortSignal): Promise<CallOutcome> {

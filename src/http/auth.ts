@@ -1,4 +1,5 @@
 import { tokensEqual } from "../auth/tokens";
+import { article } from "../domain/rules/format";
 import type { Env } from "../env";
 import { HttpError } from "./errors";
 
@@ -18,12 +19,20 @@ const ACCEPTED: Record<Scope, readonly Scope[]> = {
   read: ["read", "debug", "admin"],
 };
 
-export function bearerToken(request: Request): string | null {
+/**
+ * The request's bearer token: `absent` without an Authorization header, `malformed` when the header is
+ * there but is not `Bearer <token>` with one token (a header with spaces in the token, another scheme,
+ * an empty value). A malformed header is a bad token (401 invalid_token), not a missing one: the caller
+ * did send credentials, and "missing" would send them looking for the wrong mistake.
+ */
+export function bearerToken(request: Request): { token: string } | "absent" | "malformed" {
   const header = request.headers.get("authorization");
-  if (!header) return null;
+  if (header === null) return "absent";
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-  return match ? match[1]! : null;
+  return match ? { token: match[1]! } : "malformed";
 }
+
+const MALFORMED = 'the Authorization header must be "Bearer <token>": the word Bearer, a space, then the token, which has no spaces';
 
 /** The operator scope this token holds, or null. Compared against every configured token in constant time. */
 async function scopeOf(token: string, env: Env): Promise<Scope | null> {
@@ -48,8 +57,10 @@ export const PAGE_COOKIE = "town_read_token";
 
 /** Checks the request holds a token of (or above) `scope`; returns the token. */
 export async function requireScope(request: Request, env: Env, scope: Scope, fallback: string | null = null): Promise<string> {
-  const token = bearerToken(request) ?? fallback;
-  if (!token) throw new HttpError(401, "missing_token", `send "Authorization: Bearer <token>" with a ${scope} token`);
+  const bearer = bearerToken(request);
+  if (bearer === "malformed") throw new HttpError(401, "invalid_token", MALFORMED);
+  const token = bearer === "absent" ? fallback : bearer.token;
+  if (!token) throw new HttpError(401, "missing_token", `send "Authorization: Bearer <token>" with ${article(scope)} token`);
   const held = await scopeOf(token, env);
   if (held === null) {
     const configured = ACCEPTED[scope].some((s) => env[TOKEN_VARS[s]]);
@@ -60,16 +71,18 @@ export async function requireScope(request: Request, env: Env, scope: Scope, fal
     );
   }
   if (!ACCEPTED[scope].includes(held)) {
-    throw new HttpError(403, "insufficient_scope", `this route needs a ${scope} token; the token sent is a ${held} token`);
+    throw new HttpError(403, "insufficient_scope", `this route needs ${article(scope)} token; the token sent is ${article(held)} token`);
   }
   return token;
 }
 
 /** Agent routes take the town's agent token; an operator token here is the wrong scope. */
 export async function requireAgentToken(request: Request, env: Env): Promise<string> {
-  const token = bearerToken(request);
-  if (!token) throw new HttpError(401, "missing_token", 'send "Authorization: Bearer <agent token>" with the token returned when the town was created');
+  const bearer = bearerToken(request);
+  if (bearer === "malformed") throw new HttpError(401, "invalid_token", MALFORMED);
+  if (bearer === "absent") throw new HttpError(401, "missing_token", 'send "Authorization: Bearer <agent token>" with the token returned when the town was created');
+  const token = bearer.token;
   const held = await scopeOf(token, env);
-  if (held !== null) throw new HttpError(403, "insufficient_scope", `this route needs the town's agent token; the token sent is a ${held} token`);
+  if (held !== null) throw new HttpError(403, "insufficient_scope", `this route needs the town's agent token; the token sent is ${article(held)} token`);
   return token;
 }

@@ -1,23 +1,35 @@
+import { RUNBOOKS_DIR, runbookFor } from "../observability/runbooks";
 import type { TickView } from "../observability/tick-history";
 import type { AlarmStatus } from "../town/status";
+import type { StuckBead, StuckWork } from "../town/stuck";
 import { PAGE_COOKIE } from "./auth";
 import { unwrap, type RouteContext } from "./route";
 
+/** Failed and waiting beads the page lists, of each. */
+const STUCK_ON_PAGE = 20;
+
+export interface PageOptions {
+  /** Where the repository's docs/runbooks/ can be read (RUNBOOKS_URL); without it, the page names the file. */
+  readonly runbooksUrl?: string | undefined;
+}
+
 /**
  * The town's status page: one self-contained HTML document (inline CSS and SVG, no script, no outside
- * resource) that refreshes itself every 10 seconds. The read token comes once as `?token=`; the page
- * then keeps it in an HttpOnly cookie and redirects, so the token leaves the address bar and history.
+ * resource) that refreshes itself every 10 seconds. First what is stuck (failed beads, beads not
+ * moving, and why), then health, counts, open violations with their runbooks, and the last hour. The
+ * read token comes once as `?token=`; the page then keeps it in an HttpOnly cookie and redirects, so the
+ * token leaves the address bar and history.
  */
-export async function statusPage({ request, town, token }: RouteContext<unknown, unknown>): Promise<Response> {
+export async function statusPage({ request, env, town, token }: RouteContext<unknown, unknown>): Promise<Response> {
   const url = new URL(request.url);
   if (url.searchParams.has("token")) {
     const secure = url.protocol === "https:" ? "; Secure" : "";
     const cookie = `${PAGE_COOKIE}=${encodeURIComponent(token)}; Path=/towns/; HttpOnly; SameSite=Strict; Max-Age=86400${secure}`;
     return new Response(null, { status: 303, headers: { location: url.pathname, "set-cookie": cookie } });
   }
-  const status = unwrap(await town.status());
-  const history = unwrap(await town.ticks({}));
-  return new Response(renderStatusPage(status, history.ticks), {
+  const [status, history, stuck] = await Promise.all([town.status(), town.ticks({}), town.stuckWork(STUCK_ON_PAGE)]);
+  const page = renderStatusPage(unwrap(status), unwrap(history).ticks, unwrap(stuck), { runbooksUrl: env.RUNBOOKS_URL });
+  return new Response(page, {
     headers: { "content-type": "text/html; charset=utf-8", "cache-control": "no-store", "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'" },
   });
 }
@@ -26,7 +38,7 @@ const esc = (value: unknown): string =>
   String(value).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
 const time = (ms: number | null) => (ms === null ? "—" : new Date(ms).toISOString().replace("T", " ").replace(/\.\d+Z$/, " UTC"));
 
-export function renderStatusPage(status: AlarmStatus, ticks: readonly TickView[]): string {
+export function renderStatusPage(status: AlarmStatus, ticks: readonly TickView[], stuck: StuckWork, options: PageOptions = {}): string {
   const metric = (name: string, label: string, value: unknown, warn = false) =>
     `<div class="metric${warn ? " warn" : ""}"><span class="label">${esc(label)}</span><span class="value" data-metric="${esc(name)}">${esc(value)}</span></div>`;
   const group = (title: string, counts: Record<string, number>, prefix: string) =>
@@ -37,7 +49,10 @@ export function renderStatusPage(status: AlarmStatus, ticks: readonly TickView[]
     status.violations.list.length === 0
       ? `<p class="ok">No invariant is violated.</p>`
       : `<ul>${status.violations.list
-          .map((v) => `<li><b>Invariant ${esc(v.invariant)}</b> since ${esc(time(v.since))}: ${esc(v.message)}</li>`)
+          .map(
+            (v) =>
+              `<li data-invariant="${esc(v.invariant)}"><b>Invariant ${esc(v.invariant)}</b> since ${esc(time(v.since))}: ${esc(v.message)} · ${runbookLink(v.invariant, options.runbooksUrl)}</li>`,
+          )
           .join("")}</ul>`;
   return `<!doctype html>
 <html lang="en">
@@ -55,11 +70,17 @@ h1{font-size:20px;margin:0 0 4px}h2{font-size:15px;margin:18px 0 8px}
 .warn{border-color:#d9534f;background:#fdf0ef}.ok{color:#2e7d32}
 .charts{display:flex;flex-wrap:wrap;gap:16px}figure{margin:0;background:#fff;border:1px solid #dde1e8;border-radius:6px;padding:8px}
 figcaption{font-size:13px;color:#5b6475;margin-bottom:4px}svg text{font-size:10px;fill:#5b6475}
+h3{font-size:14px;margin:12px 0 6px}a{color:#1f5fbf}code{font-size:12px}
+ul.stuck{list-style:none;margin:0;padding:0;display:flex;flex-direction:column;gap:6px}
+ul.stuck>li{background:#fff;border:1px solid #dde1e8;border-left:4px solid #e0a800;border-radius:6px;padding:6px 10px}
+ul.stuck>li[data-kind="failed"]{border-left-color:#d9534f}.stuck .meta{color:#5b6475;font-size:12px}
+ul.reasons{margin:4px 0 0;padding-left:18px}.reasons code{background:#eef1f5;border-radius:3px;padding:0 3px}
 </style>
 </head>
 <body>
 <h1>Town <span data-metric="townId">${esc(status.townId)}</span></h1>
 <p class="sub">As of ${esc(time(status.now))} · next tick ${esc(time(status.alarm.nextFireAt))} (${esc(status.alarm.reason)}) · refreshes every 10 s</p>
+${stuckSection(status.townId, stuck, status.queue.dead)}
 <section><h2>Health</h2><div class="metrics">
 ${metric("violations.open", "open violations", status.violations.open, status.violations.open > 0)}
 ${metric("queue.pending", "pending events", status.queue.pending, status.queue.pending > 50)}
@@ -81,7 +102,65 @@ ${chart("queue-depth", "Pending event queue depth — alert above 50", ticks, (t
 `;
 }
 
-/** A small SVG line chart of one tick metric, with its alert threshold as a dashed line. */
+/**
+ * What is stuck, first on the page: failed beads and beads not moving, each with explain's reasons and
+ * the calls that tell more. The links are API routes, which take the token in a header, not the page's
+ * cookie: the page says so rather than hand the token to every link.
+ */
+function stuckSection(townId: string, stuck: StuckWork, deadLetters: number): string {
+  const api = `/api/towns/${encodeURIComponent(townId)}`;
+  const deadLettersHref = `${api}/debug/events?status=dead`;
+  const item = (bead: StuckBead, kind: "failed" | "waiting") => {
+    const beadHref = `${api}/beads/${encodeURIComponent(bead.id)}`;
+    const when = `${bead.status.replace(/_/g, " ")}, last changed ${time(bead.updatedAt)}`;
+    const reasons = bead.reasons
+      .map((r) => `<li data-reason="${esc(r.code)}"><code>${esc(r.code)}</code> ${esc(r.message)}${r.until === undefined ? "" : ` (until ${esc(time(r.until))})`}</li>`)
+      .join("");
+    return `<li data-bead="${esc(bead.id)}" data-kind="${kind}">
+<div><b><a data-link="bead" href="${esc(beadHref)}">${esc(bead.id)}</a></b> ${esc(bead.title)}
+<span class="meta">· ${esc(bead.type.replace(/_/g, " "))}${bead.rigId ? ` in ${esc(bead.rigId)}` : ""} · ${esc(when)} · ${esc(bead.dispatchAttempts)} dispatch attempt(s)
+· <a data-link="explain" href="${esc(beadHref)}/explain">explain</a> · <a data-link="dead-letters" href="${esc(deadLettersHref)}">dead letters</a></span></div>
+<ul class="reasons">${reasons}</ul></li>`;
+  };
+  const list = (kind: "failed" | "waiting", beads: readonly StuckBead[], none: string) =>
+    beads.length === 0 ? `<p class="ok" id="stuck-${kind}-none">${esc(none)}</p>` : `<ul class="stuck" id="stuck-${kind}">${beads.map((b) => item(b, kind)).join("")}</ul>`;
+  return `<section id="stuck"><h2>What is stuck</h2>
+<p class="sub">The most recent first, at most ${esc(stuck.limit)} of each. The links are API calls: send the read token as
+<code>Authorization: Bearer …</code> (dead letters take the debug token). Dead-lettered events:
+<a data-link="dead-letters" href="${esc(deadLettersHref)}">${esc(deadLetters)}</a>.</p>
+<h3>Failed (<span data-metric="stuck.failed">${esc(stuck.failed.length)}</span>${stuck.moreFailed ? "+" : ""})</h3>
+${list("failed", stuck.failed, "No bead has failed.")}
+<h3>Waiting (<span data-metric="stuck.waiting">${esc(stuck.waiting.length)}</span>${stuck.moreWaiting ? "+" : ""})</h3>
+${list("waiting", stuck.waiting, "Nothing is waiting: every open or in-progress bead is moving.")}
+</section>`;
+}
+
+/** A violation's runbook: a link under RUNBOOKS_URL, or (not configured) the file in the repository. */
+function runbookLink(invariant: number, runbooksUrl: string | undefined): string {
+  const page = runbookFor(invariant);
+  if (!runbooksUrl) return `runbook: <code data-runbook="${esc(page)}" title="set RUNBOOKS_URL to make this a link">${esc(`${RUNBOOKS_DIR}/${page}`)}</code>`;
+  return `<a data-link="runbook" href="${esc(`${runbooksUrl.replace(/\/+$/, "")}/${page}`)}">runbook: ${esc(page)}</a>`;
+}
+
+/** Steps a time axis may use, from a second to a day. */
+const TIME_STEPS_MS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1_800, 3_600, 7_200, 10_800, 21_600, 43_200, 86_400].map((s) => s * 1_000);
+
+/**
+ * Tick marks for a time axis over [from, to]: round times (every 10 minutes, every 30 seconds, …), at
+ * most `most` of them, labelled in UTC (HH:MM, or HH:MM:SS when the step is under a minute).
+ */
+export function timeTicks(from: number, to: number, most = 6): Array<{ at: number; label: string }> {
+  const span = Math.max(to - from, 1);
+  const step = TIME_STEPS_MS.find((ms) => span / ms <= most - 1) ?? TIME_STEPS_MS.at(-1)!;
+  const clock = (at: number) => new Date(at).toISOString().slice(11, step < 60_000 ? 19 : 16);
+  const ticks: Array<{ at: number; label: string }> = [];
+  for (let at = Math.ceil(from / step) * step; at <= to; at += step) ticks.push({ at, label: clock(at) });
+  // A window shorter than a step (a single tick) still says when it is.
+  if (ticks.length === 0) ticks.push({ at: from, label: clock(from) });
+  return ticks;
+}
+
+/** A small SVG line chart of one tick metric over time, with its alert threshold as a dashed line. */
 function chart(id: string, title: string, ticks: readonly TickView[], value: (t: TickView) => number, threshold: number): string {
   const width = 520;
   const height = 180;
@@ -95,6 +174,16 @@ function chart(id: string, title: string, ticks: readonly TickView[], value: (t:
   const sy = (y: number) => height - pad.bottom - (y / maxY) * (height - pad.top - pad.bottom);
   const line = points.map(([x, y]) => `${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(" ");
   const thresholdY = sy(threshold).toFixed(1);
+  const bottom = height - pad.bottom;
+  const axis =
+    points.length === 0
+      ? ""
+      : timeTicks(minX, maxX)
+          .map(({ at, label }) => {
+            const x = sx(at).toFixed(1);
+            return `<line x1="${x}" y1="${bottom}" x2="${x}" y2="${bottom + 4}" stroke="#aab1bf"/><text class="time-tick" data-at="${at}" x="${x}" y="${bottom + 15}" text-anchor="middle">${esc(label)}</text>`;
+          })
+          .join("");
   return `<figure><figcaption>${esc(title)}</figcaption>
 <svg id="chart-${id}" data-points="${points.length}" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-label="${esc(title)}">
 <line x1="${pad.left}" y1="${height - pad.bottom}" x2="${width - pad.right}" y2="${height - pad.bottom}" stroke="#aab1bf"/>
@@ -102,5 +191,6 @@ function chart(id: string, title: string, ticks: readonly TickView[], value: (t:
 <text x="4" y="${pad.top + 8}">${esc(Math.round(maxY))}</text><text x="4" y="${height - pad.bottom}">0</text>
 <line x1="${pad.left}" y1="${thresholdY}" x2="${width - pad.right}" y2="${thresholdY}" stroke="#d9534f" stroke-dasharray="4 3"/>
 ${points.length > 0 ? `<polyline fill="none" stroke="#2f6fdf" stroke-width="1.5" points="${line}"/>` : `<text x="${width / 2 - 40}" y="${height / 2}">no ticks yet</text>`}
+${axis}<text x="${width - pad.right}" y="${pad.top + 8}" text-anchor="end">time (UTC)</text>
 </svg></figure>`;
 }

@@ -2,6 +2,7 @@ import type { HeartbeatInput, IngestInput } from "../api/schemas";
 import type { NewEvent } from "../db/event-store";
 import type { AgentId } from "../domain/ids";
 import { isLive, type ContainerStatus } from "../domain/model";
+import { article } from "../domain/rules/format";
 import { sameContent, toNewEvent } from "./event-log";
 import { fail, ok, type Result } from "./result";
 import type { TownRuntime } from "./runtime";
@@ -26,7 +27,7 @@ export function ingestEvents(runtime: TownRuntime, input: IngestInput, now: numb
       const bead = state.bead(event.beadId);
       if (!bead) return fail(404, "bead_not_found", `event ${event.eventId}: bead ${event.beadId} does not exist in this town`);
       if (bead.type !== "merge_request") {
-        return fail(400, "invalid_request", `event ${event.eventId}: bead ${event.beadId} is a ${bead.type}, not a merge request`);
+        return fail(400, "invalid_request", `event ${event.eventId}: bead ${event.beadId} is ${article(bead.type)}, not a merge request`);
       }
     }
   }

@@ -4,7 +4,7 @@ import type { Effect } from "../domain/actions";
 import type { TownConfig } from "../domain/config";
 import { isStillWanted } from "../domain/effects";
 import type { CallOutcome, ContainerPort, DispatchRequest, StopRequest } from "../effects/container-port";
-import { HttpContainerPort } from "../effects/http-container";
+import { httpContainerPort } from "../effects/http-container";
 import { runOutbox, type OutboxRun } from "../effects/outbox";
 import { SimulatedContainers } from "../effects/simulated-containers";
 import type { Env } from "../env";
@@ -34,8 +34,7 @@ export class Platform {
     if (this.port) return this.port;
     const adapter = this.env.CONTAINER_ADAPTER ?? "simulated";
     if (adapter === "http") {
-      if (!this.env.CONTAINER_URL) throw new Error("CONTAINER_ADAPTER=http needs CONTAINER_URL (the agent service base URL)");
-      this.port = new HttpContainerPort(this.env.CONTAINER_URL, this.env.CONTAINER_TOKEN);
+      this.port = httpContainerPort(this.env);
     } else if (adapter === "simulated") {
       this.simulation = new SimulatedContainers(this.store.simulation, this.clock, this.config);
       this.port = this.simulation;

@@ -27,6 +27,7 @@ import { fail, ok, townNotFound, type Result } from "./result";
 import type { TownRuntime } from "./runtime";
 import { AlarmSchedule, failedTickBackoff } from "./schedule";
 import { alarmStatus } from "./status";
+import { stuckWork } from "./stuck";
 import { commitTick, describeError, runTick, type TickReport } from "./tick";
 import { beadDetails, beadView, countsByStatus, townView } from "./views";
 
@@ -245,6 +246,13 @@ export class TownDO extends DurableObject<Env> {
         lastTickSeconds: lastTickAt === null ? null : lastTickAt / 1000,
       }),
     );
+  }
+
+  /** Failed beads and beads that are not moving, with why (the status page's first section). */
+  async stuckWork(limit: number) {
+    const runtime = this.runtime;
+    if (!runtime) return this.notFound();
+    return ok(stuckWork(runtime, this.clock.now(), limit));
   }
 
   // ---- debugging -------------------------------------------------------------------------------

@@ -1,15 +1,21 @@
 /**
- * The status page in a real browser: the Worker under `wrangler dev` (simulated agents at work), Debian's
- * Chromium driven by playwright-core. The page must render its charts, and its numbers must be the
- * status route's numbers. A screenshot is written to test-results/status-page.png.
+ * The status page in a real browser: the Worker under `wrangler dev` (simulated agents at work), the
+ * Chromium of `@sparticuz/chromium` (or `CHROMIUM_PATH`) driven by playwright-core. The page must render
+ * its charts, and its numbers must be the status route's numbers. A screenshot is written to test-results/status-page.png.
  */
 import { mkdirSync } from "node:fs";
-import { chromium, type Browser } from "playwright-core";
+import type { Browser, BrowserContext } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEV_TOKENS, startLocalWorker, type LocalWorker } from "../../scripts/local-worker";
+import { launchChromium } from "../support/node/browser";
 
 let worker: LocalWorker;
 let browser: Browser;
+/**
+ * One context for every page: the packaged Chromium runs as a single process, and closing a page
+ * opened with browser.newPage() closes its own context, which ends that process.
+ */
+let context: BrowserContext;
 const TOWN = "browser-town";
 
 const call = async (method: string, path: string, token: string, body?: unknown) => {
@@ -28,6 +34,11 @@ beforeAll(async () => {
   expect((await call("PUT", `/api/towns/${TOWN}`, DEV_TOKENS.admin, { config: { simulation: { workMs: 500 } } })).status).toBe(201);
   await call("POST", `/api/towns/${TOWN}/rigs`, DEV_TOKENS.admin, { id: "web", name: "web", gitUrl: "https://git.test/web.git" });
   for (const id of ["a", "b", "c"]) await call("POST", `/api/towns/${TOWN}/beads`, DEV_TOKENS.admin, { id, rigId: "web", title: `Task ${id}` });
+  // And what gets stuck: a held bead, a bead blocked by it, and a bead cancelled as failed.
+  await call("POST", `/api/towns/${TOWN}/beads`, DEV_TOKENS.admin, { id: "held", rigId: "web", title: "Held back", held: true });
+  await call("POST", `/api/towns/${TOWN}/beads`, DEV_TOKENS.admin, { id: "behind-held", rigId: "web", title: "Waits for the held one", blockedBy: ["held"] });
+  await call("POST", `/api/towns/${TOWN}/beads`, DEV_TOKENS.admin, { id: "doomed", rigId: "web", title: "Given up" });
+  expect((await call("POST", `/api/towns/${TOWN}/beads/doomed/cancel`, DEV_TOKENS.admin, { status: "failed" })).status).toBe(202);
   const deadline = Date.now() + 60_000;
   for (;;) {
     const status = (await call("GET", `/api/towns/${TOWN}/status`, DEV_TOKENS.read)).body;
@@ -35,10 +46,8 @@ beforeAll(async () => {
     if (Date.now() > deadline) throw new Error(`the town did not finish its work: ${JSON.stringify(status)}`);
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  browser = await launchChromium();
+  context = await browser.newContext({ viewport: { width: 1200, height: 1000 } });
 }, 120_000);
 
 afterAll(async () => {
@@ -55,7 +64,7 @@ describe("the status page", () => {
   });
 
   it("renders the charts, shows the status route's numbers, and keeps the token out of the address bar", async () => {
-    const page = await browser.newPage({ viewport: { width: 1200, height: 1000 } });
+    const page = await context.newPage();
     const response = await page.goto(`${worker.url}/towns/${TOWN}?token=${DEV_TOKENS.read}`);
     expect(response?.status()).toBe(200);
     // The token went into an HttpOnly cookie and the page redirected to its plain address.
@@ -68,6 +77,10 @@ describe("the status page", () => {
       expect(Number(await svg.getAttribute("data-points"))).toBeGreaterThan(3);
       const points = (await svg.locator("polyline").getAttribute("points")) ?? "";
       expect(points.split(" ").length).toBeGreaterThan(3);
+      // A time axis: round UTC times under the line.
+      const labels = await svg.locator("text.time-tick").allTextContents();
+      expect(labels.length, chart).toBeGreaterThanOrEqual(2);
+      for (const label of labels) expect(label).toMatch(/^\d\d:\d\d(:\d\d)?$/);
     }
 
     const status = (await call("GET", `/api/towns/${TOWN}/status`, DEV_TOKENS.read)).body;
@@ -83,8 +96,48 @@ describe("the status page", () => {
     const again = await page.reload();
     expect(again?.status()).toBe(200);
 
+    // What is stuck comes first on the page.
+    expect(await page.locator("body > section").first().getAttribute("id")).toBe("stuck");
+    expect(await shown("stuck.failed")).toBe("1");
+    expect(await shown("stuck.waiting")).toBe("2");
+
     mkdirSync("test-results", { recursive: true });
     await page.screenshot({ path: "test-results/status-page.png", fullPage: true });
+    await page.close();
+  });
+
+  it("lists the failed and the waiting beads with their reasons, and every link answers with the token", async () => {
+    const page = await context.newPage();
+    await page.goto(`${worker.url}/towns/${TOWN}?token=${DEV_TOKENS.read}`);
+    const stuck = page.locator("#stuck");
+
+    const failed = stuck.locator('li[data-bead="doomed"][data-kind="failed"]');
+    await expect(failed.isVisible()).resolves.toBe(true);
+    expect(await failed.locator("[data-reason]").evaluateAll((items) => items.map((li) => li.getAttribute("data-reason")))).toContain("failed");
+
+    const held = stuck.locator('li[data-bead="held"][data-kind="waiting"]');
+    expect((await held.locator('[data-reason="held"]').textContent())?.trim()).toBe("held the bead is held; release it to dispatch it");
+    const blocked = stuck.locator('li[data-bead="behind-held"][data-kind="waiting"]');
+    expect((await blocked.locator('[data-reason="blocked"]').textContent())?.trim()).toBe("blocked blocked by held (open)");
+    // Finished and moving work is not listed.
+    for (const id of ["a", "b", "c"]) expect(await stuck.locator(`li[data-bead="${id}"]`).count(), id).toBe(0);
+
+    // Each bead's own links, and the dead letters: followed with the token their route takes, they answer.
+    const links = await stuck.locator("a[data-link]").evaluateAll((anchors) =>
+      anchors.map((a) => ({ kind: a.getAttribute("data-link")!, href: (a as HTMLAnchorElement).href })),
+    );
+    const byKind = (kind: string) => links.filter((l) => l.kind === kind).map((l) => new URL(l.href).pathname + new URL(l.href).search);
+    expect(byKind("bead")).toEqual(expect.arrayContaining([`/api/towns/${TOWN}/beads/doomed`, `/api/towns/${TOWN}/beads/held`, `/api/towns/${TOWN}/beads/behind-held`]));
+    expect(byKind("explain")).toEqual(expect.arrayContaining([`/api/towns/${TOWN}/beads/doomed/explain`, `/api/towns/${TOWN}/beads/held/explain`]));
+    expect(byKind("dead-letters")).toContain(`/api/towns/${TOWN}/debug/events?status=dead`);
+    for (const { kind, href } of new Map(links.map((l) => [l.href, l])).values()) {
+      const token = kind === "dead-letters" ? DEV_TOKENS.debug : DEV_TOKENS.read;
+      const response = await fetch(href, { headers: { authorization: `Bearer ${token}` } });
+      expect(response.status, href).toBe(200);
+    }
+    // The explain link answers with the reasons the page shows.
+    const explained = (await call("GET", `/api/towns/${TOWN}/beads/behind-held/explain`, DEV_TOKENS.read)).body;
+    expect(explained.reasons).toContainEqual({ code: "blocked", message: "blocked by held (open)" });
     await page.close();
   });
 });

@@ -1,8 +1,15 @@
 import { inject } from "vitest";
 import { describe, expect, it } from "vitest";
-import { advance, bead, createTown, runUntil, sling, status, tick, type TestTown } from "../support/town";
+import type { DispatchRequest } from "../../src/effects/container-port";
+import { httpContainerPort } from "../../src/effects/http-container";
+import type { AgentId, BeadId, RigId, TownId } from "../../src/domain/ids";
+import { advance, bead, createTown, runUntil, sling, status, tick, uniqueTownId, type TestTown } from "../support/town";
 
-/** The fake agent service started by globalSetup on loopback (test/support/node/fake-agent-service.ts). */
+/**
+ * The fake agent service started by globalSetup on loopback (test/support/node/fake-agent-service.ts).
+ * The towns reach it through their CONTAINER_SERVICE binding (see vitest.config.ts); their CONTAINER_URL
+ * does not resolve, so every call below that arrives came through the binding.
+ */
 const serviceUrl = inject("agentServiceUrl");
 
 async function setMode(town: TestTown, mode: "ok" | "fail" | "hang" | "down" | "reject") {
@@ -95,5 +102,26 @@ describe("the http container adapter", () => {
     expect(dispatches).toBeGreaterThanOrEqual(5 * 3);
     expect(final.beads.open + final.beads.in_progress).toBe(5);
     console.log(`service down for 1 h: ${dispatches} dispatch calls over ${ticks} ticks, breaker ${final.breaker.status}`);
+  });
+
+  it("calls CONTAINER_URL with the global fetch when no service is bound", async () => {
+    const townId = uniqueTownId() as TownId;
+    const port = httpContainerPort({ CONTAINER_URL: serviceUrl });
+    const request: DispatchRequest = {
+      effectId: "web:polecat:1@1:dispatch",
+      townId,
+      agentId: "web:polecat:1" as AgentId,
+      role: "polecat",
+      generation: 1,
+      rig: { id: "web" as RigId, name: "web", gitUrl: "https://git.test/web.git", defaultBranch: "main" },
+      bead: { id: "b1" as BeadId, type: "issue", title: "Work", body: null, branch: null, prUrl: null },
+    };
+    expect(await port.dispatch(request, new AbortController().signal)).toEqual({ outcome: "ok" });
+    const received = await (await fetch(`${serviceUrl}/__calls?townId=${townId}`)).json();
+    expect(received).toEqual([expect.objectContaining({ path: "/dispatch", agentId: "web:polecat:1", idempotencyKey: "web:polecat:1@1:dispatch" })]);
+  });
+
+  it("says what to set when CONTAINER_ADAPTER=http has neither CONTAINER_URL nor a CONTAINER_SERVICE binding", () => {
+    expect(() => httpContainerPort({})).toThrow(/CONTAINER_URL .* CONTAINER_SERVICE/);
   });
 });

@@ -22,6 +22,27 @@ describe("health and request ids", () => {
   });
 });
 
+describe("tokens", () => {
+  it("calls a missing Authorization header missing_token, and one that does not parse invalid_token", async () => {
+    const missing = await api("GET", "/api/towns");
+    expect(missing.status).toBe(401);
+    expect(missing.body.error.code).toBe("missing_token");
+    // The README's placeholder pasted unchanged: credentials were sent, they are just not a token.
+    const placeholder = await api("GET", "/api/towns", { headers: { authorization: "Bearer <agentToken from step 1>" } });
+    expect(placeholder.status).toBe(401);
+    expect(placeholder.body.error).toEqual({ code: "invalid_token", message: expect.stringContaining("Bearer <token>") });
+    // The same token, well formed, is accepted.
+    expect((await api("GET", "/api/towns", { headers: { authorization: `Bearer ${TOKENS.read}` } })).status).toBe(200);
+  });
+
+  it("says which token a route needs, in plain English", async () => {
+    const wrongScope = await api("PUT", `/api/towns/${uniqueTownId()}`, { token: TOKENS.read, body: {} });
+    expect(wrongScope.status).toBe(403);
+    expect(wrongScope.body.error.message).toBe("this route needs an admin token; the token sent is a read token");
+    expect((await api("PUT", `/api/towns/${uniqueTownId()}`, { body: {} })).body.error.message).toContain("with an admin token");
+  });
+});
+
 describe("towns", () => {
   it("creates a town once, returning its agent token only then, and reconfigures it after", async () => {
     const townId = uniqueTownId();

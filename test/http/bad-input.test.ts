@@ -86,6 +86,14 @@ describe.each(ROUTES)("$method $name", (route) => {
     expectError(response, 401, route.scope === "agent" ? "invalid_token" : "invalid_token");
   });
 
+  it("rejects a malformed Authorization header as a bad token (401 invalid_token), not a missing one", async () => {
+    // A placeholder pasted as is, another scheme, the scheme alone: each sent credentials, none of them parse.
+    for (const header of ["Bearer <agentToken from step 1>", `Basic ${btoa("user:secret")}`, "Bearer", "test-admin"]) {
+      const response = await unchanged(() => api(route.method, route.path(town), { headers: { authorization: header }, body: route.body }));
+      expectError(response, 401, "invalid_token");
+    }
+  });
+
   it("rejects a token of the wrong scope (403)", async () => {
     const wrong = route.scope === "admin" || route.scope === "debug" ? TOKENS.read : route.scope === "agent" ? TOKENS.admin : null;
     if (wrong === null) {

@@ -9,7 +9,8 @@ const expectError = (response: { status: number; body: any }, status: number, co
   expect(response.body).toEqual({ error: { code, message: expect.any(String) } });
 };
 const townsListed = async () => ((await api("GET", "/api/towns", { token: TOKENS.read })).body.towns as Array<{ id: string }>).map((t) => t.id);
-const registry = () => (env as unknown as { REGISTRY: DurableObjectNamespace }).REGISTRY.getByName("registry") as unknown as DurableObjectStub<TestTownRegistry>;
+const bindings = env as unknown as { REGISTRY: DurableObjectNamespace; TOWN: DurableObjectNamespace };
+const registry = () => bindings.REGISTRY.getByName("registry") as unknown as DurableObjectStub<TestTownRegistry>;
 
 /** A town with one dead-lettered event (an unparsable row, one attempt allowed). */
 async function townWithDeadLetter(): Promise<{ town: TestTown; seq: number }> {
@@ -141,7 +142,7 @@ describe("creating a town", () => {
     expect(created.body.agentToken).toMatch(new RegExp(`^${townId}\\.`));
     expect(await townsListed()).not.toContain(townId);
     // The town's alarm tries again.
-    const town = { townId, agentToken: created.body.agentToken, stub: env.TOWN.getByName(townId) } as unknown as TestTown;
+    const town = { townId, agentToken: created.body.agentToken, stub: bindings.TOWN.getByName(townId) } as unknown as TestTown;
     await advance(town, 1_000);
     await tick(town);
     expect(await townsListed()).toContain(townId);

@@ -2,11 +2,74 @@
  * Tools of the host machine the tests (which run inside workerd) cannot start themselves, served on
  * loopback by globalSetup: `POST /promtool/check-metrics` runs Prometheus's own checker on a body.
  */
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
+import { accessSync, constants } from "node:fs";
 import { createServer, type Server } from "node:http";
+import { delimiter, join } from "node:path";
 import { listenOnLoopback } from "./loopback";
 
-export function startHostTools(): Promise<{ server: Server; url: string }> {
+const INSTALL_PROMETHEUS = ["apt-get", "install", "-y", "--no-install-recommends", "prometheus"] as const;
+
+/**
+ * The path of `promtool`, Prometheus's own checker, which no npm package ships: Debian's `prometheus`
+ * package does. When it is missing and this runs as root on a machine with apt (CI, a fresh container),
+ * it is installed here, the way `playwright install --with-deps` installs system packages: apt-get
+ * install, and if that fails (package lists missing or stale) apt-get update and install again.
+ * Otherwise the run stops with the one command to type. When promtool is there, this is a PATH lookup.
+ */
+export function ensurePromtool(): string {
+  const found = findPromtool();
+  if (found) return found;
+  const command = `sudo ${INSTALL_PROMETHEUS.join(" ")}`;
+  const canInstall = process.platform === "linux" && process.getuid?.() === 0 && findExecutable("apt-get") !== null;
+  if (!canInstall) {
+    throw new Error(`promtool (Prometheus's metrics checker, used by the metrics test) is not installed. Install it with:\n\n  ${command}\n`);
+  }
+  console.log(`promtool is missing: installing Debian's prometheus package (${INSTALL_PROMETHEUS.join(" ")})…`);
+  const started = Date.now();
+  // Synchronous on purpose: the projects' setups run in one process, so a second one waits here
+  // instead of racing the first for apt's lock, and then finds promtool installed.
+  const apt = (args: readonly string[]) =>
+    spawnSync(args[0]!, args.slice(1), { encoding: "utf8", env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } });
+  let install = apt(INSTALL_PROMETHEUS);
+  if (install.status !== 0) {
+    const update = apt(["apt-get", "update"]);
+    if (update.status !== 0) throw new Error(`apt-get update failed while installing promtool:\n${tail(update)}\nInstall it yourself with: ${command}`);
+    install = apt(INSTALL_PROMETHEUS);
+  }
+  const installed = findPromtool();
+  if (install.status !== 0 || !installed) {
+    throw new Error(`installing Debian's prometheus package (for promtool) failed:\n${tail(install)}\nInstall it yourself with: ${command}`);
+  }
+  console.log(`promtool installed (${installed}) in ${Math.round((Date.now() - started) / 1000)} s`);
+  return installed;
+}
+
+/** On the PATH, or where Debian's package puts it (a PATH without /usr/bin should not hide it). */
+function findPromtool(): string | null {
+  return findExecutable("promtool") ?? (isExecutable("/usr/bin/promtool") ? "/usr/bin/promtool" : null);
+}
+
+function findExecutable(name: string): string | null {
+  for (const dir of (process.env.PATH ?? "").split(delimiter)) {
+    if (dir && isExecutable(join(dir, name))) return join(dir, name);
+  }
+  return null;
+}
+
+function isExecutable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const tail = (result: { stdout: string; stderr: string; error?: Error }) =>
+  `${result.error?.message ?? ""}${result.stdout}${result.stderr}`.trim().split("\n").slice(-15).join("\n");
+
+export function startHostTools(promtool: string): Promise<{ server: Server; url: string }> {
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on("data", (chunk: Buffer) => chunks.push(chunk));
@@ -15,7 +78,7 @@ export function startHostTools(): Promise<{ server: Server; url: string }> {
         res.writeHead(404).end();
         return;
       }
-      const child = spawn("promtool", ["check", "metrics"], { stdio: ["pipe", "pipe", "pipe"] });
+      const child = spawn(promtool, ["check", "metrics"], { stdio: ["pipe", "pipe", "pipe"] });
       let stdout = "";
       let stderr = "";
       child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));

@@ -1,0 +1,174 @@
+import { runInDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import convoysRunbook from "../../docs/runbooks/invariants-convoys.md?raw";
+import hooksRunbook from "../../docs/runbooks/invariants-hooks.md?raw";
+import reviewRunbook from "../../docs/runbooks/invariants-review.md?raw";
+import workRunbook from "../../docs/runbooks/invariants-work.md?raw";
+import deadLettersRunbook from "../../docs/runbooks/dead-letters.md?raw";
+import queueRunbook from "../../docs/runbooks/queue-depth.md?raw";
+import violationsRunbook from "../../docs/runbooks/invariant-violations.md?raw";
+import { renderStatusPage, timeTicks } from "../../src/http/status-page";
+import { runbookFor } from "../../src/observability/runbooks";
+import { advance, api, createTown, sling, status, tick, TOKENS, type TestTown } from "../support/town";
+
+/** Agents that never report on their own: a bead in progress stays there until the test moves it. */
+const SILENT = { simulation: { workMs: 86_400_000, heartbeatIntervalMs: 86_400_000 } };
+
+const explain = async (town: TestTown, beadId: string) => (await api("GET", `/api/towns/${town.townId}/beads/${beadId}/explain`, { token: TOKENS.read })).body;
+const cancel = (town: TestTown, beadId: string, status: "failed" | "closed") => api("POST", `/api/towns/${town.townId}/beads/${beadId}/cancel`, { token: TOKENS.admin, body: { status } });
+const page = (town: TestTown) => api<string>("GET", `/towns/${town.townId}`, { token: TOKENS.read });
+
+/** A town with something moving, something waiting and something failed. */
+async function troubledTown(): Promise<TestTown> {
+  const town = await createTown(SILENT);
+  await sling(town, { id: "moving", title: "Being worked on" });
+  await sling(town, { id: "held", title: "Held back", held: true });
+  await sling(town, { id: "behind-held", title: "Waits for the held one", blockedBy: ["held"] });
+  await sling(town, { id: "doomed", title: "Cancelled as failed" });
+  await sling(town, { id: "doomed-later", title: "Also cancelled as failed" });
+  await tick(town);
+  // Each cancellation settles (its agent stopped and unhooked) before the next one.
+  for (const id of ["doomed", "doomed-later"]) {
+    expect((await cancel(town, id, "failed")).status).toBe(202);
+    await advance(town, 1_000);
+    await tick(town);
+  }
+  return town;
+}
+
+describe("what is stuck (the town's stuckWork)", () => {
+  it("lists failed beads newest first and waiting beads with explain's reasons, and leaves out what is moving", async () => {
+    const town = await troubledTown();
+    const stuck = (await town.stub.stuckWork(20)) as any;
+    expect(stuck.ok).toBe(true);
+    const { failed, waiting, moreWaiting } = stuck.value;
+
+    expect(failed.map((b: any) => b.id)).toEqual(["doomed-later", "doomed"]);
+    expect(waiting.map((b: any) => b.id).sort()).toEqual(["behind-held", "held"]);
+    expect(moreWaiting).toBe(false);
+    // The same reasons as the explain route gives, bead by bead.
+    for (const bead of [...failed, ...waiting]) expect(bead.reasons, bead.id).toEqual((await explain(town, bead.id)).reasons);
+    expect(waiting.find((b: any) => b.id === "held").reasons).toContainEqual(expect.objectContaining({ code: "held" }));
+    expect(waiting.find((b: any) => b.id === "behind-held").reasons).toContainEqual({ code: "blocked", message: "blocked by held (open)" });
+    expect(failed[0].reasons).toContainEqual(expect.objectContaining({ code: "failed" }));
+  });
+
+  it("reads failed beads from storage, so a finished bead no longer held in memory is still listed", async () => {
+    const town = await createTown(SILENT);
+    // A failed bead written to storage only, as finished beads will be once they leave the working set.
+    await runInDurableObject(town.stub, (_instance, state) => {
+      state.storage.sql.exec(
+        `INSERT INTO beads (id, rig_id, type, status, title, priority, dispatch_attempts, held, merged, created_at, updated_at)
+         VALUES ('archived', 'web', 'issue', 'failed', 'Failed long ago', 2, 5, 0, 0, 1, 2)`,
+      );
+    });
+    const stuck = (await town.stub.stuckWork(20)) as any;
+    expect(stuck.value.failed).toEqual([expect.objectContaining({ id: "archived", status: "failed", dispatchAttempts: 5, updatedAt: 2 })]);
+    // Not in the town's live state: the live counts do not know it.
+    expect((await status(town)).beads.failed).toBe(0);
+  });
+
+  it("caps each list and says when there are more than it shows", async () => {
+    const town = await createTown(SILENT);
+    for (const id of ["h1", "h2", "h3"]) await sling(town, { id, title: id, held: true });
+    for (const id of ["f1", "f2"]) {
+      await sling(town, { id, title: id, held: true });
+      expect((await cancel(town, id, "failed")).status).toBe(202);
+    }
+    const two = ((await town.stub.stuckWork(2)) as any).value;
+    expect(two).toMatchObject({ limit: 2, moreWaiting: true, moreFailed: false });
+    expect(two.waiting).toHaveLength(2);
+    expect(two.failed).toHaveLength(2);
+    const one = ((await town.stub.stuckWork(1)) as any).value;
+    expect(one).toMatchObject({ limit: 1, moreWaiting: true, moreFailed: true });
+    expect(((await town.stub.stuckWork(3)) as any).value.moreWaiting).toBe(false);
+  });
+});
+
+describe("the status page", () => {
+  it("shows what is stuck first, with reasons and links that answer with the token", async () => {
+    const town = await troubledTown();
+    const response = await page(town);
+    expect(response.status).toBe(200);
+    expect(response.headers.get("content-security-policy")).toBe("default-src 'none'; style-src 'unsafe-inline'");
+    const html = response.body;
+    expect(html).not.toMatch(/<script/i);
+    // First on the page: before health, counts and charts.
+    expect(html.indexOf('id="stuck"')).toBeGreaterThan(0);
+    expect(html.indexOf('id="stuck"')).toBeLessThan(html.indexOf("<h2>Health</h2>"));
+
+    for (const [id, kind] of [["doomed", "failed"], ["doomed-later", "failed"], ["held", "waiting"], ["behind-held", "waiting"]] as const) {
+      expect(html, id).toContain(`data-bead="${id}" data-kind="${kind}"`);
+    }
+    expect(html).not.toContain('data-bead="moving"');
+    expect(html).toContain('data-reason="held"');
+    expect(html).toContain("blocked by held (open)");
+
+    // Every link on the page answers 200 with the token its route takes (dead letters: the debug token).
+    const links = [...html.matchAll(/data-link="([a-z-]+)" href="([^"]+)"/g)].map((m) => ({ kind: m[1]!, href: m[2]!.replace(/&amp;/g, "&") }));
+    expect(new Set(links.map((l) => l.kind))).toEqual(new Set(["bead", "explain", "dead-letters"]));
+    for (const link of new Map(links.map((l) => [l.href, l])).values()) {
+      const token = link.kind === "dead-letters" ? TOKENS.debug : TOKENS.read;
+      expect((await api("GET", link.href, { token })).status, link.href).toBe(200);
+    }
+    expect(links).toContainEqual({ kind: "explain", href: `/api/towns/${town.townId}/beads/held/explain` });
+  });
+
+  it("names the runbook of an open violation", async () => {
+    const town = await createTown(SILENT);
+    // An event row that can never be applied: after its retries it is dead-lettered (invariant 9).
+    await runInDurableObject(town.stub, (_instance, state) => {
+      state.storage.sql.exec(
+        "INSERT INTO town_events (event_id, type, agent_id, payload, created_at, status, attempts) VALUES ('poison', 'agent_done', 'web:polecat:1', '{not json', 0, 'pending', 0)",
+      );
+    });
+    for (let i = 0; i < 6; i++) {
+      await advance(town, 1_000);
+      await tick(town);
+    }
+    expect((await status(town)).violations.list).toContainEqual(expect.objectContaining({ invariant: 9 }));
+    const html = (await page(town)).body;
+    // No RUNBOOKS_URL in the tests' Worker: the page names the file in the repository.
+    expect(html).toMatch(/data-invariant="9">.*docs\/runbooks\/dead-letters\.md/);
+  });
+
+  it("links the runbook under RUNBOOKS_URL when it is set", async () => {
+    const town = await createTown(SILENT);
+    const stat = await status(town);
+    const withViolation = { ...stat, violations: { open: 1, list: [{ invariant: 6, key: "b1", message: "two agents on b1", agentIds: [], beadIds: ["b1"], since: 0, lastReportedAt: 0 }] } };
+    const stuck = { now: 0, limit: 20, failed: [], moreFailed: false, waiting: [], moreWaiting: false };
+    const html = renderStatusPage(withViolation, [], stuck, { runbooksUrl: "https://git.example/town-reconciler/blob/main/docs/runbooks/" });
+    expect(html).toContain('<a data-link="runbook" href="https://git.example/town-reconciler/blob/main/docs/runbooks/invariants-hooks.md">');
+  });
+
+  it("labels the charts' time axis with round UTC times", async () => {
+    const start = Date.UTC(2100, 0, 1, 10, 3, 20);
+    expect(timeTicks(start, start + 3_600_000).map((t) => t.label)).toEqual(["10:15", "10:30", "10:45", "11:00"]);
+    expect(timeTicks(start, start + 40_000).map((t) => t.label)).toEqual(["10:03:20", "10:03:30", "10:03:40", "10:03:50", "10:04:00"]);
+    expect(timeTicks(start, start).map((t) => t.label)).toEqual(["10:03:20"]);
+
+    const town = await troubledTown();
+    const html = (await page(town)).body;
+    expect(html).toMatch(/<text class="time-tick" data-at="\d+"[^>]*>\d\d:\d\d(:\d\d)?<\/text>/);
+  });
+});
+
+describe("runbooks", () => {
+  it("maps every invariant to a runbook page that exists and speaks of it", () => {
+    const pages: Record<string, string> = {
+      "invariants-convoys.md": convoysRunbook,
+      "invariants-hooks.md": hooksRunbook,
+      "invariants-review.md": reviewRunbook,
+      "invariants-work.md": workRunbook,
+      "dead-letters.md": deadLettersRunbook,
+      "queue-depth.md": queueRunbook,
+      "invariant-violations.md": violationsRunbook,
+    };
+    for (let invariant = 1; invariant <= 12; invariant++) {
+      const text = pages[runbookFor(invariant)];
+      expect(text, `invariant ${invariant} → ${runbookFor(invariant)}`).toBeDefined();
+    }
+    // The group pages are titled with the invariants they cover.
+    for (const invariant of [1, 2, 3, 4, 5, 6, 7, 10]) expect(pages[runbookFor(invariant)]!.split("\n")[0], String(invariant)).toMatch(new RegExp(`\\b${invariant}\\b`));
+  });
+});
