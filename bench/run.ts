@@ -13,6 +13,7 @@ import { TownState } from "../src/domain/state";
 import { resolveConfig } from "../src/domain/config";
 import { CLOSED_BREAKER } from "../src/domain/model";
 import type { TownId } from "../src/domain/ids";
+import { stateFromSnapshot, type StateSnapshot } from "../src/domain/snapshot";
 
 const SIZES: Array<[agents: number, beads: number]> = [
   [100, 1_000],
@@ -41,7 +42,7 @@ const row = (s: Stats, digits = 1) => `${fmt(s.median, digits)} | ${fmt(s.p95, d
 async function main() {
   const server = await startLocalWorker({ script: "bench/worker.ts" });
   const base = server.url;
-  const bench = async (town: string, action: string, body: unknown = {}) => {
+  const bench: Bench = async (town: string, action: string, body: unknown = {}) => {
     const response = await fetch(`${base}/bench/towns/${town}/${action}`, { method: "POST", body: JSON.stringify(body) });
     const json = (await response.json()) as Record<string, any>;
     if (!response.ok) throw new Error(`${action} on ${town}: ${JSON.stringify(json)}`);
@@ -67,6 +68,12 @@ async function main() {
     log("container status changes of working agents, each one changing an agent row. workerd's clock has a");
     log("resolution of one millisecond, so a single tick reads as whole milliseconds; medians are over the runs.");
     log();
+
+    // One section alone (printed, RESULTS.md left as it is): BENCH_ONLY=lifetime.
+    if (process.env.BENCH_ONLY === "lifetime") {
+      await measureLifetime(bench, log, progress);
+      return;
+    }
 
     // ---- ticks, floor, scaling ---------------------------------------------------------------------
     const scaling: Array<{ agents: number; beads: number; steady: Stats; busy: Stats; floor: Stats; alarm: Stats }> = [];
@@ -252,6 +259,9 @@ async function main() {
     log(`| 1,000 / 10,000 | ${fmt(memory / 2 ** 20, 1)} MiB |`);
     log();
 
+    // ---- lifetime ------------------------------------------------------------------------------------
+    const lifetime = await measureLifetime(bench, log, progress);
+
     // ---- targets -------------------------------------------------------------------------------------
     const mid = scaling[1]!;
     const ingest1000 = ingestRates["1000/http/4"]!;
@@ -268,12 +278,147 @@ async function main() {
     log(`| cold load ≤ 200 ms | ${fmt(stats(cold).median, 2)} ms | ${check(stats(cold).median <= 200)} |`);
     log(`| tick ÷ floor ≤ 3 | ${fmt(mid.busy.median / mid.floor.median, 2)} | ${check(mid.busy.median / mid.floor.median <= 3)} |`);
     log(`| memory of 1,000 / 10,000 ≤ 32 MB | ${fmt(memory / 2 ** 20, 1)} MiB | ${check(memory <= 32 * 2 ** 20)} |`);
+    const [small, large] = [lifetime[0]!, lifetime.at(-1)!];
+    const within = (name: string, a: number, b: number) =>
+      log(`| lifetime: ${name} at ${fmt(large.finished, 0)} finished ≤ 1.25 × at ${fmt(small.finished, 0)} | ${fmt(b / a, 2)} × | ${check(b <= 1.25 * a)} |`);
+    within("steady tick", small.steady.median, large.steady.median);
+    within("1,000-event tick", small.busy.median, large.busy.median);
+    within("whole alarm", small.alarm.median, large.alarm.median);
+    within("cold load", small.cold.median, large.cold.median);
+    within("memory of the state", small.memory, large.memory);
+    within("snapshot bytes", small.snapshotBytes, large.snapshotBytes);
+    within("snapshot time", small.snapshotMs.median, large.snapshotMs.median);
+    log(`| lifetime: cold load at ${fmt(large.finished, 0)} finished ≤ 100 ms | ${fmt(large.cold.median, 2)} ms | ${check(large.cold.median <= 100)} |`);
     log();
     writeFileSync(new URL("./RESULTS.md", import.meta.url), `${lines.join("\n")}\n`);
     process.stderr.write(`wrote bench/RESULTS.md in ${Math.round((Date.now() - started) / 1000)} s\n`);
   } finally {
     await server.stop();
   }
+}
+
+type Bench = (town: string, action: string, body?: unknown) => Promise<Record<string, any>>;
+
+interface LifetimeRow {
+  finished: number;
+  steady: Stats;
+  busy: Stats;
+  alarm: Stats;
+  cold: Stats;
+  memory: number;
+  snapshotBytes: number;
+  snapshotMs: Stats;
+  storage: { bytes: number; rows: Record<string, number> };
+}
+
+/** Finished-bead histories behind a town of 1,000 agents and 10,000 live beads (BENCH_LIFETIME overrides the sizes). */
+const LIFETIME = (process.env.BENCH_LIFETIME ?? "10000,300000,1000000").split(",").map(Number);
+const SEED_BATCH = 20_000;
+/** Snapshots a week of hourly snapshotting keeps (DESIGN: kept as long as events and ticks, 7 days). */
+const SNAPSHOTS_KEPT = 168;
+
+async function measureLifetime(bench: Bench, log: (line?: string) => void, progress: (what: string) => void): Promise<LifetimeRow[]> {
+  progress("calibrating: a real town takes 200 issues from sling to merged");
+  const profile = await bench("bench-calibration", "calibrate", { issues: 200, bodyChars: 600 });
+  const rows: LifetimeRow[] = [];
+  for (const finished of LIFETIME) {
+    const town = `bench-life-${finished}`;
+    progress(`lifetime: 1,000 agents, 10,000 live beads, seeding ${fmt(finished, 0)} finished`);
+    await bench(town, "seed", { agents: 1_000, beads: 10_000, finishedShare: 0 });
+    for (let from = 0; from < finished; from += SEED_BATCH) {
+      await bench(town, "seed-history", { from, count: Math.min(SEED_BATCH, finished - from), total: finished, profile });
+      if ((from / SEED_BATCH) % 10 === 9) progress(`  ${fmt(from + SEED_BATCH, 0)} of ${fmt(finished, 0)} finished beads written`);
+    }
+    // A dozen to a request: the local runtime holds a request's writes in memory until it ends.
+    for (let written = 0; written < SNAPSHOTS_KEPT; written += 12) await bench(town, "seed-snapshots", { count: Math.min(12, SNAPSHOTS_KEPT - written), olderThan: written });
+    await bench(town, "reload");
+    progress(`lifetime ${fmt(finished, 0)}: measuring`);
+    const steady: number[] = [];
+    const alarm: number[] = [];
+    const busy: number[] = [];
+    const cold: number[] = [];
+    const snapshotMs: number[] = [];
+    let snapshotBytes = 0;
+    for (let i = 0; i < WARMUP + RUNS; i++) {
+      const tick = await bench(town, "tick");
+      if (tick.actions !== 0 || tick.violations !== 0) throw new Error(`the lifetime town is not steady: ${JSON.stringify(tick)}`);
+      const whole = await bench(town, "alarm");
+      await bench(town, "pending", { count: 1_000 });
+      const loaded = await bench(town, "tick");
+      if (loaded.drained !== 1_000) throw new Error(`expected 1,000 drained events, got ${loaded.drained}`);
+      const snapshot = await bench(town, "snapshot");
+      if (i >= WARMUP) {
+        steady.push(tick.ms);
+        alarm.push(whole.ms);
+        busy.push(loaded.ms);
+        snapshotMs.push(snapshot.ms);
+        snapshotBytes = snapshot.bytes;
+      }
+    }
+    for (let i = 0; i < WARMUP + RUNS; i++) {
+      await bench(town, "reset");
+      const load = await bench(town, "cold-load");
+      if (i >= WARMUP) cold.push(load.ms);
+    }
+    const workingSet = await bench(town, "working-set");
+    const storage = (await bench(town, "storage")) as LifetimeRow["storage"];
+    rows.push({ finished, steady: stats(steady), busy: stats(busy), alarm: stats(alarm), cold: stats(cold), memory: measureWorkingSetMemory(workingSet.json), snapshotBytes, snapshotMs: stats(snapshotMs), storage });
+  }
+
+  log("## Lifetime");
+  log();
+  log("A town of 1,000 agents and 10,000 live beads (held, blocked, at work, in review) with a history of finished");
+  log("beads behind it, 1,000 finished a day, each written as the town leaves it. What one finished issue leaves was");
+  log(`measured first on a real town (simulated platform, ${profile.issues} issues slung with ${profile.bodyChars}-character bodies, one in ten`);
+  log("blocked by the one before, taken from sling to merged on a fast-forwarded clock):");
+  log();
+  log(`- its issue and its merge request, both archived, its body and (one in ten) its blocker;`);
+  log(`- ${Object.entries(profile.eventsPerIssue as Record<string, number>).map(([type, n]) => `${fmt(n, 2)} ${type}`).join(", ")} events;`);
+  log(`- ${fmt(profile.ticksPerIssue, 2)} tick records; ${fmt(profile.bytesPerIssue / 1024, 1)} KiB of database in all while the history is young.`);
+  log();
+  log("The seeding writes the same rows through the same store calls (its events and ticks only within the 7-day");
+  log(`retention, as pruning leaves them), and the ${SNAPSHOTS_KEPT} hourly snapshots a week keeps. Times in ms (median of ${RUNS} runs).`);
+  log();
+  log("| finished beads | steady tick | 1,000-event tick | whole alarm | cold load | state in memory | snapshot | snapshot time | SQLite size |");
+  log("|---|---|---|---|---|---|---|---|---|");
+  for (const r of rows) {
+    log(
+      `| ${fmt(r.finished, 0)} | ${fmt(r.steady.median, 2)} | ${fmt(r.busy.median, 2)} | ${fmt(r.alarm.median, 2)} | ${fmt(r.cold.median, 2)} | ${fmt(r.memory / 2 ** 20, 1)} MiB | ${fmt(r.snapshotBytes / 2 ** 20, 2)} MiB | ${fmt(r.snapshotMs.median, 2)} | ${fmt(r.storage.bytes / 2 ** 20, 0)} MiB |`,
+    );
+  }
+  const [first, last] = [rows[0]!, rows.at(-1)!];
+  log(
+    `| ${fmt(last.finished, 0)} ÷ ${fmt(first.finished, 0)} | ${fmt(last.steady.median / first.steady.median, 2)} × | ${fmt(last.busy.median / first.busy.median, 2)} × | ${fmt(last.alarm.median / first.alarm.median, 2)} × | ${fmt(last.cold.median / first.cold.median, 2)} × | ${fmt(last.memory / first.memory, 2)} × | ${fmt(last.snapshotBytes / first.snapshotBytes, 2)} × | ${fmt(last.snapshotMs.median / first.snapshotMs.median, 2)} × | ${fmt(last.storage.bytes / first.storage.bytes, 1)} × |`,
+  );
+  log();
+  log("Rows per table:");
+  log();
+  log(`| finished beads | ${Object.keys(first.storage.rows).join(" | ")} |`);
+  log(`|---|${Object.keys(first.storage.rows).map(() => "---").join("|")}|`);
+  for (const r of rows) log(`| ${fmt(r.finished, 0)} | ${Object.values(r.storage.rows).map((n) => fmt(n, 0)).join(" | ")} |`);
+  log();
+  if (rows.length >= 2) {
+    const [a, b] = [rows.at(-2)!, last];
+    const perThousand = ((b.storage.bytes - a.storage.bytes) / (b.finished - a.finished)) * 1_000;
+    log(`Storage growth per 1,000 finished beads once their events and ticks are past retention: ${fmt(perThousand / 2 ** 20, 2)} MiB`);
+    log(`(${fmt(b.finished, 0)} vs ${fmt(a.finished, 0)}: the issue and merge request rows, bodies, blockers and indexes); while the history is`);
+    log(`inside the retention window, ${fmt((profile.bytesPerIssue * 1_000) / 2 ** 20, 2)} MiB per 1,000 (measured on the real town).`);
+    log();
+  }
+  return rows;
+}
+
+/** JS heap held by a working set given as a snapshot's JSON, built here in Node (same V8 engine as workerd). */
+function measureWorkingSetMemory(json: string): number {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) throw new Error("run with node --expose-gc (npm run bench does)");
+  gc();
+  const before = process.memoryUsage().heapUsed;
+  const state = stateFromSnapshot(JSON.parse(json) as StateSnapshot);
+  gc();
+  const after = process.memoryUsage().heapUsed;
+  if (state.size.beads === 0) throw new Error("empty working set");
+  return after - before;
 }
 
 /** JS heap held by a TownState of this size (see the RESULTS.md method note). */

@@ -15,7 +15,11 @@ export interface SyntheticTown {
   readonly working: AgentId[];
 }
 
-export function syntheticTown(agentCount: number, beadCount: number, now: number): SyntheticTown {
+/**
+ * `finishedShare` of the beads beyond those at work are closed (the rest held, or blocked by a held
+ * bead); with 0 every bead is live work — the lifetime towns put their history behind it instead.
+ */
+export function syntheticTown(agentCount: number, beadCount: number, now: number, finishedShare = 0.8): SyntheticTown {
   const rigCount = Math.max(1, Math.ceil(agentCount / 50));
   const rigs: Rig[] = Array.from({ length: rigCount }, (_, i) => ({
     id: `rig-${i}` as RigId,
@@ -59,10 +63,12 @@ export function syntheticTown(agentCount: number, beadCount: number, now: number
       agents.push(agent(id, rig, {}));
     }
   }
-  // The rest: 90% closed, the others open but held, or blocked by a held bead.
+  // The rest: mostly closed, the others open but held, or blocked by a held bead.
+  // In each cycle: one held, one blocked by it, the rest closed (a cycle of 2 is all live).
+  const cycle = Math.max(2, Math.round(2 / (1 - finishedShare)));
   for (let i = beads.length; i < beadCount; i++) {
     const rig = rigs[i % rigs.length]!;
-    const kind = i % 10;
+    const kind = i % cycle;
     if (kind === 0) beads.push(bead(`held-${i}`, rig, { status: "open", held: true, dispatchAttempts: 0, lastDispatchAt: null }));
     else if (kind === 1) beads.push(bead(`blocked-${i}`, rig, { status: "open", dispatchAttempts: 0, lastDispatchAt: null, blockedBy: [`held-${i - 1}` as BeadId] }));
     else beads.push(bead(`done-${i}`, rig, { status: "closed" }));

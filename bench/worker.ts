@@ -8,9 +8,13 @@ import { TownDO as ProductionTownDO } from "../src/town/town.do";
 import production from "../src/index";
 import { toNewEvent } from "../src/town/event-log";
 import { commitTick } from "../src/town/tick";
-import { noFinished } from "../src/domain/state";
+import { Housekeeping } from "../src/town/housekeeping";
+import type { Clock } from "../src/town/clock";
+import { noFinished, type FinishedCounts } from "../src/domain/state";
+import { snapshotOf } from "../src/domain/snapshot";
+import { bodyOf, seedFinished, titleOf, type HistoryProfile } from "./history";
 import { replayWindow } from "../src/town/replay";
-import type { TownId } from "../src/domain/ids";
+import type { BeadId, RigId, TownId } from "../src/domain/ids";
 import { syntheticTown } from "./synthetic";
 
 export { TownRegistry } from "../src/index";
@@ -19,6 +23,13 @@ export { TownRegistry } from "../src/index";
 const coldLoads = new Map<string, number>();
 
 export class TownDO extends ProductionTownDO {
+  /** How far this object's clock runs ahead of the machine's (the calibration run fast-forwards it). */
+  private ahead = 0;
+
+  protected override createClock(): Clock {
+    return { now: () => Date.now() + (this.ahead ?? 0) };
+  }
+
   protected override load() {
     const started = performance.now();
     const runtime = super.load();
@@ -26,12 +37,12 @@ export class TownDO extends ProductionTownDO {
     return runtime;
   }
 
-  /** A synthetic town of this size, written straight to storage and loaded back. */
-  async benchSeed(townId: string, agents: number, beads: number) {
+  /** A synthetic town of this size, written straight to storage and loaded back (`finishedShare` of its spare beads closed). */
+  async benchSeed(townId: string, agents: number, beads: number, finishedShare = 0.8) {
     const started = performance.now();
     const created = await this.putTown(townId as TownId, { maxPolecatsPerRig: 60, snapshotIntervalMs: 86_400_000, idleAlarmMs: 3_600_000 });
     if (!created.ok) throw new Error(JSON.stringify(created.error));
-    const town = syntheticTown(agents, beads, Date.now());
+    const town = syntheticTown(agents, beads, Date.now(), finishedShare);
     this.store.transaction(() =>
       this.store.state.persist({ town: null, rigs: town.rigs, agents: town.agents, beads: town.beads, createdBeads: town.beads, createdAgents: town.agents, archived: [], purgedAgents: [] }, noFinished()),
     );
@@ -39,6 +50,115 @@ export class TownDO extends ProductionTownDO {
     this.load();
     await this.ctx.storage.deleteAlarm();
     return { ms: performance.now() - started, agentToken: created.value.created ? created.value.agentToken : null, working: town.working.length };
+  }
+
+  /**
+   * The calibration: a real town (simulated platform, clock fast-forwarded from alarm to alarm) takes
+   * `issues` issues from sling to merged. What it left behind per finished issue is the profile the
+   * lifetime towns are seeded with.
+   */
+  async benchCalibrate(townId: string, issues: number, bodyChars: number): Promise<HistoryProfile> {
+    // Agents work a minute and heartbeat every ten seconds, as a real platform's would (the first report of
+    // each container is an event, the rest are observations).
+    const created = await this.putTown(townId as TownId, { maxPolecatsPerRig: 20, snapshotIntervalMs: 86_400_000, simulation: { workMs: 60_000, heartbeatIntervalMs: 10_000 } });
+    if (!created.ok) throw new Error(JSON.stringify(created.error));
+    await this.addRig({ id: "rig-0" as RigId, name: "rig-0", gitUrl: "https://git.example/rig-0.git" });
+    const sizeBefore = this.store.databaseSize;
+    for (let i = 0; i < issues; i++) {
+      const blocked = i % 10 === 9 ? { blockedBy: [`done-${i - 1}` as BeadId] } : {};
+      const slung = await this.slingBead({ id: `done-${i}` as BeadId, rigId: "rig-0" as RigId, title: titleOf(i), body: bodyOf(i, bodyChars), priority: i % 5, ...blocked });
+      if (!slung.ok) throw new Error(JSON.stringify(slung.error));
+    }
+    for (let round = 0; round < 200_000; round++) {
+      const runtime = this.runtime!;
+      if (runtime.state.finished.merge_request.closed >= issues && runtime.state.countAgentsWith("working") === 0 && this.store.events.queueStats().pending === 0) break;
+      const at = await this.ctx.storage.getAlarm();
+      if (at === null) throw new Error("the calibration town stopped scheduling ticks");
+      this.ahead += Math.max(0, at - this.clock.now());
+      await this.alarm();
+    }
+    await this.ctx.storage.deleteAlarm();
+    const finished = this.runtime!.state.finished;
+    if (finished.issue.closed !== issues) throw new Error(`calibration: ${finished.issue.closed} of ${issues} issues closed`);
+    const sql = this.ctx.storage.sql;
+    const eventsPerIssue: Record<string, number> = {};
+    const eventTemplates: HistoryProfile["eventTemplates"] = {};
+    for (const row of sql.exec<{ type: string; n: number }>("SELECT type, count(*) AS n FROM town_events GROUP BY type").toArray()) {
+      eventsPerIssue[row.type] = row.n / issues;
+      const sample = sql.exec<{ agent_id: string | null; bead_id: string | null; payload: string }>("SELECT agent_id, bead_id, payload FROM town_events WHERE type = ? ORDER BY seq DESC LIMIT 1", row.type).one();
+      eventTemplates[row.type] = { agentId: sample.agent_id, beadId: sample.bead_id, payload: sample.payload };
+    }
+    const ticks = this.store.ticks.between(0, Number.MAX_SAFE_INTEGER, 100_000);
+    return {
+      issues,
+      eventsPerIssue,
+      eventTemplates,
+      ticksPerIssue: ticks.length / issues,
+      tickTemplates: ticks.filter((t) => t.actionsEmitted > 0).slice(-100),
+      bytesPerIssue: (this.store.databaseSize - sizeBefore) / issues,
+      bodyChars,
+    };
+  }
+
+  /** Finished issues `from … from+count-1` of a history of `total` behind this town (see history.ts). */
+  async benchSeedHistory(from: number, count: number, total: number, profile: HistoryProfile) {
+    const runtime = this.runtime!;
+    const config = runtime.state.town.config;
+    const started = performance.now();
+    const finished = seedFinished(
+      this.store,
+      { from, count, total, rigs: runtime.state.size.rigs, now: Date.now(), finished: this.finishedSoFar(), eventRetentionMs: config.eventRetentionMs, tickRetentionMs: config.tickRetentionMs },
+      profile,
+    );
+    this.seededFinished = finished;
+    return { ms: performance.now() - started };
+  }
+
+  /** Snapshots as hourly snapshotting leaves them (the working set's, as the town takes them), `olderThan` hours back. */
+  async benchSeedSnapshots(count: number, olderThan: number) {
+    const now = Date.now();
+    const json = JSON.stringify(snapshotOf(this.runtime!.state));
+    for (let i = 1; i <= count; i++) {
+      this.store.transaction(() => this.store.snapshots.save({ takenAt: now - (olderThan + i) * 3_600_000, tickId: 0, logSeq: this.store.events.maxSeq(), pending: [] }, json));
+    }
+    return { snapshots: count };
+  }
+
+  /** Loads the town again from storage, as the object does after an eviction (after seeding behind its back). */
+  async benchReload() {
+    this.runtime = null;
+    this.seededFinished = null;
+    this.load();
+    return { beads: this.runtime!.state.size.beads };
+  }
+
+  private seededFinished: FinishedCounts | null = null;
+
+  private finishedSoFar(): FinishedCounts {
+    return this.seededFinished ?? this.runtime!.state.finished;
+  }
+
+  /** Takes a snapshot the way the alarm does, timed; returns its size and its JSON (for the memory figure). */
+  async benchSnapshot() {
+    const started = performance.now();
+    const { bytes } = new Housekeeping().takeSnapshot(this.runtime!, Date.now(), 0);
+    const ms = performance.now() - started;
+    return { ms, bytes };
+  }
+
+  /** The working set as a snapshot's JSON (Node builds the state from it to weigh it). */
+  async benchWorkingSet() {
+    return { json: JSON.stringify(snapshotOf(this.runtime!.state)), size: this.runtime!.state.size };
+  }
+
+  /** The town's database size in bytes, and rows per table. */
+  async benchStorage() {
+    const sql = this.ctx.storage.sql;
+    const rows: Record<string, number> = {};
+    for (const table of ["beads", "dependencies", "town_events", "ticks", "snapshots", "snapshot_parts", "agents"]) {
+      rows[table] = sql.exec<{ n: number }>(`SELECT count(*) AS n FROM ${table}`).one().n;
+    }
+    return { bytes: this.store.databaseSize, rows };
   }
 
   /** Appends `count` pending container status changes for working agents (each changes one agent). */
@@ -200,7 +320,21 @@ export default {
 async function run(stub: BenchStub, townId: string, action: string, body: Record<string, number>) {
   switch (action) {
     case "seed":
-      return stub.benchSeed(townId, body.agents!, body.beads!);
+      return stub.benchSeed(townId, body.agents!, body.beads!, body.finishedShare);
+    case "calibrate":
+      return stub.benchCalibrate(townId, body.issues!, body.bodyChars!);
+    case "seed-history":
+      return stub.benchSeedHistory(body.from!, body.count!, body.total!, body.profile as unknown as HistoryProfile);
+    case "seed-snapshots":
+      return stub.benchSeedSnapshots(body.count!, body.olderThan ?? 0);
+    case "reload":
+      return stub.benchReload();
+    case "snapshot":
+      return stub.benchSnapshot();
+    case "working-set":
+      return stub.benchWorkingSet();
+    case "storage":
+      return stub.benchStorage();
     case "pending":
       return stub.benchPending(body.count!);
     case "tick":
