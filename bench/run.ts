@@ -189,7 +189,7 @@ async function main() {
             eventId: `ingest-${run}-${sender}-${sent + i}`,
             type: "container_status",
             agentId,
-            payload: { status: (sent + i) % 2 ? "running" : "starting" },
+            payload: { generation: 1, status: (sent + i) % 2 ? "running" : "starting" },
           }));
           const response = await fetch(`${base}/api/towns/${town}/events`, { method: "POST", headers: AGENT_TOKEN_HEADER(seeded.agentToken), body: JSON.stringify({ events }) });
           if (response.status !== 202) throw new Error(`ingest answered ${response.status}: ${await response.text()}`);

@@ -169,7 +169,7 @@ export class TownDO extends ProductionTownDO {
     const rows = Array.from({ length: count }, (_, i) => {
       const agent = working[i % working.length]!;
       const status = agent.containerStatus === "starting" ? (i < working.length ? "running" : "starting") : i < working.length ? "starting" : "running";
-      return toNewEvent(`bench:${now}:${i}`, { type: "container_status", agentId: agent.id, beadId: null, payload: { status } }, now);
+      return toNewEvent(`bench:${now}:${i}`, { type: "container_status", agentId: agent.id, beadId: null, payload: { generation: 1, status } }, now);
     });
     this.store.transaction(() => this.store.events.append(rows));
     return { appended: rows.length };
@@ -260,7 +260,7 @@ export class TownDO extends ProductionTownDO {
     const agentId = [...this.runtime!.state.agents()][1]!.id;
     const stamp = Date.now();
     const bodies = Array.from({ length: batches }, (_, b) =>
-      JSON.stringify({ events: Array.from({ length: size }, (_, i) => ({ eventId: `io-${stamp}-${b}-${i}`, type: "container_status", agentId, payload: { status: i % 2 ? "running" : "starting" } })) }),
+      JSON.stringify({ events: Array.from({ length: size }, (_, i) => ({ eventId: `io-${stamp}-${b}-${i}`, type: "container_status", agentId, payload: { generation: 1, status: i % 2 ? "running" : "starting" } })) }),
     );
     const started = performance.now();
     for (const text of bodies) {

@@ -69,7 +69,7 @@ async function main() {
             eventId: `${town.id}-${n}-${i}`,
             type: "container_status",
             agentId: town.agents[(n * BATCH + i) % town.agents.length],
-            payload: { status: (n + i) % 2 ? "running" : "starting" },
+            payload: { generation: 1, status: (n + i) % 2 ? "running" : "starting" },
           }));
           const started = performance.now();
           try {

@@ -49,12 +49,19 @@ export const CancelBeadBody = z
 
 const eventId = z.string().min(1).max(200);
 
+/**
+ * Every agent callback names the generation it belongs to (DESIGN §4.4): without it a container from
+ * an older dispatch could close the wrong bead. (The log's own schema still reads events older
+ * versions stored without one.)
+ */
+const generation = z.number({ error: "generation is required: the generation of the dispatch this callback belongs to" }).int().min(0);
+
 /** Events an agent (or the platform on its behalf) may send: callbacks, never commands or internal results. */
 export const IngestEvent = z.discriminatedUnion("type", [
-  z.object({ eventId, type: z.literal("agent_done"), agentId: AgentIdSchema, beadId: z.null().optional(), payload: AgentDonePayload }).strict(),
-  z.object({ eventId, type: z.literal("agent_completed"), agentId: AgentIdSchema, beadId: z.null().optional(), payload: AgentCompletedPayload }).strict(),
+  z.object({ eventId, type: z.literal("agent_done"), agentId: AgentIdSchema, beadId: z.null().optional(), payload: AgentDonePayload.extend({ generation }) }).strict(),
+  z.object({ eventId, type: z.literal("agent_completed"), agentId: AgentIdSchema, beadId: z.null().optional(), payload: AgentCompletedPayload.extend({ generation }) }).strict(),
   z.object({ eventId, type: z.literal("pr_status_changed"), agentId: z.null().optional(), beadId: BeadIdSchema, payload: PrStatusChangedPayload }).strict(),
-  z.object({ eventId, type: z.literal("container_status"), agentId: AgentIdSchema, beadId: z.null().optional(), payload: ContainerStatusPayload }).strict(),
+  z.object({ eventId, type: z.literal("container_status"), agentId: AgentIdSchema, beadId: z.null().optional(), payload: ContainerStatusPayload.extend({ generation }) }).strict(),
 ]);
 
 /** At most this many events per ingest request. */

@@ -3,7 +3,7 @@ import type { NewEvent } from "../db/event-store";
 import type { AgentId } from "../domain/ids";
 import { isLive, type ContainerStatus } from "../domain/model";
 import { article } from "../domain/rules/format";
-import { sameContent, toNewEvent } from "./event-log";
+import { clientEventId, sameContent, shownEventId, toNewEvent } from "./event-log";
 import { fail, ok, type Result } from "./result";
 import type { TownRuntime } from "./runtime";
 
@@ -35,8 +35,8 @@ export function ingestEvents(runtime: TownRuntime, input: IngestInput, now: numb
   const incoming = new Map<string, NewEvent>();
   let duplicates = 0;
   for (const event of input.events) {
-    const row = toNewEvent(event.eventId, event, now);
-    const earlier = incoming.get(event.eventId);
+    const row = toNewEvent(clientEventId(event.eventId), event, now);
+    const earlier = incoming.get(row.eventId);
     if (earlier) {
       if (!sameContent(earlier, row)) {
         return conflict(event.eventId);
@@ -44,7 +44,7 @@ export function ingestEvents(runtime: TownRuntime, input: IngestInput, now: numb
       duplicates += 1;
       continue;
     }
-    incoming.set(event.eventId, row);
+    incoming.set(row.eventId, row);
   }
   // Insert first (the common case has no repeats); ids already in the log are then compared, and a
   // conflicting one rolls the whole batch back.
@@ -60,7 +60,7 @@ export function ingestEvents(runtime: TownRuntime, input: IngestInput, now: numb
     });
     return ok({ accepted, duplicates });
   } catch (error) {
-    if (error instanceof EventConflict) return conflict(error.eventId);
+    if (error instanceof EventConflict) return conflict(shownEventId(error.eventId).eventId);
     throw error;
   }
 }

@@ -7,7 +7,7 @@ import type { NewTick } from "../db/tick-store";
 import type { Alert } from "../observability/alerts";
 import { CounterDeltas, QUEUE_DURATION_BUCKETS } from "../observability/counters";
 import { trackViolations, type ViolationChanges } from "../observability/violation-tracker";
-import { parseStoredEvent } from "./event-log";
+import { parseStoredEvent, shownEventId } from "./event-log";
 import { inTransaction, persistChanges, type TownRuntime } from "./runtime";
 
 /** What a tick did, for the caller to execute effects, schedule the next alarm and report. */
@@ -175,7 +175,7 @@ function tickAlerts(
   ];
   const errors = new Map(failed.map((f) => [f.seq, f.error]));
   for (const row of deadLettered) {
-    alerts.push({ kind: "event_dead_lettered", seq: row.seq, eventId: row.eventId, type: row.type, error: errors.get(row.seq) ?? "unknown" });
+    alerts.push({ kind: "event_dead_lettered", seq: row.seq, eventId: shownEventId(row.eventId).eventId, type: row.type, error: errors.get(row.seq) ?? "unknown" });
   }
   for (const { action, refusal } of advance.actions) {
     if (refusal === null && action.type === "set_breaker" && action.to === "open") {

@@ -18,6 +18,7 @@ import { summarize, tickView } from "../observability/tick-history";
 import { StoredArchive } from "./archive";
 import { systemClock, type Clock } from "./clock";
 import * as commands from "./commands";
+import { shownEventId } from "./event-log";
 import { Housekeeping } from "./housekeeping";
 import { ingestEvents, observeAgent } from "./ingest";
 import { Platform } from "./platform";
@@ -335,7 +336,7 @@ export class TownDO extends DurableObject<Env> {
       townId: runtime.state.town.id,
       status,
       count: status === "dead" ? queue.dead : queue.pending,
-      events: events.map((e) => ({ ...e, payload: safeJson(e.payload) })),
+      events: events.map((e) => ({ ...e, ...shownEventId(e.eventId), payload: safeJson(e.payload) })),
     });
   }
 

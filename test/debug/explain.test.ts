@@ -29,7 +29,7 @@ describe("explain", () => {
     const town = await createTown({ ...SILENT, maxDispatchAttempts: 2 });
     await sling(town, { id: "b1", title: "Flaky" });
     await tick(town);
-    await sendEvents(town, [{ eventId: "c1", type: "agent_completed", agentId: "web:polecat:1", payload: { status: "completed" } }]);
+    await sendEvents(town, [{ eventId: "c1", type: "agent_completed", agentId: "web:polecat:1", payload: { generation: 1, status: "completed" } }]);
     await town.stub.testAdvance(1_000);
     await tick(town);
     const backoff = (await explain(town, "b1")).reasons.find((r: any) => r.code === "backoff");
@@ -41,8 +41,8 @@ describe("explain", () => {
     for (const id of ["a", "b"]) await sling(town, { id, title: id });
     await tick(town);
     await sendEvents(town, [
-      { eventId: "done-a", type: "agent_done", agentId: "web:polecat:1", payload: { branch: "a" } },
-      { eventId: "done-b", type: "agent_done", agentId: "web:polecat:2", payload: { branch: "b" } },
+      { eventId: "done-a", type: "agent_done", agentId: "web:polecat:1", payload: { generation: 1, branch: "a" } },
+      { eventId: "done-b", type: "agent_done", agentId: "web:polecat:2", payload: { generation: 1, branch: "b" } },
     ]);
     await town.stub.testAdvance(1_000);
     await tick(town);

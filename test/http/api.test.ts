@@ -126,11 +126,11 @@ describe("agent callbacks", () => {
     const town = await createTown({ simulation: { workMs: 86_400_000 } });
     await sling(town, { id: "b1", title: "Work" });
     await tick(town);
-    const event = { eventId: "evt-1", type: "container_status", agentId: "web:polecat:1", payload: { status: "running" } };
+    const event = { eventId: "evt-1", type: "container_status", agentId: "web:polecat:1", payload: { generation: 1, status: "running" } };
     expect((await sendEvents(town, [event])).body).toEqual({ accepted: 1, duplicates: 0 });
     expect((await sendEvents(town, [event, event])).body).toEqual({ accepted: 0, duplicates: 2 });
     const before = await town.stub.testDump();
-    const reused = await sendEvents(town, [{ ...event, eventId: "evt-2" }, { ...event, payload: { status: "exited" } }]);
+    const reused = await sendEvents(town, [{ ...event, eventId: "evt-2" }, { ...event, payload: { generation: 1, status: "exited" } }]);
     expect(reused.status).toBe(409);
     expect(reused.body.error.code).toBe("event_conflict");
     expect(await town.stub.testDump()).toBe(before);

@@ -41,7 +41,7 @@ const ROUTES: Route[] = [
     method: "POST",
     path: (t) => `/api/towns/${t.townId}/events`,
     scope: "agent",
-    body: { events: [{ eventId: "e-1", type: "container_status", agentId: "web:polecat:1", payload: { status: "running" } }] },
+    body: { events: [{ eventId: "e-1", type: "container_status", agentId: "web:polecat:1", payload: { generation: 1, status: "running" } }] },
   },
   { name: "send a heartbeat", method: "POST", path: (t) => `/api/towns/${t.townId}/agents/web:polecat:1/heartbeat`, scope: "agent", body: { generation: 1 } },
   { name: "rotate the agent token", method: "POST", path: (t) => `/api/towns/${t.townId}/agent-token`, scope: "admin", body: {} },
@@ -163,7 +163,7 @@ describe("unknown entities and event types", () => {
   });
 
   it("answers 404 for events and heartbeats of an unknown agent", async () => {
-    const events = [{ eventId: "ghost-1", type: "agent_done", agentId: "ghost", payload: { branch: "x" } }];
+    const events = [{ eventId: "ghost-1", type: "agent_done", agentId: "ghost", payload: { generation: 1, branch: "x" } }];
     expectError(await unchanged(() => api("POST", `/api/towns/${town.townId}/events`, { token: town.agentToken, body: { events } })), 404, "agent_not_found");
     const beat = () => api("POST", `/api/towns/${town.townId}/agents/ghost/heartbeat`, { token: town.agentToken, body: { generation: 1 } });
     expectError(await unchanged(beat), 404, "agent_not_found");
@@ -179,8 +179,8 @@ describe("unknown entities and event types", () => {
 
   it("rejects an invalid payload inside an otherwise valid batch, storing none of the batch", async () => {
     const events = [
-      { eventId: "ok-1", type: "container_status", agentId: "web:polecat:1", payload: { status: "running" } },
-      { eventId: "bad-1", type: "agent_completed", agentId: "web:polecat:1", payload: { status: "exploded" } },
+      { eventId: "ok-1", type: "container_status", agentId: "web:polecat:1", payload: { generation: 1, status: "running" } },
+      { eventId: "bad-1", type: "agent_completed", agentId: "web:polecat:1", payload: { generation: 1, status: "exploded" } },
     ];
     const response = await unchanged(() => api("POST", `/api/towns/${town.townId}/events`, { token: town.agentToken, body: { events } }));
     expectError(response, 400, "invalid_request");

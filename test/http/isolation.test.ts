@@ -13,7 +13,7 @@ describe("isolation between towns", () => {
     const beforeB = await b.stub.testDump();
 
     // A's agent token is refused everywhere in B.
-    expect((await sendEvents({ ...b, agentToken: a.agentToken }, [{ eventId: "x", type: "agent_done", agentId: "web:polecat:1", payload: { branch: "x" } }])).status).toBe(403);
+    expect((await sendEvents({ ...b, agentToken: a.agentToken }, [{ eventId: "x", type: "agent_done", agentId: "web:polecat:1", payload: { generation: 1, branch: "x" } }])).status).toBe(403);
     expect((await heartbeat({ ...b, agentToken: a.agentToken }, "web:polecat:1", { generation: 1 })).status).toBe(403);
     for (const path of ["status", "ticks", "metrics", "beads/work-b"]) {
       expect((await api("GET", `/api/towns/${b.townId}/${path}`, { token: a.agentToken })).status, path).toBe(401);
@@ -25,7 +25,7 @@ describe("isolation between towns", () => {
     const cancel = await api("POST", `/api/towns/${b.townId}/beads/secret-a/cancel`, { token: TOKENS.admin, body: {} });
     expect(cancel.status).toBe(404);
     // B's own agent ids with A's token, and A's ids with B's token.
-    expect((await sendEvents(a, [{ eventId: "y", type: "agent_done", agentId: "ghost-of-b", payload: { branch: "y" } }])).status).toBe(404);
+    expect((await sendEvents(a, [{ eventId: "y", type: "agent_done", agentId: "ghost-of-b", payload: { generation: 1, branch: "y" } }])).status).toBe(404);
     expect(await b.stub.testDump()).toBe(beforeB);
 
     // Each town's storage holds only its own rows, and its status only its own numbers.
@@ -40,6 +40,6 @@ describe("isolation between towns", () => {
     const a = await createTown();
     const b = await createTown();
     const forged = `${b.townId}.${a.agentToken.split(".")[1]}`;
-    expect((await sendEvents({ ...b, agentToken: forged }, [{ eventId: "z", type: "container_status", agentId: "nobody", payload: { status: "running" } }])).status).toBe(401);
+    expect((await sendEvents({ ...b, agentToken: forged }, [{ eventId: "z", type: "container_status", agentId: "nobody", payload: { generation: 1, status: "running" } }])).status).toBe(401);
   });
 });

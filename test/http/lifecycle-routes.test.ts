@@ -44,7 +44,7 @@ describe("DELETE /api/towns/:townId", () => {
     ] as const) {
       expectError(await api(method, `/api/towns/${town.townId}${path}`, { token, ...(method === "POST" ? { body: {} } : {}) }), 404, "town_not_found");
     }
-    expectError(await sendEvents(town, [{ eventId: "e1", type: "container_status", agentId: "web:polecat:1", payload: { status: "running" } }]), 404, "town_not_found");
+    expectError(await sendEvents(town, [{ eventId: "e1", type: "container_status", agentId: "web:polecat:1", payload: { generation: 1, status: "running" } }]), 404, "town_not_found");
 
     const again = await api("PUT", `/api/towns/${town.townId}`, { token: TOKENS.admin, body: {} });
     expect(again.status).toBe(201);
@@ -67,7 +67,7 @@ describe("DELETE /api/towns/:townId", () => {
 describe("POST /api/towns/:townId/agent-token", () => {
   it("returns a new agent token once; the old one is refused from then on", async () => {
     const town = await createTown();
-    const event = (id: string) => [{ eventId: id, type: "container_status", agentId: "web:polecat:1", payload: { status: "running" } }];
+    const event = (id: string) => [{ eventId: id, type: "container_status", agentId: "web:polecat:1", payload: { generation: 1, status: "running" } }];
     await sling(town, { id: "b1", title: "Work" });
     await tick(town);
     const rotated = await api("POST", `/api/towns/${town.townId}/agent-token`, { token: TOKENS.admin, body: {} });
@@ -84,7 +84,7 @@ describe("POST /api/towns/:townId/agent-token", () => {
     expectError(await api("POST", `/api/towns/${town.townId}/agent-token`, { token: town.agentToken, body: {} }), 401, "invalid_token");
     expectError(await api("POST", `/api/towns/${uniqueTownId("missing")}/agent-token`, { token: TOKENS.admin, body: {} }), 404, "town_not_found");
     // The token in use still works: nothing was rotated.
-    expect((await sendEvents(town, [{ eventId: "e", type: "container_status", agentId: "web:polecat:1", payload: { status: "running" } }])).status).not.toBe(401);
+    expect((await sendEvents(town, [{ eventId: "e", type: "container_status", agentId: "web:polecat:1", payload: { generation: 1, status: "running" } }])).status).not.toBe(401);
   });
 });
 

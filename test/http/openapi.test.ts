@@ -18,7 +18,7 @@ const EXAMPLES: Record<string, { valid: unknown; invalid: unknown }> = {
   "POST /api/towns/{townId}/convoys": { valid: { title: "Release", beadIds: ["a"] }, invalid: { title: "Release", beadIds: [] } },
   "POST /api/towns/{townId}/beads/{beadId}/cancel": { valid: { status: "closed" }, invalid: { status: "gone" } },
   "POST /api/towns/{townId}/events": {
-    valid: { events: [{ eventId: "e1", type: "agent_done", agentId: "a1", payload: { branch: "b" } }] },
+    valid: { events: [{ eventId: "e1", type: "agent_done", agentId: "a1", payload: { generation: 1, branch: "b" } }] },
     invalid: { events: [{ eventId: "e1", type: "agent_exploded", agentId: "a1", payload: {} }] },
   },
   "POST /api/towns/{townId}/agents/{agentId}/heartbeat": { valid: { generation: 2, containerStatus: "running" }, invalid: { generation: -1 } },

@@ -1,17 +1,19 @@
 import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { DEFAULT_TOWN_CONFIG as C } from "../../src/domain/config";
+import { shownEventId } from "../../src/town/event-log";
 import { advance, bead, createTown, sendEvents, sling, status, tick, type TestTown } from "../support/town";
 
 const SILENT = { simulation: { workMs: 86_400_000, heartbeatIntervalMs: 86_400_000 } };
 
-/** Rows of the town's event log, straight from SQLite. */
-function eventRows(town: TestTown) {
-  return runInDurableObject(town.stub, (_instance, state) =>
+/** Rows of the town's event log, straight from SQLite (ids as their authors know them). */
+async function eventRows(town: TestTown) {
+  const rows = await runInDurableObject(town.stub, (_instance, state) =>
     state.storage.sql.exec<{ seq: number; event_id: string; status: string; attempts: number; last_error: string | null }>(
       "SELECT seq, event_id, status, attempts, last_error FROM town_events ORDER BY seq",
     ).toArray(),
   );
+  return rows.map((row) => ({ ...row, event_id: shownEventId(row.event_id).eventId }));
 }
 
 /** Makes the next SQL statement that starts with `prefix` throw, once. */
@@ -144,7 +146,7 @@ describe("draining a backlog", () => {
       eventId: `s-${i}`,
       type: "container_status",
       agentId: "web:polecat:1",
-      payload: { status: i % 2 === 0 ? "running" : "starting" },
+      payload: { generation: 1, status: i % 2 === 0 ? "running" : "starting" },
     }));
     expect((await sendEvents(town, events)).body).toEqual({ accepted: 25, duplicates: 0 });
 
@@ -187,6 +189,26 @@ describe("migrations", () => {
   });
 });
 
+describe("the client event id migration", () => {
+  it("moves ids clients sent into their own namespace and leaves the town's own", async () => {
+    const { migrate } = await import("../../src/db/migrate");
+    const { default: bundle } = await import("../../migrations/migrations.js");
+    const stub = (await import("../support/town")).townStub("migration-ids");
+    const ids = await runInDurableObject(stub, (_instance, state) => {
+      // The schema as it was before, with events logged by an older version.
+      const before = { journal: { entries: bundle.journal.entries.filter((e) => e.idx < 4) }, migrations: bundle.migrations };
+      migrate(state.storage, before);
+      const insert = "INSERT INTO town_events (event_id, type, agent_id, payload, created_at, status, attempts) VALUES (?, ?, 'a', '{}', 0, 'processed', 0)";
+      for (const [id, type] of [["e-1", "agent_done"], ["cancel:b1", "container_status"], ["observed:a@1:exited:5", "container_status"], ["cancel:b2", "bead_cancelled"], ["result:a@1:dispatch", "dispatch_result"], ["pr-9", "pr_status_changed"]]) {
+        state.storage.sql.exec(insert, id, type);
+      }
+      migrate(state.storage, bundle);
+      return state.storage.sql.exec<{ event_id: string }>("SELECT event_id FROM town_events ORDER BY seq").toArray().map((r) => r.event_id);
+    });
+    expect(ids).toEqual(["agent:e-1", "agent:cancel:b1", "observed:a@1:exited:5", "cancel:b2", "result:a@1:dispatch", "agent:pr-9"]);
+  });
+});
+
 describe("large batches", () => {
   it("ingests a batch of 1,000 events and drains it in one tick", async () => {
     const town = await createTown(SILENT);
@@ -197,7 +219,7 @@ describe("large batches", () => {
       eventId: `bulk-${i}`,
       type: "container_status",
       agentId: "web:polecat:1",
-      payload: { status: i % 2 === 0 ? "starting" : "running" },
+      payload: { generation: 1, status: i % 2 === 0 ? "starting" : "running" },
     }));
     expect((await sendEvents(town, events)).body).toEqual({ accepted: 1_000, duplicates: 0 });
     expect((await sendEvents(town, events)).body).toEqual({ accepted: 0, duplicates: 1_000 });
