@@ -88,7 +88,7 @@ export class TownDO extends ProductionTownDO {
       const sample = sql.exec<{ agent_id: string | null; bead_id: string | null; payload: string }>("SELECT agent_id, bead_id, payload FROM town_events WHERE type = ? ORDER BY seq DESC LIMIT 1", row.type).one();
       eventTemplates[row.type] = { agentId: sample.agent_id, beadId: sample.bead_id, payload: sample.payload };
     }
-    const ticks = this.store.ticks.between(0, Number.MAX_SAFE_INTEGER, 100_000);
+    const ticks = this.store.ticks.newestBetween(0, Number.MAX_SAFE_INTEGER, 100_000);
     return {
       issues,
       eventsPerIssue,

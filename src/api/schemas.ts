@@ -100,13 +100,24 @@ const moment = (epochMs: boolean) =>
     });
 const Moment = moment(true);
 
-const windowShape = { from: Moment.optional(), to: Moment.optional() };
+/** At most this many ticks in one answer (a day of 10-second ticks is 8,640). */
+export const MAX_TICK_ROWS = 10_000;
+
+/** How many of the window's newest ticks to answer with. */
+const Limit = z
+  .string()
+  .regex(/^[1-9][0-9]{0,5}$/, { message: `must be a whole number from 1 to ${MAX_TICK_ROWS}` })
+  .transform(Number)
+  .refine((n) => n <= MAX_TICK_ROWS, { message: `must be at most ${MAX_TICK_ROWS}` });
+
+const windowShape = { from: Moment.optional(), to: Moment.optional(), limit: Limit.optional() };
 const inOrder = (q: { from?: number | undefined; to?: number | undefined }) => q.from === undefined || q.to === undefined || q.from <= q.to;
 const ORDER = { message: "from must not be after to", path: ["from"] };
 
 /** `from` and `to` of a tick-history window (defaults: the last hour). */
 export const TickWindowQuery = z.object(windowShape).refine(inOrder, ORDER);
-export const TicksQuery = z.object({ ...windowShape, format: z.enum(["json", "csv"]).optional() }).refine(inOrder, ORDER);
+/** `fields=slim`: the columns pages and dashboards draw (no phases, per-rule counts, alarm reasons or errors). */
+export const TicksQuery = z.object({ ...windowShape, format: z.enum(["json", "csv"]).optional(), fields: z.enum(["full", "slim"]).optional() }).refine(inOrder, ORDER);
 
 export type TickWindowInput = z.infer<typeof TickWindowQuery>;
 

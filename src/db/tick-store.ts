@@ -66,14 +66,16 @@ export class TickStore {
     return this.db.select().from(schema.ticks).orderBy(desc(schema.ticks.id)).limit(1).get() ?? null;
   }
 
-  between(from: number, to: number, limit: number): TickRow[] {
+  /** The newest `limit` ticks of a window, oldest first. */
+  newestBetween(from: number, to: number, limit: number): TickRow[] {
     return this.db
       .select()
       .from(schema.ticks)
       .where(and(gte(schema.ticks.at, from), lte(schema.ticks.at, to)))
-      .orderBy(asc(schema.ticks.id))
+      .orderBy(desc(schema.ticks.id))
       .limit(limit)
-      .all();
+      .all()
+      .reverse();
   }
 
   /** Ticks after `afterId` that ran at or before `upTo`, oldest first. */

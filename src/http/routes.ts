@@ -13,7 +13,7 @@ import {
   TicksQuery,
   TickWindowQuery,
 } from "../api/schemas";
-import { ticksCsv } from "../observability/tick-history";
+import { slimTickView, ticksCsv } from "../observability/tick-history";
 import { json } from "./errors";
 import { route, unwrap, type RouteSpec } from "./route";
 import { statusPage } from "./status-page";
@@ -184,10 +184,10 @@ export const ROUTES: readonly RouteSpec[] = [
     query: TicksQuery,
     success: { status: 200, description: "`{ townId, from, to, truncated, ticks }`, or CSV with `format=csv` or `Accept: text/csv`" },
     handle: async ({ town, query, request }) => {
-      const { format, ...window } = query;
+      const { format, fields, ...window } = query;
       const history = unwrap(await town.ticks(window));
       const wantsCsv = format === "csv" || (format === undefined && (request.headers.get("accept") ?? "").includes("text/csv"));
-      if (!wantsCsv) return json(history);
+      if (!wantsCsv) return json(fields === "slim" ? { ...history, ticks: history.ticks.map(slimTickView) } : history);
       return new Response(ticksCsv(history.ticks), { headers: { "content-type": "text/csv; charset=utf-8" } });
     },
   }),

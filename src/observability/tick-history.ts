@@ -43,6 +43,18 @@ export function tickView(tick: TickRow) {
   };
 }
 
+/** The columns pages and dashboards draw (`fields=slim`): a tick's outcome without its details. */
+export const SLIM_FIELDS = [
+  "id", "at", "time", "result", "durationMs", "eventsDrained", "eventsFailed", "actionsEmitted", "actionsByType",
+  "effectsAttempted", "effectsSucceeded", "effectsFailed", "queueDepth", "deadLetters", "violationsOpen", "breakerOpen",
+] as const satisfies ReadonlyArray<keyof TickView>;
+
+export type SlimTickView = Pick<TickView, (typeof SLIM_FIELDS)[number]>;
+
+export function slimTickView(tick: TickView): SlimTickView {
+  return Object.fromEntries(SLIM_FIELDS.map((field) => [field, tick[field]])) as SlimTickView;
+}
+
 /** The numeric metrics a window can be summarized over. */
 export const SUMMARY_METRICS = [
   "durationMs",
@@ -114,6 +126,8 @@ export function ticksCsv(ticks: readonly TickView[]): string {
 
 function csvCell(value: unknown): string {
   if (value === null || value === undefined) return "";
-  const text = String(value);
+  // A text cell a spreadsheet would run as a formula (=, +, -, @, or a leading tab or CR) gets a quote
+  // in front, so it is shown, not run. Numbers are left alone: they are numbers.
+  const text = typeof value === "string" && /^[=+\-@\t\r]/.test(value) ? `'${value}` : String(value);
   return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }

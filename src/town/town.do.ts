@@ -1,6 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import migrations from "../../migrations/migrations.js";
-import type { AddRigInput, CancelBeadInput, CreateConvoyInput, HeartbeatInput, IngestInput, ReplayInput, SlingBeadInput, TickWindowInput } from "../api/schemas";
+import { MAX_TICK_ROWS, type AddRigInput, type CancelBeadInput, type CreateConvoyInput, type HeartbeatInput, type IngestInput, type ReplayInput, type SlingBeadInput, type TickWindowInput } from "../api/schemas";
 import { agentTokenTown, digestsEqual, newAgentToken, sha256Hex } from "../auth/tokens";
 import type { TickRow } from "../db/tick-store";
 import { TownStore } from "../db/town-store";
@@ -34,8 +34,6 @@ import { beadDetails, beadView, countsByStatus, townView } from "./views";
 
 type TownView = ReturnType<typeof townView>;
 export type PutTownOutcome = { created: true; town: TownView; agentToken: string } | { created: false; town: TownView };
-/** Ticks returned by one history request at most (a day of 10-second ticks is 8,640). */
-export const MAX_TICK_ROWS = 10_000;
 /** Events one debug listing returns at most. */
 const MAX_DEBUG_EVENTS = 500;
 /** Thrown to roll a dry run back. */
@@ -206,22 +204,25 @@ export class TownDO extends DurableObject<Env> {
     return ok(alarmStatus(runtime, this.clock.now(), await this.schedule.current()));
   }
 
-  /** The tick history of a window (default: the last hour), oldest first. */
+  /**
+   * The tick history of a window (default: the last hour), oldest first: its newest `limit` ticks
+   * (default and most: MAX_TICK_ROWS), with `truncated` set when the window held more.
+   */
   async ticks(window: TickWindowInput) {
     const runtime = this.runtime;
     if (!runtime) return this.notFound();
-    const { from, to } = this.resolveWindow(window);
-    const rows = this.store.ticks.between(from, to, MAX_TICK_ROWS + 1);
-    return ok({ townId: runtime.state.town.id, from, to, truncated: rows.length > MAX_TICK_ROWS, ticks: rows.slice(0, MAX_TICK_ROWS).map(tickView) });
+    const { from, to, limit } = this.resolveWindow(window);
+    const { rows, truncated } = this.newestTicks(from, to, limit);
+    return ok({ townId: runtime.state.town.id, from, to, truncated, ticks: rows.map(tickView) });
   }
 
-  /** Aggregates of each tick metric over a window. */
+  /** Aggregates of each tick metric over the newest ticks of a window (`truncated` as for `ticks`). */
   async ticksSummary(window: TickWindowInput) {
     const runtime = this.runtime;
     if (!runtime) return this.notFound();
-    const { from, to } = this.resolveWindow(window);
-    const ticks = this.store.ticks.between(from, to, MAX_TICK_ROWS).map(tickView);
-    return ok({ townId: runtime.state.town.id, from, to, ticks: ticks.length, metrics: summarize(ticks) });
+    const { from, to, limit } = this.resolveWindow(window);
+    const { rows, truncated } = this.newestTicks(from, to, limit);
+    return ok({ townId: runtime.state.town.id, from, to, ticks: rows.length, truncated, metrics: summarize(rows.map(tickView)) });
   }
 
   /** Prometheus text exposition. */
@@ -509,9 +510,15 @@ export class TownDO extends DurableObject<Env> {
     return fail(429, "rate_limited", `too many debug requests for this town; try again in ${verdict.retryAfterSeconds} s`, verdict.retryAfterSeconds);
   }
 
-  private resolveWindow(window: TickWindowInput): { from: number; to: number } {
+  private resolveWindow(window: TickWindowInput): { from: number; to: number; limit: number } {
     const to = window.to ?? this.clock.now();
-    return { from: window.from ?? to - 3_600_000, to };
+    return { from: window.from ?? to - 3_600_000, to, limit: window.limit ?? MAX_TICK_ROWS };
+  }
+
+  /** One tick more than asked for tells whether the window held more. */
+  private newestTicks(from: number, to: number, limit: number) {
+    const rows = this.store.ticks.newestBetween(from, to, limit + 1);
+    return rows.length > limit ? { rows: rows.slice(1), truncated: true } : { rows, truncated: false };
   }
 
   private notFound() {

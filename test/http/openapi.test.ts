@@ -45,7 +45,7 @@ describe("the OpenAPI description", () => {
     const explain = document.paths["/api/towns/{townId}/beads/{beadId}/explain"].get;
     expect(explain.parameters.map((p: any) => p.name)).toEqual(["townId", "beadId"]);
     expect(explain.security).toEqual([{ read: [] }, { debug: [] }, { admin: [] }]);
-    expect(document.paths["/api/towns/{townId}/ticks"].get.parameters.map((p: any) => p.name)).toEqual(["townId", "from", "to", "format"]);
+    expect(document.paths["/api/towns/{townId}/ticks"].get.parameters.map((p: any) => p.name)).toEqual(["townId", "from", "to", "limit", "format", "fields"]);
   });
 
   it("publishes, for each request body, the schema the route validates with", async () => {
