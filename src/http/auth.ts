@@ -50,7 +50,13 @@ export function pageToken(request: Request): string | null {
   if (fromQuery) return fromQuery;
   const cookie = request.headers.get("cookie") ?? "";
   const match = new RegExp(`(?:^|;\\s*)${PAGE_COOKIE}=([^;]+)`).exec(cookie);
-  return match ? decodeURIComponent(match[1]!) : null;
+  if (!match) return null;
+  try {
+    return decodeURIComponent(match[1]!);
+  } catch {
+    // Not what the page set: as a token it is simply not valid (401), whatever it holds.
+    return match[1]!;
+  }
 }
 
 export const PAGE_COOKIE = "town_read_token";

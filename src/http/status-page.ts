@@ -24,7 +24,9 @@ export async function statusPage({ request, env, town, token }: RouteContext<unk
   const url = new URL(request.url);
   if (url.searchParams.has("token")) {
     const secure = url.protocol === "https:" ? "; Secure" : "";
-    const cookie = `${PAGE_COOKIE}=${encodeURIComponent(token)}; Path=/towns/; HttpOnly; SameSite=Strict; Max-Age=86400${secure}`;
+    // Lax, not Strict: a link from Grafana, a chat or a pager is a navigation from another site, and
+    // must open the page. Lax still keeps the cookie off other sites' subrequests and form posts.
+    const cookie = `${PAGE_COOKIE}=${encodeURIComponent(token)}; Path=/towns/; HttpOnly; SameSite=Lax; Max-Age=86400${secure}`;
     return new Response(null, { status: 303, headers: { location: url.pathname, "set-cookie": cookie } });
   }
   const [status, history, stuck] = await Promise.all([town.status(), town.ticks({}), town.stuckWork(STUCK_ON_PAGE)]);

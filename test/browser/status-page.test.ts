@@ -4,6 +4,8 @@
  * its charts, and its numbers must be the status route's numbers. A screenshot is written to test-results/status-page.png.
  */
 import { mkdirSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import type { Browser, BrowserContext } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEV_TOKENS, startLocalWorker, type LocalWorker } from "../../scripts/local-worker";
@@ -139,5 +141,26 @@ describe("the status page", () => {
     const explained = (await call("GET", `/api/towns/${TOWN}/beads/behind-held/explain`, DEV_TOKENS.read)).body;
     expect(explained.reasons).toContainEqual({ code: "blocked", message: "blocked by held (open)" });
     await page.close();
+  });
+
+  it("opens from a link on another site, as from Grafana, a chat or a pager (the cookie is SameSite=Lax)", async () => {
+    await context.clearCookies();
+    // Another site: "localhost" is not the Worker's 127.0.0.1.
+    const elsewhere = createServer((_request, response) =>
+      response.writeHead(200, { "content-type": "text/html" }).end(`<a id="go" href="${worker.url}/towns/${TOWN}?token=${DEV_TOKENS.read}">the town</a>`),
+    );
+    const port = await new Promise<number>((resolve) => elsewhere.listen(0, "localhost", () => resolve((elsewhere.address() as AddressInfo).port)));
+    try {
+      const page = await context.newPage();
+      await page.goto(`http://localhost:${port}/`);
+      await page.click("#go");
+      await page.waitForURL(`${worker.url}/towns/${TOWN}`);
+      // The page itself, not a 401: the cookie set on the way in came along on the redirect.
+      expect(await page.title()).toBe(`Town ${TOWN} — town-reconciler`);
+      expect(await page.locator("#stuck").count()).toBe(1);
+      await page.close();
+    } finally {
+      elsewhere.close();
+    }
   });
 });

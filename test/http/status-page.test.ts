@@ -172,3 +172,26 @@ describe("runbooks", () => {
     for (const invariant of [1, 2, 3, 4, 5, 6, 7, 10]) expect(pages[runbookFor(invariant)]!.split("\n")[0], String(invariant)).toMatch(new RegExp(`\\b${invariant}\\b`));
   });
 });
+
+describe("the status page's token cookie", () => {
+  it("answers 401, never 500, for a cookie that does not decode, and changes nothing", async () => {
+    const town = await createTown();
+    for (const cookie of ["town_read_token=%", "town_read_token=%E0%A4%A", "town_read_token=%zz; other=1"]) {
+      const response = await api("GET", `/towns/${town.townId}`, { headers: { cookie } });
+      expect(response.status, cookie).toBe(401);
+      expect(response.body).toEqual({ error: { code: "invalid_token", message: expect.any(String) } });
+    }
+  });
+
+  it("is set HttpOnly, for the status pages only, and SameSite=Lax so a link from another site opens the page", async () => {
+    const town = await createTown();
+    const response = await api("GET", `/towns/${town.townId}?token=${TOKENS.read}`);
+    expect(response.status).toBe(303);
+    expect(response.headers.get("location")).toBe(`/towns/${town.townId}`);
+    const cookie = response.headers.get("set-cookie") ?? "";
+    expect(cookie).toMatch(/^town_read_token=test-read;/);
+    expect(cookie).toContain("HttpOnly");
+    expect(cookie).toContain("Path=/towns/");
+    expect(cookie).toContain("SameSite=Lax");
+  });
+});
