@@ -263,3 +263,21 @@ export const snapshotParts = sqliteTable(
   },
   (t) => [primaryKey({ columns: [t.snapshotId, t.part] })],
 );
+
+/**
+ * `Idempotency-Key`s of creating requests (rigs, beads, convoys): the first answer, kept a day, so a
+ * retry gets it again and the same key with another request is refused.
+ */
+export const idempotencyKeys = sqliteTable(
+  "idempotency_keys",
+  {
+    key: text("key").primaryKey(),
+    /** Which kind of request used it (a key names one request, on one route). */
+    route: text("route").notNull(),
+    /** SHA-256 of the request body as validated, keys sorted. */
+    requestHash: text("request_hash").notNull(),
+    answer: text("answer", { mode: "json" }).notNull(),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [index("idempotency_keys_created_at").on(t.createdAt)],
+);

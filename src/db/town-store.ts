@@ -1,6 +1,7 @@
 import { drizzle } from "drizzle-orm/durable-sqlite";
 import { CounterStore } from "./counter-store";
 import { EventStore } from "./event-store";
+import { IdempotencyStore } from "./idempotency-store";
 import { OutboxStore } from "./outbox-store";
 import * as schema from "./schema";
 import { SimulationStore } from "./simulation-store";
@@ -22,6 +23,7 @@ export class TownStore {
   readonly violations: ViolationStore;
   readonly snapshots: SnapshotStore;
   readonly simulation: SimulationStore;
+  readonly idempotency: IdempotencyStore;
 
   constructor(private readonly storage: DurableObjectStorage) {
     const db = drizzle(storage, { schema });
@@ -34,6 +36,7 @@ export class TownStore {
     this.violations = new ViolationStore(db);
     this.snapshots = new SnapshotStore(db);
     this.simulation = new SimulationStore(db);
+    this.idempotency = new IdempotencyStore(sql, db);
   }
 
   /** Runs `work` in one SQLite transaction: all of it is stored, or (if it throws) none of it. */

@@ -22,6 +22,15 @@ export function openApiDocument(serverUrl: string) {
         parameters.push({ name, in: "query", required: !schema.safeParse(undefined).success, schema: jsonSchema(schema) });
       }
     }
+    if (spec.idempotent) {
+      parameters.push({
+        name: "Idempotency-Key",
+        in: "header",
+        required: false,
+        description: "Retry-safe creation: a retry with the same key and body gets the first answer; the same key with another body is 409.",
+        schema: { type: "string", minLength: 1, maxLength: 255 },
+      });
+    }
     const operation: Record<string, unknown> = {
       operationId: operationId(spec.method, spec.path),
       tags: [spec.tag],

@@ -2,6 +2,8 @@ import type { IRequest } from "itty-router";
 import { z } from "zod";
 import { AgentIdSchema, BeadIdSchema, TownIdSchema, type AgentId, type BeadId, type TownId } from "../domain/ids";
 import type { Env } from "../env";
+import { sha256Hex } from "../auth/tokens";
+import type { IdempotentRequest } from "../town/idempotency";
 import type { Result } from "../town/result";
 import type { TownDO } from "../town/town.do";
 import { pageToken, requireAgentToken, requireScope, type Scope } from "./auth";
@@ -27,6 +29,8 @@ export interface RouteSpec<B extends z.ZodType = z.ZodType, Q extends z.ZodType 
   readonly description?: string;
   readonly body?: { readonly schema: B; readonly limit: number };
   readonly query?: Q;
+  /** A creating POST that honours an `Idempotency-Key` header. */
+  readonly idempotent?: boolean;
   readonly success: { readonly status: number; readonly description: string; readonly contentType?: string };
   readonly handle: (ctx: RouteContext<z.output<B>, z.output<Q>>) => Promise<Response>;
 }
@@ -41,6 +45,8 @@ export interface RouteContext<B, Q> {
   readonly query: Q;
   /** The presented agent token (agent routes) or page token. */
   readonly token: string;
+  /** The request's `Idempotency-Key` and a digest of its body, on idempotent routes that got one. */
+  readonly idempotency: IdempotentRequest | undefined;
 }
 
 /** Declares a route (the identity, with types checked). */
@@ -62,8 +68,28 @@ export async function runRoute(spec: RouteSpec, request: IRequest, env: Env): Pr
   const params = Object.fromEntries(Object.keys(request.params ?? {}).map((name) => [name, param(request, name)])) as RouteContext<unknown, unknown>["params"];
   const query = spec.query ? readQuery(request, spec.query) : undefined;
   const body = spec.body ? await readJson(request, spec.body.schema, spec.body.limit) : undefined;
+  const idempotency = spec.idempotent ? await idempotencyOf(request, body) : undefined;
   const town = (params.townId ? env.TOWN.getByName(params.townId) : undefined) as DurableObjectStub<TownDO>;
-  return spec.handle({ request, env, params, town, body, query, token });
+  return spec.handle({ request, env, params, town, body, query, token, idempotency });
+}
+
+const IDEMPOTENCY_KEY = /^[\x20-\x7e]{1,255}$/;
+
+/** The `Idempotency-Key` header, checked, with a digest of the validated body (keys sorted, so key order does not matter). */
+async function idempotencyOf(request: IRequest, body: unknown): Promise<IdempotentRequest | undefined> {
+  const key = request.headers.get("idempotency-key");
+  if (key === null) return undefined;
+  if (!IDEMPOTENCY_KEY.test(key)) {
+    throw new HttpError(400, "invalid_request", "the Idempotency-Key header must be 1 to 255 printable ASCII characters (a UUID is a good key)");
+  }
+  return { key, requestHash: await sha256Hex(canonicalJson(body)) };
+}
+
+/** JSON with object keys sorted at every level. */
+function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v !== null && typeof v === "object" && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : 1))) : v,
+  );
 }
 
 /** A town's answer, or its error as an HTTP error. */

@@ -93,7 +93,8 @@ export const ROUTES: readonly RouteSpec[] = [
     summary: "Add a rig (a git repository)",
     body: { schema: AddRigBody, limit: LIMITS.small },
     success: { status: 201, description: "`{ rig }` (200 if the same rig already exists)" },
-    handle: async ({ town, body }) => created("rig", unwrap(await town.addRig(body))),
+    idempotent: true,
+    handle: async ({ town, body, idempotency }) => created("rig", unwrap(await town.addRig(body, idempotency))),
   }),
   route({
     method: "POST",
@@ -103,7 +104,8 @@ export const ROUTES: readonly RouteSpec[] = [
     summary: "Sling an issue",
     body: { schema: SlingBeadBody, limit: LIMITS.bead },
     success: { status: 201, description: "`{ bead }` (200 if the same bead already exists)" },
-    handle: async ({ town, body }) => created("bead", unwrap(await town.slingBead(body))),
+    idempotent: true,
+    handle: async ({ town, body, idempotency }) => created("bead", unwrap(await town.slingBead(body, idempotency))),
   }),
   route({
     method: "POST",
@@ -113,7 +115,8 @@ export const ROUTES: readonly RouteSpec[] = [
     summary: "Group beads in a convoy",
     body: { schema: CreateConvoyBody, limit: LIMITS.small },
     success: { status: 201, description: "`{ convoy }` (200 if the same convoy already exists)" },
-    handle: async ({ town, body }) => created("convoy", unwrap(await town.createConvoy(body))),
+    idempotent: true,
+    handle: async ({ town, body, idempotency }) => created("convoy", unwrap(await town.createConvoy(body, idempotency))),
   }),
   route({
     method: "POST",

@@ -24,7 +24,7 @@ export function configureTown(runtime: TownRuntime, overrides: TownConfigOverrid
   command(runtime, `config:${newId}`, { type: "town_configured", agentId: null, beadId: null, payload: { overrides } }, now);
 }
 
-export function addRig(runtime: TownRuntime, input: AddRigInput, newId: string, now: number): Result<Created<Rig>> {
+export function addRig(runtime: TownRuntime, input: AddRigInput, newId: string, now: number, onCreated?: (created: Created<Rig>) => void): Result<Created<Rig>> {
   const rigId = (input.id ?? newId) as RigId;
   const payload = { rigId, name: input.name, gitUrl: input.gitUrl, defaultBranch: input.defaultBranch ?? "main" };
   const existing = runtime.state.rig(rigId);
@@ -32,11 +32,11 @@ export function addRig(runtime: TownRuntime, input: AddRigInput, newId: string, 
     const same = existing.name === payload.name && existing.gitUrl === payload.gitUrl && existing.defaultBranch === payload.defaultBranch;
     return same ? ok({ created: false, value: existing }) : fail(409, "rig_exists", `rig ${rigId} already exists with different settings; pick another id`);
   }
-  command(runtime, `rig:${rigId}`, { type: "rig_added", agentId: null, beadId: null, payload }, now);
+  command(runtime, `rig:${rigId}`, { type: "rig_added", agentId: null, beadId: null, payload }, now, () => onCreated?.({ created: true, value: runtime.state.rig(rigId)! }));
   return ok({ created: true, value: runtime.state.rig(rigId)! });
 }
 
-export function slingBead(runtime: TownRuntime, input: SlingBeadInput, newId: string, now: number): Result<Created<Bead>> {
+export function slingBead(runtime: TownRuntime, input: SlingBeadInput, newId: string, now: number, onCreated?: (created: Created<Bead>) => void): Result<Created<Bead>> {
   const { state, store } = runtime;
   const beadId = (input.id ?? newId) as BeadId;
   if (!state.rig(input.rigId)) return fail(404, "rig_not_found", `rig ${input.rigId} does not exist in this town; add it with POST …/rigs`);
@@ -67,11 +67,12 @@ export function slingBead(runtime: TownRuntime, input: SlingBeadInput, newId: st
   // The body stays on disk (it is not part of the state the reconciler reads).
   command(runtime, `bead:${beadId}`, { type: "bead_created", agentId: null, beadId, payload }, now, () => {
     if (payload.body !== undefined) store.state.setBeadBody(beadId, payload.body);
+    onCreated?.({ created: true, value: state.bead(beadId)! });
   });
   return ok({ created: true, value: state.bead(beadId)! });
 }
 
-export function createConvoy(runtime: TownRuntime, input: CreateConvoyInput, newId: string, now: number): Result<Created<Bead>> {
+export function createConvoy(runtime: TownRuntime, input: CreateConvoyInput, newId: string, now: number, onCreated?: (created: Created<Bead>) => void): Result<Created<Bead>> {
   const { state } = runtime;
   const convoyId = (input.id ?? newId) as BeadId;
   const beadIds = [...new Set(input.beadIds)];
@@ -83,7 +84,9 @@ export function createConvoy(runtime: TownRuntime, input: CreateConvoyInput, new
     const same = existing.type === "convoy" && existing.title === input.title && sameList(existing.tracked, beadIds);
     return same ? ok({ created: false, value: existing }) : fail(409, "bead_exists", `bead ${convoyId} already exists with different content; pick another id`);
   }
-  command(runtime, `convoy:${convoyId}`, { type: "convoy_created", agentId: null, beadId: convoyId, payload: { title: input.title, beadIds } }, now);
+  command(runtime, `convoy:${convoyId}`, { type: "convoy_created", agentId: null, beadId: convoyId, payload: { title: input.title, beadIds } }, now, () =>
+    onCreated?.({ created: true, value: state.bead(convoyId)! }),
+  );
   return ok({ created: true, value: state.bead(convoyId)! });
 }
 

@@ -4,6 +4,8 @@ import type { TownRuntime } from "./runtime";
 
 /** How often retention runs while it keeps up. */
 const PRUNE_INTERVAL_MS = 3_600_000;
+/** How long an `Idempotency-Key` answers with its first answer (retries come within minutes; a day is generous). */
+const IDEMPOTENCY_KEY_TTL_MS = 86_400_000;
 /** Rows deleted per table in one run at most: retention never makes one alarm long (a run that hit it runs again next tick). */
 export const PRUNE_BATCH = 5_000;
 
@@ -49,6 +51,7 @@ export class Housekeeping {
       const events = store.events.prune(now - config.eventRetentionMs, config.eventRetentionCount, PRUNE_BATCH);
       const ticks = store.ticks.prune(now - config.tickRetentionMs, config.tickRetentionCount, PRUNE_BATCH);
       store.snapshots.prune(now - Math.min(config.eventRetentionMs, config.tickRetentionMs));
+      store.idempotency.prune(now - IDEMPOTENCY_KEY_TTL_MS, PRUNE_BATCH);
       let beads = 0;
       if (config.finishedBeadRetentionMs !== null) {
         // Never sooner than events and ticks go, so a replay that can still run finds the beads it reads.

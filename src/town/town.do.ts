@@ -8,7 +8,7 @@ import { isMigrated, migrate } from "../db/migrate";
 import { mergeOverrides, resolveConfig, type TownConfigOverrides } from "../domain/config";
 import { explainBead } from "../domain/explain";
 import type { AgentId, BeadId, TownId } from "../domain/ids";
-import { CLOSED_BREAKER } from "../domain/model";
+import { CLOSED_BREAKER, type Bead, type Rig } from "../domain/model";
 import type { Env } from "../env";
 import { CounterDeltas, TICK_DURATION_BUCKETS } from "../observability/counters";
 import { createLogger, parseLogLevel, type Logger } from "../observability/log";
@@ -20,6 +20,7 @@ import { systemClock, type Clock } from "./clock";
 import * as commands from "./commands";
 import { shownEventId } from "./event-log";
 import { Housekeeping } from "./housekeeping";
+import { once, type IdempotentRequest } from "./idempotency";
 import { ingestEvents, observeAgent } from "./ingest";
 import { Platform } from "./platform";
 import { RateLimiter } from "./rate-limiter";
@@ -33,6 +34,8 @@ import { commitTick, describeError, runTick, type TickReport } from "./tick";
 import { beadDetails, beadView, countsByStatus, townView } from "./views";
 
 type TownView = ReturnType<typeof townView>;
+/** What a creating request for a bead answers: the bead as the API shows it, and whether it is new. */
+type BeadAnswer = { created: boolean; value: ReturnType<typeof beadView> };
 export type PutTownOutcome = { created: true; town: TownView; agentToken: string } | { created: false; town: TownView };
 /** Events one debug listing returns at most. */
 const MAX_DEBUG_EVENTS = 500;
@@ -134,22 +137,35 @@ export class TownDO extends DurableObject<Env> {
 
   // ---- work ----------------------------------------------------------------------------------------
 
-  async addRig(input: AddRigInput) {
-    return this.command((runtime, now) => commands.addRig(runtime, input, crypto.randomUUID(), now), "rig added");
+  async addRig(input: AddRigInput, idempotency?: IdempotentRequest) {
+    return this.command(
+      (runtime, now) => once<commands.Created<Rig>>(runtime, idempotency, "rigs", now, (remember) => commands.addRig(runtime, input, crypto.randomUUID(), now, remember)),
+      "rig added",
+    );
   }
 
-  async slingBead(input: SlingBeadInput) {
-    return this.command((runtime, now) => {
-      const result = commands.slingBead(runtime, input, crypto.randomUUID(), now);
-      return result.ok ? ok({ created: result.value.created, value: beadView(result.value.value) }) : result;
-    }, "bead slung");
+  async slingBead(input: SlingBeadInput, idempotency?: IdempotentRequest) {
+    return this.command(
+      (runtime, now) =>
+        once<BeadAnswer>(runtime, idempotency, "beads", now, (remember) => {
+          const asView = (created: commands.Created<Bead>) => ({ created: created.created, value: beadView(created.value) });
+          const result = commands.slingBead(runtime, input, crypto.randomUUID(), now, remember && ((created) => remember(asView(created))));
+          return result.ok ? ok(asView(result.value)) : result;
+        }),
+      "bead slung",
+    );
   }
 
-  async createConvoy(input: CreateConvoyInput) {
-    return this.command((runtime, now) => {
-      const result = commands.createConvoy(runtime, input, crypto.randomUUID(), now);
-      return result.ok ? ok({ created: result.value.created, value: beadView(result.value.value) }) : result;
-    }, "convoy created");
+  async createConvoy(input: CreateConvoyInput, idempotency?: IdempotentRequest) {
+    return this.command(
+      (runtime, now) =>
+        once<BeadAnswer>(runtime, idempotency, "convoys", now, (remember) => {
+          const asView = (created: commands.Created<Bead>) => ({ created: created.created, value: beadView(created.value) });
+          const result = commands.createConvoy(runtime, input, crypto.randomUUID(), now, remember && ((created) => remember(asView(created))));
+          return result.ok ? ok(asView(result.value)) : result;
+        }),
+      "convoy created",
+    );
   }
 
   async cancelBead(beadId: BeadId, input: CancelBeadInput) {
