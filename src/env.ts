@@ -28,6 +28,8 @@ export interface Env {
    * links each open violation's runbook under it. Unset → the page names the file instead.
    */
   readonly RUNBOOKS_URL?: string;
+  /** Requests without a valid token, per client address and town (wrangler.toml [[ratelimits]]): past it, 429. */
+  readonly UNAUTHENTICATED?: RateLimit;
   /** Sentry DSN; unset → reporting is a logged no-op. */
   readonly SENTRY_DSN?: string;
 }

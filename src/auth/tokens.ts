@@ -35,8 +35,10 @@ export function newAgentToken(townId: string): string {
   return `${townId}.${secret}`;
 }
 
+/** An agent token: a town id, a dot, and 32 random bytes in base64url (43 characters). */
+const AGENT_TOKEN = /^([a-z0-9][a-z0-9_-]{0,62})\.[A-Za-z0-9_-]{43}$/;
+
 /** The town an agent token claims to belong to, or null if it is not shaped like one. */
 export function agentTokenTown(token: string): string | null {
-  const dot = token.indexOf(".");
-  return dot > 0 && dot < token.length - 1 ? token.slice(0, dot) : null;
+  return AGENT_TOKEN.exec(token)?.[1] ?? null;
 }

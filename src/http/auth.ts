@@ -1,4 +1,4 @@
-import { tokensEqual } from "../auth/tokens";
+import { agentTokenTown, tokensEqual } from "../auth/tokens";
 import { article } from "../domain/rules/format";
 import type { Env } from "../env";
 import { HttpError } from "./errors";
@@ -82,13 +82,27 @@ export async function requireScope(request: Request, env: Env, scope: Scope, fal
   return token;
 }
 
-/** Agent routes take the town's agent token; an operator token here is the wrong scope. */
-export async function requireAgentToken(request: Request, env: Env): Promise<string> {
+/** What every refused agent token hears: the same words whether the town exists or not. */
+export const INVALID_AGENT_TOKEN = "the agent token is not valid here; use the token returned when the town was created (or last rotated)";
+
+/**
+ * Agent routes take the town's agent token; an operator token here is the wrong scope. A token that
+ * is not shaped like an agent token is refused here, at no cost. One that claims another town is
+ * checked with that town: valid there is 403 (the wrong town), not valid at all is 401. One that
+ * claims this town is checked by the town itself — which, if it does not exist, refuses it the same way.
+ */
+export async function requireAgentToken(request: Request, env: Env, pathTownId: string): Promise<string> {
   const bearer = bearerToken(request);
   if (bearer === "malformed") throw new HttpError(401, "invalid_token", MALFORMED);
   if (bearer === "absent") throw new HttpError(401, "missing_token", 'send "Authorization: Bearer <agent token>" with the token returned when the town was created');
   const token = bearer.token;
   const held = await scopeOf(token, env);
   if (held !== null) throw new HttpError(403, "insufficient_scope", `this route needs the town's agent token; the token sent is ${article(held)} token`);
+  const claimed = agentTokenTown(token);
+  if (claimed === null) throw new HttpError(401, "invalid_token", INVALID_AGENT_TOKEN);
+  if (claimed !== pathTownId) {
+    if (!(await env.TOWN.getByName(claimed).verifyAgentToken(token))) throw new HttpError(401, "invalid_token", INVALID_AGENT_TOKEN);
+    throw new HttpError(403, "wrong_town", `this agent token belongs to town ${claimed}, not ${pathTownId}`);
+  }
   return token;
 }

@@ -61,16 +61,52 @@ const EventSeqSchema = z
 /** Path parameters by name, with the schemas that validate them. */
 export const PATH_PARAMS: Readonly<Record<string, z.ZodType>> = { townId: TownIdSchema, beadId: BeadIdSchema, agentId: AgentIdSchema, seq: EventSeqSchema };
 
+/**
+ * Runs a route with its checks in the order of DESIGN §6: the token is valid at all (401), its scope
+ * and town fit (403), the path is well formed (400) and its entities exist (404), then the query and
+ * body (400), then the handler. A refusal for want of a valid token counts against the client's
+ * address and town; past the limit it is a 429.
+ */
 export async function runRoute(spec: RouteSpec, request: IRequest, env: Env): Promise<Response> {
+  try {
+    return await checkedRun(spec, request, env);
+  } catch (error) {
+    if (error instanceof HttpError && error.status === 401) throw await unauthenticated(error, request, env);
+    throw error;
+  }
+}
+
+async function checkedRun(spec: RouteSpec, request: IRequest, env: Env): Promise<Response> {
   let token = "";
-  if (spec.access === "agent") token = await requireAgentToken(request, env);
+  if (spec.access === "agent") token = await requireAgentToken(request, env, request.params?.townId ?? "");
   else if (spec.access !== "none") token = await requireScope(request, env, spec.access, spec.browser ? pageToken(request) : null);
   const params = Object.fromEntries(Object.keys(request.params ?? {}).map((name) => [name, param(request, name)])) as RouteContext<unknown, unknown>["params"];
-  const query = spec.query ? readQuery(request, spec.query) : undefined;
-  const body = spec.body ? await readJson(request, spec.body.schema, spec.body.limit) : undefined;
-  const idempotency = spec.idempotent ? await idempotencyOf(request, body) : undefined;
   const town = (params.townId ? env.TOWN.getByName(params.townId) : undefined) as DurableObjectStub<TownDO>;
+  let query: unknown;
+  let body: unknown;
+  try {
+    query = spec.query ? readQuery(request, spec.query) : undefined;
+    body = spec.body ? await readJson(request, spec.body.schema, spec.body.limit) : undefined;
+  } catch (error) {
+    // The input is wrong; but first, does what the path names exist (and does the town know the agent token)?
+    if (error instanceof HttpError && town) {
+      const known = await town.precheck({ ...(spec.access === "agent" ? { agentToken: token } : {}), beadId: params.beadId, agentId: params.agentId, seq: params.seq });
+      if (!known.ok) throw HttpError.from(known.error);
+    }
+    throw error;
+  }
+  const idempotency = spec.idempotent ? await idempotencyOf(request, body) : undefined;
   return spec.handle({ request, env, params, town, body, query, token, idempotency });
+}
+
+/** Counts a refusal for want of a valid token against the client's address and town: past the limit, 429. */
+async function unauthenticated(refusal: HttpError, request: IRequest, env: Env): Promise<HttpError> {
+  const limiter = env.UNAUTHENTICATED;
+  if (!limiter) return refusal;
+  const address = request.headers.get("cf-connecting-ip") ?? "unknown";
+  const { success } = await limiter.limit({ key: `${address}|${request.params?.townId ?? "-"}` });
+  if (success) return refusal;
+  return new HttpError(429, "rate_limited", `too many requests without a valid token from this address for this town; ${refusal.message}; try again in 60 s`, 60);
 }
 
 const IDEMPOTENCY_KEY = /^[\x20-\x7e]{1,255}$/;

@@ -10,6 +10,7 @@ import { explainBead } from "../domain/explain";
 import type { AgentId, BeadId, TownId } from "../domain/ids";
 import { CLOSED_BREAKER, type Bead, type Rig } from "../domain/model";
 import type { Env } from "../env";
+import { INVALID_AGENT_TOKEN } from "../http/auth";
 import { CounterDeltas, TICK_DURATION_BUCKETS } from "../observability/counters";
 import { createLogger, parseLogLevel, type Logger } from "../observability/log";
 import { renderPrometheus } from "../observability/prometheus";
@@ -192,9 +193,8 @@ export class TownDO extends DurableObject<Env> {
   /** Agent callbacks, logged for the next tick. */
   async ingestEvents(agentToken: string, input: IngestInput) {
     const runtime = this.runtime;
-    if (!runtime) return this.notFound();
     const denied = await this.checkAgentToken(agentToken);
-    if (denied) return denied;
+    if (denied || !runtime) return denied!;
     const result = ingestEvents(runtime, input, this.clock.now());
     if (result.ok && result.value.accepted > 0) await this.schedule.soon(runtime.state.town.config, `${result.value.accepted} event(s) ingested`);
     return result;
@@ -203,9 +203,8 @@ export class TownDO extends DurableObject<Env> {
   /** A heartbeat / container status observation. */
   async heartbeat(agentToken: string, agentId: AgentId, input: HeartbeatInput) {
     const runtime = this.runtime;
-    if (!runtime) return this.notFound();
     const denied = await this.checkAgentToken(agentToken);
-    if (denied) return denied;
+    if (denied || !runtime) return denied!;
     const result = observeAgent(runtime, agentId, input, this.clock.now());
     if (result.ok && result.value.event) await this.schedule.soon(runtime.state.town.config, `container of ${agentId} reported ${input.containerStatus}`);
     return result;
@@ -550,17 +549,33 @@ export class TownDO extends DurableObject<Env> {
     return result;
   }
 
-  private async checkAgentToken(token: string) {
-    const town = this.runtime!.state.town;
-    const claimed = agentTokenTown(token);
-    if (claimed !== null && claimed !== town.id) {
-      return fail(403, "wrong_town", `this agent token belongs to town ${claimed}, not ${town.id}`);
-    }
+  /** Whether a token is this town's agent token (false where there is no town). */
+  async verifyAgentToken(token: string): Promise<boolean> {
+    if (!this.runtime || agentTokenTown(token) !== this.runtime.state.town.id) return false;
     const expected = this.store.state.agentTokenHash();
-    if (!expected || !digestsEqual(await sha256Hex(token), expected)) {
-      return fail(401, "invalid_token", "the agent token is not valid for this town; use the token returned when the town was created (or last rotated)");
+    return expected !== null && digestsEqual(await sha256Hex(token), expected);
+  }
+
+  /**
+   * The checks that come before the body's (DESIGN §6), for a request whose body is wrong: the agent
+   * token (401), then the town and what the path names (404). Null when they hold.
+   */
+  async precheck(check: { agentToken?: string; beadId?: BeadId; agentId?: AgentId; seq?: number }): Promise<Result<null>> {
+    if (check.agentToken !== undefined) {
+      const denied = await this.checkAgentToken(check.agentToken);
+      if (denied) return denied;
     }
-    return null;
+    const runtime = this.runtime;
+    if (!runtime) return this.notFound();
+    if (check.beadId && !runtime.state.bead(check.beadId)) return fail(404, "bead_not_found", `bead ${check.beadId} does not exist in this town`);
+    if (check.agentId && !runtime.state.agent(check.agentId)) return fail(404, "agent_not_found", `agent ${check.agentId} does not exist in this town`);
+    if (check.seq !== undefined && !this.store.events.bySeq(check.seq)) return fail(404, "event_not_found", `there is no event with seq ${check.seq} in this town`);
+    return ok(null);
+  }
+
+  /** The agent token of this town, or a 401 that says the same whether the town exists or not. */
+  private async checkAgentToken(token: string) {
+    return (await this.verifyAgentToken(token)) ? null : fail(401, "invalid_token", INVALID_AGENT_TOKEN);
   }
 }
 

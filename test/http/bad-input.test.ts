@@ -116,6 +116,8 @@ describe.each(ROUTES)("$method $name", (route) => {
     const path = route.path(town).replace(town.townId, missing);
     const response = await api(route.method, path, { token: tokenFor(route.scope, town), body: route.body });
     if (route.method === "PUT") return expect(response.status).toBe(201); // PUT creates it
+    // An agent token is one town's: on any other town, existing or not, it is the wrong town (403).
+    if (route.scope === "agent") return expectError(response, 403, "wrong_town");
     expectError(response, 404, "town_not_found");
     // Asking about a town that does not exist creates nothing: no tables, no alarm.
     expect(await townStub(missing).testDump()).toBe(JSON.stringify({ alarm: null }));

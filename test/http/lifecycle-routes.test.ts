@@ -44,7 +44,8 @@ describe("DELETE /api/towns/:townId", () => {
     ] as const) {
       expectError(await api(method, `/api/towns/${town.townId}${path}`, { token, ...(method === "POST" ? { body: {} } : {}) }), 404, "town_not_found");
     }
-    expectError(await sendEvents(town, [{ eventId: "e1", type: "container_status", agentId: "web:polecat:1", payload: { generation: 1, status: "running" } }]), 404, "town_not_found");
+    // Its agent token is now just not valid: refused as any made-up token is, saying nothing of the town.
+    expectError(await sendEvents(town, [{ eventId: "e1", type: "container_status", agentId: "web:polecat:1", payload: { generation: 1, status: "running" } }]), 401, "invalid_token");
 
     const again = await api("PUT", `/api/towns/${town.townId}`, { token: TOKENS.admin, body: {} });
     expect(again.status).toBe(201);
