@@ -281,3 +281,22 @@ export const idempotencyKeys = sqliteTable(
   },
   (t) => [index("idempotency_keys_created_at").on(t.createdAt)],
 );
+
+/**
+ * Alerts waiting for Sentry to accept them: written with the tick that raised them, deleted when Sentry
+ * answers 2xx, retried with backoff, dropped (logged and counted) after their last attempt.
+ */
+export const alertOutbox = sqliteTable(
+  "alert_outbox",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    kind: text("kind").notNull(),
+    alert: text("alert", { mode: "json" }).notNull(),
+    /** Where it was raised: the town and the tick. */
+    context: text("context", { mode: "json" }).notNull(),
+    attempts: integer("attempts").notNull().default(0),
+    nextAttemptAt: integer("next_attempt_at").notNull(),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [index("alert_outbox_next_attempt").on(t.nextAttemptAt)],
+);

@@ -1,4 +1,5 @@
 import { drizzle } from "drizzle-orm/durable-sqlite";
+import { AlertStore } from "./alert-store";
 import { CounterStore } from "./counter-store";
 import { EventStore } from "./event-store";
 import { IdempotencyStore } from "./idempotency-store";
@@ -24,6 +25,7 @@ export class TownStore {
   readonly snapshots: SnapshotStore;
   readonly simulation: SimulationStore;
   readonly idempotency: IdempotencyStore;
+  readonly alerts: AlertStore;
 
   constructor(private readonly storage: DurableObjectStorage) {
     const db = drizzle(storage, { schema });
@@ -37,6 +39,7 @@ export class TownStore {
     this.snapshots = new SnapshotStore(db);
     this.simulation = new SimulationStore(db);
     this.idempotency = new IdempotencyStore(sql, db);
+    this.alerts = new AlertStore(db);
   }
 
   /** Runs `work` in one SQLite transaction: all of it is stored, or (if it throws) none of it. */

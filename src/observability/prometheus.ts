@@ -23,6 +23,9 @@ const COUNTERS: readonly Family[] = [
   { name: "town_reconciler_repairs_total", type: "counter", help: "Invariant repairs applied, by invariant." },
   { name: "town_reconciler_invariant_violations_total", type: "counter", help: "Invariant violations that started, by invariant." },
   { name: "town_reconciler_side_effects_total", type: "counter", help: "Calls to the container service, by kind and outcome (ok, failed, timeout)." },
+  { name: "town_reconciler_alerts_sent_total", type: "counter", help: "Alerts Sentry accepted, by kind." },
+  { name: "town_reconciler_alerts_dropped_total", type: "counter", help: "Alerts dropped after their last try without Sentry accepting them, by kind." },
+  { name: "town_reconciler_after_tick_failures_total", type: "counter", help: "Steps after a committed tick (alerts, side effects, snapshot, retention, schedule, records) that failed, by step." },
 ];
 
 const UNLABELLED = new Set(["town_reconciler_event_retries_total", "town_reconciler_events_dead_lettered_total"]);
@@ -38,6 +41,7 @@ export interface GaugeReadings {
   readonly oldestPendingAgeSeconds: number;
   readonly deadLetters: number;
   readonly outboxDepth: number;
+  readonly alertsPending: number;
   readonly breakerOpen: boolean;
   readonly violationsOpen: Readonly<Record<string, number>>;
   readonly agents: Readonly<Record<string, number>>;
@@ -79,6 +83,7 @@ export function renderPrometheus(townId: string, counters: ReadonlyArray<{ name:
   gauge("town_reconciler_event_queue_oldest_age_seconds", "Age of the oldest pending event (0 when the queue is empty).", [[{}, gauges.oldestPendingAgeSeconds]]);
   gauge("town_reconciler_dead_letters", "Events in the dead-letter state.", [[{}, gauges.deadLetters]]);
   gauge("town_reconciler_outbox_depth", "Side effects waiting to be executed or retried.", [[{}, gauges.outboxDepth]]);
+  gauge("town_reconciler_alerts_pending", "Alerts waiting for Sentry to accept them.", [[{}, gauges.alertsPending]]);
   gauge("town_reconciler_breaker_open", "1 while the dispatch circuit breaker is open or half-open.", [[{}, gauges.breakerOpen ? 1 : 0]]);
   gauge(
     "town_reconciler_invariant_violations_open",

@@ -3,64 +3,81 @@ import { INVARIANTS } from "../domain/invariants";
 import type { Alert, AlertContext } from "./alerts";
 import type { Logger } from "./log";
 
-/** Sends alerts somewhere an operator will see them. Never throws, never takes longer than its bound. */
+/** Delivers alerts somewhere an operator will see them. Never throws, never takes longer than its bound. */
 export interface AlertSink {
-  send(alerts: readonly Alert[], context: AlertContext): Promise<void>;
+  /** Delivers each alert; says which ones were accepted (the rest are tried again later). */
+  deliver(alerts: ReadonlyArray<{ readonly alert: Alert; readonly context: AlertContext }>): Promise<boolean[]>;
 }
 
-/** How long a tick may wait for Sentry before it moves on (the events are then dropped, and logged). */
+/** How long one delivery may wait for Sentry before it moves on (what is not accepted by then is tried again later). */
 export const SENTRY_TIMEOUT_MS = 1_500;
 
 /**
  * The one place that constructs Toucan. Each alert becomes one Sentry event with the town, tick and
- * entity ids as tags and context, and a fingerprint that groups it per invariant (or kind) and town.
- * No DSN: alerts are logged instead, so a local run still shows them.
+ * entity ids as tags and context, and a fingerprint that groups it per invariant (or kind) and town;
+ * it counts as delivered only when Sentry answers 2xx. No DSN: alerts are logged instead (delivered,
+ * so a local run still shows them once).
  */
 export function createAlertSink(dsn: string | undefined, log: Logger, timeoutMs = SENTRY_TIMEOUT_MS): AlertSink {
   if (!dsn) {
     log.info("SENTRY_DSN is not set: alerts are logged, not sent");
     return {
-      async send(alerts, context) {
-        for (const alert of alerts) log.warn(`alert: ${describe(alert)}`, { townId: context.townId, tickId: context.tickId, alert: alert.kind });
+      async deliver(alerts) {
+        for (const { alert, context } of alerts) log.warn(`alert: ${describe(alert)}`, { townId: context.townId, tickId: context.tickId, alert: alert.kind });
+        return alerts.map(() => true);
       },
     };
   }
   return {
-    async send(alerts, context) {
-      if (alerts.length === 0) return;
-      const inFlight: Promise<unknown>[] = [];
+    async deliver(alerts) {
+      const accepted = alerts.map(() => false);
+      if (alerts.length === 0) return accepted;
       const controller = new AbortController();
+      let inFlight: Promise<unknown>[] = [];
+      let statuses: number[] = [];
       const toucan = new Toucan({
         dsn,
         context: { waitUntil: (promise: Promise<unknown>) => void inFlight.push(promise) },
         transportOptions: {
-          // Bounded: a Sentry that hangs must not hold the tick.
-          fetcher: (input, init) => fetch(input, { ...init, signal: controller.signal }),
+          // Bounded (a Sentry that hangs must not hold the tick), and watched: only a 2xx is a delivery.
+          fetcher: async (input, init) => {
+            const response = await fetch(input, { ...init, signal: controller.signal });
+            statuses.push(response.status);
+            return response;
+          },
         },
-        initialScope: { tags: { town: context.townId } },
       });
-      for (const alert of alerts) {
-        toucan.withScope((scope) => {
-          scope.setTag("town", context.townId);
-          if (context.tickId !== null) scope.setTag("tick", String(context.tickId));
-          scope.setTag("alert", alert.kind);
-          if ("violation" in alert) scope.setTag("invariant", String(alert.violation.invariant));
-          scope.setFingerprint(fingerprint(alert, context.townId));
-          scope.setContext("town", { townId: context.townId, tickId: context.tickId, ...details(alert) });
-          if (alert.kind === "tick_failed" && alert.error instanceof Error) scope.captureException(alert.error);
-          else scope.captureMessage(describe(alert), level(alert));
-        });
-      }
       let timer: ReturnType<typeof setTimeout> | undefined;
       const timedOut = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), timeoutMs)));
-      const outcome = await Promise.race([Promise.allSettled(inFlight).then(() => "sent" as const), timedOut]);
-      if (timer !== undefined) clearTimeout(timer);
-      if (outcome === "timeout") {
-        controller.abort();
-        log.warn("Sentry did not answer in time; alerts dropped", { townId: context.townId, tickId: context.tickId, alerts: alerts.length, timeoutMs });
+      for (const [i, { alert, context }] of alerts.entries()) {
+        inFlight = [];
+        statuses = [];
+        capture(toucan, alert, context);
+        const outcome = await Promise.race([Promise.allSettled(inFlight).then(() => "sent" as const), timedOut]);
+        if (outcome === "timeout") {
+          controller.abort();
+          log.warn("Sentry did not answer in time; the rest is tried again later", { townId: context.townId, alerts: alerts.length - i, timeoutMs });
+          break;
+        }
+        accepted[i] = statuses.some((status) => status >= 200 && status < 300);
       }
+      if (timer !== undefined) clearTimeout(timer);
+      return accepted;
     },
   };
+}
+
+function capture(toucan: Toucan, alert: Alert, context: AlertContext): void {
+  toucan.withScope((scope) => {
+    scope.setTag("town", context.townId);
+    if (context.tickId !== null) scope.setTag("tick", String(context.tickId));
+    scope.setTag("alert", alert.kind);
+    if ("violation" in alert) scope.setTag("invariant", String(alert.violation.invariant));
+    scope.setFingerprint(fingerprint(alert, context.townId));
+    scope.setContext("town", { townId: context.townId, tickId: context.tickId, ...details(alert) });
+    if (alert.kind === "tick_failed") scope.captureException(Object.assign(new Error(alert.error.message), { name: alert.error.name, stack: alert.error.stack }));
+    else scope.captureMessage(describe(alert), level(alert));
+  });
 }
 
 function fingerprint(alert: Alert, townId: string): string[] {
@@ -110,6 +127,6 @@ export function describe(alert: Alert): string {
     case "breaker_opened":
       return `Circuit breaker opened: ${alert.reason}`;
     case "tick_failed":
-      return `Tick failed (${alert.consecutiveFailures} in a row): ${alert.error instanceof Error ? alert.error.message : String(alert.error)}`;
+      return `Tick failed (${alert.consecutiveFailures} in a row): ${alert.error.message}`;
   }
 }

@@ -32,6 +32,8 @@ export function alarmStatus(runtime: TownRuntime, now: number, alarm: AlarmInfo 
       dead: queue.dead,
     },
     outbox: { pending: store.outbox.size() },
+    // Alerts Sentry has not accepted yet (tried again with backoff).
+    alerts: { pending: store.alerts.size() },
     breaker: {
       status: breaker.status,
       // 0 or 1 (a number, so Grafana can alert on it): open or half-open.
@@ -75,6 +77,8 @@ function counterTotals(rows: ReadonlyArray<{ name: string; labels: string; value
     violations: sum("invariant_violations_total"),
     sideEffects: sum("side_effects_total"),
     sideEffectsFailed: sum("side_effects_total") - sum("side_effects_total", 'outcome="ok"'),
+    alertsSent: sum("alerts_sent_total"),
+    alertsDropped: sum("alerts_dropped_total"),
   };
 }
 

@@ -21,7 +21,7 @@ export interface TickReport {
   readonly violations: ViolationChanges;
   readonly queue: QueueStats;
   readonly record: NewTick;
-  /** What to tell Sentry once the tick is committed. */
+  /** What the tick has to tell Sentry (queued in its transaction, delivered after it). */
   readonly alerts: readonly Alert[];
 }
 
@@ -93,18 +93,11 @@ export function runTick(runtime: TownRuntime, now: number): TickReport {
   phases.lap("records");
   record.phases = phases.result();
   store.ticks.insert(record);
+  // What to tell Sentry waits in storage, with the tick, until Sentry takes it.
+  const alerts = tickAlerts(runtime, advance, violations, deadLettered, failed);
+  store.alerts.enqueue(alerts, { townId: state.town.id, tickId }, now);
 
-  return {
-    tickId,
-    at: now,
-    drained,
-    advance,
-    repairs,
-    violations,
-    queue,
-    record,
-    alerts: tickAlerts(runtime, advance, violations, deadLettered, failed),
-  };
+  return { tickId, at: now, drained, advance, repairs, violations, queue, record, alerts };
 }
 
 /** Milliseconds per phase. In production `Date.now()` only advances across I/O, so CPU-only phases read 0. */

@@ -16,6 +16,8 @@ import { createLogger, parseLogLevel, type Logger } from "../observability/log";
 import { renderPrometheus } from "../observability/prometheus";
 import { createAlertSink, type AlertSink } from "../observability/sentry";
 import { summarize, tickView } from "../observability/tick-history";
+import { alertError } from "../observability/alerts";
+import { deliverAlerts } from "./alerting";
 import { StoredArchive } from "./archive";
 import { systemClock, type Clock } from "./clock";
 import * as commands from "./commands";
@@ -256,6 +258,7 @@ export class TownDO extends DurableObject<Env> {
         oldestPendingAgeSeconds: queue.oldestPendingAt === null ? 0 : Math.max(0, now - queue.oldestPendingAt) / 1000,
         deadLetters: queue.dead,
         outboxDepth: this.store.outbox.size(),
+        alertsPending: this.store.alerts.size(),
         breakerOpen: runtime.state.town.breaker.status !== "closed",
         violationsOpen,
         agents,
@@ -397,7 +400,7 @@ export class TownDO extends DurableObject<Env> {
     for (const alert of report.alerts) {
       if (alert.kind === "event_dead_lettered") tickLog.error("event dead-lettered", { seq: alert.seq, eventId: alert.eventId, type: alert.type });
     }
-    await this.step("alerts", tickLog, failed, () => this.alerts.send(report.alerts, { townId: runtime.state.town.id, tickId: report.tickId }), undefined);
+    await this.step("alerts", tickLog, failed, () => deliverAlerts(this.store, this.alerts, now, tickLog), undefined);
     const effects = await this.step("side effects", tickLog, failed, () => this.platform.runEffects(runtime), null);
     await this.step("snapshot", tickLog, failed, () => this.housekeeping.snapshotIfDue(runtime, now, report.tickId), undefined);
     await this.step("retention", tickLog, failed, () => this.housekeeping.pruneIfDue(runtime, now), null);
@@ -410,10 +413,12 @@ export class TownDO extends DurableObject<Env> {
       () => {
         const queue = this.store.events.queueStats();
         const effectAt = this.store.outbox.nextAt();
+        const alertAt = this.store.alerts.nextAt();
         return this.schedule.next(config, [
           report.advance.wake,
           queue.pending > 0 ? { at: now, reason: `${queue.pending} event(s) pending` } : null,
           effectAt === null ? null : { at: effectAt, reason: "side effect due" },
+          alertAt === null ? null : { at: alertAt, reason: "alert to send again" },
           simulatedWake === null ? null : { at: simulatedWake, reason: "simulated agent report due" },
         ]);
       },
@@ -502,18 +507,18 @@ export class TownDO extends DurableObject<Env> {
     const delay = failedTickBackoff(this.failedTicks, config);
     const reason = `retry after failed tick (${this.failedTicks} in a row)`;
     log.error("tick failed", { error, consecutiveFailures: this.failedTicks });
+    // The first failure of a streak is reported, then at most once per cooldown while it lasts.
+    const report = this.failedTicks === 1 || now - this.lastFailureReportAt >= config.violationReportCooldownMs;
     try {
       this.store.transaction(() => {
         this.store.ticks.insertFailed(now, describeError(error), Date.now() - startedAt, runtime.state.town.breaker.status, now + delay, reason, this.store.events.queueStats());
         this.store.counters.add(new CounterDeltas().add("town_reconciler_ticks_total", { result: "error" }).list());
+        if (report) this.store.alerts.enqueue([{ kind: "tick_failed", error: alertError(error), consecutiveFailures: this.failedTicks }], { townId: runtime.state.town.id, tickId: null }, now);
       });
+      if (report) this.lastFailureReportAt = now;
+      await deliverAlerts(this.store, this.alerts, now, log);
     } catch (recordError) {
       log.error("could not record the failed tick", { error: recordError });
-    }
-    // The first failure of a streak is reported, then at most once per cooldown while it lasts.
-    if (this.failedTicks === 1 || now - this.lastFailureReportAt >= config.violationReportCooldownMs) {
-      this.lastFailureReportAt = now;
-      await this.alerts.send([{ kind: "tick_failed", error, consecutiveFailures: this.failedTicks }], { townId: runtime.state.town.id, tickId: null });
     }
     await this.schedule.set(now + delay, reason);
   }

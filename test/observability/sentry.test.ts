@@ -6,6 +6,7 @@ import { createAlertSink } from "../../src/observability/sentry";
 import { agentRow, beadRow, eventRow, seed } from "../support/seed";
 import { advance, createTown, status, tick, tickUntilFound, type TestTown } from "../support/town";
 import { SWEEP_BUCKETS } from "../../src/domain/work-index";
+import { ALERT_MAX_ATTEMPTS } from "../../src/town/alerting";
 
 const sentryUrl = inject("sentryUrl");
 const SILENT = { simulation: { workMs: 86_400_000, heartbeatIntervalMs: 86_400_000 }, idleAlarmMs: 3_600_000 };
@@ -99,10 +100,48 @@ describe("reporting to Sentry", () => {
   it("logs alerts instead when no DSN is configured", async () => {
     const lines: string[] = [];
     const sink = createAlertSink(undefined, createLogger("info", {}, (line) => lines.push(line)));
-    await sink.send([{ kind: "breaker_opened", reason: "5 dispatch failures", recentFailures: 5 }], { townId: "t1", tickId: 7 });
+    expect(await sink.deliver([{ alert: { kind: "breaker_opened", reason: "5 dispatch failures", recentFailures: 5 }, context: { townId: "t1", tickId: 7 } }])).toEqual([true]);
     expect(lines.map((l) => JSON.parse(l))).toEqual([
       expect.objectContaining({ level: "info", message: expect.stringContaining("SENTRY_DSN is not set") }),
       expect.objectContaining({ level: "warn", message: "alert: Circuit breaker opened: 5 dispatch failures", townId: "t1", tickId: 7 }),
     ]);
+  });
+});
+
+describe("alerts Sentry did not accept", () => {
+  it("are kept and sent again on later ticks until Sentry accepts them: a violation that started, a dead letter, a breaker that opened", async () => {
+    const town = await createTown({ ...SILENT, maxEventAttempts: 1 });
+    await sentryMode(town, "fail");
+    const recent = JSON.stringify({ status: "closed", since: 0, failures: [4102444799000, 4102444799100, 4102444799200, 4102444799300, 4102444799400], lastFailureAt: 4102444799400, lastSuccessAt: null, probeAt: null });
+    await seed(town, [eventRow("poison"), `UPDATE towns SET breaker = '${recent}'`]);
+    await advance(town, 1_000);
+    await tick(town);
+    const refused = await sentryEvents(town);
+    expect(refused.filter((e) => e.mode === "fail").map((e) => e.tags.alert).sort()).toEqual(["breaker_opened", "event_dead_lettered", "violation_started"]);
+    expect((await status(town)).alerts).toMatchObject({ pending: 3 });
+
+    // Sentry is back: a later tick delivers all three, once.
+    await sentryMode(town, "ok");
+    for (let i = 0; i < 3; i++) {
+      await advance(town, 60_000);
+      await tick(town);
+    }
+    const accepted = (await sentryEvents(town)).filter((e) => e.mode === "ok").map((e) => e.tags.alert);
+    expect(accepted.sort()).toEqual(["breaker_opened", "event_dead_lettered", "violation_started"]);
+    expect((await status(town)).alerts).toMatchObject({ pending: 0 });
+  });
+
+  it("are tried a bounded number of times, then dropped with a log line and a count", async () => {
+    const town = await createTown({ ...SILENT, maxEventAttempts: 1 });
+    await sentryMode(town, "fail");
+    await seed(town, [eventRow("poison")]);
+    for (let i = 0; i < 40; i++) {
+      await advance(town, 3_600_000);
+      await tick(town);
+    }
+    // One try per tick while it waits (the backoff stays under an hour), then no more.
+    const tries = (await sentryEvents(town)).filter((e) => e.tags.alert === "event_dead_lettered").length;
+    expect(tries).toBe(ALERT_MAX_ATTEMPTS);
+    expect((await status(town)).totals.alertsDropped).toBeGreaterThanOrEqual(1);
   });
 });
