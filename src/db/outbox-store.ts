@@ -7,6 +7,8 @@ export interface OutboxEntry {
   readonly effect: Effect;
   readonly attempts: number;
   readonly nextAttemptAt: number;
+  /** When this request was decided (a stop owed for long is decided again: each is its own request). */
+  readonly createdAt: number;
 }
 
 /** Side effects, written with the state change that decided them and executed after it commits. */
@@ -31,7 +33,7 @@ export class OutboxStore {
       .orderBy(asc(schema.outbox.nextAttemptAt), asc(schema.outbox.createdAt))
       .limit(limit)
       .all()
-      .map((row) => ({ effect: row.payload as Effect, attempts: row.attempts, nextAttemptAt: row.nextAttemptAt }));
+      .map((row) => ({ effect: row.payload as Effect, attempts: row.attempts, nextAttemptAt: row.nextAttemptAt, createdAt: row.createdAt }));
   }
 
   nextAt(): number | null {

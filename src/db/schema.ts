@@ -50,6 +50,8 @@ export const agents = sqliteTable("agents", {
   observedAt: integer("observed_at"),
   /** The last container status the platform reported, kept for the noise filter (applied status is above). */
   observedContainerStatus: text("observed_container_status"),
+  /** Stops of this agent's containers not yet confirmed by the service (JSON list). */
+  owedStops: text("owed_stops", { mode: "json" }).notNull().default(sql`'[]'`),
   ...timestamps,
 });
 

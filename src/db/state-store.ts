@@ -21,7 +21,7 @@ export type StoredBead = Bead & { readonly body: string | null };
 const RIG_KEYS = ["id", "name", "gitUrl", "defaultBranch", "agentSeq", "createdAt", "updatedAt"] as const;
 const AGENT_KEYS = [
   "id", "rigId", "role", "status", "statusSince", "hook", "generation", "dispatchAttempts", "dispatchedAt",
-  "lastHeartbeatAt", "containerStatus", "containerStatusSince", "createdAt", "updatedAt",
+  "lastHeartbeatAt", "containerStatus", "containerStatusSince", "owedStops", "createdAt", "updatedAt",
 ] as const;
 const BEAD_KEYS = [
   "id", "rigId", "type", "status", "title", "priority", "assignee", "dispatchAttempts", "lastDispatchAt",

@@ -11,6 +11,7 @@ export const RULE_IDS = [
   "agents.unhookTerminal",
   "agents.collectIdle",
   "agents.purgeTombstone",
+  "agents.retryStop",
   "beads.reopenOrphaned",
   "beads.exhaustAttempts",
   "beads.dispatch",
@@ -44,6 +45,8 @@ export type ActionBody =
   | { readonly type: "unhook_agent"; readonly agentId: AgentId; readonly beadId: BeadId }
   | { readonly type: "transition_bead"; readonly beadId: BeadId; readonly from: BeadStatus; readonly to: BeadStatus }
   | { readonly type: "set_breaker"; readonly from: BreakerStatus; readonly to: BreakerStatus }
+  /** Ask the service again to stop a container whose stop is owed (side effect). */
+  | { readonly type: "request_stop"; readonly agentId: AgentId; readonly generation: number }
   /** Forget a dead agent's tombstone for good. */
   | { readonly type: "purge_agent"; readonly agentId: AgentId };
 
@@ -62,6 +65,7 @@ export const ACTION_TYPES: readonly ActionType[] = [
   "transition_bead",
   "set_breaker",
   "purge_agent",
+  "request_stop",
 ];
 
 /** A call to the container service, written to the outbox with the state change that caused it. */

@@ -1,6 +1,6 @@
 import { effectId, type Action, type Effect } from "./actions";
 import { newAgent, type Agent } from "./model";
-import { idleAgent, recordDispatchFailure, setAgentStatus, setBeadStatus, TransitionRefused, unhookAgent } from "./mutations";
+import { idleAgent, oweStop, recordDispatchFailure, setAgentStatus, setBeadStatus, TransitionRefused, unhookAgent } from "./mutations";
 import type { TownState } from "./state";
 import { canTransitionBreaker } from "./transitions";
 
@@ -67,8 +67,17 @@ function apply(state: TownState, action: Action, now: number): ActionOutcome {
         return refused(`agent ${agent.id} is ${agent.status}@${agent.generation}, expected ${action.from}@${action.generation}`);
       }
       const beadId = agent.hook;
-      idleAgent(state, agent, now);
+      // Owed until the service confirms it: until then its bead goes to no other generation.
+      oweStop(state, idleAgent(state, agent, now), agent.generation, beadId, now, true);
       return applied([effect(agent, "stop", agent.generation, beadId)]);
+    }
+    case "request_stop": {
+      const agent = state.agent(action.agentId);
+      const owed = agent?.owedStops.find((stop) => stop.generation === action.generation);
+      if (!agent || !owed) return refused(`agent ${action.agentId} owes no stop of generation ${action.generation}`);
+      if (owed.retryAt === null) return refused(`the stop of ${agent.id}@${owed.generation} is already being asked for`);
+      state.putAgent({ ...agent, owedStops: agent.owedStops.map((stop) => (stop === owed ? { ...stop, retryAt: null } : stop)), updatedAt: now });
+      return applied([effect(agent, "stop", owed.generation, owed.beadId)]);
     }
     case "release_agent": {
       const agent = state.agent(action.agentId);
@@ -108,6 +117,7 @@ function apply(state: TownState, action: Action, now: number): ActionOutcome {
       const agent = state.agent(action.agentId);
       if (!agent) return refused(`agent ${action.agentId} does not exist`);
       if (agent.status !== "dead") return refused(`agent ${agent.id} is ${agent.status}, not dead`);
+      if (agent.owedStops.length > 0) return refused(`agent ${agent.id} still owes a stop`);
       state.removeAgent(agent.id);
       return applied();
     }

@@ -3,7 +3,7 @@ import type { EventOf, TownEvent } from "./events";
 import { mergeRequestIdFor } from "./ids";
 import type { Agent, Bead } from "./model";
 import { isLive, isTerminal, newBead } from "./model";
-import { idleAgent, recordDispatchFailure, recordDispatchSuccess, setBeadStatus } from "./mutations";
+import { idleAgent, oweStop, recordDispatchFailure, recordDispatchSuccess, setBeadStatus, settleStop } from "./mutations";
 import type { TownState } from "./state";
 import { article } from "./rules/format";
 
@@ -163,11 +163,22 @@ function prStatusChanged(state: TownState, event: EventOf<"pr_status_changed">, 
   return APPLIED;
 }
 
+/**
+ * A container reports its status. From the current dispatch's container, it updates the agent. From a
+ * container the town does not want running — an older generation's, or the current one's while the
+ * agent is idle or dead — a report that it runs means a stop is owed (DESIGN §4.4).
+ */
 function containerStatus(state: TownState, event: EventOf<"container_status">, now: number): EventOutcome {
   const agent = state.agent(event.agentId);
   if (!agent) return ignored(`agent ${event.agentId} does not exist`);
-  const generation = event.payload.generation;
-  if (generation !== undefined && generation !== agent.generation) return ignored(`stale container status`);
+  const generation = event.payload.generation ?? agent.generation;
+  const running = event.payload.status === "running" || event.payload.status === "starting";
+  if (generation !== agent.generation || !isLive(agent)) {
+    if (!running || generation > agent.generation) return ignored("a container the town does not run reported a status");
+    if (agent.owedStops.some((stop) => stop.generation === generation)) return ignored(`the stop of ${agent.id}@${generation} is already owed`);
+    oweStop(state, agent, generation, null, now, false);
+    return APPLIED;
+  }
   if (agent.containerStatus === event.payload.status) return ignored("container status unchanged");
   state.putAgent({
     ...agent,
@@ -180,13 +191,29 @@ function containerStatus(state: TownState, event: EventOf<"container_status">, n
 
 function dispatchResult(state: TownState, event: EventOf<"dispatch_result">, now: number): EventOutcome {
   const { kind, outcome, generation } = event.payload;
-  if (kind === "stop") return APPLIED;
+  const agent = state.agent(event.agentId);
+  if (kind === "stop") {
+    if (agent) settleStop(state, agent, generation, outcome === "ok", now);
+    return APPLIED;
+  }
   // The container service's health feeds the breaker whatever happened to the agent since.
   if (outcome === "ok") recordDispatchSuccess(state, now);
   else recordDispatchFailure(state, now);
-  const agent = state.agent(event.agentId);
-  if (outcome === "ok" || !agent || agent.generation !== generation || !isLive(agent)) return APPLIED;
-  // The container never started: the agent lets go of the bead, which a rule reopens.
-  idleAgent(state, agent, now);
+  if (!agent) return APPLIED;
+  const current = state.agent(event.agentId)!;
+  if (outcome === "ok") {
+    // Started after all, for a generation the town has moved on from: that container must stop.
+    if (current.generation !== generation || !isLive(current)) oweStop(state, current, generation, event.payload.beadId ?? null, now, false);
+    return APPLIED;
+  }
+  // No answer in time: the container may be running, so its generation owes a stop.
+  const beadId = event.payload.beadId ?? (current.generation === generation ? current.hook : null);
+  if (current.generation === generation && isLive(current)) {
+    // It never started, or may have: the agent lets go of the bead, which a rule reopens.
+    const idled = idleAgent(state, current, now);
+    if (outcome === "timeout") oweStop(state, idled, generation, beadId, now, false);
+  } else if (outcome === "timeout") {
+    oweStop(state, current, generation, beadId, now, false);
+  }
   return APPLIED;
 }

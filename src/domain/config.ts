@@ -65,6 +65,9 @@ export const DEFAULT_TOWN_CONFIG = {
   effectTimeoutMs: 10_000,
   effectMaxAttempts: 3,
   effectBackoffBaseMs: 1_000,
+  /** An owed stop the service did not confirm is asked for again after this, doubling, at most the max (for as long as it takes). */
+  stopRetryBaseMs: 30_000,
+  stopRetryMaxMs: 600_000,
   /** The simulated container adapter: how long agents work and how often they fail. */
   simulation: {
     workMs: 5_000,
@@ -115,6 +118,8 @@ export const TownConfigOverridesSchema = z
     effectTimeoutMs: ms(120_000).min(100),
     effectMaxAttempts: z.number().int().min(1).max(20),
     effectBackoffBaseMs: ms(DAY),
+    stopRetryBaseMs: ms(DAY).min(100),
+    stopRetryMaxMs: ms(DAY).min(100),
     simulation: z
       .object({
         workMs: ms(DAY),

@@ -9,12 +9,12 @@ import type { Agent, Bead, Town } from "./model";
  * The rules use these same functions for their "not yet" checks: the two cannot drift apart.
  */
 
-export type DeadlineKind = "heartbeat" | "stall" | "grace" | "collect" | "purge" | "backoff" | "breaker";
+export type DeadlineKind = "heartbeat" | "stall" | "grace" | "collect" | "purge" | "stop" | "backoff" | "breaker";
 
 /** The kind that sorts first (range queries start from it). */
 export const FIRST_KIND: DeadlineKind = "backoff";
 
-const AGENT_KINDS: ReadonlySet<DeadlineKind> = new Set(["heartbeat", "stall", "grace", "collect", "purge"]);
+const AGENT_KINDS: ReadonlySet<DeadlineKind> = new Set(["heartbeat", "stall", "grace", "collect", "purge", "stop"]);
 
 export interface Deadline {
   readonly at: number;
@@ -59,8 +59,18 @@ export function dispatchBackoff(attempts: number, config: TownConfig): number {
 export const backoffEnd = (bead: Bead, config: TownConfig): number | null =>
   bead.lastDispatchAt === null ? null : bead.lastDispatchAt + dispatchBackoff(bead.dispatchAttempts, config);
 
-/** An agent's moments, by its status. */
+/** How long to wait after the n-th failed request to stop a container. */
+export const stopRetryDelay = (attempts: number, config: TownConfig): number =>
+  Math.min(config.stopRetryBaseMs * 2 ** Math.max(0, attempts - 1), config.stopRetryMaxMs);
+
+/** An agent's moments: by its status, and when each stop it owes is to be asked for again. */
 export function agentDeadlines(agent: Agent, config: TownConfig): Deadline[] {
+  const out = statusDeadlines(agent, config);
+  for (const stop of agent.owedStops) if (stop.retryAt !== null) out.push({ at: stop.retryAt, kind: "stop", id: agent.id });
+  return out;
+}
+
+function statusDeadlines(agent: Agent, config: TownConfig): Deadline[] {
   const id = agent.id;
   switch (agent.status) {
     case "working":
@@ -104,6 +114,8 @@ export function deadlineReason(deadline: Deadline): string {
       return `idle agent ${deadline.id} is due for collection`;
     case "purge":
       return `tombstone of ${deadline.id} is due for purging`;
+    case "stop":
+      return `a stop owed by ${deadline.id} is due to be asked for again`;
     case "backoff":
       return `dispatch backoff of ${deadline.id} expires`;
     case "breaker":

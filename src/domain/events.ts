@@ -69,6 +69,8 @@ export const DispatchResultPayload = z
     generation: z.number().int().min(0),
     outcome: z.enum(["ok", "failed", "timeout"]),
     error: z.string().max(2_000).optional(),
+    /** The bead the call concerned (a timed-out dispatch owes a stop that holds it back). */
+    beadId: BeadIdSchema.nullable().optional(),
   })
   .strict();
 

@@ -32,6 +32,21 @@ export interface Rig {
   readonly updatedAt: number;
 }
 
+/**
+ * A container the town wants stopped and the service has not confirmed stopping: a stop is owed until
+ * it is confirmed (DESIGN §4.4). While it is, the bead that generation worked on goes to no other one.
+ */
+export interface OwedStop {
+  readonly generation: number;
+  /** The bead that generation worked on, when known. */
+  readonly beadId: BeadId | null;
+  readonly since: number;
+  /** Requests the service failed or did not answer. */
+  readonly attempts: number;
+  /** When to ask again; null while a request is out. */
+  readonly retryAt: number | null;
+}
+
 export interface Agent {
   readonly id: AgentId;
   readonly rigId: RigId;
@@ -49,6 +64,8 @@ export interface Agent {
   readonly lastHeartbeatAt: number | null;
   readonly containerStatus: ContainerStatus | null;
   readonly containerStatusSince: number | null;
+  /** Containers of this agent the town wants stopped, not yet confirmed stopped. */
+  readonly owedStops: readonly OwedStop[];
   readonly createdAt: number;
   readonly updatedAt: number;
 }
@@ -107,6 +124,9 @@ export const isTerminal = (bead: Bead): boolean => TERMINAL_BEAD_STATUSES.has(be
 /** An agent that is (supposed to be) running a container. */
 export const isLive = (agent: Agent): boolean => agent.status === "working" || agent.status === "stalled";
 
+/** An agent that owes a stop: no new work for it until its old container is confirmed stopped. */
+export const owesStop = (agent: Agent): boolean => agent.owedStops.length > 0;
+
 export const CLOSED_BREAKER: Breaker = {
   status: "closed",
   since: 0,
@@ -149,6 +169,7 @@ export function newAgent(fields: Pick<Agent, "id" | "rigId" | "role"> & Partial<
     lastHeartbeatAt: null,
     containerStatus: null,
     containerStatusSince: null,
+    owedStops: [],
     createdAt: now,
     updatedAt: now,
     ...fields,

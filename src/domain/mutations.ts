@@ -1,4 +1,6 @@
-import type { Agent, AgentStatus, Bead, BeadStatus } from "./model";
+import { stopRetryDelay } from "./deadlines";
+import type { BeadId } from "./ids";
+import type { Agent, AgentStatus, Bead, BeadStatus, OwedStop } from "./model";
 import type { TownState } from "./state";
 import { canTransitionAgent, canTransitionBead } from "./transitions";
 
@@ -54,4 +56,27 @@ export function recordDispatchFailure(state: TownState, now: number): void {
 export function recordDispatchSuccess(state: TownState, now: number): void {
   const town = state.town;
   state.setTown({ ...town, breaker: { ...town.breaker, lastSuccessAt: now }, updatedAt: now });
+}
+
+/**
+ * The agent owes a stop of this generation's container (unless it already does). `requested`: the
+ * stop is being asked for now (in flight); else it is due at once (a rule asks for it).
+ */
+export function oweStop(state: TownState, agent: Agent, generation: number, beadId: BeadId | null, now: number, requested: boolean): Agent {
+  if (agent.owedStops.some((stop) => stop.generation === generation)) return agent;
+  const stop: OwedStop = { generation, beadId, since: now, attempts: 0, retryAt: requested ? null : now };
+  const next: Agent = { ...agent, owedStops: [...agent.owedStops, stop], updatedAt: now };
+  state.putAgent(next);
+  return next;
+}
+
+/** What the service said to a stop: confirmed, it is no longer owed; else it is asked for again later. */
+export function settleStop(state: TownState, agent: Agent, generation: number, confirmed: boolean, now: number): boolean {
+  const owed = agent.owedStops.find((stop) => stop.generation === generation);
+  if (!owed) return false;
+  const owedStops = confirmed
+    ? agent.owedStops.filter((stop) => stop !== owed)
+    : agent.owedStops.map((stop) => (stop === owed ? { ...stop, attempts: stop.attempts + 1, retryAt: now + stopRetryDelay(stop.attempts + 1, state.town.config) } : stop));
+  state.putAgent({ ...agent, owedStops, updatedAt: now });
+  return true;
 }

@@ -52,6 +52,18 @@ export class Plan {
     }
   }
 
+  /** Every agent this pass looks at, whatever its status. */
+  *agentsInView(): Generator<Agent> {
+    if (this.scope === "all") {
+      yield* this.state.agents();
+      return;
+    }
+    for (const id of this.scope.agents) {
+      const agent = this.state.agent(id);
+      if (agent) yield agent;
+    }
+  }
+
   /** The beads of the working set with this status that this pass looks at. */
   *beadsWith(status: BeadStatus): Generator<Bead> {
     if (this.scope === "all") {

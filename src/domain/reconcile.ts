@@ -7,6 +7,7 @@ import {
   detectStalledAgents,
   purgeTombstones,
   recoverLostContainers,
+  retryOwedStops,
   resumeHeartbeatingAgents,
   stopOrphanedAgents,
   stopStalledAgents,
@@ -33,6 +34,8 @@ export interface Reconciliation {
  */
 export const RULES: ReadonlyArray<(plan: Plan) => void> = [
   runCircuitBreaker,
+  // stops owed since an earlier tick, asked for again
+  retryOwedStops,
   // agents: what is certain (container gone, work cancelled) before what is inferred from silence
   recoverLostContainers,
   stopOrphanedAgents,

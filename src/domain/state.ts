@@ -101,6 +101,8 @@ export class TownState {
   private readonly dependents = new Map<BeadId, Set<BeadId>>();
   /** bead id → live convoys tracking it. */
   private readonly trackers = new Map<BeadId, Set<BeadId>>();
+  /** bead id → agents owing a stop of a container that worked on it. */
+  private readonly stopsOwed = new Map<BeadId, Set<AgentId>>();
   private readonly beadsByStatus = new Map<BeadStatus, Map<BeadId, Bead>>();
   private readonly agentsByStatus = new Map<AgentStatus, Map<AgentId, Agent>>();
   private readonly typeCounts = new Map<BeadType, number>();
@@ -435,7 +437,26 @@ export class TownState {
     return new WorkIndex(
       () => this.townValue.config,
       (id) => this.bead(id)?.status === "closed",
+      (id) => this.stopsOwed.has(id),
     );
+  }
+
+  /** Whether an agent owes a stop of a container that worked on this bead. */
+  stopOwedFor(beadId: BeadId): boolean {
+    return this.stopsOwed.has(beadId);
+  }
+
+  /** The agents owing a stop of a container that worked on this bead. */
+  *agentsOwingStopFor(beadId: BeadId): Generator<Agent> {
+    for (const id of this.stopsOwed.get(beadId) ?? NONE) {
+      const agent = this.agentMap.get(id);
+      if (agent) yield agent;
+    }
+  }
+
+  /** Every stop owed, with its agent. */
+  *owedStops(): Generator<{ agent: Agent; stop: Agent["owedStops"][number] }> {
+    for (const agent of this.agentMap.values()) for (const stop of agent.owedStops) yield { agent, stop };
   }
 
   /** A new config changes deadlines and what may be dispatched: index everything again, and look at everything. */
@@ -482,6 +503,18 @@ export class TownState {
     this.markAgent(id);
     if (prev?.hook) this.markBead(prev.hook);
     if (agent?.hook) this.markBead(agent.hook);
+    // Stops owed hold their beads back from dispatch.
+    if (prev?.owedStops !== agent?.owedStops) {
+      const before = new Set(prev?.owedStops.flatMap((stop) => stop.beadId ?? []));
+      const after = new Set(agent?.owedStops.flatMap((stop) => stop.beadId ?? []));
+      for (const beadId of before) if (!after.has(beadId)) removeFrom(this.stopsOwed, beadId, id);
+      for (const beadId of after) if (!before.has(beadId)) addTo(this.stopsOwed, beadId, id);
+      for (const beadId of new Set([...before, ...after])) {
+        const bead = this.beadMap.get(beadId);
+        if (bead) this.workIndex.dispatchabilityChanged(bead);
+        this.markBead(beadId);
+      }
+    }
   }
 
   private storeBead(id: BeadId, bead: Bead | undefined): void {
@@ -498,7 +531,7 @@ export class TownState {
     if (prev?.status !== bead?.status) {
       for (const dependent of this.dependents.get(id) ?? NONE) {
         const blocked = this.beadMap.get(dependent);
-        if (blocked) this.workIndex.blockerChanged(blocked);
+        if (blocked) this.workIndex.dispatchabilityChanged(blocked);
       }
     }
     this.markBead(id);

@@ -17,6 +17,7 @@ export function stateSummary(state: TownState) {
       generation: a.generation,
       dispatchAttempts: a.dispatchAttempts,
       containerStatus: a.containerStatus,
+      owedStops: a.owedStops.map((stop) => stop.generation),
     }))
     .sort((a, b) => (a.id < b.id ? -1 : 1));
   const beads = [...state.beads()]

@@ -64,6 +64,8 @@ export class WorkIndex {
     private readonly config: () => TownConfig,
     /** Whether a bead is closed (blockers may have left the working set). */
     private readonly isClosed: (id: BeadId) => boolean,
+    /** Whether an agent owes a stop of a container that worked on this bead. */
+    private readonly stopOwedFor: (id: BeadId) => boolean,
   ) {}
 
   rig(id: RigId): RigWork | undefined {
@@ -143,8 +145,8 @@ export class WorkIndex {
     }
   }
 
-  /** A blocker of `bead` changed: whether it may be dispatched may have changed with it. */
-  blockerChanged(bead: Bead): void {
+  /** Something `bead`'s dispatch depends on changed (a blocker, a stop owed for it): it may be dispatched or not now. */
+  dispatchabilityChanged(bead: Bead): void {
     if (!bead.rigId) return;
     const dispatchable = this.isDispatchable(bead);
     const work = this.rigs.get(bead.rigId);
@@ -152,12 +154,15 @@ export class WorkIndex {
     else if (work) work.dispatchable.remove(bead);
   }
 
-  /** Open, unheld, unblocked issue of a rig with attempts left (backoff and agents are checked at dispatch). */
+  /**
+   * Open, unheld, unblocked issue of a rig with attempts left, and no old container of it still to be
+   * stopped (backoff and agents are checked at dispatch).
+   */
   isDispatchable(bead: Bead): boolean {
     if (bead.type !== "issue" || bead.status !== "open" || bead.rigId === null || bead.held) return false;
     if (bead.dispatchAttempts >= this.config().maxDispatchAttempts) return false;
     for (const id of bead.blockedBy) if (!this.isClosed(id)) return false;
-    return true;
+    return !this.stopOwedFor(bead.id);
   }
 
   private rigWork(id: RigId): RigWork {
@@ -173,7 +178,8 @@ export class WorkIndex {
 
 const NONE: readonly Deadline[] = [];
 
-const isIdlePolecat = (agent: Agent): boolean => agent.role === "polecat" && agent.status === "idle" && agent.hook === null;
+/** Free for new work: idle, unhooked, and owing no stop (its old container is confirmed gone). */
+const isIdlePolecat = (agent: Agent): boolean => agent.role === "polecat" && agent.status === "idle" && agent.hook === null && agent.owedStops.length === 0;
 
 function replaceDeadlines(list: SortedList<Deadline>, before: readonly Deadline[], after: readonly Deadline[]): void {
   for (const old of before) if (!after.some((d) => byDeadline(d, old) === 0)) list.remove(old);

@@ -25,7 +25,7 @@ export interface OutboxDeps {
   /** The request for an effect, or null when it no longer applies. */
   readonly describe: (effect: Effect) => DispatchRequest | StopRequest | null;
   /** Feeds a final outcome back to the town as a `dispatch_result` event (synchronous, in a transaction). */
-  readonly report: (effect: Effect, outcome: CallOutcome) => void;
+  readonly report: (entry: OutboxEntry, outcome: CallOutcome) => void;
 }
 
 /** Calls in flight at once: enough to hide latency, few enough not to flood the service. */
@@ -93,6 +93,6 @@ function settle(deps: OutboxDeps, entry: OutboxEntry, outcome: CallOutcome, tall
   }
   store.transaction(() => {
     store.outbox.complete(entry.effect.id);
-    deps.report(entry.effect, outcome);
+    deps.report(entry, outcome);
   });
 }

@@ -42,6 +42,7 @@ export interface GaugeReadings {
   readonly deadLetters: number;
   readonly outboxDepth: number;
   readonly alertsPending: number;
+  readonly owedStops: number;
   readonly breakerOpen: boolean;
   readonly violationsOpen: Readonly<Record<string, number>>;
   readonly agents: Readonly<Record<string, number>>;
@@ -83,6 +84,7 @@ export function renderPrometheus(townId: string, counters: ReadonlyArray<{ name:
   gauge("town_reconciler_event_queue_oldest_age_seconds", "Age of the oldest pending event (0 when the queue is empty).", [[{}, gauges.oldestPendingAgeSeconds]]);
   gauge("town_reconciler_dead_letters", "Events in the dead-letter state.", [[{}, gauges.deadLetters]]);
   gauge("town_reconciler_outbox_depth", "Side effects waiting to be executed or retried.", [[{}, gauges.outboxDepth]]);
+  gauge("town_reconciler_owed_stops", "Container stops asked for and not yet confirmed by the agent service (asked for again until they are).", [[{}, gauges.owedStops]]);
   gauge("town_reconciler_alerts_pending", "Alerts waiting for Sentry to accept them.", [[{}, gauges.alertsPending]]);
   gauge("town_reconciler_breaker_open", "1 while the dispatch circuit breaker is open or half-open.", [[{}, gauges.breakerOpen ? 1 : 0]]);
   gauge(

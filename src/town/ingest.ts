@@ -1,7 +1,7 @@
 import type { HeartbeatInput, IngestInput } from "../api/schemas";
 import type { NewEvent } from "../db/event-store";
 import type { AgentId } from "../domain/ids";
-import { isLive, type ContainerStatus } from "../domain/model";
+import { isLive, type Agent, type ContainerStatus } from "../domain/model";
 import { article } from "../domain/rules/format";
 import { clientEventId, sameContent, shownEventId, toNewEvent } from "./event-log";
 import { fail, ok, type Result } from "./result";
@@ -78,19 +78,21 @@ const conflict = (eventId: string) =>
 const FAILURE_STATUSES: ReadonlySet<ContainerStatus> = new Set(["exited", "not_found", "error"]);
 
 /**
- * A heartbeat / container status observation. It updates the agent's observation columns; only a
- * meaningful change becomes a `container_status` event (the noise filter, DESIGN §4.2): a status that
- * differs from the last one observed, or a failure status while the agent is still live. Returns
- * whether an event was logged.
+ * A heartbeat / container status observation. From the agent's current, live container it updates the
+ * agent's observation columns; only a meaningful change becomes a `container_status` event (the noise
+ * filter, DESIGN §4.2): a status that differs from the last one observed, or a failure status while the
+ * agent is still live.
+ *
+ * From a container the town does not want — an older generation's, or one of an idle or retired agent —
+ * it is refused (409: the container should stop), and the first such report logs a `container_status`
+ * event, from which the next tick owes that container a stop (DESIGN §4.4). `logged`: an event was logged.
  */
-export function observeAgent(runtime: TownRuntime, agentId: AgentId, input: HeartbeatInput, now: number): Result<{ event: boolean }> {
+export function observeAgent(runtime: TownRuntime, agentId: AgentId, input: HeartbeatInput, now: number): { result: Result<null>; logged: boolean } {
   const { state, store, observations } = runtime;
   const agent = state.agent(agentId);
-  if (!agent) return fail(404, "agent_not_found", `agent ${agentId} does not exist in this town`);
-  if (agent.status === "dead") return fail(409, "agent_retired", `agent ${agentId} was retired; stop its container`);
-  if (input.generation !== agent.generation) {
-    return fail(409, "stale_generation", `agent ${agentId} is at generation ${agent.generation}; a container of generation ${input.generation} is stale and should stop`);
-  }
+  if (!agent) return { result: fail(404, "agent_not_found", `agent ${agentId} does not exist in this town`), logged: false };
+  const refusal = unwanted(agent, input.generation);
+  if (refusal) return { result: refusal, logged: reportUnwanted(runtime, agent, input, now) };
   const status = input.containerStatus;
   const previous = observations.get(agentId)?.observedContainerStatus ?? null;
   const alive = status === undefined || !FAILURE_STATUSES.has(status);
@@ -108,5 +110,29 @@ export function observeAgent(runtime: TownRuntime, agentId: AgentId, input: Hear
   state.replaceObserved({ ...agent, lastHeartbeatAt });
   observations.set(agentId, observation);
   runtime.observedSinceTick.add(agentId);
-  return ok({ event: meaningful });
+  return { result: ok(null), logged: meaningful };
+}
+
+/** Why a container of this generation is not one the town runs, or null if it is the agent's live one. */
+function unwanted(agent: Agent, generation: number) {
+  if (agent.status === "dead") return fail(409, "agent_retired", `agent ${agent.id} was retired; stop its container`);
+  if (generation !== agent.generation) {
+    return fail(409, "stale_generation", `agent ${agent.id} is at generation ${agent.generation}; a container of generation ${generation} is stale and should stop`);
+  }
+  if (!isLive(agent)) return fail(409, "agent_idle", `agent ${agent.id} has no work at generation ${generation} (it is ${agent.status}); stop this container`);
+  return null;
+}
+
+/**
+ * Logs that a container the town does not want says it runs, once per stop the town owes it: the
+ * event id names the agent's state, so a container that keeps reporting before the next tick logs it
+ * once, and one that outlives a confirmed stop logs it again.
+ */
+function reportUnwanted(runtime: TownRuntime, agent: Agent, input: HeartbeatInput, now: number): boolean {
+  const status = input.containerStatus ?? "running";
+  if (status !== "running" && status !== "starting") return false;
+  if (input.generation > agent.generation || agent.owedStops.some((stop) => stop.generation === input.generation)) return false;
+  const body = { type: "container_status", agentId: agent.id, beadId: null, payload: { generation: input.generation, status } } as const;
+  const logged = runtime.store.events.append([toNewEvent(`observed:${agent.id}@${input.generation}:unwanted:${agent.updatedAt}`, body, now)]);
+  return logged.length > 0;
 }

@@ -1,4 +1,5 @@
 import type { IngestInput } from "../api/schemas";
+import type { OutboxEntry } from "../db/outbox-store";
 import type { TownStore } from "../db/town-store";
 import type { Effect } from "../domain/actions";
 import type { TownConfig } from "../domain/config";
@@ -77,7 +78,7 @@ export class Platform {
       clock: this.clock,
       config: runtime.state.town.config,
       describe: (effect) => this.request(runtime, effect),
-      report: (effect, outcome) => this.reportOutcome(effect, outcome),
+      report: (entry, outcome) => this.reportOutcome(entry, outcome),
     });
   }
 
@@ -107,16 +108,21 @@ export class Platform {
     };
   }
 
-  /** Called inside the outbox's transaction: the outcome enters the town as an event. */
-  private reportOutcome(effect: Effect, outcome: CallOutcome): void {
+  /**
+   * Called inside the outbox's transaction: the outcome enters the town as an event, named after the
+   * request (a stop asked for again is a new request, with its own outcome).
+   */
+  private reportOutcome(entry: OutboxEntry, outcome: CallOutcome): void {
+    const effect = entry.effect;
     const payload = {
       effectId: effect.id,
       kind: effect.kind,
       generation: effect.generation,
       outcome: outcome.outcome,
+      beadId: effect.beadId,
       ...(outcome.outcome === "ok" ? {} : { error: outcome.error.slice(0, 2_000) }),
     };
     const body = { type: "dispatch_result", agentId: effect.agentId, beadId: null, payload } as const;
-    this.store.events.append([toNewEvent(`result:${effect.id}`, body, this.clock.now())]);
+    this.store.events.append([toNewEvent(`result:${effect.id}:${entry.createdAt}`, body, this.clock.now())]);
   }
 }

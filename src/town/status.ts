@@ -32,6 +32,8 @@ export function alarmStatus(runtime: TownRuntime, now: number, alarm: AlarmInfo 
       dead: queue.dead,
     },
     outbox: { pending: store.outbox.size() },
+    // Containers the town asked to stop and the service has not confirmed: asked for again until it does.
+    owedStops: owedStops(state),
     // Alerts Sentry has not accepted yet (tried again with backoff).
     alerts: { pending: store.alerts.size() },
     breaker: {
@@ -83,3 +85,15 @@ function counterTotals(rows: ReadonlyArray<{ name: string; labels: string; value
 }
 
 export type AlarmStatus = ReturnType<typeof alarmStatus>;
+
+function owedStops(state: TownRuntime["state"]) {
+  const list = [...state.owedStops()].map(({ agent, stop }) => ({
+    agentId: agent.id,
+    generation: stop.generation,
+    beadId: stop.beadId,
+    since: stop.since,
+    attempts: stop.attempts,
+    nextRequestAt: stop.retryAt,
+  }));
+  return { count: list.length, list: list.slice(0, 50) };
+}

@@ -207,8 +207,8 @@ export class TownDO extends DurableObject<Env> {
     const runtime = this.runtime;
     const denied = await this.checkAgentToken(agentToken);
     if (denied || !runtime) return denied!;
-    const result = observeAgent(runtime, agentId, input, this.clock.now());
-    if (result.ok && result.value.event) await this.schedule.soon(runtime.state.town.config, `container of ${agentId} reported ${input.containerStatus}`);
+    const { result, logged } = observeAgent(runtime, agentId, input, this.clock.now());
+    if (logged) await this.schedule.soon(runtime.state.town.config, `container of ${agentId}@${input.generation} reported ${input.containerStatus ?? "running"}`);
     return result;
   }
 
@@ -259,6 +259,7 @@ export class TownDO extends DurableObject<Env> {
         deadLetters: queue.dead,
         outboxDepth: this.store.outbox.size(),
         alertsPending: this.store.alerts.size(),
+        owedStops: [...runtime.state.owedStops()].length,
         breakerOpen: runtime.state.town.breaker.status !== "closed",
         violationsOpen,
         agents,

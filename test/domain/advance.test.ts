@@ -25,22 +25,25 @@ describe("advanceTown", () => {
     expect(state.bead(beadId("b2"))?.status).toBe("failed");
   });
 
-  it("reconciles in passes until nothing follows: a stalled-out agent's bead is reopened and redispatched in one tick", () => {
+  it("reconciles in passes until nothing follows: a stalled-out agent is stopped and its bead reopened, and redispatched once the stop is confirmed", () => {
     const stalledAt = T0;
     const state = stateOf({
       agents: [workingAgent("web:polecat:1", "b1", T0 - 10 * SECOND, { status: "stalled", statusSince: stalledAt })],
       beads: [issue("b1", { status: "in_progress", dispatchAttempts: 1, lastDispatchAt: T0 - 10 * SECOND })],
     });
-    const result = advanceTown(state, [], stalledAt + state.town.config.stallTimeoutMs);
-    expect(result.actions.map(({ action }) => `${action.rule}:${action.type}`)).toEqual([
-      "agents.stopStalled:stop_agent",
-      "beads.reopenOrphaned:transition_bead",
-      "beads.dispatch:dispatch_agent",
-    ]);
-    // Three passes act, the fourth finds nothing more to do.
-    expect(result.passes).toBe(4);
+    const stoppedAt = stalledAt + state.town.config.stallTimeoutMs;
+    const result = advanceTown(state, [], stoppedAt);
+    expect(result.actions.map(({ action }) => `${action.rule}:${action.type}`)).toEqual(["agents.stopStalled:stop_agent", "beads.reopenOrphaned:transition_bead"]);
+    // Two passes act, the third finds nothing more to do: the old container may still run, so the bead waits.
+    expect(result.passes).toBe(3);
     expect(result.wake?.reason).not.toContain("did not settle");
-    expect(result.effects.map((e) => e.kind)).toEqual(["stop", "dispatch"]);
+    expect(result.effects.map((e) => e.kind)).toEqual(["stop"]);
+    expect(state.bead(beadId("b1"))).toMatchObject({ status: "open", dispatchAttempts: 1 });
+    // The service confirms the stop: the next tick dispatches the bead again.
+    state.commit();
+    const confirmed = { type: "dispatch_result", agentId: "web:polecat:1", payload: { effectId: "web:polecat:1@1:stop", kind: "stop", generation: 1, outcome: "ok" } };
+    const next = advanceTown(state, [event(1, confirmed)], stoppedAt + SECOND);
+    expect(next.actions.map(({ action }) => `${action.rule}:${action.type}`)).toEqual(["beads.dispatch:dispatch_agent"]);
     expect(state.bead(beadId("b1"))).toMatchObject({ status: "in_progress", dispatchAttempts: 2 });
   });
 

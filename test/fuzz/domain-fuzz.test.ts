@@ -34,6 +34,9 @@ type Step =
   | { kind: "heartbeat"; agent: number }
   | { kind: "pr"; bead: number; merged: boolean }
   | { kind: "dispatchFailed"; agent: number }
+  | { kind: "dispatchTimedOut"; agent: number }
+  | { kind: "stopResult"; agent: number; ok: boolean }
+  | { kind: "unwantedReport"; agent: number; older: boolean }
   | { kind: "reload" }
   | { kind: "tick"; ms: number };
 
@@ -48,6 +51,9 @@ const step: fc.Arbitrary<Step> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ kind: fc.constant("heartbeat" as const), agent: fc.nat(20) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("pr" as const), bead: fc.nat(50), merged: fc.boolean() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("dispatchFailed" as const), agent: fc.nat(20) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant("dispatchTimedOut" as const), agent: fc.nat(20) }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant("stopResult" as const), agent: fc.nat(20), ok: fc.boolean() }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant("unwantedReport" as const), agent: fc.nat(20), older: fc.boolean() }) },
   { weight: 1, arbitrary: fc.constant({ kind: "reload" as const }) },
   { weight: 4, arbitrary: fc.record({ kind: fc.constant("tick" as const), ms: fc.constantFrom(1_000, 10_000, 60_000, 200_000, 400_000, 1_500_000) }) },
 );
@@ -148,6 +154,25 @@ function run(steps: readonly Step[]): { state: TownState; history: Entry[]; chec
         }
         break;
       }
+      case "dispatchTimedOut": {
+        const agent = pick(agents(), s.agent);
+        if (agent) pending.push(event({ type: "dispatch_result", agentId: agent.id, beadId: null, payload: { effectId: "x", kind: "dispatch", generation: agent.generation, outcome: "timeout", beadId: agent.hook } }));
+        break;
+      }
+      case "stopResult": {
+        // The service answers a stop the town owes (confirmed, or not).
+        const owing = [...state.agents()].filter((a) => a.owedStops.length > 0);
+        const agent = pick(owing, s.agent);
+        const stop = agent?.owedStops[0];
+        if (agent && stop) pending.push(event({ type: "dispatch_result", agentId: agent.id, beadId: null, payload: { effectId: "x", kind: "stop", generation: stop.generation, outcome: s.ok ? "ok" : "failed" } }));
+        break;
+      }
+      case "unwantedReport": {
+        // A container the town does not run says it does: an idle agent's, or an older generation's.
+        const agent = pick([...state.agents()].filter((a) => a.generation > 0 && (s.older ? a.generation > 1 : !isLive(a))), s.agent);
+        if (agent) pending.push(event({ type: "container_status", agentId: agent.id, beadId: null, payload: { generation: s.older ? agent.generation - 1 : agent.generation, status: "running" } }));
+        break;
+      }
       case "heartbeat": {
         const agent = pick(agents(), s.agent);
         if (agent) {
@@ -171,6 +196,7 @@ function run(steps: readonly Step[]): { state: TownState; history: Entry[]; chec
         now += s.ms;
         history.push({ kind: "tick", now, events: pending, heartbeats });
         const focused = focusedTick(state, now, pending, ++tickId);
+        stopsOwed += focused.actions.filter(({ action }) => action.type === "request_stop" || action.type === "stop_agent").length;
         const everything = wholeTownTick(whole, now, pending);
         // Looking at what changed and what fell due decides what looking at everything decides.
         expect(recordable(focused.actions), `actions of the tick at +${now - state.town.createdAt} ms`).toEqual(recordable(everything.actions));
@@ -178,6 +204,12 @@ function run(steps: readonly Step[]): { state: TownState; history: Entry[]; chec
         expect(content(state)).toEqual(content(whole));
         pending = [];
         heartbeats = [];
+        // While a stop is owed for a bead's old container, no new generation works on that bead.
+        for (const agent of state.agents()) {
+          for (const stop of agent.owedStops) {
+            if (stop.beadId) expect(state.bead(stop.beadId)?.status, `bead ${stop.beadId} while ${agent.id}@${stop.generation} owes a stop`).not.toBe("in_progress");
+          }
+        }
         // After a tick (and its repairs) no invariant may be broken.
         const broken = checkInvariants(state, now, NO_QUEUE);
         expect(broken, `after the tick at +${now - state.town.createdAt} ms`).toEqual([]);
@@ -214,9 +246,12 @@ function replay(history: readonly Entry[]): TownState {
   return state;
 }
 
+let stopsOwed = 0;
+
 describe("random histories", () => {
   it("keep every invariant, decide alike whether a tick looks at what changed or at everything, never wake late, and replay to the same state", () => {
     let finished = 0;
+    stopsOwed = 0;
     fc.assert(
       fc.property(fc.array(step, { minLength: 20, maxLength: 160 }), (steps) => {
         const live = run(steps);
@@ -227,7 +262,8 @@ describe("random histories", () => {
       }),
       { seed: 20261122, numRuns: 150 },
     );
-    // The histories did take beads all the way out of memory.
+    // The histories did take beads all the way out of memory, and owed (and settled) stops.
     expect(finished).toBeGreaterThan(100);
+    expect(stopsOwed).toBeGreaterThan(20);
   });
 });

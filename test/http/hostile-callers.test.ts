@@ -31,7 +31,7 @@ describe("event ids a client sends", () => {
     await advance(town, 1_000);
     await tick(town);
     // A client uses the id the town will give generation 2's dispatch result.
-    const hostile = await sendEvents(town, [{ eventId: "result:web:polecat:1@2:dispatch", type: "container_status", agentId: "web:polecat:1", payload: { generation: 1, status: "running" } }]);
+    const hostile = await sendEvents(town, [{ eventId: "result:web:polecat:1@2:dispatch", type: "container_status", agentId: "web:polecat:1", payload: { generation: 1, status: "exited" } }]);
     expect(hostile.status).toBe(202);
     await advance(town, 60_000);
     await tick(town);

@@ -86,9 +86,13 @@ describe("a town's working set", () => {
     await advance(town, 61_000);
     await tick(town);
     expect((await status(town)).agents).toMatchObject({ dead: 2, idle: 0 });
+    // Its container still reports: refused, and a stop is owed for it — the tombstone stays until it is confirmed.
     expect((await heartbeat(town, "web:polecat:1", { generation: 1 })).status).toBe(409);
-    // Past the retention: forgotten; a late heartbeat is now refused as unknown.
     await advance(town, 121_000);
+    await tick(town);
+    expect((await status(town)).owedStops).toMatchObject({ count: 1, list: [{ agentId: "web:polecat:1", generation: 1 }] });
+    // Past the retention, the stop confirmed: forgotten; a late heartbeat is now refused as unknown.
+    await advance(town, 1_000);
     await tick(town);
     expect((await status(town)).agents).toMatchObject({ dead: 0, idle: 0, working: 0 });
     const late = await heartbeat(town, "web:polecat:1", { generation: 1 });

@@ -1,6 +1,6 @@
 import { collectionDeadline, graceEnd, heartbeatDeadline, purgeDeadline, reportedSinceDispatch, stallDeadline } from "../deadlines";
 import type { Agent } from "../model";
-import { isTerminal } from "../model";
+import { isTerminal, owesStop } from "../model";
 import type { Plan } from "../plan";
 import { iso, seconds } from "./format";
 
@@ -104,7 +104,8 @@ export function unhookFinishedWork(plan: Plan): void {
 export function collectIdleAgents(plan: Plan): void {
   const { now, config } = plan;
   for (const agent of plan.agentsWith("idle")) {
-    if (agent.hook || plan.isAgentClaimed(agent.id) || now < collectionDeadline(agent, config)) continue;
+    // One that owes a stop stays until it is confirmed (its old container must not be forgotten).
+    if (agent.hook || owesStop(agent) || plan.isAgentClaimed(agent.id) || now < collectionDeadline(agent, config)) continue;
     plan.claimAgent(agent.id);
     plan.emit("agents.collectIdle", `idle since ${iso(agent.statusSince)}`, {
       type: "transition_agent",
@@ -122,11 +123,29 @@ export function collectIdleAgents(plan: Plan): void {
 export function purgeTombstones(plan: Plan): void {
   const { now, config } = plan;
   for (const agent of plan.agentsWith("dead")) {
-    if (now < purgeDeadline(agent, config) || !plan.claimAgent(agent.id)) continue;
+    if (owesStop(agent) || now < purgeDeadline(agent, config) || !plan.claimAgent(agent.id)) continue;
     plan.emit("agents.purgeTombstone", `dead since ${iso(agent.statusSince)}, past the ${seconds(config.tombstoneRetentionMs)} retention`, {
       type: "purge_agent",
       agentId: agent.id,
     });
+  }
+}
+
+/**
+ * A stop the service did not confirm is asked for again when its backoff is over, for as long as it
+ * takes (DESIGN §4.4): a container the town stopped must not be left running because a call failed.
+ */
+export function retryOwedStops(plan: Plan): void {
+  const { now } = plan;
+  for (const agent of plan.agentsInView()) {
+    for (const stop of agent.owedStops) {
+      if (stop.retryAt === null || now < stop.retryAt) continue;
+      plan.emit("agents.retryStop", `stop of generation ${stop.generation} owed since ${iso(stop.since)}; ${stop.attempts} request(s) not confirmed`, {
+        type: "request_stop",
+        agentId: agent.id,
+        generation: stop.generation,
+      });
+    }
   }
 }
 

@@ -10,7 +10,7 @@ export { dispatchBackoff } from "../deadlines";
 
 /** Why a bead may not be dispatched now. `until` is set when the reason expires on its own. */
 export interface Hold {
-  readonly code: "held" | "blocked" | "backoff" | "attempts_exhausted" | "breaker_open" | "no_agent" | "review_busy";
+  readonly code: "held" | "blocked" | "backoff" | "attempts_exhausted" | "stop_owed" | "breaker_open" | "no_agent" | "review_busy";
   readonly message: string;
   readonly until?: number;
 }
@@ -28,6 +28,14 @@ export function beadHolds(plan: Plan, bead: Bead): Hold[] {
   if (blockers.length > 0) {
     holds.push({ code: "blocked", message: `blocked by ${blockers.map((id) => describe(plan, id)).join(", ")}` });
   }
+  const owing = [...state.agentsOwingStopFor(bead.id)];
+  if (owing.length > 0) {
+    const stops = owing.flatMap((agent) => agent.owedStops.filter((stop) => stop.beadId === bead.id).map((stop) => ({ agent, stop })));
+    holds.push({
+      code: "stop_owed",
+      message: `waiting for the service to confirm it stopped ${stops.map(({ agent, stop }) => `${agent.id}@${stop.generation} (owed since ${iso(stop.since)}, ${stop.attempts} request(s) unconfirmed)`).join(", ")}: no second container on one bead`,
+    });
+  }
   if (bead.dispatchAttempts >= config.maxDispatchAttempts) {
     holds.push({ code: "attempts_exhausted", message: `${bead.dispatchAttempts} of ${config.maxDispatchAttempts} dispatch attempts used` });
   } else {
@@ -41,7 +49,7 @@ export function beadHolds(plan: Plan, bead: Bead): Hold[] {
 
 /** `beadHolds(...).length === 0` without building the messages (the dispatch rules ask it of every candidate). */
 export function isReady(plan: Plan, bead: Bead): boolean {
-  if (bead.held || bead.dispatchAttempts >= plan.config.maxDispatchAttempts) return false;
+  if (bead.held || bead.dispatchAttempts >= plan.config.maxDispatchAttempts || plan.state.stopOwedFor(bead.id)) return false;
   for (const id of bead.blockedBy) if (plan.state.bead(id)?.status !== "closed") return false;
   const until = backoffEnd(bead, plan.config);
   return until === null || plan.now >= until;

@@ -1,3 +1,4 @@
+import { owesStop } from "../model";
 import type { Plan } from "../plan";
 import { isReady } from "./beads";
 
@@ -55,7 +56,7 @@ export function dispatchReviews(plan: Plan): void {
     const refinery = work.refineries.first();
     const agentId = refinery?.id ?? (created?.type === "create_agent" ? created.agentId : undefined);
     if (!agentId) continue;
-    if (refinery && (refinery.status !== "idle" || refinery.hook)) continue;
+    if (refinery && (refinery.status !== "idle" || refinery.hook || owesStop(refinery))) continue;
     let next = undefined;
     for (const mr of work.openReviews) {
       if (isReady(plan, mr)) {

@@ -1,0 +1,1 @@
+ALTER TABLE `agents` ADD `owed_stops` text DEFAULT '[]' NOT NULL;
