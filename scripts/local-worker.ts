@@ -10,25 +10,48 @@ import { join } from "node:path";
 
 export interface LocalWorker {
   readonly url: string;
+  readonly port: number;
+  /** The local storage folder (kept by `crash`, removed by `stop` unless it was given). */
+  readonly persistTo: string;
   stop(): Promise<void>;
+  /** SIGKILL to the runtime's whole process group (wrangler and workerd), as a crashed machine would. */
+  crash(): Promise<void>;
 }
 
-export async function startLocalWorker(options: { script?: string; vars?: Record<string, string> } = {}): Promise<LocalWorker> {
-  const port = await freePort();
-  const persist = mkdtempSync(join(tmpdir(), "town-local-"));
+export interface LocalWorkerOptions {
+  readonly script?: string;
+  readonly vars?: Record<string, string>;
+  /** Reuse this storage folder (a restart after a crash); default: a new temporary one. */
+  readonly persistTo?: string;
+  /** Listen on this port (a restart keeps its address); default: a free one. */
+  readonly port?: number;
+}
+
+export async function startLocalWorker(options: LocalWorkerOptions = {}): Promise<LocalWorker> {
+  const port = options.port ?? (await freePort());
+  const persist = options.persistTo ?? mkdtempSync(join(tmpdir(), "town-local-"));
   const vars = Object.entries({ LOG_LEVEL: "error", ...options.vars }).flatMap(([k, v]) => ["--var", `${k}:${v}`]);
   const args = ["dev", ...(options.script ? [options.script] : []), "--port", String(port), "--ip", "127.0.0.1", "--persist-to", persist, ...vars, "--show-interactive-dev-session=false"];
+  // Its own process group, so a crash can take wrangler and the runtime it started down together.
   const child = spawn("wrangler", args, {
     env: { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false" },
     stdio: ["ignore", "pipe", "pipe"],
+    detached: true,
   });
   await ready(child);
+  const exited = () => new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve(null) : child.once("exit", resolve)));
   return {
     url: `http://127.0.0.1:${port}`,
+    port,
+    persistTo: persist,
     async stop() {
       child.kill("SIGTERM");
-      await new Promise((resolve) => (child.exitCode !== null ? resolve(null) : child.once("exit", resolve)));
-      rmSync(persist, { recursive: true, force: true });
+      await exited();
+      if (!options.persistTo) rmSync(persist, { recursive: true, force: true });
+    },
+    async crash() {
+      process.kill(-child.pid!, "SIGKILL");
+      await exited();
     },
   };
 }
