@@ -34,6 +34,9 @@ function insertSql(rows: number): string {
   return text;
 }
 
+/** Bytes counted per event beyond its texts: its seq and times. */
+const EVENT_ROW_OVERHEAD = 24;
+
 const decode = (raw: readonly SqlStorageValue[]) => EVENT_ROW.decode(raw) as StoredEvent;
 
 /** The town's event log (`town_events`): every change to the town, in `seq` order. */
@@ -153,6 +156,19 @@ export class EventStore {
   /** How many events after `afterSeq` were logged at or before `at`. */
   countAfter(afterSeq: number, at: number): number {
     return this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM town_events WHERE seq > ? AND created_at <= ?", afterSeq, at).one().n;
+  }
+
+  /** How many events after `afterSeq` were logged at or before `at`, and their bytes (what replay and export read of them). */
+  sizeAfter(afterSeq: number, at: number): { events: number; bytes: number } {
+    const row = this.sql
+      .exec<{ n: number; bytes: number | null }>(
+        `SELECT count(*) AS n, sum(length(CAST(payload AS BLOB)) + length(CAST(event_id AS BLOB)) + length(type) + coalesce(length(CAST(agent_id AS BLOB)), 0) + coalesce(length(CAST(bead_id AS BLOB)), 0) + ${EVENT_ROW_OVERHEAD}) AS bytes
+         FROM town_events WHERE seq > ? AND created_at <= ?`,
+        afterSeq,
+        at,
+      )
+      .one();
+    return { events: row.n, bytes: row.bytes ?? 0 };
   }
 
   /** How many events have `after < seq ≤ upTo` (all of them unless some were pruned). */
