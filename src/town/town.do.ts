@@ -1,6 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import migrations from "../../migrations/migrations.js";
-import type { AddRigInput, CancelBeadInput, CreateConvoyInput, HeartbeatInput, IngestInput, ReplayInput, SlingBeadInput, TickWindowInput } from "../api/schemas";
+import type { AddRigInput, CancelBeadInput, CreateConvoyInput, HeartbeatInput, HistoryInput, IngestInput, ReplayInput, SlingBeadInput, TickWindowInput } from "../api/schemas";
 import { agentTokenTown, digestsEqual, newAgentToken, sha256Hex } from "../auth/tokens";
 import type { TickRow } from "../db/tick-store";
 import { TownStore } from "../db/town-store";
@@ -18,6 +18,7 @@ import { summarize, tickView } from "../observability/tick-history";
 import { StoredArchive } from "./archive";
 import { systemClock, type Clock } from "./clock";
 import * as commands from "./commands";
+import { exportHistory } from "./history-export";
 import { Housekeeping } from "./housekeeping";
 import { ingestEvents, observeAgent } from "./ingest";
 import { Platform } from "./platform";
@@ -321,6 +322,15 @@ export class TownDO extends DurableObject<Env> {
     const limited = this.rateLimit(runtime);
     if (limited) return limited;
     return replayWindow(this.store, window.from, window.to, this.clock.now());
+  }
+
+  /** The recorded history of a window as a replay bundle, streamed (see history-export.ts). */
+  async exportHistory(query: HistoryInput) {
+    const runtime = this.runtime;
+    if (!runtime) return this.notFound();
+    const limited = this.rateLimit(runtime);
+    if (limited) return limited;
+    return exportHistory(this.store, runtime.state.town.id, query.from, query.to, this.clock.now(), query.bodies === "1");
   }
 
   /** Dead-lettered (or pending) events with their errors. */
