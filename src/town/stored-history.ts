@@ -10,6 +10,8 @@ import { fail, ok, type Result } from "./result";
 
 /** Rows read per query: a long history is read a page at a time, never held whole. */
 const PAGE = 1_000;
+/** Commands per read: a bead_created payload may carry a 100 KB body. */
+const COMMAND_PAGE = 200;
 
 /**
  * The history of a window as the town's storage holds it, found and checked: the snapshot to start
@@ -51,11 +53,11 @@ export interface HistorySize {
 
 export function historySize(store: TownStore, snapshot: SnapshotRef, to: number): HistorySize {
   const ticks = store.ticks.sizeAfter(snapshot.tickId, to);
-  const events = store.events.countAfter(snapshot.logSeq, to);
+  const events = store.events.sizeAfter(snapshot.logSeq, to);
   // Events pending at the snapshot are read too: counting from the oldest of them is an upper bound.
   const firstRead = Math.min(snapshot.logSeq, ...snapshot.pending.map(([seq]) => seq - 1));
-  const eventBytes = store.events.sizeAfter(firstRead, to).bytes;
-  return { ticks: ticks.ticks, events, recordedActions: ticks.actions, bytes: snapshot.bytes + eventBytes + ticks.bytes };
+  const eventBytes = firstRead === snapshot.logSeq ? events.bytes : store.events.sizeAfter(firstRead, to).bytes;
+  return { ticks: ticks.ticks, events: events.events, recordedActions: ticks.actions, bytes: snapshot.bytes + eventBytes + ticks.bytes };
 }
 
 /** The snapshot read and parsed (what replay starts from). */
@@ -90,9 +92,9 @@ export class StoredHistory implements ReplayHistory {
   *commands(): Iterable<LoggedEvent> {
     let after = this.snapshot.logSeq;
     for (;;) {
-      const page = this.store.events.ofTypesAfter(after, this.to, COMMAND_EVENT_TYPES, PAGE);
+      const page = this.store.events.ofTypesAfter(after, this.to, COMMAND_EVENT_TYPES, COMMAND_PAGE);
       yield* page;
-      if (page.length < PAGE) return;
+      if (page.length < COMMAND_PAGE) return;
       after = page.at(-1)!.seq;
     }
   }

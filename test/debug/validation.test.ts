@@ -56,8 +56,8 @@ describe("debug route validation", () => {
     );
     const bytes = await replay(town, window);
     expect(bytes.status).toBe(413);
-    expect(bytes.body.error).toEqual({ code: "replay_too_large", message: expect.stringMatching(/reads 38\.\d MiB \(snapshot, events and tick records\); the limit is 32 MiB/) });
-    expect(REPLAY_LIMITS.maxBytesRead).toBe(32 * 1024 * 1024);
+    expect(bytes.body.error).toEqual({ code: "replay_too_large", message: expect.stringMatching(/reads 38\.\d MiB \(snapshot, events and tick records\); the limit is 16 MiB/) });
+    expect(REPLAY_LIMITS.maxBytesRead).toBe(16 * 1024 * 1024);
 
     // Work: ticks that recorded more actions than a replay may decide again.
     const other = await createTown();
