@@ -5,8 +5,9 @@
  * time, the actions only recorded and the actions only replayed, each with its rule (and the reason,
  * for a replayed one), then a summary line.
  *
- * Exit status: 0 nothing diverges; 1 some ticks diverge; 2 the bundle was refused (too large,
- * truncated, edited, another format version, incomplete) or the arguments are wrong.
+ * Exit status: 0 nothing diverges; 1 some ticks diverge; 2 no verdict: the bundle was refused (too
+ * large, truncated, edited, another format version, incomplete), the arguments are wrong, or the
+ * replay itself failed (never 1, which a script would read as a divergence).
  * `--json` prints one JSON object instead (use `npm run -s replay …`, so npm's banner stays out of it).
  * Progress goes to stderr on long bundles.
  */
@@ -97,7 +98,8 @@ async function replayFile(path: string, options: { json: boolean; maxBytes: numb
   } catch (error) {
     progress.done();
     if (error instanceof BundleRefused) return refuse(path, error.message);
-    throw error;
+    console.error(`replay: replaying ${path} failed — a bug in this checkout's replay, or a bundle it cannot handle:`, error);
+    return 2;
   }
 }
 

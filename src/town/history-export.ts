@@ -1,4 +1,3 @@
-import type { StoredEvent } from "../db/event-store";
 import type { TownStore } from "../db/town-store";
 import { resolveConfig, type TownConfigOverrides } from "../domain/config";
 import { parseLoggedEvent, type LoggedEvent } from "../domain/events";
@@ -13,8 +12,10 @@ import { fail, ok, type Result } from "./result";
 import { findHistory, iso, readSnapshot } from "./stored-history";
 
 const MiB = 1024 * 1024;
-/** Rows per chunk of the stream. */
+/** Tick records per chunk of the stream. */
 const PAGE = 1_000;
+/** Events per read: a bead_created payload may carry a 100 KB body, so a page stays a few MB at worst. */
+const EVENT_PAGE = 200;
 /** Bodies per chunk (each up to 100 KB). */
 const BODY_PAGE = 50;
 
@@ -67,37 +68,17 @@ export function exportHistory(store: TownStore, townId: string, from: number, to
 
   const snapshot = readSnapshot(store, ref);
   const state = snapshot.state;
+  const lookups = new ArchiveLookups(state);
+  const { revived, changes } = readCommands(store, lookups, ref.logSeq, lastSeq, to);
   // Events before the snapshot's log position that replay still reads: those pending at the snapshot,
   // and dead letters an operator retried within the window.
-  const commands = store.events.ofTypesAfter(ref.logSeq, to, ["town_configured", "dead_letter_retried", "bead_created", "convoy_created"]).filter((e) => e.seq <= lastSeq);
-  const revived = commands.flatMap((e) => (e.type === "dead_letter_retried" ? seqOf(e) : []));
   const earlier = store.events.bySeqs([...new Set([...snapshot.pending.map(([seq]) => seq), ...revived])].filter((seq) => seq <= ref.logSeq));
-
-  // The finished beads replay may look up, as the archive held them at the snapshot.
-  const lookups = new ArchiveLookups(state);
-  for (const event of [...earlier, ...commands]) lookups.addEvent(event);
+  for (const event of earlier) lookups.addEvent(event);
   for (const id of store.events.beadIdsAfter(ref.logSeq, to)) lookups.name(id);
-  const upToSeq = finishedTotal(state.finished);
-  const archived = new Map<string, Bead>();
-  const absent: string[] = [];
-  for (const id of lookups.ids()) {
-    const bead = store.state.archivedBead(id as Bead["id"], upToSeq);
-    if (bead) archived.set(id, bead);
-    else absent.push(id);
-  }
-  const prefixes = lookups.mergeRequestPrefixes();
-  for (const issue of prefixes) for (const bead of store.state.archivedWithPrefix(`${issue}:mr:`, upToSeq)) archived.set(bead.id, bead);
-  const archive: BundleArchive = { upToSeq, mergeRequestPrefixes: prefixes, absent, beads: [...archived.values()].sort((a, b) => (a.id < b.id ? -1 : 1)) };
+  const archive = lookUpArchive(store, lookups, finishedTotal(state.finished));
   const bodyIds = bodies ? [...state.beads.map((b) => b.id), ...archive.beads.map((b) => b.id)] : [];
 
   const atSnapshot = { overrides: state.town.overrides, resolved: resolveConfig(state.town.overrides) };
-  const changes: ConfigChange[] = commands.flatMap((e) => {
-    if (e.type !== "town_configured") return [];
-    const parsed = parseLoggedEvent(e);
-    if (!parsed.ok || parsed.event.type !== "town_configured") return [];
-    const overrides: TownConfigOverrides = parsed.event.payload.overrides;
-    return [{ seq: e.seq, at: e.createdAt, overrides, resolved: resolveConfig(overrides) }];
-  });
 
   const head = {
     format: BUNDLE_FORMAT,
@@ -127,11 +108,11 @@ export function exportHistory(store: TownStore, townId: string, from: number, to
     out.list("events");
     for (const event of earlier) out.item(eventRecord(strip(event)));
     for (let after = ref.logSeq; ; ) {
-      const page = store.events.page(after, lastSeq, PAGE);
+      const page = store.events.page(after, lastSeq, EVENT_PAGE);
       for (const event of page) out.item(eventRecord(strip(event)));
       carried += page.length;
       yield;
-      if (page.length < PAGE) break;
+      if (page.length < EVENT_PAGE) break;
       after = page.at(-1)!.seq;
     }
     out.endList();
@@ -167,6 +148,50 @@ export function exportHistory(store: TownStore, townId: string, from: number, to
   return ok({ filename: `${townId}-${stamp(from)}-${stamp(to)}.replay.json`, estimatedBytes: Math.round(estimate), body: stream.readable });
 }
 
+/**
+ * The window's commands that name beads, change the config or revive dead letters, read a page at a
+ * time: what replay will look up, the dead letters it will drain again, the config over the window.
+ */
+function readCommands(store: TownStore, lookups: ArchiveLookups, afterSeq: number, lastSeq: number, to: number): { revived: number[]; changes: ConfigChange[] } {
+  const revived: number[] = [];
+  const changes: ConfigChange[] = [];
+  for (let after = afterSeq; ; ) {
+    const page = store.events.ofTypesAfter(after, to, NAMING_COMMANDS, EVENT_PAGE).filter((e) => e.seq <= lastSeq);
+    for (const event of page) {
+      lookups.addEvent(event);
+      const parsed = parseLoggedEvent(event);
+      if (!parsed.ok) continue;
+      if (parsed.event.type === "dead_letter_retried") revived.push(parsed.event.payload.seq);
+      if (parsed.event.type === "town_configured") {
+        const overrides: TownConfigOverrides = parsed.event.payload.overrides;
+        changes.push({ seq: event.seq, at: event.createdAt, overrides, resolved: resolveConfig(overrides) });
+      }
+    }
+    if (page.length < EVENT_PAGE) return { revived, changes };
+    after = page.at(-1)!.seq;
+  }
+}
+
+const NAMING_COMMANDS = ["town_configured", "dead_letter_retried", "bead_created", "convoy_created"];
+
+/**
+ * The archive's part of a bundle: every id replay may look up, read as the archive held it at the
+ * snapshot (its first `upToSeq` beads) — found or absent — and each issue's merge-request ids as one
+ * primary-key range.
+ */
+function lookUpArchive(store: TownStore, lookups: ArchiveLookups, upToSeq: number): BundleArchive {
+  const found = new Map<string, Bead>();
+  const absent: string[] = [];
+  for (const id of lookups.ids()) {
+    const bead = store.state.archivedBead(id as Bead["id"], upToSeq);
+    if (bead) found.set(id, bead);
+    else absent.push(id);
+  }
+  const prefixes = lookups.mergeRequestPrefixes();
+  for (const issue of prefixes) for (const bead of store.state.archivedWithPrefix(`${issue}:mr:`, upToSeq)) found.set(bead.id, bead);
+  return { upToSeq, mergeRequestPrefixes: prefixes, absent, beads: [...found.values()].sort((a, b) => (a.id < b.id ? -1 : 1)) };
+}
+
 /** An event as the bundle carries it: the row's own fields, the payload as the stored text. */
 function eventRecord(e: LoggedEvent): LoggedEvent {
   return { seq: e.seq, eventId: e.eventId, type: e.type, agentId: e.agentId, beadId: e.beadId, payload: e.payload, createdAt: e.createdAt };
@@ -195,11 +220,6 @@ function withoutBody(event: LoggedEvent): LoggedEvent {
   } catch {
     return event; // not JSON: replay fails it as the drain did, body or not
   }
-}
-
-function seqOf(event: StoredEvent): number[] {
-  const parsed = parseLoggedEvent(event);
-  return parsed.ok && parsed.event.type === "dead_letter_retried" ? [parsed.event.payload.seq] : [];
 }
 
 const mib = (bytes: number) => Math.round((bytes / MiB) * 10) / 10;
