@@ -6,7 +6,7 @@ import { BundleHistory } from "../../src/replay/bundle-history";
 import { readBundle } from "../../src/replay/bundle-reader";
 import { divergenceText } from "../../src/replay/report-text";
 import { replayHistory } from "../../src/replay/replay";
-import { bundleText } from "./bundles";
+import { bundleText } from "./recorded";
 
 /**
  * A test build: the rules with one of them deliberately changed (the list is the reconciler's own,

@@ -4,7 +4,7 @@ import { readBundle } from "../../src/replay/bundle-reader";
 import { divergenceText } from "../../src/replay/report-text";
 import { replayHistory } from "../../src/replay/replay";
 import { WorkBudget } from "../../src/replay/work-budget";
-import { bundleText, RECORDED } from "./bundles";
+import { bundleText, RECORDED } from "./recorded";
 
 /**
  * The recorded bundles (npm run record-bundles) replayed with this checkout's code: a change that

@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { BUNDLES_DIR, bundleText, edited } from "./bundles";
+import { BUNDLES_DIR, bundleText, edited } from "./recorded";
 
 /** `npm run replay` as an engineer runs it: the script in Node, a bundle file, its exit status and output. */
 function replayCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
