@@ -39,6 +39,19 @@ const worker = (settings: (inject: Inject) => Record<string, string>, services: 
 
 const globalSetup = ["./test/support/node/global-setup.ts"];
 
+/**
+ * `npm run record-bundles` (RECORD_BUNDLES set): the scenarios of test/record run in the Worker and
+ * their exported bundles are written to test/replay/bundles. Not part of `npm test`.
+ */
+const recording = process.env.RECORD_BUNDLES
+  ? [
+      {
+        plugins: [worker(() => ({ CONTAINER_ADAPTER: "simulated" }))],
+        test: { name: "record-bundles", testTimeout: 3_600_000, globalSetup, include: ["test/record/**/*.record.ts"] },
+      },
+    ]
+  : [];
+
 export default defineConfig({
   test: {
     // Generous: the machines are shared and some tests walk through an hour of simulated time.
@@ -47,7 +60,17 @@ export default defineConfig({
       {
         // Domain, town, HTTP, observability: against the simulated container adapter (the default).
         plugins: [worker(() => ({ CONTAINER_ADAPTER: "simulated" }))],
-        test: { name: "workers", testTimeout: 60_000, globalSetup, include: ["test/**/*.test.ts"], exclude: ["test/effects/**", "test/logs/**", "test/browser/**"] },
+        test: {
+          name: "workers",
+          testTimeout: 60_000,
+          globalSetup,
+          include: ["test/**/*.test.ts"],
+          exclude: ["test/effects/**", "test/logs/**", "test/browser/**", "test/replay/**"],
+        },
+      },
+      {
+        // Recorded bundles replayed in Node with this checkout's code, the way `npm run replay` does.
+        test: { name: "replay", environment: "node", testTimeout: 120_000, include: ["test/replay/**/*.test.ts"] },
       },
       {
         // What the logs say, with every line on (LOG_LEVEL=debug).
@@ -74,6 +97,7 @@ export default defineConfig({
         ],
         test: { name: "http-adapter", testTimeout: 60_000, globalSetup, include: ["test/effects/**/*.test.ts"] },
       },
+      ...recording,
     ],
   },
 });

@@ -129,6 +129,17 @@ export const ReplayBody = z
   .strict()
   .refine((q) => q.from <= q.to, { message: "from must not be after to", path: ["from"] });
 
+/**
+ * `from` and `to` of a history export (ISO 8601 or epoch ms, both required: a bundle's window is
+ * explicit), and whether to include bead bodies.
+ */
+export const HistoryQuery = z
+  .object({ from: Moment, to: Moment, bodies: z.enum(["0", "1"]).optional() })
+  .strict()
+  .refine(inOrder, ORDER);
+
+export type HistoryInput = z.infer<typeof HistoryQuery>;
+
 /** A POST that takes no input: an empty body or `{}`. */
 export const EmptyBody = z.object({}).strict();
 

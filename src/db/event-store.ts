@@ -34,6 +34,9 @@ function insertSql(rows: number): string {
   return text;
 }
 
+/** Bytes counted per event beyond its texts: its seq and times. */
+const EVENT_ROW_OVERHEAD = 24;
+
 const decode = (raw: readonly SqlStorageValue[]) => EVENT_ROW.decode(raw) as StoredEvent;
 
 /** The town's event log (`town_events`): every change to the town, in `seq` order. */
@@ -153,6 +156,42 @@ export class EventStore {
   /** How many events after `afterSeq` were logged at or before `at`. */
   countAfter(afterSeq: number, at: number): number {
     return this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM town_events WHERE seq > ? AND created_at <= ?", afterSeq, at).one().n;
+  }
+
+  /**
+   * How many events after `afterSeq` were logged at or before `at`, their bytes (what replay and export
+   * read of them), and how many of those bytes are bead bodies in bead_created payloads.
+   */
+  sizeAfter(afterSeq: number, at: number): { events: number; bytes: number; bodyBytes: number } {
+    const row = this.sql
+      .exec<{ n: number; bytes: number | null; bodies: number | null }>(
+        `SELECT count(*) AS n,
+           sum(length(CAST(payload AS BLOB)) + length(CAST(event_id AS BLOB)) + length(type) + coalesce(length(CAST(agent_id AS BLOB)), 0) + coalesce(length(CAST(bead_id AS BLOB)), 0) + ${EVENT_ROW_OVERHEAD}) AS bytes,
+           sum(CASE WHEN type = 'bead_created' AND json_valid(payload) THEN coalesce(length(CAST(json_extract(payload, '$.body') AS BLOB)), 0) ELSE 0 END) AS bodies
+         FROM town_events WHERE seq > ? AND created_at <= ?`,
+        afterSeq,
+        at,
+      )
+      .one();
+    return { events: row.n, bytes: row.bytes ?? 0, bodyBytes: row.bodies ?? 0 };
+  }
+
+  /** The distinct bead ids events after `afterSeq` logged at or before `at` name in their bead column. */
+  beadIdsAfter(afterSeq: number, at: number): string[] {
+    return this.sql
+      .exec<{ id: string }>("SELECT DISTINCT bead_id AS id FROM town_events WHERE seq > ? AND created_at <= ? AND bead_id IS NOT NULL", afterSeq, at)
+      .toArray()
+      .map((row) => row.id);
+  }
+
+  /** The last seq after `afterSeq` logged at or before `at` (`afterSeq` if none). */
+  lastSeqAt(afterSeq: number, at: number): number {
+    return this.sql.exec<{ seq: number | null }>("SELECT max(seq) AS seq FROM town_events WHERE seq > ? AND created_at <= ?", afterSeq, at).one().seq ?? afterSeq;
+  }
+
+  /** Events with `afterSeq < seq ≤ lastSeq`, in seq order, at most `limit`. */
+  page(afterSeq: number, lastSeq: number, limit: number): StoredEvent[] {
+    return allRows(this.sql, `${SELECT_EVENTS} WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?`, { decode }, afterSeq, lastSeq, limit);
   }
 
   /** How many events have `after < seq ≤ upTo` (all of them unless some were pruned). */

@@ -21,6 +21,14 @@ export interface StoredSnapshot extends SnapshotMeta {
   readonly json: string;
 }
 
+/** Where a snapshot is and how big it is, before it is read. */
+export interface SnapshotRef extends SnapshotMeta {
+  readonly id: number;
+  readonly parts: number;
+  /** Its JSON in UTF-8 bytes. */
+  readonly bytes: number;
+}
+
 /** Periodic copies of the town's working set, the starting points of replay. */
 export class SnapshotStore {
   constructor(private readonly db: DrizzleSqliteDODatabase<typeof schema>) {}
@@ -35,12 +43,27 @@ export class SnapshotStore {
 
   /** The snapshot taken when the town was created (tick 0), if it is still kept. */
   creation(): StoredSnapshot | null {
-    const first = this.db.select().from(schema.snapshots).where(eq(schema.snapshots.tickId, 0)).orderBy(asc(schema.snapshots.id)).limit(1).get();
-    return first ? this.atOrBefore(first.takenAt) : null;
+    const ref = this.creationRef();
+    return ref ? this.read(ref) : null;
   }
 
   /** The latest snapshot taken at or before `at`, reassembled. */
   atOrBefore(at: number): StoredSnapshot | null {
+    const ref = this.refAtOrBefore(at);
+    return ref ? this.read(ref) : null;
+  }
+
+  /** Where the creation snapshot is, without reading it. */
+  creationRef(): SnapshotRef | null {
+    const first = this.db.select().from(schema.snapshots).where(eq(schema.snapshots.tickId, 0)).orderBy(asc(schema.snapshots.id)).limit(1).get();
+    return first ? this.refAtOrBefore(first.takenAt) : null;
+  }
+
+  /**
+   * Where the latest snapshot taken at or before `at` is, and its size in bytes (UTF-8), without
+   * reading it: a caller bounded in what it reads decides first.
+   */
+  refAtOrBefore(at: number): SnapshotRef | null {
     const meta = this.db
       .select()
       .from(schema.snapshots)
@@ -49,15 +72,25 @@ export class SnapshotStore {
       .limit(1)
       .get();
     if (!meta) return null;
+    const bytes = this.db
+      .select({ bytes: sql<number | null>`sum(length(CAST(${schema.snapshotParts.data} AS BLOB)))` })
+      .from(schema.snapshotParts)
+      .where(eq(schema.snapshotParts.snapshotId, meta.id))
+      .get()?.bytes;
+    const pending = meta.pending as Array<[number, number]>;
+    return { id: meta.id, takenAt: meta.takenAt, tickId: meta.tickId, logSeq: meta.logSeq, pending, parts: meta.parts, bytes: bytes ?? 0 };
+  }
+
+  /** A snapshot reassembled from its parts. */
+  read(ref: SnapshotRef): StoredSnapshot {
     const parts = this.db
       .select({ part: schema.snapshotParts.part, data: schema.snapshotParts.data })
       .from(schema.snapshotParts)
-      .where(eq(schema.snapshotParts.snapshotId, meta.id))
+      .where(eq(schema.snapshotParts.snapshotId, ref.id))
       .orderBy(asc(schema.snapshotParts.part))
       .all();
-    if (parts.length !== meta.parts) throw new Error(`snapshot ${meta.id} has ${parts.length} of its ${meta.parts} parts`);
-    const pending = meta.pending as Array<[number, number]>;
-    return { id: meta.id, takenAt: meta.takenAt, tickId: meta.tickId, logSeq: meta.logSeq, pending, json: parts.map((p) => p.data).join("") };
+    if (parts.length !== ref.parts) throw new Error(`snapshot ${ref.id} has ${parts.length} of its ${ref.parts} parts`);
+    return { id: ref.id, takenAt: ref.takenAt, tickId: ref.tickId, logSeq: ref.logSeq, pending: ref.pending, json: parts.map((p) => p.data).join("") };
   }
 
   oldestAt(): number | null {

@@ -171,6 +171,35 @@ export class StateStore {
     return row ? toBead(row, NONE, NONE) : undefined;
   }
 
+  /**
+   * Beads archived among the first `upToSeq` whose id starts with `prefix` (an issue's merge-request
+   * ids, `<issue>:mr:<n>`): one range read on the primary key.
+   */
+  archivedWithPrefix(prefix: string, upToSeq: number): Bead[] {
+    // Ids are ASCII; the range [prefix, prefix + U+FFFF) holds every id that starts with it.
+    const rows = all(this.sql, `SELECT ${BEAD_ROW.columns} FROM beads WHERE id >= ? AND id < ? AND archived_seq <= ?`, BEAD_ROW, prefix, `${prefix}\uffff`, upToSeq);
+    return rows.map((row) => toBead(row, NONE, NONE));
+  }
+
+  /** The bodies of these beads that have one, as `[id, body]`. */
+  bodies(ids: readonly string[]): Array<[string, string]> {
+    return chunks(ids, MAX_PARAMS).flatMap((chunk) =>
+      this.sql
+        .exec<{ id: string; body: string }>(`SELECT id, body FROM beads WHERE body IS NOT NULL AND id IN (${marks(chunk.length)})`, ...chunk)
+        .toArray()
+        .map((row): [string, string] => [row.id, row.body]),
+    );
+  }
+
+  /** Bytes of these beads' bodies. */
+  bodyBytes(ids: readonly string[]): number {
+    let bytes = 0;
+    for (const chunk of chunks(ids, MAX_PARAMS)) {
+      bytes += this.sql.exec<{ n: number | null }>(`SELECT sum(length(CAST(body AS BLOB))) AS n FROM beads WHERE id IN (${marks(chunk.length)})`, ...chunk).one().n ?? 0;
+    }
+    return bytes;
+  }
+
   /** Any stored bead with its relations and body (for reads that show a bead, wherever it is). */
   storedBead(id: BeadId): StoredBead | undefined {
     const row = first(this.sql, `SELECT ${STORED_BEAD_ROW.columns} FROM beads WHERE id = ?`, STORED_BEAD_ROW, id);

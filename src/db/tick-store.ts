@@ -7,6 +7,22 @@ import { changes } from "./sql";
 export type TickRow = typeof schema.ticks.$inferSelect;
 export type NewTick = typeof schema.ticks.$inferInsert;
 
+/** The columns of a tick that replay reads: its recorded inputs and actions. */
+export interface ReplayTickRecord {
+  readonly id: number;
+  readonly at: number;
+  readonly result: string;
+  readonly logSeq: number | null;
+  readonly observations: Array<[string, number | null]> | null;
+  readonly drainedSeqs: number[] | null;
+  readonly actions: unknown[] | null;
+  readonly oldestPendingAgeMs: number | null;
+  readonly deadLetters: number;
+}
+
+/** Bytes counted per tick record beyond its JSON columns: its numbers and short texts. */
+const TICK_ROW_OVERHEAD = 64;
+
 /** One row per alarm tick: what it did and what it measured (the tick history). */
 export class TickStore {
   constructor(
@@ -87,6 +103,42 @@ export class TickStore {
       .orderBy(asc(schema.ticks.id))
       .limit(limit)
       .all();
+  }
+
+  /** What replay reads of the ticks after `afterId` that ran at or before `upTo`, oldest first: their inputs and actions. */
+  replayRecords(afterId: number, upTo: number, limit: number): ReplayTickRecord[] {
+    const t = schema.ticks;
+    return this.db
+      .select({
+        id: t.id,
+        at: t.at,
+        result: t.result,
+        logSeq: t.logSeq,
+        observations: t.observations,
+        drainedSeqs: t.drainedSeqs,
+        actions: t.actions,
+        oldestPendingAgeMs: t.oldestPendingAgeMs,
+        deadLetters: t.deadLetters,
+      })
+      .from(t)
+      .where(and(gt(t.id, afterId), lte(t.at, upTo)))
+      .orderBy(asc(t.id))
+      .limit(limit)
+      .all() as ReplayTickRecord[];
+  }
+
+  /** How many ticks after `afterId` ran at or before `upTo`, the actions they recorded, and the bytes of what replay reads of them. */
+  sizeAfter(afterId: number, upTo: number): { ticks: number; actions: number; bytes: number } {
+    const row = this.sqlStorage
+      .exec<{ n: number; actions: number | null; bytes: number | null }>(
+        `SELECT count(*) AS n, sum(actions_emitted + repairs) AS actions,
+           sum(coalesce(length(CAST(actions AS BLOB)), 0) + coalesce(length(CAST(observations AS BLOB)), 0) + coalesce(length(CAST(drained_seqs AS BLOB)), 0) + ${TICK_ROW_OVERHEAD}) AS bytes
+         FROM ticks WHERE id > ? AND at <= ?`,
+        afterId,
+        upTo,
+      )
+      .one();
+    return { ticks: row.n, actions: row.actions ?? 0, bytes: row.bytes ?? 0 };
   }
 
   oldestId(): number | null {

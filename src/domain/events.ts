@@ -116,3 +116,38 @@ export type TownEvent = EventBody & {
   readonly eventId: string;
   readonly createdAt: number;
 };
+
+/** An event row as the log holds it: the payload is the JSON text that was stored. */
+export interface LoggedEvent {
+  readonly seq: number;
+  readonly eventId: string;
+  readonly type: string;
+  readonly agentId: string | null;
+  readonly beadId: string | null;
+  readonly payload: string;
+  readonly createdAt: number;
+}
+
+/** Each type's schema, looked up directly (the drain parses a thousand rows a tick). */
+const SCHEMA_BY_TYPE = new Map(EventBodySchema.options.map((option) => [option.shape.type.value as string, option]));
+
+/**
+ * A logged row back into a typed event, validated again: the log may hold rows older code wrote. The
+ * drain and replay (live or from a bundle) read rows through this one function, so they fail alike.
+ */
+export function parseLoggedEvent(row: LoggedEvent): { ok: true; event: TownEvent } | { ok: false; error: string } {
+  let payload: unknown;
+  try {
+    payload = JSON.parse(row.payload);
+  } catch (error) {
+    return { ok: false, error: `payload is not JSON: ${error instanceof Error ? error.message : String(error)}` };
+  }
+  const schema = SCHEMA_BY_TYPE.get(row.type);
+  if (!schema) return { ok: false, error: `unknown event type ${row.type}` };
+  const parsed = schema.safeParse({ type: row.type, agentId: row.agentId, beadId: row.beadId, payload });
+  if (!parsed.success) {
+    const first = parsed.error.issues[0];
+    return { ok: false, error: `invalid ${row.type} event: ${first ? `${first.path.join(".") || "event"}: ${first.message}` : "schema mismatch"}` };
+  }
+  return { ok: true, event: { ...(parsed.data as EventBody), seq: row.seq, eventId: row.eventId, createdAt: row.createdAt } };
+}

@@ -42,7 +42,7 @@ export function snapshotOf(state: TownState, watching: Focus = { agents: new Set
 /** The state back from a snapshot (the config is resolved again from the overrides it had). */
 export function stateFromSnapshot(snapshot: StateSnapshot, archive?: BeadArchive): TownState {
   const town: Town = { ...snapshot.town, config: resolveConfig(snapshot.town.overrides) };
-  const state = new TownState(town, snapshot.rigs, snapshot.agents, snapshot.beads, {
+  const state = new TownState(town, snapshot.rigs, snapshot.agents.map(withOwedStops), snapshot.beads, {
     ...(archive ? { archive } : {}),
     ...(snapshot.finished ? { finished: snapshot.finished } : {}),
     ...(snapshot.mergeRequests ? { mergeRequests: snapshot.mergeRequests } : {}),
@@ -50,6 +50,9 @@ export function stateFromSnapshot(snapshot: StateSnapshot, archive?: BeadArchive
   if (snapshot.focus) state.touch(focusOf(snapshot.focus.pending));
   return state;
 }
+
+/** Snapshots taken before owed stops existed have agents without the list: nothing was owed then. */
+const withOwedStops = (agent: Agent): Agent => (Array.isArray(agent.owedStops) ? agent : { ...agent, owedStops: [] });
 
 export const focusOf = (ids: FocusIds): Focus => ({ agents: new Set(ids.agents), beads: new Set(ids.beads) });
 const idsOf = (focus: Focus): FocusIds => ({ agents: [...focus.agents].sort(), beads: [...focus.beads].sort() });

@@ -36,6 +36,10 @@ export const noFinished = (): FinishedCounts => ({
   convoy: { closed: 0, failed: 0 },
 });
 
+/** How many beads have left the working set in all (the archive numbers them 1, 2, … in that order). */
+export const finishedTotal = (counts: FinishedCounts | undefined): number =>
+  counts ? Object.values(counts).reduce((n, byStatus) => n + byStatus.closed + byStatus.failed, 0) : 0;
+
 /** A set of agents and beads a tick looks at; "all" means the whole working set. */
 export interface Focus {
   readonly agents: ReadonlySet<AgentId>;

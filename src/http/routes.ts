@@ -6,6 +6,7 @@ import {
   DebugEventsQuery,
   EmptyBody,
   HeartbeatBody,
+  HistoryQuery,
   IngestBody,
   PutTownBody,
   ReplayBody,
@@ -232,6 +233,27 @@ export const ROUTES: readonly RouteSpec[] = [
     body: { schema: ReplayBody, limit: LIMITS.small },
     success: { status: 200, description: "`{ snapshot, eventsReplayed, state, actions, divergence, … }`" },
     handle: async ({ town, body }) => json(unwrap(await town.replayEvents(body))),
+  }),
+  route({
+    method: "GET",
+    path: "/api/towns/:townId/debug/history",
+    access: "debug",
+    tag: "debugging",
+    summary: "The recorded history of a window as a replay bundle, for `npm run replay` against another build",
+    description:
+      "Streams a self-describing JSON bundle (format version, config, snapshot, the finished beads replay looks up, events, each tick's inputs and actions, a SHA-256 checksum). Bead bodies only with `bodies=1`. At most 24 h and 64 MiB (413 beyond).",
+    query: HistoryQuery,
+    success: { status: 200, description: "The bundle (`application/json`, as a download)" },
+    handle: async ({ town, query }) => {
+      const bundle = unwrap(await town.exportHistory(query));
+      return new Response(bundle.body, {
+        headers: {
+          "content-type": "application/json; charset=utf-8",
+          "content-disposition": `attachment; filename="${bundle.filename}"`,
+          "cache-control": "no-store",
+        },
+      });
+    },
   }),
   route({
     method: "GET",

@@ -1,7 +1,7 @@
 import type { StateStore } from "../db/state-store";
 import type { BeadId } from "../domain/ids";
 import type { Bead } from "../domain/model";
-import { MemoryArchive, type BeadArchive, type FinishedCounts } from "../domain/state";
+import type { BeadArchive } from "../domain/state";
 
 /** Finished beads kept in memory at most (an archived bead never changes, so a cached one is never stale). */
 const CACHE_LIMIT = 10_000;
@@ -47,27 +47,5 @@ export class StoredArchive implements BeadArchive {
       }
     }
     this.cache.set(id, bead);
-  }
-}
-
-/**
- * The archive as a replay sees it: the beads that had been archived when its snapshot was taken, read
- * from storage, and those the replay itself archives, kept in memory — never one archived later.
- */
-export class ReplayArchive implements BeadArchive {
-  private readonly replayed = new MemoryArchive();
-  private readonly stored: StoredArchive;
-
-  constructor(store: StateStore, finishedAtSnapshot: FinishedCounts | undefined) {
-    const seen = finishedAtSnapshot ? Object.values(finishedAtSnapshot).reduce((n, c) => n + c.closed + c.failed, 0) : 0;
-    this.stored = new StoredArchive(store, seen);
-  }
-
-  get(id: BeadId): Bead | undefined {
-    return this.replayed.get(id) ?? this.stored.get(id);
-  }
-
-  add(beads: readonly Bead[]): void {
-    this.replayed.add(beads);
   }
 }

@@ -1,26 +1,5 @@
-import { EventBodySchema, type EventBody, type TownEvent } from "../domain/events";
-import type { NewEvent, StoredEvent } from "../db/event-store";
-
-/** Each type's schema, looked up directly (the drain parses a thousand rows a tick). */
-const SCHEMA_BY_TYPE = new Map(EventBodySchema.options.map((option) => [option.shape.type.value as string, option]));
-
-/** A stored row back into a typed event, validated again: the log may hold rows older code wrote. */
-export function parseStoredEvent(row: StoredEvent): { ok: true; event: TownEvent } | { ok: false; error: string } {
-  let payload: unknown;
-  try {
-    payload = JSON.parse(row.payload);
-  } catch (error) {
-    return { ok: false, error: `payload is not JSON: ${error instanceof Error ? error.message : String(error)}` };
-  }
-  const schema = SCHEMA_BY_TYPE.get(row.type);
-  if (!schema) return { ok: false, error: `unknown event type ${row.type}` };
-  const parsed = schema.safeParse({ type: row.type, agentId: row.agentId, beadId: row.beadId, payload });
-  if (!parsed.success) {
-    const first = parsed.error.issues[0];
-    return { ok: false, error: `invalid ${row.type} event: ${first ? `${first.path.join(".") || "event"}: ${first.message}` : "schema mismatch"}` };
-  }
-  return { ok: true, event: { ...(parsed.data as EventBody), seq: row.seq, eventId: row.eventId, createdAt: row.createdAt } };
-}
+import type { EventBody } from "../domain/events";
+import type { NewEvent } from "../db/event-store";
 
 /** A validated event as a row to append to the log. */
 export function toNewEvent(

@@ -1,13 +1,13 @@
 import { advanceTown, describeError, type ActionResult, type Advance } from "../domain/advance";
 import { ACTION_TYPES, recordable, type ActionType } from "../domain/actions";
-import type { TownEvent } from "../domain/events";
+import { parseLoggedEvent, type TownEvent } from "../domain/events";
 import { enforceInvariants, invariantScope } from "../domain/invariants";
 import type { QueueStats, StoredEvent } from "../db/event-store";
 import type { NewTick } from "../db/tick-store";
 import type { Alert } from "../observability/alerts";
 import { CounterDeltas, QUEUE_DURATION_BUCKETS } from "../observability/counters";
 import { trackViolations, type ViolationChanges } from "../observability/violation-tracker";
-import { parseStoredEvent, shownEventId } from "./event-log";
+import { shownEventId } from "./event-log";
 import { inTransaction, persistChanges, type TownRuntime } from "./runtime";
 
 /** What a tick did, for the caller to execute effects, schedule the next alarm and report. */
@@ -58,7 +58,7 @@ export function runTick(runtime: TownRuntime, now: number): TickReport {
   const events: TownEvent[] = [];
   const unparsable: { seq: number; error: string }[] = [];
   for (const row of drained) {
-    const parsed = parseStoredEvent(row);
+    const parsed = parseLoggedEvent(row);
     if (parsed.ok) events.push(parsed.event);
     else unparsable.push({ seq: row.seq, error: parsed.error });
   }

@@ -1,6 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import migrations from "../../migrations/migrations.js";
-import { MAX_TICK_ROWS, type AddRigInput, type CancelBeadInput, type CreateConvoyInput, type HeartbeatInput, type IngestInput, type ReplayInput, type SlingBeadInput, type TickWindowInput } from "../api/schemas";
+import { MAX_TICK_ROWS, type AddRigInput, type CancelBeadInput, type CreateConvoyInput, type HeartbeatInput, type HistoryInput, type IngestInput, type ReplayInput, type SlingBeadInput, type TickWindowInput } from "../api/schemas";
 import { agentTokenTown, digestsEqual, newAgentToken, sha256Hex } from "../auth/tokens";
 import type { TickRow } from "../db/tick-store";
 import { TownStore } from "../db/town-store";
@@ -22,6 +22,7 @@ import { StoredArchive } from "./archive";
 import { systemClock, type Clock } from "./clock";
 import * as commands from "./commands";
 import { shownEventId } from "./event-log";
+import { exportHistory } from "./history-export";
 import { Housekeeping } from "./housekeeping";
 import { once, type IdempotentRequest } from "./idempotency";
 import { ingestEvents, observeAgent } from "./ingest";
@@ -342,6 +343,15 @@ export class TownDO extends DurableObject<Env> {
     const limited = this.rateLimit(runtime);
     if (limited) return limited;
     return replayWindow(this.store, window.from, window.to, this.clock.now());
+  }
+
+  /** The recorded history of a window as a replay bundle, streamed (see history-export.ts). */
+  async exportHistory(query: HistoryInput) {
+    const runtime = this.runtime;
+    if (!runtime) return this.notFound();
+    const limited = this.rateLimit(runtime);
+    if (limited) return limited;
+    return exportHistory(this.store, runtime.state.town.id, query.from, query.to, this.clock.now(), query.bodies === "1");
   }
 
   /** Dead-lettered (or pending) events with their errors. */

@@ -1,71 +1,9 @@
-import { evictDurableObject, runInDurableObject } from "cloudflare:test";
+import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { RULES } from "../../src/domain/reconcile";
 import type { Plan } from "../../src/domain/plan";
-import { api, createTown, heartbeat, sling, tick, TOKENS, type TestTown } from "../support/town";
-
-interface Checkpoint {
-  at: number;
-  summary: unknown;
-}
-
-/**
- * A long scripted scenario on the simulated platform: agents work, fail a quarter of the time,
- * heartbeat; beads are slung, blocked, cancelled; a container dies; the town is reconfigured.
- * After every tick the live state is kept as a checkpoint.
- */
-async function scriptedTown(): Promise<{ town: TestTown; checkpoints: Checkpoint[] }> {
-  const town = await createTown({
-    maxPolecatsPerRig: 3,
-    snapshotIntervalMs: 600_000,
-    // Work outlasts the cold-start grace, so heartbeats decide who stalls.
-    coldStartGraceMs: 20_000,
-    heartbeatTimeoutMs: 40_000,
-    simulation: { workMs: 45_000, failureRate: 0.25, heartbeatIntervalMs: 15_000 },
-  });
-  const checkpoints: Checkpoint[] = [];
-  const runFor = async (ms: number) => {
-    const end = (await town.stub.testNow()) + ms;
-    for (;;) {
-      const alarmAt = await town.stub.testAlarmAt();
-      if (alarmAt === null || alarmAt > end) break;
-      await town.stub.testSetTime(Math.max(alarmAt, await town.stub.testNow()));
-      await tick(town);
-      checkpoints.push({ at: await town.stub.testNow(), summary: await town.stub.testStateSummary() });
-    }
-    await town.stub.testSetTime(end);
-  };
-  // Commands come a millisecond after the last tick, so a checkpoint is never ambiguous.
-  const later = () => town.stub.testAdvance(1);
-
-  for (let i = 1; i <= 6; i++) await sling(town, { id: `b${i}`, title: `Task ${i}`, priority: i % 3, ...(i === 6 ? { blockedBy: ["b1"] } : {}) });
-  await api("POST", `/api/towns/${town.townId}/convoys`, { token: TOKENS.admin, body: { id: "release-1", title: "Release 1", beadIds: ["b1", "b2"] } });
-  await runFor(20 * 60_000);
-
-  await later();
-  await api("PUT", `/api/towns/${town.townId}`, { token: TOKENS.admin, body: { config: { maxPolecatsPerRig: 5 } } });
-  for (let i = 7; i <= 12; i++) await sling(town, { id: `b${i}`, title: `Task ${i}` });
-  await api("POST", `/api/towns/${town.townId}/beads/b12/cancel`, { token: TOKENS.admin, body: { status: "closed" } });
-  await runFor(30_000);
-  // The object is evicted and reloads from storage mid-scenario.
-  await evictDurableObject(town.stub);
-
-  // A working agent's container dies: the simulated run is gone, and the platform reports it.
-  await later();
-  const working = ((await town.stub.testStateSummary()) as any).agents.find((a: any) => a.status === "working");
-  await runInDurableObject(town.stub, (_instance, state) => state.storage.sql.exec("DELETE FROM simulated_runs WHERE agent_id = ?", working.id));
-  expect((await heartbeat(town, working.id, { generation: working.generation, containerStatus: "exited" })).status).toBe(204);
-  await runFor(5 * 60_000);
-  // Another container hangs silently: no report, its heartbeats just stop; the agent stalls and is stopped.
-  await later();
-  for (let i = 13; i <= 16; i++) await sling(town, { id: `b${i}`, title: `Task ${i}` });
-  await runFor(20_000);
-  await later();
-  const silent = ((await town.stub.testStateSummary()) as any).agents.find((a: any) => a.status === "working");
-  await runInDurableObject(town.stub, (_instance, state) => state.storage.sql.exec("DELETE FROM simulated_runs WHERE agent_id = ?", silent.id));
-  await runFor(40 * 60_000);
-  return { town, checkpoints };
-}
+import { scriptedTown } from "../support/scenarios";
+import { api, TOKENS, type TestTown } from "../support/town";
 
 const replay = (town: TestTown, from: number, to: number) =>
   api("POST", `/api/towns/${town.townId}/debug/replay-events`, { token: TOKENS.debug, body: { from: new Date(from).toISOString(), to: new Date(to).toISOString() } });

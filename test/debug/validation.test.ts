@@ -41,6 +41,35 @@ describe("debug route validation", () => {
     expect(future.status).toBe(400);
   });
 
+  it("bounds a replay by the bytes it would read and the work it would do (413 naming the limit), before it reads them", async () => {
+    const town = await createTown();
+    const now = await town.stub.testNow();
+    const window = { from: new Date(now).toISOString(), to: new Date(now).toISOString() };
+    expect((await replay(town, window)).status).toBe(200);
+    // 40 events of a megabyte each after the snapshot (made in SQLite: the limit reads the sizes stored).
+    await runInDurableObject(town.stub, (_instance, state) =>
+      state.storage.sql.exec(
+        `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 40)
+         INSERT INTO town_events (event_id, type, payload, created_at, status, attempts) SELECT 'big-' || i, 'rig_added', replace(hex(zeroblob(500000)), '0', 'x'), ?, 'processed', 0 FROM n`,
+        now,
+      ),
+    );
+    const bytes = await replay(town, window);
+    expect(bytes.status).toBe(413);
+    expect(bytes.body.error).toEqual({ code: "replay_too_large", message: expect.stringMatching(/reads 38\.\d MiB \(snapshot, events and tick records\); the limit is 16 MiB/) });
+    expect(REPLAY_LIMITS.maxBytesRead).toBe(16 * 1024 * 1024);
+
+    // Work: ticks that recorded more actions than a replay may decide again.
+    const other = await createTown();
+    await sling(other, { id: "b1", title: "x" });
+    await tick(other);
+    await runInDurableObject(other.stub, (_instance, state) => state.storage.sql.exec("UPDATE ticks SET actions_emitted = 600000"));
+    const at = new Date(await other.stub.testNow()).toISOString();
+    const work = await replay(other, { from: at, to: at });
+    expect(work.status).toBe(413);
+    expect(work.body.error).toEqual({ code: "replay_too_large", message: expect.stringMatching(/does about 600,00\d units of work \(ticks, events and the actions they recorded\); the limit is 500,000/) });
+  });
+
   it("needs the debug token, and answers 404 for an unknown town", async () => {
     const town = await createTown();
     const body = { from: "2100-01-01T00:00:00Z", to: "2100-01-01T00:00:00Z" };

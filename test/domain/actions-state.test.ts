@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { applyAction } from "../../src/domain/apply-action";
 import type { Action } from "../../src/domain/actions";
+import { snapshotOf, stateFromSnapshot } from "../../src/domain/snapshot";
 import { agent, agentId, beadId, issue, SECOND, stateOf, T0, workingAgent } from "./builders";
 
 const act = (body: Record<string, unknown>): Action => ({ rule: "beads.dispatch", reason: "test", ...body }) as unknown as Action;
@@ -62,5 +63,15 @@ describe("TownState journal", () => {
     expect(changes.beads.map((b) => b.id).sort()).toEqual(["b1", "b2"]);
     expect(changes.createdBeads.map((b) => b.id)).toEqual(["b2"]);
     expect(changes.beads.find((b) => b.id === "b2")?.title).toBe("renamed");
+  });
+});
+
+describe("snapshots from older versions", () => {
+  it("loads agents written before owed stops existed as owing none, and they can be dispatched", () => {
+    const old = JSON.parse(JSON.stringify(snapshotOf(stateOf({ agents: [agent("a1")], beads: [issue("b1")] }))));
+    for (const saved of old.agents) delete saved.owedStops;
+    const loaded = stateFromSnapshot(old);
+    expect(loaded.agent(agentId("a1"))?.owedStops).toEqual([]);
+    expect(applyAction(loaded, act({ type: "dispatch_agent", agentId: "a1", beadId: "b1", generation: 1 }), T0).applied).toBe(true);
   });
 });

@@ -37,6 +37,12 @@ const ROUTES: Route[] = [
   },
   { name: "list dead letters", method: "GET", path: (t) => `/api/towns/${t.townId}/debug/events?status=dead`, scope: "debug" },
   {
+    name: "export the history",
+    method: "GET",
+    path: (t) => `/api/towns/${t.townId}/debug/history?from=2100-01-01T00:00:00Z&to=2100-01-01T00:00:00Z`,
+    scope: "debug",
+  },
+  {
     name: "ingest events",
     method: "POST",
     path: (t) => `/api/towns/${t.townId}/events`,

@@ -46,6 +46,9 @@ describe("the OpenAPI description", () => {
     expect(explain.parameters.map((p: any) => p.name)).toEqual(["townId", "beadId"]);
     expect(explain.security).toEqual([{ read: [] }, { debug: [] }, { admin: [] }]);
     expect(document.paths["/api/towns/{townId}/ticks"].get.parameters.map((p: any) => p.name)).toEqual(["townId", "from", "to", "limit", "format", "fields"]);
+    const history = document.paths["/api/towns/{townId}/debug/history"].get;
+    expect(history.parameters.map((p: any) => [p.name, p.required])).toEqual([["townId", true], ["from", true], ["to", true], ["bodies", false]]);
+    expect(history.security).toEqual([{ debug: [] }, { admin: [] }]);
   });
 
   it("publishes, for each request body, the schema the route validates with", async () => {

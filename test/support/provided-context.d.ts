@@ -7,5 +7,6 @@ declare module "vitest" {
     sentryDsn: string;
     sentryUrl: string;
     hostToolsUrl: string;
+    recordBundles: string;
   }
 }

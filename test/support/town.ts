@@ -15,11 +15,11 @@ export interface ApiResponse<T = any> {
   headers: Headers;
 }
 
-/** One HTTP call to the Worker. `body` is JSON-encoded unless it is already a string. */
+/** One HTTP call to the Worker. `body` is JSON-encoded unless it is already a string; `raw` keeps the answer as text. */
 export async function api<T = any>(
   method: string,
   path: string,
-  options: { token?: string | null; body?: unknown; headers?: Record<string, string> } = {},
+  options: { token?: string | null; body?: unknown; headers?: Record<string, string>; raw?: boolean } = {},
 ): Promise<ApiResponse<T>> {
   // Each call from its own client address unless a test names one: the limit on requests without a
   // valid token is per address and town, and only the tests about that limit mean to reach it.
@@ -34,7 +34,7 @@ export async function api<T = any>(
   const text = await response.text();
   let body: any = text;
   try {
-    body = text ? JSON.parse(text) : null;
+    body = !text ? null : options.raw ? text : JSON.parse(text);
   } catch {
     // not JSON: keep the text
   }
@@ -55,9 +55,9 @@ export interface TestTown {
   stub: DurableObjectStub<TestTownDO>;
 }
 
-/** Creates a town (optionally with config overrides) and a rig `web` in it. */
-export async function createTown(config: Record<string, unknown> = {}, options: { rig?: boolean } = {}): Promise<TestTown> {
-  const townId = uniqueTownId();
+/** Creates a town (optionally with config overrides, and an id of its own) and a rig `web` in it. */
+export async function createTown(config: Record<string, unknown> = {}, options: { rig?: boolean; id?: string } = {}): Promise<TestTown> {
+  const townId = options.id ?? uniqueTownId();
   const created = await api("PUT", `/api/towns/${townId}`, { token: TOKENS.admin, body: { config } });
   if (created.status !== 201) throw new Error(`could not create town: ${created.status} ${JSON.stringify(created.body)}`);
   if (options.rig !== false) {

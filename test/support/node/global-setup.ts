@@ -16,6 +16,8 @@ export default async function setup(project: TestProject) {
   project.provide("sentryDsn", sentry.dsn);
   project.provide("sentryUrl", sentry.url);
   project.provide("hostToolsUrl", tools.url);
+  // Set only by `npm run record-bundles`: which bundles to record.
+  project.provide("recordBundles", process.env.RECORD_BUNDLES ?? "");
   return async () => {
     for (const server of [agentService.server, sentry.server, tools.server]) {
       server.closeAllConnections();
