@@ -1,3 +1,4 @@
+import { INVARIANTS } from "../domain/invariants";
 import { AGENT_STATUSES, BEAD_STATUSES } from "../domain/model";
 import { formatLabels } from "./counters";
 
@@ -83,7 +84,7 @@ export function renderPrometheus(townId: string, counters: ReadonlyArray<{ name:
   gauge(
     "town_reconciler_invariant_violations_open",
     "Invariant violations open now, by invariant.",
-    Array.from({ length: 10 }, (_, i) => [{ invariant: String(i + 1) }, gauges.violationsOpen[String(i + 1)] ?? 0]),
+    Object.keys(INVARIANTS).map((invariant) => [{ invariant }, gauges.violationsOpen[invariant] ?? 0]),
   );
   gauge("town_reconciler_agents", "Agents by status.", AGENT_STATUSES.map((status) => [{ status }, gauges.agents[status] ?? 0]));
   gauge("town_reconciler_beads", "Beads by status.", BEAD_STATUSES.map((status) => [{ status }, gauges.beads[status] ?? 0]));

@@ -94,7 +94,7 @@ export class TownDO extends DurableObject<Env> {
     const agentToken = newAgentToken(townId);
     const tokenHash = await sha256Hex(agentToken);
     migrate(this.ctx.storage, migrations);
-    const town = { id: townId, overrides, config: resolveConfig(overrides), breaker: { ...CLOSED_BREAKER, since: now }, createdAt: now, updatedAt: now };
+    const town = { id: townId, overrides, config: resolveConfig(overrides), breaker: { ...CLOSED_BREAKER, since: now }, progressAt: now, createdAt: now, updatedAt: now };
     this.store.transaction(() => this.store.state.createTown(town, tokenHash));
     const runtime = this.load()!;
     this.housekeeping.takeSnapshot(runtime, now, 0);
