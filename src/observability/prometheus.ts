@@ -24,9 +24,10 @@ const COUNTERS: readonly Family[] = [
   { name: "town_reconciler_repairs_total", type: "counter", help: "Invariant repairs applied, by invariant." },
   { name: "town_reconciler_invariant_violations_total", type: "counter", help: "Invariant violations that started, by invariant." },
   { name: "town_reconciler_side_effects_total", type: "counter", help: "Calls to the container service, by kind and outcome (ok, failed, timeout)." },
+  { name: "town_reconciler_alarm_rearmed_total", type: "counter", help: "Times the watchdog found the town owing work with no alarm armed, and armed it again." },
 ];
 
-const UNLABELLED = new Set(["town_reconciler_event_retries_total", "town_reconciler_events_dead_lettered_total"]);
+const UNLABELLED = new Set(["town_reconciler_event_retries_total", "town_reconciler_events_dead_lettered_total", "town_reconciler_alarm_rearmed_total"]);
 
 const HISTOGRAMS: readonly Family[] = [
   { name: "town_reconciler_tick_duration_seconds", type: "histogram", help: "Wall clock of a tick including its side effects (Date.now advances only across I/O in production)." },
@@ -44,6 +45,12 @@ export interface GaugeReadings {
   readonly agents: Readonly<Record<string, number>>;
   readonly beads: Readonly<Record<string, number>>;
   readonly lastTickSeconds: number | null;
+  /** Since the last tick (null: none yet). */
+  readonly lastTickAgeSeconds: number | null;
+  /** Wall clock of the last tick (null: none yet). */
+  readonly lastTickDurationSeconds: number | null;
+  /** How far past due the next tick is (0: on time, or asleep owing nothing). */
+  readonly tickOverdueSeconds: number;
 }
 
 export function renderPrometheus(townId: string, counters: ReadonlyArray<{ name: string; labels: string; value: number }>, gauges: GaugeReadings): string {
@@ -91,6 +98,13 @@ export function renderPrometheus(townId: string, counters: ReadonlyArray<{ name:
   if (gauges.lastTickSeconds !== null) {
     gauge("town_reconciler_last_tick_timestamp_seconds", "When the last tick ran (Unix time).", [[{}, gauges.lastTickSeconds]]);
   }
+  if (gauges.lastTickAgeSeconds !== null) {
+    gauge("town_reconciler_last_tick_age_seconds", "Since the last tick. A town that owes nothing sleeps, so this grows; alert on the overdue gauge instead.", [[{}, gauges.lastTickAgeSeconds]]);
+  }
+  if (gauges.lastTickDurationSeconds !== null) {
+    gauge("town_reconciler_last_tick_duration_seconds", "Wall clock of the last tick (Date.now advances only across I/O in production).", [[{}, gauges.lastTickDurationSeconds]]);
+  }
+  gauge("town_reconciler_tick_overdue_seconds", "How far past due the next tick is: past the alarm, or past what is owed when no alarm is set (0 when on time or asleep).", [[{}, gauges.tickOverdueSeconds]]);
   return `${out.join("\n")}\n`;
 }
 
