@@ -13,7 +13,7 @@ import { systemClock, type Clock } from "./clock";
  */
 export class TownRegistry extends DurableObject<Env> {
   protected readonly clock: Clock;
-  private readonly store: RegistryStore;
+  protected readonly store: RegistryStore;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
