@@ -461,8 +461,9 @@ export class TownDO extends DurableObject<Env> {
         await this.reporter.push(townSummary(runtime, now, { at: now, durationMs }, wake === SCHEDULE_FAILED ? now : (next?.at ?? null)));
         return true;
       }, false);
-      // The registry must get the town's last word: try again when the interval has passed.
-      if (!sent) await this.schedule.byLatest(now + config.fleetSummaryIntervalMs, "fleet summary retry");
+      // The registry must get the town's last word: try again — not sooner than the idle poll, so a
+      // registry that is down is not hammered by every town at once.
+      if (!sent) await this.schedule.byLatest(now + Math.max(config.fleetSummaryIntervalMs, config.idleAlarmMs), "fleet summary retry");
     }
   }
 

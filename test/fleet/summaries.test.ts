@@ -37,6 +37,23 @@ describe("fleet summaries", () => {
     expect(await fleetRow(town, t1 + 10_000)).toMatchObject({ summaryAgeSeconds: 0, lastTickAgeSeconds: 0, overdueSeconds: 0 });
   });
 
+  it("are sent again when the registry could not take one, no sooner than the idle poll", async () => {
+    const town = await createTown({ ...SILENT, idleAlarmMs: 60_000 });
+    await tick(town);
+    await registry.testFailReports(1);
+    await advance(town, 30_000);
+    await sling(town, { id: "b1", title: "Work", held: true });
+    await tick(town);
+    const failedAt = await town.stub.testNow();
+    // The town owes nothing else: it wakes only to report again, a minute later.
+    expect((await status(town)).alarm).toMatchObject({ nextFireAt: failedAt + 60_000, reason: "fleet summary retry" });
+    expect((await fleetRow(town, failedAt)).summaryAgeSeconds).toBe(30);
+    await town.stub.testSetTime(failedAt + 60_000);
+    await tick(town);
+    expect(await fleetRow(town, failedAt + 60_000)).toMatchObject({ summaryAgeSeconds: 0, overdueSeconds: 0 });
+    expect((await status(town)).alarm.nextFireAt).toBeNull();
+  });
+
   it("carry the town's problems as numbers, one per alert condition, never null", async () => {
     const town = await createTown(SILENT);
     await seed(town, [eventRow("dead-1", { status: "dead" })]);

@@ -29,6 +29,19 @@ export class TownRegistry extends ProductionTownRegistry {
     this.ctx.storage.kv.put("test:fail-sweeps", count);
   }
 
+  async testFailReports(count: number): Promise<void> {
+    this.ctx.storage.kv.put("test:fail-reports", count);
+  }
+
+  override async report(summary: Parameters<ProductionTownRegistry["report"]>[0]) {
+    const failing = this.ctx.storage.kv.get<number>("test:fail-reports") ?? 0;
+    if (failing > 0) {
+      this.ctx.storage.kv.put("test:fail-reports", failing - 1);
+      throw new Error("injected: the town list is unreachable");
+    }
+    return super.report(summary);
+  }
+
   override async overdue(after: { at: number; town: string } | null, limit: number) {
     const failing = this.ctx.storage.kv.get<number>("test:fail-sweeps") ?? 0;
     if (failing > 0) {
