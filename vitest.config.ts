@@ -65,7 +65,7 @@ export default defineConfig({
           testTimeout: 60_000,
           globalSetup,
           include: ["test/**/*.test.ts"],
-          exclude: ["test/effects/**", "test/logs/**", "test/browser/**", "test/replay/**"],
+          exclude: ["test/effects/**", "test/logs/**", "test/browser/**", "test/replay/**", "test/prometheus/**"],
         },
       },
       {
@@ -76,6 +76,11 @@ export default defineConfig({
         // What the logs say, with every line on (LOG_LEVEL=debug).
         plugins: [worker(() => ({ CONTAINER_ADAPTER: "simulated", LOG_LEVEL: "debug" }))],
         test: { name: "logs", testTimeout: 60_000, globalSetup, include: ["test/logs/**/*.test.ts"] },
+      },
+      {
+        // Prometheus's own tools, in Node: the alert rules under promtool, and a real Prometheus
+        // discovering and scraping every town of the Worker under `wrangler dev`.
+        test: { name: "prometheus", environment: "node", testTimeout: 120_000, hookTimeout: 120_000, include: ["test/prometheus/**/*.test.ts"] },
       },
       {
         // The status page in Debian's Chromium, against the Worker under `wrangler dev` (runs in Node).

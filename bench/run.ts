@@ -8,6 +8,7 @@
 import { writeFileSync } from "node:fs";
 import { cpus, totalmem, type as osType, release } from "node:os";
 import { startLocalWorker } from "../scripts/local-worker";
+import { benchFleet } from "./fleet";
 import { syntheticTown } from "./synthetic";
 import { TownState } from "../src/domain/state";
 import { resolveConfig } from "../src/domain/config";
@@ -57,6 +58,11 @@ async function main() {
   const progress = (what: string) => process.stderr.write(`  … ${what} (${Math.round((Date.now() - started) / 1000)} s)\n`);
 
   try {
+    if (process.env.BENCH_ONLY === "fleet") {
+      // Only the fleet part, printed (bench/RESULTS.md is written by a whole run only).
+      await benchFleet(base, { runs: RUNS, warmup: WARMUP, log, progress, stats, fmt });
+      return;
+    }
     log("# Benchmark results");
     log();
     log(`Run with \`npm run bench\` on ${new Date().toISOString().slice(0, 10)}; ${RUNS} measured runs per figure after ${WARMUP} warm-up runs.`);
@@ -258,6 +264,9 @@ async function main() {
     log("|---|---|");
     log(`| 1,000 / 10,000 | ${fmt(memory / 2 ** 20, 1)} MiB |`);
     log();
+
+    // ---- the fleet -----------------------------------------------------------------------------------
+    await benchFleet(base, { runs: RUNS, warmup: WARMUP, log, progress, stats, fmt });
 
     // ---- lifetime ------------------------------------------------------------------------------------
     const lifetime = await measureLifetime(bench, log, progress);

@@ -17,7 +17,8 @@ import { replayWindow } from "../src/town/replay";
 import type { BeadId, RigId, TownId } from "../src/domain/ids";
 import { syntheticTown } from "./synthetic";
 
-export { TownRegistry } from "../src/index";
+export { TownRegistry } from "./fleet-registry";
+import { runFleetBench } from "./fleet-worker";
 
 /** Cold loads measured by constructors, by town (module state survives an object reset). */
 const coldLoads = new Map<string, number>();
@@ -303,6 +304,11 @@ type BenchStub = DurableObjectStub<TownDO>;
 export default {
   async fetch(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
     const url = new URL(request.url);
+    const fleet = /^\/bench\/fleet\/([a-z-]+)$/.exec(url.pathname);
+    if (fleet) {
+      const body = (await request.json().catch(() => ({}))) as Record<string, number>;
+      return runFleetBench(env, fleet[1]!, body).then((result) => Response.json(result), (error) => Response.json({ error: String(error) }, { status: 500 }));
+    }
     const match = /^\/bench\/towns\/([^/]+)\/([a-z-]+)$/.exec(url.pathname);
     if (!match) return production.fetch(request as Request<unknown, IncomingRequestCfProperties>, env, ctx);
     const [, townId, action] = match as unknown as [string, string, string];

@@ -21,6 +21,8 @@ export const towns = sqliteTable("towns", {
   breaker: text("breaker", { mode: "json" }).notNull(),
   /** Beads that left the working set, by type and final status (exact, whatever retention deletes). */
   finished: text("finished", { mode: "json" }).notNull().default(sql`'{}'`),
+  /** When a bead last changed status (invariant 11); 0 for towns older than the check: never. */
+  progressAt: integer("progress_at").notNull().default(0),
   ...timestamps,
 });
 
@@ -74,6 +76,8 @@ export const beads = sqliteTable(
     branch: text("branch"),
     prUrl: text("pr_url"),
     merged: integer("merged", { mode: "boolean" }).notNull(),
+    /** When it last went back to open, within the flapping window (invariant 12), as a JSON array. */
+    reopenedAt: text("reopened_at", { mode: "json" }).$type<number[]>().notNull().default(sql`'[]'`),
     /**
      * Set when the bead leaves the working set (finished, held by nothing): the n-th bead to leave gets n.
      * A snapshot knows how many had left when it was taken, so replay reads only those from here.

@@ -25,7 +25,7 @@ const AGENT_KEYS = [
 ] as const;
 const BEAD_KEYS = [
   "id", "rigId", "type", "status", "title", "priority", "assignee", "dispatchAttempts", "lastDispatchAt",
-  "held", "sourceBeadId", "branch", "prUrl", "merged", "createdAt", "updatedAt",
+  "held", "sourceBeadId", "branch", "prUrl", "merged", "reopenedAt", "createdAt", "updatedAt",
 ] as const;
 
 const TOWN_ROW = rowCodec(schema.towns, allColumns(schema.towns));
@@ -88,6 +88,7 @@ export class StateStore {
       overrides,
       config: resolveConfig(overrides),
       breaker: townRowValue.breaker as Breaker,
+      progressAt: townRowValue.progressAt,
       createdAt: townRowValue.createdAt,
       updatedAt: townRowValue.updatedAt,
     };
@@ -279,7 +280,7 @@ const NONE: readonly never[] = Object.freeze([]);
 const totalOf = (counts: FinishedCounts) => Object.values(counts).reduce((n, byStatus) => n + byStatus.closed + byStatus.failed, 0);
 
 function townRow(town: Town) {
-  return { id: town.id, config: town.overrides, breaker: town.breaker, createdAt: town.createdAt, updatedAt: town.updatedAt };
+  return { id: town.id, config: town.overrides, breaker: town.breaker, progressAt: town.progressAt, createdAt: town.createdAt, updatedAt: town.updatedAt };
 }
 
 function toBead(row: ReturnType<typeof BEAD_ROW.decode>, blockedBy: readonly BeadId[], tracked: readonly BeadId[]): Bead {

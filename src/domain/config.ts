@@ -44,6 +44,17 @@ export const DEFAULT_TOWN_CONFIG = {
   maxEventAttempts: 5,
   /** A pending event older than this means the queue is not draining (invariant 8). */
   maxEventAgeMs: 300_000,
+  /**
+   * Invariant 11 (work moves): while work waits to be dispatched or reviewed and the breaker is closed,
+   * some bead must change status within this long — longer than the dispatch backoff's cap, so a bead
+   * backing off is not mistaken for stuck work.
+   */
+  progressWindowMs: 1_800_000,
+  /** Invariant 12 (no flapping): a bead may go back to open at most `maxReopens` times within `windowMs`. */
+  flapping: {
+    maxReopens: 3,
+    windowMs: 3_600_000,
+  },
   /** Processed events are kept this long (and at most this many) for replay, then pruned. */
   eventRetentionMs: 7 * 86_400_000,
   eventRetentionCount: 200_000,
@@ -57,8 +68,14 @@ export const DEFAULT_TOWN_CONFIG = {
   tickRetentionCount: 50_000,
   /** Reconcile passes per tick: later passes see what earlier passes changed. */
   maxReconcilePasses: 4,
-  /** Longest sleep between ticks when nothing is due. */
+  /**
+   * How often a town with an open invariant violation looks again, and the longest wait after failed
+   * ticks. A town that owes nothing (no events, side effects, simulated runs, deadlines or open
+   * violations) sets no alarm at all: the watchdog is its safety net.
+   */
   idleAlarmMs: 60_000,
+  /** A town pushes its summary to the fleet registry after a tick at most this often (the last one held back is sent when it ends). */
+  fleetSummaryIntervalMs: 10_000,
   /** Delay between a new event and the tick that applies it (lets a burst share one tick). */
   soonMs: 50,
   /** Side effects (dispatch, stop) against the container service. */
@@ -107,6 +124,14 @@ export const TownConfigOverridesSchema = z
     drainBatchSize: z.number().int().min(1).max(5_000),
     maxEventAttempts: z.number().int().min(1).max(100),
     maxEventAgeMs: ms(DAY).min(1_000),
+    progressWindowMs: ms(7 * DAY).min(60_000),
+    flapping: z
+      .object({
+        maxReopens: z.number().int().min(1).max(1_000),
+        windowMs: ms(7 * DAY).min(60_000),
+      })
+      .partial()
+      .strict(),
     eventRetentionMs: ms(90 * DAY).min(60_000),
     eventRetentionCount: z.number().int().min(1_000).max(10_000_000),
     finishedBeadRetentionMs: ms(3_650 * DAY).min(DAY).nullable(),
@@ -115,6 +140,7 @@ export const TownConfigOverridesSchema = z
     maxReconcilePasses: z.number().int().min(1).max(10),
     idleAlarmMs: ms(DAY).min(1_000),
     soonMs: ms(60_000),
+    fleetSummaryIntervalMs: ms(DAY).min(1_000),
     effectTimeoutMs: ms(120_000).min(100),
     effectMaxAttempts: z.number().int().min(1).max(20),
     effectBackoffBaseMs: ms(DAY),
@@ -140,6 +166,7 @@ export function resolveConfig(overrides: TownConfigOverrides = {}): TownConfig {
     ...DEFAULT_TOWN_CONFIG,
     ...overrides,
     breaker: { ...DEFAULT_TOWN_CONFIG.breaker, ...overrides.breaker },
+    flapping: { ...DEFAULT_TOWN_CONFIG.flapping, ...overrides.flapping },
     simulation: { ...DEFAULT_TOWN_CONFIG.simulation, ...overrides.simulation },
   };
 }
@@ -150,6 +177,7 @@ export function mergeOverrides(current: TownConfigOverrides, update: TownConfigO
     ...current,
     ...update,
     ...(current.breaker || update.breaker ? { breaker: { ...current.breaker, ...update.breaker } } : {}),
+    ...(current.flapping || update.flapping ? { flapping: { ...current.flapping, ...update.flapping } } : {}),
     ...(current.simulation || update.simulation
       ? { simulation: { ...current.simulation, ...update.simulation } }
       : {}),

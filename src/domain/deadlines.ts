@@ -1,4 +1,5 @@
 import type { TownConfig } from "./config";
+import { flappingEnds } from "./flapping";
 import type { Agent, Bead, Town } from "./model";
 
 /**
@@ -9,7 +10,7 @@ import type { Agent, Bead, Town } from "./model";
  * The rules use these same functions for their "not yet" checks: the two cannot drift apart.
  */
 
-export type DeadlineKind = "heartbeat" | "stall" | "grace" | "collect" | "purge" | "stop" | "backoff" | "breaker";
+export type DeadlineKind = "heartbeat" | "stall" | "grace" | "collect" | "purge" | "stop" | "backoff" | "flapping" | "breaker" | "progress";
 
 /** The kind that sorts first (range queries start from it). */
 export const FIRST_KIND: DeadlineKind = "backoff";
@@ -19,12 +20,17 @@ const AGENT_KINDS: ReadonlySet<DeadlineKind> = new Set(["heartbeat", "stall", "g
 export interface Deadline {
   readonly at: number;
   readonly kind: DeadlineKind;
-  /** The agent or bead it belongs to ("town" for the breaker). */
+  /** The agent or bead it belongs to ("town" for the breaker and the progress window). */
   readonly id: string;
 }
 
-/** Whether a deadline belongs to an agent (else to a bead, or the town's breaker). */
+const TOWN_KINDS: ReadonlySet<DeadlineKind> = new Set(["breaker", "progress"]);
+
+/** Whether a deadline belongs to an agent (else to a bead, or the town). */
 export const isAgentDeadline = (deadline: Deadline): boolean => AGENT_KINDS.has(deadline.kind);
+
+/** Whether a deadline belongs to the town itself (its breaker, its progress window). */
+export const isTownDeadline = (deadline: Deadline): boolean => TOWN_KINDS.has(deadline.kind);
 
 /** When a working agent must have sent a heartbeat by: its last one plus the timeout, never inside the cold-start grace. */
 export function heartbeatDeadline(agent: Agent, config: TownConfig): number {
@@ -89,17 +95,40 @@ function statusDeadlines(agent: Agent, config: TownConfig): Deadline[] {
   }
 }
 
-/** A bead's moment: the end of its dispatch backoff, while it waits to be dispatched again. */
+/**
+ * A bead's moments: the end of its dispatch backoff, while it waits to be dispatched again; and, when
+ * it has reopened often enough to flap, the moment it stops (invariant 12 resolves then).
+ */
 export function beadDeadlines(bead: Bead, config: TownConfig): Deadline[] {
-  if (bead.status !== "open" || bead.type === "convoy" || bead.held || bead.dispatchAttempts >= config.maxDispatchAttempts) return [];
-  const at = backoffEnd(bead, config);
-  return at === null ? [] : [{ at, kind: "backoff", id: bead.id }];
+  const out: Deadline[] = [];
+  if (bead.status === "open" && bead.type !== "convoy" && !bead.held && bead.dispatchAttempts < config.maxDispatchAttempts) {
+    const at = backoffEnd(bead, config);
+    if (at !== null) out.push({ at, kind: "backoff", id: bead.id });
+  }
+  if (bead.status !== "closed" && bead.status !== "failed") {
+    const ends = flappingEnds(bead, config);
+    if (ends !== null) out.push({ at: ends, kind: "flapping", id: bead.id });
+  }
+  return out;
 }
 
 /** The town's own moment: an open breaker's cool-down ends. */
 export function breakerDeadline(town: Town): Deadline | null {
   return town.breaker.status === "open" ? { at: town.breaker.since + town.config.breaker.cooldownMs, kind: "breaker", id: "town" } : null;
 }
+
+/**
+ * The town's progress window (invariant 11): work waits to be taken (`oldestWaiting`, unchanged since
+ * it began to wait) and the breaker is closed, so unless some bead changes status first, the window
+ * runs out at this moment. Null when nothing waits or the breaker is not closed.
+ */
+export function progressDeadline(town: Town, oldestWaiting: Bead | undefined): Deadline | null {
+  if (town.breaker.status !== "closed" || oldestWaiting === undefined) return null;
+  return { at: stalledSince(town, oldestWaiting) + town.config.progressWindowMs + 1, kind: "progress", id: "town" };
+}
+
+/** Since when work has waited with nothing moving: the later of the last status change and the oldest waiting bead's last change. */
+export const stalledSince = (town: Town, oldestWaiting: Bead): number => Math.max(town.progressAt, oldestWaiting.updatedAt);
 
 /** Why the town wakes at a deadline, in the words the alarm status shows. */
 export function deadlineReason(deadline: Deadline): string {
@@ -118,8 +147,12 @@ export function deadlineReason(deadline: Deadline): string {
       return `a stop owed by ${deadline.id} is due to be asked for again`;
     case "backoff":
       return `dispatch backoff of ${deadline.id} expires`;
+    case "flapping":
+      return `bead ${deadline.id} stops flapping (its oldest counted reopen leaves the window)`;
     case "breaker":
       return "breaker cool-down ends";
+    case "progress":
+      return "the progress window runs out: no bead changed status while work waited (invariant 11)";
   }
 }
 

@@ -1,8 +1,10 @@
 import type { Action } from "./actions";
 import { graceEnd, heartbeatDeadline, stallDeadline } from "./deadlines";
+import { flappingEnds, isFlapping, reopensWithin } from "./flapping";
 import type { BeadId } from "./ids";
 import { isLive, isTerminal, type Bead } from "./model";
 import { Plan } from "./plan";
+import { stalledWork, type StalledWork } from "./progress";
 import { reconcile } from "./reconcile";
 import { beadHolds, isReady, type Hold } from "./rules/beads";
 import { iso } from "./rules/format";
@@ -43,6 +45,8 @@ export class Explainer {
   private readonly plan: Plan;
   /** The next tick's actions by the bead they touch: directly, or through the agent hooked to it. */
   private readonly nextByBead = new Map<BeadId, Action[]>();
+  /** Invariant 11: work waits and nothing has moved for longer than the progress window (or null). */
+  private readonly stalled: StalledWork | null;
 
   constructor(
     private readonly state: TownState,
@@ -64,6 +68,7 @@ export class Explainer {
       }
     }
     this.plan = new Plan(state, now, config);
+    this.stalled = stalledWork(state, now);
   }
 
   /** Whether the next tick acts on this bead. */
@@ -128,8 +133,34 @@ export class Explainer {
       if (active.length === 0) reasons.push({ code: "review_settling", message: "no merge request is open: the next tick closes or reopens it" });
       for (const mr of active) reasons.push({ code: "waiting_for_review", message: `waiting for merge request ${mr.id} (${mr.status})` });
     }
+    reasons.push(...this.livenessReasons(bead));
     if (reasons.length === 0) reasons.push({ code: "ready", message: "nothing holds it; the next tick should act on it" });
     return { beadId: bead.id, status: bead.status, type: bead.type, reasons };
+  }
+
+  /** The invariants that watch a bead's progress over time: 12 (it flaps) and 11 (the town's work is not moving). */
+  private livenessReasons(bead: Bead): Reason[] {
+    const { state, now } = this;
+    const config = state.town.config;
+    const reasons: Reason[] = [];
+    if (isFlapping(bead, now, config)) {
+      const { maxReopens, windowMs } = config.flapping;
+      const ends = flappingEnds(bead, config)!;
+      reasons.push({
+        code: "flapping",
+        message: `it went back to open ${reopensWithin(bead, now, config)} times within ${Math.round(windowMs / 60_000)} min (limit ${maxReopens}): something keeps sending it back (invariant 12); see its agent's history and the dispatch results`,
+        until: ends,
+      });
+    }
+    // Waiting work: an issue its rig may dispatch, or a merge request waiting for review.
+    const waiting = bead.status === "open" && bead.rigId !== null && (bead.type === "merge_request" || state.work.isDispatchable(bead));
+    if (this.stalled && waiting) {
+      reasons.push({
+        code: "work_not_moving",
+        message: `no bead in this town has changed status since ${iso(this.stalled.since)} while ${this.stalled.waiting} wait to be dispatched or reviewed (progress window ${Math.round(config.progressWindowMs / 60_000)} min, invariant 11): check the breaker, the agents' capacity and whether ticks run`,
+      });
+    }
+    return reasons;
   }
 }
 

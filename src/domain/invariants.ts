@@ -1,6 +1,8 @@
 import type { Action, ActionBody } from "./actions";
 import type { ActionResult } from "./advance";
 import { applyAction } from "./apply-action";
+import { isFlapping, reopensWithin } from "./flapping";
+import { stalledWork } from "./progress";
 import type { AgentId, BeadId } from "./ids";
 import { isLive, isTerminal, type Agent } from "./model";
 import type { Focus, Scope, TownState } from "./state";
@@ -34,6 +36,8 @@ export const INVARIANTS: Readonly<Record<number, string>> = {
   8: "no pending event is older than the maximum event age",
   9: "there are no dead-lettered events",
   10: "a bead's assignee is the agent hooked to it",
+  11: "work moves: while work waits and the breaker is closed, some bead changes status within the progress window",
+  12: "no flapping: a bead goes back to open at most the set number of times within the flapping window",
 };
 
 /**
@@ -43,10 +47,12 @@ export const INVARIANTS: Readonly<Record<number, string>> = {
  * `scope` is what to look at (default: the whole working set). A tick checks what changed since the
  * last tick with what that touched, the entities of violations still open (so a resolution is seen),
  * and one bucket of the rolling sweep (so a violation made outside any tick is found within
- * SWEEP_BUCKETS ticks). Per-rig and queue invariants are checked every time: they cost nothing.
+ * SWEEP_BUCKETS ticks). Per-rig, queue and town invariants (3, 8, 9, 11) are checked every time: they
+ * cost nothing. Invariant 12 is about one bead, and a bead that reopens has changed, so it is in scope.
  */
 export function checkInvariants(state: TownState, now: number, queue: QueueFacts, scope: Scope = "all"): Violation[] {
   const out: Violation[] = [];
+  const config = state.town.config;
   const violation = (invariant: number, key: string, message: string, ids: { agents?: AgentId[]; beads?: BeadId[] }, repairs: Action[] = []) =>
     out.push({ invariant, key: `${invariant}:${key}`, message, agentIds: ids.agents ?? [], beadIds: ids.beads ?? [], repairs });
   const hookedTo = (beadId: BeadId): Agent[] =>
@@ -101,6 +107,11 @@ export function checkInvariants(state: TownState, now: number, queue: QueueFacts
     }
     const bead = state.bead(id);
     if (!bead) continue;
+    // 12: a bead going round in circles.
+    if (isFlapping(bead, now, config)) {
+      const { maxReopens, windowMs } = config.flapping;
+      violation(12, id, `bead ${id} went back to open ${reopensWithin(bead, now, config)} times within ${minutes(windowMs)} min (limit ${maxReopens})`, { beads: [id] });
+    }
     // 10: the assignee is the agent hooked to the bead, from either side.
     if (hooked.length > 0 && (bead.assignee === null || !hooked.some((a) => a.id === bead.assignee))) {
       violation(10, id, `bead ${id} has assignee ${bead.assignee ?? "none"} but hooked agents [${hooked.map((a) => a.id).join(", ")}]`, {
@@ -156,6 +167,17 @@ export function checkInvariants(state: TownState, now: number, queue: QueueFacts
   }
   if (queue.dead > 0) violation(9, "dead", `${queue.dead} event(s) are dead-lettered`, {});
 
+  // 11: the town as a whole — work waits, nothing moves.
+  const stalled = stalledWork(state, now);
+  if (stalled) {
+    violation(
+      11,
+      "town",
+      `${stalled.waiting} bead(s) wait to be dispatched or reviewed and no bead has changed status for ${minutes(now - stalled.since)} min (window ${minutes(config.progressWindowMs)} min); longest waiting: ${stalled.oldest.id}`,
+      { beads: [stalled.oldest.id] },
+    );
+  }
+
   return out.sort((a, b) => a.invariant - b.invariant || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
 }
 
@@ -176,6 +198,8 @@ export function invariantScope(state: TownState, tickId: number, open: Iterable<
   }
   return { agents, beads };
 }
+
+const minutes = (ms: number): number => Math.round(ms / 6_000) / 10;
 
 function repair(invariant: number, reason: string, body: ActionBody): Action {
   return { ...body, rule: `invariant.${invariant}`, reason } as Action;

@@ -93,6 +93,11 @@ export interface Bead {
   readonly merged: boolean;
   /** Convoys: the beads they track. */
   readonly tracked: readonly BeadId[];
+  /**
+   * When it last went back to open (oldest first), kept within the flapping window and at most
+   * `flapping.maxReopens + 1` long: invariant 12 counts them.
+   */
+  readonly reopenedAt: readonly number[];
   readonly createdAt: number;
   readonly updatedAt: number;
 }
@@ -113,6 +118,8 @@ export interface Town {
   readonly overrides: TownConfigOverrides;
   readonly config: TownConfig;
   readonly breaker: Breaker;
+  /** When work last moved: the last time any bead changed status (invariant 11 measures from it). */
+  readonly progressAt: number;
   readonly createdAt: number;
   readonly updatedAt: number;
 }
@@ -151,6 +158,7 @@ export function newBead(fields: Pick<Bead, "id" | "rigId" | "type" | "title"> & 
     prUrl: null,
     merged: false,
     tracked: [],
+    reopenedAt: [],
     createdAt: now,
     updatedAt: now,
     ...fields,

@@ -1,4 +1,5 @@
 import { stopRetryDelay } from "./deadlines";
+import { withReopen } from "./flapping";
 import type { BeadId } from "./ids";
 import type { Agent, AgentStatus, Bead, BeadStatus, OwedStop } from "./model";
 import type { TownState } from "./state";
@@ -15,8 +16,11 @@ export function setBeadStatus(state: TownState, bead: Bead, to: BeadStatus, now:
   if (!canTransitionBead(bead.type, bead.status, to)) {
     throw new TransitionRefused(`${bead.type} ${bead.id}: ${bead.status} → ${to} is not an allowed transition`);
   }
-  const next: Bead = { ...bead, ...patch, status: to, updatedAt: now };
+  const reopenedAt = to === "open" && bead.status !== "open" ? withReopen(bead, now, state.town.config) : bead.reopenedAt;
+  const next: Bead = { ...bead, ...patch, status: to, reopenedAt, updatedAt: now };
   state.putBead(next);
+  // Work moved: invariant 11 measures its window from here.
+  if (state.town.progressAt !== now) state.setTown({ ...state.town, progressAt: now });
   return next;
 }
 

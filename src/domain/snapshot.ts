@@ -8,7 +8,8 @@ import { TownState, type BeadArchive, type FinishedCounts, type Focus } from "./
  * beads are not in it (they are in the archive), so its size follows live work, not history.
  */
 export interface StateSnapshot {
-  readonly town: Omit<Town, "config">;
+  /** `progressAt` is absent in snapshots taken before invariant 11 existed. */
+  readonly town: Omit<Town, "config" | "progressAt"> & { readonly progressAt?: number };
   readonly rigs: readonly Rig[];
   readonly agents: readonly Agent[];
   readonly beads: readonly Bead[];
@@ -41,8 +42,11 @@ export function snapshotOf(state: TownState, watching: Focus = { agents: new Set
 
 /** The state back from a snapshot (the config is resolved again from the overrides it had). */
 export function stateFromSnapshot(snapshot: StateSnapshot, archive?: BeadArchive): TownState {
-  const town: Town = { ...snapshot.town, config: resolveConfig(snapshot.town.overrides) };
-  const state = new TownState(town, snapshot.rigs, snapshot.agents.map(withOwedStops), snapshot.beads, {
+  // Snapshots taken before the progress window existed: work counts as never having moved (as the migrated row says).
+  const town: Town = { progressAt: 0, ...snapshot.town, config: resolveConfig(snapshot.town.overrides) };
+  // Beads of snapshots taken before invariant 12 existed had never been counted reopening.
+  const beads = snapshot.beads.map((bead) => (bead.reopenedAt ? bead : { ...bead, reopenedAt: [] }));
+  const state = new TownState(town, snapshot.rigs, snapshot.agents.map(withOwedStops), beads, {
     ...(archive ? { archive } : {}),
     ...(snapshot.finished ? { finished: snapshot.finished } : {}),
     ...(snapshot.mergeRequests ? { mergeRequests: snapshot.mergeRequests } : {}),

@@ -1,4 +1,4 @@
-import { breakerDeadline, isAgentDeadline, type Deadline } from "./deadlines";
+import { breakerDeadline, isAgentDeadline, isTownDeadline, progressDeadline, type Deadline } from "./deadlines";
 import type { AgentId, BeadId, RigId } from "./ids";
 import type { Agent, AgentStatus, Bead, BeadStatus, BeadType, Rig, Town } from "./model";
 import { isTerminal } from "./model";
@@ -366,7 +366,7 @@ export class TownState {
     const beads = new Set(this.pendingBeads);
     for (const due of this.workIndex.deadlinesBetween(this.lastTick, now)) {
       if (isAgentDeadline(due)) agents.add(due.id as AgentId);
-      else if (due.kind !== "breaker") beads.add(due.id as BeadId);
+      else if (!isTownDeadline(due)) beads.add(due.id as BeadId);
     }
     return { agents, beads };
   }
@@ -430,8 +430,9 @@ export class TownState {
   /** The earliest deadline after `now` (the town's next moment), if any. */
   nextDeadline(now: number): Deadline | null {
     let next = this.workIndex.firstDeadlineAfter(now);
-    const breaker = breakerDeadline(this.townValue);
-    if (breaker && breaker.at > now && (!next || breaker.at < next.at)) next = breaker;
+    for (const own of [breakerDeadline(this.townValue), progressDeadline(this.townValue, this.workIndex.oldestWaiting())]) {
+      if (own && own.at > now && (!next || own.at < next.at)) next = own;
+    }
     return next;
   }
 

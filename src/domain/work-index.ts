@@ -13,6 +13,9 @@ export const byAge = (a: Bead, b: Bead): number => a.createdAt - b.createdAt || 
 
 const byId = (a: Agent, b: Agent): number => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 
+/** Longest waiting first: by when the bead last changed, then id. */
+const bySinceChanged = (a: Bead, b: Bead): number => a.updatedAt - b.updatedAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+
 /** What a rig has to work with and to work on, in the order the dispatch rules take it. */
 export class RigWork {
   /** Idle polecats with no hook, by id. */
@@ -57,6 +60,11 @@ export function sweepBucket(id: string): number {
 export class WorkIndex {
   private readonly rigs = new Map<RigId, RigWork>();
   readonly deadlines = new SortedList<Deadline>(byDeadline);
+  /**
+   * Work waiting to be taken, town-wide, longest waiting first: the issues of every rig's dispatch queue
+   * and the merge requests waiting for review. Invariant 11 reads its head.
+   */
+  private readonly waitingWork = new SortedList<Bead>(bySinceChanged);
   private readonly agentBuckets = Array.from({ length: SWEEP_BUCKETS }, () => new Set<AgentId>());
   private readonly beadBuckets = Array.from({ length: SWEEP_BUCKETS }, () => new Set<BeadId>());
 
@@ -83,6 +91,16 @@ export class WorkIndex {
 
   beadsInBucket(bucket: number): ReadonlySet<BeadId> {
     return this.beadBuckets[bucket]!;
+  }
+
+  /** The work that has waited longest to be dispatched or reviewed (unchanged since then), if any. */
+  oldestWaiting(): Bead | undefined {
+    return this.waitingWork.first();
+  }
+
+  /** How many beads wait to be dispatched or reviewed. */
+  get waitingCount(): number {
+    return this.waitingWork.size;
   }
 
   /** Deadlines with `after < at ≤ upTo`, in time order. */
@@ -137,21 +155,31 @@ export class WorkIndex {
         work.dispatchable.remove(prev);
         this.forgetIfEmpty(prev.rigId, work);
       }
+      this.waitingWork.remove(prev);
     }
     if (next?.rigId) {
-      if (next.type === "merge_request" && next.status === "open") this.rigWork(next.rigId).openReviews.add(next);
+      const review = next.type === "merge_request" && next.status === "open";
+      const dispatchable = this.isDispatchable(next);
+      if (review) this.rigWork(next.rigId).openReviews.add(next);
       if (next.type === "merge_request" && next.status === "in_progress") this.rigWork(next.rigId).reviewing.add(next);
-      if (this.isDispatchable(next)) this.rigWork(next.rigId).dispatchable.add(next);
+      if (dispatchable) this.rigWork(next.rigId).dispatchable.add(next);
+      if (review || dispatchable) this.waitingWork.add(next);
     }
   }
 
   /** Something `bead`'s dispatch depends on changed (a blocker, a stop owed for it): it may be dispatched or not now. */
   dispatchabilityChanged(bead: Bead): void {
-    if (!bead.rigId) return;
+    // Only issues wait to be dispatched (a merge request waiting for review stays where it is).
+    if (!bead.rigId || bead.type !== "issue") return;
     const dispatchable = this.isDispatchable(bead);
     const work = this.rigs.get(bead.rigId);
-    if (dispatchable) this.rigWork(bead.rigId).dispatchable.add(bead);
-    else if (work) work.dispatchable.remove(bead);
+    if (dispatchable) {
+      this.rigWork(bead.rigId).dispatchable.add(bead);
+      this.waitingWork.add(bead);
+    } else {
+      work?.dispatchable.remove(bead);
+      this.waitingWork.remove(bead);
+    }
   }
 
   /**

@@ -48,6 +48,17 @@ export class SimulatedContainers implements ContainerPort {
     return { outcome: "ok" };
   }
 
+  /** When the next report falls due (null: no run is going), without reporting anything. */
+  nextReportAt(): number | null {
+    const { heartbeatIntervalMs } = this.config().simulation;
+    let next: number | null = null;
+    for (const run of this.runs.runs()) {
+      const due = Math.min(run.finishAt, run.lastHeartbeatAt + heartbeatIntervalMs);
+      if (next === null || due < next) next = due;
+    }
+    return next;
+  }
+
   /** Reports due by `now` (finished runs end), and when the next one falls due. */
   progress(now: number): { reports: SimulatedReport[]; wakeAt: number | null } {
     const { heartbeatIntervalMs } = this.config().simulation;

@@ -14,6 +14,7 @@ import {
   TicksQuery,
   TickWindowQuery,
 } from "../api/schemas";
+import { fleetStatus, listTowns, scrapeTargets } from "../fleet/reads";
 import { slimTickView, ticksCsv } from "../observability/tick-history";
 import { json } from "./errors";
 import { route, unwrap, type RouteSpec } from "./route";
@@ -52,7 +53,29 @@ export const ROUTES: readonly RouteSpec[] = [
     tag: "towns",
     summary: "List towns (feeds the Grafana `town` variable)",
     success: { status: 200, description: "`{ towns: [{ id, createdAt }] }`" },
-    handle: async ({ env }) => json({ towns: await env.REGISTRY.getByName("registry").list() }),
+    handle: async ({ env }) => json({ towns: await listTowns(env) }),
+  }),
+  route({
+    method: "GET",
+    path: "/api/fleet/targets",
+    access: "read",
+    tag: "fleet",
+    summary: "Prometheus HTTP service discovery (`http_sd_configs`): every town's metrics route, at the host this request came to",
+    success: { status: 200, description: '`[{ "targets": ["host:port"], "labels": { "__metrics_path__": "/api/towns/<id>/metrics", "town": "<id>" } }]`' },
+    handle: async ({ env, request }) => json(await scrapeTargets(env, new URL(request.url).host)),
+  }),
+  route({
+    method: "GET",
+    path: "/api/fleet/status",
+    access: "read",
+    tag: "fleet",
+    summary: "One row per town, worst first, from the towns' last summaries (no town is woken): numbers only, one per alert condition",
+    success: {
+      status: 200,
+      description:
+        "`{ towns: [{ town, problems, silent, overdueSeconds, lastTickAgeSeconds, violationsOpen, stuckWork, queueDepth, oldestPendingAgeSeconds, deadLetters, breakerOpen, tickWallClockMs, summaryAgeSeconds }] }`",
+    },
+    handle: async ({ env }) => json({ towns: await fleetStatus(env) }),
   }),
   route({
     method: "PUT",

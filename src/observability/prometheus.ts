@@ -1,3 +1,4 @@
+import { INVARIANTS } from "../domain/invariants";
 import { AGENT_STATUSES, BEAD_STATUSES } from "../domain/model";
 import { formatLabels } from "./counters";
 
@@ -26,9 +27,10 @@ const COUNTERS: readonly Family[] = [
   { name: "town_reconciler_alerts_sent_total", type: "counter", help: "Alerts Sentry accepted, by kind." },
   { name: "town_reconciler_alerts_dropped_total", type: "counter", help: "Alerts dropped after their last try without Sentry accepting them, by kind." },
   { name: "town_reconciler_after_tick_failures_total", type: "counter", help: "Steps after a committed tick (alerts, side effects, snapshot, retention, schedule, records) that failed, by step." },
+  { name: "town_reconciler_alarm_rearmed_total", type: "counter", help: "Times the watchdog found the town owing work with no alarm armed, and armed it again." },
 ];
 
-const UNLABELLED = new Set(["town_reconciler_event_retries_total", "town_reconciler_events_dead_lettered_total"]);
+const UNLABELLED = new Set(["town_reconciler_event_retries_total", "town_reconciler_events_dead_lettered_total", "town_reconciler_alarm_rearmed_total"]);
 
 const HISTOGRAMS: readonly Family[] = [
   { name: "town_reconciler_tick_duration_seconds", type: "histogram", help: "Wall clock of a tick including its side effects (Date.now advances only across I/O in production)." },
@@ -48,6 +50,12 @@ export interface GaugeReadings {
   readonly agents: Readonly<Record<string, number>>;
   readonly beads: Readonly<Record<string, number>>;
   readonly lastTickSeconds: number | null;
+  /** Since the last tick (null: none yet). */
+  readonly lastTickAgeSeconds: number | null;
+  /** Wall clock of the last tick (null: none yet). */
+  readonly lastTickDurationSeconds: number | null;
+  /** How far past due the next tick is (0: on time, or asleep owing nothing). */
+  readonly tickOverdueSeconds: number;
 }
 
 export function renderPrometheus(townId: string, counters: ReadonlyArray<{ name: string; labels: string; value: number }>, gauges: GaugeReadings): string {
@@ -90,13 +98,20 @@ export function renderPrometheus(townId: string, counters: ReadonlyArray<{ name:
   gauge(
     "town_reconciler_invariant_violations_open",
     "Invariant violations open now, by invariant.",
-    Array.from({ length: 10 }, (_, i) => [{ invariant: String(i + 1) }, gauges.violationsOpen[String(i + 1)] ?? 0]),
+    Object.keys(INVARIANTS).map((invariant) => [{ invariant }, gauges.violationsOpen[invariant] ?? 0]),
   );
   gauge("town_reconciler_agents", "Agents by status.", AGENT_STATUSES.map((status) => [{ status }, gauges.agents[status] ?? 0]));
   gauge("town_reconciler_beads", "Beads by status.", BEAD_STATUSES.map((status) => [{ status }, gauges.beads[status] ?? 0]));
   if (gauges.lastTickSeconds !== null) {
     gauge("town_reconciler_last_tick_timestamp_seconds", "When the last tick ran (Unix time).", [[{}, gauges.lastTickSeconds]]);
   }
+  if (gauges.lastTickAgeSeconds !== null) {
+    gauge("town_reconciler_last_tick_age_seconds", "Since the last tick. A town that owes nothing sleeps, so this grows; alert on the overdue gauge instead.", [[{}, gauges.lastTickAgeSeconds]]);
+  }
+  if (gauges.lastTickDurationSeconds !== null) {
+    gauge("town_reconciler_last_tick_duration_seconds", "Wall clock of the last tick (Date.now advances only across I/O in production).", [[{}, gauges.lastTickDurationSeconds]]);
+  }
+  gauge("town_reconciler_tick_overdue_seconds", "How far past due the next tick is: past the alarm, or past what is owed when no alarm is set (0 when on time or asleep).", [[{}, gauges.tickOverdueSeconds]]);
   return `${out.join("\n")}\n`;
 }
 

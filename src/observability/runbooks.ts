@@ -13,6 +13,8 @@ const RUNBOOK_BY_INVARIANT: Readonly<Record<number, string>> = {
   8: "queue-depth.md",
   9: "dead-letters.md",
   10: "invariants-hooks.md",
+  11: "work-not-moving.md",
+  12: "flapping.md",
 };
 
 /** The runbook page for an invariant: its group's page, or the general one for an invariant without. */

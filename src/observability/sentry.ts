@@ -47,21 +47,18 @@ export function createAlertSink(dsn: string | undefined, log: Logger, timeoutMs 
           },
         },
       });
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const timedOut = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), timeoutMs)));
+      const deadline = Date.now() + timeoutMs;
       for (const [i, { alert, context }] of alerts.entries()) {
         inFlight = [];
         statuses = [];
         capture(toucan, alert, context);
-        const outcome = await Promise.race([Promise.allSettled(inFlight).then(() => "sent" as const), timedOut]);
-        if (outcome === "timeout") {
+        if ((await settleWithin(inFlight, deadline - Date.now())) === "timeout") {
           controller.abort();
           log.warn("Sentry did not answer in time; the rest is tried again later", { townId: context.townId, alerts: alerts.length - i, timeoutMs });
           break;
         }
         accepted[i] = statuses.some((status) => status >= 200 && status < 300);
       }
-      if (timer !== undefined) clearTimeout(timer);
       return accepted;
     },
   };
@@ -78,6 +75,77 @@ function capture(toucan: Toucan, alert: Alert, context: AlertContext): void {
     if (alert.kind === "tick_failed") scope.captureException(Object.assign(new Error(alert.error.message), { name: alert.error.name, stack: alert.error.stack }));
     else scope.captureMessage(describe(alert), level(alert));
   });
+}
+
+/** The Sentry Crons monitor the watchdog sweep reports to: a sweep that stops happening is a missed check-in. */
+export const WATCHDOG_MONITOR = "town-reconciler-watchdog";
+
+/** Runs a scheduled job and tells Sentry Crons it started and how it ended. */
+export interface CronMonitor {
+  run<T>(work: () => Promise<T>): Promise<T>;
+}
+
+/**
+ * A Sentry Crons monitor for a job run by the Cron Trigger `schedule` (a crontab line): an
+ * `in_progress` check-in when it starts, then `ok` or `error` with its duration, each carrying the
+ * monitor's config so Sentry creates the monitor on first use and knows when to expect the next run.
+ * Sentry gets at most `timeoutMs` once the job is done; slow or down, it never fails the job.
+ * No DSN: the run is logged instead.
+ */
+export function createCronMonitor(dsn: string | undefined, schedule: string, log: Logger, timeoutMs = SENTRY_TIMEOUT_MS): CronMonitor {
+  const monitorConfig = {
+    schedule: { type: "crontab" as const, value: schedule },
+    // Minutes: a check-in up to two minutes late is not missed; a sweep running ten is stuck.
+    checkinMargin: 2,
+    maxRuntime: 10,
+    timezone: "Etc/UTC",
+  };
+  if (!dsn) {
+    return {
+      async run(work) {
+        log.debug("SENTRY_DSN is not set: the watchdog's check-ins are logged, not sent", { monitor: WATCHDOG_MONITOR });
+        return work();
+      },
+    };
+  }
+  return {
+    async run(work) {
+      const inFlight: Promise<unknown>[] = [];
+      const controller = new AbortController();
+      const toucan = new Toucan({
+        dsn,
+        context: { waitUntil: (promise: Promise<unknown>) => void inFlight.push(promise) },
+        transportOptions: { fetcher: (input, init) => fetch(input, { ...init, signal: controller.signal }) },
+      });
+      const checkInId = toucan.captureCheckIn({ monitorSlug: WATCHDOG_MONITOR, status: "in_progress" }, monitorConfig);
+      const started = Date.now();
+      const finish = async (status: "ok" | "error") => {
+        toucan.captureCheckIn({ checkInId, monitorSlug: WATCHDOG_MONITOR, status, duration: (Date.now() - started) / 1000 }, monitorConfig);
+        if ((await settleWithin(inFlight, timeoutMs)) === "timeout") {
+          controller.abort();
+          log.warn("Sentry did not answer in time; check-ins dropped", { monitor: WATCHDOG_MONITOR, timeoutMs });
+        }
+      };
+      try {
+        const result = await work();
+        await finish("ok");
+        return result;
+      } catch (error) {
+        toucan.captureException(error);
+        await finish("error");
+        throw error;
+      }
+    },
+  };
+}
+
+/** Waits for what toucan sent, at most `timeoutMs`. */
+async function settleWithin(inFlight: Promise<unknown>[], timeoutMs: number): Promise<"sent" | "timeout"> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timedOut = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), timeoutMs)));
+  const outcome = await Promise.race([Promise.allSettled(inFlight).then(() => "sent" as const), timedOut]);
+  if (timer !== undefined) clearTimeout(timer);
+  return outcome;
 }
 
 function fingerprint(alert: Alert, townId: string): string[] {

@@ -70,6 +70,12 @@ export class Platform {
     return wakeAt;
   }
 
+  /** When the simulated agents report next (null with a real platform, or none running). */
+  nextSimulatedReport(): number | null {
+    this.containers();
+    return this.simulation?.nextReportAt() ?? null;
+  }
+
   /** Executes the side effects that are due, after the tick committed; their outcomes enter the town as events. */
   runEffects(runtime: TownRuntime): Promise<OutboxRun> {
     return runOutbox({

@@ -1,30 +1,56 @@
 import { DurableObject } from "cloudflare:workers";
+import { RegistryStore } from "../db/registry-store";
 import type { Env } from "../env";
+import { fleetRow, OVERDUE_GRACE_MS, type FleetRow } from "../fleet/status";
+import type { TownSummary } from "../fleet/summary";
+import { systemClock, type Clock } from "./clock";
 
 /**
- * The list of towns (one object for the whole deployment). Towns register when they are created and
- * deregister when deleted; only `GET /api/towns` reads it, so it is never on a town's hot path.
- *
- * Two statements on one table: plain SQL here is simpler than a second drizzle schema and migration set.
+ * The list of towns and the last summary of each (one object per registry shard: src/fleet/shards.ts).
+ * Towns register when created, deregister when deleted, and push a summary after their ticks; the
+ * fleet routes and the watchdog read from here alone, so no fleet read ever wakes a town. A summary is
+ * a row of small numbers: the throughput one object takes is in README (The fleet).
  */
 export class TownRegistry extends DurableObject<Env> {
+  protected readonly clock: Clock;
+  protected readonly store: RegistryStore;
+
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    ctx.storage.sql.exec("CREATE TABLE IF NOT EXISTS towns (id TEXT PRIMARY KEY, created_at INTEGER NOT NULL)");
+    this.clock = this.createClock();
+    this.store = new RegistryStore(ctx.storage.sql);
+  }
+
+  /** Where time comes from; the test worker overrides this with a clock it can move. */
+  protected createClock(): Clock {
+    return systemClock;
   }
 
   async register(townId: string, createdAt: number): Promise<void> {
-    this.ctx.storage.sql.exec("INSERT INTO towns (id, created_at) VALUES (?, ?) ON CONFLICT (id) DO NOTHING", townId, createdAt);
+    this.store.register(townId, createdAt);
   }
 
   async deregister(townId: string): Promise<void> {
-    this.ctx.storage.sql.exec("DELETE FROM towns WHERE id = ?", townId);
+    this.store.deregister(townId);
   }
 
   async list(): Promise<Array<{ id: string; createdAt: number }>> {
-    return this.ctx.storage.sql
-      .exec<{ id: string; created_at: number }>("SELECT id, created_at FROM towns ORDER BY id")
-      .toArray()
-      .map((row) => ({ id: row.id, createdAt: row.created_at }));
+    return this.store.list();
+  }
+
+  /** A town's summary after its ticks; ignored for a town not on the list (deleted meanwhile). */
+  async report(summary: TownSummary): Promise<boolean> {
+    return this.store.report(summary);
+  }
+
+  /** One row per town, by town id, as of now. */
+  async fleetStatus(): Promise<FleetRow[]> {
+    const now = this.clock.now();
+    return this.store.summaries().map(({ summary, registeredAt }) => fleetRow(summary, registeredAt, now));
+  }
+
+  /** A page of the towns whose next tick is more than the grace overdue, most overdue first, after `after`. */
+  async overdue(after: { at: number; town: string } | null, limit: number): Promise<Array<{ town: string; at: number }>> {
+    return this.store.overdue(this.clock.now() - OVERDUE_GRACE_MS, after, limit);
   }
 }

@@ -10,8 +10,10 @@ const ALARM_KEY = "alarm";
 
 /**
  * When the town ticks next, and why. One alarm per object: it is set to the earliest moment anything
- * needs the town (a deadline of the rules, events waiting, a side effect due, a simulated report, a
- * wake-up asked for), capped by the idle poll; a new event pulls it forward, never back.
+ * needs the town (what it owes — events waiting, a side effect due, a simulated report, a deadline of
+ * the rules, a reminder of an open violation, a summary for the fleet — or a wake-up asked for); a new
+ * event pulls it forward, never back. A town that owes nothing sets no alarm and sleeps until a caller
+ * wakes it: the watchdog (src/fleet/watchdog.ts) is the safety net for an alarm that is lost.
  */
 export class AlarmSchedule {
   /** A wake-up asked for while a tick was running: the tick's own schedule must not push it back. */
@@ -27,17 +29,18 @@ export class AlarmSchedule {
     this.requested = null;
   }
 
-  /** After a tick: the earliest of what the candidates need, never later than the idle poll. */
-  async next(config: TownConfig, candidates: ReadonlyArray<AlarmInfo | null>): Promise<AlarmInfo> {
+  /** After a tick: the earliest of what the candidates need (nothing sooner than "soon"), or no alarm at all when nothing is owed. */
+  async next(config: TownConfig, candidates: ReadonlyArray<AlarmInfo | null>): Promise<AlarmInfo | null> {
     const now = this.clock.now();
-    let next: AlarmInfo = { at: now + config.idleAlarmMs, reason: "idle poll" };
+    let next: AlarmInfo | null = null;
     for (const candidate of [...candidates, this.requested]) {
       if (!candidate) continue;
       // Nothing sooner than "soon": a burst of work shares one tick.
       const at = candidate === this.requested ? candidate.at : Math.max(candidate.at, now + config.soonMs);
-      if (at < next.at) next = { at, reason: candidate.reason };
+      if (!next || at < next.at) next = { at, reason: candidate.reason };
     }
-    await this.set(next.at, next.reason);
+    if (next) await this.set(next.at, next.reason);
+    else await this.clear();
     return next;
   }
 
@@ -45,6 +48,11 @@ export class AlarmSchedule {
   async soon(config: TownConfig, reason: string): Promise<void> {
     const at = this.clock.now() + config.soonMs;
     if (!this.requested || at < this.requested.at) this.requested = { at, reason };
+    await this.byLatest(at, reason);
+  }
+
+  /** Makes sure the alarm fires at `at` or sooner (never pushes it back). */
+  async byLatest(at: number, reason: string): Promise<void> {
     const current = await this.storage.getAlarm();
     if (current !== null && current <= at) return;
     await this.set(at, reason);
@@ -66,6 +74,7 @@ export class AlarmSchedule {
   async clear(): Promise<void> {
     this.requested = null;
     await this.storage.deleteAlarm();
+    await this.storage.delete(ALARM_KEY);
   }
 }
 

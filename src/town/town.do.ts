@@ -31,7 +31,11 @@ import { RateLimiter } from "./rate-limiter";
 import { replayWindow } from "./replay";
 import { fail, ok, townNotFound, type Result } from "./result";
 import type { TownRuntime } from "./runtime";
-import { AlarmSchedule, failedTickBackoff } from "./schedule";
+import { AlarmSchedule, failedTickBackoff, type AlarmInfo } from "./schedule";
+import { FleetReporter, townSummary } from "./fleet-report";
+import { ensureArmed, livenessOf, type AlarmCheck } from "./liveness";
+import { owedWork, type ShellDues } from "./owed";
+import { registryOf } from "../fleet/shards";
 import { alarmStatus } from "./status";
 import { stuckWork } from "./stuck";
 import { commitTick, describeError, runTick, type TickReport } from "./tick";
@@ -47,6 +51,8 @@ const MAX_DEBUG_EVENTS = 500;
 const DRY_RUN = Symbol("dry run");
 /** Set while the town list does not know this town yet (its registration failed and is retried by the alarm). */
 const REGISTRATION_PENDING = "registration-pending";
+/** What a failed schedule step leaves (null is a schedule too: no alarm, nothing owed). */
+const SCHEDULE_FAILED = Symbol("schedule failed");
 
 /**
  * One town. A thin shell around the pure domain: it loads the working set, runs ticks on its alarm
@@ -63,6 +69,7 @@ export class TownDO extends DurableObject<Env> {
   private readonly platform: Platform;
   private readonly schedule: AlarmSchedule;
   private readonly housekeeping = new Housekeeping();
+  private readonly reporter: FleetReporter;
   private readonly debugLimiter = new RateLimiter();
   private failedTicks = 0;
   private lastFailureReportAt = 0;
@@ -75,6 +82,7 @@ export class TownDO extends DurableObject<Env> {
     this.alerts = createAlertSink(env.SENTRY_DSN, this.log);
     this.platform = new Platform(env, this.store, this.clock, () => this.runtime!.state.town.config);
     this.schedule = new AlarmSchedule(ctx.storage, this.clock);
+    this.reporter = new FleetReporter(env);
     void ctx.blockConcurrencyWhile(async () => this.load());
   }
 
@@ -100,7 +108,7 @@ export class TownDO extends DurableObject<Env> {
     const agentToken = newAgentToken(townId);
     const tokenHash = await sha256Hex(agentToken);
     migrate(this.ctx.storage, migrations);
-    const town = { id: townId, overrides, config: resolveConfig(overrides), breaker: { ...CLOSED_BREAKER, since: now }, createdAt: now, updatedAt: now };
+    const town = { id: townId, overrides, config: resolveConfig(overrides), breaker: { ...CLOSED_BREAKER, since: now }, progressAt: now, createdAt: now, updatedAt: now };
     this.store.transaction(() => this.store.state.createTown(town, tokenHash));
     const runtime = this.load()!;
     this.housekeeping.takeSnapshot(runtime, now, 0);
@@ -115,7 +123,7 @@ export class TownDO extends DurableObject<Env> {
   async deleteTown(townId: TownId): Promise<Result<{ deleted: TownId }>> {
     if (!this.runtime) return this.notFound();
     try {
-      await this.env.REGISTRY.getByName("registry").deregister(townId);
+      await registryOf(this.env, townId).deregister(townId);
     } catch (error) {
       this.log.error("could not deregister the town", { townId, error });
       return fail(503, "registry_unavailable", "the town list could not be updated, so nothing was deleted; try again");
@@ -124,6 +132,7 @@ export class TownDO extends DurableObject<Env> {
     await this.ctx.storage.deleteAll();
     this.runtime = null;
     this.platform.reset();
+    this.reporter.reset();
     this.failedTicks = 0;
     this.log.info("town deleted", { townId });
     return ok({ deleted: townId });
@@ -219,7 +228,10 @@ export class TownDO extends DurableObject<Env> {
   async status() {
     const runtime = this.runtime;
     if (!runtime) return this.notFound();
-    return ok(alarmStatus(runtime, this.clock.now(), await this.schedule.current()));
+    const now = this.clock.now();
+    const alarm = await this.schedule.current();
+    const status = alarmStatus(runtime, now, alarm);
+    return ok({ ...status, liveness: livenessOf(runtime, now, alarm, status.lastTick?.at ?? null, this.shellDues()) });
   }
 
   /**
@@ -252,7 +264,9 @@ export class TownDO extends DurableObject<Env> {
     const { agents, beads } = countsByStatus(runtime.state);
     const violationsOpen: Record<string, number> = {};
     for (const v of runtime.openViolations.values()) violationsOpen[v.invariant] = (violationsOpen[v.invariant] ?? 0) + 1;
-    const lastTickAt = this.store.ticks.last()?.at ?? null;
+    const lastTick = this.store.ticks.last();
+    const lastTickAt = lastTick?.at ?? null;
+    const liveness = livenessOf(runtime, now, await this.schedule.current(), lastTickAt, this.shellDues());
     return ok(
       renderPrometheus(runtime.state.town.id, this.store.counters.all(), {
         queueDepth: queue.pending,
@@ -266,6 +280,9 @@ export class TownDO extends DurableObject<Env> {
         agents,
         beads,
         lastTickSeconds: lastTickAt === null ? null : lastTickAt / 1000,
+        lastTickAgeSeconds: liveness.lastTickAgeMs === null ? null : liveness.lastTickAgeMs / 1000,
+        lastTickDurationSeconds: lastTick ? lastTick.durationMs / 1000 : null,
+        tickOverdueSeconds: liveness.overdueMs / 1000,
       }),
     );
   }
@@ -275,6 +292,27 @@ export class TownDO extends DurableObject<Env> {
     const runtime = this.runtime;
     if (!runtime) return this.notFound();
     return ok(stuckWork(runtime, this.clock.now(), limit));
+  }
+
+  /**
+   * The watchdog asks: is the alarm armed for what the town owes? Sets it again if not (counted and
+   * logged), then reports to the fleet registry, so the registry's picture of this town is fresh.
+   */
+  async ensureAlarm(): Promise<Result<AlarmCheck>> {
+    const runtime = this.runtime;
+    if (!runtime) return this.notFound();
+    const now = this.clock.now();
+    const log = this.log.with({ townId: runtime.state.town.id });
+    const check = await ensureArmed(runtime, now, this.schedule, this.shellDues());
+    if (check.outcome === "rearmed") log.warn("alarm re-armed by the watchdog", { at: check.alarm.at, owed: check.owed.reason, owedSince: check.owed.at });
+    const alarm = check.outcome === "asleep" ? null : check.alarm;
+    const last = this.store.ticks.last();
+    try {
+      await this.reporter.push(townSummary(runtime, now, last, alarm?.at ?? null));
+    } catch (error) {
+      log.error("could not report to the fleet registry", { error });
+    }
+    return ok(check);
   }
 
   // ---- debugging -------------------------------------------------------------------------------
@@ -417,26 +455,21 @@ export class TownDO extends DurableObject<Env> {
     await this.step("retention", tickLog, failed, () => this.housekeeping.pruneIfDue(runtime, now), null);
     await this.step("registration", tickLog, failed, () => this.retryRegistration(runtime), undefined);
     const config = runtime.state.town.config;
-    const wake = await this.step(
+    // A summary goes to the fleet after this tick unless one went too recently: then it is owed.
+    const summaryHeldBack = this.reporter.heldBackUntil(now, config);
+    const wake = await this.step<AlarmInfo | null | typeof SCHEDULE_FAILED>(
       "schedule",
       tickLog,
       failed,
       () => {
-        const queue = this.store.events.queueStats();
-        const effectAt = this.store.outbox.nextAt();
-        const alertAt = this.store.alerts.nextAt();
-        return this.schedule.next(config, [
-          report.advance.wake,
-          queue.pending > 0 ? { at: now, reason: `${queue.pending} event(s) pending` } : null,
-          effectAt === null ? null : { at: effectAt, reason: "side effect due" },
-          alertAt === null ? null : { at: alertAt, reason: "alert to send again" },
-          simulatedWake === null ? null : { at: simulatedWake, reason: "simulated agent report due" },
-        ]);
+        const dues = { simulatedAt: simulatedWake, summaryAt: summaryHeldBack, registrationPending: this.registrationPending() };
+        return this.schedule.next(config, owedWork(runtime, now, this.store.events.queueStats(), report.advance.wake, dues));
       },
-      null,
+      SCHEDULE_FAILED,
     );
+    const next = wake === SCHEDULE_FAILED ? null : wake;
+    const durationMs = Date.now() - startedAt;
     await this.step("records", tickLog, failed, () => {
-      const durationMs = Date.now() - startedAt;
       const counters = new CounterDeltas().observe("town_reconciler_tick_duration_seconds", {}, durationMs / 1000, TICK_DURATION_BUCKETS);
       for (const { kind, outcome } of effects?.outcomes ?? []) counters.add("town_reconciler_side_effects_total", { kind, outcome });
       for (const step of failed) counters.add("town_reconciler_after_tick_failures_total", { step });
@@ -446,14 +479,23 @@ export class TownDO extends DurableObject<Env> {
           effectsAttempted: effects?.attempted ?? 0,
           effectsSucceeded: effects?.succeeded ?? 0,
           effectsFailed: effects?.failed ?? 0,
-          nextAlarmAt: wake?.at ?? null,
-          nextAlarmReason: wake?.reason ?? null,
+          nextAlarmAt: next?.at ?? null,
+          nextAlarmReason: next?.reason ?? (wake === null ? "none: the town owes nothing and sleeps" : null),
         });
         this.store.counters.add(counters.list());
       });
     }, undefined);
     // Whatever failed above, the town must wake again.
-    if (!wake) await this.schedule.set(now + failedTickBackoff(1, config), "retry after a failed schedule");
+    if (wake === SCHEDULE_FAILED) await this.schedule.set(now + failedTickBackoff(1, config), "retry after a failed schedule");
+    if (summaryHeldBack === null) {
+      const sent = await this.step("fleet summary", tickLog, [], async () => {
+        await this.reporter.push(townSummary(runtime, now, { at: now, durationMs }, wake === SCHEDULE_FAILED ? now : (next?.at ?? null)));
+        return true;
+      }, false);
+      // The registry must get the town's last word: try again — not sooner than the idle poll, so a
+      // registry that is down is not hammered by every town at once.
+      if (!sent) await this.schedule.byLatest(now + Math.max(config.fleetSummaryIntervalMs, config.idleAlarmMs), "fleet summary retry");
+    }
   }
 
   // ---- internals ----------------------------------------------------------------------------------
@@ -499,7 +541,7 @@ export class TownDO extends DurableObject<Env> {
   /** Adds the town to the town list; if that fails the town still exists, and the alarm tries again. */
   private async register(townId: TownId, createdAt: number): Promise<void> {
     try {
-      await this.env.REGISTRY.getByName("registry").register(townId, createdAt);
+      await registryOf(this.env, townId).register(townId, createdAt);
       this.ctx.storage.kv.delete(REGISTRATION_PENDING);
     } catch (error) {
       this.ctx.storage.kv.put(REGISTRATION_PENDING, true);
@@ -507,8 +549,17 @@ export class TownDO extends DurableObject<Env> {
     }
   }
 
+  private registrationPending(): boolean {
+    return this.ctx.storage.kv.get(REGISTRATION_PENDING) === true;
+  }
+
+  /** What the town's alarm must cover beside its state and storage (for the watchdog and the liveness figures). */
+  private shellDues(): ShellDues {
+    return { simulatedAt: this.platform.nextSimulatedReport(), summaryAt: null, registrationPending: this.registrationPending() };
+  }
+
   private async retryRegistration(runtime: TownRuntime): Promise<void> {
-    if (!this.ctx.storage.kv.get(REGISTRATION_PENDING)) return;
+    if (!this.registrationPending()) return;
     await this.register(runtime.state.town.id, runtime.state.town.createdAt);
   }
 

@@ -21,6 +21,8 @@ export function beadView(bead: Bead) {
     held: bead.held,
     dispatchAttempts: bead.dispatchAttempts,
     lastDispatchAt: bead.lastDispatchAt,
+    /** When it went back to open, within the flapping window (invariant 12). */
+    reopenedAt: bead.reopenedAt,
     blockedBy: bead.blockedBy,
     ...(bead.type === "merge_request" ? { sourceBeadId: bead.sourceBeadId, branch: bead.branch, prUrl: bead.prUrl, merged: bead.merged } : {}),
     ...(bead.type === "convoy" ? { tracked: bead.tracked } : {}),

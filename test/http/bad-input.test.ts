@@ -13,6 +13,8 @@ interface Route {
   path: (t: TestTown) => string;
   scope: Scope;
   body?: unknown;
+  /** A fleet route: about no town in particular, so there is no unknown town to ask it about. */
+  fleet?: true;
 }
 
 const ROUTES: Route[] = [
@@ -54,6 +56,8 @@ const ROUTES: Route[] = [
   { name: "retry a dead letter", method: "POST", path: (t) => `/api/towns/${t.townId}/debug/events/1/retry`, scope: "admin", body: {} },
   { name: "discard a dead letter", method: "POST", path: (t) => `/api/towns/${t.townId}/debug/events/1/discard`, scope: "admin", body: {} },
   { name: "delete a town", method: "DELETE", path: (t) => `/api/towns/${t.townId}`, scope: "admin" },
+  { name: "discover the fleet's scrape targets", method: "GET", path: () => "/api/fleet/targets", scope: "read", fleet: true },
+  { name: "read the fleet status", method: "GET", path: () => "/api/fleet/status", scope: "read", fleet: true },
 ];
 
 let town: TestTown;
@@ -117,17 +121,19 @@ describe.each(ROUTES)("$method $name", (route) => {
     });
   }
 
-  it("answers 404 for a town that does not exist", async () => {
-    const missing = uniqueTownId("missing");
-    const path = route.path(town).replace(town.townId, missing);
-    const response = await api(route.method, path, { token: tokenFor(route.scope, town), body: route.body });
-    if (route.method === "PUT") return expect(response.status).toBe(201); // PUT creates it
-    // An agent token is one town's: on any other town, existing or not, it is the wrong town (403).
-    if (route.scope === "agent") return expectError(response, 403, "wrong_town");
-    expectError(response, 404, "town_not_found");
-    // Asking about a town that does not exist creates nothing: no tables, no alarm.
-    expect(await townStub(missing).testDump()).toBe(JSON.stringify({ alarm: null }));
-  });
+  if (!route.fleet) {
+    it("answers 404 for a town that does not exist", async () => {
+      const missing = uniqueTownId("missing");
+      const path = route.path(town).replace(town.townId, missing);
+      const response = await api(route.method, path, { token: tokenFor(route.scope, town), body: route.body });
+      if (route.method === "PUT") return expect(response.status).toBe(201); // PUT creates it
+      // An agent token is one town's: on any other town, existing or not, it is the wrong town (403).
+      if (route.scope === "agent") return expectError(response, 403, "wrong_town");
+      expectError(response, 404, "town_not_found");
+      // Asking about a town that does not exist creates nothing: no tables, no alarm.
+      expect(await townStub(missing).testDump()).toBe(JSON.stringify({ alarm: null }));
+    });
+  }
 
   if (route.body !== undefined) {
     it("rejects malformed JSON (400)", async () => {

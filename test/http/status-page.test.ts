@@ -7,6 +7,8 @@ import workRunbook from "../../docs/runbooks/invariants-work.md?raw";
 import deadLettersRunbook from "../../docs/runbooks/dead-letters.md?raw";
 import queueRunbook from "../../docs/runbooks/queue-depth.md?raw";
 import violationsRunbook from "../../docs/runbooks/invariant-violations.md?raw";
+import workNotMovingRunbook from "../../docs/runbooks/work-not-moving.md?raw";
+import flappingRunbook from "../../docs/runbooks/flapping.md?raw";
 import { renderStatusPage, timeTicks } from "../../src/http/status-page";
 import { runbookFor } from "../../src/observability/runbooks";
 import { advance, api, createTown, sling, status, tick, TOKENS, type TestTown } from "../support/town";
@@ -163,13 +165,15 @@ describe("runbooks", () => {
       "dead-letters.md": deadLettersRunbook,
       "queue-depth.md": queueRunbook,
       "invariant-violations.md": violationsRunbook,
+      "work-not-moving.md": workNotMovingRunbook,
+      "flapping.md": flappingRunbook,
     };
     for (let invariant = 1; invariant <= 12; invariant++) {
       const text = pages[runbookFor(invariant)];
       expect(text, `invariant ${invariant} → ${runbookFor(invariant)}`).toBeDefined();
     }
     // The group pages are titled with the invariants they cover.
-    for (const invariant of [1, 2, 3, 4, 5, 6, 7, 10]) expect(pages[runbookFor(invariant)]!.split("\n")[0], String(invariant)).toMatch(new RegExp(`\\b${invariant}\\b`));
+    for (const invariant of [1, 2, 3, 4, 5, 6, 7, 10, 11, 12]) expect(pages[runbookFor(invariant)]!.split("\n")[0], String(invariant)).toMatch(new RegExp(`\\b${invariant}\\b`));
   });
 });
 

@@ -1,6 +1,7 @@
 import { runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { api, createTown, sling, status, tick, TOKENS } from "../support/town";
+import { sweep } from "../support/fleet";
+import { advance, api, createTown, runUntil, sling, status, tick, TOKENS } from "../support/town";
 
 /** Log lines written while `work` runs, parsed (this project runs with LOG_LEVEL=debug). */
 async function linesDuring(work: () => Promise<unknown>): Promise<any[]> {
@@ -56,5 +57,18 @@ describe("structured logs", () => {
     });
     expect((await status(town)).totals.eventsDrained).toBeGreaterThanOrEqual(100);
     expect(lines).toEqual([]);
+  });
+
+  it("logs each alarm the watchdog re-arms, with the town and what it owed, and one line per sweep with its counts", async () => {
+    const town = await createTown({ simulation: { workMs: 86_400_000, heartbeatIntervalMs: 30_000 } });
+    await sling(town, { id: "b1", title: "Long work" });
+    await runUntil(town, (s) => s.agents.working === 1, 5);
+    await runInDurableObject(town.stub, (_instance, state) => state.storage.deleteAlarm());
+    await advance(town, 10 * 60_000);
+    const now = await town.stub.testNow();
+    const lines = await linesDuring(() => sweep(now));
+    // (The town logs it too, from inside its object, where this spy does not reach.)
+    expect(lines).toContainEqual(expect.objectContaining({ level: "warn", message: "watchdog re-armed a town's alarm", component: "watchdog", townId: town.townId, owed: expect.any(String), at: expect.any(Number) }));
+    expect(lines).toContainEqual(expect.objectContaining({ level: "info", message: "watchdog sweep", component: "watchdog", cron: "* * * * *", rearmed: expect.any(Number), checked: expect.any(Number) }));
   });
 });

@@ -6,11 +6,12 @@ const SILENT = { simulation: { workMs: 86_400_000, heartbeatIntervalMs: 86_400_0
 const EVERYTHING = `from=0&to=${Date.UTC(2200, 0, 1)}`;
 const get = (town: TestTown, path: string) => api("GET", `/api/towns/${town.townId}${path}`, { token: TOKENS.read });
 
-/** A town with `count` ticks, a second apart. */
+/** A town with `count` ticks, a second apart (woken each time, as a command would: it owes nothing). */
 async function townWithTicks(count: number): Promise<TestTown> {
   const town = await createTown(SILENT);
   for (let i = 0; i < count; i++) {
     await advance(town, 1_000);
+    await town.stub.testWake();
     await tick(town);
   }
   return town;

@@ -16,7 +16,8 @@ export interface Checkpoint {
 export async function scriptedTown(options: { townId?: string } = {}): Promise<{ town: TestTown; checkpoints: Checkpoint[] }> {
   const town = await createTown({
     maxPolecatsPerRig: 3,
-    snapshotIntervalMs: 600_000,
+    // Often enough that the scenario's ticks (a town that owes nothing sleeps) take several snapshots.
+    snapshotIntervalMs: 180_000,
     // Work outlasts the cold-start grace, so heartbeats decide who stalls.
     coldStartGraceMs: 20_000,
     heartbeatTimeoutMs: 40_000,

@@ -10,8 +10,47 @@ import { stateSummary } from "../../src/domain/summary";
 
 export { default } from "../../src/index";
 
-/** The town list, which a test can tell to fail its next registrations (as an unreachable object would). */
+/**
+ * The town list, which a test can tell to fail its next registrations or watchdog reads (as an
+ * unreachable object would), with a clock the tests move (stored, like the towns' clocks).
+ */
 export class TownRegistry extends ProductionTownRegistry {
+  protected override createClock(): Clock {
+    const kv = this.ctx.storage.kv;
+    return { now: () => kv.get<number>(CLOCK_KEY) ?? TEST_EPOCH };
+  }
+
+  async testSetTime(at: number): Promise<number> {
+    this.ctx.storage.kv.put(CLOCK_KEY, at);
+    return at;
+  }
+
+  async testFailSweeps(count: number): Promise<void> {
+    this.ctx.storage.kv.put("test:fail-sweeps", count);
+  }
+
+  async testFailReports(count: number): Promise<void> {
+    this.ctx.storage.kv.put("test:fail-reports", count);
+  }
+
+  override async report(summary: Parameters<ProductionTownRegistry["report"]>[0]) {
+    const failing = this.ctx.storage.kv.get<number>("test:fail-reports") ?? 0;
+    if (failing > 0) {
+      this.ctx.storage.kv.put("test:fail-reports", failing - 1);
+      throw new Error("injected: the town list is unreachable");
+    }
+    return super.report(summary);
+  }
+
+  override async overdue(after: { at: number; town: string } | null, limit: number) {
+    const failing = this.ctx.storage.kv.get<number>("test:fail-sweeps") ?? 0;
+    if (failing > 0) {
+      this.ctx.storage.kv.put("test:fail-sweeps", failing - 1);
+      throw new Error("injected: the town list is unreachable");
+    }
+    return super.overdue(after, limit);
+  }
+
   override async register(townId: string, createdAt: number): Promise<void> {
     const failing = this.ctx.storage.kv.get<number>("test:fail-registrations") ?? 0;
     if (failing > 0) {
@@ -75,6 +114,14 @@ export class TownDO extends ProductionTownDO {
 
   async testAlarmAt(): Promise<number | null> {
     return this.ctx.storage.getAlarm();
+  }
+
+  /**
+   * Arms the alarm now if none is set, as any command would. A state seeded outside any tick (a bug,
+   * a hand edit) owes nothing the town knows of, so nothing else wakes a town that sleeps.
+   */
+  async testWake(): Promise<void> {
+    if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(this.clock.now());
   }
 
   async testAdvance(ms: number): Promise<number> {

@@ -123,10 +123,13 @@ export async function runUntil(town: TestTown, done: (status: any) => boolean, m
 /**
  * Ticks (a second apart) until `found` holds of the status, at most `max` times: for a violation made
  * outside any tick, which the rolling invariant sweep finds within SWEEP_BUCKETS ticks. Returns the status.
+ * Such a state owes nothing the town knows of, so a town that sleeps is woken for each tick, as a
+ * command would wake it.
  */
 export async function tickUntilFound(town: TestTown, found: (status: any) => boolean, max: number): Promise<any> {
   for (let i = 0; i < max; i++) {
     await advance(town, 1_000);
+    await town.stub.testWake();
     await tick(town);
     const now = await status(town);
     if (found(now)) return now;

@@ -1,7 +1,8 @@
 /**
  * A fake Sentry ingest on loopback, started by vitest's globalSetup (Node). It accepts the envelopes
  * toucan-js sends, parses them with Sentry's own envelope parser, and records each event by its `town`
- * tag. Per town it can answer 500 or hang (`POST /__control`). Tests read events via `GET /__events`.
+ * tag, and each Crons check-in (`check_in` items) by its monitor. Per town it can answer 500 or hang
+ * (`POST /__control`). Tests read events via `GET /__events`, check-ins via `GET /__check-ins`.
  */
 import { createServer, type Server } from "node:http";
 import { listenOnLoopback, readBody } from "./loopback";
@@ -22,9 +23,21 @@ export interface ReceivedEvent {
   mode: SentryMode;
 }
 
+/** A Sentry Crons check-in as the envelope carried it (Sentry's own field names). */
+export interface ReceivedCheckIn {
+  check_in_id: string;
+  monitor_slug: string;
+  status: string;
+  duration?: number;
+  monitor_config?: Record<string, unknown>;
+  /** The envelope's header: its `sent_at`, `dsn`, `sdk`. */
+  envelope: Record<string, unknown>;
+}
+
 export function startFakeSentry(): Promise<{ server: Server; dsn: string; url: string }> {
   const modes = new Map<string, SentryMode>();
   const events: ReceivedEvent[] = [];
+  const checkIns: ReceivedCheckIn[] = [];
   const server = createServer(async (req, res) => {
     const url = new URL(req.url ?? "/", "http://localhost");
     const body = await readBody(req);
@@ -39,10 +52,19 @@ export function startFakeSentry(): Promise<{ server: Server; dsn: string; url: s
       res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(events.filter((e) => e.town === townId)));
       return;
     }
+    if (url.pathname === "/__check-ins" && req.method === "GET") {
+      const monitor = url.searchParams.get("monitor");
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(checkIns.filter((c) => c.monitor_slug === monitor)));
+      return;
+    }
     if (/^\/api\/\d+\/envelope\/?$/.test(url.pathname) && req.method === "POST") {
-      const [, items] = parseEnvelope(new Uint8Array(body));
+      const [envelope, items] = parseEnvelope(new Uint8Array(body));
       let mode: SentryMode = "ok";
       for (const [header, payload] of items) {
+        if ((header as { type?: string }).type === "check_in") {
+          checkIns.push({ ...(payload as Omit<ReceivedCheckIn, "envelope">), envelope: envelope as Record<string, unknown> });
+          continue;
+        }
         if ((header as { type?: string }).type !== "event") continue;
         const event = payload as {
           event_id?: string;

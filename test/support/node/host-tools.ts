@@ -13,22 +13,32 @@ import { listenOnLoopback } from "./loopback";
 
 const INSTALL_PROMETHEUS = ["apt-get", "install", "-y", "--no-install-recommends", "prometheus"] as const;
 
+/** Prometheus's own programs, which no npm package ships: Debian's `prometheus` package has both. */
+export type PrometheusTool = "promtool" | "prometheus";
+const NEEDED_FOR: Record<PrometheusTool, string> = {
+  promtool: "Prometheus's checker, used by the metrics and alert rule tests",
+  prometheus: "the Prometheus server, which the fleet discovery test runs",
+};
+
+/** The path of `promtool` (see `ensurePrometheusTool`). */
+export const ensurePromtool = (): string => ensurePrometheusTool("promtool");
+
 /**
- * The path of `promtool`, Prometheus's own checker, which no npm package ships: Debian's `prometheus`
- * package does. When it is missing and this runs as root on a machine with apt (CI, a fresh container),
- * it is installed here, the way `playwright install --with-deps` installs system packages: apt-get
- * install, and if that fails (package lists missing or stale) apt-get update and install again.
- * Otherwise the run stops with the one command to type. When promtool is there, this is a PATH lookup.
+ * The path of `promtool` or `prometheus`. When it is missing and this runs as root on a machine with
+ * apt (CI, a fresh container), Debian's package is installed here, the way `playwright install
+ * --with-deps` installs system packages: apt-get install, and if that fails (package lists missing or
+ * stale) apt-get update and install again. Otherwise the run stops with the one command to type.
+ * When the program is there, this is a PATH lookup.
  */
-export function ensurePromtool(): string {
-  const found = findPromtool();
+export function ensurePrometheusTool(tool: PrometheusTool): string {
+  const found = findTool(tool);
   if (found) return found;
   const command = `sudo ${INSTALL_PROMETHEUS.join(" ")}`;
   const canInstall = process.platform === "linux" && process.getuid?.() === 0 && findExecutable("apt-get") !== null;
   if (!canInstall) {
-    throw new Error(`promtool (Prometheus's metrics checker, used by the metrics test) is not installed. Install it with:\n\n  ${command}\n`);
+    throw new Error(`${tool} (${NEEDED_FOR[tool]}) is not installed. Install it with:\n\n  ${command}\n`);
   }
-  console.log(`promtool is missing: installing Debian's prometheus package (${INSTALL_PROMETHEUS.join(" ")})…`);
+  console.log(`${tool} is missing: installing Debian's prometheus package (${INSTALL_PROMETHEUS.join(" ")})…`);
   const started = Date.now();
   // Synchronous on purpose: the projects' setups run in one process, so a second one waits here
   // instead of racing the first for apt's lock, and then finds promtool installed.
@@ -37,20 +47,20 @@ export function ensurePromtool(): string {
   let install = apt(INSTALL_PROMETHEUS);
   if (install.status !== 0) {
     const update = apt(["apt-get", "update"]);
-    if (update.status !== 0) throw new Error(`apt-get update failed while installing promtool:\n${tail(update)}\nInstall it yourself with: ${command}`);
+    if (update.status !== 0) throw new Error(`apt-get update failed while installing ${tool}:\n${tail(update)}\nInstall it yourself with: ${command}`);
     install = apt(INSTALL_PROMETHEUS);
   }
-  const installed = findPromtool();
+  const installed = findTool(tool);
   if (install.status !== 0 || !installed) {
-    throw new Error(`installing Debian's prometheus package (for promtool) failed:\n${tail(install)}\nInstall it yourself with: ${command}`);
+    throw new Error(`installing Debian's prometheus package (for ${tool}) failed:\n${tail(install)}\nInstall it yourself with: ${command}`);
   }
-  console.log(`promtool installed (${installed}) in ${Math.round((Date.now() - started) / 1000)} s`);
+  console.log(`${tool} installed (${installed}) in ${Math.round((Date.now() - started) / 1000)} s`);
   return installed;
 }
 
 /** On the PATH, or where Debian's package puts it (a PATH without /usr/bin should not hide it). */
-function findPromtool(): string | null {
-  return findExecutable("promtool") ?? (isExecutable("/usr/bin/promtool") ? "/usr/bin/promtool" : null);
+function findTool(tool: PrometheusTool): string | null {
+  return findExecutable(tool) ?? (isExecutable(`/usr/bin/${tool}`) ? `/usr/bin/${tool}` : null);
 }
 
 function findExecutable(name: string): string | null {

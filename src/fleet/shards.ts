@@ -1,0 +1,31 @@
+import type { Env } from "../env";
+import type { TownRegistry } from "../town/registry.do";
+
+/**
+ * How the town list is split over registry objects. One object takes the whole fleet up to the budget
+ * measured by `npm run bench` (README, The fleet); past it, towns are spread over `shards` objects by a
+ * hash of the town id, each town always reporting to the same one, and fleet reads ask every shard
+ * and merge. The count is fixed in code because changing it moves towns between shards: see README.
+ */
+export const REGISTRY_SHARDS = 1;
+
+/** The shard of a town (FNV-1a of its id): stable across runs, processes and deploys. */
+export function shardOf(townId: string, shards: number): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < townId.length; i++) {
+    hash ^= townId.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return (hash >>> 0) % shards;
+}
+
+/** The object of shard `index`: the first keeps the name the single registry always had. */
+export const shardName = (index: number): string => (index === 0 ? "registry" : `registry-${index}`);
+
+export function registryOf(env: Env, townId: string, shards = REGISTRY_SHARDS): DurableObjectStub<TownRegistry> {
+  return env.REGISTRY.getByName(shardName(shardOf(townId, shards)));
+}
+
+export function allRegistries(env: Env, shards = REGISTRY_SHARDS): Array<DurableObjectStub<TownRegistry>> {
+  return Array.from({ length: shards }, (_, i) => env.REGISTRY.getByName(shardName(i)));
+}

@@ -1,0 +1,135 @@
+import { env as workerEnv } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import type { Env } from "../../src/env";
+import { fleetStatus, listTowns } from "../../src/fleet/reads";
+import { registryOf, shardOf } from "../../src/fleet/shards";
+import { registrationSummary } from "../../src/fleet/summary";
+import { eventRow, seed } from "../support/seed";
+import { fleetRow, registry } from "../support/fleet";
+import { advance, api, createTown, runUntil, sling, status, tick, TOKENS, uniqueTownId } from "../support/town";
+
+const env = workerEnv as unknown as Env;
+/** Agents that work for a day and never report on their own. */
+const SILENT = { simulation: { workMs: 86_400_000, heartbeatIntervalMs: 86_400_000 } };
+
+describe("fleet summaries", () => {
+  it("arrive after ticks, at most once per interval, and the one held back is sent when the interval ends", async () => {
+    const town = await createTown({ ...SILENT, fleetSummaryIntervalMs: 10_000 });
+    // Registered: due to tick at once, nothing known yet.
+    const t0 = await town.stub.testNow();
+    expect(await fleetRow(town, t0)).toMatchObject({ queueDepth: 0, summaryAgeSeconds: 0 });
+
+    await tick(town);
+    const t1 = await town.stub.testNow();
+    expect(await fleetRow(town, t1)).toMatchObject({ lastTickAgeSeconds: 0, summaryAgeSeconds: 0 });
+
+    // Two seconds later a bead is slung and dispatched (two ticks: the dispatch, then its result):
+    // their summaries are held back…
+    await advance(town, 2_000);
+    await sling(town, { id: "b1", title: "Work" });
+    await runUntil(town, (s) => s.lastTick.at > t1 && s.queue.pending === 0 && s.outbox.pending === 0 && s.agents.working === 1, 5);
+    const t2 = await town.stub.testNow();
+    expect(await fleetRow(town, t2)).toMatchObject({ summaryAgeSeconds: 2, lastTickAgeSeconds: 2 });
+    // …and owed: the alarm wakes the town when the interval ends (before anything else it owes).
+    expect((await status(town)).alarm).toMatchObject({ nextFireAt: t1 + 10_000, reason: "fleet summary due" });
+    await town.stub.testSetTime(t1 + 10_000);
+    await tick(town);
+    expect(await fleetRow(town, t1 + 10_000)).toMatchObject({ summaryAgeSeconds: 0, lastTickAgeSeconds: 0, overdueSeconds: 0 });
+  });
+
+  it("are sent again when the registry could not take one, no sooner than the idle poll", async () => {
+    const town = await createTown({ ...SILENT, idleAlarmMs: 60_000 });
+    await tick(town);
+    await registry.testFailReports(1);
+    await advance(town, 30_000);
+    await sling(town, { id: "b1", title: "Work", held: true });
+    await tick(town);
+    const failedAt = await town.stub.testNow();
+    // The town owes nothing else: it wakes only to report again, a minute later.
+    expect((await status(town)).alarm).toMatchObject({ nextFireAt: failedAt + 60_000, reason: "fleet summary retry" });
+    expect((await fleetRow(town, failedAt)).summaryAgeSeconds).toBe(30);
+    await town.stub.testSetTime(failedAt + 60_000);
+    await tick(town);
+    expect(await fleetRow(town, failedAt + 60_000)).toMatchObject({ summaryAgeSeconds: 0, overdueSeconds: 0 });
+    expect((await status(town)).alarm.nextFireAt).toBeNull();
+  });
+
+  it("carry the town's problems as numbers, one per alert condition, never null", async () => {
+    const town = await createTown(SILENT);
+    await seed(town, [eventRow("dead-1", { status: "dead" })]);
+    await town.stub.testWake();
+    await tick(town);
+    const row = await fleetRow(town, await town.stub.testNow());
+    expect(row).toMatchObject({ town: town.townId, deadLetters: 1, violationsOpen: 1, breakerOpen: 0, stuckWork: 0, silent: 0 });
+    // Two conditions hold: dead letters, and the violation (invariant 9) they open.
+    expect(row.problems).toBe(2);
+    for (const [field, value] of Object.entries(row)) {
+      if (field === "town") expect(value).toBe(town.townId);
+      else expect(typeof value, field).toBe("number");
+    }
+  });
+
+  it("lets the registry mark a town that stopped reporting, worst first, and not one that sleeps", async () => {
+    const stopped = await createTown(SILENT);
+    await sling(stopped, { id: "b1", title: "Work" });
+    await tick(stopped);
+    const promised = (await status(stopped)).alarm.nextFireAt as number;
+    const sleeping = await createTown();
+    await tick(sleeping);
+    // Four minutes past its promised tick: late, not yet silent. Six: silent, and first in the list.
+    expect(await fleetRow(stopped, promised + 4 * 60_000)).toMatchObject({ silent: 0, overdueSeconds: 240 });
+    const late = await fleetRow(stopped, promised + 6 * 60_000);
+    expect(late).toMatchObject({ silent: 1, overdueSeconds: 360 });
+    expect(late.problems).toBeGreaterThanOrEqual(1);
+    const rows = (await api("GET", "/api/fleet/status", { token: TOKENS.read })).body.towns;
+    const problems = rows.map((r: any) => r.problems);
+    expect(problems).toEqual([...problems].sort((a: number, b: number) => b - a));
+    expect(await fleetRow(sleeping, promised + 365 * 86_400_000)).toMatchObject({ silent: 0, overdueSeconds: 0 });
+  });
+
+  it("drop a deleted town, and its late summary does not bring it back", async () => {
+    const town = await createTown();
+    await tick(town);
+    const now = await town.stub.testNow();
+    expect(await fleetRow(town, now)).toBeDefined();
+    expect((await api("DELETE", `/api/towns/${town.townId}`, { token: TOKENS.admin })).status).toBe(200);
+    expect(await fleetRow(town, now)).toBeUndefined();
+    expect(await registry.report({ ...registrationSummary(town.townId, now), reportedAt: now + 1 })).toBe(false);
+    expect(await fleetRow(town, now)).toBeUndefined();
+  });
+
+  it("never go backwards: an older summary arriving late is ignored", async () => {
+    const town = await createTown();
+    await tick(town);
+    const now = await town.stub.testNow();
+    expect(await registry.report({ ...registrationSummary(town.townId, now - 60_000), nextAlarmAt: null, queueDepth: 99 })).toBe(false);
+    expect((await fleetRow(town, now)).queueDepth).toBe(0);
+  });
+});
+
+describe("fleet routes", () => {
+  it("serve Prometheus service discovery: one target group per town, at the request's host", async () => {
+    const town = await createTown();
+    const response = await api("GET", "/api/fleet/targets", { token: TOKENS.read });
+    expect(response.status).toBe(200);
+    expect(response.headers.get("content-type")).toMatch(/^application\/json/);
+    expect(response.body).toContainEqual({ targets: ["town.test"], labels: { __metrics_path__: `/api/towns/${town.townId}/metrics`, town: town.townId } });
+    const listed = (await api("GET", "/api/towns", { token: TOKENS.read })).body.towns.map((t: any) => t.id);
+    expect(response.body.map((group: any) => group.labels.town)).toEqual(listed);
+  });
+});
+
+describe("registry shards", () => {
+  it("spread towns by a stable hash of their id, and fleet reads merge every shard", async () => {
+    const ids = Array.from({ length: 12 }, () => uniqueTownId("sharded"));
+    const shards = new Set(ids.map((id) => shardOf(id, 3)));
+    expect(shards.size).toBeGreaterThan(1);
+    expect(ids.map((id) => shardOf(id, 3))).toEqual(ids.map((id) => shardOf(id, 3)));
+    const now = Date.UTC(2100, 0, 1);
+    for (const id of ids) await registryOf(env, id, 3).register(id, now);
+    const listed = (await listTowns(env, 3)).map((t) => t.id);
+    expect(listed.filter((id) => id.startsWith("sharded"))).toEqual([...ids].sort());
+    const rows = await fleetStatus(env, 3);
+    expect(rows.filter((row) => row.town.startsWith("sharded")).map((row) => row.town).sort()).toEqual([...ids].sort());
+  });
+});
