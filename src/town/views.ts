@@ -1,6 +1,8 @@
+import type { StoredEvent } from "../db/event-store";
 import type { BeadId } from "../domain/ids";
 import { AGENT_STATUSES, BEAD_STATUSES, BEAD_TYPES, type Agent, type Bead, type Town } from "../domain/model";
 import type { TownState } from "../domain/state";
+import { shownEventId } from "./event-log";
 import type { TownRuntime } from "./runtime";
 
 /** How entities look in API responses (camelCase JSON, times in epoch milliseconds). */
@@ -73,4 +75,17 @@ export function countsByStatus(state: TownState) {
     beadsByType[type] += finished.closed + finished.failed;
   }
   return { agents, beads, beadsByType };
+}
+
+/** A logged event as the debug listing shows it: the id as its author knows it, the payload parsed where it parses. */
+export function loggedEventView(event: StoredEvent) {
+  return { ...event, ...shownEventId(event.eventId), payload: parsedOrText(event.payload) };
+}
+
+function parsedOrText(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
 }

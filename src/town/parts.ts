@@ -1,0 +1,20 @@
+import type { TownStore } from "../db/town-store";
+import type { AlertSink } from "../observability/sentry";
+import type { Clock } from "./clock";
+import type { FleetReporter } from "./fleet-report";
+import type { Housekeeping } from "./housekeeping";
+import type { Platform } from "./platform";
+import type { Registration } from "./registration";
+import type { AlarmSchedule } from "./schedule";
+
+/** What a town object is made of beside its state: the pieces the tick and the routes share. */
+export interface TownParts {
+  readonly clock: Clock;
+  readonly store: TownStore;
+  readonly alerts: AlertSink;
+  readonly platform: Platform;
+  readonly schedule: AlarmSchedule;
+  readonly housekeeping: Housekeeping;
+  readonly registration: Registration;
+  readonly reporter: FleetReporter;
+}
