@@ -2,21 +2,11 @@ import type { Action } from "./actions";
 import type { TownConfig } from "./config";
 import { deadlineReason } from "./deadlines";
 import { Plan, type Wake } from "./plan";
-import {
-  collectIdleAgents,
-  detectStalledAgents,
-  purgeTombstones,
-  recoverLostContainers,
-  retryOwedStops,
-  resumeHeartbeatingAgents,
-  stopOrphanedAgents,
-  stopStalledAgents,
-  unhookFinishedWork,
-} from "./rules/agents";
-import { dispatchOpenBeads, failExhaustedBeads, reopenOrphanedBeads, settleFailedReviews } from "./rules/beads";
-import { runCircuitBreaker } from "./rules/breaker";
-import { closeFinishedConvoys } from "./rules/convoys";
-import { closeMergedSources, dispatchReviews, ensureRefineries } from "./rules/review";
+import * as agents from "./rules/agents";
+import * as beads from "./rules/beads";
+import * as breaker from "./rules/breaker";
+import * as convoys from "./rules/convoys";
+import * as review from "./rules/review";
 import type { Focus, Scope, TownState } from "./state";
 
 export interface Reconciliation {
@@ -30,32 +20,34 @@ export interface Reconciliation {
 /**
  * The rules in the order they run. Level-triggered: each looks at the whole current state and says
  * what should change; none depends on having seen an event. Earlier rules claim the agents and beads
- * they act on, so later rules in the same pass leave them alone.
+ * they act on, so later rules in the same pass leave them alone. A rule's id is where it lives: the
+ * actions of `beads.exhaustAttempts` come from `exhaustAttempts` in rules/beads.ts.
  */
 export const RULES: ReadonlyArray<(plan: Plan) => void> = [
-  runCircuitBreaker,
+  // its transitions are the rules breaker.trip, breaker.halfOpen, breaker.reopen and breaker.close
+  breaker.transition,
   // stops owed since an earlier tick, asked for again
-  retryOwedStops,
+  agents.retryStop,
   // agents: what is certain (container gone, work cancelled) before what is inferred from silence
-  recoverLostContainers,
-  stopOrphanedAgents,
-  resumeHeartbeatingAgents,
-  detectStalledAgents,
-  stopStalledAgents,
-  unhookFinishedWork,
+  agents.recoverLostContainer,
+  agents.stopOrphaned,
+  agents.resumeHeartbeat,
+  agents.detectStall,
+  agents.stopStalled,
+  agents.unhookTerminal,
   // beads
-  reopenOrphanedBeads,
-  failExhaustedBeads,
-  closeMergedSources,
-  settleFailedReviews,
-  closeFinishedConvoys,
+  beads.reopenOrphaned,
+  beads.exhaustAttempts,
+  review.closeMergedSource,
+  beads.settleReview,
+  convoys.close,
   // dispatch
-  ensureRefineries,
-  dispatchReviews,
-  dispatchOpenBeads,
+  review.ensureRefinery,
+  review.dispatch,
+  beads.dispatch,
   // last, so an agent picked for work is not collected
-  collectIdleAgents,
-  purgeTombstones,
+  agents.collectIdle,
+  agents.purgeTombstone,
 ];
 
 /**

@@ -2,6 +2,7 @@ import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { RULES } from "../../src/domain/reconcile";
 import type { Plan } from "../../src/domain/plan";
+import * as beads from "../../src/domain/rules/beads";
 import { scriptedTown } from "../support/scenarios";
 import { api, TOKENS, type TestTown } from "../support/town";
 
@@ -41,7 +42,7 @@ describe("replay", () => {
   it("reports the ticks that diverge after a deliberate change to a rule", async () => {
     const { town, checkpoints } = await scriptedTown();
     const rules = RULES as Array<(plan: Plan) => void>;
-    const index = rules.findIndex((rule) => rule.name === "dispatchOpenBeads");
+    const index = rules.indexOf(beads.dispatch);
     const original = rules[index]!;
     // The changed rule never dispatches more than one bead per pass.
     rules[index] = (plan) => {

@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { RULES } from "../../src/domain/reconcile";
 import type { Plan } from "../../src/domain/plan";
-import { stopStalledAgents } from "../../src/domain/rules/agents";
+import { stopStalled } from "../../src/domain/rules/agents";
+import * as beads from "../../src/domain/rules/beads";
 import { BundleHistory } from "../../src/replay/bundle-history";
 import { readBundle } from "../../src/replay/bundle-reader";
 import { divergenceText } from "../../src/replay/report-text";
@@ -31,7 +32,7 @@ const recordedRules = (tick: { actions: unknown[] | null }) => (tick.actions ?? 
 
 describe("replaying a recorded bundle with a deliberately changed rule", () => {
   it("reports the tick whose decision it changes: stalled agents are no longer stopped", async () => {
-    change(stopStalledAgents, () => {});
+    change(stopStalled, () => {});
     const { bundle, report } = await replay("failures");
     // The recorded tick that stopped the stalled agent is the first to diverge.
     const stopped = bundle.ticks.find((tick) => recordedRules(tick).includes("agents.stopStalled"))!;
@@ -46,10 +47,9 @@ describe("replaying a recorded bundle with a deliberately changed rule", () => {
   });
 
   it("shows the replayed decisions with the rule and reason that made them: one dispatch per pass", async () => {
-    const dispatch = rules.find((rule) => rule.name === "dispatchOpenBeads")!;
-    change(dispatch, (plan) => {
+    change(beads.dispatch, (plan) => {
       plan.dispatchBudget = Math.min(plan.dispatchBudget, 1);
-      dispatch(plan);
+      beads.dispatch(plan);
     });
     const { bundle, report } = await replay("demo");
     expect(report.divergence.ticks).toBeGreaterThan(0);

@@ -5,7 +5,7 @@ import type { Plan } from "../plan";
 import { iso, seconds } from "./format";
 
 /** A working agent whose heartbeats stopped becomes `stalled`. */
-export function detectStalledAgents(plan: Plan): void {
+export function detectStall(plan: Plan): void {
   const { now, config } = plan;
   for (const agent of plan.agentsWith("working")) {
     if (now < heartbeatDeadline(agent, config) || !plan.claimAgent(agent.id)) continue;
@@ -20,7 +20,7 @@ export function detectStalledAgents(plan: Plan): void {
 }
 
 /** A stalled agent that heartbeats again is working again. */
-export function resumeHeartbeatingAgents(plan: Plan): void {
+export function resumeHeartbeat(plan: Plan): void {
   for (const agent of plan.agentsWith("stalled")) {
     if (agent.lastHeartbeatAt === null || agent.lastHeartbeatAt <= agent.statusSince) continue;
     if (!plan.claimAgent(agent.id)) continue;
@@ -34,7 +34,7 @@ export function resumeHeartbeatingAgents(plan: Plan): void {
 }
 
 /** Stalled for longer than the stall timeout: stop it; its bead is reopened by `beads.reopenOrphaned`. */
-export function stopStalledAgents(plan: Plan): void {
+export function stopStalled(plan: Plan): void {
   const { now, config } = plan;
   for (const agent of plan.agentsWith("stalled")) {
     if (now < stallDeadline(agent, config) || !plan.claimAgent(agent.id)) continue;
@@ -52,7 +52,7 @@ export function stopStalledAgents(plan: Plan): void {
  * the agent is released (no stop call: there is nothing to stop) and the loss counts against the breaker.
  * Only statuses observed since the current dispatch count.
  */
-export function recoverLostContainers(plan: Plan): void {
+export function recoverLostContainer(plan: Plan): void {
   const { now, config } = plan;
   for (const agent of liveAgents(plan)) {
     const status = agent.containerStatus;
@@ -70,7 +70,7 @@ export function recoverLostContainers(plan: Plan): void {
 }
 
 /** A live agent whose bead was cancelled or finished elsewhere is stopped. */
-export function stopOrphanedAgents(plan: Plan): void {
+export function stopOrphaned(plan: Plan): void {
   for (const agent of liveAgents(plan)) {
     if (!agent.hook) continue;
     const bead = plan.state.bead(agent.hook);
@@ -86,7 +86,7 @@ export function stopOrphanedAgents(plan: Plan): void {
 }
 
 /** An idle agent still hooked to a finished bead lets go of it. */
-export function unhookFinishedWork(plan: Plan): void {
+export function unhookTerminal(plan: Plan): void {
   for (const agent of plan.agentsWith("idle")) {
     if (!agent.hook) continue;
     const bead = plan.state.bead(agent.hook);
@@ -101,7 +101,7 @@ export function unhookFinishedWork(plan: Plan): void {
 }
 
 /** Idle agents with no work for a day are garbage-collected (kept as `dead` tombstones). */
-export function collectIdleAgents(plan: Plan): void {
+export function collectIdle(plan: Plan): void {
   const { now, config } = plan;
   for (const agent of plan.agentsWith("idle")) {
     // One that owes a stop stays until it is confirmed (its old container must not be forgotten).
@@ -120,7 +120,7 @@ export function collectIdleAgents(plan: Plan): void {
  * A tombstone past its retention is forgotten. Agent ids are never reused (a rig's sequence only grows),
  * so a late callback from its container is still refused afterwards: as an unknown agent, not a retired one.
  */
-export function purgeTombstones(plan: Plan): void {
+export function purgeTombstone(plan: Plan): void {
   const { now, config } = plan;
   for (const agent of plan.agentsWith("dead")) {
     if (owesStop(agent) || now < purgeDeadline(agent, config) || !plan.claimAgent(agent.id)) continue;
@@ -135,7 +135,7 @@ export function purgeTombstones(plan: Plan): void {
  * A stop the service did not confirm is asked for again when its backoff is over, for as long as it
  * takes (DESIGN §4.4): a container the town stopped must not be left running because a call failed.
  */
-export function retryOwedStops(plan: Plan): void {
+export function retryStop(plan: Plan): void {
   const { now } = plan;
   for (const agent of plan.agentsInView()) {
     for (const stop of agent.owedStops) {

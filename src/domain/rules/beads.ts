@@ -61,7 +61,7 @@ function describe(plan: Plan, id: BeadId): string {
 }
 
 /** An in-progress issue or merge request whose agent is gone goes back to open. */
-export function reopenOrphanedBeads(plan: Plan): void {
+export function reopenOrphaned(plan: Plan): void {
   for (const bead of plan.beadsWith("in_progress")) {
     if (bead.type === "convoy") continue;
     if (plan.liveAgentOf(bead.id) || !plan.claimBead(bead.id)) continue;
@@ -75,7 +75,7 @@ export function reopenOrphanedBeads(plan: Plan): void {
 }
 
 /** An open bead that used all its dispatch attempts fails. */
-export function failExhaustedBeads(plan: Plan): void {
+export function exhaustAttempts(plan: Plan): void {
   const max = plan.config.maxDispatchAttempts;
   for (const bead of plan.beadsWith("open")) {
     if (bead.type === "convoy" || bead.dispatchAttempts < max) continue;
@@ -90,7 +90,7 @@ export function failExhaustedBeads(plan: Plan): void {
 }
 
 /** An issue in review whose merge requests all failed goes back to open for another try. */
-export function settleFailedReviews(plan: Plan): void {
+export function settleReview(plan: Plan): void {
   for (const bead of plan.beadsWith("in_review")) {
     if (bead.type !== "issue") continue;
     const requests = plan.state.mergeRequestsOf(bead.id).map((id) => plan.state.bead(id));
@@ -111,7 +111,7 @@ export function settleFailedReviews(plan: Plan): void {
  * probe); polecats are created up to the rig's cap. Each rig's dispatchable issues are kept in order
  * by the state, so a rig with no agent to spare costs nothing and one with agents costs what it takes.
  */
-export function dispatchOpenBeads(plan: Plan): void {
+export function dispatch(plan: Plan): void {
   const { config, state } = plan;
   const queues: RigQueue[] = [];
   for (const rigId of state.work.rigIds()) {

@@ -6,7 +6,7 @@ import { iso, seconds } from "./format";
  * a cool-down one probe dispatch is allowed (half-open); its success closes the breaker, a failure
  * opens it again. A dead container service therefore costs a bounded number of dispatches per hour.
  */
-export function runCircuitBreaker(plan: Plan): void {
+export function transition(plan: Plan): void {
   const { now, config } = plan;
   const breaker = plan.state.town.breaker;
   const { failureThreshold, windowMs, cooldownMs } = config.breaker;

@@ -2,7 +2,7 @@ import { isTerminal } from "../model";
 import type { Plan } from "../plan";
 
 /** A convoy closes once every bead it tracks is closed or failed. */
-export function closeFinishedConvoys(plan: Plan): void {
+export function close(plan: Plan): void {
   for (const bead of plan.beadsWith("open")) {
     if (bead.type !== "convoy") continue;
     const done = bead.tracked.every((id) => {

@@ -3,7 +3,7 @@ import type { Plan } from "../plan";
 import { isReady } from "./beads";
 
 /** A merged merge request closes the issue it delivers. */
-export function closeMergedSources(plan: Plan): void {
+export function closeMergedSource(plan: Plan): void {
   for (const status of UNFINISHED) {
     for (const bead of plan.beadsWith(status)) {
       if (bead.type !== "issue") continue;
@@ -24,7 +24,7 @@ export function closeMergedSources(plan: Plan): void {
 const UNFINISHED = ["open", "in_progress", "in_review"] as const;
 
 /** A rig with merge requests waiting gets a refinery if it has none. */
-export function ensureRefineries(plan: Plan): void {
+export function ensureRefinery(plan: Plan): void {
   const { state } = plan;
   for (const rigId of state.work.rigIds()) {
     const work = state.work.rig(rigId)!;
@@ -45,7 +45,7 @@ export function ensureRefineries(plan: Plan): void {
  * The review queue: per rig at most one merge request in progress; when none is, the oldest open one
  * that is not backing off goes to the rig's refinery (created this pass if it was missing).
  */
-export function dispatchReviews(plan: Plan): void {
+export function dispatch(plan: Plan): void {
   const { state } = plan;
   // Rigs in id order: with a half-open breaker only one may get its probe, and it must be the same one every time.
   for (const rigId of state.work.rigIds()) {
