@@ -15,7 +15,7 @@ const timestamps = {
 export const towns = sqliteTable("towns", {
   id: text("id").primaryKey(),
   /** Config overrides as given (defaults are applied in code, so they can improve later). */
-  config: text("config", { mode: "json" }).notNull(),
+  overrides: text("overrides", { mode: "json" }).notNull(),
   /** SHA-256 of the town's agent token: the token itself is shown once and never stored. */
   agentTokenHash: text("agent_token_hash").notNull(),
   breaker: text("breaker", { mode: "json" }).notNull(),

@@ -82,7 +82,7 @@ export class StateStore {
   loadState(archive: BeadArchive): { state: TownState; observations: Map<AgentId, Observation> } | null {
     const townRowValue = first(this.sql, `SELECT ${TOWN_ROW.columns} FROM ${TOWN_ROW.table} LIMIT 1`, TOWN_ROW);
     if (!townRowValue) return null;
-    const overrides = townRowValue.config as TownConfigOverrides;
+    const overrides = townRowValue.overrides as TownConfigOverrides;
     const town: Town = {
       id: townRowValue.id as TownId,
       overrides,
@@ -280,7 +280,7 @@ const NONE: readonly never[] = Object.freeze([]);
 const totalOf = (counts: FinishedCounts) => Object.values(counts).reduce((n, byStatus) => n + byStatus.closed + byStatus.failed, 0);
 
 function townRow(town: Town) {
-  return { id: town.id, config: town.overrides, breaker: town.breaker, progressAt: town.progressAt, createdAt: town.createdAt, updatedAt: town.updatedAt };
+  return { id: town.id, overrides: town.overrides, breaker: town.breaker, progressAt: town.progressAt, createdAt: town.createdAt, updatedAt: town.updatedAt };
 }
 
 function toBead(row: ReturnType<typeof BEAD_ROW.decode>, blockedBy: readonly BeadId[], tracked: readonly BeadId[]): Bead {

@@ -209,6 +209,22 @@ describe("the client event id migration", () => {
   });
 });
 
+describe("the town overrides migration", () => {
+  it("keeps a town's overrides when their column is renamed", async () => {
+    const { migrate } = await import("../../src/db/migrate");
+    const { default: bundle } = await import("../../migrations/migrations.js");
+    const stub = (await import("../support/town")).townStub("migration-overrides");
+    const overrides = await runInDurableObject(stub, (_instance, state) => {
+      const before = { journal: { entries: bundle.journal.entries.filter((e) => e.tag < "0009") }, migrations: bundle.migrations };
+      migrate(state.storage, before);
+      state.storage.sql.exec("INSERT INTO towns (id, config, agent_token_hash, breaker, created_at, updated_at) VALUES ('t', '{\"maxPolecatsPerRig\":2}', 'h', '{}', 0, 0)");
+      migrate(state.storage, bundle);
+      return state.storage.sql.exec<{ overrides: string }>("SELECT overrides FROM towns").one().overrides;
+    });
+    expect(JSON.parse(overrides)).toEqual({ maxPolecatsPerRig: 2 });
+  });
+});
+
 describe("large batches", () => {
   it("ingests a batch of 1,000 events and drains it in one tick", async () => {
     const town = await createTown(SILENT);
