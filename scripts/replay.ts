@@ -15,7 +15,8 @@ import { readFileSync, statSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import { BundleHistory } from "../src/replay/bundle-history";
 import { BundleRefused, DEFAULT_MAX_BUNDLE_BYTES, readBundle, sizeText, tooLarge } from "../src/replay/bundle-reader";
-import { configDrift, divergenceText, iso } from "../src/replay/report-text";
+import { iso } from "../src/domain/format";
+import { configDrift, divergenceText } from "../src/replay/report-text";
 import { replayHistory } from "../src/replay/replay";
 
 const USAGE = "usage: npm run replay -- [--json] [--max-bytes <bytes>] <bundle.json>";

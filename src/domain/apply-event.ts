@@ -5,7 +5,7 @@ import type { Agent, Bead } from "./model";
 import { isLive, isTerminal, newBead } from "./model";
 import { idleAgent, oweStop, recordDispatchFailure, recordDispatchSuccess, setBeadStatus, settleStop } from "./mutations";
 import type { TownState } from "./state";
-import { article } from "./rules/format";
+import { article } from "./format";
 
 /** Applied, or deliberately ignored (a stale callback, a duplicate command): never an error. */
 export type EventOutcome = { readonly applied: true } | { readonly applied: false; readonly ignored: string };

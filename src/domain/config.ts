@@ -85,6 +85,21 @@ export const DEFAULT_TOWN_CONFIG = {
   /** An owed stop the service did not confirm is asked for again after this, doubling, at most the max (for as long as it takes). */
   stopRetryBaseMs: 30_000,
   stopRetryMaxMs: 600_000,
+  /** After failed ticks in a row the town tries again after this, doubling, never later than `idleAlarmMs`. */
+  failedTickBackoffBaseMs: 1_000,
+  /**
+   * An alert Sentry did not accept is tried again after `baseMs`, doubling, at most `maxMs` apart, and
+   * dropped (logged and counted) after `maxAttempts` tries: by default the last is about five hours after the first.
+   */
+  alertRetry: {
+    baseMs: 30_000,
+    maxMs: 3_600_000,
+    maxAttempts: 10,
+  },
+  /** An `Idempotency-Key` answers with its first answer this long (retries come within minutes; a day is generous). */
+  idempotencyKeyTtlMs: 86_400_000,
+  /** Retention runs this often while it keeps up (and again at once while a run could not delete all that was due). */
+  retentionIntervalMs: 3_600_000,
   /** The simulated container adapter: how long agents work and how often they fail. */
   simulation: {
     workMs: 5_000,
@@ -146,6 +161,17 @@ export const TownConfigOverridesSchema = z
     effectBackoffBaseMs: ms(DAY),
     stopRetryBaseMs: ms(DAY).min(100),
     stopRetryMaxMs: ms(DAY).min(100),
+    failedTickBackoffBaseMs: ms(60_000).min(100),
+    alertRetry: z
+      .object({
+        baseMs: ms(DAY).min(1_000),
+        maxMs: ms(7 * DAY).min(1_000),
+        maxAttempts: z.number().int().min(1).max(100),
+      })
+      .partial()
+      .strict(),
+    idempotencyKeyTtlMs: ms(30 * DAY).min(60_000),
+    retentionIntervalMs: ms(DAY).min(60_000),
     simulation: z
       .object({
         workMs: ms(DAY),
@@ -162,24 +188,22 @@ export type TownConfigOverrides = z.infer<typeof TownConfigOverridesSchema>;
 
 /** Defaults with the town's overrides laid over them (nested groups are merged, not replaced). */
 export function resolveConfig(overrides: TownConfigOverrides = {}): TownConfig {
-  return {
-    ...DEFAULT_TOWN_CONFIG,
-    ...overrides,
-    breaker: { ...DEFAULT_TOWN_CONFIG.breaker, ...overrides.breaker },
-    flapping: { ...DEFAULT_TOWN_CONFIG.flapping, ...overrides.flapping },
-    simulation: { ...DEFAULT_TOWN_CONFIG.simulation, ...overrides.simulation },
-  };
+  return layered(DEFAULT_TOWN_CONFIG, overrides) as TownConfig;
 }
 
 /** Merges a reconfiguration into the overrides a town already has. */
 export function mergeOverrides(current: TownConfigOverrides, update: TownConfigOverrides): TownConfigOverrides {
-  return {
-    ...current,
-    ...update,
-    ...(current.breaker || update.breaker ? { breaker: { ...current.breaker, ...update.breaker } } : {}),
-    ...(current.flapping || update.flapping ? { flapping: { ...current.flapping, ...update.flapping } } : {}),
-    ...(current.simulation || update.simulation
-      ? { simulation: { ...current.simulation, ...update.simulation } }
-      : {}),
-  };
+  return layered(current, update) as TownConfigOverrides;
 }
+
+/** `top` laid over `base`, one level of groups deep (the config's groups: breaker, flapping, alertRetry, simulation). */
+function layered(base: object, top: object): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(top)) {
+    const under = out[key];
+    out[key] = isGroup(value) && isGroup(under) ? { ...under, ...value } : value;
+  }
+  return out;
+}
+
+const isGroup = (value: unknown): value is object => typeof value === "object" && value !== null && !Array.isArray(value);

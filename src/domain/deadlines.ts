@@ -1,3 +1,4 @@
+import { doublingDelay } from "./backoff";
 import type { TownConfig } from "./config";
 import { flappingEnds } from "./flapping";
 import type { Agent, Bead, Town } from "./model";
@@ -57,8 +58,7 @@ export const reportedSinceDispatch = (agent: Agent): boolean =>
 
 /** How long to wait after the n-th dispatch before the next one. */
 export function dispatchBackoff(attempts: number, config: TownConfig): number {
-  if (attempts <= 0) return 0;
-  return Math.min(config.dispatchBackoffBaseMs * 2 ** (attempts - 1), config.dispatchBackoffMaxMs);
+  return doublingDelay(attempts, config.dispatchBackoffBaseMs, config.dispatchBackoffMaxMs);
 }
 
 /** When an open bead's backoff after its last dispatch ends (null: it was never dispatched). */
@@ -67,7 +67,7 @@ export const backoffEnd = (bead: Bead, config: TownConfig): number | null =>
 
 /** How long to wait after the n-th failed request to stop a container. */
 export const stopRetryDelay = (attempts: number, config: TownConfig): number =>
-  Math.min(config.stopRetryBaseMs * 2 ** Math.max(0, attempts - 1), config.stopRetryMaxMs);
+  doublingDelay(Math.max(1, attempts), config.stopRetryBaseMs, config.stopRetryMaxMs);
 
 /** An agent's moments: by its status, and when each stop it owes is to be asked for again. */
 export function agentDeadlines(agent: Agent, config: TownConfig): Deadline[] {

@@ -7,7 +7,7 @@ import { Plan } from "./plan";
 import { stalledWork, type StalledWork } from "./progress";
 import { reconcile } from "./reconcile";
 import { beadHolds, isReady, type Hold } from "./rules/beads";
-import { iso } from "./rules/format";
+import { iso } from "./format";
 import type { Scope, TownState } from "./state";
 import { byUrgency } from "./work-index";
 

@@ -1,3 +1,4 @@
+import { fnv1a } from "./hash";
 import type { TownConfig } from "./config";
 import { agentDeadlines, beadDeadlines, byDeadline, FIRST_KIND, type Deadline } from "./deadlines";
 import type { AgentId, BeadId, RigId } from "./ids";
@@ -44,12 +45,7 @@ export const SWEEP_BUCKETS = 16;
 
 /** The bucket of an id (FNV-1a): stable across runs and processes, so replay sweeps what the live tick swept. */
 export function sweepBucket(id: string): number {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < id.length; i++) {
-    hash ^= id.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193);
-  }
-  return (hash >>> 0) % SWEEP_BUCKETS;
+  return fnv1a(id) % SWEEP_BUCKETS;
 }
 
 /**

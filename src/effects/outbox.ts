@@ -1,3 +1,4 @@
+import { doublingDelay } from "../domain/backoff";
 import type { Effect } from "../domain/actions";
 import type { TownConfig } from "../domain/config";
 import type { OutboxEntry } from "../db/outbox-store";
@@ -86,8 +87,7 @@ function settle(deps: OutboxDeps, entry: OutboxEntry, outcome: CallOutcome, tall
   if (outcome.outcome === "ok") tally.succeeded += 1;
   else tally.failed += 1;
   if (retryable && attempts < config.effectMaxAttempts) {
-    const backoff = config.effectBackoffBaseMs * 2 ** (attempts - 1);
-    store.outbox.defer(entry.effect.id, attempts, now + backoff, outcome.error, now);
+    store.outbox.defer(entry.effect.id, attempts, now + doublingDelay(attempts, config.effectBackoffBaseMs), outcome.error, now);
     tally.deferred += 1;
     return;
   }

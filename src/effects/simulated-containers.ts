@@ -1,3 +1,4 @@
+import { fnv1a } from "../domain/hash";
 import type { TownConfig } from "../domain/config";
 import type { AgentId } from "../domain/ids";
 import type { SimulationStore } from "../db/simulation-store";
@@ -90,10 +91,5 @@ export class SimulatedContainers implements ContainerPort {
 
 /** A stable number in [0, 1) from a string (FNV-1a). */
 function unitHash(text: string): number {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    hash ^= text.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193);
-  }
-  return (hash >>> 0) / 2 ** 32;
+  return fnv1a(text) / 2 ** 32;
 }

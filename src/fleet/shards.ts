@@ -1,3 +1,4 @@
+import { fnv1a } from "../domain/hash";
 import type { Env } from "../env";
 import type { TownRegistry } from "../town/registry.do";
 
@@ -11,12 +12,7 @@ export const REGISTRY_SHARDS = 1;
 
 /** The shard of a town (FNV-1a of its id): stable across runs, processes and deploys. */
 export function shardOf(townId: string, shards: number): number {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < townId.length; i++) {
-    hash ^= townId.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193);
-  }
-  return (hash >>> 0) % shards;
+  return fnv1a(townId) % shards;
 }
 
 /** The object of shard `index`: the first keeps the name the single registry always had. */

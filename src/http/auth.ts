@@ -1,5 +1,5 @@
 import { agentTokenTown, tokensEqual } from "../auth/tokens";
-import { article } from "../domain/rules/format";
+import { article } from "../domain/format";
 import type { Env } from "../env";
 import { HttpError } from "./errors";
 

@@ -1,3 +1,4 @@
+import { mib, MiB } from "../domain/format";
 import { BUNDLE_FORMAT, BUNDLE_VERSION, BundleSchema, checksumOf, type Bundle } from "./bundle-format";
 
 /** Why a bundle cannot be replayed; the message says what is wrong with it and what to do. */
@@ -14,7 +15,7 @@ export class BundleRefused extends Error {
 }
 
 /** Largest bundle read by default: a day's export is bounded at 64 MiB, and a re-indented one is a few times that. */
-export const DEFAULT_MAX_BUNDLE_BYTES = 256 * 1024 * 1024;
+export const DEFAULT_MAX_BUNDLE_BYTES = 256 * MiB;
 
 /**
  * A bundle's text, checked in the order that names the real problem: its size, that it is whole JSON,
@@ -80,4 +81,4 @@ export const tooLarge = (bytes: number, maxBytes: number) =>
 
 /** Bytes as a reader takes them in: "36,319 bytes", "12.4 MiB". */
 export const sizeText = (bytes: number) =>
-  bytes < 1024 * 1024 ? `${bytes.toLocaleString("en-US")} bytes` : `${(Math.round((bytes / (1024 * 1024)) * 10) / 10).toLocaleString("en-US")} MiB`;
+  bytes < MiB ? `${bytes.toLocaleString("en-US")} bytes` : `${mib(bytes).toLocaleString("en-US")} MiB`;

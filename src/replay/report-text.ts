@@ -1,3 +1,4 @@
+import { iso } from "../domain/format";
 import { resolveConfig } from "../domain/config";
 import type { Bundle } from "./bundle-format";
 import type { Divergence } from "./divergence";
@@ -42,5 +43,4 @@ export function configDrift(bundle: Bundle): string[] {
   return drift;
 }
 
-export const iso = (ms: number) => new Date(ms).toISOString();
 const count = (n: number, noun: string) => `${n} ${noun}${n === 1 ? "" : "s"}`;

@@ -1,23 +1,20 @@
 import type { TownStore } from "../db/town-store";
+import { doublingDelay } from "../domain/backoff";
+import type { TownConfig } from "../domain/config";
 import type { Alert } from "../observability/alerts";
 import { CounterDeltas } from "../observability/counters";
 import type { Logger } from "../observability/log";
 import type { AlertSink } from "../observability/sentry";
 
-/** Tries per alert before it is dropped: with the backoff below, the last is about five hours after the first. */
-export const ALERT_MAX_ATTEMPTS = 10;
 /** Alerts taken per delivery; the rest wait for the next tick. */
 const ALERT_BATCH = 20;
-
-/** How long to wait after the n-th failed try: 30 s, doubling, at most an hour. */
-const alertBackoff = (attempts: number): number => Math.min(30_000 * 2 ** (attempts - 1), 3_600_000);
 
 /**
  * Delivers the alerts that are due. One Sentry accepted is gone; one it did not is tried again later,
  * with backoff, and dropped — logged and counted — after its last try. An alert is never marked sent
  * before Sentry took it, so a crash or a timeout only delays it.
  */
-export async function deliverAlerts(store: TownStore, sink: AlertSink, now: number, log: Logger): Promise<void> {
+export async function deliverAlerts(store: TownStore, sink: AlertSink, retry: TownConfig["alertRetry"], now: number, log: Logger): Promise<void> {
   const due = store.alerts.due(now, ALERT_BATCH);
   if (due.length === 0) return;
   const accepted = await sink.deliver(due);
@@ -28,15 +25,15 @@ export async function deliverAlerts(store: TownStore, sink: AlertSink, now: numb
       if (accepted[i]) {
         store.alerts.remove(entry.id);
         counters.add("town_reconciler_alerts_sent_total", { kind: entry.alert.kind });
-      } else if (entry.attempts + 1 >= ALERT_MAX_ATTEMPTS) {
+      } else if (entry.attempts + 1 >= retry.maxAttempts) {
         store.alerts.remove(entry.id);
         counters.add("town_reconciler_alerts_dropped_total", { kind: entry.alert.kind });
         dropped.push(entry.alert);
       } else {
-        store.alerts.retryAt(entry.id, entry.attempts + 1, now + alertBackoff(entry.attempts + 1));
+        store.alerts.retryAt(entry.id, entry.attempts + 1, now + doublingDelay(entry.attempts + 1, retry.baseMs, retry.maxMs));
       }
     });
     store.counters.add(counters.list());
   });
-  for (const alert of dropped) log.error("alert dropped: Sentry did not accept it in its last try", { alert: alert.kind, attempts: ALERT_MAX_ATTEMPTS });
+  for (const alert of dropped) log.error("alert dropped: Sentry did not accept it in its last try", { alert: alert.kind, attempts: retry.maxAttempts });
 }

@@ -1,3 +1,4 @@
+import { iso, mib, MiB } from "../domain/format";
 import type { TownStore } from "../db/town-store";
 import { resolveConfig, type TownConfigOverrides } from "../domain/config";
 import { parseLoggedEvent, type LoggedEvent } from "../domain/events";
@@ -9,9 +10,8 @@ import type { HistoryTick } from "../replay/history";
 import { BundleStream } from "./bundle-stream";
 import { REPLAY_LIMITS } from "./replay";
 import { fail, ok, type Result } from "./result";
-import { findHistory, iso, readSnapshot } from "./stored-history";
+import { findHistory, readSnapshot } from "./stored-history";
 
-const MiB = 1024 * 1024;
 /** Tick records per chunk of the stream. */
 const PAGE = 1_000;
 /** Events per read: a bead_created payload may carry a 100 KB body, so a page stays a few MB at worst. */
@@ -221,5 +221,3 @@ function withoutBody(event: LoggedEvent): LoggedEvent {
     return event; // not JSON: replay fails it as the drain did, body or not
   }
 }
-
-const mib = (bytes: number) => Math.round((bytes / MiB) * 10) / 10;

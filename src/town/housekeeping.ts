@@ -2,10 +2,6 @@ import { snapshotOf } from "../domain/snapshot";
 import type { AgentId, BeadId } from "../domain/ids";
 import type { TownRuntime } from "./runtime";
 
-/** How often retention runs while it keeps up. */
-const PRUNE_INTERVAL_MS = 3_600_000;
-/** How long an `Idempotency-Key` answers with its first answer (retries come within minutes; a day is generous). */
-const IDEMPOTENCY_KEY_TTL_MS = 86_400_000;
 /** Rows deleted per table in one run at most: retention never makes one alarm long (a run that hit it runs again next tick). */
 export const PRUNE_BATCH = 5_000;
 
@@ -43,15 +39,15 @@ export class Housekeeping {
 
   /** Retention, hourly — or at once while the previous run could not delete all that was due. */
   pruneIfDue(runtime: TownRuntime, now: number): PruneRun | null {
-    if (!this.behind && now - this.lastPrunedAt < PRUNE_INTERVAL_MS) return null;
-    this.lastPrunedAt = now;
     const { store, state } = runtime;
     const config = state.town.config;
+    if (!this.behind && now - this.lastPrunedAt < config.retentionIntervalMs) return null;
+    this.lastPrunedAt = now;
     const run = store.transaction(() => {
       const events = store.events.prune(now - config.eventRetentionMs, config.eventRetentionCount, PRUNE_BATCH);
       const ticks = store.ticks.prune(now - config.tickRetentionMs, config.tickRetentionCount, PRUNE_BATCH);
       store.snapshots.prune(now - Math.min(config.eventRetentionMs, config.tickRetentionMs));
-      store.idempotency.prune(now - IDEMPOTENCY_KEY_TTL_MS, PRUNE_BATCH);
+      store.idempotency.prune(now - config.idempotencyKeyTtlMs, PRUNE_BATCH);
       let beads = 0;
       if (config.finishedBeadRetentionMs !== null) {
         // Never sooner than events and ticks go, so a replay that can still run finds the beads it reads.

@@ -2,7 +2,7 @@ import type { HeartbeatInput, IngestInput } from "../api/schemas";
 import type { NewEvent } from "../db/event-store";
 import type { AgentId } from "../domain/ids";
 import { isLive, type Agent, type ContainerStatus } from "../domain/model";
-import { article } from "../domain/rules/format";
+import { article } from "../domain/format";
 import { clientEventId, sameContent, shownEventId, toNewEvent } from "./event-log";
 import { fail, ok, type Result } from "./result";
 import type { TownRuntime } from "./runtime";

@@ -1,10 +1,10 @@
+import { iso, mib, MiB } from "../domain/format";
 import type { TownStore } from "../db/town-store";
 import { replayHistory, type ReplayReport } from "../replay/replay";
 import { ReplayTooLarge, WorkBudget } from "../replay/work-budget";
 import { fail, ok, type Result } from "./result";
-import { findHistory, historySize, iso, readSnapshot, StoredHistory } from "./stored-history";
+import { findHistory, historySize, readSnapshot, StoredHistory } from "./stored-history";
 
-const MiB = 1024 * 1024;
 
 /**
  * What one replay may cost at most; over it the request is refused with 413. Replay runs inside the
@@ -63,5 +63,3 @@ export function replayWindow(store: TownStore, from: number, to: number, now: nu
 }
 
 export type { ReplayReport };
-
-const mib = (bytes: number) => Math.round((bytes / MiB) * 10) / 10;

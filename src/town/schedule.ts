@@ -1,3 +1,4 @@
+import { doublingDelay } from "../domain/backoff";
 import type { TownConfig } from "../domain/config";
 import type { Clock } from "./clock";
 
@@ -78,5 +79,5 @@ export class AlarmSchedule {
   }
 }
 
-/** How long to wait after the n-th failed tick in a row: doubling from a second, never beyond the idle poll. */
-export const failedTickBackoff = (failures: number, config: TownConfig): number => Math.min(1_000 * 2 ** (failures - 1), config.idleAlarmMs);
+/** How long to wait after the n-th failed tick in a row: doubling from `failedTickBackoffBaseMs`, never beyond `idleAlarmMs`. */
+export const failedTickBackoff = (failures: number, config: TownConfig): number => doublingDelay(failures, config.failedTickBackoffBaseMs, config.idleAlarmMs);

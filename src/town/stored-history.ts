@@ -1,3 +1,4 @@
+import { hours, iso } from "../domain/format";
 import type { SnapshotRef } from "../db/snapshot-store";
 import type { TownStore } from "../db/town-store";
 import { runs } from "../db/sql";
@@ -113,6 +114,3 @@ export class StoredHistory implements ReplayHistory {
   /** Storage answers every read (a bead it lacks was never archived before the snapshot). */
   assertComplete(): void {}
 }
-
-export const iso = (ms: number) => new Date(ms).toISOString();
-const hours = (ms: number) => Math.round((ms / 3_600_000) * 10) / 10;

@@ -66,7 +66,7 @@ export class Ticker {
     for (const alert of report.alerts) {
       if (alert.kind === "event_dead_lettered") steps.log.error("event dead-lettered", { seq: alert.seq, eventId: alert.eventId, type: alert.type });
     }
-    await steps.run("alerts", () => deliverAlerts(store, alerts, now, steps.log), undefined);
+    await steps.run("alerts", () => deliverAlerts(store, alerts, town.config.alertRetry, now, steps.log), undefined);
     const effects = await steps.run("side effects", () => platform.runEffects(runtime), null);
     await steps.run("snapshot", () => housekeeping.snapshotIfDue(runtime, now, report.tickId), undefined);
     await steps.run("retention", () => housekeeping.pruneIfDue(runtime, now), null);
@@ -128,7 +128,7 @@ export class Ticker {
         if (report) store.alerts.enqueue([{ kind: "tick_failed", error: alertError(error), consecutiveFailures: this.failures }], { townId: runtime.state.town.id, tickId: null }, now);
       });
       if (report) this.lastFailureReportAt = now;
-      await deliverAlerts(store, alerts, now, log);
+      await deliverAlerts(store, alerts, config.alertRetry, now, log);
     } catch (recordError) {
       log.error("could not record the failed tick", { error: recordError });
     }

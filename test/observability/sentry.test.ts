@@ -6,7 +6,7 @@ import { createAlertSink } from "../../src/observability/sentry";
 import { agentRow, beadRow, eventRow, seed } from "../support/seed";
 import { advance, createTown, status, tick, tickUntilFound, type TestTown } from "../support/town";
 import { SWEEP_BUCKETS } from "../../src/domain/work-index";
-import { ALERT_MAX_ATTEMPTS } from "../../src/town/alerting";
+import { DEFAULT_TOWN_CONFIG } from "../../src/domain/config";
 
 const sentryUrl = inject("sentryUrl");
 const SILENT = { simulation: { workMs: 86_400_000, heartbeatIntervalMs: 86_400_000 }, idleAlarmMs: 3_600_000 };
@@ -141,7 +141,7 @@ describe("alerts Sentry did not accept", () => {
     }
     // One try per tick while it waits (the backoff stays under an hour), then no more.
     const tries = (await sentryEvents(town)).filter((e) => e.tags.alert === "event_dead_lettered").length;
-    expect(tries).toBe(ALERT_MAX_ATTEMPTS);
+    expect(tries).toBe(DEFAULT_TOWN_CONFIG.alertRetry.maxAttempts);
     expect((await status(town)).totals.alertsDropped).toBeGreaterThanOrEqual(1);
   });
 });

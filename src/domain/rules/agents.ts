@@ -2,7 +2,7 @@ import { collectionDeadline, graceEnd, heartbeatDeadline, purgeDeadline, reporte
 import type { Agent } from "../model";
 import { isTerminal, owesStop } from "../model";
 import type { Plan } from "../plan";
-import { iso, seconds } from "./format";
+import { iso, seconds } from "../format";
 
 /** A working agent whose heartbeats stopped becomes `stalled`. */
 export function detectStall(plan: Plan): void {

@@ -4,7 +4,7 @@ import type { Bead } from "../model";
 import { isTerminal } from "../model";
 import type { Plan } from "../plan";
 import { byUrgency, type RigWork } from "../work-index";
-import { iso } from "./format";
+import { iso } from "../format";
 
 export { dispatchBackoff } from "../deadlines";
 

@@ -1,5 +1,5 @@
 import type { Plan } from "../plan";
-import { iso, seconds } from "./format";
+import { iso, seconds } from "../format";
 
 /**
  * The circuit breaker: too many dispatch failures in a window suspend dispatching for the town; after
