@@ -1,4 +1,6 @@
 import type { TownSummary } from "../fleet/summary";
+import { allColumns, rowCodec } from "./codec";
+import { summaries } from "./registry-schema";
 import { registrationSummary } from "../fleet/summary";
 
 /**
@@ -27,17 +29,17 @@ const SCHEMA = [
     SELECT id, created_at, 0, created_at, 0, 0, 0, 0, 0 FROM towns WHERE NOT EXISTS (SELECT 1 FROM summaries WHERE town_id = towns.id)`,
 ];
 
-const COLUMNS = "town_id, reported_at, last_tick_at, tick_wall_clock_ms, next_alarm_at, queue_depth, oldest_pending_at, dead_letters, breaker_open, violations_open, stuck_work";
-const VALUES = (s: TownSummary) => [s.town, s.reportedAt, s.lastTickAt, s.tickWallClockMs, s.nextAlarmAt, s.queueDepth, s.oldestPendingAt, s.deadLetters, s.breakerOpen, s.violationsOpen, s.stuckWork];
-const UPDATES = COLUMNS.split(", ")
-  .slice(1)
-  .map((column) => `${column} = excluded.${column}`)
+/** Summaries are written and read back through the declared columns, in one order. */
+const SUMMARY = rowCodec(summaries, allColumns(summaries));
+const SUMMARY_KEYS = allColumns(summaries);
+const VALUES = (summary: TownSummary) => SUMMARY_KEYS.map((key) => summary[key]);
+const PLACEHOLDERS = SUMMARY_KEYS.map(() => "?").join(", ");
+const UPDATES = SUMMARY_KEYS.slice(1)
+  .map((key) => `"${summaries[key].name}" = excluded."${summaries[key].name}"`)
   .join(", ");
 /** Only for a registered town (a late report of a deleted town must not bring it back), and never older than what is kept. */
-const REPORT = `INSERT INTO summaries (${COLUMNS}) SELECT ${COLUMNS.split(", ").map(() => "?").join(", ")} WHERE EXISTS (SELECT 1 FROM towns WHERE id = ?)
+const REPORT = `INSERT INTO summaries (${SUMMARY.columns}) SELECT ${PLACEHOLDERS} WHERE EXISTS (SELECT 1 FROM towns WHERE id = ?)
   ON CONFLICT (town_id) DO UPDATE SET ${UPDATES} WHERE excluded.reported_at >= summaries.reported_at`;
-
-type SummaryRow = [string, number, number | null, number, number | null, number, number | null, number, number, number, number];
 
 export interface RegisteredSummary {
   readonly summary: TownSummary;
@@ -52,7 +54,7 @@ export class RegistryStore {
   /** Adds a town with the summary it starts with (nothing if it is listed already). */
   register(townId: string, createdAt: number): void {
     this.sql.exec("INSERT INTO towns (id, created_at) VALUES (?, ?) ON CONFLICT (id) DO NOTHING", townId, createdAt);
-    this.sql.exec(`INSERT INTO summaries (${COLUMNS}) VALUES (${COLUMNS.split(", ").map(() => "?").join(", ")}) ON CONFLICT (town_id) DO NOTHING`, ...VALUES(registrationSummary(townId, createdAt)));
+    this.sql.exec(`INSERT INTO summaries (${SUMMARY.columns}) VALUES (${PLACEHOLDERS}) ON CONFLICT (town_id) DO NOTHING`, ...VALUES(registrationSummary(townId, createdAt)));
   }
 
   deregister(townId: string): void {
@@ -76,12 +78,10 @@ export class RegistryStore {
 
   /** Every registered town's summary, by town id. */
   summaries(): RegisteredSummary[] {
-    const cursor = this.sql.exec(`SELECT ${COLUMNS.split(", ").map((c) => `s.${c}`).join(", ")}, t.created_at FROM towns t JOIN summaries s ON s.town_id = t.id ORDER BY t.id`);
+    // The summary's columns as declared, then when the town was registered (read after them).
+    const cursor = this.sql.exec(`SELECT ${SUMMARY.columns}, t.created_at FROM towns t JOIN summaries s ON s.town_id = t.id ORDER BY t.id`);
     const out: RegisteredSummary[] = [];
-    for (const raw of cursor.raw() as unknown as Iterable<[...SummaryRow, number]>) {
-      const [town, reportedAt, lastTickAt, tickWallClockMs, nextAlarmAt, queueDepth, oldestPendingAt, deadLetters, breakerOpen, violationsOpen, stuckWork, registeredAt] = raw;
-      out.push({ summary: { town, reportedAt, lastTickAt, tickWallClockMs, nextAlarmAt, queueDepth, oldestPendingAt, deadLetters, breakerOpen, violationsOpen, stuckWork }, registeredAt });
-    }
+    for (const raw of cursor.raw()) out.push({ summary: SUMMARY.decode(raw), registeredAt: raw[SUMMARY_KEYS.length] as number });
     return out;
   }
 
