@@ -1,24 +1,12 @@
 import { and, asc, desc, eq, gt, gte, lte, sql } from "drizzle-orm";
 import type { DrizzleSqliteDODatabase } from "drizzle-orm/durable-sqlite";
+import type { HistoryTick } from "../replay/history";
 import type { QueueStats } from "./event-store";
 import * as schema from "./schema";
 import { changes } from "./sql";
 
 export type TickRow = typeof schema.ticks.$inferSelect;
 export type NewTick = typeof schema.ticks.$inferInsert;
-
-/** The columns of a tick that replay reads: its recorded inputs and actions. */
-export interface ReplayTickRecord {
-  readonly id: number;
-  readonly at: number;
-  readonly result: string;
-  readonly logSeq: number | null;
-  readonly observations: Array<[string, number | null]> | null;
-  readonly drainedSeqs: number[] | null;
-  readonly actions: unknown[] | null;
-  readonly oldestPendingAgeMs: number | null;
-  readonly deadLetters: number;
-}
 
 /** Bytes counted per tick record beyond its JSON columns: its numbers and short texts. */
 const TICK_ROW_OVERHEAD = 64;
@@ -106,7 +94,7 @@ export class TickStore {
   }
 
   /** What replay reads of the ticks after `afterId` that ran at or before `upTo`, oldest first: their inputs and actions. */
-  replayRecords(afterId: number, upTo: number, limit: number): ReplayTickRecord[] {
+  replayRecords(afterId: number, upTo: number, limit: number): HistoryTick[] {
     const t = schema.ticks;
     return this.db
       .select({
@@ -124,7 +112,7 @@ export class TickStore {
       .where(and(gt(t.id, afterId), lte(t.at, upTo)))
       .orderBy(asc(t.id))
       .limit(limit)
-      .all() as ReplayTickRecord[];
+      .all() as HistoryTick[];
   }
 
   /** How many ticks after `afterId` ran at or before `upTo`, the actions they recorded, and the bytes of what replay reads of them. */

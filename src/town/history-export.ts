@@ -6,7 +6,6 @@ import type { Bead } from "../domain/model";
 import { finishedTotal } from "../domain/state";
 import { ArchiveLookups } from "../replay/archive-lookups";
 import { BUNDLE_FORMAT, BUNDLE_VERSION, type BundleArchive, type ConfigChange } from "../replay/bundle-format";
-import type { HistoryTick } from "../replay/history";
 import { BundleStream } from "./bundle-stream";
 import { REPLAY_LIMITS } from "./replay";
 import { fail, ok, type Result } from "./result";
@@ -124,7 +123,7 @@ export function exportHistory(store: TownStore, townId: string, from: number, to
     for (let after = ref.tickId; ; ) {
       const page = store.ticks.replayRecords(after, to, PAGE);
       const pinned = page.filter((tick) => tick.id <= lastTickId);
-      for (const tick of pinned) out.item(tickRecord(tick));
+      for (const tick of pinned) out.item(tick);
       tickCount += pinned.length;
       yield;
       if (page.length < PAGE || pinned.length < page.length) break;
@@ -195,20 +194,6 @@ function lookUpArchive(store: TownStore, lookups: ArchiveLookups, upToSeq: numbe
 /** An event as the bundle carries it: the row's own fields, the payload as the stored text. */
 function eventRecord(e: LoggedEvent): LoggedEvent {
   return { seq: e.seq, eventId: e.eventId, type: e.type, agentId: e.agentId, beadId: e.beadId, payload: e.payload, createdAt: e.createdAt };
-}
-
-function tickRecord(t: HistoryTick): HistoryTick {
-  return {
-    id: t.id,
-    at: t.at,
-    result: t.result,
-    logSeq: t.logSeq,
-    observations: t.observations,
-    drainedSeqs: t.drainedSeqs,
-    actions: t.actions,
-    oldestPendingAgeMs: t.oldestPendingAgeMs,
-    deadLetters: t.deadLetters,
-  };
 }
 
 /** A bead_created payload without the bead's body (bodies are left out unless asked for; replay never reads them). */
