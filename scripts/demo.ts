@@ -7,6 +7,7 @@
  * Settings: TOWN_URL (default http://localhost:8787), ADMIN_TOKEN / READ_TOKEN / DEBUG_TOKEN (default:
  * the development tokens of .dev.vars), DEMO_TIMEOUT_S (default 180).
  */
+import { DEMO_BEADS, DEMO_CONFIG, DEMO_CONVOY, DEMO_RIGS } from "./demo-workload";
 import { DEV_TOKENS } from "./local-worker";
 
 const base = (process.env.TOWN_URL ?? "http://localhost:8787").replace(/\/$/, "");
@@ -40,33 +41,12 @@ const openBeads = (status: { beads: { open: number } }) => status.beads.open;
 async function main() {
   const town = `demo-${new Date().toISOString().replace(/\D/g, "").slice(2, 14)}`;
   console.log(`Creating town ${town} on ${base} …`);
-  const created = await call("PUT", `/api/towns/${town}`, tokens.admin, {
-    config: {
-      maxPolecatsPerRig: 3,
-      maxDispatchAttempts: 3,
-      dispatchBackoffBaseMs: 2_000,
-      simulation: { workMs: 4_000, failureRate: 0.15, heartbeatIntervalMs: 2_000 },
-    },
-  });
+  const created = await call("PUT", `/api/towns/${town}`, tokens.admin, { config: DEMO_CONFIG });
   const agentToken: string = created.agentToken;
-  for (const rig of ["web", "api"]) await call("POST", `/api/towns/${town}/rigs`, tokens.admin, { id: rig, name: rig, gitUrl: `https://git.example/${rig}.git` });
-
-  const beads = [
-    { id: "login-page", rigId: "web", title: "Redesign the login page", priority: 1 },
-    { id: "session-api", rigId: "api", title: "Session API v2", priority: 0 },
-    { id: "login-wiring", rigId: "web", title: "Wire the login page to the session API", priority: 1, blockedBy: ["login-page", "session-api"] },
-    { id: "rate-limits", rigId: "api", title: "Rate limits per tenant", priority: 2 },
-    { id: "audit-log", rigId: "api", title: "Audit log", priority: 2 },
-    { id: "dark-mode", rigId: "web", title: "Dark mode", priority: 3 },
-    { id: "a11y-pass", rigId: "web", title: "Accessibility pass", priority: 2 },
-    { id: "billing-hooks", rigId: "api", title: "Billing webhooks", priority: 1 },
-    { id: "docs-site", rigId: "web", title: "Docs site search", priority: 4 },
-    { id: "export-csv", rigId: "api", title: "CSV export", priority: 3 },
-    { id: "onboarding", rigId: "web", title: "Onboarding checklist", priority: 2, blockedBy: ["login-wiring"] },
-    { id: "cleanup", rigId: "api", title: "Remove the v1 session API", priority: 4, blockedBy: ["session-api"], held: true },
-  ];
+  for (const rig of DEMO_RIGS) await call("POST", `/api/towns/${town}/rigs`, tokens.admin, { id: rig, name: rig, gitUrl: `https://git.example/${rig}.git` });
+  const beads = DEMO_BEADS;
   for (const bead of beads) await call("POST", `/api/towns/${town}/beads`, tokens.admin, bead);
-  await call("POST", `/api/towns/${town}/convoys`, tokens.admin, { id: "login-release", title: "Login release", beadIds: ["login-page", "session-api", "login-wiring"] });
+  await call("POST", `/api/towns/${town}/convoys`, tokens.admin, DEMO_CONVOY);
   console.log(`Slung ${beads.length} beads into 2 rigs (one held, some blocked) and a convoy.`);
 
   const started = Date.now();

@@ -7,13 +7,12 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
-import { DEV_TOKENS, startLocalWorker, type LocalWorker } from "../../scripts/local-worker";
+import { DEV_TOKENS, freePort, startLocalWorker, type LocalWorker } from "../../scripts/local-worker";
 import { ensurePrometheusTool } from "../support/node/host-tools";
 
 const EXAMPLES = fileURLToPath(new URL("../../grafana/prometheus/", import.meta.url));
@@ -122,15 +121,3 @@ describe("Prometheus with http_sd_configs on /api/fleet/targets", () => {
     for (const rule of rules) expect(rule.alerts.filter((a: any) => TOWNS.includes(a.labels.town)), rule.name).toEqual([]);
   });
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-    server.on("error", reject);
-  });
-}

@@ -1,4 +1,5 @@
 /** Scripted towns that tests replay, export and record as bundles: the same history, told once. */
+import { DEMO_BEADS, DEMO_CONFIG, DEMO_CONVOY, DEMO_RIGS } from "../../scripts/demo-workload";
 import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { expect } from "vitest";
 import { api, bead, createTown, heartbeat, sling, status, tick, TOKENS, type TestTown } from "./town";
@@ -68,30 +69,6 @@ export async function scriptedTown(options: { townId?: string } = {}): Promise<{
 }
 
 
-/** The town `npm run demo` creates (scripts/demo.ts), with its settings. */
-const DEMO_CONFIG = {
-  maxPolecatsPerRig: 3,
-  maxDispatchAttempts: 3,
-  dispatchBackoffBaseMs: 2_000,
-  simulation: { workMs: 4_000, failureRate: 0.15, heartbeatIntervalMs: 2_000 },
-};
-
-/** The demo's beads: priorities, blockers, a held one. */
-const DEMO_BEADS = [
-  { id: "login-page", rigId: "web", title: "Redesign the login page", priority: 1 },
-  { id: "session-api", rigId: "api", title: "Session API v2", priority: 0 },
-  { id: "login-wiring", rigId: "web", title: "Wire the login page to the session API", priority: 1, blockedBy: ["login-page", "session-api"] },
-  { id: "rate-limits", rigId: "api", title: "Rate limits per tenant", priority: 2 },
-  { id: "audit-log", rigId: "api", title: "Audit log", priority: 2 },
-  { id: "dark-mode", rigId: "web", title: "Dark mode", priority: 3 },
-  { id: "a11y-pass", rigId: "web", title: "Accessibility pass", priority: 2 },
-  { id: "billing-hooks", rigId: "api", title: "Billing webhooks", priority: 1 },
-  { id: "docs-site", rigId: "web", title: "Docs site search", priority: 4 },
-  { id: "export-csv", rigId: "api", title: "CSV export", priority: 3 },
-  { id: "onboarding", rigId: "web", title: "Onboarding checklist", priority: 2, blockedBy: ["login-wiring"] },
-  { id: "cleanup", rigId: "api", title: "Remove the v1 session API", priority: 4, blockedBy: ["session-api"], held: true },
-];
-
 /**
  * The demo workload (scripts/demo.ts) on the test clock: a town with two rigs, the demo's beads and
  * convoy slung at once, a container that dies mid-task at 3 s, the held bead replaced at 20 s, and
@@ -100,7 +77,7 @@ const DEMO_BEADS = [
  */
 export async function demoTown(options: { townId?: string; waves?: number; waveEveryMs?: number; onWave?: (wave: number) => void } = {}): Promise<{ town: TestTown; startedAt: number }> {
   const town = await createTown(DEMO_CONFIG, { rig: false, ...(options.townId ? { id: options.townId } : {}) });
-  for (const rig of ["web", "api"]) {
+  for (const rig of DEMO_RIGS) {
     const added = await api("POST", `/api/towns/${town.townId}/rigs`, { token: TOKENS.admin, body: { id: rig, name: rig, gitUrl: `https://git.example/${rig}.git` } });
     expect(added.status).toBe(201);
   }
@@ -117,11 +94,8 @@ export async function demoTown(options: { townId?: string; waves?: number; waveE
 async function demoWave(town: TestTown, wave: number): Promise<void> {
   const id = (name: string) => (wave === 0 ? name : `${name}-w${wave}`);
   const admin = (method: string, path: string, body: unknown) => api(method, `/api/towns/${town.townId}${path}`, { token: TOKENS.admin, body });
-  for (const bead of DEMO_BEADS) {
-    const { blockedBy, ...rest } = bead as typeof bead & { blockedBy?: string[] };
-    await sling(town, { ...rest, id: id(bead.id), ...(blockedBy ? { blockedBy: blockedBy.map(id) } : {}) });
-  }
-  await admin("POST", "/convoys", { id: id("login-release"), title: "Login release", beadIds: ["login-page", "session-api", "login-wiring"].map(id) });
+  for (const { blockedBy, ...bead } of DEMO_BEADS) await sling(town, { ...bead, id: id(bead.id), ...(blockedBy ? { blockedBy: blockedBy.map(id) } : {}) });
+  await admin("POST", "/convoys", { ...DEMO_CONVOY, id: id(DEMO_CONVOY.id), beadIds: DEMO_CONVOY.beadIds.map(id) });
 
   const started = await town.stub.testNow();
   let killed = false;
