@@ -5,7 +5,8 @@ import { enforceInvariants, invariantScope } from "../domain/invariants";
 import type { QueueStats, StoredEvent } from "../db/event-store";
 import type { NewTick } from "../db/tick-store";
 import type { Alert } from "../observability/alerts";
-import { CounterDeltas, QUEUE_DURATION_BUCKETS } from "../observability/counters";
+import { CounterDeltas } from "../observability/counters";
+import { METRICS } from "../observability/metrics";
 import { trackViolations, type ViolationChanges } from "../observability/violation-tracker";
 import { shownEventId } from "./event-log";
 import { inTransaction, persistChanges, type TownRuntime } from "./runtime";
@@ -87,7 +88,7 @@ export function runTick(runtime: TownRuntime, now: number): TickReport {
   phases.lap("persist");
   store.outbox.enqueue(advance.effects, now);
   store.violations.save(violations, now);
-  store.counters.add(tickCounters(drained, processed, failed.length, deadSeqs.size, advance.actions, repairs, violations, now).list());
+  store.counters.add(tickCounters(drained, processed, failed.length, deadSeqs.size, advance.actions, repairs, violations, now));
   const deadLettered = drained.filter((row) => deadSeqs.has(row.seq));
   const record = { ...tickRecord(runtime, now, drained, advance, repairs, violations, deadLettered.length, failed.length, queue), id: tickId, logSeq };
   phases.lap("records");
@@ -124,7 +125,7 @@ function tickCounters(
   violations: ViolationChanges,
   now: number,
 ): CounterDeltas {
-  const deltas = new CounterDeltas().add("town_reconciler_ticks_total", { result: "ok" });
+  const deltas = new CounterDeltas().add(METRICS.ticks, { result: "ok" });
   // Counted first, labelled once per series: a tick may drain a thousand events.
   const byType = new Map<string, number>();
   const waited: number[] = [];
@@ -133,10 +134,10 @@ function tickCounters(
     byType.set(row.type, (byType.get(row.type) ?? 0) + 1);
     if (processedSeqs.has(row.seq)) waited.push(Math.max(0, now - row.createdAt) / 1000);
   }
-  for (const [type, n] of byType) deltas.add("town_reconciler_events_drained_total", { type }, n);
-  deltas.observeAll("town_reconciler_event_queue_duration_seconds", {}, waited, QUEUE_DURATION_BUCKETS);
-  deltas.add("town_reconciler_event_retries_total", {}, failures);
-  deltas.add("town_reconciler_events_dead_lettered_total", {}, deadLettered);
+  for (const [type, n] of byType) deltas.add(METRICS.eventsDrained, { type }, n);
+  deltas.observeAll(METRICS.eventQueueDuration, {}, waited);
+  deltas.add(METRICS.eventRetries, {}, failures);
+  deltas.add(METRICS.eventsDeadLettered, {}, deadLettered);
   const emitted = new Map<string, { type: string; rule: string; n: number; refused: number }>();
   for (const { action, refusal } of [...actions, ...repairs]) {
     const key = `${action.type} ${action.rule}`;
@@ -146,11 +147,11 @@ function tickCounters(
     emitted.set(key, entry);
   }
   for (const { type, rule, n, refused } of emitted.values()) {
-    deltas.add("town_reconciler_actions_total", { type, rule }, n);
-    deltas.add("town_reconciler_actions_refused_total", { type, rule }, refused);
+    deltas.add(METRICS.actions, { type, rule }, n);
+    deltas.add(METRICS.actionsRefused, { type, rule }, refused);
   }
-  for (const { action } of repairs) deltas.add("town_reconciler_repairs_total", { invariant: action.rule.slice("invariant.".length) });
-  for (const violation of violations.started) deltas.add("town_reconciler_invariant_violations_total", { invariant: String(violation.invariant) });
+  for (const { action } of repairs) deltas.add(METRICS.repairs, { invariant: action.rule.slice("invariant.".length) });
+  for (const violation of violations.started) deltas.add(METRICS.invariantViolations, { invariant: String(violation.invariant) });
   return deltas;
 }
 

@@ -11,9 +11,9 @@ import type { AgentId, BeadId, TownId } from "../domain/ids";
 import { CLOSED_BREAKER, type Bead, type Rig } from "../domain/model";
 import type { Env } from "../env";
 import { INVALID_AGENT_TOKEN } from "../http/auth";
-import { CounterDeltas, TICK_DURATION_BUCKETS } from "../observability/counters";
+import { CounterDeltas } from "../observability/counters";
 import { createLogger, parseLogLevel, type Logger } from "../observability/log";
-import { renderPrometheus } from "../observability/prometheus";
+import { METRICS } from "../observability/metrics";
 import { createAlertSink, type AlertSink } from "../observability/sentry";
 import { summarize, tickView } from "../observability/tick-history";
 import { alertError } from "../observability/alerts";
@@ -34,12 +34,13 @@ import type { TownRuntime } from "./runtime";
 import { AlarmSchedule, failedTickBackoff, type AlarmInfo } from "./schedule";
 import { FleetReporter, townSummary } from "./fleet-report";
 import { ensureArmed, livenessOf, type AlarmCheck } from "./liveness";
+import { townMetrics } from "./metrics";
 import { owedWork, type ShellDues } from "./owed";
 import { registryOf } from "../fleet/shards";
 import { alarmStatus } from "./status";
 import { stuckWork } from "./stuck";
 import { commitTick, describeError, runTick, type TickReport } from "./tick";
-import { beadDetails, beadView, countsByStatus, townView } from "./views";
+import { beadDetails, beadView, townView } from "./views";
 
 type TownView = ReturnType<typeof townView>;
 /** What a creating request for a bead answers: the bead as the API shows it, and whether it is new. */
@@ -259,32 +260,7 @@ export class TownDO extends DurableObject<Env> {
   async metrics() {
     const runtime = this.runtime;
     if (!runtime) return this.notFound();
-    const now = this.clock.now();
-    const queue = this.store.events.queueStats();
-    const { agents, beads } = countsByStatus(runtime.state);
-    const violationsOpen: Record<string, number> = {};
-    for (const v of runtime.openViolations.values()) violationsOpen[v.invariant] = (violationsOpen[v.invariant] ?? 0) + 1;
-    const lastTick = this.store.ticks.last();
-    const lastTickAt = lastTick?.at ?? null;
-    const liveness = livenessOf(runtime, now, await this.schedule.current(), lastTickAt, this.shellDues());
-    return ok(
-      renderPrometheus(runtime.state.town.id, this.store.counters.all(), {
-        queueDepth: queue.pending,
-        oldestPendingAgeSeconds: queue.oldestPendingAt === null ? 0 : Math.max(0, now - queue.oldestPendingAt) / 1000,
-        deadLetters: queue.dead,
-        outboxDepth: this.store.outbox.size(),
-        alertsPending: this.store.alerts.size(),
-        owedStops: [...runtime.state.owedStops()].length,
-        breakerOpen: runtime.state.town.breaker.status !== "closed",
-        violationsOpen,
-        agents,
-        beads,
-        lastTickSeconds: lastTickAt === null ? null : lastTickAt / 1000,
-        lastTickAgeSeconds: liveness.lastTickAgeMs === null ? null : liveness.lastTickAgeMs / 1000,
-        lastTickDurationSeconds: lastTick ? lastTick.durationMs / 1000 : null,
-        tickOverdueSeconds: liveness.overdueMs / 1000,
-      }),
-    );
+    return ok(townMetrics(runtime, this.clock.now(), await this.schedule.current(), this.shellDues()));
   }
 
   /** Failed beads and beads that are not moving, with why (the status page's first section). */
@@ -470,9 +446,9 @@ export class TownDO extends DurableObject<Env> {
     const next = wake === SCHEDULE_FAILED ? null : wake;
     const durationMs = Date.now() - startedAt;
     await this.step("records", tickLog, failed, () => {
-      const counters = new CounterDeltas().observe("town_reconciler_tick_duration_seconds", {}, durationMs / 1000, TICK_DURATION_BUCKETS);
-      for (const { kind, outcome } of effects?.outcomes ?? []) counters.add("town_reconciler_side_effects_total", { kind, outcome });
-      for (const step of failed) counters.add("town_reconciler_after_tick_failures_total", { step });
+      const counters = new CounterDeltas().observe(METRICS.tickDuration, {}, durationMs / 1000);
+      for (const { kind, outcome } of effects?.outcomes ?? []) counters.add(METRICS.sideEffects, { kind, outcome });
+      for (const step of failed) counters.add(METRICS.afterTickFailures, { step });
       this.store.transaction(() => {
         this.store.ticks.finish(report.tickId, {
           durationMs,
@@ -482,7 +458,7 @@ export class TownDO extends DurableObject<Env> {
           nextAlarmAt: next?.at ?? null,
           nextAlarmReason: next?.reason ?? (wake === null ? "none: the town owes nothing and sleeps" : null),
         });
-        this.store.counters.add(counters.list());
+        this.store.counters.add(counters);
       });
     }, undefined);
     // Whatever failed above, the town must wake again.
@@ -574,7 +550,7 @@ export class TownDO extends DurableObject<Env> {
     try {
       this.store.transaction(() => {
         this.store.ticks.insertFailed(now, describeError(error), Date.now() - startedAt, runtime.state.town.breaker.status, now + delay, reason, this.store.events.queueStats());
-        this.store.counters.add(new CounterDeltas().add("town_reconciler_ticks_total", { result: "error" }).list());
+        this.store.counters.add(new CounterDeltas().add(METRICS.ticks, { result: "error" }));
         if (report) this.store.alerts.enqueue([{ kind: "tick_failed", error: alertError(error), consecutiveFailures: this.failedTicks }], { townId: runtime.state.town.id, tickId: null }, now);
       });
       if (report) this.lastFailureReportAt = now;
