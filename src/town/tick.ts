@@ -7,6 +7,7 @@ import type { NewTick } from "../db/tick-store";
 import type { Alert } from "../observability/alerts";
 import { CounterDeltas } from "../observability/counters";
 import { METRICS } from "../observability/metrics";
+import { measureTick, type TickMetricValues } from "../observability/tick-metrics";
 import { trackViolations, type ViolationChanges } from "../observability/violation-tracker";
 import { shownEventId } from "./event-log";
 import { inTransaction, persistChanges, type TownRuntime } from "./runtime";
@@ -90,7 +91,8 @@ export function runTick(runtime: TownRuntime, now: number): TickReport {
   store.violations.save(violations, now);
   store.counters.add(tickCounters(drained, processed, failed.length, deadSeqs.size, advance.actions, repairs, violations, now));
   const deadLettered = drained.filter((row) => deadSeqs.has(row.seq));
-  const record = { ...tickRecord(runtime, now, drained, advance, repairs, violations, deadLettered.length, failed.length, queue), id: tickId, logSeq };
+  const measured = measureTick({ now, drained, advance, repairs, violations, failed: failed.length, deadLettered: deadLettered.length, queue });
+  const record = { ...tickRecord(runtime, now, drained, advance, repairs, measured), id: tickId, logSeq };
   phases.lap("records");
   record.phases = phases.result();
   store.ticks.insert(record);
@@ -186,48 +188,24 @@ function tickRecord(
   drained: readonly StoredEvent[],
   advance: Advance,
   repairs: readonly ActionResult[],
-  violations: ViolationChanges,
-  deadLettered: number,
-  failed: number,
-  queue: QueueStats,
+  metrics: TickMetricValues,
 ): NewTick {
   const byType = Object.fromEntries(ACTION_TYPES.map((type) => [type, 0])) as Record<ActionType, number>;
   const byRule: Record<string, number> = {};
-  let refused = 0;
-  for (const { action, refusal } of advance.actions) {
+  for (const { action } of advance.actions) {
     byType[action.type] += 1;
     byRule[action.rule] = (byRule[action.rule] ?? 0) + 1;
-    if (refusal !== null) refused += 1;
   }
-  const count = (outcome: string) => advance.events.filter((e) => e.outcome === outcome).length;
   return {
     at: now,
     result: "ok",
-    durationMs: 0,
-    passes: advance.passes,
-    eventsDrained: drained.length,
-    eventsApplied: count("applied"),
-    eventsIgnored: count("ignored"),
-    eventsFailed: failed,
-    eventsDeadLettered: deadLettered,
+    ...metrics,
     firstSeq: drained[0]?.seq ?? null,
     lastSeq: drained.at(-1)?.seq ?? null,
     drainedSeqs: drained.map((row) => row.seq),
-    actionsEmitted: advance.actions.length,
-    actionsRefused: refused,
     actionsByType: byType,
     actionsByRule: byRule,
-    effectsEnqueued: advance.effects.length,
-    effectsAttempted: 0,
-    effectsSucceeded: 0,
-    effectsFailed: 0,
-    queueDepth: queue.pending,
-    oldestPendingAgeMs: queue.oldestPendingAt === null ? null : Math.max(0, now - queue.oldestPendingAt),
-    deadLetters: queue.dead,
     breakerStatus: runtime.state.town.breaker.status,
-    violationsOpen: violations.open.length,
-    violationsNew: violations.started.length,
-    repairs: repairs.length,
     nextAlarmAt: advance.wake?.at ?? null,
     nextAlarmReason: advance.wake?.reason ?? null,
     actions: recordable([...advance.actions, ...repairs]),

@@ -15,6 +15,7 @@ import { CounterDeltas } from "../observability/counters";
 import { createLogger, parseLogLevel, type Logger } from "../observability/log";
 import { METRICS } from "../observability/metrics";
 import { createAlertSink, type AlertSink } from "../observability/sentry";
+import { measureAfterTick } from "../observability/tick-metrics";
 import { summarize, tickView } from "../observability/tick-history";
 import { alertError } from "../observability/alerts";
 import { deliverAlerts } from "./alerting";
@@ -451,10 +452,7 @@ export class TownDO extends DurableObject<Env> {
       for (const step of failed) counters.add(METRICS.afterTickFailures, { step });
       this.store.transaction(() => {
         this.store.ticks.finish(report.tickId, {
-          durationMs,
-          effectsAttempted: effects?.attempted ?? 0,
-          effectsSucceeded: effects?.succeeded ?? 0,
-          effectsFailed: effects?.failed ?? 0,
+          ...measureAfterTick({ durationMs, effects }),
           nextAlarmAt: next?.at ?? null,
           nextAlarmReason: next?.reason ?? (wake === null ? "none: the town owes nothing and sleeps" : null),
         });
