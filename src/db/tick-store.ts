@@ -52,7 +52,7 @@ export class TickStore {
       at,
       result: "error",
       error: error.slice(0, 2_000),
-      ...measureFailedTick({ now: at, durationMs, queue }),
+      ...measureFailedTick({ at, durationMs, queue }),
       actionsByType: {},
       actionsByRule: {},
       breakerStatus,

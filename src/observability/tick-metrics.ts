@@ -15,7 +15,7 @@ import type { ViolationChanges } from "./violation-tracker";
 
 /** What a tick knows when its transaction writes its record. */
 export interface TickFacts {
-  readonly now: number;
+  readonly at: number;
   readonly drained: readonly StoredEvent[];
   readonly advance: Advance;
   /** Actions that repaired invariant violations. */
@@ -37,7 +37,7 @@ export interface AfterTickFacts {
 
 /** A tick that threw: nothing it did was kept, but when and how long it took, and the queue it left, are known. */
 export interface FailedTickFacts {
-  readonly now: number;
+  readonly at: number;
   readonly durationMs: number;
   readonly queue: QueueStats;
 }
@@ -87,7 +87,7 @@ export const TICK_METRICS = {
   /** Honest: a failed dispatch is a failure. */
   effectsFailed: metric(integer("effects_failed").notNull(), { afterTick: (a) => a.effects?.failed ?? 0, slim: true }),
   queueDepth: metric(integer("queue_depth").notNull(), { inTick: (t) => t.queue.pending, onFailure: (f) => f.queue.pending, slim: true }),
-  oldestPendingAgeMs: metric(integer("oldest_pending_age_ms"), { inTick: (t) => ageMs(t.queue, t.now), onFailure: (f) => ageMs(f.queue, f.now) }),
+  oldestPendingAgeMs: metric(integer("oldest_pending_age_ms"), { inTick: (t) => ageMs(t.queue, t.at), onFailure: (f) => ageMs(f.queue, f.at) }),
   deadLetters: metric(integer("dead_letters").notNull(), { inTick: (t) => t.queue.dead, onFailure: (f) => f.queue.dead, slim: true }),
   violationsOpen: metric(integer("violations_open").notNull().default(0), { inTick: (t) => t.violations.open.length, slim: true }),
   violationsNew: metric(integer("violations_new").notNull().default(0), { inTick: (t) => t.violations.started.length }),

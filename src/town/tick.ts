@@ -2,26 +2,19 @@ import { advanceTown, describeError, type ActionResult, type Advance } from "../
 import { ACTION_TYPES, recordable, type ActionType } from "../domain/actions";
 import { parseLoggedEvent, type TownEvent } from "../domain/events";
 import { enforceInvariants, invariantScope } from "../domain/invariants";
-import type { QueueStats, StoredEvent } from "../db/event-store";
+import type { StoredEvent } from "../db/event-store";
 import type { NewTick } from "../db/tick-store";
 import type { Alert } from "../observability/alerts";
 import { CounterDeltas } from "../observability/counters";
 import { METRICS } from "../observability/metrics";
-import { measureTick, type TickMetricValues } from "../observability/tick-metrics";
+import { measureTick, type TickFacts } from "../observability/tick-metrics";
 import { trackViolations, type ViolationChanges } from "../observability/violation-tracker";
 import { shownEventId } from "./event-log";
 import { inTransaction, persistChanges, type TownRuntime } from "./runtime";
 
-/** What a tick did, for the caller to execute effects, schedule the next alarm and report. */
-export interface TickReport {
+/** What a tick did (what its metrics are measured on, and more), for the caller to execute effects, schedule the next alarm and report. */
+export interface TickReport extends TickFacts {
   readonly tickId: number;
-  readonly at: number;
-  readonly drained: readonly StoredEvent[];
-  readonly advance: Advance;
-  /** Actions that repaired invariant violations (applied after the rules). */
-  readonly repairs: readonly ActionResult[];
-  readonly violations: ViolationChanges;
-  readonly queue: QueueStats;
   readonly record: NewTick;
   /** What the tick has to tell Sentry (queued in its transaction, delivered after it). */
   readonly alerts: readonly Alert[];
@@ -91,8 +84,8 @@ export function runTick(runtime: TownRuntime, now: number): TickReport {
   store.violations.save(violations, now);
   store.counters.add(tickCounters(drained, processed, failed.length, deadSeqs.size, advance.actions, repairs, violations, now));
   const deadLettered = drained.filter((row) => deadSeqs.has(row.seq));
-  const measured = measureTick({ now, drained, advance, repairs, violations, failed: failed.length, deadLettered: deadLettered.length, queue });
-  const record = { ...tickRecord(runtime, now, drained, advance, repairs, measured), id: tickId, logSeq };
+  const facts: TickFacts = { at: now, drained, advance, repairs, violations, failed: failed.length, deadLettered: deadLettered.length, queue };
+  const record = { ...tickRecord(runtime, facts), id: tickId, logSeq };
   phases.lap("records");
   record.phases = phases.result();
   store.ticks.insert(record);
@@ -100,7 +93,7 @@ export function runTick(runtime: TownRuntime, now: number): TickReport {
   const alerts = tickAlerts(runtime, advance, violations, deadLettered, failed);
   store.alerts.enqueue(alerts, { townId: state.town.id, tickId }, now);
 
-  return { tickId, at: now, drained, advance, repairs, violations, queue, record, alerts };
+  return { ...facts, tickId, record, alerts };
 }
 
 /** Milliseconds per phase. In production `Date.now()` only advances across I/O, so CPU-only phases read 0. */
@@ -182,14 +175,8 @@ function tickAlerts(
   return alerts;
 }
 
-function tickRecord(
-  runtime: TownRuntime,
-  now: number,
-  drained: readonly StoredEvent[],
-  advance: Advance,
-  repairs: readonly ActionResult[],
-  metrics: TickMetricValues,
-): NewTick {
+function tickRecord(runtime: TownRuntime, facts: TickFacts): NewTick {
+  const { at, drained, advance, repairs } = facts;
   const byType = Object.fromEntries(ACTION_TYPES.map((type) => [type, 0])) as Record<ActionType, number>;
   const byRule: Record<string, number> = {};
   for (const { action } of advance.actions) {
@@ -197,9 +184,9 @@ function tickRecord(
     byRule[action.rule] = (byRule[action.rule] ?? 0) + 1;
   }
   return {
-    at: now,
+    at,
     result: "ok",
-    ...metrics,
+    ...measureTick(facts),
     firstSeq: drained[0]?.seq ?? null,
     lastSeq: drained.at(-1)?.seq ?? null,
     drainedSeqs: drained.map((row) => row.seq),

@@ -78,7 +78,7 @@ describe("a declared tick metric", () => {
     const failed = ticks.at(-1);
     expect(failed).toMatchObject({ result: "error", error: expect.stringContaining("injected fault") });
     const { queue, now } = await status(town);
-    const facts = { now: failed.at, durationMs: failed.durationMs, queue: { pending: queue.pending, dead: queue.dead, oldestPendingAt: queue.oldestPendingAgeMs === null ? null : now - queue.oldestPendingAgeMs } };
+    const facts = { at: failed.at, durationMs: failed.durationMs, queue: { pending: queue.pending, dead: queue.dead, oldestPendingAt: queue.oldestPendingAgeMs === null ? null : now - queue.oldestPendingAgeMs } };
     expect(facts.queue.pending).toBeGreaterThan(0);
     for (const key of TICK_METRIC_KEYS) {
       const { onFailure } = DECLARED[key];
