@@ -1,6 +1,6 @@
 import { asc } from "drizzle-orm";
 import type { DrizzleSqliteDODatabase } from "drizzle-orm/durable-sqlite";
-import type { CounterDelta } from "../observability/counters";
+import { CounterReadings, type CounterDeltas } from "../observability/counters";
 import * as schema from "./schema";
 
 const ADD_TO_COUNTER = `INSERT INTO counters (name, labels, value) VALUES (?, ?, ?) ON CONFLICT (name, labels) DO UPDATE SET value = value + excluded.value`;
@@ -12,12 +12,13 @@ export class CounterStore {
     private readonly db: DrizzleSqliteDODatabase<typeof schema>,
   ) {}
 
-  /** Adds increments (creating a series on first use). */
-  add(deltas: readonly CounterDelta[]): void {
-    for (const delta of deltas) this.sql.exec(ADD_TO_COUNTER, delta.name, delta.labels, delta.by);
+  /** Adds increments (creating a series on first use); only declared families make them (see CounterDeltas). */
+  add(deltas: CounterDeltas): void {
+    for (const delta of deltas.list()) this.sql.exec(ADD_TO_COUNTER, delta.name, delta.labels, delta.value);
   }
 
-  all(): Array<{ name: string; labels: string; value: number }> {
-    return this.db.select().from(schema.counters).orderBy(asc(schema.counters.name), asc(schema.counters.labels)).all();
+  /** Every persisted series, by name and labels. */
+  readings(): CounterReadings {
+    return new CounterReadings(this.db.select().from(schema.counters).orderBy(asc(schema.counters.name), asc(schema.counters.labels)).all());
   }
 }

@@ -1,5 +1,6 @@
 import { sql } from "drizzle-orm";
 import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import { tickMetricColumns } from "../observability/tick-metrics";
 
 /**
  * The town's storage, one SQLite database per town Durable Object. Times are epoch milliseconds.
@@ -150,7 +151,7 @@ export const outbox = sqliteTable(
   (t) => [index("outbox_next_attempt").on(t.nextAttemptAt)],
 );
 
-/** One row per alarm tick: what it did and what it measured. */
+/** One row per alarm tick: what it did and what it measured (its metrics are declared in tick-metrics.ts). */
 export const ticks = sqliteTable(
   "ticks",
   {
@@ -158,34 +159,14 @@ export const ticks = sqliteTable(
     at: integer("at").notNull(),
     result: text("result").notNull(),
     error: text("error"),
-    /** Wall clock of the tick. In production `Date.now()` only advances across I/O: pure CPU time reads as 0. */
-    durationMs: integer("duration_ms").notNull(),
-    passes: integer("passes").notNull(),
-    eventsDrained: integer("events_drained").notNull(),
-    eventsApplied: integer("events_applied").notNull(),
-    eventsIgnored: integer("events_ignored").notNull(),
-    eventsFailed: integer("events_failed").notNull(),
-    eventsDeadLettered: integer("events_dead_lettered").notNull(),
+    ...tickMetricColumns(),
     firstSeq: integer("first_seq"),
     lastSeq: integer("last_seq"),
-    actionsEmitted: integer("actions_emitted").notNull(),
-    actionsRefused: integer("actions_refused").notNull(),
     actionsByType: text("actions_by_type", { mode: "json" }).notNull(),
     actionsByRule: text("actions_by_rule", { mode: "json" }).notNull(),
-    effectsEnqueued: integer("effects_enqueued").notNull(),
-    effectsAttempted: integer("effects_attempted").notNull(),
-    effectsSucceeded: integer("effects_succeeded").notNull(),
-    effectsFailed: integer("effects_failed").notNull(),
-    queueDepth: integer("queue_depth").notNull(),
-    oldestPendingAgeMs: integer("oldest_pending_age_ms"),
-    deadLetters: integer("dead_letters").notNull(),
     breakerStatus: text("breaker_status").notNull(),
     nextAlarmAt: integer("next_alarm_at"),
     nextAlarmReason: text("next_alarm_reason"),
-    violationsOpen: integer("violations_open").notNull().default(0),
-    violationsNew: integer("violations_new").notNull().default(0),
-    /** Actions that repaired an invariant (also in the action counts, under rule `invariant.N`). */
-    repairs: integer("repairs").notNull().default(0),
     /** Milliseconds per phase (drain, reconcile, invariants, persist, effects); CPU-only phases read 0 in production. */
     phases: text("phases", { mode: "json" }),
     /** The highest event seq in the log when the tick started: commands up to it came before this tick. */

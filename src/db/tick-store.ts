@@ -1,5 +1,6 @@
 import { and, asc, desc, eq, gt, gte, lte, sql } from "drizzle-orm";
 import type { DrizzleSqliteDODatabase } from "drizzle-orm/durable-sqlite";
+import { measureFailedTick, type TickMetricValues } from "../observability/tick-metrics";
 import type { HistoryTick } from "../replay/history";
 import type { QueueStats } from "./event-store";
 import * as schema from "./schema";
@@ -28,11 +29,8 @@ export class TickStore {
     return (row?.seq ?? 0) + 1;
   }
 
-  /** What is known only after the tick's transaction: its side effects, its duration and the next alarm. */
-  finish(
-    tickId: number,
-    after: Pick<NewTick, "durationMs" | "effectsAttempted" | "effectsSucceeded" | "effectsFailed" | "nextAlarmAt" | "nextAlarmReason">,
-  ): void {
+  /** What is known only after the tick's transaction: the metrics measured after it (`measureAfterTick`) and the next alarm. */
+  finish(tickId: number, after: Partial<TickMetricValues> & Pick<NewTick, "nextAlarmAt" | "nextAlarmReason">): void {
     this.db.update(schema.ticks).set(after).where(eq(schema.ticks.id, tickId)).run();
   }
 
@@ -42,24 +40,9 @@ export class TickStore {
       at,
       result: "error",
       error: error.slice(0, 2_000),
-      durationMs,
-      passes: 0,
-      eventsDrained: 0,
-      eventsApplied: 0,
-      eventsIgnored: 0,
-      eventsFailed: 0,
-      eventsDeadLettered: 0,
-      actionsEmitted: 0,
-      actionsRefused: 0,
+      ...measureFailedTick({ at, durationMs, queue }),
       actionsByType: {},
       actionsByRule: {},
-      effectsEnqueued: 0,
-      effectsAttempted: 0,
-      effectsSucceeded: 0,
-      effectsFailed: 0,
-      queueDepth: queue.pending,
-      oldestPendingAgeMs: queue.oldestPendingAt === null ? null : Math.max(0, at - queue.oldestPendingAt),
-      deadLetters: queue.dead,
       breakerStatus,
       nextAlarmAt,
       nextAlarmReason,

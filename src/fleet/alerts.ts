@@ -1,3 +1,5 @@
+import { METRICS, selector } from "../observability/metrics";
+
 /**
  * The fleet's alert conditions, one per numeric field of `GET /api/fleet/status`: each is one Grafana
  * rule on that route (grafana/provisioning/alerting/fleet.yaml, every town its own alert instance) and
@@ -11,7 +13,7 @@ export interface FleetAlert {
   readonly field: FleetAlertField;
   /** The alert fires while the field is above this. */
   readonly above: number;
-  /** The metric the Prometheus rule compares, and its threshold in the metric's unit. */
+  /** The series the Prometheus rule compares (a selector of a declared family), and its threshold in the metric's unit. */
   readonly metric: string;
   readonly metricAbove: number;
   readonly summary: string;
@@ -30,12 +32,12 @@ export type FleetAlertField =
   | "tickWallClockMs";
 
 export const FLEET_ALERTS: readonly FleetAlert[] = [
-  { id: "Silent", field: "silent", above: 0, metric: "town_reconciler_tick_overdue_seconds", metricAbove: 300, summary: "The town owes a tick and has not ticked for more than 5 minutes past its alarm", runbook: "town-silent.md" },
-  { id: "ViolationsOpen", field: "violationsOpen", above: 0, metric: "town_reconciler_invariant_violations_open", metricAbove: 0, summary: "Invariant violations are open", runbook: "invariant-violations.md" },
-  { id: "WorkNotMoving", field: "stuckWork", above: 0, metric: 'town_reconciler_invariant_violations_open{invariant="11"}', metricAbove: 0, summary: "Work waits and nothing has moved for longer than the progress window (invariant 11)", runbook: "work-not-moving.md" },
-  { id: "QueueDepth", field: "queueDepth", above: 50, metric: "town_reconciler_event_queue_depth", metricAbove: 50, summary: "More than 50 events are waiting", runbook: "queue-depth.md" },
-  { id: "QueueAge", field: "oldestPendingAgeSeconds", above: 300, metric: "town_reconciler_event_queue_oldest_age_seconds", metricAbove: 300, summary: "An event has waited more than 5 minutes", runbook: "queue-depth.md" },
-  { id: "DeadLetters", field: "deadLetters", above: 0, metric: "town_reconciler_dead_letters", metricAbove: 0, summary: "Events were dead-lettered", runbook: "dead-letters.md" },
-  { id: "BreakerOpen", field: "breakerOpen", above: 0, metric: "town_reconciler_breaker_open", metricAbove: 0, summary: "Dispatching is suspended: the circuit breaker is open", runbook: "breaker-open.md" },
-  { id: "WallClock", field: "tickWallClockMs", above: 500, metric: "town_reconciler_last_tick_duration_seconds", metricAbove: 0.5, summary: "The last tick took more than 500 ms", runbook: "wall-clock.md" },
+  { id: "Silent", field: "silent", above: 0, metric: selector(METRICS.tickOverdue), metricAbove: 300, summary: "The town owes a tick and has not ticked for more than 5 minutes past its alarm", runbook: "town-silent.md" },
+  { id: "ViolationsOpen", field: "violationsOpen", above: 0, metric: selector(METRICS.invariantViolationsOpen), metricAbove: 0, summary: "Invariant violations are open", runbook: "invariant-violations.md" },
+  { id: "WorkNotMoving", field: "stuckWork", above: 0, metric: selector(METRICS.invariantViolationsOpen, { invariant: "11" }), metricAbove: 0, summary: "Work waits and nothing has moved for longer than the progress window (invariant 11)", runbook: "work-not-moving.md" },
+  { id: "QueueDepth", field: "queueDepth", above: 50, metric: selector(METRICS.eventQueueDepth), metricAbove: 50, summary: "More than 50 events are waiting", runbook: "queue-depth.md" },
+  { id: "QueueAge", field: "oldestPendingAgeSeconds", above: 300, metric: selector(METRICS.eventQueueOldestAge), metricAbove: 300, summary: "An event has waited more than 5 minutes", runbook: "queue-depth.md" },
+  { id: "DeadLetters", field: "deadLetters", above: 0, metric: selector(METRICS.deadLetters), metricAbove: 0, summary: "Events were dead-lettered", runbook: "dead-letters.md" },
+  { id: "BreakerOpen", field: "breakerOpen", above: 0, metric: selector(METRICS.breakerOpen), metricAbove: 0, summary: "Dispatching is suspended: the circuit breaker is open", runbook: "breaker-open.md" },
+  { id: "WallClock", field: "tickWallClockMs", above: 500, metric: selector(METRICS.lastTickDuration), metricAbove: 0.5, summary: "The last tick took more than 500 ms", runbook: "wall-clock.md" },
 ];

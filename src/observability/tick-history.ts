@@ -1,7 +1,12 @@
 import { ACTION_TYPES } from "../domain/actions";
 import type { TickRow } from "../db/tick-store";
+import { SLIM_METRICS, SUMMARY_METRICS, TICK_METRIC_KEYS, tickMetricValues, type SummaryMetricKey } from "./tick-metrics";
 
-/** The tick history as served to dashboards: one flat record per tick, and aggregates over a window. */
+/**
+ * The tick history as served to dashboards: one flat record per tick, and aggregates over a window. The
+ * numeric metrics, their order and which of them the slim view and the summary carry come from
+ * tick-metrics.ts; the fields here are the tick's identity, its outcome and its details.
+ */
 
 export type TickView = ReturnType<typeof tickView>;
 
@@ -13,28 +18,10 @@ export function tickView(tick: TickRow) {
     time: new Date(tick.at).toISOString(),
     result: tick.result,
     error: tick.error,
-    durationMs: tick.durationMs,
-    passes: tick.passes,
-    eventsDrained: tick.eventsDrained,
-    eventsApplied: tick.eventsApplied,
-    eventsIgnored: tick.eventsIgnored,
-    eventsFailed: tick.eventsFailed,
-    eventsDeadLettered: tick.eventsDeadLettered,
-    actionsEmitted: tick.actionsEmitted,
-    actionsRefused: tick.actionsRefused,
+    ...tickMetricValues(tick),
     // Every action type, zeros included, so a dashboard column always exists.
     actionsByType: Object.fromEntries(ACTION_TYPES.map((type) => [type, byType[type] ?? 0])) as Record<(typeof ACTION_TYPES)[number], number>,
     actionsByRule: (tick.actionsByRule ?? {}) as Record<string, number>,
-    repairs: tick.repairs,
-    effectsEnqueued: tick.effectsEnqueued,
-    effectsAttempted: tick.effectsAttempted,
-    effectsSucceeded: tick.effectsSucceeded,
-    effectsFailed: tick.effectsFailed,
-    queueDepth: tick.queueDepth,
-    oldestPendingAgeMs: tick.oldestPendingAgeMs,
-    deadLetters: tick.deadLetters,
-    violationsOpen: tick.violationsOpen,
-    violationsNew: tick.violationsNew,
     breakerStatus: tick.breakerStatus,
     breakerOpen: tick.breakerStatus === "closed" ? 0 : 1,
     nextAlarmAt: tick.nextAlarmAt,
@@ -44,36 +31,13 @@ export function tickView(tick: TickRow) {
 }
 
 /** The columns pages and dashboards draw (`fields=slim`): a tick's outcome without its details. */
-export const SLIM_FIELDS = [
-  "id", "at", "time", "result", "durationMs", "eventsDrained", "eventsFailed", "actionsEmitted", "actionsByType",
-  "effectsAttempted", "effectsSucceeded", "effectsFailed", "queueDepth", "deadLetters", "violationsOpen", "breakerOpen",
-] as const satisfies ReadonlyArray<keyof TickView>;
+export const SLIM_FIELDS = ["id", "at", "time", "result", ...SLIM_METRICS, "actionsByType", "breakerOpen"] as const satisfies ReadonlyArray<keyof TickView>;
 
 export type SlimTickView = Pick<TickView, (typeof SLIM_FIELDS)[number]>;
 
 export function slimTickView(tick: TickView): SlimTickView {
   return Object.fromEntries(SLIM_FIELDS.map((field) => [field, tick[field]])) as SlimTickView;
 }
-
-/** The numeric metrics a window can be summarized over. */
-export const SUMMARY_METRICS = [
-  "durationMs",
-  "passes",
-  "eventsDrained",
-  "eventsApplied",
-  "eventsFailed",
-  "actionsEmitted",
-  "actionsRefused",
-  "repairs",
-  "effectsAttempted",
-  "effectsSucceeded",
-  "effectsFailed",
-  "queueDepth",
-  "oldestPendingAgeMs",
-  "deadLetters",
-  "violationsOpen",
-  "violationsNew",
-] as const;
 
 export interface Aggregate {
   sum: number;
@@ -87,8 +51,8 @@ export interface Aggregate {
 }
 
 /** sum, avg, min, max, count and nearest-rank percentiles of each metric (nulls are skipped). */
-export function summarize(ticks: readonly TickView[]): Record<(typeof SUMMARY_METRICS)[number], Aggregate> {
-  const out = {} as Record<(typeof SUMMARY_METRICS)[number], Aggregate>;
+export function summarize(ticks: readonly TickView[]): Record<SummaryMetricKey, Aggregate> {
+  const out = {} as Record<SummaryMetricKey, Aggregate>;
   for (const metric of SUMMARY_METRICS) {
     const values = ticks.map((t) => t[metric]).filter((v): v is number => typeof v === "number").sort((a, b) => a - b);
     const sum = values.reduce((a, b) => a + b, 0);
@@ -107,18 +71,17 @@ export function summarize(ticks: readonly TickView[]): Record<(typeof SUMMARY_ME
   return out;
 }
 
+/** The columns of the CSV before the action counts: a tick's identity, its metrics, then its outcome's details. */
+const CSV_FIELDS = ["id", "at", "time", "result", ...TICK_METRIC_KEYS, "breakerStatus", "breakerOpen", "nextAlarmAt", "nextAlarmReason", "error"] as const satisfies ReadonlyArray<
+  keyof TickView
+>;
+
 /** The history as CSV: one header row, action counts flattened to `actions_<type>` columns. */
 export function ticksCsv(ticks: readonly TickView[]): string {
-  const scalar = [
-    "id", "at", "time", "result", "durationMs", "passes", "eventsDrained", "eventsApplied", "eventsIgnored", "eventsFailed",
-    "eventsDeadLettered", "actionsEmitted", "actionsRefused", "repairs", "effectsEnqueued", "effectsAttempted", "effectsSucceeded",
-    "effectsFailed", "queueDepth", "oldestPendingAgeMs", "deadLetters", "violationsOpen", "violationsNew", "breakerStatus", "breakerOpen",
-    "nextAlarmAt", "nextAlarmReason", "error",
-  ] as const;
-  const header = [...scalar, ...ACTION_TYPES.map((type) => `actions_${type}`)];
+  const header = [...CSV_FIELDS, ...ACTION_TYPES.map((type) => `actions_${type}`)];
   const lines = [header.join(",")];
   for (const tick of ticks) {
-    const cells = [...scalar.map((key) => tick[key]), ...ACTION_TYPES.map((type) => tick.actionsByType[type])];
+    const cells = [...CSV_FIELDS.map((key) => tick[key]), ...ACTION_TYPES.map((type) => tick.actionsByType[type])];
     lines.push(cells.map(csvCell).join(","));
   }
   return `${lines.join("\r\n")}\r\n`;

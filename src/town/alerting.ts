@@ -3,6 +3,7 @@ import { doublingDelay } from "../domain/backoff";
 import type { TownConfig } from "../domain/config";
 import type { Alert } from "../observability/alerts";
 import { CounterDeltas } from "../observability/counters";
+import { METRICS } from "../observability/metrics";
 import type { Logger } from "../observability/log";
 import type { AlertSink } from "../observability/sentry";
 
@@ -24,16 +25,16 @@ export async function deliverAlerts(store: TownStore, sink: AlertSink, retry: To
     due.forEach((entry, i) => {
       if (accepted[i]) {
         store.alerts.remove(entry.id);
-        counters.add("town_reconciler_alerts_sent_total", { kind: entry.alert.kind });
+        counters.add(METRICS.alertsSent, { kind: entry.alert.kind });
       } else if (entry.attempts + 1 >= retry.maxAttempts) {
         store.alerts.remove(entry.id);
-        counters.add("town_reconciler_alerts_dropped_total", { kind: entry.alert.kind });
+        counters.add(METRICS.alertsDropped, { kind: entry.alert.kind });
         dropped.push(entry.alert);
       } else {
         store.alerts.retryAt(entry.id, entry.attempts + 1, now + doublingDelay(entry.attempts + 1, retry.baseMs, retry.maxMs));
       }
     });
-    store.counters.add(counters.list());
+    store.counters.add(counters);
   });
   for (const alert of dropped) log.error("alert dropped: Sentry did not accept it in its last try", { alert: alert.kind, attempts: retry.maxAttempts });
 }

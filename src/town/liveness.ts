@@ -1,4 +1,5 @@
 import { CounterDeltas } from "../observability/counters";
+import { METRICS } from "../observability/metrics";
 import { OVERDUE_GRACE_MS } from "../fleet/status";
 import { deadlineSinceLastTick, earliest, owedWork, type ShellDues } from "./owed";
 import type { TownRuntime } from "./runtime";
@@ -17,7 +18,7 @@ export type AlarmCheck =
  * by the platform after its retries, or never set again after an exception before `setAlarm` — and a
  * town whose alarm is lost sleeps until some caller writes to it. Here the town works out what it owes
  * (as its schedule would after a tick) and, if it owes something and no alarm covers it, sets the alarm
- * again and counts it (`town_reconciler_alarm_rearmed_total`).
+ * again and counts it (`METRICS.alarmRearmed`).
  */
 export async function ensureArmed(runtime: TownRuntime, now: number, schedule: AlarmSchedule, dues: ShellDues): Promise<AlarmCheck> {
   const { store, state } = runtime;
@@ -28,7 +29,7 @@ export async function ensureArmed(runtime: TownRuntime, now: number, schedule: A
   if (current && current.at <= dueAt + OVERDUE_GRACE_MS) return { outcome: "armed", alarm: current };
   const alarm = { at: dueAt, reason: `re-armed by the watchdog: ${owed.reason}` };
   await schedule.set(alarm.at, alarm.reason);
-  store.counters.add(new CounterDeltas().add("town_reconciler_alarm_rearmed_total", {}).list());
+  store.counters.add(new CounterDeltas().add(METRICS.alarmRearmed, {}));
   return { outcome: "rearmed", alarm, owed };
 }
 
@@ -49,7 +50,7 @@ export function livenessOf(runtime: TownRuntime, now: number, alarm: AlarmInfo |
   const { store } = runtime;
   const owed = earliest(owedWork(runtime, now, store.events.queueStats(), deadlineSinceLastTick(runtime, lastTickAt), dues));
   const dueAt = alarm ? alarm.at : owed ? owed.at : null;
-  const rearms = store.counters.all().find((row) => row.name === "town_reconciler_alarm_rearmed_total")?.value ?? 0;
+  const rearms = store.counters.readings().sum(METRICS.alarmRearmed);
   return {
     lastTickAt,
     lastTickAgeMs: lastTickAt === null ? null : Math.max(0, now - lastTickAt),

@@ -1,4 +1,6 @@
 import type { TownRuntime } from "./runtime";
+import type { CounterReadings } from "../observability/counters";
+import { METRICS } from "../observability/metrics";
 import { tickView } from "../observability/tick-history";
 import { countsByStatus } from "./views";
 
@@ -58,29 +60,27 @@ export function alarmStatus(runtime: TownRuntime, now: number, alarm: AlarmInfo 
         lastReportedAt: v.lastReportedAt,
       })),
     },
-    totals: counterTotals(store.counters.all()),
+    totals: counterTotals(store.counters.readings()),
     lastTick: last ? tickView(last) : null,
   };
 }
 
 /** Cumulative counters (persisted, so they never go backwards), summed over their labels. */
-function counterTotals(rows: ReadonlyArray<{ name: string; labels: string; value: number }>) {
-  const sum = (name: string, labelFilter?: string) =>
-    rows.filter((r) => r.name === `town_reconciler_${name}` && (!labelFilter || r.labels.includes(labelFilter))).reduce((n, r) => n + r.value, 0);
+function counterTotals(counters: CounterReadings) {
   return {
-    ticks: sum("ticks_total"),
-    ticksFailed: sum("ticks_total", 'result="error"'),
-    eventsDrained: sum("events_drained_total"),
-    eventRetries: sum("event_retries_total"),
-    eventsDeadLettered: sum("events_dead_lettered_total"),
-    actions: sum("actions_total"),
-    actionsRefused: sum("actions_refused_total"),
-    repairs: sum("repairs_total"),
-    violations: sum("invariant_violations_total"),
-    sideEffects: sum("side_effects_total"),
-    sideEffectsFailed: sum("side_effects_total") - sum("side_effects_total", 'outcome="ok"'),
-    alertsSent: sum("alerts_sent_total"),
-    alertsDropped: sum("alerts_dropped_total"),
+    ticks: counters.sum(METRICS.ticks),
+    ticksFailed: counters.sum(METRICS.ticks, { result: "error" }),
+    eventsDrained: counters.sum(METRICS.eventsDrained),
+    eventRetries: counters.sum(METRICS.eventRetries),
+    eventsDeadLettered: counters.sum(METRICS.eventsDeadLettered),
+    actions: counters.sum(METRICS.actions),
+    actionsRefused: counters.sum(METRICS.actionsRefused),
+    repairs: counters.sum(METRICS.repairs),
+    violations: counters.sum(METRICS.invariantViolations),
+    sideEffects: counters.sum(METRICS.sideEffects),
+    sideEffectsFailed: counters.sum(METRICS.sideEffects) - counters.sum(METRICS.sideEffects, { outcome: "ok" }),
+    alertsSent: counters.sum(METRICS.alertsSent),
+    alertsDropped: counters.sum(METRICS.alertsDropped),
   };
 }
 

@@ -2,24 +2,19 @@ import { advanceTown, describeError, type ActionResult, type Advance } from "../
 import { ACTION_TYPES, recordable, type ActionType } from "../domain/actions";
 import { parseLoggedEvent, type TownEvent } from "../domain/events";
 import { enforceInvariants, invariantScope } from "../domain/invariants";
-import type { QueueStats, StoredEvent } from "../db/event-store";
+import type { StoredEvent } from "../db/event-store";
 import type { NewTick } from "../db/tick-store";
 import type { Alert } from "../observability/alerts";
-import { CounterDeltas, QUEUE_DURATION_BUCKETS } from "../observability/counters";
+import { CounterDeltas } from "../observability/counters";
+import { METRICS } from "../observability/metrics";
+import { measureTick, type TickFacts } from "../observability/tick-metrics";
 import { trackViolations, type ViolationChanges } from "../observability/violation-tracker";
 import { shownEventId } from "./event-log";
 import { inTransaction, persistChanges, type TownRuntime } from "./runtime";
 
-/** What a tick did, for the caller to execute effects, schedule the next alarm and report. */
-export interface TickReport {
+/** What a tick did (what its metrics are measured on, and more), for the caller to execute effects, schedule the next alarm and report. */
+export interface TickReport extends TickFacts {
   readonly tickId: number;
-  readonly at: number;
-  readonly drained: readonly StoredEvent[];
-  readonly advance: Advance;
-  /** Actions that repaired invariant violations (applied after the rules). */
-  readonly repairs: readonly ActionResult[];
-  readonly violations: ViolationChanges;
-  readonly queue: QueueStats;
   readonly record: NewTick;
   /** What the tick has to tell Sentry (queued in its transaction, delivered after it). */
   readonly alerts: readonly Alert[];
@@ -87,9 +82,10 @@ export function runTick(runtime: TownRuntime, now: number): TickReport {
   phases.lap("persist");
   store.outbox.enqueue(advance.effects, now);
   store.violations.save(violations, now);
-  store.counters.add(tickCounters(drained, processed, failed.length, deadSeqs.size, advance.actions, repairs, violations, now).list());
+  store.counters.add(tickCounters(drained, processed, failed.length, deadSeqs.size, advance.actions, repairs, violations, now));
   const deadLettered = drained.filter((row) => deadSeqs.has(row.seq));
-  const record = { ...tickRecord(runtime, now, drained, advance, repairs, violations, deadLettered.length, failed.length, queue), id: tickId, logSeq };
+  const facts: TickFacts = { at: now, drained, advance, repairs, violations, failed: failed.length, deadLettered: deadLettered.length, queue };
+  const record = { ...tickRecord(runtime, facts), id: tickId, logSeq };
   phases.lap("records");
   record.phases = phases.result();
   store.ticks.insert(record);
@@ -97,7 +93,7 @@ export function runTick(runtime: TownRuntime, now: number): TickReport {
   const alerts = tickAlerts(runtime, advance, violations, deadLettered, failed);
   store.alerts.enqueue(alerts, { townId: state.town.id, tickId }, now);
 
-  return { tickId, at: now, drained, advance, repairs, violations, queue, record, alerts };
+  return { ...facts, tickId, record, alerts };
 }
 
 /** Milliseconds per phase. In production `Date.now()` only advances across I/O, so CPU-only phases read 0. */
@@ -124,7 +120,7 @@ function tickCounters(
   violations: ViolationChanges,
   now: number,
 ): CounterDeltas {
-  const deltas = new CounterDeltas().add("town_reconciler_ticks_total", { result: "ok" });
+  const deltas = new CounterDeltas().add(METRICS.ticks, { result: "ok" });
   // Counted first, labelled once per series: a tick may drain a thousand events.
   const byType = new Map<string, number>();
   const waited: number[] = [];
@@ -133,10 +129,10 @@ function tickCounters(
     byType.set(row.type, (byType.get(row.type) ?? 0) + 1);
     if (processedSeqs.has(row.seq)) waited.push(Math.max(0, now - row.createdAt) / 1000);
   }
-  for (const [type, n] of byType) deltas.add("town_reconciler_events_drained_total", { type }, n);
-  deltas.observeAll("town_reconciler_event_queue_duration_seconds", {}, waited, QUEUE_DURATION_BUCKETS);
-  deltas.add("town_reconciler_event_retries_total", {}, failures);
-  deltas.add("town_reconciler_events_dead_lettered_total", {}, deadLettered);
+  for (const [type, n] of byType) deltas.add(METRICS.eventsDrained, { type }, n);
+  deltas.observeAll(METRICS.eventQueueDuration, {}, waited);
+  deltas.add(METRICS.eventRetries, {}, failures);
+  deltas.add(METRICS.eventsDeadLettered, {}, deadLettered);
   const emitted = new Map<string, { type: string; rule: string; n: number; refused: number }>();
   for (const { action, refusal } of [...actions, ...repairs]) {
     const key = `${action.type} ${action.rule}`;
@@ -146,11 +142,11 @@ function tickCounters(
     emitted.set(key, entry);
   }
   for (const { type, rule, n, refused } of emitted.values()) {
-    deltas.add("town_reconciler_actions_total", { type, rule }, n);
-    deltas.add("town_reconciler_actions_refused_total", { type, rule }, refused);
+    deltas.add(METRICS.actions, { type, rule }, n);
+    deltas.add(METRICS.actionsRefused, { type, rule }, refused);
   }
-  for (const { action } of repairs) deltas.add("town_reconciler_repairs_total", { invariant: action.rule.slice("invariant.".length) });
-  for (const violation of violations.started) deltas.add("town_reconciler_invariant_violations_total", { invariant: String(violation.invariant) });
+  for (const { action } of repairs) deltas.add(METRICS.repairs, { invariant: action.rule.slice("invariant.".length) });
+  for (const violation of violations.started) deltas.add(METRICS.invariantViolations, { invariant: String(violation.invariant) });
   return deltas;
 }
 
@@ -179,54 +175,24 @@ function tickAlerts(
   return alerts;
 }
 
-function tickRecord(
-  runtime: TownRuntime,
-  now: number,
-  drained: readonly StoredEvent[],
-  advance: Advance,
-  repairs: readonly ActionResult[],
-  violations: ViolationChanges,
-  deadLettered: number,
-  failed: number,
-  queue: QueueStats,
-): NewTick {
+function tickRecord(runtime: TownRuntime, facts: TickFacts): NewTick {
+  const { at, drained, advance, repairs } = facts;
   const byType = Object.fromEntries(ACTION_TYPES.map((type) => [type, 0])) as Record<ActionType, number>;
   const byRule: Record<string, number> = {};
-  let refused = 0;
-  for (const { action, refusal } of advance.actions) {
+  for (const { action } of advance.actions) {
     byType[action.type] += 1;
     byRule[action.rule] = (byRule[action.rule] ?? 0) + 1;
-    if (refusal !== null) refused += 1;
   }
-  const count = (outcome: string) => advance.events.filter((e) => e.outcome === outcome).length;
   return {
-    at: now,
+    at,
     result: "ok",
-    durationMs: 0,
-    passes: advance.passes,
-    eventsDrained: drained.length,
-    eventsApplied: count("applied"),
-    eventsIgnored: count("ignored"),
-    eventsFailed: failed,
-    eventsDeadLettered: deadLettered,
+    ...measureTick(facts),
     firstSeq: drained[0]?.seq ?? null,
     lastSeq: drained.at(-1)?.seq ?? null,
     drainedSeqs: drained.map((row) => row.seq),
-    actionsEmitted: advance.actions.length,
-    actionsRefused: refused,
     actionsByType: byType,
     actionsByRule: byRule,
-    effectsEnqueued: advance.effects.length,
-    effectsAttempted: 0,
-    effectsSucceeded: 0,
-    effectsFailed: 0,
-    queueDepth: queue.pending,
-    oldestPendingAgeMs: queue.oldestPendingAt === null ? null : Math.max(0, now - queue.oldestPendingAt),
-    deadLetters: queue.dead,
     breakerStatus: runtime.state.town.breaker.status,
-    violationsOpen: violations.open.length,
-    violationsNew: violations.started.length,
-    repairs: repairs.length,
     nextAlarmAt: advance.wake?.at ?? null,
     nextAlarmReason: advance.wake?.reason ?? null,
     actions: recordable([...advance.actions, ...repairs]),

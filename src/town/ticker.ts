@@ -1,6 +1,8 @@
 import { alertError } from "../observability/alerts";
-import { CounterDeltas, TICK_DURATION_BUCKETS } from "../observability/counters";
+import { CounterDeltas } from "../observability/counters";
 import type { Logger } from "../observability/log";
+import { METRICS } from "../observability/metrics";
+import { measureAfterTick } from "../observability/tick-metrics";
 import { deliverAlerts } from "./alerting";
 import { townSummary } from "./fleet-report";
 import { owedWork, type ShellDues } from "./owed";
@@ -84,19 +86,16 @@ export class Ticker {
     const next = wake === SCHEDULE_FAILED ? null : wake;
     const durationMs = Date.now() - startedAt;
     await steps.run("records", () => {
-      const counters = new CounterDeltas().observe("town_reconciler_tick_duration_seconds", {}, durationMs / 1000, TICK_DURATION_BUCKETS);
-      for (const { kind, outcome } of effects?.outcomes ?? []) counters.add("town_reconciler_side_effects_total", { kind, outcome });
-      for (const step of steps.failed) counters.add("town_reconciler_after_tick_failures_total", { step });
+      const counters = new CounterDeltas().observe(METRICS.tickDuration, {}, durationMs / 1000);
+      for (const { kind, outcome } of effects?.outcomes ?? []) counters.add(METRICS.sideEffects, { kind, outcome });
+      for (const step of steps.failed) counters.add(METRICS.afterTickFailures, { step });
       store.transaction(() => {
         store.ticks.finish(report.tickId, {
-          durationMs,
-          effectsAttempted: effects?.attempted ?? 0,
-          effectsSucceeded: effects?.succeeded ?? 0,
-          effectsFailed: effects?.failed ?? 0,
+          ...measureAfterTick({ durationMs, effects }),
           nextAlarmAt: next?.at ?? null,
           nextAlarmReason: next?.reason ?? (wake === null ? "none: the town owes nothing and sleeps" : null),
         });
-        store.counters.add(counters.list());
+        store.counters.add(counters);
       });
     }, undefined);
     // Whatever failed above, the town must wake again.
@@ -124,7 +123,7 @@ export class Ticker {
     try {
       store.transaction(() => {
         store.ticks.insertFailed(now, describeError(error), Date.now() - startedAt, runtime.state.town.breaker.status, now + delay, reason, store.events.queueStats());
-        store.counters.add(new CounterDeltas().add("town_reconciler_ticks_total", { result: "error" }).list());
+        store.counters.add(new CounterDeltas().add(METRICS.ticks, { result: "error" }));
         if (report) store.alerts.enqueue([{ kind: "tick_failed", error: alertError(error), consecutiveFailures: this.failures }], { townId: runtime.state.town.id, tickId: null }, now);
       });
       if (report) this.lastFailureReportAt = now;

@@ -10,7 +10,6 @@ import type { AgentId, BeadId, TownId } from "../domain/ids";
 import { CLOSED_BREAKER, type Bead, type Rig } from "../domain/model";
 import type { Env } from "../env";
 import { createLogger, parseLogLevel, type Logger } from "../observability/log";
-import { renderPrometheus } from "../observability/prometheus";
 import { createAlertSink } from "../observability/sentry";
 import { summarize, tickView } from "../observability/tick-history";
 import { agentTokenDenied, isAgentToken } from "./agent-auth";
@@ -31,12 +30,13 @@ import { Registration } from "./registration";
 import { replayWindow } from "./replay";
 import { fail, ok, townNotFound, type Result } from "./result";
 import type { TownRuntime } from "./runtime";
+import { townMetrics } from "./metrics";
 import { AlarmSchedule } from "./schedule";
 import { alarmStatus } from "./status";
 import { stuckWork } from "./stuck";
 import { newestTicks } from "./tick-window";
 import { Ticker } from "./ticker";
-import { beadDetails, beadView, countsByStatus, loggedEventView, townView } from "./views";
+import { beadDetails, beadView, loggedEventView, townView } from "./views";
 
 type TownView = ReturnType<typeof townView>;
 /** What a creating request for a bead answers: the bead as the API shows it, and whether it is new. */
@@ -246,33 +246,7 @@ export class TownDO extends DurableObject<Env> {
 
   /** Prometheus text exposition. */
   async metrics() {
-    return this.withTown(async (runtime, now) => {
-      const queue = this.store.events.queueStats();
-      const { agents, beads } = countsByStatus(runtime.state);
-      const violationsOpen: Record<string, number> = {};
-      for (const v of runtime.openViolations.values()) violationsOpen[v.invariant] = (violationsOpen[v.invariant] ?? 0) + 1;
-      const lastTick = this.store.ticks.last();
-      const lastTickAt = lastTick?.at ?? null;
-      const liveness = livenessOf(runtime, now, await this.parts.schedule.current(), lastTickAt, this.ticker.dues());
-      return ok(
-        renderPrometheus(runtime.state.town.id, this.store.counters.all(), {
-          queueDepth: queue.pending,
-          oldestPendingAgeSeconds: queue.oldestPendingAt === null ? 0 : Math.max(0, now - queue.oldestPendingAt) / 1000,
-          deadLetters: queue.dead,
-          outboxDepth: this.store.outbox.size(),
-          alertsPending: this.store.alerts.size(),
-          owedStops: [...runtime.state.owedStops()].length,
-          breakerOpen: runtime.state.town.breaker.status !== "closed",
-          violationsOpen,
-          agents,
-          beads,
-          lastTickSeconds: lastTickAt === null ? null : lastTickAt / 1000,
-          lastTickAgeSeconds: liveness.lastTickAgeMs === null ? null : liveness.lastTickAgeMs / 1000,
-          lastTickDurationSeconds: lastTick ? lastTick.durationMs / 1000 : null,
-          tickOverdueSeconds: liveness.overdueMs / 1000,
-        }),
-      );
-    });
+    return this.withTown(async (runtime, now) => ok(townMetrics(runtime, now, await this.parts.schedule.current(), this.ticker.dues())));
   }
 
   /** Failed beads and beads that are not moving, with why (the status page's first section). */

@@ -1,6 +1,6 @@
 /** Test helpers: drive the Worker over HTTP and the town object through its alarm and its test clock. */
 import { env as workerEnv } from "cloudflare:workers";
-import { createExecutionContext, runDurableObjectAlarm, waitOnExecutionContext } from "cloudflare:test";
+import { createExecutionContext, runDurableObjectAlarm, runInDurableObject, waitOnExecutionContext } from "cloudflare:test";
 import type { Env } from "../../src/env";
 import worker from "../../src/index";
 import type { TownDO as TestTownDO } from "./test-worker";
@@ -135,4 +135,19 @@ export async function tickUntilFound(town: TestTown, found: (status: any) => boo
     if (found(now)) return now;
   }
   throw new Error(`not found within ${max} ticks: ${JSON.stringify((await status(town)).violations)}`);
+}
+
+/** Makes the next SQL statement that starts with `prefix` throw, once. */
+export function failNextStatement(town: TestTown, prefix: string) {
+  return runInDurableObject(town.stub, (_instance, state) => {
+    const sql = state.storage.sql;
+    const original = sql.exec;
+    (sql as { exec: typeof original }).exec = function (this: SqlStorage, query: string, ...bindings: unknown[]) {
+      if (query.toLowerCase().startsWith(prefix)) {
+        (sql as { exec: typeof original }).exec = original;
+        throw new Error("injected fault: disk on fire");
+      }
+      return original.call(this, query, ...bindings);
+    } as typeof original;
+  });
 }

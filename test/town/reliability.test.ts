@@ -2,7 +2,7 @@ import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { DEFAULT_TOWN_CONFIG as C } from "../../src/domain/config";
 import { shownEventId } from "../../src/town/event-log";
-import { advance, bead, createTown, sendEvents, sling, status, tick, type TestTown } from "../support/town";
+import { advance, bead, createTown, failNextStatement, sendEvents, sling, status, tick, type TestTown } from "../support/town";
 
 const SILENT = { simulation: { workMs: 86_400_000, heartbeatIntervalMs: 86_400_000 } };
 
@@ -14,21 +14,6 @@ async function eventRows(town: TestTown) {
     ).toArray(),
   );
   return rows.map((row) => ({ ...row, event_id: shownEventId(row.event_id).eventId }));
-}
-
-/** Makes the next SQL statement that starts with `prefix` throw, once. */
-function failNextStatement(town: TestTown, prefix: string) {
-  return runInDurableObject(town.stub, (_instance, state) => {
-    const sql = state.storage.sql;
-    const original = sql.exec;
-    (sql as { exec: typeof original }).exec = function (this: SqlStorage, query: string, ...bindings: unknown[]) {
-      if (query.toLowerCase().startsWith(prefix)) {
-        (sql as { exec: typeof original }).exec = original;
-        throw new Error("injected fault: disk on fire");
-      }
-      return original.call(this, query, ...bindings);
-    } as typeof original;
-  });
 }
 
 describe("a tick that throws half-way", () => {
