@@ -61,8 +61,8 @@ export class Platform {
         const eventId = `simulated:${report.agentId}@${report.generation}:${report.kind}`;
         events.push(
           report.kind === "done"
-            ? { eventId, type: "agent_done", agentId: report.agentId, payload: { generation: report.generation, branch: report.branch } }
-            : { eventId, type: "agent_completed", agentId: report.agentId, payload: { generation: report.generation, status: "failed", reason: report.reason } },
+            ? { eventId, type: "agent_done", agentId: report.agentId, beadId: null, payload: { generation: report.generation, branch: report.branch } }
+            : { eventId, type: "agent_completed", agentId: report.agentId, beadId: null, payload: { generation: report.generation, status: "failed", reason: report.reason } },
         );
       }
     }
