@@ -1,5 +1,6 @@
 import { and, asc, desc, eq, gt, gte, lte, sql } from "drizzle-orm";
 import type { DrizzleSqliteDODatabase } from "drizzle-orm/durable-sqlite";
+import { oldestPendingAge } from "../domain/queue";
 import type { QueueStats } from "./event-store";
 import * as schema from "./schema";
 import { changes } from "./sql";
@@ -70,7 +71,7 @@ export class TickStore {
       effectsSucceeded: 0,
       effectsFailed: 0,
       queueDepth: queue.pending,
-      oldestPendingAgeMs: queue.oldestPendingAt === null ? null : Math.max(0, at - queue.oldestPendingAt),
+      oldestPendingAgeMs: oldestPendingAge(queue.oldestPendingAt, at),
       deadLetters: queue.dead,
       breakerStatus,
       nextAlarmAt,

@@ -9,6 +9,7 @@ import { mergeOverrides, resolveConfig, type TownConfigOverrides } from "../doma
 import { explainBead } from "../domain/explain";
 import type { AgentId, BeadId, TownId } from "../domain/ids";
 import { CLOSED_BREAKER, type Bead, type Rig } from "../domain/model";
+import { oldestPendingAge } from "../domain/queue";
 import type { Env } from "../env";
 import { INVALID_AGENT_TOKEN } from "../http/auth";
 import { CounterDeltas, TICK_DURATION_BUCKETS } from "../observability/counters";
@@ -270,7 +271,7 @@ export class TownDO extends DurableObject<Env> {
     return ok(
       renderPrometheus(runtime.state.town.id, this.store.counters.all(), {
         queueDepth: queue.pending,
-        oldestPendingAgeSeconds: queue.oldestPendingAt === null ? 0 : Math.max(0, now - queue.oldestPendingAt) / 1000,
+        oldestPendingAgeSeconds: (oldestPendingAge(queue.oldestPendingAt, now) ?? 0) / 1000,
         deadLetters: queue.dead,
         outboxDepth: this.store.outbox.size(),
         alertsPending: this.store.alerts.size(),
