@@ -1,10 +1,10 @@
 import { z } from "zod";
-import { PATH_PARAMS, type Access } from "./route";
+import { isParamName, PATH_PARAMS, type Access } from "./route";
 import { ROUTES } from "./routes";
 
 /**
- * The OpenAPI 3.1 description, generated from the route list and the very zod schemas that validate
- * each request, so it describes what the Worker actually accepts.
+ * The OpenAPI 3.1 description of these routes, generated from their declarations and the very zod
+ * schemas that validate each request, so it describes what the Worker actually accepts.
  */
 export function openApiDocument(serverUrl: string) {
   const paths: Record<string, Record<string, unknown>> = {};
@@ -14,7 +14,7 @@ export function openApiDocument(serverUrl: string) {
       name,
       in: "path",
       required: true,
-      schema: jsonSchema(PATH_PARAMS[name!] ?? z.string()),
+      schema: jsonSchema(isParamName(name!) ? PATH_PARAMS[name] : z.string()),
     }));
     if (spec.query) {
       const shape = (spec.query as unknown as { shape?: Record<string, z.ZodType> }).shape ?? queryShape(spec.query);
