@@ -17,6 +17,7 @@ import {
 import { fleetStatus, listTowns, scrapeTargets } from "../fleet/reads";
 import { slimTickView, ticksCsv } from "../observability/tick-history";
 import { json } from "./errors";
+import { openApiDocument } from "./openapi";
 import { route, unwrap, type Route } from "./route";
 import { statusPage } from "./status-page";
 
@@ -44,7 +45,7 @@ export const ROUTES: readonly Route[] = [
     tag: "service",
     summary: "This API, described in OpenAPI 3.1",
     success: { status: 200, description: "The OpenAPI document" },
-    handle: async ({ request }) => json((await import("./openapi")).openApiDocument(new URL(request.url).origin)),
+    handle: async ({ request }) => json(openApiDocument(ROUTES, new URL(request.url).origin)),
   }),
   route({
     method: "GET",
