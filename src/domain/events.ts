@@ -146,7 +146,7 @@ type EventSchema = (typeof EventBodySchema.options)[number];
 /** Each type's schema, looked up directly (the drain parses a thousand rows a tick). */
 const SCHEMA_BY_TYPE = new Map<string, EventSchema>(EventBodySchema.options.map((option) => [option.shape.type.value, option]));
 
-/** The schema of one event type: the ids it carries and its payload (the events route builds on these). */
+/** The schema of one event type: the ids it carries and its payload (the events route builds on these; the map holds each under its own type). */
 export const eventSchema = <T extends EventType>(type: T) => SCHEMA_BY_TYPE.get(type) as Extract<EventSchema, { shape: { type: z.ZodLiteral<T> } }>;
 
 /**
