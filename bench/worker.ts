@@ -289,7 +289,7 @@ export class TownDO extends ProductionTownDO {
       out[rule.name] = (performance.now() - started) / rounds;
     }
     let started = performance.now();
-    for (let i = 0; i < rounds; i++) checkInvariants(runtime.state, now, { oldestPendingAt: null, dead: 0 });
+    for (let i = 0; i < rounds; i++) checkInvariants(runtime.state, now, { oldestPendingAgeMs: null, dead: 0 });
     out["(invariants)"] = (performance.now() - started) / rounds;
     const { reconcile } = await import("../src/domain/reconcile");
     started = performance.now();

@@ -3,65 +3,63 @@ import { TownConfigOverridesSchema } from "../domain/config";
 import {
   AgentCompletedPayload,
   AgentDonePayload,
+  BeadCancelledPayload,
+  BeadCreatedPayload,
   ContainerStatusPayload,
+  ConvoyCreatedPayload,
+  eventSchema,
+  GenerationSchema,
   PrStatusChangedPayload,
+  RigAddedPayload,
 } from "../domain/events";
-import { AgentIdSchema, BeadIdSchema, RigIdSchema } from "../domain/ids";
-import { CONTAINER_STATUSES } from "../domain/model";
+import { BeadIdSchema, RigIdSchema } from "../domain/ids";
 
 /**
  * The request bodies of the public API (DESIGN §6). Routes validate with these before anything
- * reaches a town; the OpenAPI description is generated from them.
+ * reaches a town; the OpenAPI description is generated from them. A command's body is the payload of
+ * the event it is logged as (src/domain/events.ts), with the ids a caller may pick and the fields that
+ * have defaults made optional: each limit is stated once, there, and the log checks the same.
  */
-
-const text = (max: number) => z.string().trim().min(1).max(max);
 
 export const PutTownBody = z.object({ config: TownConfigOverridesSchema.optional() }).strict();
 
-export const AddRigBody = z
-  .object({
-    id: RigIdSchema.optional(),
-    name: text(200),
-    gitUrl: text(2_000),
-    defaultBranch: text(200).optional(),
-  })
-  .strict();
+/** `rig_added`, its id optional (a new one is made) and the default branch too (`main`). */
+const { rigId: _rigId, ...rig } = RigAddedPayload.shape;
+export const AddRigBody = z.object({ id: RigIdSchema.optional(), ...rig, defaultBranch: rig.defaultBranch.optional() }).strict();
 
+/** `bead_created`, its id optional, and priority, blockers and hold with their defaults (2, none, not held). */
 export const SlingBeadBody = z
-  .object({
-    id: BeadIdSchema.optional(),
-    rigId: RigIdSchema,
-    title: text(500),
-    body: z.string().max(100_000).optional(),
-    priority: z.number().int().min(0).max(4).optional(),
-    blockedBy: z.array(BeadIdSchema).max(100).optional(),
-    held: z.boolean().optional(),
-  })
+  .object({ id: BeadIdSchema.optional(), ...BeadCreatedPayload.partial({ priority: true, blockedBy: true, held: true }).shape })
   .strict();
 
-export const CreateConvoyBody = z
-  .object({ id: BeadIdSchema.optional(), title: text(500), beadIds: z.array(BeadIdSchema).min(1).max(1_000) })
-  .strict();
+export const CreateConvoyBody = z.object({ id: BeadIdSchema.optional(), ...ConvoyCreatedPayload.shape }).strict();
 
-export const CancelBeadBody = z
-  .object({ status: z.enum(["closed", "failed"]).optional(), reason: z.string().max(2_000).optional() })
-  .strict();
+/** `bead_cancelled`, the status optional (`failed`). */
+export const CancelBeadBody = BeadCancelledPayload.partial({ status: true });
 
+/** The client's own id of an event (its idempotency key, DESIGN §4.1). */
 const eventId = z.string().min(1).max(200);
 
 /**
- * Every agent callback names the generation it belongs to (DESIGN §4.4): without it a container from
- * an older dispatch could close the wrong bead. (The log's own schema still reads events older
- * versions stored without one.)
+ * An agent callback as the events route takes it: the event's type and ids as the log defines them,
+ * the client's event id, and the payload as the route takes it.
  */
-const generation = z.number({ error: "generation is required: the generation of the dispatch this callback belongs to" }).int().min(0);
+const callback = <S extends z.ZodRawShape, P extends z.ZodObject>(event: z.ZodObject<S>, payload: P) =>
+  z.object({ eventId }).extend(event.shape).extend({ payload }).strict();
+
+/**
+ * Every agent callback about a dispatch names its generation (DESIGN §4.4): without it a container
+ * from an older dispatch could close the wrong bead. (The log still reads events older versions
+ * stored without one.)
+ */
+const dispatched = { generation: GenerationSchema };
 
 /** Events an agent (or the platform on its behalf) may send: callbacks, never commands or internal results. */
 export const IngestEvent = z.discriminatedUnion("type", [
-  z.object({ eventId, type: z.literal("agent_done"), agentId: AgentIdSchema, beadId: z.null().optional(), payload: AgentDonePayload.extend({ generation }) }).strict(),
-  z.object({ eventId, type: z.literal("agent_completed"), agentId: AgentIdSchema, beadId: z.null().optional(), payload: AgentCompletedPayload.extend({ generation }) }).strict(),
-  z.object({ eventId, type: z.literal("pr_status_changed"), agentId: z.null().optional(), beadId: BeadIdSchema, payload: PrStatusChangedPayload }).strict(),
-  z.object({ eventId, type: z.literal("container_status"), agentId: AgentIdSchema, beadId: z.null().optional(), payload: ContainerStatusPayload.extend({ generation }) }).strict(),
+  callback(eventSchema("agent_done"), AgentDonePayload.extend(dispatched)),
+  callback(eventSchema("agent_completed"), AgentCompletedPayload.extend(dispatched)),
+  callback(eventSchema("pr_status_changed"), PrStatusChangedPayload),
+  callback(eventSchema("container_status"), ContainerStatusPayload.extend(dispatched)),
 ]);
 
 /** At most this many events per ingest request. */
@@ -69,11 +67,9 @@ export const MAX_INGEST_BATCH = 1_000;
 
 export const IngestBody = z.object({ events: z.array(IngestEvent).min(1).max(MAX_INGEST_BATCH) }).strict();
 
-export const HeartbeatBody = z
-  .object({ generation: z.number().int().min(0), containerStatus: z.enum(CONTAINER_STATUSES).optional() })
-  .strict();
+/** An observation of the container of a dispatch: its generation, and the status `container_status` logs. */
+export const HeartbeatBody = z.object({ generation: GenerationSchema, containerStatus: ContainerStatusPayload.shape.status.optional() }).strict();
 
-export type PutTownInput = z.infer<typeof PutTownBody>;
 export type AddRigInput = z.infer<typeof AddRigBody>;
 export type SlingBeadInput = z.infer<typeof SlingBeadBody>;
 export type CreateConvoyInput = z.infer<typeof CreateConvoyBody>;
@@ -127,7 +123,7 @@ const IsoDate = moment(false);
 export const ReplayBody = z
   .object({ from: IsoDate, to: IsoDate })
   .strict()
-  .refine((q) => q.from <= q.to, { message: "from must not be after to", path: ["from"] });
+  .refine(inOrder, ORDER);
 
 /**
  * `from` and `to` of a history export (ISO 8601 or epoch ms, both required: a bundle's window is

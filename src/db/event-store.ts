@@ -1,3 +1,4 @@
+import { clipError } from "../domain/format";
 import { allColumns, rowCodec } from "./codec";
 import * as schema from "./schema";
 import { allRows, changes, chunks, firstRow, MAX_PARAMS, placeholders, runs } from "./sql";
@@ -94,7 +95,7 @@ export class EventStore {
              status = CASE WHEN attempts + 1 >= ? THEN 'dead' ELSE 'pending' END,
              processed_at = CASE WHEN attempts + 1 >= ? THEN ? ELSE NULL END
            WHERE seq = ? RETURNING status`,
-          error.slice(0, 2_000),
+          clipError(error),
           maxAttempts,
           maxAttempts,
           now,

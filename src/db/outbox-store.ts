@@ -1,3 +1,4 @@
+import { clipError } from "../domain/format";
 import { asc, count, eq, lte, min } from "drizzle-orm";
 import type { DrizzleSqliteDODatabase } from "drizzle-orm/durable-sqlite";
 import type { Effect } from "../domain/actions";
@@ -49,6 +50,6 @@ export class OutboxStore {
   }
 
   defer(id: string, attempts: number, nextAttemptAt: number, error: string, now: number): void {
-    this.db.update(schema.outbox).set({ attempts, nextAttemptAt, lastError: error.slice(0, 2_000), updatedAt: now }).where(eq(schema.outbox.id, id)).run();
+    this.db.update(schema.outbox).set({ attempts, nextAttemptAt, lastError: clipError(error), updatedAt: now }).where(eq(schema.outbox.id, id)).run();
   }
 }

@@ -1,3 +1,4 @@
+import { clipError } from "../domain/format";
 import { and, asc, desc, eq, gt, gte, lte, sql } from "drizzle-orm";
 import type { DrizzleSqliteDODatabase } from "drizzle-orm/durable-sqlite";
 import { measureFailedTick, type TickMetricValues } from "../observability/tick-metrics";
@@ -39,7 +40,7 @@ export class TickStore {
     this.insert({
       at,
       result: "error",
-      error: error.slice(0, 2_000),
+      error: clipError(error),
       ...measureFailedTick({ at, durationMs, queue }),
       actionsByType: {},
       actionsByRule: {},

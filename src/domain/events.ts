@@ -1,3 +1,4 @@
+import { MAX_ERROR_TEXT } from "./format";
 import { z } from "zod";
 import { TownConfigOverridesSchema } from "./config";
 import { AgentIdSchema, BeadIdSchema, RigIdSchema } from "./ids";
@@ -10,7 +11,20 @@ import { CONTAINER_STATUSES } from "./model";
  */
 
 const text = (max: number) => z.string().trim().min(1).max(max);
-const generation = z.number().int().min(0).optional();
+
+/**
+ * The generation of the dispatch a callback or a dispatch result belongs to (DESIGN §4.4): it fences
+ * off a container of an older dispatch.
+ */
+export const GenerationSchema = z
+  .number({ error: (issue) => (issue.input === undefined ? "generation is required: the generation of the dispatch this callback belongs to" : undefined) })
+  .int()
+  .min(0);
+/** Older versions logged callbacks without a generation: the log still reads them (the events route requires it). */
+const generation = GenerationSchema.optional();
+
+/** The pull request a branch became, where the platform knows it. */
+const prUrl = z.url().max(2_000).optional();
 
 /** The town's config overrides after a reconfiguration (logged so replay uses the config of the time). */
 export const TownConfiguredPayload = z.object({ overrides: TownConfigOverridesSchema }).strict();
@@ -47,7 +61,7 @@ export const AgentDonePayload = z
   .object({
     generation,
     branch: text(500),
-    prUrl: z.url().max(2_000).optional(),
+    prUrl,
     summary: z.string().max(10_000).optional(),
   })
   .strict();
@@ -57,7 +71,7 @@ export const AgentCompletedPayload = z
   .strict();
 
 export const PrStatusChangedPayload = z
-  .object({ status: z.enum(["merged", "closed"]), prUrl: z.url().max(2_000).optional() })
+  .object({ status: z.enum(["merged", "closed"]), prUrl })
   .strict();
 
 export const ContainerStatusPayload = z.object({ generation, status: z.enum(CONTAINER_STATUSES) }).strict();
@@ -66,9 +80,9 @@ export const DispatchResultPayload = z
   .object({
     effectId: z.string().min(1).max(300),
     kind: z.enum(["dispatch", "stop"]),
-    generation: z.number().int().min(0),
+    generation: GenerationSchema,
     outcome: z.enum(["ok", "failed", "timeout"]),
-    error: z.string().max(2_000).optional(),
+    error: z.string().max(MAX_ERROR_TEXT).optional(),
     /** The bead the call concerned (a timed-out dispatch owes a stop that holds it back). */
     beadId: BeadIdSchema.nullable().optional(),
   })
@@ -128,8 +142,13 @@ export interface LoggedEvent {
   readonly createdAt: number;
 }
 
+type EventSchema = (typeof EventBodySchema.options)[number];
+
 /** Each type's schema, looked up directly (the drain parses a thousand rows a tick). */
-const SCHEMA_BY_TYPE = new Map(EventBodySchema.options.map((option) => [option.shape.type.value as string, option]));
+const SCHEMA_BY_TYPE = new Map<string, EventSchema>(EventBodySchema.options.map((option) => [option.shape.type.value, option]));
+
+/** The schema of one event type: the ids it carries and its payload (the events route builds on these; the map holds each under its own type). */
+export const eventSchema = <T extends EventType>(type: T) => SCHEMA_BY_TYPE.get(type) as Extract<EventSchema, { shape: { type: z.ZodLiteral<T> } }>;
 
 /**
  * A logged row back into a typed event, validated again: the log may hold rows older code wrote. The

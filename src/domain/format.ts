@@ -1,5 +1,8 @@
 /** How the town writes times, durations, sizes and nouns in reasons, messages and errors. */
 export const iso = (ms: number): string => new Date(ms).toISOString();
+/** The longest error text kept (in the log, the outbox, a tick record, a dispatch result): enough to act on, never a whole page. */
+export const MAX_ERROR_TEXT = 2_000;
+export const clipError = (text: string): string => text.slice(0, MAX_ERROR_TEXT);
 export const seconds = (ms: number): string => `${Math.round(ms / 1000)}s`;
 /** Hours to one decimal: 1.5 for 90 minutes. */
 export const hours = (ms: number): number => Math.round((ms / 3_600_000) * 10) / 10;

@@ -1,3 +1,4 @@
+import { oldestPendingAge } from "../domain/queue";
 import { FLEET_ALERTS } from "./alerts";
 import type { TownSummary } from "./summary";
 
@@ -47,7 +48,7 @@ export function fleetRow(summary: TownSummary, registeredAt: number, now: number
     stuckWork: summary.stuckWork,
     queueDepth: summary.queueDepth,
     // Still pending as far as the registry knows: the age keeps growing until a summary says otherwise.
-    oldestPendingAgeSeconds: summary.oldestPendingAt === null ? 0 : seconds(now - summary.oldestPendingAt),
+    oldestPendingAgeSeconds: seconds(oldestPendingAge(summary.oldestPendingAt, now) ?? 0),
     deadLetters: summary.deadLetters,
     breakerOpen: summary.breakerOpen,
     tickWallClockMs: summary.tickWallClockMs,

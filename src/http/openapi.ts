@@ -1,20 +1,19 @@
 import { z } from "zod";
-import { PATH_PARAMS, type Access } from "./route";
-import { ROUTES } from "./routes";
+import { isParamName, PATH_PARAMS, type Access, type Route } from "./route";
 
 /**
- * The OpenAPI 3.1 description, generated from the route list and the very zod schemas that validate
- * each request, so it describes what the Worker actually accepts.
+ * The OpenAPI 3.1 description of these routes, generated from their declarations and the very zod
+ * schemas that validate each request, so it describes what the Worker actually accepts.
  */
-export function openApiDocument(serverUrl: string) {
+export function openApiDocument(routes: readonly Route[], serverUrl: string) {
   const paths: Record<string, Record<string, unknown>> = {};
-  for (const spec of ROUTES) {
+  for (const spec of routes) {
     const path = spec.path.replace(/:(\w+)/g, "{$1}");
     const parameters: unknown[] = [...spec.path.matchAll(/:(\w+)/g)].map(([, name]) => ({
       name,
       in: "path",
       required: true,
-      schema: jsonSchema(PATH_PARAMS[name!] ?? z.string()),
+      schema: jsonSchema(isParamName(name!) ? PATH_PARAMS[name] : z.string()),
     }));
     if (spec.query) {
       const shape = (spec.query as unknown as { shape?: Record<string, z.ZodType> }).shape ?? queryShape(spec.query);

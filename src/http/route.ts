@@ -1,6 +1,6 @@
 import type { IRequest } from "itty-router";
 import { z } from "zod";
-import { AgentIdSchema, BeadIdSchema, TownIdSchema, type AgentId, type BeadId, type TownId } from "../domain/ids";
+import { AgentIdSchema, BeadIdSchema, TownIdSchema } from "../domain/ids";
 import type { Env } from "../env";
 import { sha256Hex } from "../auth/tokens";
 import type { IdempotentRequest } from "../town/idempotency";
@@ -17,10 +17,10 @@ import { HttpError } from "./errors";
  */
 export type Access = "none" | Scope | "agent";
 
-export interface RouteSpec<B extends z.ZodType = z.ZodType, Q extends z.ZodType = z.ZodType> {
+export interface RouteSpec<P extends string, B extends z.ZodType, Q extends z.ZodType> {
   readonly method: "GET" | "PUT" | "POST" | "DELETE";
-  /** itty-router style: `/api/towns/:townId`. */
-  readonly path: string;
+  /** itty-router style: `/api/towns/:townId`; each `:name` is one of PATH_PARAMS. */
+  readonly path: P;
   readonly access: Access;
   /** The read token may also come as `?token=` or a cookie (pages opened in a browser). */
   readonly browser?: boolean;
@@ -32,15 +32,19 @@ export interface RouteSpec<B extends z.ZodType = z.ZodType, Q extends z.ZodType 
   /** A creating POST that honours an `Idempotency-Key` header. */
   readonly idempotent?: boolean;
   readonly success: { readonly status: number; readonly description: string; readonly contentType?: string };
-  readonly handle: (ctx: RouteContext<z.output<B>, z.output<Q>>) => Promise<Response>;
+  handle(ctx: RouteContext<P, z.output<B>, z.output<Q>>): Promise<Response>;
 }
 
-export interface RouteContext<B, Q> {
+/**
+ * What a route's handler is given: the parameters its path names, validated (a handler cannot read
+ * one its path lacks), the town's object when the path names a town, and the validated query and body.
+ */
+export type RouteContext<P extends string, B, Q> = Context<PathParams<P>, B, Q> & ("townId" extends ParamNames<P> ? { readonly town: DurableObjectStub<TownDO> } : unknown);
+
+interface Context<Params, B, Q> {
   readonly request: IRequest;
   readonly env: Env;
-  readonly params: { readonly townId: TownId; readonly beadId: BeadId; readonly agentId: AgentId; readonly seq: number };
-  /** The town's object (for routes under /towns/:townId). */
-  readonly town: DurableObjectStub<TownDO>;
+  readonly params: Params;
   readonly body: B;
   readonly query: Q;
   /** The presented agent token (agent routes) or page token. */
@@ -49,8 +53,23 @@ export interface RouteContext<B, Q> {
   readonly idempotency: IdempotentRequest | undefined;
 }
 
-/** Declares a route (the identity, with types checked). */
-export const route = <B extends z.ZodType, Q extends z.ZodType>(spec: RouteSpec<B, Q>): RouteSpec<B, Q> => spec;
+/** The context runRoute builds for the route itty matched: the parameters of that route's path, validated with PATH_PARAMS. */
+type MatchedContext = Context<Partial<ParamValues>, unknown, unknown> & { readonly town: DurableObjectStub<TownDO> | undefined };
+
+/** A declared route as the router and the OpenAPI description take it, its own types no longer needed. */
+export interface Route extends Omit<RouteSpec<string, z.ZodType, z.ZodType>, "handle"> {
+  handle(ctx: MatchedContext): Promise<Response>;
+}
+
+/**
+ * Declares a route, with its handler's context typed from its path and schemas (a path may only name
+ * parameters PATH_PARAMS knows).
+ */
+export function route<const P extends string, B extends z.ZodType, Q extends z.ZodType>(spec: RouteSpec<P, B, Q> & { readonly path: NoInfer<KnownParams<P>> }): Route {
+  // The one place the types are let go: runRoute builds the context from the parameters itty matched
+  // on this route's own path and from this route's own schemas, which is the context declared above.
+  return spec as unknown as Route;
+}
 
 /** An event's position in the log (as it appears in a path). */
 const EventSeqSchema = z
@@ -59,7 +78,21 @@ const EventSeqSchema = z
   .transform(Number);
 
 /** Path parameters by name, with the schemas that validate them. */
-export const PATH_PARAMS: Readonly<Record<string, z.ZodType>> = { townId: TownIdSchema, beadId: BeadIdSchema, agentId: AgentIdSchema, seq: EventSeqSchema };
+export const PATH_PARAMS = { townId: TownIdSchema, beadId: BeadIdSchema, agentId: AgentIdSchema, seq: EventSeqSchema } as const;
+
+type ParamName = keyof typeof PATH_PARAMS;
+type ParamValues = { readonly [K in ParamName]: z.output<(typeof PATH_PARAMS)[K]> };
+
+/** The names of the `:name` segments of a path: `"townId" | "beadId"` for `/api/towns/:townId/beads/:beadId`. */
+export type ParamNames<P extends string> = P extends `${string}:${infer Name}/${infer Rest}` ? Name | ParamNames<Rest> : P extends `${string}:${infer Name}` ? Name : never;
+
+/** The validated parameters of a path: exactly the ones it names. */
+export type PathParams<P extends string> = Pick<ParamValues, ParamNames<P> & ParamName>;
+
+/** The path, if every parameter it names is one PATH_PARAMS validates. */
+type KnownParams<P extends string> = [Exclude<ParamNames<P>, ParamName>] extends [never] ? P : never;
+
+export const isParamName = (name: string): name is ParamName => Object.hasOwn(PATH_PARAMS, name);
 
 /**
  * Runs a route with its checks in the order of DESIGN §6: the token is valid at all (401), its scope
@@ -67,7 +100,7 @@ export const PATH_PARAMS: Readonly<Record<string, z.ZodType>> = { townId: TownId
  * body (400), then the handler. A refusal for want of a valid token counts against the client's
  * address and town; past the limit it is a 429.
  */
-export async function runRoute(spec: RouteSpec, request: IRequest, env: Env): Promise<Response> {
+export async function runRoute(spec: Route, request: IRequest, env: Env): Promise<Response> {
   try {
     return await checkedRun(spec, request, env);
   } catch (error) {
@@ -76,12 +109,12 @@ export async function runRoute(spec: RouteSpec, request: IRequest, env: Env): Pr
   }
 }
 
-async function checkedRun(spec: RouteSpec, request: IRequest, env: Env): Promise<Response> {
+async function checkedRun(spec: Route, request: IRequest, env: Env): Promise<Response> {
   let token = "";
   if (spec.access === "agent") token = await requireAgentToken(request, env, request.params?.townId ?? "");
   else if (spec.access !== "none") token = await requireScope(request, env, spec.access, spec.browser ? pageToken(request) : null);
-  const params = Object.fromEntries(Object.keys(request.params ?? {}).map((name) => [name, param(request, name)])) as RouteContext<unknown, unknown>["params"];
-  const town = (params.townId ? env.TOWN.getByName(params.townId) : undefined) as DurableObjectStub<TownDO>;
+  const params = pathParams(request);
+  const town = params.townId ? env.TOWN.getByName(params.townId) : undefined;
   let query: unknown;
   let body: unknown;
   try {
@@ -134,16 +167,21 @@ export function unwrap<T>(result: Result<T>): T {
   return result.value;
 }
 
+/** The parameters of the matched path, each validated by its schema in PATH_PARAMS (a 400 that says which and why). */
+function pathParams(request: IRequest): Partial<ParamValues> {
+  // Each value is what PATH_PARAMS[name] parsed, which is what ParamValues says of it.
+  return Object.fromEntries(Object.keys(request.params ?? {}).map((name) => [name, param(request, name)])) as Partial<ParamValues>;
+}
+
 function param(request: IRequest, name: string): unknown {
+  if (!isParamName(name)) throw new Error(`the route's path names :${name}, which PATH_PARAMS does not validate`);
   let raw: string;
   try {
     raw = decodeURIComponent(request.params[name] ?? "");
   } catch {
     throw new HttpError(400, "invalid_request", `the ${name} in the path is not valid URL encoding`);
   }
-  const schema = PATH_PARAMS[name];
-  if (!schema) return raw;
-  const parsed = schema.safeParse(raw);
+  const parsed = PATH_PARAMS[name].safeParse(raw);
   if (!parsed.success) throw new HttpError(400, "invalid_request", `${name} "${raw.slice(0, 80)}" ${parsed.error.issues[0]?.message ?? "is invalid"}`);
   return parsed.data;
 }

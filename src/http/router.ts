@@ -1,6 +1,8 @@
 import { Router, type IRequest } from "itty-router";
+import { TownIdSchema } from "../domain/ids";
 import type { Env } from "../env";
 import { createLogger, parseLogLevel } from "../observability/log";
+import { reportFailedRequest } from "../observability/sentry";
 import { errorResponse, HttpError } from "./errors";
 import { runRoute } from "./route";
 import { ROUTES } from "./routes";
@@ -17,9 +19,15 @@ export function createRouter() {
         request.startedAt = Date.now();
       },
     ],
-    catch: (error: unknown, request: IRequest, env: Env) => {
-      if (error instanceof HttpError) return errorResponse(error.status, error.code, error.message, error.retryAfter);
-      createLogger(parseLogLevel(env.LOG_LEVEL)).error("unhandled error", { requestId: request.requestId, error });
+    catch: (error: unknown, request: IRequest, env: Env, ctx: ExecutionContext) => {
+      const log = createLogger(parseLogLevel(env.LOG_LEVEL));
+      const answer = error instanceof HttpError ? error : null;
+      if (!answer) log.error("unhandled error", { requestId: request.requestId, error });
+      // Only what the server failed at goes to Sentry (5xx); the caller's mistakes (4xx) are expected.
+      const townId = TownIdSchema.safeParse(request.params?.townId);
+      const failed = { request, route: request.route ?? null, requestId: request.requestId, townId: townId.success ? townId.data : null };
+      reportFailedRequest(env.SENTRY_DSN, error, answer?.status ?? 500, failed, ctx, log);
+      if (answer) return errorResponse(answer.status, answer.code, answer.message, answer.retryAfter);
       return errorResponse(500, "internal_error", `the server failed to handle this request; quote request id ${request.requestId} when reporting it`);
     },
     finally: [

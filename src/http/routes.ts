@@ -17,7 +17,8 @@ import {
 import { fleetStatus, listTowns, scrapeTargets } from "../fleet/reads";
 import { slimTickView, ticksCsv } from "../observability/tick-history";
 import { json } from "./errors";
-import { route, unwrap, type RouteSpec } from "./route";
+import { openApiDocument } from "./openapi";
+import { route, unwrap, type Route } from "./route";
 import { statusPage } from "./status-page";
 
 /** Body limits: small for commands, larger for a bead's body and for event batches. */
@@ -27,7 +28,7 @@ const LIMITS = { small: 64 * KB, bead: 512 * KB, events: 1024 * KB } as const;
 const created = <T extends { created: boolean; value: unknown }>(key: string, result: T) => json({ [key]: result.value }, result.created ? 201 : 200);
 
 /** Every route of the public API (DESIGN §6). The OpenAPI description is generated from this list. */
-export const ROUTES: readonly RouteSpec[] = [
+export const ROUTES: readonly Route[] = [
   route({
     method: "GET",
     path: "/health",
@@ -44,7 +45,7 @@ export const ROUTES: readonly RouteSpec[] = [
     tag: "service",
     summary: "This API, described in OpenAPI 3.1",
     success: { status: 200, description: "The OpenAPI document" },
-    handle: async ({ request }) => json((await import("./openapi")).openApiDocument(new URL(request.url).origin)),
+    handle: async ({ request }) => json(openApiDocument(ROUTES, new URL(request.url).origin)),
   }),
   route({
     method: "GET",

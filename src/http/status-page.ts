@@ -20,7 +20,7 @@ export interface PageOptions {
  * read token comes once as `?token=`; the page then keeps it in an HttpOnly cookie and redirects, so the
  * token leaves the address bar and history.
  */
-export async function statusPage({ request, env, town, token }: RouteContext<unknown, unknown>): Promise<Response> {
+export async function statusPage({ request, env, town, token }: Pick<RouteContext<"/towns/:townId", unknown, unknown>, "request" | "env" | "town" | "token">): Promise<Response> {
   const url = new URL(request.url);
   if (url.searchParams.has("token")) {
     const secure = url.protocol === "https:" ? "; Secure" : "";

@@ -13,10 +13,9 @@ export interface AlertSink {
 export const SENTRY_TIMEOUT_MS = 1_500;
 
 /**
- * The one place that constructs Toucan. Each alert becomes one Sentry event with the town, tick and
- * entity ids as tags and context, and a fingerprint that groups it per invariant (or kind) and town;
- * it counts as delivered only when Sentry answers 2xx. No DSN: alerts are logged instead (delivered,
- * so a local run still shows them once).
+ * Each alert becomes one Sentry event with the town, tick and entity ids as tags and context, and a
+ * fingerprint that groups it per invariant (or kind) and town; it counts as delivered only when Sentry
+ * answers 2xx. No DSN: alerts are logged instead (delivered, so a local run still shows them once).
  */
 export function createAlertSink(dsn: string | undefined, log: Logger, timeoutMs = SENTRY_TIMEOUT_MS): AlertSink {
   if (!dsn) {
@@ -35,18 +34,16 @@ export function createAlertSink(dsn: string | undefined, log: Logger, timeoutMs 
       const controller = new AbortController();
       let inFlight: Promise<unknown>[] = [];
       let statuses: number[] = [];
-      const toucan = new Toucan({
+      const toucan = sentryClient(
         dsn,
-        context: { waitUntil: (promise: Promise<unknown>) => void inFlight.push(promise) },
-        transportOptions: {
-          // Bounded (a Sentry that hangs must not hold the tick), and watched: only a 2xx is a delivery.
-          fetcher: async (input, init) => {
-            const response = await fetch(input, { ...init, signal: controller.signal });
-            statuses.push(response.status);
-            return response;
-          },
+        (promise) => void inFlight.push(promise),
+        // Bounded (a Sentry that hangs must not hold the tick), and watched: only a 2xx is a delivery.
+        async (input, init) => {
+          const response = await fetch(input, { ...init, signal: controller.signal });
+          statuses.push(response.status);
+          return response;
         },
-      });
+      );
       const deadline = Date.now() + timeoutMs;
       for (const [i, { alert, context }] of alerts.entries()) {
         inFlight = [];
@@ -112,11 +109,11 @@ export function createCronMonitor(dsn: string | undefined, schedule: string, log
     async run(work) {
       const inFlight: Promise<unknown>[] = [];
       const controller = new AbortController();
-      const toucan = new Toucan({
+      const toucan = sentryClient(
         dsn,
-        context: { waitUntil: (promise: Promise<unknown>) => void inFlight.push(promise) },
-        transportOptions: { fetcher: (input, init) => fetch(input, { ...init, signal: controller.signal }) },
-      });
+        (promise) => void inFlight.push(promise),
+        (input, init) => fetch(input, { ...init, signal: controller.signal }),
+      );
       const checkInId = toucan.captureCheckIn({ monitorSlug: WATCHDOG_MONITOR, status: "in_progress" }, monitorConfig);
       const started = Date.now();
       const finish = async (status: "ok" | "error") => {
@@ -137,6 +134,70 @@ export function createCronMonitor(dsn: string | undefined, schedule: string, log
       }
     },
   };
+}
+
+/** Where a request the Worker failed came in: enough to find it in the logs, nothing that authenticates it. */
+export interface FailedRequest {
+  readonly request: Request;
+  /** The route's pattern (`/api/towns/:townId/status`), or null when none matched. */
+  readonly route: string | null;
+  readonly requestId: string;
+  /** The town the path names, when it is a valid town id. */
+  readonly townId: string | null;
+}
+
+/**
+ * Reports a request the Worker failed to answer (`status`, what it answers, is 5xx): an error no
+ * route handled, or a 5xx of its own. An answer to a caller's mistake (4xx: bad input, a missing
+ * token, an unknown town) is expected and not reported. Sent after the response has gone
+ * (`ctx.waitUntil`) and given at most `timeoutMs`: a Sentry that is slow or down never holds a
+ * response. No DSN: nothing is sent (the router has logged the request).
+ */
+export function reportFailedRequest(
+  dsn: string | undefined,
+  error: unknown,
+  status: number,
+  failed: FailedRequest,
+  ctx: { waitUntil(promise: Promise<unknown>): void },
+  log: Logger,
+  timeoutMs = SENTRY_TIMEOUT_MS,
+): void {
+  if (!dsn || status < 500) return;
+  const toucan = sentryClient(
+    dsn,
+    (sent) => ctx.waitUntil(sent.catch((reason: unknown) => log.warn("Sentry did not take the report of a failed request", { requestId: failed.requestId, reason, timeoutMs }))),
+    (input, init) => fetch(input, { ...init, signal: AbortSignal.timeout(timeoutMs) }),
+    failed.request,
+  );
+  toucan.withScope((scope) => {
+    scope.setTag("method", failed.request.method);
+    if (failed.route !== null) scope.setTag("route", failed.route);
+    scope.setTag("requestId", failed.requestId);
+    if (failed.townId !== null) scope.setTag("town", failed.townId);
+    scope.setContext("route", { method: failed.request.method, route: failed.route, requestId: failed.requestId, townId: failed.townId, status });
+    scope.captureException(error);
+  });
+}
+
+/**
+ * Headers a report of a failed request may carry. Everything else stays out, and so do cookies, the
+ * query string and the client's address (toucan sends none of them unless allowed): the
+ * Authorization header, the status page's cookie and `?token=` hold tokens.
+ */
+const REPORTED_HEADERS = ["content-type", "content-length", "user-agent", "x-request-id", "cf-ray"];
+
+/**
+ * The one place that constructs Toucan: Sentry's requests go through `fetcher` (which bounds them)
+ * and are handed to `waitUntil`; with a `request`, its method and path go along, and only the
+ * headers of REPORTED_HEADERS.
+ */
+function sentryClient(dsn: string, waitUntil: (sent: Promise<unknown>) => void, fetcher: typeof fetch, request?: Request): Toucan {
+  return new Toucan({
+    dsn,
+    context: { waitUntil },
+    transportOptions: { fetcher },
+    ...(request ? { request, requestDataOptions: { allowedHeaders: REPORTED_HEADERS, allowedCookies: false, allowedSearchParams: false, allowedIps: false } } : {}),
+  });
 }
 
 /** Waits for what toucan sent, at most `timeoutMs`. */

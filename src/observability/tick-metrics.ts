@@ -1,3 +1,4 @@
+import { oldestPendingAge } from "../domain/queue";
 import type { ColumnBuilderBase } from "drizzle-orm";
 import { integer } from "drizzle-orm/sqlite-core";
 import type { QueueStats, StoredEvent } from "../db/event-store";
@@ -64,7 +65,7 @@ export type TickMetric<C extends ColumnBuilderBase = ColumnBuilderBase> = TickMe
 
 const metric = <C extends ColumnBuilderBase, const S extends TickMetricSpec<ValueOf<C>>>(column: C, spec: S): S & { readonly column: C } => ({ ...spec, column });
 
-const ageMs = (queue: QueueStats, now: number) => (queue.oldestPendingAt === null ? null : Math.max(0, now - queue.oldestPendingAt));
+const ageMs = (queue: QueueStats, now: number) => oldestPendingAge(queue.oldestPendingAt, now);
 
 export const TICK_METRICS = {
   /** Wall clock of the tick, its side effects included. In production `Date.now()` only advances across I/O: pure CPU time reads as 0. */

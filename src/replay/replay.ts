@@ -3,6 +3,7 @@ import { applyEvent } from "../domain/apply-event";
 import { parseLoggedEvent, type LoggedEvent, type TownEvent } from "../domain/events";
 import type { AgentId } from "../domain/ids";
 import { enforceInvariants, invariantScope } from "../domain/invariants";
+import { queueFacts } from "../domain/queue";
 import { stateFromSnapshot } from "../domain/snapshot";
 import { stateSummary } from "../domain/summary";
 import { compareTick, type Divergence } from "./divergence";
@@ -101,7 +102,7 @@ export function replayHistory(history: ReplayHistory, from: number, options: Rep
     }
     for (const seq of seqs) if (seq > lastDrained) lastDrained = seq;
     eventsReplayed += advance.events.length;
-    const queue = { oldestPendingAt: tick.oldestPendingAgeMs === null ? null : tick.at - tick.oldestPendingAgeMs, dead: tick.deadLetters };
+    const queue = { oldestPendingAgeMs: tick.oldestPendingAgeMs, dead: tick.deadLetters };
     const { detected, repairs } = enforceInvariants(state, tick.at, queue, invariantScope(state, tick.id, watching));
     history.assertComplete();
     budget.spend(repairs.length);
@@ -132,7 +133,7 @@ export function replayHistory(history: ReplayHistory, from: number, options: Rep
   budget.spend(pendingEvents.length);
   const finalStep = advanceTown(state, pendingEvents, to);
   history.assertComplete();
-  const queueAtTo = { oldestPendingAt: pending[0]?.createdAt ?? null, dead: lastTick?.deadLetters ?? 0 };
+  const queueAtTo = queueFacts({ oldestPendingAt: pending[0]?.createdAt ?? null, dead: lastTick?.deadLetters ?? 0 }, to);
   const { detected, repairs } = enforceInvariants(state, to, queueAtTo, invariantScope(state, (lastTick?.id ?? snapshot.tickId) + 1, watching));
   history.assertComplete();
 

@@ -1,3 +1,4 @@
+import { oldestPendingAge } from "../domain/queue";
 import { INVARIANTS } from "../domain/invariants";
 import { AGENT_STATUSES, BEAD_STATUSES } from "../domain/model";
 import { renderPrometheus } from "../observability/prometheus";
@@ -21,7 +22,7 @@ export function townMetrics(runtime: TownRuntime, now: number, alarm: AlarmInfo 
   const liveness = livenessOf(runtime, now, alarm, lastTick?.at ?? null, dues);
   return renderPrometheus(state.town.id, store.counters.readings().rows, {
     eventQueueDepth: queue.pending,
-    eventQueueOldestAge: queue.oldestPendingAt === null ? 0 : Math.max(0, now - queue.oldestPendingAt) / 1000,
+    eventQueueOldestAge: (oldestPendingAge(queue.oldestPendingAt, now) ?? 0) / 1000,
     deadLetters: queue.dead,
     outboxDepth: store.outbox.size(),
     owedStops: [...state.owedStops()].length,

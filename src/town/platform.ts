@@ -1,3 +1,4 @@
+import { clipError } from "../domain/format";
 import type { IngestInput } from "../api/schemas";
 import type { OutboxEntry } from "../db/outbox-store";
 import type { TownStore } from "../db/town-store";
@@ -61,8 +62,8 @@ export class Platform {
         const eventId = `simulated:${report.agentId}@${report.generation}:${report.kind}`;
         events.push(
           report.kind === "done"
-            ? { eventId, type: "agent_done", agentId: report.agentId, payload: { generation: report.generation, branch: report.branch } }
-            : { eventId, type: "agent_completed", agentId: report.agentId, payload: { generation: report.generation, status: "failed", reason: report.reason } },
+            ? { eventId, type: "agent_done", agentId: report.agentId, beadId: null, payload: { generation: report.generation, branch: report.branch } }
+            : { eventId, type: "agent_completed", agentId: report.agentId, beadId: null, payload: { generation: report.generation, status: "failed", reason: report.reason } },
         );
       }
     }
@@ -126,7 +127,7 @@ export class Platform {
       generation: effect.generation,
       outcome: outcome.outcome,
       beadId: effect.beadId,
-      ...(outcome.outcome === "ok" ? {} : { error: outcome.error.slice(0, 2_000) }),
+      ...(outcome.outcome === "ok" ? {} : { error: clipError(outcome.error) }),
     };
     const body = { type: "dispatch_result", agentId: effect.agentId, beadId: null, payload } as const;
     this.store.events.append([toNewEvent(`result:${effect.id}:${entry.createdAt}`, body, this.clock.now())]);

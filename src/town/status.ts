@@ -1,3 +1,4 @@
+import { oldestPendingAge } from "../domain/queue";
 import type { TownRuntime } from "./runtime";
 import type { CounterReadings } from "../observability/counters";
 import { METRICS } from "../observability/metrics";
@@ -30,7 +31,7 @@ export function alarmStatus(runtime: TownRuntime, now: number, alarm: AlarmInfo 
     ...countsByStatus(state),
     queue: {
       pending: queue.pending,
-      oldestPendingAgeMs: queue.oldestPendingAt === null ? null : Math.max(0, now - queue.oldestPendingAt),
+      oldestPendingAgeMs: oldestPendingAge(queue.oldestPendingAt, now),
       dead: queue.dead,
     },
     outbox: { pending: store.outbox.size() },

@@ -1,11 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { applyAction } from "../../src/domain/apply-action";
-import { checkInvariants, invariantScope, type QueueFacts } from "../../src/domain/invariants";
+import { checkInvariants, invariantScope } from "../../src/domain/invariants";
+import { oldestPendingAge, queueFacts, type QueueFacts } from "../../src/domain/queue";
 import { SWEEP_BUCKETS } from "../../src/domain/work-index";
 import type { TownState } from "../../src/domain/state";
 import { agent, agentId, beadId, convoy, issue, mergeRequest, MINUTE, SECOND, stateOf, T0, workingAgent } from "./builders";
 
-const EMPTY_QUEUE: QueueFacts = { oldestPendingAt: null, dead: 0 };
+const EMPTY_QUEUE: QueueFacts = { oldestPendingAgeMs: null, dead: 0 };
 const check = (state: TownState, queue = EMPTY_QUEUE, now = T0) => checkInvariants(state, now, queue);
 const numbers = (state: TownState, queue = EMPTY_QUEUE, now = T0) => check(state, queue, now).map((v) => v.invariant);
 
@@ -85,12 +86,19 @@ describe("invariants", () => {
   it("8: a pending event older than the maximum age is detected, not a moment before", () => {
     const state = stateOf();
     const maxAge = state.town.config.maxEventAgeMs;
-    expect(numbers(state, { oldestPendingAt: T0, dead: 0 }, T0 + maxAge)).toEqual([]);
-    expect(numbers(state, { oldestPendingAt: T0, dead: 0 }, T0 + maxAge + 1)).toEqual([8]);
+    const at = (now: number) => queueFacts({ oldestPendingAt: T0, dead: 0 }, now);
+    expect(numbers(state, at(T0 + maxAge), T0 + maxAge)).toEqual([]);
+    expect(numbers(state, at(T0 + maxAge + 1), T0 + maxAge + 1)).toEqual([8]);
+  });
+
+  it("8: ages a pending event from when it was logged, never below zero, and nothing pending has no age", () => {
+    expect(oldestPendingAge(T0, T0 + 1_500)).toBe(1_500);
+    expect(oldestPendingAge(T0 + 10, T0)).toBe(0);
+    expect(oldestPendingAge(null, T0)).toBeNull();
   });
 
   it("9: dead-lettered events are detected", () => {
-    expect(check(stateOf(), { oldestPendingAt: null, dead: 2 })).toEqual([expect.objectContaining({ invariant: 9, message: "2 event(s) are dead-lettered" })]);
+    expect(check(stateOf(), { oldestPendingAgeMs: null, dead: 2 })).toEqual([expect.objectContaining({ invariant: 9, message: "2 event(s) are dead-lettered" })]);
   });
 
   it("10: an assignee that is not the hooked agent is detected", () => {

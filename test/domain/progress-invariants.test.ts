@@ -1,13 +1,14 @@
 import { describe, expect, it } from "vitest";
 import { advanceTown } from "../../src/domain/advance";
 import { explainBead } from "../../src/domain/explain";
-import { checkInvariants, type QueueFacts } from "../../src/domain/invariants";
+import { checkInvariants } from "../../src/domain/invariants";
+import type { QueueFacts } from "../../src/domain/queue";
 import { setBeadStatus } from "../../src/domain/mutations";
 import type { TownState } from "../../src/domain/state";
 import { snapshotOf, stateFromSnapshot } from "../../src/domain/snapshot";
 import { agentId, beadId, HOUR, issue, MINUTE, SECOND, stateOf, T0, town, workingAgent } from "./builders";
 
-const EMPTY_QUEUE: QueueFacts = { oldestPendingAt: null, dead: 0 };
+const EMPTY_QUEUE: QueueFacts = { oldestPendingAgeMs: null, dead: 0 };
 const found = (state: TownState, now: number, invariant: number) => checkInvariants(state, now, EMPTY_QUEUE).filter((v) => v.invariant === invariant);
 
 /** A rig at its cap of one polecat, busy for good on `busy`, with `waiting` queued behind it. */

@@ -65,7 +65,7 @@ const step: fc.Arbitrary<Step> = fc.oneof(
 type Entry = { kind: "command"; event: TownEvent } | { kind: "tick"; now: number; events: TownEvent[]; heartbeats: Array<[AgentId, number]> };
 
 const pick = <T>(items: readonly T[], index: number): T | undefined => (items.length === 0 ? undefined : items[index % items.length]);
-const NO_QUEUE = { oldestPendingAt: null, dead: 0 };
+const NO_QUEUE = { oldestPendingAgeMs: null, dead: 0 };
 /** The invariants about progress over time (the rest are structural: a tick never leaves them broken). */
 const WATCHING_PROGRESS = new Set([11, 12]);
 const progressViolations = (violations: readonly Violation[]) => violations.filter((v) => WATCHING_PROGRESS.has(v.invariant)).map((v) => v.key);

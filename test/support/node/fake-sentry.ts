@@ -19,6 +19,10 @@ export interface ReceivedEvent {
   tags: Record<string, string>;
   contexts: Record<string, unknown>;
   exception: unknown;
+  /** The request a failed request's report carries (toucan's `request`: method, url, allowed headers). */
+  request: unknown;
+  /** The event as it arrived, whole: to look for what must never be sent. */
+  raw: string;
   /** How the fake answered. */
   mode: SentryMode;
 }
@@ -74,6 +78,7 @@ export function startFakeSentry(): Promise<{ server: Server; dsn: string; url: s
           tags?: Record<string, string>;
           contexts?: Record<string, unknown>;
           exception?: unknown;
+          request?: unknown;
         };
         const town = event.tags?.town;
         mode = (town && modes.get(town)) || "ok";
@@ -86,6 +91,8 @@ export function startFakeSentry(): Promise<{ server: Server; dsn: string; url: s
           tags: event.tags ?? {},
           contexts: event.contexts ?? {},
           exception: event.exception,
+          request: event.request,
+          raw: JSON.stringify(payload),
           mode,
         });
       }
