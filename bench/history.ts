@@ -10,7 +10,7 @@ import type { TickRow } from "../src/db/tick-store";
 import type { TownStore } from "../src/db/town-store";
 import type { BeadId, RigId } from "../src/domain/ids";
 import { newBead, type Bead } from "../src/domain/model";
-import type { FinishedCounts } from "../src/domain/state";
+import type { FinishedCounts } from "../src/domain/archive";
 
 /** What a real town left behind per finished issue (measured by the calibration run). */
 export interface HistoryProfile {

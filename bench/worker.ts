@@ -10,7 +10,7 @@ import { toNewEvent } from "../src/town/event-log";
 import { commitTick } from "../src/town/tick";
 import { Housekeeping } from "../src/town/housekeeping";
 import type { Clock } from "../src/town/clock";
-import { noFinished, type FinishedCounts } from "../src/domain/state";
+import { noFinished, type FinishedCounts } from "../src/domain/archive";
 import { snapshotOf } from "../src/domain/snapshot";
 import { bodyOf, seedFinished, titleOf, type HistoryProfile } from "./history";
 import { replayWindow } from "../src/town/replay";

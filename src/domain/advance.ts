@@ -4,7 +4,8 @@ import { applyEvent } from "./apply-event";
 import type { TownEvent } from "./events";
 import type { Wake } from "./plan";
 import { nextWake, reconcile } from "./reconcile";
-import type { Focus, TownState } from "./state";
+import type { TownState } from "./state";
+import type { Focus } from "./focus";
 
 export type EventResult =
   | { readonly seq: number; readonly outcome: "applied" }

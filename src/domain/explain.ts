@@ -8,7 +8,8 @@ import { stalledWork, type StalledWork } from "./progress";
 import { reconcile } from "./reconcile";
 import { beadHolds, isReady, type Hold } from "./rules/beads";
 import { iso } from "./format";
-import type { Scope, TownState } from "./state";
+import type { TownState } from "./state";
+import type { Scope } from "./focus";
 import { byUrgency } from "./work-index";
 
 export interface Reason {

@@ -6,7 +6,8 @@ import { stalledWork } from "./progress";
 import type { AgentId, BeadId } from "./ids";
 import { isLive, isTerminal, type Agent } from "./model";
 import type { QueueFacts } from "./queue";
-import type { Focus, Scope, TownState } from "./state";
+import type { TownState } from "./state";
+import type { Focus, Scope } from "./focus";
 import { SWEEP_BUCKETS } from "./work-index";
 
 export interface Violation {

@@ -3,7 +3,8 @@ import type { TownConfig } from "./config";
 import { agentIdFor, type AgentId, type BeadId } from "./ids";
 import type { Agent, AgentRole, AgentStatus, Bead, BeadStatus, Rig } from "./model";
 import { isLive } from "./model";
-import type { Focus, Scope, TownState } from "./state";
+import type { TownState } from "./state";
+import type { Focus, Scope } from "./focus";
 
 /** When the reconciler next needs to look, and why. */
 export interface Wake {

@@ -7,7 +7,8 @@ import * as beads from "./rules/beads";
 import * as breaker from "./rules/breaker";
 import * as convoys from "./rules/convoys";
 import * as review from "./rules/review";
-import type { Focus, Scope, TownState } from "./state";
+import type { TownState } from "./state";
+import type { Focus, Scope } from "./focus";
 
 export interface Reconciliation {
   readonly actions: readonly Action[];

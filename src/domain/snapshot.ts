@@ -1,7 +1,9 @@
 import { resolveConfig } from "./config";
 import type { AgentId, BeadId } from "./ids";
 import type { Agent, Bead, Rig, Town } from "./model";
-import { TownState, type BeadArchive, type FinishedCounts, type Focus } from "./state";
+import { TownState } from "./state";
+import type { BeadArchive, FinishedCounts } from "./archive";
+import type { Focus } from "./focus";
 
 /**
  * A town's working set as plain JSON-able data: what snapshots store and replay starts from. Finished

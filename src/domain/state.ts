@@ -1,51 +1,10 @@
-import { breakerDeadline, isAgentDeadline, isTownDeadline, progressDeadline, type Deadline } from "./deadlines";
+import { archived, MemoryArchive, noFinished, type BeadArchive, type FinishedCounts, type FinishedStatus } from "./archive";
+import { breakerDeadline, progressDeadline, type Deadline } from "./deadlines";
+import { FocusTracker, type Focus, type Scope } from "./focus";
 import type { AgentId, BeadId, RigId } from "./ids";
 import type { Agent, AgentStatus, Bead, BeadStatus, BeadType, Rig, Town } from "./model";
 import { isTerminal } from "./model";
 import { WorkIndex } from "./work-index";
-
-/**
- * Where beads go when they leave the working set: finished (closed or failed) and held by nothing live.
- * The town's storage in production, the replay's own record in a replay, a map in tests. Finished beads
- * never change again, so what the archive answers is final. It answers a bead's own fields; its
- * blockers and tracked beads are left out (nothing decides anything from those of a finished bead).
- */
-export interface BeadArchive {
-  get(id: BeadId): Bead | undefined;
-  /** Beads that just left the working set. */
-  add(beads: readonly Bead[]): void;
-}
-
-/** An archive in memory (tests, and anything that has no storage). */
-export class MemoryArchive implements BeadArchive {
-  private readonly beads = new Map<BeadId, Bead>();
-  get(id: BeadId): Bead | undefined {
-    return this.beads.get(id);
-  }
-  add(beads: readonly Bead[]): void {
-    for (const bead of beads) this.beads.set(bead.id, bead);
-  }
-}
-
-export type FinishedStatus = "closed" | "failed";
-/** How many beads have left the working set, by type and final status (exact: nothing ever subtracts). */
-export type FinishedCounts = Record<BeadType, Record<FinishedStatus, number>>;
-export const noFinished = (): FinishedCounts => ({
-  issue: { closed: 0, failed: 0 },
-  merge_request: { closed: 0, failed: 0 },
-  convoy: { closed: 0, failed: 0 },
-});
-
-/** How many beads have left the working set in all (the archive numbers them 1, 2, … in that order). */
-export const finishedTotal = (counts: FinishedCounts | undefined): number =>
-  counts ? Object.values(counts).reduce((n, byStatus) => n + byStatus.closed + byStatus.failed, 0) : 0;
-
-/** A set of agents and beads a tick looks at; "all" means the whole working set. */
-export interface Focus {
-  readonly agents: ReadonlySet<AgentId>;
-  readonly beads: ReadonlySet<BeadId>;
-}
-export type Scope = "all" | Focus;
 
 type JournalEntry =
   | { readonly kind: "town"; readonly prev: Town }
@@ -114,15 +73,8 @@ export class TownState {
   private readonly archive: BeadArchive;
   private readonly finishedCounts: FinishedCounts;
   private journal: JournalEntry[] = [];
-  /** What changed since the last tick committed, with what it touches: the next tick's focus. */
-  private pendingAgents = new Set<AgentId>();
-  private pendingBeads = new Set<BeadId>();
-  /** What changed since the current reconcile pass began. */
-  private recentAgents = new Set<AgentId>();
-  private recentBeads = new Set<BeadId>();
-  /** The next tick looks at everything (a fresh load, a new config). */
-  private wholeTown = true;
-  private lastTick = -Infinity;
+  /** What the next tick and pass look at: every write marks what it touched. */
+  private readonly focus = new FocusTracker();
   /** Finished beads given to the constructor: they went straight to the archive. */
   readonly settledAtLoad: readonly Bead[];
 
@@ -142,7 +94,7 @@ export class TownState {
     // Only issues still in play keep a list of their merge requests.
     for (const issue of [...this.mergeRequestIndex.keys()]) if (!this.beadMap.has(issue)) this.mergeRequestIndex.delete(issue);
     this.settledAtLoad = settled;
-    this.clearMarks();
+    this.focus.clear();
   }
 
   get town(): Town {
@@ -361,31 +313,22 @@ export class TownState {
    * else what changed since the last tick, and the entities whose deadline came since it.
    */
   focusFor(now: number): Scope {
-    if (this.wholeTown) return "all";
-    const agents = new Set(this.pendingAgents);
-    const beads = new Set(this.pendingBeads);
-    for (const due of this.workIndex.deadlinesBetween(this.lastTick, now)) {
-      if (isAgentDeadline(due)) agents.add(due.id as AgentId);
-      else if (!isTownDeadline(due)) beads.add(due.id as BeadId);
-    }
-    return { agents, beads };
+    return this.focus.forTick((from) => this.workIndex.deadlinesBetween(from, now));
   }
 
   /** Starts a reconcile pass: what it changes is the next pass's focus. */
   beginPass(): void {
-    this.recentAgents = new Set();
-    this.recentBeads = new Set();
+    this.focus.beginPass();
   }
 
   /** What the pass after this one looks at: what this one changed, and what it claimed. */
   nextPassFocus(claimed: Focus): Scope {
-    if (this.wholeTown) return "all";
-    return { agents: union(this.recentAgents, claimed.agents), beads: union(this.recentBeads, claimed.beads) };
+    return this.focus.nextPass(claimed);
   }
 
   /** What changed since the last tick, with what it touched (what the invariants re-check). */
   changedSinceTick(): Focus {
-    return { agents: this.pendingAgents, beads: this.pendingBeads };
+    return this.focus.sinceTick();
   }
 
   /**
@@ -394,37 +337,23 @@ export class TownState {
    * action) are what the next tick must look at.
    */
   tickCommitted(now: number, claimed: Focus): void {
-    this.pendingAgents = union(this.recentAgents, claimed.agents);
-    this.pendingBeads = union(this.recentBeads, claimed.beads);
-    this.wholeTown = false;
-    this.lastTick = now;
+    this.focus.tickCommitted(now, claimed);
   }
 
   /** When the last tick ran (ticks look at the deadlines that came since). */
   get lastTickAt(): number {
-    return this.lastTick;
+    return this.focus.lastTickAt;
   }
 
   /** The focus bookkeeping, to put back after a dry run (which must not spend it). */
   saveFocus(): () => void {
-    const saved = {
-      pendingAgents: new Set(this.pendingAgents),
-      pendingBeads: new Set(this.pendingBeads),
-      wholeTown: this.wholeTown,
-      lastTick: this.lastTick,
-    };
-    return () => {
-      this.pendingAgents = saved.pendingAgents;
-      this.pendingBeads = saved.pendingBeads;
-      this.wholeTown = saved.wholeTown;
-      this.lastTick = saved.lastTick;
-    };
+    return this.focus.save();
   }
 
   /** Marks entities to be looked at by the next tick (a snapshot's pending focus, on replay). */
   touch(focus: Focus): void {
-    for (const id of focus.agents) this.markAgent(id);
-    for (const id of focus.beads) this.markBead(id);
+    for (const id of focus.agents) this.focus.markAgent(id);
+    for (const id of focus.beads) this.focus.markBead(id);
   }
 
   /** The earliest deadline after `now` (the town's next moment), if any. */
@@ -469,24 +398,7 @@ export class TownState {
     this.workIndex = this.newWorkIndex();
     for (const agent of this.agentMap.values()) this.workIndex.agentChanged(undefined, agent);
     for (const bead of this.beadMap.values()) this.workIndex.beadChanged(undefined, bead);
-    this.wholeTown = true;
-  }
-
-  private markAgent(id: AgentId): void {
-    this.pendingAgents.add(id);
-    this.recentAgents.add(id);
-  }
-
-  private markBead(id: BeadId): void {
-    this.pendingBeads.add(id);
-    this.recentBeads.add(id);
-  }
-
-  private clearMarks(): void {
-    this.pendingAgents.clear();
-    this.pendingBeads.clear();
-    this.recentAgents.clear();
-    this.recentBeads.clear();
+    this.focus.everything();
   }
 
   private storeAgent(id: AgentId, agent: Agent | undefined): void {
@@ -505,9 +417,9 @@ export class TownState {
       hooked.add(id);
     }
     this.workIndex.agentChanged(prev, agent);
-    this.markAgent(id);
-    if (prev?.hook) this.markBead(prev.hook);
-    if (agent?.hook) this.markBead(agent.hook);
+    this.focus.markAgent(id);
+    if (prev?.hook) this.focus.markBead(prev.hook);
+    if (agent?.hook) this.focus.markBead(agent.hook);
     // Stops owed hold their beads back from dispatch.
     if (prev?.owedStops !== agent?.owedStops) {
       const before = new Set(prev?.owedStops.flatMap((stop) => stop.beadId ?? []));
@@ -517,7 +429,7 @@ export class TownState {
       for (const beadId of new Set([...before, ...after])) {
         const bead = this.beadMap.get(beadId);
         if (bead) this.workIndex.dispatchabilityChanged(bead);
-        this.markBead(beadId);
+        this.focus.markBead(beadId);
       }
     }
   }
@@ -539,12 +451,12 @@ export class TownState {
         if (blocked) this.workIndex.dispatchabilityChanged(blocked);
       }
     }
-    this.markBead(id);
-    for (const agent of this.hookIndex.get(id) ?? NONE) this.markAgent(agent);
+    this.focus.markBead(id);
+    for (const agent of this.hookIndex.get(id) ?? NONE) this.focus.markAgent(agent);
     const source = (bead ?? prev)?.sourceBeadId;
-    if (source) this.markBead(source);
-    for (const dependent of this.dependents.get(id) ?? NONE) this.markBead(dependent);
-    for (const convoy of this.trackers.get(id) ?? NONE) this.markBead(convoy);
+    if (source) this.focus.markBead(source);
+    for (const dependent of this.dependents.get(id) ?? NONE) this.focus.markBead(dependent);
+    for (const convoy of this.trackers.get(id) ?? NONE) this.focus.markBead(convoy);
   }
 
   /** Indexes what a bead refers to (set once: a bead's blockers, tracked beads and source never change). */
@@ -615,8 +527,6 @@ export class TownState {
   }
 }
 
-/** A bead as the archive keeps it: its own fields, not its relations. */
-export const archived = (bead: Bead): Bead => (bead.blockedBy.length === 0 && bead.tracked.length === 0 ? bead : { ...bead, blockedBy: [], tracked: [] });
 
 function present<K, V>(ids: Set<K>, map: Map<K, V>): V[] {
   const out: V[] = [];
@@ -624,12 +534,6 @@ function present<K, V>(ids: Set<K>, map: Map<K, V>): V[] {
     const value = map.get(id);
     if (value !== undefined) out.push(value);
   }
-  return out;
-}
-
-function union<T>(a: ReadonlySet<T>, b: ReadonlySet<T>): Set<T> {
-  const out = new Set(a);
-  for (const item of b) out.add(item);
   return out;
 }
 

@@ -1,7 +1,7 @@
 import { COMMAND_EVENT_TYPES, type LoggedEvent } from "../domain/events";
 import type { BeadId } from "../domain/ids";
 import type { Bead } from "../domain/model";
-import type { BeadArchive } from "../domain/state";
+import type { BeadArchive } from "../domain/archive";
 import type { Bundle } from "./bundle-format";
 import { BundleRefused } from "./bundle-reader";
 import type { HistorySnapshot, HistoryTick, ReplayHistory } from "./history";

@@ -1,6 +1,6 @@
 import type { LoggedEvent } from "../domain/events";
 import type { StateSnapshot } from "../domain/snapshot";
-import type { BeadArchive } from "../domain/state";
+import type { BeadArchive } from "../domain/archive";
 
 /**
  * What a replay reads: a town's recorded history over one window. The town's storage implements it

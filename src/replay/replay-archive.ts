@@ -1,6 +1,6 @@
 import type { BeadId } from "../domain/ids";
 import type { Bead } from "../domain/model";
-import { MemoryArchive, type BeadArchive } from "../domain/state";
+import { MemoryArchive, type BeadArchive } from "../domain/archive";
 
 /**
  * The archive as a replay sees it: the beads that had been archived when its snapshot was taken (from

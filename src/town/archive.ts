@@ -1,7 +1,7 @@
 import type { StateStore } from "../db/state-store";
 import type { BeadId } from "../domain/ids";
 import type { Bead } from "../domain/model";
-import type { BeadArchive } from "../domain/state";
+import type { BeadArchive } from "../domain/archive";
 
 /** Finished beads kept in memory at most (an archived bead never changes, so a cached one is never stale). */
 const CACHE_LIMIT = 10_000;

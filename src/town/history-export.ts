@@ -3,7 +3,7 @@ import type { TownStore } from "../db/town-store";
 import { resolveConfig, type TownConfigOverrides } from "../domain/config";
 import { parseLoggedEvent, type LoggedEvent } from "../domain/events";
 import type { Bead } from "../domain/model";
-import { finishedTotal } from "../domain/state";
+import { finishedTotal } from "../domain/archive";
 import { ArchiveLookups } from "../replay/archive-lookups";
 import { BUNDLE_FORMAT, BUNDLE_VERSION, type BundleArchive, type ConfigChange } from "../replay/bundle-format";
 import { BundleStream } from "./bundle-stream";

@@ -4,7 +4,7 @@ import type { TownStore } from "../db/town-store";
 import { runs } from "../db/sql";
 import { COMMAND_EVENT_TYPES, type LoggedEvent } from "../domain/events";
 import type { StateSnapshot } from "../domain/snapshot";
-import { finishedTotal, type BeadArchive } from "../domain/state";
+import { finishedTotal, type BeadArchive } from "../domain/archive";
 import type { HistorySnapshot, HistoryTick, ReplayHistory } from "../replay/history";
 import { StoredArchive } from "./archive";
 import { fail, ok, type Result } from "./result";

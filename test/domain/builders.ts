@@ -2,7 +2,8 @@
 import { resolveConfig, type TownConfigOverrides } from "../../src/domain/config";
 import type { AgentId, BeadId, RigId, TownId } from "../../src/domain/ids";
 import { CLOSED_BREAKER, newAgent, newBead, type Agent, type Bead, type Rig, type Town } from "../../src/domain/model";
-import { TownState, type BeadArchive } from "../../src/domain/state";
+import { TownState } from "../../src/domain/state";
+import type { BeadArchive } from "../../src/domain/archive";
 
 export const T0 = Date.UTC(2100, 0, 1);
 export const SECOND = 1_000;

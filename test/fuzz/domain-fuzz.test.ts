@@ -8,7 +8,8 @@ import type { AgentId, BeadId } from "../../src/domain/ids";
 import { checkInvariants, enforceInvariants, invariantScope, type Violation } from "../../src/domain/invariants";
 import { isLive, isTerminal } from "../../src/domain/model";
 import { reconcile } from "../../src/domain/reconcile";
-import { MemoryArchive, type TownState } from "../../src/domain/state";
+import type { TownState } from "../../src/domain/state";
+import { MemoryArchive } from "../../src/domain/archive";
 import { snapshotOf, stateFromSnapshot } from "../../src/domain/snapshot";
 import { SECOND, stateOf, town } from "../domain/builders";
 
