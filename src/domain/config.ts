@@ -74,7 +74,7 @@ export const DEFAULT_TOWN_CONFIG = {
    * violations) sets no alarm at all: the watchdog is its safety net.
    */
   idleAlarmMs: 60_000,
-  /** A town pushes its summary to the fleet registry after a tick at most this often (the last one held back is sent when it ends). */
+  /** A town pushes its summary to the fleet registry after a tick at most this often while it keeps ticking (a tick after which it sleeps always reports). */
   fleetSummaryIntervalMs: 10_000,
   /** Delay between a new event and the tick that applies it (lets a burst share one tick). */
   soonMs: 50,

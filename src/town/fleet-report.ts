@@ -26,20 +26,21 @@ export function townSummary(runtime: TownRuntime, now: number, lastTick: { at: n
 
 /**
  * Pushes the town's summary to its registry shard after ticks, at most once per
- * `fleetSummaryIntervalMs`: a busy town ticking twenty times a second reports every ten seconds, an
- * idle one not at all. The summary a tick holds back is owed: the schedule wakes the town when the
- * interval ends to send it, so the registry always ends up with the town's last word (in particular
- * "asleep, owing nothing").
+ * `fleetSummaryIntervalMs` while the town keeps ticking: a busy town ticking twenty times a second
+ * reports every ten seconds, an idle one not at all. A tick holds its summary back only when the next
+ * tick comes before the interval ends (that tick decides again); a tick after which the town sleeps, or
+ * waits past the interval, always reports. So the registry ends up with the town's last word (in
+ * particular "asleep, owing nothing") and no tick is ever run just to report.
  */
 export class FleetReporter {
   private lastPushAt = -Infinity;
 
   constructor(private readonly env: Env) {}
 
-  /** Null when a summary may go now; else when the one held back goes. */
-  heldBackUntil(now: number, config: TownConfig): number | null {
-    const at = this.lastPushAt + config.fleetSummaryIntervalMs;
-    return now >= at ? null : at;
+  /** Whether a tick at `now` reports, given when the town ticks next (null: it sleeps). */
+  dueAfterTick(now: number, nextTickAt: number | null, config: TownConfig): boolean {
+    const intervalEnds = this.lastPushAt + config.fleetSummaryIntervalMs;
+    return now >= intervalEnds || nextTickAt === null || nextTickAt > intervalEnds;
   }
 
   async push(summary: TownSummary): Promise<void> {

@@ -7,8 +7,6 @@ import type { AlarmInfo } from "./schedule";
 export interface ShellDues {
   /** The next report of the simulated agents (null with a real platform, or none running). */
   readonly simulatedAt: number | null;
-  /** When the summary held back by the fleet interval is to be sent (null: none held back). */
-  readonly summaryAt: number | null;
   /** The town list does not know the town yet: registering is retried. */
   readonly registrationPending: boolean;
 }
@@ -18,7 +16,7 @@ export interface ShellDues {
  * Events waiting, side effects and alerts due, simulated reports, a deadline of the rules (`deadline`: what the
  * tick just computed, or — when no tick ran, as for the watchdog — the first deadline after the last
  * tick), a look at open violations (so they are re-checked, and reminded on their cooldown), a
- * registration to retry, a fleet summary held back. Empty: the town owes nothing and may sleep.
+ * registration to retry. Empty: the town owes nothing and may sleep.
  */
 export function owedWork(runtime: TownRuntime, now: number, queue: QueueStats, deadline: AlarmInfo | null, dues: ShellDues): AlarmInfo[] {
   const config = runtime.state.town.config;
@@ -33,7 +31,6 @@ export function owedWork(runtime: TownRuntime, now: number, queue: QueueStats, d
   if (dues.simulatedAt !== null) owed.push({ at: dues.simulatedAt, reason: "simulated agent report due" });
   if (runtime.openViolations.size > 0) owed.push({ at: now + config.idleAlarmMs, reason: `${runtime.openViolations.size} invariant violation(s) open: looking again` });
   if (dues.registrationPending) owed.push({ at: now + config.idleAlarmMs, reason: "registering with the town list again" });
-  if (dues.summaryAt !== null) owed.push({ at: dues.summaryAt, reason: "fleet summary due" });
   return owed;
 }
 

@@ -53,7 +53,7 @@ export class Ticker {
 
   /** What the town's alarm must cover beside its state and storage, outside a tick (the watchdog, liveness figures). */
   dues(): ShellDues {
-    return { simulatedAt: this.parts.platform.nextSimulatedReport(), summaryAt: null, registrationPending: this.parts.registration.pending() };
+    return { simulatedAt: this.parts.platform.nextSimulatedReport(), registrationPending: this.parts.registration.pending() };
   }
 
   /** The town was deleted: its next life starts with no streak. */
@@ -73,12 +73,10 @@ export class Ticker {
     await steps.run("snapshot", () => housekeeping.snapshotIfDue(runtime, now, report.tickId), undefined);
     await steps.run("retention", () => housekeeping.pruneIfDue(runtime, now), null);
     await steps.run("registration", () => registration.retryIfPending(town.id, town.createdAt), undefined);
-    // A summary goes to the fleet after this tick unless one went too recently: then it is owed.
-    const summaryAt = reporter.heldBackUntil(now, town.config);
     const wake = await steps.run<AlarmInfo | null | typeof SCHEDULE_FAILED>(
       "schedule",
       () => {
-        const dues = { simulatedAt, summaryAt, registrationPending: registration.pending() };
+        const dues = { simulatedAt, registrationPending: registration.pending() };
         return schedule.next(town.config, owedWork(runtime, now, store.events.queueStats(), report.advance.wake, dues));
       },
       SCHEDULE_FAILED,
@@ -100,7 +98,8 @@ export class Ticker {
     }, undefined);
     // Whatever failed above, the town must wake again.
     if (wake === SCHEDULE_FAILED) await schedule.set(now + failedTickBackoff(1, town.config), "retry after a failed schedule");
-    if (summaryAt === null) {
+    // A summary goes to the fleet unless one went too recently and the next tick comes before the interval ends.
+    if (reporter.dueAfterTick(now, wake === SCHEDULE_FAILED ? now : (next?.at ?? null), town.config)) {
       const sent = await steps.run("fleet summary", async () => {
         await reporter.push(townSummary(runtime, now, { at: now, durationMs }, wake === SCHEDULE_FAILED ? now : (next?.at ?? null)));
         return true;

@@ -42,18 +42,16 @@ describe("an idle town", () => {
     const town = await createTown({ simulation: { workMs: 2_000 } });
     await sling(town, { id: "b1", title: "Some work" });
     await runUntil(town, (s) => s.beads.closed === 2 && s.agents.working === 0, 30);
-    // The summary the last busy ticks held back goes to the fleet registry (one alarm, at most
-    // fleetSummaryIntervalMs later); then, both agents idle, the next alarm is their collection, a day
-    // away (idleAgentGcMs), not a poll.
-    expect(await alarmsDuring(town, 10_000)).toBeLessThanOrEqual(1);
+    // Both agents idle, the next alarm is their collection, a day away (idleAgentGcMs), not a poll
+    // (and no alarm just to report to the fleet: the last busy tick did).
+    expect(await alarmsDuring(town, 10_000)).toBe(0);
     const idle = await status(town);
     expect(idle.alarm.reason).toMatch(/idle agent .* is due for collection/);
     expect(idle.alarm.inMs).toBeGreaterThan(DAY - HOUR);
-    // Over the next eight days: the two collections, the two purges a week later — each pair followed
-    // by the fleet summary the second one held back — and then nothing at all.
+    // Over the next eight days: the two collections, the two purges a week later, and then nothing at all.
     const alarms = await alarmsDuring(town, 8 * DAY);
     console.log(`town after its work: ${alarms} alarms in 8 days`);
-    expect(alarms).toBeLessThanOrEqual(6);
+    expect(alarms).toBeLessThanOrEqual(4);
     const after = await status(town);
     expect(after.agents).toMatchObject({ idle: 0, working: 0, stalled: 0, dead: 0 });
     expect(after.alarm.nextFireAt).toBeNull();
