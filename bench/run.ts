@@ -332,7 +332,7 @@ interface LifetimeRow {
 
 /** Finished-bead histories behind a town of 1,000 agents and 10,000 live beads (BENCH_LIFETIME overrides the sizes). */
 const LIFETIME = (process.env.BENCH_LIFETIME ?? "10000,300000,1000000").split(",").map(Number);
-const SEED_BATCH = 20_000;
+const SEED_BATCH = 5_000;
 /** Snapshots a week of hourly snapshotting keeps (DESIGN: kept as long as events and ticks, 7 days). */
 const SNAPSHOTS_KEPT = 168;
 

@@ -59,9 +59,11 @@ export class TownDO extends ProductionTownDO {
    * lifetime towns are seeded with.
    */
   async benchCalibrate(townId: string, issues: number, bodyChars: number): Promise<HistoryProfile> {
-    // Agents work a minute and heartbeat every ten seconds, as a real platform's would (the first report of
-    // each container is an event, the rest are observations).
-    const created = await this.putTown(townId as TownId, { maxPolecatsPerRig: 20, snapshotIntervalMs: 86_400_000, simulation: { workMs: 60_000, heartbeatIntervalMs: 10_000 } });
+    // Agents work a minute and report running half-way through: that first report is an event (a tick),
+    // as a real platform's is. Later heartbeats are left out: the simulation has to wake the town to make
+    // each one, where a real platform's are written as they arrive without a tick, so counting them would
+    // give the town ticks no real town has.
+    const created = await this.putTown(townId as TownId, { maxPolecatsPerRig: 20, snapshotIntervalMs: 86_400_000, simulation: { workMs: 60_000, heartbeatIntervalMs: 30_000 } });
     if (!created.ok) throw new Error(JSON.stringify(created.error));
     await this.addRig({ id: "rig-0" as RigId, name: "rig-0", gitUrl: "https://git.example/rig-0.git" });
     const sizeBefore = this.store.databaseSize;
