@@ -339,6 +339,9 @@ const SNAPSHOTS_KEPT = 168;
 async function measureLifetime(bench: Bench, log: (line?: string) => void, progress: (what: string) => void): Promise<LifetimeRow[]> {
   progress("calibrating: a real town takes 200 issues from sling to merged");
   const profile = await bench("bench-calibration", "calibrate", { issues: 200, bodyChars: 600 });
+  // Every town object of the class shares one isolate locally: the towns measured before stay loaded
+  // unless they are let go, and their memory would count against the next.
+  await bench("bench-calibration", "reset");
   const rows: LifetimeRow[] = [];
   for (const finished of LIFETIME) {
     const town = `bench-life-${finished}`;
@@ -382,6 +385,7 @@ async function measureLifetime(bench: Bench, log: (line?: string) => void, progr
     const workingSet = await bench(town, "working-set");
     const storage = (await bench(town, "storage")) as LifetimeRow["storage"];
     rows.push({ finished, steady: stats(steady), busy: stats(busy), alarm: stats(alarm), cold: stats(cold), memory: measureWorkingSetMemory(workingSet.json), snapshotBytes, snapshotMs: stats(snapshotMs), storage });
+    await bench(town, "reset");
   }
 
   log("## Lifetime");
