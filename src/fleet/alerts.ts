@@ -21,6 +21,9 @@ export interface FleetAlert {
   readonly runbook: string;
 }
 
+/** A tick slower than this (wall clock) is a problem (the WallClock alert). */
+export const SLOW_TICK_MS = 500;
+
 export type FleetAlertField =
   | "silent"
   | "violationsOpen"
@@ -39,5 +42,5 @@ export const FLEET_ALERTS: readonly FleetAlert[] = [
   { id: "QueueAge", field: "oldestPendingAgeSeconds", above: 300, metric: selector(METRICS.eventQueueOldestAge), metricAbove: 300, summary: "An event has waited more than 5 minutes", runbook: "queue-depth.md" },
   { id: "DeadLetters", field: "deadLetters", above: 0, metric: selector(METRICS.deadLetters), metricAbove: 0, summary: "Events were dead-lettered", runbook: "dead-letters.md" },
   { id: "BreakerOpen", field: "breakerOpen", above: 0, metric: selector(METRICS.breakerOpen), metricAbove: 0, summary: "Dispatching is suspended: the circuit breaker is open", runbook: "breaker-open.md" },
-  { id: "WallClock", field: "tickWallClockMs", above: 500, metric: selector(METRICS.lastTickDuration), metricAbove: 0.5, summary: "The last tick took more than 500 ms", runbook: "wall-clock.md" },
+  { id: "WallClock", field: "tickWallClockMs", above: SLOW_TICK_MS, metric: selector(METRICS.lastTickDuration), metricAbove: SLOW_TICK_MS / 1000, summary: `The last tick took more than ${SLOW_TICK_MS} ms`, runbook: "wall-clock.md" },
 ];

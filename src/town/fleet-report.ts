@@ -1,5 +1,6 @@
 import type { TownConfig } from "../domain/config";
 import type { Env } from "../env";
+import { SLOW_TICK_MS } from "../fleet/alerts";
 import { registryOf } from "../fleet/shards";
 import type { TownSummary } from "../fleet/summary";
 import type { TownRuntime } from "./runtime";
@@ -27,29 +28,52 @@ export function townSummary(runtime: TownRuntime, now: number, lastTick: { at: n
 /**
  * Pushes the town's summary to its registry shard after ticks, at most once per
  * `fleetSummaryIntervalMs` while the town keeps ticking: a busy town ticking twenty times a second
- * reports every ten seconds, an idle one not at all. A tick holds its summary back only when the next
- * tick comes before the interval ends (that tick decides again); a tick after which the town sleeps, or
- * waits past the interval, always reports. So the registry ends up with the town's last word (in
- * particular "asleep, owing nothing") and no tick is ever run just to report.
+ * reports every ten seconds, an idle one not at all. Inside the interval a tick reports only news (see
+ * `isNews`), and only when the next tick comes after the interval ends or never (otherwise that tick
+ * decides again). So the registry ends up with the town's last word (in particular "asleep, owing
+ * nothing"), no tick is ever run just to report, and a tick that changed nothing the registry reads
+ * costs no call to it.
  */
 export class FleetReporter {
-  private lastPushAt = -Infinity;
+  /** The last summary the registry took in this life of the object (null: none yet). */
+  private last: TownSummary | null = null;
 
   constructor(private readonly env: Env) {}
 
-  /** Whether a tick at `now` reports, given when the town ticks next (null: it sleeps). */
-  dueAfterTick(now: number, nextTickAt: number | null, config: TownConfig): boolean {
-    const intervalEnds = this.lastPushAt + config.fleetSummaryIntervalMs;
-    return now >= intervalEnds || nextTickAt === null || nextTickAt > intervalEnds;
+  /** Whether the summary of the tick just run goes to the registry now. */
+  dueAfterTick(summary: TownSummary, config: TownConfig): boolean {
+    if (this.last === null) return true;
+    const intervalEnds = this.last.reportedAt + config.fleetSummaryIntervalMs;
+    if (summary.reportedAt >= intervalEnds) return true;
+    if (!isNews(this.last, summary, config.fleetSummaryIntervalMs)) return false;
+    return summary.nextAlarmAt === null || summary.nextAlarmAt > intervalEnds;
   }
 
   async push(summary: TownSummary): Promise<void> {
     await registryOf(this.env, summary.town).report(summary);
-    this.lastPushAt = summary.reportedAt;
+    this.last = summary;
   }
 
   /** The town was deleted: its next life reports from scratch. */
   reset(): void {
-    this.lastPushAt = -Infinity;
+    this.last = null;
   }
+}
+
+/** Fields that say when (and how long), compared apart: every other field is news whenever it changes. */
+const TIMING: ReadonlySet<string> = new Set<keyof TownSummary>(["reportedAt", "lastTickAt", "tickWallClockMs", "nextAlarmAt"]);
+
+/**
+ * Whether `next` tells the registry anything `last` did not. Counts and states are news when they
+ * change. The tick's own timing is not (the registry's ages may lag by an interval), unless the tick's
+ * wall clock crosses the slow-tick alert; nor is a next alarm moved by less than an interval (far inside
+ * the watchdog's grace), unless the town goes to sleep or wakes from it.
+ */
+export function isNews(last: TownSummary, next: TownSummary, intervalMs: number): boolean {
+  for (const key of Object.keys(next) as Array<keyof TownSummary>) {
+    if (!TIMING.has(key) && next[key] !== last[key]) return true;
+  }
+  if (next.tickWallClockMs > SLOW_TICK_MS !== last.tickWallClockMs > SLOW_TICK_MS) return true;
+  if (next.nextAlarmAt === null || last.nextAlarmAt === null) return next.nextAlarmAt !== last.nextAlarmAt;
+  return Math.abs(next.nextAlarmAt - last.nextAlarmAt) >= intervalMs;
 }

@@ -98,10 +98,11 @@ export class Ticker {
     }, undefined);
     // Whatever failed above, the town must wake again.
     if (wake === SCHEDULE_FAILED) await schedule.set(now + failedTickBackoff(1, town.config), "retry after a failed schedule");
-    // A summary goes to the fleet unless one went too recently and the next tick comes before the interval ends.
-    if (reporter.dueAfterTick(now, wake === SCHEDULE_FAILED ? now : (next?.at ?? null), town.config)) {
+    // Within the interval since the last summary, one goes to the fleet only with news and only when the next tick comes after the interval ends.
+    const summary = await steps.run("fleet summary", () => townSummary(runtime, now, { at: now, durationMs }, wake === SCHEDULE_FAILED ? now : (next?.at ?? null)), null);
+    if (summary !== null && reporter.dueAfterTick(summary, town.config)) {
       const sent = await steps.run("fleet summary", async () => {
-        await reporter.push(townSummary(runtime, now, { at: now, durationMs }, wake === SCHEDULE_FAILED ? now : (next?.at ?? null)));
+        await reporter.push(summary);
         return true;
       }, false);
       // The registry must get the town's last word: try again — not sooner than the idle poll, so a

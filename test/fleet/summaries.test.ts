@@ -3,7 +3,9 @@ import { describe, expect, it } from "vitest";
 import type { Env } from "../../src/env";
 import { fleetStatus, listTowns } from "../../src/fleet/reads";
 import { registryOf, shardOf } from "../../src/fleet/shards";
+import { SLOW_TICK_MS } from "../../src/fleet/alerts";
 import { registrationSummary } from "../../src/fleet/summary";
+import { isNews } from "../../src/town/fleet-report";
 import { eventRow, seed } from "../support/seed";
 import { fleetRow, registry } from "../support/fleet";
 import { advance, api, createTown, runUntil, sling, status, tick, TOKENS, uniqueTownId } from "../support/town";
@@ -23,9 +25,15 @@ describe("fleet summaries", () => {
     const t1 = await town.stub.testNow();
     expect(await fleetRow(town, t1)).toMatchObject({ lastTickAgeSeconds: 0, summaryAgeSeconds: 0 });
 
-    // Two seconds later a bead is slung: the tick that dispatches it is followed at once by the tick
+    // A second later a tick that changes nothing the registry reads says nothing: no call, though the town sleeps after it.
+    await advance(town, 1_000);
+    await town.stub.testWake();
+    expect(await tick(town)).toBe(true);
+    expect(await fleetRow(town, t1 + 1_000)).toMatchObject({ lastTickAgeSeconds: 1, summaryAgeSeconds: 1 });
+
+    // A second later a bead is slung: the tick that dispatches it is followed at once by the tick
     // for the dispatch's result, inside the interval, so it holds its summary back…
-    await advance(town, 2_000);
+    await advance(town, 1_000);
     await sling(town, { id: "b1", title: "Work" });
     await runUntil(town, (s) => s.lastTick.at > t1 && s.outbox.pending === 0 && s.queue.pending > 0, 5);
     const t2 = await town.stub.testNow();
@@ -107,6 +115,27 @@ describe("fleet summaries", () => {
     const now = await town.stub.testNow();
     expect(await registry.report({ ...registrationSummary(town.townId, now - 60_000), nextAlarmAt: null, queueDepth: 99 })).toBe(false);
     expect((await fleetRow(town, now)).queueDepth).toBe(0);
+  });
+});
+
+describe("what a summary reports", () => {
+  const last = { ...registrationSummary("t", 0), reportedAt: 0, lastTickAt: 0, nextAlarmAt: 60_000 };
+  const interval = 10_000;
+
+  it("is news when a count or state changes, or the town falls asleep or wakes", () => {
+    expect(isNews(last, { ...last, queueDepth: 1 }, interval)).toBe(true);
+    expect(isNews(last, { ...last, oldestPendingAt: 5 }, interval)).toBe(true);
+    expect(isNews(last, { ...last, violationsOpen: 2 }, interval)).toBe(true);
+    expect(isNews(last, { ...last, nextAlarmAt: null }, interval)).toBe(true);
+    expect(isNews({ ...last, nextAlarmAt: null }, last, interval)).toBe(true);
+  });
+
+  it("is not news when only the tick's own timing moves, unless the tick crosses the slow-tick alert or the next alarm moves by an interval", () => {
+    const later = { ...last, reportedAt: 3_000, lastTickAt: 3_000, tickWallClockMs: 40, nextAlarmAt: 63_000 };
+    expect(isNews(last, later, interval)).toBe(false);
+    expect(isNews(last, { ...later, tickWallClockMs: SLOW_TICK_MS + 1 }, interval)).toBe(true);
+    expect(isNews(last, { ...later, nextAlarmAt: 60_000 + interval }, interval)).toBe(true);
+    expect(isNews(last, { ...later, nextAlarmAt: 60_000 - interval }, interval)).toBe(true);
   });
 });
 
