@@ -154,11 +154,6 @@ export class EventStore {
     return this.sql.exec<{ seq: number; attempts: number }>("SELECT seq, attempts FROM town_events WHERE status = 'pending' ORDER BY seq").toArray().map((row) => [row.seq, row.attempts]);
   }
 
-  /** How many events after `afterSeq` were logged at or before `at`. */
-  countAfter(afterSeq: number, at: number): number {
-    return this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM town_events WHERE seq > ? AND created_at <= ?", afterSeq, at).one().n;
-  }
-
   /**
    * How many events after `afterSeq` were logged at or before `at`, their bytes (what replay and export
    * read of them), and how many of those bytes are bead bodies in bead_created payloads.

@@ -41,12 +41,6 @@ export class SnapshotStore {
     return id;
   }
 
-  /** The snapshot taken when the town was created (tick 0), if it is still kept. */
-  creation(): StoredSnapshot | null {
-    const ref = this.creationRef();
-    return ref ? this.read(ref) : null;
-  }
-
   /** The latest snapshot taken at or before `at`, reassembled. */
   atOrBefore(at: number): StoredSnapshot | null {
     const ref = this.refAtOrBefore(at);

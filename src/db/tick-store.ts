@@ -66,17 +66,6 @@ export class TickStore {
       .reverse();
   }
 
-  /** Ticks after `afterId` that ran at or before `upTo`, oldest first. */
-  after(afterId: number, upTo: number, limit: number): TickRow[] {
-    return this.db
-      .select()
-      .from(schema.ticks)
-      .where(and(gt(schema.ticks.id, afterId), lte(schema.ticks.at, upTo)))
-      .orderBy(asc(schema.ticks.id))
-      .limit(limit)
-      .all();
-  }
-
   /** What replay reads of the ticks after `afterId` that ran at or before `upTo`, oldest first: their inputs and actions. */
   replayRecords(afterId: number, upTo: number, limit: number): HistoryTick[] {
     const t = schema.ticks;

@@ -19,8 +19,4 @@ export class WorkBudget {
       throw new ReplayTooLarge(`replay stopped after ${this.used.toLocaleString("en-US")} units of work; the limit is ${this.limit.toLocaleString("en-US")} (one per tick re-run, event applied and action decided): choose a shorter or later window`);
     }
   }
-
-  get spent(): number {
-    return this.used;
-  }
 }
