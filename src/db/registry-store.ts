@@ -1,6 +1,7 @@
 import type { TownSummary } from "../fleet/summary";
 import { allColumns, rowCodec } from "./codec";
 import { summaries } from "./registry-schema";
+import { placeholders } from "./sql";
 import { registrationSummary } from "../fleet/summary";
 
 /**
@@ -33,7 +34,7 @@ const SCHEMA = [
 const SUMMARY = rowCodec(summaries, allColumns(summaries));
 const SUMMARY_KEYS = allColumns(summaries);
 const VALUES = (summary: TownSummary) => SUMMARY_KEYS.map((key) => summary[key]);
-const PLACEHOLDERS = SUMMARY_KEYS.map(() => "?").join(", ");
+const PLACEHOLDERS = placeholders(SUMMARY_KEYS.length);
 const UPDATES = SUMMARY_KEYS.slice(1)
   .map((key) => `"${summaries[key].name}" = excluded."${summaries[key].name}"`)
   .join(", ");

@@ -4,7 +4,7 @@ import { resolveConfig, type TownConfigOverrides } from "../domain/config";
 import type { AgentId, BeadId, RigId, TownId } from "../domain/ids";
 import type { Agent, Bead, BeadStatus, BeadType, Breaker, ContainerStatus, Rig, Town } from "../domain/model";
 import { TownState, type StateChanges } from "../domain/state";
-import { noFinished, type BeadArchive, type FinishedCounts } from "../domain/archive";
+import { finishedTotal, noFinished, type BeadArchive, type FinishedCounts } from "../domain/archive";
 import { allColumns, rowCodec } from "./codec";
 import * as schema from "./schema";
 import { allRows as all, chunks, firstRow as first, MAX_PARAMS, placeholders as marks } from "./sql";
@@ -162,7 +162,7 @@ export class StateStore {
    */
   archive(beads: readonly Bead[], after: FinishedCounts): void {
     if (beads.length === 0) return;
-    let seq = totalOf(after) - beads.length;
+    let seq = finishedTotal(after) - beads.length;
     this.updateMany(ARCHIVE, beads.map((bead) => ({ id: bead.id, archivedSeq: ++seq })));
     this.db.update(schema.towns).set({ finished: after }).run();
   }
@@ -278,7 +278,6 @@ export class StateStore {
 }
 
 const NONE: readonly never[] = Object.freeze([]);
-const totalOf = (counts: FinishedCounts) => Object.values(counts).reduce((n, byStatus) => n + byStatus.closed + byStatus.failed, 0);
 
 function townRow(town: Town) {
   return { id: town.id, overrides: town.overrides, breaker: town.breaker, progressAt: town.progressAt, createdAt: town.createdAt, updatedAt: town.updatedAt };

@@ -91,10 +91,7 @@ export class Explainer {
     }
     if (bead.status === "open") {
       if (bead.type === "convoy") {
-        const unfinished = bead.tracked.filter((id) => {
-          const tracked = state.bead(id);
-          return !tracked || !isTerminal(tracked);
-        });
+        const unfinished = state.unfinishedTracked(bead);
         reasons.push({ code: "tracking", message: `waiting for ${unfinished.length} tracked bead(s): ${unfinished.join(", ")}` });
       } else {
         reasons.push(...beadHolds(plan, bead).map(toReason));

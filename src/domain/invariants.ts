@@ -122,10 +122,7 @@ export function checkInvariants(state: TownState, now: number, queue: QueueFacts
       if (bead.status === "in_progress" || bead.status === "in_review") {
         violation(5, id, `convoy ${id} has status ${bead.status}, which convoys never take`, { beads: [id] });
       } else if (bead.status === "closed") {
-        const unfinished = bead.tracked.filter((t) => {
-          const tracked = state.bead(t);
-          return !tracked || !isTerminal(tracked);
-        });
+        const unfinished = state.unfinishedTracked(bead);
         if (unfinished.length > 0) {
           violation(5, id, `closed convoy ${id} tracks unfinished beads ${unfinished.join(", ")}`, { beads: [id, ...unfinished] });
         }

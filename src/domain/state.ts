@@ -110,6 +110,13 @@ export class TownState {
   bead(id: BeadId): Bead | undefined {
     return this.beadMap.get(id) ?? this.archive.get(id);
   }
+  /** The beads a convoy tracks that are not finished (one the town does not know counts as unfinished). */
+  unfinishedTracked(convoy: Bead): BeadId[] {
+    return convoy.tracked.filter((id) => {
+      const tracked = this.bead(id);
+      return tracked === undefined || !isTerminal(tracked);
+    });
+  }
   /** A bead of the working set only. */
   liveBead(id: BeadId): Bead | undefined {
     return this.beadMap.get(id);
@@ -296,14 +303,13 @@ export class TownState {
 
   /**
    * The changes are safely stored: forget how to undo them, and let the beads they settled leave memory
-   * for the archive. Returns the beads that left.
+   * for the archive.
    */
-  commit(): Bead[] {
+  commit(): void {
     const leaving = this.settledSinceCommit();
     this.archive.add(leaving.map(archived));
     for (const bead of leaving) this.evict(bead);
     this.journal = [];
-    return leaving;
   }
 
   // ---- focus: what the next tick looks at -----------------------------------------------------------
@@ -404,18 +410,10 @@ export class TownState {
   private storeAgent(id: AgentId, agent: Agent | undefined): void {
     const prev = this.agentMap.get(id);
     reindex(this.agentsByStatus, id, prev, agent);
-    if (prev?.hook && prev.hook !== agent?.hook) {
-      const hooked = this.hookIndex.get(prev.hook);
-      hooked?.delete(id);
-      if (hooked?.size === 0) this.hookIndex.delete(prev.hook);
-    }
+    if (prev?.hook && prev.hook !== agent?.hook) removeFrom(this.hookIndex, prev.hook, id);
     if (agent === undefined) this.agentMap.delete(id);
     else this.agentMap.set(id, agent);
-    if (agent?.hook && prev?.hook !== agent.hook) {
-      let hooked = this.hookIndex.get(agent.hook);
-      if (!hooked) this.hookIndex.set(agent.hook, (hooked = new Set()));
-      hooked.add(id);
-    }
+    if (agent?.hook && prev?.hook !== agent.hook) addTo(this.hookIndex, agent.hook, id);
     this.workIndex.agentChanged(prev, agent);
     this.focus.markAgent(id);
     if (prev?.hook) this.focus.markBead(prev.hook);
@@ -487,11 +485,7 @@ export class TownState {
   private isSettled(id: BeadId): boolean {
     const bead = this.beadMap.get(id);
     if (bead === undefined || !isTerminal(bead) || bead.assignee !== null || this.hookIndex.has(id)) return false;
-    if (bead.type !== "convoy" || bead.status !== "closed") return true;
-    return bead.tracked.every((tracked) => {
-      const other = this.bead(tracked);
-      return other !== undefined && isTerminal(other);
-    });
+    return bead.type !== "convoy" || bead.status !== "closed" || this.unfinishedTracked(bead).length === 0;
   }
 
   /**

@@ -97,10 +97,7 @@ export function cancelBead(runtime: TownRuntime, beadId: BeadId, input: CancelBe
   const payload = { status: input.status ?? "failed", ...(input.reason === undefined ? {} : { reason: input.reason }) } as const;
   if (bead.type === "convoy" && payload.status === "closed") {
     // A closed convoy means its work is done (invariant 5): while it is not, it can only be given up on.
-    const unfinished = bead.tracked.filter((id) => {
-      const tracked = runtime.state.bead(id);
-      return !tracked || !isTerminal(tracked);
-    });
+    const unfinished = runtime.state.unfinishedTracked(bead);
     if (unfinished.length > 0) {
       return fail(409, "convoy_unfinished", `convoy ${beadId} tracks ${unfinished.length} unfinished bead(s) (${unfinished.slice(0, 5).join(", ")}); cancel it with status failed, or wait for them`);
     }

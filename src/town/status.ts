@@ -1,14 +1,11 @@
 import { oldestPendingAge } from "../domain/queue";
 import type { TownRuntime } from "./runtime";
+import type { AlarmInfo } from "./schedule";
 import type { CounterReadings } from "../observability/counters";
 import { METRICS } from "../observability/metrics";
 import { tickView } from "../observability/tick-history";
 import { countsByStatus } from "./views";
 
-export interface AlarmInfo {
-  readonly at: number;
-  readonly reason: string;
-}
 
 /**
  * getAlarmStatus: what an operator (or Grafana) needs to see whether a town is healthy — when it
