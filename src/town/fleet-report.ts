@@ -3,11 +3,11 @@ import type { Env } from "../env";
 import { SLOW_TICK_MS } from "../fleet/alerts";
 import { registryOf } from "../fleet/shards";
 import type { TownSummary } from "../fleet/summary";
+import type { QueueStats } from "../db/event-store";
 import type { TownRuntime } from "./runtime";
 
-/** The town's summary for the fleet registry, as of a tick at `now` that lasted `tickWallClockMs`. */
-export function townSummary(runtime: TownRuntime, now: number, lastTick: { at: number; durationMs: number } | null, nextAlarmAt: number | null): TownSummary {
-  const queue = runtime.store.events.queueStats();
+/** The town's summary for the fleet registry at `now`: its last tick, its next, and its queue as the caller read it. */
+export function townSummary(runtime: TownRuntime, now: number, lastTick: { at: number; durationMs: number } | null, nextAlarmAt: number | null, queue: QueueStats): TownSummary {
   let stuckWork = 0;
   for (const violation of runtime.openViolations.values()) if (violation.invariant === 11) stuckWork = 1;
   return {

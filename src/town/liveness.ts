@@ -2,6 +2,7 @@ import { CounterDeltas } from "../observability/counters";
 import { METRICS } from "../observability/metrics";
 import { OVERDUE_GRACE_MS } from "../fleet/status";
 import { deadlineSinceLastTick, earliest, owedWork, type ShellDues } from "./owed";
+import type { QueueStats } from "../db/event-store";
 import type { TownRuntime } from "./runtime";
 import type { AlarmInfo, AlarmSchedule } from "./schedule";
 
@@ -20,9 +21,9 @@ export type AlarmCheck =
  * (as its schedule would after a tick) and, if it owes something and no alarm covers it, sets the alarm
  * again and counts it (`METRICS.alarmRearmed`).
  */
-export async function ensureArmed(runtime: TownRuntime, now: number, schedule: AlarmSchedule, dues: ShellDues): Promise<AlarmCheck> {
+export async function ensureArmed(runtime: TownRuntime, now: number, schedule: AlarmSchedule, seen: { lastTickAt: number | null; queue: QueueStats }, dues: ShellDues): Promise<AlarmCheck> {
   const { store, state } = runtime;
-  const owed = earliest(owedWork(runtime, now, store.events.queueStats(), deadlineSinceLastTick(runtime, store.ticks.last()?.at ?? null), dues));
+  const owed = earliest(owedWork(runtime, now, seen.queue, deadlineSinceLastTick(runtime, seen.lastTickAt), dues));
   const current = await schedule.current();
   if (!owed) return current ? { outcome: "armed", alarm: current } : { outcome: "asleep" };
   const dueAt = Math.max(owed.at, now + state.town.config.soonMs);
@@ -42,20 +43,16 @@ export interface Liveness {
   readonly overdueMs: number;
   /** Whether the town owes anything (else it sleeps with no alarm). */
   readonly owesWork: boolean;
-  /** Times the watchdog found the alarm missing with work owed. */
-  readonly alarmRearms: number;
 }
 
-export function livenessOf(runtime: TownRuntime, now: number, alarm: AlarmInfo | null, lastTickAt: number | null, dues: ShellDues): Liveness {
-  const { store } = runtime;
-  const owed = earliest(owedWork(runtime, now, store.events.queueStats(), deadlineSinceLastTick(runtime, lastTickAt), dues));
+/** Liveness at `now`, from the alarm, the last tick's time and the queue as the caller read them. */
+export function livenessOf(runtime: TownRuntime, now: number, alarm: AlarmInfo | null, lastTickAt: number | null, queue: QueueStats, dues: ShellDues): Liveness {
+  const owed = earliest(owedWork(runtime, now, queue, deadlineSinceLastTick(runtime, lastTickAt), dues));
   const dueAt = alarm ? alarm.at : owed ? owed.at : null;
-  const rearms = store.counters.readings().sum(METRICS.alarmRearmed);
   return {
     lastTickAt,
     lastTickAgeMs: lastTickAt === null ? null : Math.max(0, now - lastTickAt),
     overdueMs: dueAt === null ? 0 : Math.max(0, now - dueAt),
     owesWork: owed !== null,
-    alarmRearms: rearms,
   };
 }

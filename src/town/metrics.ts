@@ -19,7 +19,7 @@ export function townMetrics(runtime: TownRuntime, now: number, alarm: AlarmInfo 
   const violationsOpen: Record<string, number> = {};
   for (const v of runtime.openViolations.values()) violationsOpen[v.invariant] = (violationsOpen[v.invariant] ?? 0) + 1;
   const lastTick = store.ticks.last();
-  const liveness = livenessOf(runtime, now, alarm, lastTick?.at ?? null, dues);
+  const liveness = livenessOf(runtime, now, alarm, lastTick?.at ?? null, queue, dues);
   return renderPrometheus(state.town.id, store.counters.readings().rows, {
     eventQueueDepth: queue.pending,
     eventQueueOldestAge: (oldestPendingAge(queue.oldestPendingAt, now) ?? 0) / 1000,

@@ -1,4 +1,7 @@
 import { oldestPendingAge } from "../domain/queue";
+import type { QueueStats } from "../db/event-store";
+import { livenessOf } from "./liveness";
+import type { ShellDues } from "./owed";
 import type { TownRuntime } from "./runtime";
 import type { AlarmInfo } from "./schedule";
 import type { CounterReadings } from "../observability/counters";
@@ -6,16 +9,23 @@ import { METRICS } from "../observability/metrics";
 import { tickView } from "../observability/tick-history";
 import { countsByStatus } from "./views";
 
-
 /**
- * getAlarmStatus: what an operator (or Grafana) needs to see whether a town is healthy — when it
- * ticks next and why, what it holds, how its queue drains, the breaker, and the last tick's metrics
- * (read from the tick history, so they survive an eviction).
+ * The status route's answer (getAlarmStatus): what an operator (or Grafana) needs to see whether a town
+ * is healthy — when it ticks next and why, what it holds, how its queue drains, the breaker, the last
+ * tick's metrics (read from the tick history, so they survive an eviction) and its liveness. Each
+ * storage read is made once.
  */
-export function alarmStatus(runtime: TownRuntime, now: number, alarm: AlarmInfo | null) {
+export function townStatus(runtime: TownRuntime, now: number, alarm: AlarmInfo | null, dues: ShellDues) {
+  const seen = { queue: runtime.store.events.queueStats(), counters: runtime.store.counters.readings() };
+  const status = alarmStatus(runtime, now, alarm, seen);
+  const liveness = livenessOf(runtime, now, alarm, status.lastTick?.at ?? null, seen.queue, dues);
+  return { ...status, liveness: { ...liveness, alarmRearms: seen.counters.sum(METRICS.alarmRearmed) } };
+}
+
+function alarmStatus(runtime: TownRuntime, now: number, alarm: AlarmInfo | null, seen: { queue: QueueStats; counters: CounterReadings }) {
   const { state, store } = runtime;
   const town = state.town;
-  const queue = store.events.queueStats();
+  const { queue, counters } = seen;
   const last = store.ticks.last();
   const breaker = town.breaker;
   const windowStart = now - town.config.breaker.windowMs;
@@ -58,7 +68,7 @@ export function alarmStatus(runtime: TownRuntime, now: number, alarm: AlarmInfo 
         lastReportedAt: v.lastReportedAt,
       })),
     },
-    totals: counterTotals(store.counters.readings()),
+    totals: counterTotals(counters),
     lastTick: last ? tickView(last) : null,
   };
 }

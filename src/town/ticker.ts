@@ -1,5 +1,6 @@
 import { alertError } from "../observability/alerts";
 import { CounterDeltas } from "../observability/counters";
+import type { QueueStats } from "../db/event-store";
 import type { Logger } from "../observability/log";
 import { METRICS } from "../observability/metrics";
 import { measureAfterTick } from "../observability/tick-metrics";
@@ -73,11 +74,14 @@ export class Ticker {
     await steps.run("snapshot", () => housekeeping.snapshotIfDue(runtime, now, report.tickId), undefined);
     await steps.run("retention", () => housekeeping.pruneIfDue(runtime, now), null);
     await steps.run("registration", () => registration.retryIfPending(town.id, town.createdAt), undefined);
+    // The queue after side effects (their results are events), read once for the schedule and the summary: nothing in between logs one.
+    let queue: QueueStats | undefined;
     const wake = await steps.run<AlarmInfo | null | typeof SCHEDULE_FAILED>(
       "schedule",
       () => {
+        queue = store.events.queueStats();
         const dues = { simulatedAt, registrationPending: registration.pending() };
-        return schedule.next(town.config, owedWork(runtime, now, store.events.queueStats(), report.advance.wake, dues));
+        return schedule.next(town.config, owedWork(runtime, now, queue, report.advance.wake, dues));
       },
       SCHEDULE_FAILED,
     );
@@ -99,7 +103,11 @@ export class Ticker {
     // Whatever failed above, the town must wake again.
     if (wake === SCHEDULE_FAILED) await schedule.set(now + failedTickBackoff(1, town.config), "retry after a failed schedule");
     // Within the interval since the last summary, one goes to the fleet only with news and only when the next tick comes after the interval ends.
-    const summary = await steps.run("fleet summary", () => townSummary(runtime, now, { at: now, durationMs }, wake === SCHEDULE_FAILED ? now : (next?.at ?? null)), null);
+    const summary = await steps.run(
+      "fleet summary",
+      () => townSummary(runtime, now, { at: now, durationMs }, wake === SCHEDULE_FAILED ? now : (next?.at ?? null), queue ?? store.events.queueStats()),
+      null,
+    );
     if (summary !== null && reporter.dueAfterTick(summary, town.config)) {
       const sent = await steps.run("fleet summary", async () => {
         await reporter.push(summary);

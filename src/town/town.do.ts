@@ -22,7 +22,7 @@ import { exportHistory } from "./history-export";
 import { Housekeeping } from "./housekeeping";
 import { once, type IdempotentRequest } from "./idempotency";
 import { ingestEvents, observeAgent } from "./ingest";
-import { ensureArmed, livenessOf, type AlarmCheck } from "./liveness";
+import { ensureArmed, type AlarmCheck } from "./liveness";
 import type { TownParts } from "./parts";
 import { Platform } from "./platform";
 import { RateLimiter } from "./rate-limiter";
@@ -32,7 +32,7 @@ import { fail, ok, townNotFound, type Result } from "./result";
 import type { TownRuntime } from "./runtime";
 import { townMetrics } from "./metrics";
 import { AlarmSchedule } from "./schedule";
-import { alarmStatus } from "./status";
+import { townStatus } from "./status";
 import { stuckWork } from "./stuck";
 import { newestTicks } from "./tick-window";
 import { Ticker } from "./ticker";
@@ -222,9 +222,7 @@ export class TownDO extends DurableObject<Env> {
   /** getAlarmStatus (DESIGN §5). */
   async status() {
     return this.withTown(async (runtime, now) => {
-      const alarm = await this.parts.schedule.current();
-      const status = alarmStatus(runtime, now, alarm);
-      return ok({ ...status, liveness: livenessOf(runtime, now, alarm, status.lastTick?.at ?? null, this.ticker.dues()) });
+      return ok(townStatus(runtime, now, await this.parts.schedule.current(), this.ticker.dues()));
     });
   }
 
@@ -261,11 +259,13 @@ export class TownDO extends DurableObject<Env> {
   async ensureAlarm(): Promise<Result<AlarmCheck>> {
     return this.withTown(async (runtime, now) => {
       const log = this.log.with({ townId: runtime.state.town.id });
-      const check = await ensureArmed(runtime, now, this.parts.schedule, this.ticker.dues());
+      const last = this.store.ticks.last();
+      const queue = this.store.events.queueStats();
+      const check = await ensureArmed(runtime, now, this.parts.schedule, { lastTickAt: last?.at ?? null, queue }, this.ticker.dues());
       if (check.outcome === "rearmed") log.warn("alarm re-armed by the watchdog", { at: check.alarm.at, owed: check.owed.reason, owedSince: check.owed.at });
       const alarm = check.outcome === "asleep" ? null : check.alarm;
       try {
-        await this.parts.reporter.push(townSummary(runtime, now, this.store.ticks.last(), alarm?.at ?? null));
+        await this.parts.reporter.push(townSummary(runtime, now, last, alarm?.at ?? null, queue));
       } catch (error) {
         log.error("could not report to the fleet registry", { error });
       }
