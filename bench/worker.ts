@@ -3,6 +3,9 @@
  * `/bench` control surface whose methods build synthetic towns and time the production code paths
  * from inside the object (in local workerd the clock advances during CPU work; in production it does not).
  */
+import { asc } from "drizzle-orm";
+import { drizzle } from "drizzle-orm/durable-sqlite";
+import * as schema from "../src/db/schema";
 import type { Env } from "../src/env";
 import { TownDO as ProductionTownDO } from "../src/town/town.do";
 import production from "../src/index";
@@ -91,7 +94,8 @@ export class TownDO extends ProductionTownDO {
       const sample = sql.exec<{ agent_id: string | null; bead_id: string | null; payload: string }>("SELECT agent_id, bead_id, payload FROM town_events WHERE type = ? ORDER BY seq DESC LIMIT 1", row.type).one();
       eventTemplates[row.type] = { agentId: sample.agent_id, beadId: sample.bead_id, payload: sample.payload };
     }
-    const ticks = this.store.ticks.newestBetween(0, Number.MAX_SAFE_INTEGER, 100_000);
+    // Whole rows, replay's columns included: they are the templates the seeding writes.
+    const ticks = drizzle(this.ctx.storage, { schema }).select().from(schema.ticks).orderBy(asc(schema.ticks.id)).all();
     return {
       issues,
       eventsPerIssue,

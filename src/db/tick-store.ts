@@ -1,5 +1,5 @@
 import { clipError } from "../domain/format";
-import { and, asc, desc, eq, gt, gte, lte, sql } from "drizzle-orm";
+import { and, asc, desc, eq, getTableColumns, gt, gte, lte, sql } from "drizzle-orm";
 import type { DrizzleSqliteDODatabase } from "drizzle-orm/durable-sqlite";
 import { measureFailedTick, type TickMetricValues } from "../observability/tick-metrics";
 import type { HistoryTick } from "../replay/history";
@@ -9,6 +9,12 @@ import { changes } from "./sql";
 
 export type TickRow = typeof schema.ticks.$inferSelect;
 export type NewTick = typeof schema.ticks.$inferInsert;
+
+/** What only replay reads of a tick (its inputs and actions): the largest columns, which no view shows. */
+const REPLAY_ONLY = ["actions", "observations", "drainedSeqs", "firstSeq", "lastSeq", "logSeq"] as const satisfies ReadonlyArray<keyof TickRow>;
+/** A tick as the history, status and metrics show it. */
+export type TickViewRow = Omit<TickRow, (typeof REPLAY_ONLY)[number]>;
+const VIEW_COLUMNS = Object.fromEntries(Object.entries(getTableColumns(schema.ticks)).filter(([key]) => !(REPLAY_ONLY as readonly string[]).includes(key)));
 
 /** Bytes counted per tick record beyond its JSON columns: its numbers and short texts. */
 const TICK_ROW_OVERHEAD = 64;
@@ -50,20 +56,21 @@ export class TickStore {
     });
   }
 
-  last(): TickRow | null {
-    return this.db.select().from(schema.ticks).orderBy(desc(schema.ticks.id)).limit(1).get() ?? null;
+  last(): TickViewRow | null {
+    return (this.db.select(VIEW_COLUMNS).from(schema.ticks).orderBy(desc(schema.ticks.id)).limit(1).get() as TickViewRow | undefined) ?? null;
   }
 
   /** The newest `limit` ticks of a window, oldest first. */
-  newestBetween(from: number, to: number, limit: number): TickRow[] {
-    return this.db
-      .select()
-      .from(schema.ticks)
-      .where(and(gte(schema.ticks.at, from), lte(schema.ticks.at, to)))
-      .orderBy(desc(schema.ticks.id))
-      .limit(limit)
-      .all()
-      .reverse();
+  newestBetween(from: number, to: number, limit: number): TickViewRow[] {
+    return (
+      this.db
+        .select(VIEW_COLUMNS)
+        .from(schema.ticks)
+        .where(and(gte(schema.ticks.at, from), lte(schema.ticks.at, to)))
+        .orderBy(desc(schema.ticks.id))
+        .limit(limit)
+        .all() as TickViewRow[]
+    ).reverse();
   }
 
   /** What replay reads of the ticks after `afterId` that ran at or before `upTo`, oldest first: their inputs and actions. */

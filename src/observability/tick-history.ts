@@ -1,5 +1,5 @@
 import { ACTION_TYPES } from "../domain/actions";
-import type { TickRow } from "../db/tick-store";
+import type { TickViewRow } from "../db/tick-store";
 import { SLIM_METRICS, SUMMARY_METRICS, TICK_METRIC_KEYS, tickMetricValues, type SummaryMetricKey } from "./tick-metrics";
 
 /**
@@ -10,7 +10,7 @@ import { SLIM_METRICS, SUMMARY_METRICS, TICK_METRIC_KEYS, tickMetricValues, type
 
 export type TickView = ReturnType<typeof tickView>;
 
-export function tickView(tick: TickRow) {
+export function tickView(tick: TickViewRow) {
   const byType = (tick.actionsByType ?? {}) as Record<string, number>;
   return {
     id: tick.id,

@@ -1,6 +1,6 @@
 import { MAX_TICK_ROWS, type TickWindowInput } from "../api/schemas";
 import type { TownStore } from "../db/town-store";
-import type { TickRow } from "../db/tick-store";
+import type { TickViewRow } from "../db/tick-store";
 
 /** The window a tick-history request covers when it names none: the last hour. */
 export const DEFAULT_TICK_WINDOW_MS = 3_600_000;
@@ -9,7 +9,7 @@ export interface TickWindow {
   readonly from: number;
   readonly to: number;
   /** The window's newest ticks (at most the limit asked for, default and most MAX_TICK_ROWS), oldest first. */
-  readonly rows: TickRow[];
+  readonly rows: TickViewRow[];
   /** Whether the window held more ticks than were answered. */
   readonly truncated: boolean;
 }
