@@ -2,7 +2,7 @@ import { resolveConfig } from "./config";
 import type { EventOf, TownEvent } from "./events";
 import { mergeRequestIdFor } from "./ids";
 import type { Agent, Bead } from "./model";
-import { isLive, isTerminal, newBead } from "./model";
+import { isLive, isTerminal, newBead, noStopOwedFor } from "./model";
 import { idleAgent, oweStop, recordDispatchFailure, recordDispatchSuccess, setBeadStatus, settleStop } from "./mutations";
 import type { TownState } from "./state";
 import { article } from "./format";
@@ -172,10 +172,9 @@ function containerStatus(state: TownState, event: EventOf<"container_status">, n
   const agent = state.agent(event.agentId);
   if (!agent) return ignored(`agent ${event.agentId} does not exist`);
   const generation = event.payload.generation ?? agent.generation;
-  const running = event.payload.status === "running" || event.payload.status === "starting";
   if (generation !== agent.generation || !isLive(agent)) {
-    if (!running || generation > agent.generation) return ignored("a container the town does not run reported a status");
-    if (agent.owedStops.some((stop) => stop.generation === generation)) return ignored(`the stop of ${agent.id}@${generation} is already owed`);
+    const noStop = noStopOwedFor(agent, generation, event.payload.status);
+    if (noStop !== null) return ignored(noStop);
     oweStop(state, agent, generation, null, now, false);
     return APPLIED;
   }

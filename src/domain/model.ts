@@ -134,6 +134,18 @@ export const isLive = (agent: Agent): boolean => agent.status === "working" || a
 /** An agent that owes a stop: no new work for it until its old container is confirmed stopped. */
 export const owesStop = (agent: Agent): boolean => agent.owedStops.length > 0;
 
+/**
+ * A container of `generation` that is not the agent's live one reports `status`: why that owes no stop,
+ * or null when it does (DESIGN §4.4) — it says it runs, it is not of a generation the town never
+ * dispatched, and its stop is not owed already. The domain applies it; the heartbeat route asks it
+ * before logging the report, so both agree.
+ */
+export function noStopOwedFor(agent: Agent, generation: number, status: ContainerStatus): string | null {
+  if ((status !== "running" && status !== "starting") || generation > agent.generation) return "a container the town does not run reported a status";
+  if (agent.owedStops.some((stop) => stop.generation === generation)) return `the stop of ${agent.id}@${generation} is already owed`;
+  return null;
+}
+
 export const CLOSED_BREAKER: Breaker = {
   status: "closed",
   since: 0,

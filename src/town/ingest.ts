@@ -1,7 +1,7 @@
 import type { HeartbeatInput, IngestInput } from "../api/schemas";
 import type { NewEvent } from "../db/event-store";
 import type { AgentId } from "../domain/ids";
-import { isLive, type Agent, type ContainerStatus } from "../domain/model";
+import { isLive, noStopOwedFor, type Agent, type ContainerStatus } from "../domain/model";
 import { article } from "../domain/format";
 import { clientEventId, sameContent, shownEventId, toNewEvent } from "./event-log";
 import { fail, ok, type Result } from "./result";
@@ -130,8 +130,7 @@ function unwanted(agent: Agent, generation: number) {
  */
 function reportUnwanted(runtime: TownRuntime, agent: Agent, input: HeartbeatInput, now: number): boolean {
   const status = input.containerStatus ?? "running";
-  if (status !== "running" && status !== "starting") return false;
-  if (input.generation > agent.generation || agent.owedStops.some((stop) => stop.generation === input.generation)) return false;
+  if (noStopOwedFor(agent, input.generation, status) !== null) return false;
   const body = { type: "container_status", agentId: agent.id, beadId: null, payload: { generation: input.generation, status } } as const;
   const logged = runtime.store.events.append([toNewEvent(`observed:${agent.id}@${input.generation}:unwanted:${agent.updatedAt}`, body, now)]);
   return logged.length > 0;
