@@ -25,10 +25,15 @@ const SCHEMA = [
   )`,
   // The watchdog reads the towns whose next tick is overdue, most overdue first.
   "CREATE INDEX IF NOT EXISTS summaries_due ON summaries (next_alarm_at, town_id) WHERE next_alarm_at IS NOT NULL",
-  // Towns registered before summaries existed are due at once: the watchdog asks each to report.
-  `INSERT INTO summaries (town_id, reported_at, tick_wall_clock_ms, next_alarm_at, queue_depth, dead_letters, breaker_open, violations_open, stuck_work)
-    SELECT id, created_at, 0, created_at, 0, 0, 0, 0, 0 FROM towns WHERE NOT EXISTS (SELECT 1 FROM summaries WHERE town_id = towns.id)`,
 ];
+
+/**
+ * Towns registered before summaries existed are due at once: the watchdog asks each to report. Run when
+ * the summaries table is created, not on every start: from then on a town is listed and summarised in one
+ * write, and leaves both in one.
+ */
+const BACKFILL = `INSERT INTO summaries (town_id, reported_at, tick_wall_clock_ms, next_alarm_at, queue_depth, dead_letters, breaker_open, violations_open, stuck_work)
+  SELECT id, created_at, 0, created_at, 0, 0, 0, 0, 0 FROM towns WHERE NOT EXISTS (SELECT 1 FROM summaries WHERE town_id = towns.id)`;
 
 /** Summaries are written and read back through the declared columns, in one order. */
 const SUMMARY = rowCodec(summaries, allColumns(summaries));
@@ -49,7 +54,9 @@ export interface RegisteredSummary {
 
 export class RegistryStore {
   constructor(private readonly sql: SqlStorage) {
+    const summariesExisted = sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'summaries'").toArray().length > 0;
     for (const statement of SCHEMA) sql.exec(statement);
+    if (!summariesExisted) sql.exec(BACKFILL);
   }
 
   /** Adds a town with the summary it starts with (nothing if it is listed already). */

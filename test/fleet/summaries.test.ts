@@ -1,5 +1,7 @@
+import { runInDurableObject } from "cloudflare:test";
 import { env as workerEnv } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { RegistryStore } from "../../src/db/registry-store";
 import type { Env } from "../../src/env";
 import { fleetStatus, listTowns } from "../../src/fleet/reads";
 import { registryOf, shardOf } from "../../src/fleet/shards";
@@ -148,6 +150,23 @@ describe("fleet routes", () => {
     expect(response.body).toContainEqual({ targets: ["town.test"], labels: { __metrics_path__: `/api/towns/${town.townId}/metrics`, town: town.townId } });
     const listed = (await api("GET", "/api/towns", { token: TOKENS.read })).body.towns.map((t: any) => t.id);
     expect(response.body.map((group: any) => group.labels.town)).toEqual(listed);
+  });
+});
+
+describe("the registry's storage", () => {
+  it("gives towns listed before summaries existed a summary that makes them due at once, when the summaries table is created", async () => {
+    const stub = env.REGISTRY.getByName("registry-before-summaries");
+    await runInDurableObject(stub, (_instance, state) => {
+      const sql = state.storage.sql;
+      sql.exec("DROP TABLE summaries");
+      sql.exec("INSERT INTO towns (id, created_at) VALUES ('old-town', 1000)");
+      new RegistryStore(sql);
+      expect(sql.exec("SELECT town_id, next_alarm_at FROM summaries").toArray()).toEqual([{ town_id: "old-town", next_alarm_at: 1000 }]);
+      // Started again, with the table there: the towns are not scanned again (a summary removed by hand stays removed).
+      sql.exec("DELETE FROM summaries");
+      new RegistryStore(sql);
+      expect(sql.exec("SELECT count(*) AS n FROM summaries").one().n).toBe(0);
+    });
   });
 });
 
