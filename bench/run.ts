@@ -301,6 +301,9 @@ async function main() {
     log();
     writeFileSync(new URL("./RESULTS.md", import.meta.url), `${lines.join("\n")}\n`);
     process.stderr.write(`wrote bench/RESULTS.md in ${Math.round((Date.now() - started) / 1000)} s\n`);
+  } catch (error) {
+    process.stderr.write(`the local runtime's last output:\n${server.recentOutput()}\n`);
+    throw error;
   } finally {
     await server.stop();
   }

@@ -16,7 +16,12 @@ export interface LocalWorker {
   stop(): Promise<void>;
   /** SIGKILL to the runtime's whole process group (wrangler and workerd), as a crashed machine would. */
   crash(): Promise<void>;
+  /** The last lines wrangler and the runtime printed (for a failure's message). */
+  recentOutput(): string;
 }
+
+/** How much of the runtime's output is kept for `recentOutput`. */
+const OUTPUT_KEPT = 8_192;
 
 export interface LocalWorkerOptions {
   readonly script?: string;
@@ -39,6 +44,10 @@ export async function startLocalWorker(options: LocalWorkerOptions = {}): Promis
     detached: true,
   });
   await ready(child);
+  let recent = "";
+  const keep = (chunk: Buffer) => (recent = (recent + chunk.toString()).slice(-OUTPUT_KEPT));
+  child.stdout!.on("data", keep);
+  child.stderr!.on("data", keep);
   const exited = () => new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve(null) : child.once("exit", resolve)));
   return {
     url: `http://127.0.0.1:${port}`,
@@ -53,6 +62,7 @@ export async function startLocalWorker(options: LocalWorkerOptions = {}): Promis
       process.kill(-child.pid!, "SIGKILL");
       await exited();
     },
+    recentOutput: () => recent,
   };
 }
 
@@ -64,6 +74,8 @@ function ready(child: ChildProcess): Promise<void> {
       output += chunk.toString();
       if (output.includes("Ready on")) {
         clearTimeout(timer);
+        child.stdout!.off("data", onData);
+        child.stderr!.off("data", onData);
         resolve();
       }
     };
