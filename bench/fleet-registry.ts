@@ -2,8 +2,8 @@
  * The registry the benchmark runs: the production one, plus methods that build a fleet of synthetic
  * summaries and time the production code from inside the object.
  */
-import { TownRegistry as ProductionTownRegistry } from "../src/town/registry.do";
-import type { TownSummary } from "../src/fleet/summary";
+import { TownRegistry as ProductionTownRegistry } from "../src/fleet/registry.do";
+import type { TownSummary } from "../src/fleet/town-summary";
 
 export const BENCH_TOWN_PREFIX = "fleet-bench-";
 

@@ -9,14 +9,14 @@ import * as schema from "../src/db/schema";
 import type { Env } from "../src/env";
 import { TownDO as ProductionTownDO } from "../src/town/town.do";
 import production from "../src/index";
-import { toNewEvent } from "../src/town/event-log";
-import { commitTick } from "../src/town/tick";
-import { Housekeeping } from "../src/town/housekeeping";
-import type { Clock } from "../src/town/clock";
+import { toNewEvent } from "../src/db/event-rows";
+import { commitTick } from "../src/tick/tick";
+import { Housekeeping } from "../src/tick/housekeeping";
+import type { Clock } from "../src/domain/clock";
 import { noFinished, type FinishedCounts } from "../src/domain/archive";
 import { snapshotOf } from "../src/domain/snapshot";
 import { bodyOf, seedFinished, titleOf, type HistoryProfile } from "./history";
-import { replayWindow } from "../src/town/replay";
+import { replayWindow } from "../src/replay/replay-window";
 import type { BeadId, RigId, TownId } from "../src/domain/ids";
 import { syntheticTown } from "./synthetic";
 
@@ -268,7 +268,7 @@ export class TownDO extends ProductionTownDO {
   /** The town's side of ingest alone (validation with the API schema, the checks, the insert), `batches` × `size`. */
   async benchIngestInObject(size: number, batches: number) {
     const { IngestBody } = await import("../src/api/schemas");
-    const { ingestEvents } = await import("../src/town/ingest");
+    const { ingestEvents } = await import("../src/commands/ingest");
     const agentId = [...this.runtime!.state.agents()][1]!.id;
     const stamp = Date.now();
     const bodies = Array.from({ length: batches }, (_, b) =>

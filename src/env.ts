@@ -1,5 +1,5 @@
 import type { TownDO } from "./town/town.do";
-import type { TownRegistry } from "./town/registry.do";
+import type { TownRegistry } from "./fleet/registry.do";
 
 /** The Worker's bindings and settings (wrangler.toml `[vars]`, secrets via `wrangler secret put`). */
 export interface Env {

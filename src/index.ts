@@ -5,7 +5,7 @@ import { createLogger, parseLogLevel } from "./observability/log";
 import { createCronMonitor } from "./observability/sentry";
 
 export { TownDO } from "./town/town.do";
-export { TownRegistry } from "./town/registry.do";
+export { TownRegistry } from "./fleet/registry.do";
 
 const router = createRouter();
 

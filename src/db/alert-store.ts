@@ -1,6 +1,6 @@
 import { asc, count, eq, lte, min } from "drizzle-orm";
 import type { DrizzleSqliteDODatabase } from "drizzle-orm/durable-sqlite";
-import type { Alert, AlertContext } from "../observability/alerts";
+import type { Alert, AlertContext } from "../domain/alerts";
 import * as schema from "./schema";
 
 export interface PendingAlert {

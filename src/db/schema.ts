@@ -1,6 +1,6 @@
 import { sql } from "drizzle-orm";
 import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
-import { tickMetricColumns } from "../observability/tick-metrics";
+import { tickMetricColumns } from "./tick-metrics";
 
 /**
  * The town's storage, one SQLite database per town Durable Object. Times are epoch milliseconds.

@@ -1,7 +1,7 @@
 import { clipError } from "../domain/format";
 import { and, asc, desc, eq, getTableColumns, gt, gte, lte, sql } from "drizzle-orm";
 import type { DrizzleSqliteDODatabase } from "drizzle-orm/durable-sqlite";
-import { measureFailedTick, type TickMetricValues } from "../observability/tick-metrics";
+import { measureFailedTick, type TickMetricValues } from "./tick-metrics";
 import type { HistoryTick } from "../replay/history";
 import type { QueueStats } from "./event-store";
 import * as schema from "./schema";

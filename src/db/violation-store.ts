@@ -1,6 +1,6 @@
 import { asc, desc, eq, isNotNull, isNull, lte } from "drizzle-orm";
 import type { DrizzleSqliteDODatabase } from "drizzle-orm/durable-sqlite";
-import type { OpenViolation, ViolationChanges } from "../observability/violation-tracker";
+import type { OpenViolation, ViolationChanges } from "../domain/violations";
 import * as schema from "./schema";
 
 /** Invariant violations: the open ones, and a bounded history of resolved ones. */

@@ -3,7 +3,7 @@ import type { Effect } from "../domain/actions";
 import type { TownConfig } from "../domain/config";
 import type { OutboxEntry } from "../db/outbox-store";
 import type { TownStore } from "../db/town-store";
-import type { Clock } from "../town/clock";
+import type { Clock } from "../domain/clock";
 import type { CallOutcome, ContainerPort, DispatchRequest, StopRequest } from "./container-port";
 
 export interface OutboxRun {

@@ -2,7 +2,7 @@ import { fnv1a } from "../domain/hash";
 import type { TownConfig } from "../domain/config";
 import type { AgentId } from "../domain/ids";
 import type { SimulationStore } from "../db/simulation-store";
-import type { Clock } from "../town/clock";
+import type { Clock } from "../domain/clock";
 import type { CallOutcome, ContainerPort, DispatchRequest, StopRequest } from "./container-port";
 
 /** What a simulated agent reports, the way a real agent platform would call back. */

@@ -1,6 +1,6 @@
 import type { Env } from "../env";
 import { allRegistries, REGISTRY_SHARDS } from "./shards";
-import { worstFirst, type FleetRow } from "./status";
+import { worstFirst, type FleetRow } from "./fleet-row";
 
 /** Every town, from every shard, by id (`GET /api/towns`, the Grafana `town` variable). */
 export async function listTowns(env: Env, shards = REGISTRY_SHARDS): Promise<Array<{ id: string; createdAt: number }>> {

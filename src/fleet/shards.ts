@@ -1,6 +1,6 @@
 import { fnv1a } from "../domain/hash";
 import type { Env } from "../env";
-import type { TownRegistry } from "../town/registry.do";
+import type { TownRegistry } from "./registry.do";
 
 /**
  * How the town list is split over registry objects. One object takes the whole fleet up to the budget

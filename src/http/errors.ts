@@ -1,4 +1,4 @@
-import type { ApiError, ErrorStatus } from "../town/result";
+import type { ApiError, ErrorStatus } from "../domain/result";
 
 /** An error a handler throws to answer with `{ error: { code, message } }`. */
 export class HttpError extends Error {

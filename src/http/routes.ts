@@ -15,7 +15,7 @@ import {
   TickWindowQuery,
 } from "../api/schemas";
 import { fleetStatus, listTowns, scrapeTargets } from "../fleet/reads";
-import { slimTickView, ticksCsv } from "../observability/tick-history";
+import { slimTickView, ticksCsv } from "../views/tick-history";
 import { json } from "./errors";
 import { openApiDocument } from "./openapi";
 import { route, unwrap, type Route } from "./route";

@@ -1,7 +1,7 @@
 import { RUNBOOKS_DIR, runbookFor } from "../observability/runbooks";
-import type { TickView } from "../observability/tick-history";
-import type { AlarmStatus } from "../town/status";
-import type { StuckBead, StuckWork } from "../town/stuck";
+import type { TickView } from "../views/tick-history";
+import type { AlarmStatus } from "../views/town-status";
+import type { StuckBead, StuckWork } from "../views/stuck-work";
 import { PAGE_COOKIE } from "./auth";
 import { unwrap, type RouteContext } from "./route";
 

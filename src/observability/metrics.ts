@@ -5,7 +5,7 @@
  * than a series that silently never appears. The exposition lists the families in this order.
  *
  * The names are public: scrape configs, the Prometheus rules (grafana/prometheus/) and the fleet's alert
- * conditions (src/fleet/alerts.ts) use them. Names follow controller-runtime's conventions.
+ * conditions (src/fleet/fleet-alerts.ts) use them. Names follow controller-runtime's conventions.
  */
 
 interface FamilyOf<Type extends string, L extends string> {

@@ -1,6 +1,6 @@
 import { Toucan } from "toucan-js";
 import { INVARIANTS } from "../domain/invariants";
-import type { Alert, AlertContext } from "./alerts";
+import type { Alert, AlertContext } from "../domain/alerts";
 import type { Logger } from "./log";
 
 /** Delivers alerts somewhere an operator will see them. Never throws, never takes longer than its bound. */

@@ -4,7 +4,7 @@ import type { BeadArchive } from "../domain/archive";
 
 /**
  * What a replay reads: a town's recorded history over one window. The town's storage implements it
- * for the live replay route (`src/town/stored-history.ts`), a parsed bundle for `npm run replay`
+ * for the live replay route (`src/replay/stored-history.ts`), a parsed bundle for `npm run replay`
  * (`bundle-history.ts`); the replay itself (`replay.ts`) is written once, against this.
  */
 export interface ReplayHistory {

@@ -5,7 +5,7 @@ import type { AgentId } from "../domain/ids";
 import { enforceInvariants, invariantScope } from "../domain/invariants";
 import { queueFacts } from "../domain/queue";
 import { stateFromSnapshot } from "../domain/snapshot";
-import { stateSummary } from "../domain/summary";
+import { stateSummary } from "../domain/state-summary";
 import { compareTick, type Divergence } from "./divergence";
 import type { HistoryTick, ReplayHistory } from "./history";
 import { ReplayArchive } from "./replay-archive";

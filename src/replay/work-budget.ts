@@ -5,7 +5,7 @@ export class ReplayTooLarge extends Error {
 
 /**
  * The work a replay may do, counted as it goes: one unit per tick re-run, per event applied and per
- * action decided. What it reads is bounded before it starts (`src/town/replay.ts`); this bounds what
+ * action decided. What it reads is bounded before it starts (`src/replay/replay-window.ts`); this bounds what
  * it computes, even when the build replaying decides more than the one that recorded.
  */
 export class WorkBudget {

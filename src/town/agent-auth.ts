@@ -1,6 +1,6 @@
 import { agentTokenTown, digestsEqual, sha256Hex } from "../auth/tokens";
 import { INVALID_AGENT_TOKEN } from "../http/auth";
-import { fail, type Result } from "./result";
+import { fail, type Result } from "../domain/result";
 import type { TownRuntime } from "./runtime";
 
 /** Whether a token is this town's agent token (false where there is no town). */

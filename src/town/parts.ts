@@ -1,11 +1,11 @@
 import type { TownStore } from "../db/town-store";
 import type { AlertSink } from "../observability/sentry";
-import type { Clock } from "./clock";
-import type { FleetReporter } from "./fleet-report";
-import type { Housekeeping } from "./housekeeping";
-import type { Platform } from "./platform";
-import type { Registration } from "./registration";
-import type { AlarmSchedule } from "./schedule";
+import type { Clock } from "../domain/clock";
+import type { FleetReporter } from "../fleet/fleet-report";
+import type { Housekeeping } from "../tick/housekeeping";
+import type { Platform } from "../effects/platform";
+import type { Registration } from "../fleet/registration";
+import type { AlarmSchedule } from "../tick/schedule";
 
 /** What a town object is made of beside its state: the pieces the tick and the routes share. */
 export interface TownParts {

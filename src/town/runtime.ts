@@ -2,8 +2,8 @@ import type { Observation } from "../db/state-store";
 import type { TownStore } from "../db/town-store";
 import type { AgentId } from "../domain/ids";
 import type { TownState } from "../domain/state";
-import type { OpenViolation } from "../observability/violation-tracker";
-import type { StoredArchive } from "./archive";
+import type { OpenViolation } from "../domain/violations";
+import type { StoredArchive } from "../db/stored-archive";
 
 /** A loaded town: its storage, its working set in memory, and the shell-only bookkeeping around it. */
 export interface TownRuntime {

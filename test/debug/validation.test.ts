@@ -2,7 +2,7 @@ import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { splitText } from "../../src/db/snapshot-store";
 import { TownStore } from "../../src/db/town-store";
-import { REPLAY_LIMITS } from "../../src/town/replay";
+import { REPLAY_LIMITS } from "../../src/replay/replay-window";
 import { api, createTown, sling, tick, TOKENS, uniqueTownId, type TestTown } from "../support/town";
 
 const replay = (town: TestTown | string, body: unknown, token: string = TOKENS.debug) =>

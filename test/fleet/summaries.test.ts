@@ -1,13 +1,13 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env as workerEnv } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { RegistryStore } from "../../src/db/registry-store";
+import { RegistryStore } from "../../src/fleet/registry-store";
 import type { Env } from "../../src/env";
 import { fleetStatus, listTowns } from "../../src/fleet/reads";
 import { registryOf, shardOf } from "../../src/fleet/shards";
-import { SLOW_TICK_MS } from "../../src/fleet/alerts";
-import { registrationSummary } from "../../src/fleet/summary";
-import { isNews } from "../../src/town/fleet-report";
+import { SLOW_TICK_MS } from "../../src/fleet/fleet-alerts";
+import { registrationSummary } from "../../src/fleet/town-summary";
+import { isNews } from "../../src/fleet/fleet-report";
 import { eventRow, seed } from "../support/seed";
 import { fleetRow, registry } from "../support/fleet";
 import { advance, api, createTown, runUntil, sling, status, tick, TOKENS, uniqueTownId } from "../support/town";

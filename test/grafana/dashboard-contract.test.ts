@@ -5,7 +5,7 @@ import fleetDashboard from "../../grafana/dashboards/fleet.json";
 import dashboard from "../../grafana/dashboards/town-reconciler.json";
 import alertRules from "../../grafana/provisioning/alerting/town-reconciler.yaml?raw";
 import datasources from "../../grafana/provisioning/datasources/town-reconciler.yaml?raw";
-import { FLEET_ALERTS } from "../../src/fleet/alerts";
+import { FLEET_ALERTS } from "../../src/fleet/fleet-alerts";
 import { registry } from "../support/fleet";
 import { api, createTown, runUntil, sling, TOKENS, type TestTown } from "../support/town";
 

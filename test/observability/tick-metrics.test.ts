@@ -2,11 +2,11 @@ import { runInDurableObject } from "cloudflare:test";
 import { getTableColumns } from "drizzle-orm";
 import { beforeAll, describe, expect, it } from "vitest";
 import * as schema from "../../src/db/schema";
-import { SLIM_METRICS, SUMMARY_METRICS, TICK_METRIC_KEYS, TICK_METRICS, type TickMetric, type TickMetricKey } from "../../src/observability/tick-metrics";
+import { SLIM_METRICS, SUMMARY_METRICS, TICK_METRIC_KEYS, TICK_METRICS, type TickMetric, type TickMetricKey } from "../../src/db/tick-metrics";
 import { advance, api, createTown, failNextStatement, runUntil, sendEvents, sling, status, tick, TOKENS, type TestTown } from "../support/town";
 
 /**
- * The tick metrics of src/observability/tick-metrics.ts reach every view of the tick history from their
+ * The tick metrics of src/db/tick-metrics.ts reach every view of the tick history from their
  * declaration alone. Nothing here names a metric: each assertion walks the declaration, so a metric added
  * there is held to all of it.
  */

@@ -1,6 +1,6 @@
 /**
  * The Prometheus alert rules (grafana/prometheus/): valid for Prometheus's own checker, right by its
- * own unit tests (`promtool test rules`), and the same conditions as the fleet's (src/fleet/alerts.ts),
+ * own unit tests (`promtool test rules`), and the same conditions as the fleet's (src/fleet/fleet-alerts.ts),
  * which the Grafana rules follow too (test/grafana/dashboard-contract.test.ts). Runs in Node.
  */
 import { spawnSync } from "node:child_process";
@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { FLEET_ALERTS } from "../../src/fleet/alerts";
+import { FLEET_ALERTS } from "../../src/fleet/fleet-alerts";
 import { ensurePrometheusTool } from "../support/node/host-tools";
 
 const DIR = fileURLToPath(new URL("../../grafana/prometheus/", import.meta.url));

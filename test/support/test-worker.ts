@@ -3,10 +3,10 @@
  * Everything else (routes, storage, alarms, the domain) is the production code.
  */
 import { TownDO as ProductionTownDO } from "../../src/town/town.do";
-import { TownRegistry as ProductionTownRegistry } from "../../src/town/registry.do";
-import type { Clock } from "../../src/town/clock";
+import { TownRegistry as ProductionTownRegistry } from "../../src/fleet/registry.do";
+import type { Clock } from "../../src/domain/clock";
 import type { BeadId } from "../../src/domain/ids";
-import { stateSummary } from "../../src/domain/summary";
+import { stateSummary } from "../../src/domain/state-summary";
 
 export { default } from "../../src/index";
 

@@ -1,7 +1,7 @@
 import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { DEFAULT_TOWN_CONFIG as C } from "../../src/domain/config";
-import { shownEventId } from "../../src/town/event-log";
+import { shownEventId } from "../../src/db/event-rows";
 import { advance, bead, createTown, failNextStatement, sendEvents, sling, status, tick, type TestTown } from "../support/town";
 
 const SILENT = { simulation: { workMs: 86_400_000, heartbeatIntervalMs: 86_400_000 } };

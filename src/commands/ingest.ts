@@ -1,0 +1,137 @@
+import type { HeartbeatInput, IngestInput } from "../api/schemas";
+import type { NewEvent } from "../db/event-store";
+import type { AgentId } from "../domain/ids";
+import { isLive, noStopOwedFor, type Agent, type ContainerStatus } from "../domain/model";
+import { article } from "../domain/format";
+import { clientEventId, sameContent, shownEventId, toNewEvent } from "../db/event-rows";
+import { fail, ok, type Result } from "../domain/result";
+import type { TownRuntime } from "../town/runtime";
+
+export interface IngestOutcome {
+  readonly accepted: number;
+  readonly duplicates: number;
+}
+
+/**
+ * Agent callbacks: checked, then logged as pending for the next tick. A batch is all or nothing: an
+ * unknown agent or an event id reused with different content rejects it whole, and nothing is stored.
+ * An event id seen before with the same content is acknowledged as a duplicate and not stored again.
+ */
+export function ingestEvents(runtime: TownRuntime, input: IngestInput, now: number): Result<IngestOutcome> {
+  const { state, store } = runtime;
+  for (const event of input.events) {
+    if (event.agentId && !state.agent(event.agentId)) {
+      return fail(404, "agent_not_found", `event ${event.eventId}: agent ${event.agentId} does not exist in this town`);
+    }
+    if (event.type === "pr_status_changed") {
+      const bead = state.bead(event.beadId);
+      if (!bead) return fail(404, "bead_not_found", `event ${event.eventId}: bead ${event.beadId} does not exist in this town`);
+      if (bead.type !== "merge_request") {
+        return fail(400, "invalid_request", `event ${event.eventId}: bead ${event.beadId} is ${article(bead.type)}, not a merge request`);
+      }
+    }
+  }
+
+  const incoming = new Map<string, NewEvent>();
+  let duplicates = 0;
+  for (const event of input.events) {
+    const row = toNewEvent(clientEventId(event.eventId), event, now);
+    const earlier = incoming.get(row.eventId);
+    if (earlier) {
+      if (!sameContent(earlier, row)) {
+        return conflict(event.eventId);
+      }
+      duplicates += 1;
+      continue;
+    }
+    incoming.set(row.eventId, row);
+  }
+  // Insert first (the common case has no repeats); ids already in the log are then compared, and a
+  // conflicting one rolls the whole batch back.
+  try {
+    const accepted = store.transaction(() => {
+      const inserted = new Set(store.events.append([...incoming.values()]).map((row) => row.eventId));
+      const repeated = [...incoming.keys()].filter((id) => !inserted.has(id));
+      for (const stored of repeated.length > 0 ? store.events.byIds(repeated) : []) {
+        if (!sameContent(stored, incoming.get(stored.eventId)!)) throw new EventConflict(stored.eventId);
+      }
+      duplicates += repeated.length;
+      return inserted.size;
+    });
+    return ok({ accepted, duplicates });
+  } catch (error) {
+    if (error instanceof EventConflict) return conflict(shownEventId(error.eventId).eventId);
+    throw error;
+  }
+}
+
+class EventConflict extends Error {
+  constructor(readonly eventId: string) {
+    super(`event id ${eventId} reused`);
+  }
+}
+
+const conflict = (eventId: string) =>
+  fail(409, "event_conflict", `event id ${eventId} was already used for a different event; use a new id for a new event`);
+
+/** Statuses that mean the container is gone or broken. */
+const FAILURE_STATUSES: ReadonlySet<ContainerStatus> = new Set(["exited", "not_found", "error"]);
+
+/**
+ * A heartbeat / container status observation. From the agent's current, live container it updates the
+ * agent's observation columns; only a meaningful change becomes a `container_status` event (the noise
+ * filter, DESIGN §4.2): a status that differs from the last one observed, or a failure status while the
+ * agent is still live.
+ *
+ * From a container the town does not want — an older generation's, or one of an idle or retired agent —
+ * it is refused (409: the container should stop), and the first such report logs a `container_status`
+ * event, from which the next tick owes that container a stop (DESIGN §4.4). `logged`: an event was logged.
+ */
+export function observeAgent(runtime: TownRuntime, agentId: AgentId, input: HeartbeatInput, now: number): { result: Result<null>; logged: boolean } {
+  const { state, store, observations } = runtime;
+  const agent = state.agent(agentId);
+  if (!agent) return { result: fail(404, "agent_not_found", `agent ${agentId} does not exist in this town`), logged: false };
+  const refusal = unwanted(agent, input.generation);
+  if (refusal) return { result: refusal, logged: reportUnwanted(runtime, agent, input, now) };
+  const status = input.containerStatus;
+  const previous = observations.get(agentId)?.observedContainerStatus ?? null;
+  const alive = status === undefined || !FAILURE_STATUSES.has(status);
+  const lastHeartbeatAt = alive ? now : agent.lastHeartbeatAt;
+  const meaningful = status !== undefined && (status !== previous || (FAILURE_STATUSES.has(status) && isLive(agent)));
+  const observation = { observedAt: now, observedContainerStatus: status ?? previous };
+
+  store.transaction(() => {
+    store.state.saveObservation(agentId, lastHeartbeatAt, observation);
+    if (meaningful) {
+      const body = { type: "container_status", agentId, beadId: null, payload: { generation: input.generation, status } } as const;
+      store.events.append([toNewEvent(`observed:${agentId}@${input.generation}:${status}:${now}`, body, now)]);
+    }
+  });
+  state.replaceObserved({ ...agent, lastHeartbeatAt });
+  observations.set(agentId, observation);
+  runtime.observedSinceTick.add(agentId);
+  return { result: ok(null), logged: meaningful };
+}
+
+/** Why a container of this generation is not one the town runs, or null if it is the agent's live one. */
+function unwanted(agent: Agent, generation: number) {
+  if (agent.status === "dead") return fail(409, "agent_retired", `agent ${agent.id} was retired; stop its container`);
+  if (generation !== agent.generation) {
+    return fail(409, "stale_generation", `agent ${agent.id} is at generation ${agent.generation}; a container of generation ${generation} is stale and should stop`);
+  }
+  if (!isLive(agent)) return fail(409, "agent_idle", `agent ${agent.id} has no work at generation ${generation} (it is ${agent.status}); stop this container`);
+  return null;
+}
+
+/**
+ * Logs that a container the town does not want says it runs, once per stop the town owes it: the
+ * event id names the agent's state, so a container that keeps reporting before the next tick logs it
+ * once, and one that outlives a confirmed stop logs it again.
+ */
+function reportUnwanted(runtime: TownRuntime, agent: Agent, input: HeartbeatInput, now: number): boolean {
+  const status = input.containerStatus ?? "running";
+  if (noStopOwedFor(agent, input.generation, status) !== null) return false;
+  const body = { type: "container_status", agentId: agent.id, beadId: null, payload: { generation: input.generation, status } } as const;
+  const logged = runtime.store.events.append([toNewEvent(`observed:${agent.id}@${input.generation}:unwanted:${agent.updatedAt}`, body, now)]);
+  return logged.length > 0;
+}

@@ -1,0 +1,135 @@
+import { clipError } from "../domain/format";
+import type { IngestInput } from "../api/schemas";
+import type { OutboxEntry } from "../db/outbox-store";
+import type { TownStore } from "../db/town-store";
+import type { Effect } from "../domain/actions";
+import type { TownConfig } from "../domain/config";
+import { isStillWanted } from "../domain/effects";
+import type { CallOutcome, ContainerPort, DispatchRequest, StopRequest } from "./container-port";
+import { httpContainerPort } from "./http-container";
+import { runOutbox, type OutboxRun } from "./outbox";
+import { SimulatedContainers } from "./simulated-containers";
+import type { Env } from "../env";
+import type { Clock } from "../domain/clock";
+import { toNewEvent } from "../db/event-rows";
+import { ingestEvents, observeAgent } from "../commands/ingest";
+import type { TownRuntime } from "../town/runtime";
+
+/**
+ * The agent platform as the town sees it: the container service (the environment picks the adapter)
+ * that side effects call, and — with the simulated adapter — the simulated agents, which report back
+ * through the very paths a real platform uses (heartbeats, agent callbacks).
+ */
+export class Platform {
+  private port: ContainerPort | null = null;
+  private simulation: SimulatedContainers | null = null;
+
+  constructor(
+    private readonly env: Env,
+    private readonly store: TownStore,
+    private readonly clock: Clock,
+    private readonly config: () => TownConfig,
+  ) {}
+
+  /** The container service for this environment: `CONTAINER_ADAPTER` is `simulated` (default) or `http`. */
+  containers(): ContainerPort {
+    if (this.port) return this.port;
+    const adapter = this.env.CONTAINER_ADAPTER ?? "simulated";
+    if (adapter === "http") {
+      this.port = httpContainerPort(this.env);
+    } else if (adapter === "simulated") {
+      this.simulation = new SimulatedContainers(this.store.simulation, this.clock, this.config);
+      this.port = this.simulation;
+    } else {
+      throw new Error(`CONTAINER_ADAPTER must be "simulated" or "http", not "${adapter}"`);
+    }
+    return this.port;
+  }
+
+  /**
+   * Lets the simulated agents report what came due by `now` (heartbeats, done, failed), as a real
+   * platform would call. Returns when the next report is due (null with a real platform).
+   */
+  reportSimulated(runtime: TownRuntime, now: number): number | null {
+    this.containers();
+    if (!this.simulation) return null;
+    const { reports, wakeAt } = this.simulation.progress(now);
+    const events: IngestInput["events"] = [];
+    for (const report of reports) {
+      if (report.kind === "heartbeat") {
+        observeAgent(runtime, report.agentId, { generation: report.generation, containerStatus: "running" }, now);
+      } else {
+        const eventId = `simulated:${report.agentId}@${report.generation}:${report.kind}`;
+        events.push(
+          report.kind === "done"
+            ? { eventId, type: "agent_done", agentId: report.agentId, beadId: null, payload: { generation: report.generation, branch: report.branch } }
+            : { eventId, type: "agent_completed", agentId: report.agentId, beadId: null, payload: { generation: report.generation, status: "failed", reason: report.reason } },
+        );
+      }
+    }
+    if (events.length > 0) ingestEvents(runtime, { events }, now);
+    return wakeAt;
+  }
+
+  /** When the simulated agents report next (null with a real platform, or none running). */
+  nextSimulatedReport(): number | null {
+    this.containers();
+    return this.simulation?.nextReportAt() ?? null;
+  }
+
+  /** Executes the side effects that are due, after the tick committed; their outcomes enter the town as events. */
+  runEffects(runtime: TownRuntime): Promise<OutboxRun> {
+    return runOutbox({
+      store: this.store,
+      port: this.containers(),
+      clock: this.clock,
+      config: runtime.state.town.config,
+      describe: (effect) => this.request(runtime, effect),
+      report: (entry, outcome) => this.reportOutcome(entry, outcome),
+    });
+  }
+
+  /** Forgets the adapter and the simulation (the town was deleted). */
+  reset(): void {
+    this.port = null;
+    this.simulation = null;
+  }
+
+  /** The call for an effect, or null when the town no longer wants it. */
+  private request(runtime: TownRuntime, effect: Effect): DispatchRequest | StopRequest | null {
+    const { state } = runtime;
+    const townId = state.town.id;
+    if (!isStillWanted(state, effect)) return null;
+    if (effect.kind === "stop") return { effectId: effect.id, townId, agentId: effect.agentId, generation: effect.generation };
+    const agent = state.agent(effect.agentId)!;
+    const bead = state.bead(effect.beadId!)!;
+    const rig = state.rig(effect.rigId)!;
+    return {
+      effectId: effect.id,
+      townId,
+      agentId: agent.id,
+      role: agent.role,
+      generation: effect.generation,
+      rig: { id: rig.id, name: rig.name, gitUrl: rig.gitUrl, defaultBranch: rig.defaultBranch },
+      bead: { id: bead.id, type: bead.type, title: bead.title, body: this.store.state.beadBody(bead.id), branch: bead.branch, prUrl: bead.prUrl },
+    };
+  }
+
+  /**
+   * Called inside the outbox's transaction: the outcome enters the town as an event, named after the
+   * request (a stop asked for again is a new request, with its own outcome).
+   */
+  private reportOutcome(entry: OutboxEntry, outcome: CallOutcome): void {
+    const effect = entry.effect;
+    const payload = {
+      effectId: effect.id,
+      kind: effect.kind,
+      generation: effect.generation,
+      outcome: outcome.outcome,
+      beadId: effect.beadId,
+      ...(outcome.outcome === "ok" ? {} : { error: clipError(outcome.error) }),
+    };
+    const body = { type: "dispatch_result", agentId: effect.agentId, beadId: null, payload } as const;
+    this.store.events.append([toNewEvent(`result:${effect.id}:${entry.createdAt}`, body, this.clock.now())]);
+  }
+}

@@ -1,0 +1,48 @@
+import type { QueueStats } from "../db/event-store";
+import { deadlineReason } from "../domain/deadlines";
+import type { TownRuntime } from "../town/runtime";
+import type { AlarmInfo } from "./schedule";
+
+/** What the shell knows beside the state and its storage: the moments the town's alarm must also cover. */
+export interface ShellDues {
+  /** The next report of the simulated agents (null with a real platform, or none running). */
+  readonly simulatedAt: number | null;
+  /** The town list does not know the town yet: registering is retried. */
+  readonly registrationPending: boolean;
+}
+
+/**
+ * Everything the town owes, each with the moment it falls due: the candidates of its next alarm.
+ * Events waiting, side effects and alerts due, simulated reports, a deadline of the rules (`deadline`: what the
+ * tick just computed, or — when no tick ran, as for the watchdog — the first deadline after the last
+ * tick), a look at open violations (so they are re-checked, and reminded on their cooldown), a
+ * registration to retry. Empty: the town owes nothing and may sleep.
+ */
+export function owedWork(runtime: TownRuntime, now: number, queue: QueueStats, deadline: AlarmInfo | null, dues: ShellDues): AlarmInfo[] {
+  const config = runtime.state.town.config;
+  const owed: AlarmInfo[] = [];
+  if (deadline) owed.push(deadline);
+  // Owed since the oldest arrived (the alarm itself is never set sooner than "soon").
+  if (queue.pending > 0) owed.push({ at: queue.oldestPendingAt ?? now, reason: `${queue.pending} event(s) pending` });
+  const effectAt = runtime.store.outbox.nextAt();
+  if (effectAt !== null) owed.push({ at: effectAt, reason: "side effect due" });
+  const alertAt = runtime.store.alerts.nextAt();
+  if (alertAt !== null) owed.push({ at: alertAt, reason: "alert to send again" });
+  if (dues.simulatedAt !== null) owed.push({ at: dues.simulatedAt, reason: "simulated agent report due" });
+  if (runtime.openViolations.size > 0) owed.push({ at: now + config.idleAlarmMs, reason: `${runtime.openViolations.size} invariant violation(s) open: looking again` });
+  if (dues.registrationPending) owed.push({ at: now + config.idleAlarmMs, reason: "registering with the town list again" });
+  return owed;
+}
+
+/** The first deadline of the rules after the last tick: what a tick that never came would have had to handle. */
+export function deadlineSinceLastTick(runtime: TownRuntime, lastTickAt: number | null): AlarmInfo | null {
+  const next = runtime.state.nextDeadline(lastTickAt ?? -Infinity);
+  return next ? { at: next.at, reason: deadlineReason(next) } : null;
+}
+
+/** The earliest of what is owed, or null. */
+export function earliest(owed: readonly AlarmInfo[]): AlarmInfo | null {
+  let first: AlarmInfo | null = null;
+  for (const item of owed) if (!first || item.at < first.at) first = item;
+  return first;
+}

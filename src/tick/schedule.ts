@@ -1,0 +1,83 @@
+import { doublingDelay } from "../domain/backoff";
+import type { TownConfig } from "../domain/config";
+import type { Clock } from "../domain/clock";
+
+export interface AlarmInfo {
+  readonly at: number;
+  readonly reason: string;
+}
+
+const ALARM_KEY = "alarm";
+
+/**
+ * When the town ticks next, and why. One alarm per object: it is set to the earliest moment anything
+ * needs the town (what it owes — events waiting, a side effect due, a simulated report, a deadline of
+ * the rules, a reminder of an open violation, a summary for the fleet — or a wake-up asked for); a new
+ * event pulls it forward, never back. A town that owes nothing sets no alarm and sleeps until a caller
+ * wakes it: the watchdog (src/fleet/watchdog.ts) is the safety net for an alarm that is lost.
+ */
+export class AlarmSchedule {
+  /** A wake-up asked for while a tick was running: the tick's own schedule must not push it back. */
+  private requested: AlarmInfo | null = null;
+
+  constructor(
+    private readonly storage: DurableObjectStorage,
+    private readonly clock: Clock,
+  ) {}
+
+  /** A tick starts: from here on, wake-ups asked for are kept for its schedule. */
+  beginTick(): void {
+    this.requested = null;
+  }
+
+  /** After a tick: the earliest of what the candidates need (nothing sooner than "soon"), or no alarm at all when nothing is owed. */
+  async next(config: TownConfig, candidates: ReadonlyArray<AlarmInfo | null>): Promise<AlarmInfo | null> {
+    const now = this.clock.now();
+    let next: AlarmInfo | null = null;
+    for (const candidate of [...candidates, this.requested]) {
+      if (!candidate) continue;
+      // Nothing sooner than "soon": a burst of work shares one tick.
+      const at = candidate === this.requested ? candidate.at : Math.max(candidate.at, now + config.soonMs);
+      if (!next || at < next.at) next = { at, reason: candidate.reason };
+    }
+    if (next) await this.set(next.at, next.reason);
+    else await this.clear();
+    return next;
+  }
+
+  /** Pulls the alarm forward to "soon" (never pushes it back). */
+  async soon(config: TownConfig, reason: string): Promise<void> {
+    const at = this.clock.now() + config.soonMs;
+    if (!this.requested || at < this.requested.at) this.requested = { at, reason };
+    await this.byLatest(at, reason);
+  }
+
+  /** Makes sure the alarm fires at `at` or sooner (never pushes it back). */
+  async byLatest(at: number, reason: string): Promise<void> {
+    const current = await this.storage.getAlarm();
+    if (current !== null && current <= at) return;
+    await this.set(at, reason);
+  }
+
+  async set(at: number, reason: string): Promise<void> {
+    await this.storage.put<AlarmInfo>(ALARM_KEY, { at, reason });
+    await this.storage.setAlarm(at);
+  }
+
+  /** The alarm as set, with why. */
+  async current(): Promise<AlarmInfo | null> {
+    const at = await this.storage.getAlarm();
+    if (at === null) return null;
+    const info = await this.storage.get<AlarmInfo>(ALARM_KEY);
+    return { at, reason: info && info.at === at ? info.reason : "scheduled" };
+  }
+
+  async clear(): Promise<void> {
+    this.requested = null;
+    await this.storage.deleteAlarm();
+    await this.storage.delete(ALARM_KEY);
+  }
+}
+
+/** How long to wait after the n-th failed tick in a row: doubling from `failedTickBackoffBaseMs`, never beyond `idleAlarmMs`. */
+export const failedTickBackoff = (failures: number, config: TownConfig): number => doublingDelay(failures, config.failedTickBackoffBaseMs, config.idleAlarmMs);

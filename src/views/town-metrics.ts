@@ -1,0 +1,39 @@
+import { oldestPendingAge } from "../domain/queue";
+import { INVARIANTS } from "../domain/invariants";
+import { AGENT_STATUSES, BEAD_STATUSES } from "../domain/model";
+import { renderPrometheus } from "../observability/prometheus";
+import { livenessOf } from "../tick/liveness";
+import type { ShellDues } from "../tick/owed";
+import type { TownRuntime } from "../town/runtime";
+import type { AlarmInfo } from "../tick/schedule";
+import { countsByStatus } from "./entity-views";
+
+/**
+ * The town's Prometheus exposition: its persisted counters and histograms, and every declared gauge as
+ * the town reads now (a gauge added to metrics.ts is a type error here until it is read).
+ */
+export function townMetrics(runtime: TownRuntime, now: number, alarm: AlarmInfo | null, dues: ShellDues): string {
+  const { state, store } = runtime;
+  const queue = store.events.queueStats();
+  const { agents, beads } = countsByStatus(state);
+  const violationsOpen: Record<string, number> = {};
+  for (const v of runtime.openViolations.values()) violationsOpen[v.invariant] = (violationsOpen[v.invariant] ?? 0) + 1;
+  const lastTick = store.ticks.last();
+  const liveness = livenessOf(runtime, now, alarm, lastTick?.at ?? null, queue, dues);
+  return renderPrometheus(state.town.id, store.counters.readings().rows, {
+    eventQueueDepth: queue.pending,
+    eventQueueOldestAge: (oldestPendingAge(queue.oldestPendingAt, now) ?? 0) / 1000,
+    deadLetters: queue.dead,
+    outboxDepth: store.outbox.size(),
+    owedStops: [...state.owedStops()].length,
+    alertsPending: store.alerts.size(),
+    breakerOpen: state.town.breaker.status === "closed" ? 0 : 1,
+    invariantViolationsOpen: Object.keys(INVARIANTS).map((invariant) => [{ invariant }, violationsOpen[invariant] ?? 0]),
+    agents: AGENT_STATUSES.map((status) => [{ status }, agents[status]]),
+    beads: BEAD_STATUSES.map((status) => [{ status }, beads[status]]),
+    lastTickTimestamp: lastTick ? lastTick.at / 1000 : null,
+    lastTickAge: liveness.lastTickAgeMs === null ? null : liveness.lastTickAgeMs / 1000,
+    lastTickDuration: lastTick ? lastTick.durationMs / 1000 : null,
+    tickOverdue: liveness.overdueMs / 1000,
+  });
+}
