@@ -42,3 +42,6 @@ const AGENT_TOKEN = /^([a-z0-9][a-z0-9_-]{0,62})\.[A-Za-z0-9_-]{43}$/;
 export function agentTokenTown(token: string): string | null {
   return AGENT_TOKEN.exec(token)?.[1] ?? null;
 }
+
+/** What every refused agent token hears: the same words whether the town exists or not. */
+export const INVALID_AGENT_TOKEN = "the agent token is not valid here; use the token returned when the town was created (or last rotated)";

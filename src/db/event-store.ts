@@ -1,4 +1,5 @@
 import { clipError } from "../domain/format";
+import type { QueueStats } from "../domain/queue";
 import { allColumns, rowCodec } from "./codec";
 import * as schema from "./schema";
 import { allRows, changes, chunks, firstRow, MAX_PARAMS, placeholders, runs } from "./sql";
@@ -11,11 +12,6 @@ export type StoredEvent = Omit<typeof schema.townEvents.$inferSelect, "status"> 
 
 export type NewEvent = Pick<StoredEvent, "eventId" | "type" | "agentId" | "beadId" | "payload" | "createdAt">;
 
-export interface QueueStats {
-  readonly pending: number;
-  readonly oldestPendingAt: number | null;
-  readonly dead: number;
-}
 
 const EVENT_ROW = rowCodec(schema.townEvents, allColumns(schema.townEvents));
 const SELECT_EVENTS = `SELECT ${EVENT_ROW.columns} FROM town_events`;

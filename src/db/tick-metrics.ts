@@ -1,7 +1,7 @@
-import { oldestPendingAge } from "../domain/queue";
 import type { ColumnBuilderBase } from "drizzle-orm";
 import { integer } from "drizzle-orm/sqlite-core";
-import type { QueueStats, StoredEvent } from "./event-store";
+import type { LoggedEvent } from "../domain/events";
+import { oldestPendingAge, type QueueStats } from "../domain/queue";
 import type { ActionResult, Advance } from "../domain/advance";
 import type { ViolationChanges } from "../domain/violations";
 
@@ -17,7 +17,7 @@ import type { ViolationChanges } from "../domain/violations";
 /** What a tick knows when its transaction writes its record. */
 export interface TickFacts {
   readonly at: number;
-  readonly drained: readonly StoredEvent[];
+  readonly drained: readonly LoggedEvent[];
   readonly advance: Advance;
   /** Actions that repaired invariant violations. */
   readonly repairs: readonly ActionResult[];

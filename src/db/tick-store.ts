@@ -2,8 +2,7 @@ import { clipError } from "../domain/format";
 import { and, asc, desc, eq, getTableColumns, gt, gte, lte, sql } from "drizzle-orm";
 import type { DrizzleSqliteDODatabase } from "drizzle-orm/durable-sqlite";
 import { measureFailedTick, type TickMetricValues } from "./tick-metrics";
-import type { HistoryTick } from "../replay/history";
-import type { QueueStats } from "./event-store";
+import type { QueueStats } from "../domain/queue";
 import * as schema from "./schema";
 import { changes } from "./sql";
 
@@ -18,6 +17,25 @@ const VIEW_COLUMNS = Object.fromEntries(Object.entries(getTableColumns(schema.ti
 
 /** Bytes counted per tick record beyond its JSON columns: its numbers and short texts. */
 const TICK_ROW_OVERHEAD = 64;
+
+/** What a tick recorded: its inputs (commands before it, observations, drained events) and its actions. */
+export interface HistoryTick {
+  readonly id: number;
+  readonly at: number;
+  /** `ok`, or `error` for a tick that threw (it kept nothing, and replay skips it). */
+  readonly result: string;
+  /** The highest event seq when it started: commands up to it came before it. */
+  readonly logSeq: number | null;
+  /** Agent observations that arrived since the previous tick, as `[agentId, lastHeartbeatAt]`. */
+  readonly observations: ReadonlyArray<readonly [string, number | null]> | null;
+  /** The seqs it drained, in order. */
+  readonly drainedSeqs: readonly number[] | null;
+  /** Its actions and repairs as decided, without their reasons. */
+  readonly actions: readonly unknown[] | null;
+  /** The queue as the tick saw it (invariants 8 and 9 read it). */
+  readonly oldestPendingAgeMs: number | null;
+  readonly deadLetters: number;
+}
 
 /** One row per alarm tick: what it did and what it measured (the tick history). */
 export class TickStore {

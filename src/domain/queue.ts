@@ -1,3 +1,10 @@
+/** The event queue as storage counts it: what waits, since when, and what was dead-lettered. */
+export interface QueueStats {
+  readonly pending: number;
+  readonly oldestPendingAt: number | null;
+  readonly dead: number;
+}
+
 /**
  * The event queue as the invariants see it (the log is not part of the state): how long its oldest
  * pending event has waited, and how many events are dead-lettered. A tick records these same numbers,

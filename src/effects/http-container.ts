@@ -1,5 +1,18 @@
-import type { Env } from "../env";
 import type { CallOutcome, ContainerPort, DispatchRequest, StopRequest } from "./container-port";
+
+/** The environment's settings for the http adapter (wrangler.toml `[vars]`, secrets, bindings). */
+export interface HttpContainerSettings {
+  /** The agent container service's base URL, for `CONTAINER_ADAPTER=http`. */
+  readonly CONTAINER_URL?: string;
+  /**
+   * The agent container service as a service binding (another Worker, or an HTTP service wrangler
+   * binds): when bound, calls go through it rather than the public network; CONTAINER_URL then only
+   * supplies the paths' base.
+   */
+  readonly CONTAINER_SERVICE?: Fetcher;
+  /** Bearer token sent to the container service, if it wants one. */
+  readonly CONTAINER_TOKEN?: string;
+}
 
 /** The base URL when the service is bound and no CONTAINER_URL is set: a bound service ignores the host. */
 const BOUND_SERVICE_BASE = "http://container-service";
@@ -8,7 +21,7 @@ const BOUND_SERVICE_BASE = "http://container-service";
  * The http adapter the environment asks for: through the CONTAINER_SERVICE binding when one is bound
  * (DESIGN §4.4: "a configured URL or service binding"), else to CONTAINER_URL with the global fetch.
  */
-export function httpContainerPort(env: Pick<Env, "CONTAINER_URL" | "CONTAINER_TOKEN" | "CONTAINER_SERVICE">): HttpContainerPort {
+export function httpContainerPort(env: HttpContainerSettings): HttpContainerPort {
   const service = env.CONTAINER_SERVICE;
   if (service) return new HttpContainerPort(env.CONTAINER_URL ?? BOUND_SERVICE_BASE, env.CONTAINER_TOKEN, (input, init) => service.fetch(input, init));
   if (!env.CONTAINER_URL) throw new Error("CONTAINER_ADAPTER=http needs CONTAINER_URL (the agent service base URL) or a CONTAINER_SERVICE binding");

@@ -6,14 +6,19 @@ import type { Effect } from "../domain/actions";
 import type { TownConfig } from "../domain/config";
 import { isStillWanted } from "../domain/effects";
 import type { CallOutcome, ContainerPort, DispatchRequest, StopRequest } from "./container-port";
-import { httpContainerPort } from "./http-container";
+import { httpContainerPort, type HttpContainerSettings } from "./http-container";
 import { runOutbox, type OutboxRun } from "./outbox";
 import { SimulatedContainers } from "./simulated-containers";
-import type { Env } from "../env";
 import type { Clock } from "../domain/clock";
 import { toNewEvent } from "../db/event-rows";
 import { ingestEvents, observeAgent } from "../commands/ingest";
 import type { TownRuntime } from "../town/runtime";
+
+/** The environment's choice of container service. */
+export interface PlatformSettings extends HttpContainerSettings {
+  /** `simulated` (default) or `http`. */
+  readonly CONTAINER_ADAPTER?: string;
+}
 
 /**
  * The agent platform as the town sees it: the container service (the environment picks the adapter)
@@ -25,7 +30,7 @@ export class Platform {
   private simulation: SimulatedContainers | null = null;
 
   constructor(
-    private readonly env: Env,
+    private readonly env: PlatformSettings,
     private readonly store: TownStore,
     private readonly clock: Clock,
     private readonly config: () => TownConfig,

@@ -1,9 +1,8 @@
 import type { TownConfig } from "../domain/config";
-import type { Env } from "../env";
 import { SLOW_TICK_MS } from "./fleet-alerts";
-import { registryOf } from "./shards";
+import { registryOf, type FleetBindings } from "./shards";
 import type { TownSummary } from "./town-summary";
-import type { QueueStats } from "../db/event-store";
+import type { QueueStats } from "../domain/queue";
 import type { TownRuntime } from "../town/runtime";
 
 /** The town's summary for the fleet registry at `now`: its last tick, its next, and its queue as the caller read it. */
@@ -38,7 +37,7 @@ export class FleetReporter {
   /** The last summary the registry took in this life of the object (null: none yet). */
   private last: TownSummary | null = null;
 
-  constructor(private readonly env: Env) {}
+  constructor(private readonly env: FleetBindings) {}
 
   /** Whether the summary of the tick just run goes to the registry now. */
   dueAfterTick(summary: TownSummary, config: TownConfig): boolean {

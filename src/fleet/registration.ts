@@ -1,6 +1,5 @@
 import type { TownId } from "../domain/ids";
-import type { Env } from "../env";
-import { registryOf } from "./shards";
+import { registryOf, type FleetBindings } from "./shards";
 import type { Logger } from "../observability/log";
 
 /** Set while the town list does not know this town yet (its registration failed and is retried by the alarm). */
@@ -13,7 +12,7 @@ const REGISTRATION_PENDING = "registration-pending";
 export class Registration {
   constructor(
     private readonly storage: DurableObjectStorage,
-    private readonly env: Env,
+    private readonly env: FleetBindings,
     private readonly log: Logger,
   ) {}
 

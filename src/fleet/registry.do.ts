@@ -1,9 +1,8 @@
 import { DurableObject } from "cloudflare:workers";
 import { RegistryStore } from "./registry-store";
-import type { Env } from "../env";
 import { fleetRow, OVERDUE_GRACE_MS, type FleetRow } from "./fleet-row";
 import type { TownSummary } from "./town-summary";
-import { systemClock, type Clock } from "../domain/clock";
+import type { Clock } from "../domain/clock";
 
 /**
  * The list of towns and the last summary of each (one object per registry shard: src/fleet/shards.ts).
@@ -11,11 +10,11 @@ import { systemClock, type Clock } from "../domain/clock";
  * fleet routes and the watchdog read from here alone, so no fleet read ever wakes a town. A summary is
  * a row of small numbers: the throughput one object takes is in README (The fleet).
  */
-export class TownRegistry extends DurableObject<Env> {
+export class TownRegistry extends DurableObject {
   protected readonly clock: Clock;
   protected readonly store: RegistryStore;
 
-  constructor(ctx: DurableObjectState, env: Env) {
+  constructor(ctx: DurableObjectState, env: Cloudflare.Env) {
     super(ctx, env);
     this.clock = this.createClock();
     this.store = new RegistryStore(ctx.storage.sql);
@@ -23,7 +22,7 @@ export class TownRegistry extends DurableObject<Env> {
 
   /** Where time comes from; the test worker overrides this with a clock it can move. */
   protected createClock(): Clock {
-    return systemClock;
+    return { now: () => Date.now() };
   }
 
   async register(townId: string, createdAt: number): Promise<void> {

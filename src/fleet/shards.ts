@@ -1,6 +1,10 @@
 import { fnv1a } from "../domain/hash";
-import type { Env } from "../env";
 import type { TownRegistry } from "./registry.do";
+
+/** What reaching the fleet's registry takes: its Durable Object namespace. */
+export interface FleetBindings {
+  readonly REGISTRY: DurableObjectNamespace<TownRegistry>;
+}
 
 /**
  * How the town list is split over registry objects. One object takes the whole fleet up to the budget
@@ -18,10 +22,10 @@ export function shardOf(townId: string, shards: number): number {
 /** The object of shard `index`: the first keeps the name the single registry always had. */
 export const shardName = (index: number): string => (index === 0 ? "registry" : `registry-${index}`);
 
-export function registryOf(env: Env, townId: string, shards = REGISTRY_SHARDS): DurableObjectStub<TownRegistry> {
+export function registryOf(env: FleetBindings, townId: string, shards = REGISTRY_SHARDS): DurableObjectStub<TownRegistry> {
   return env.REGISTRY.getByName(shardName(shardOf(townId, shards)));
 }
 
-export function allRegistries(env: Env, shards = REGISTRY_SHARDS): Array<DurableObjectStub<TownRegistry>> {
+export function allRegistries(env: FleetBindings, shards = REGISTRY_SHARDS): Array<DurableObjectStub<TownRegistry>> {
   return Array.from({ length: shards }, (_, i) => env.REGISTRY.getByName(shardName(i)));
 }

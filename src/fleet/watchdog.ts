@@ -1,6 +1,10 @@
-import type { Env } from "../env";
+import type { Result } from "../domain/result";
+import type { AlarmCheck } from "../tick/liveness";
 import type { Logger } from "../observability/log";
-import { allRegistries, REGISTRY_SHARDS } from "./shards";
+import { allRegistries, REGISTRY_SHARDS, type FleetBindings } from "./shards";
+
+/** Asks one town whether its alarm is armed for what it owes (the town object's `ensureAlarm`); not ok: no such town. */
+export type AskTown = (townId: string) => Promise<Result<AlarmCheck>>;
 
 /**
  * The watchdog's bounds for one sweep. A sweep asks one town at a time per slot, a page of the
@@ -33,7 +37,7 @@ export interface SweepReport {
  * storage, so the sweep wakes only the towns it asks, never the fleet. A town that was only late to
  * report answers "armed" and reports afresh; one whose alarm was lost sets it again.
  */
-export async function sweepFleet(env: Env, log: Logger, limits: { pageSize: number; maxTowns: number; concurrency: number } = WATCHDOG_LIMITS, shards = REGISTRY_SHARDS): Promise<SweepReport> {
+export async function sweepFleet(env: FleetBindings, askTown: AskTown, log: Logger, limits: { pageSize: number; maxTowns: number; concurrency: number } = WATCHDOG_LIMITS, shards = REGISTRY_SHARDS): Promise<SweepReport> {
   const tally = { checked: 0, rearmed: 0, armed: 0, asleep: 0, missing: 0, failed: 0, truncated: false };
   for (const registry of allRegistries(env, shards)) {
     let after: { at: number; town: string } | null = null;
@@ -48,7 +52,7 @@ export async function sweepFleet(env: Env, log: Logger, limits: { pageSize: numb
       await inSlots(page, limits.concurrency, async ({ town }) => {
         tally.checked += 1;
         try {
-          const result = await env.TOWN.getByName(town).ensureAlarm();
+          const result = await askTown(town);
           if (!result.ok) tally.missing += 1;
           else if (result.value.outcome === "rearmed") {
             tally.rearmed += 1;

@@ -1,4 +1,4 @@
-import { agentTokenTown, tokensEqual } from "../auth/tokens";
+import { agentTokenTown, INVALID_AGENT_TOKEN, tokensEqual } from "../auth/tokens";
 import { article } from "../domain/format";
 import type { Env } from "../env";
 import { HttpError } from "./errors";
@@ -82,8 +82,6 @@ export async function requireScope(request: Request, env: Env, scope: Scope, fal
   return token;
 }
 
-/** What every refused agent token hears: the same words whether the town exists or not. */
-export const INVALID_AGENT_TOKEN = "the agent token is not valid here; use the token returned when the town was created (or last rotated)";
 
 /**
  * Agent routes take the town's agent token; an operator token here is the wrong scope. A token that

@@ -1,3 +1,4 @@
+import type { CounterRow } from "../db/counter-store";
 import { formatLabels, parseLabels, type CounterFamily, type HistogramFamily, type LabelsOf } from "./metrics";
 
 /**
@@ -6,13 +7,6 @@ import { formatLabels, parseLabels, type CounterFamily, type HistogramFamily, ty
  * metrics.ts) and writes them in its own transaction; Prometheus and the status route read the totals
  * back (`CounterReadings`).
  */
-
-/** A persisted series: its name (a counter's, or a histogram's `_bucket`, `_sum`, `_count`), its labels in canonical text, its total. */
-export interface CounterRow {
-  readonly name: string;
-  readonly labels: string;
-  readonly value: number;
-}
 
 export class CounterDeltas {
   private readonly deltas = new Map<string, { name: string; labels: string; by: number }>();

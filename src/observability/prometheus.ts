@@ -1,4 +1,4 @@
-import type { CounterRow } from "./counters";
+import type { CounterRow } from "../db/counter-store";
 import { formatLabels, METRICS, parseLabels, type GaugeFamily, type GaugeKey, type LabelsOf, type MetricFamily } from "./metrics";
 
 /**

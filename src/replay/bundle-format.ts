@@ -2,7 +2,8 @@ import { z } from "zod";
 import type { TownConfig, TownConfigOverrides } from "../domain/config";
 import type { LoggedEvent } from "../domain/events";
 import type { Bead } from "../domain/model";
-import type { HistorySnapshot, HistoryTick } from "./history";
+import type { HistoryTick } from "../db/tick-store";
+import type { HistorySnapshot } from "./history";
 
 /**
  * A replay bundle: a town's recorded history over a window, as `GET …/debug/history` exports it and

@@ -4,7 +4,8 @@ import type { Bead } from "../domain/model";
 import type { BeadArchive } from "../domain/archive";
 import type { Bundle } from "./bundle-format";
 import { BundleRefused } from "./bundle-reader";
-import type { HistorySnapshot, HistoryTick, ReplayHistory } from "./history";
+import type { HistoryTick } from "../db/tick-store";
+import type { HistorySnapshot, ReplayHistory } from "./history";
 
 const COMMANDS: ReadonlySet<string> = new Set(COMMAND_EVENT_TYPES);
 const MERGE_REQUEST_ID = /^(.+):mr:\d+$/;

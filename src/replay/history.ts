@@ -1,6 +1,8 @@
 import type { LoggedEvent } from "../domain/events";
 import type { StateSnapshot } from "../domain/snapshot";
 import type { BeadArchive } from "../domain/archive";
+import type { HistoryTick } from "../db/tick-store";
+
 
 /**
  * What a replay reads: a town's recorded history over one window. The town's storage implements it
@@ -41,23 +43,4 @@ export interface HistorySnapshot {
   /** Events still pending then, as `[seq, attempts]`. */
   readonly pending: ReadonlyArray<readonly [number, number]>;
   readonly state: StateSnapshot;
-}
-
-/** What a tick recorded: its inputs (commands before it, observations, drained events) and its actions. */
-export interface HistoryTick {
-  readonly id: number;
-  readonly at: number;
-  /** `ok`, or `error` for a tick that threw (it kept nothing, and replay skips it). */
-  readonly result: string;
-  /** The highest event seq when it started: commands up to it came before it. */
-  readonly logSeq: number | null;
-  /** Agent observations that arrived since the previous tick, as `[agentId, lastHeartbeatAt]`. */
-  readonly observations: ReadonlyArray<readonly [string, number | null]> | null;
-  /** The seqs it drained, in order. */
-  readonly drainedSeqs: readonly number[] | null;
-  /** Its actions and repairs as decided, without their reasons. */
-  readonly actions: readonly unknown[] | null;
-  /** The queue as the tick saw it (invariants 8 and 9 read it). */
-  readonly oldestPendingAgeMs: number | null;
-  readonly deadLetters: number;
 }

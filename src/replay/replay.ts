@@ -7,7 +7,8 @@ import { queueFacts } from "../domain/queue";
 import { stateFromSnapshot } from "../domain/snapshot";
 import { stateSummary } from "../domain/state-summary";
 import { compareTick, type Divergence } from "./divergence";
-import type { HistoryTick, ReplayHistory } from "./history";
+import type { HistoryTick } from "../db/tick-store";
+import type { ReplayHistory } from "./history";
 import { ReplayArchive } from "./replay-archive";
 import { WorkBudget } from "./work-budget";
 

@@ -5,7 +5,8 @@ import { runs } from "../db/sql";
 import { COMMAND_EVENT_TYPES, type LoggedEvent } from "../domain/events";
 import type { StateSnapshot } from "../domain/snapshot";
 import { finishedTotal, type BeadArchive } from "../domain/archive";
-import type { HistorySnapshot, HistoryTick, ReplayHistory } from "./history";
+import type { HistoryTick } from "../db/tick-store";
+import type { HistorySnapshot, ReplayHistory } from "./history";
 import { StoredArchive } from "../db/stored-archive";
 import { fail, ok, type Result } from "../domain/result";
 

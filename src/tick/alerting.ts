@@ -34,7 +34,7 @@ export async function deliverAlerts(store: TownStore, sink: AlertSink, retry: To
         store.alerts.retryAt(entry.id, entry.attempts + 1, now + doublingDelay(entry.attempts + 1, retry.baseMs, retry.maxMs));
       }
     });
-    store.counters.add(counters);
+    store.counters.add(counters.list());
   });
   for (const alert of dropped) log.error("alert dropped: Sentry did not accept it in its last try", { alert: alert.kind, attempts: retry.maxAttempts });
 }

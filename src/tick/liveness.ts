@@ -2,7 +2,7 @@ import { CounterDeltas } from "../observability/counters";
 import { METRICS } from "../observability/metrics";
 import { OVERDUE_GRACE_MS } from "../fleet/fleet-row";
 import { deadlineSinceLastTick, earliest, owedWork, type ShellDues } from "./owed";
-import type { QueueStats } from "../db/event-store";
+import type { QueueStats } from "../domain/queue";
 import type { TownRuntime } from "../town/runtime";
 import type { AlarmInfo, AlarmSchedule } from "./schedule";
 
@@ -30,7 +30,7 @@ export async function ensureArmed(runtime: TownRuntime, now: number, schedule: A
   if (current && current.at <= dueAt + OVERDUE_GRACE_MS) return { outcome: "armed", alarm: current };
   const alarm = { at: dueAt, reason: `re-armed by the watchdog: ${owed.reason}` };
   await schedule.set(alarm.at, alarm.reason);
-  store.counters.add(new CounterDeltas().add(METRICS.alarmRearmed, {}));
+  store.counters.add(new CounterDeltas().add(METRICS.alarmRearmed, {}).list());
   return { outcome: "rearmed", alarm, owed };
 }
 

@@ -1,4 +1,4 @@
-import type { QueueStats } from "../db/event-store";
+import type { QueueStats } from "../domain/queue";
 import { deadlineReason } from "../domain/deadlines";
 import type { TownRuntime } from "../town/runtime";
 import type { AlarmInfo } from "./schedule";

@@ -15,6 +15,8 @@ import { inTransaction, persistChanges, type TownRuntime } from "../town/runtime
 
 /** What a tick did (what its metrics are measured on, and more), for the caller to execute effects, schedule the next alarm and report. */
 export interface TickReport extends TickFacts {
+  /** The events drained, as stored (with their attempts). */
+  readonly drained: readonly StoredEvent[];
   readonly tickId: number;
   readonly record: NewTick;
   /** What the tick has to tell Sentry (queued in its transaction, delivered after it). */
@@ -83,7 +85,7 @@ export function runTick(runtime: TownRuntime, now: number): TickReport {
   phases.lap("persist");
   store.outbox.enqueue(advance.effects, now);
   store.violations.save(violations, now);
-  store.counters.add(tickCounters(drained, processed, failed.length, deadSeqs.size, advance.actions, repairs, violations, now));
+  store.counters.add(tickCounters(drained, processed, failed.length, deadSeqs.size, advance.actions, repairs, violations, now).list());
   const deadLettered = drained.filter((row) => deadSeqs.has(row.seq));
   const facts: TickFacts = { at: now, drained, advance, repairs, violations, failed: failed.length, deadLettered: deadLettered.length, queue };
   const record = { ...tickRecord(runtime, facts), id: tickId, logSeq };
@@ -94,7 +96,7 @@ export function runTick(runtime: TownRuntime, now: number): TickReport {
   const alerts = tickAlerts(runtime, advance, violations, deadLettered, failed);
   store.alerts.enqueue(alerts, { townId: state.town.id, tickId }, now);
 
-  return { ...facts, tickId, record, alerts };
+  return { ...facts, drained, tickId, record, alerts };
 }
 
 /** Milliseconds per phase. In production `Date.now()` only advances across I/O, so CPU-only phases read 0. */

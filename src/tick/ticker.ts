@@ -1,6 +1,6 @@
 import { alertError } from "../domain/alerts";
 import { CounterDeltas } from "../observability/counters";
-import type { QueueStats } from "../db/event-store";
+import type { QueueStats } from "../domain/queue";
 import type { Logger } from "../observability/log";
 import { METRICS } from "../observability/metrics";
 import { measureAfterTick } from "../db/tick-metrics";
@@ -97,7 +97,7 @@ export class Ticker {
           nextAlarmAt: next?.at ?? null,
           nextAlarmReason: next?.reason ?? (wake === null ? "none: the town owes nothing and sleeps" : null),
         });
-        store.counters.add(counters);
+        store.counters.add(counters.list());
       });
     }, undefined);
     // Whatever failed above, the town must wake again.
@@ -131,7 +131,7 @@ export class Ticker {
     try {
       store.transaction(() => {
         store.ticks.insertFailed(now, describeError(error), Date.now() - startedAt, runtime.state.town.breaker.status, now + delay, reason, store.events.queueStats());
-        store.counters.add(new CounterDeltas().add(METRICS.ticks, { result: "error" }));
+        store.counters.add(new CounterDeltas().add(METRICS.ticks, { result: "error" }).list());
         if (report) store.alerts.enqueue([{ kind: "tick_failed", error: alertError(error), consecutiveFailures: this.failures }], { townId: runtime.state.town.id, tickId: null }, now);
       });
       if (report) this.lastFailureReportAt = now;

@@ -1,5 +1,4 @@
-import { agentTokenTown, digestsEqual, sha256Hex } from "../auth/tokens";
-import { INVALID_AGENT_TOKEN } from "../http/auth";
+import { agentTokenTown, digestsEqual, INVALID_AGENT_TOKEN, sha256Hex } from "../auth/tokens";
 import { fail, type Result } from "../domain/result";
 import type { TownRuntime } from "./runtime";
 

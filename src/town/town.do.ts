@@ -8,13 +8,13 @@ import { mergeOverrides, resolveConfig, type TownConfigOverrides } from "../doma
 import { explainBead } from "../domain/explain";
 import type { AgentId, BeadId, TownId } from "../domain/ids";
 import { CLOSED_BREAKER, type Bead, type Rig } from "../domain/model";
-import type { Env } from "../env";
+import type { TownEnv } from "./town-env";
 import { createLogger, parseLogLevel, type Logger } from "../observability/log";
 import { createAlertSink } from "../observability/sentry";
 import { summarize, tickView } from "../views/tick-history";
 import { agentTokenDenied, isAgentToken } from "./agent-auth";
 import { StoredArchive } from "../db/stored-archive";
-import { systemClock, type Clock } from "../domain/clock";
+import type { Clock } from "../domain/clock";
 import * as commands from "../commands/admin";
 import { dryRun } from "../tick/dry-run";
 import { FleetReporter, townSummary } from "../fleet/fleet-report";
@@ -51,7 +51,7 @@ const MAX_DEBUG_EVENTS = 500;
  * API calls checks the town exists and hands over. Rules live in `src/domain`, SQL in `src/db`, HTTP
  * in `src/http`.
  */
-export class TownDO extends DurableObject<Env> {
+export class TownDO extends DurableObject<TownEnv> {
   protected readonly clock: Clock;
   protected readonly store: TownStore;
   protected runtime: TownRuntime | null = null;
@@ -60,7 +60,7 @@ export class TownDO extends DurableObject<Env> {
   private readonly ticker: Ticker;
   private readonly debugLimiter = new RateLimiter();
 
-  constructor(ctx: DurableObjectState, env: Env) {
+  constructor(ctx: DurableObjectState, env: TownEnv) {
     super(ctx, env);
     this.clock = this.createClock();
     this.store = new TownStore(ctx.storage);
@@ -81,7 +81,7 @@ export class TownDO extends DurableObject<Env> {
 
   /** Where time comes from; the test worker overrides this with a clock it can move. */
   protected createClock(): Clock {
-    return systemClock;
+    return { now: () => Date.now() };
   }
 
   // ---- lifecycle -------------------------------------------------------------------------------

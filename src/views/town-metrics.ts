@@ -20,7 +20,7 @@ export function townMetrics(runtime: TownRuntime, now: number, alarm: AlarmInfo 
   for (const v of runtime.openViolations.values()) violationsOpen[v.invariant] = (violationsOpen[v.invariant] ?? 0) + 1;
   const lastTick = store.ticks.last();
   const liveness = livenessOf(runtime, now, alarm, lastTick?.at ?? null, queue, dues);
-  return renderPrometheus(state.town.id, store.counters.readings().rows, {
+  return renderPrometheus(state.town.id, store.counters.rows(), {
     eventQueueDepth: queue.pending,
     eventQueueOldestAge: (oldestPendingAge(queue.oldestPendingAt, now) ?? 0) / 1000,
     deadLetters: queue.dead,

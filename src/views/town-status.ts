@@ -1,10 +1,10 @@
 import { oldestPendingAge } from "../domain/queue";
-import type { QueueStats } from "../db/event-store";
+import type { QueueStats } from "../domain/queue";
 import { livenessOf } from "../tick/liveness";
 import type { ShellDues } from "../tick/owed";
 import type { TownRuntime } from "../town/runtime";
 import type { AlarmInfo } from "../tick/schedule";
-import type { CounterReadings } from "../observability/counters";
+import { CounterReadings } from "../observability/counters";
 import { METRICS } from "../observability/metrics";
 import { tickView } from "./tick-history";
 import { countsByStatus } from "./entity-views";
@@ -16,7 +16,7 @@ import { countsByStatus } from "./entity-views";
  * storage read is made once.
  */
 export function townStatus(runtime: TownRuntime, now: number, alarm: AlarmInfo | null, dues: ShellDues) {
-  const seen = { queue: runtime.store.events.queueStats(), counters: runtime.store.counters.readings() };
+  const seen = { queue: runtime.store.events.queueStats(), counters: new CounterReadings(runtime.store.counters.rows()) };
   const status = alarmStatus(runtime, now, alarm, seen);
   const liveness = livenessOf(runtime, now, alarm, status.lastTick?.at ?? null, seen.queue, dues);
   return { ...status, liveness: { ...liveness, alarmRearms: seen.counters.sum(METRICS.alarmRearmed) } };
