@@ -477,7 +477,7 @@ function measureStateMemory(agents: number, beads: number): number {
   gc();
   const after = process.memoryUsage().heapUsed;
   // Finished beads held by nothing go straight to the archive: what stays is the working set.
-  if (state.size.beads + state.settledAtLoad.length !== beads) throw new Error("state incomplete");
+  if (state.size.beads + state.archivedAtLoad.length !== beads) throw new Error("state incomplete");
   return after - before;
 }
 

@@ -4,7 +4,7 @@ import type { TownConfigOverrides } from "../domain/config";
 import type { EventBody } from "../domain/events";
 import type { BeadId, RigId } from "../domain/ids";
 import type { Bead, Rig } from "../domain/model";
-import { isTerminal } from "../domain/model";
+import { isFinished } from "../domain/model";
 import { toNewEvent } from "../db/event-rows";
 import { fail, ok, type Result } from "../domain/result";
 import { inTransaction, persistChanges, type TownRuntime } from "../town/runtime";
@@ -93,7 +93,7 @@ export function createConvoy(runtime: TownRuntime, input: CreateConvoyInput, new
 export function cancelBead(runtime: TownRuntime, beadId: BeadId, input: CancelBeadInput, now: number): Result<Bead> {
   const bead = runtime.state.bead(beadId);
   if (!bead) return fail(404, "bead_not_found", `bead ${beadId} does not exist in this town`);
-  if (isTerminal(bead)) return fail(409, "bead_finished", `bead ${beadId} is already ${bead.status}; there is nothing to cancel`);
+  if (isFinished(bead)) return fail(409, "bead_finished", `bead ${beadId} is already ${bead.status}; there is nothing to cancel`);
   const payload = { status: input.status ?? "failed", ...(input.reason === undefined ? {} : { reason: input.reason }) } as const;
   if (bead.type === "convoy" && payload.status === "closed") {
     // A closed convoy means its work is done (invariant 5): while it is not, it can only be given up on.

@@ -5,7 +5,7 @@ import type { TownEvent } from "./events";
 import type { Wake } from "./plan";
 import { nextWake, reconcile } from "./reconcile";
 import type { TownState } from "./state";
-import type { Focus } from "./focus";
+import type { Touched } from "./focus";
 
 export type EventResult =
   | { readonly seq: number; readonly outcome: "applied" }
@@ -28,7 +28,7 @@ export interface Advance {
    * What the last pass claimed: a rule meant to look at these, and if they did not change (an action
    * refused, a claim with nothing to do) the next tick must look at them again.
    */
-  readonly claimed: Focus;
+  readonly claimed: Touched;
 }
 
 /**
@@ -57,14 +57,14 @@ export function advanceTown(state: TownState, events: readonly TownEvent[], now:
   const config = state.town.config;
   const actions: ActionResult[] = [];
   const effects: Effect[] = [];
-  let scope = state.focusFor(now);
+  let focus = state.focusFor(now);
   let passes = 0;
   let settled = false;
-  let claimed: Focus = { agents: new Set(), beads: new Set() };
+  let claimed: Touched = { agents: new Set(), beads: new Set() };
   while (passes < config.maxReconcilePasses) {
     passes += 1;
     state.beginPass();
-    const plan = reconcile(state, now, state.town.config, scope);
+    const plan = reconcile(state, now, state.town.config, focus);
     claimed = plan.claimed;
     if (plan.actions.length === 0) {
       settled = true;
@@ -83,7 +83,7 @@ export function advanceTown(state: TownState, events: readonly TownEvent[], now:
       settled = true;
       break;
     }
-    scope = state.nextPassFocus(plan.claimed);
+    focus = state.nextPassFocus(plan.claimed);
   }
   // Actions were applied after the last look: what they changed needs another look soon.
   const wake = settled ? nextWake(state, now) : { at: now, reason: `reconcile did not settle in ${passes} passes` };

@@ -2,7 +2,7 @@ import { resolveConfig } from "./config";
 import type { EventOf, TownEvent } from "./events";
 import { mergeRequestIdFor } from "./ids";
 import type { Agent, Bead } from "./model";
-import { isLive, isTerminal, newBead, noStopOwedFor } from "./model";
+import { isLive, isFinished, newBead, noStopOwedFor } from "./model";
 import { idleAgent, oweStop, recordDispatchFailure, recordDispatchSuccess, setBeadStatus, settleStop } from "./mutations";
 import type { TownState } from "./state";
 import { article } from "./format";
@@ -83,7 +83,7 @@ function createConvoy(state: TownState, event: EventOf<"convoy_created">, now: n
 function cancelBead(state: TownState, event: EventOf<"bead_cancelled">, now: number): EventOutcome {
   const bead = state.bead(event.beadId);
   if (!bead) return ignored(`bead ${event.beadId} does not exist`);
-  if (isTerminal(bead)) return ignored(`bead ${bead.id} is already ${bead.status}`);
+  if (isFinished(bead)) return ignored(`bead ${bead.id} is already ${bead.status}`);
   setBeadStatus(state, bead, event.payload.status, now);
   return APPLIED;
 }
@@ -156,7 +156,7 @@ function prStatusChanged(state: TownState, event: EventOf<"pr_status_changed">, 
   const bead = state.bead(event.beadId);
   if (!bead) return ignored(`bead ${event.beadId} does not exist`);
   if (bead.type !== "merge_request") return ignored(`bead ${bead.id} is ${article(bead.type)}, not a merge request`);
-  if (isTerminal(bead)) return ignored(`merge request ${bead.id} is already ${bead.status}`);
+  if (isFinished(bead)) return ignored(`merge request ${bead.id} is already ${bead.status}`);
   const prUrl = event.payload.prUrl ?? bead.prUrl;
   if (event.payload.status === "merged") setBeadStatus(state, bead, "closed", now, { merged: true, prUrl });
   else setBeadStatus(state, bead, "failed", now, { prUrl });

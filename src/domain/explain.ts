@@ -2,14 +2,14 @@ import type { Action } from "./actions";
 import { graceEnd, heartbeatDeadline, stallDeadline } from "./deadlines";
 import { flappingEnds, isFlapping, reopensWithin } from "./flapping";
 import type { BeadId } from "./ids";
-import { isLive, isTerminal, type Bead } from "./model";
+import { isLive, isFinished, type Bead } from "./model";
 import { Plan } from "./plan";
 import { stalledWork, type StalledWork } from "./progress";
 import { reconcile } from "./reconcile";
 import { beadHolds, isReady, type Hold } from "./rules/beads";
 import { iso } from "./format";
 import type { TownState } from "./state";
-import type { Scope } from "./focus";
+import type { Focus } from "./focus";
 import { byUrgency } from "./work-index";
 
 export interface Reason {
@@ -33,14 +33,14 @@ export interface Explanation {
  */
 export function explainBead(state: TownState, bead: Bead, now: number): Explanation {
   // The rules about single entities need only the bead and its agents in view (dispatch and review
-  // read their rig's queues whatever the scope): one bead's answer costs what its neighbourhood costs.
+  // read their rig's queues whatever the focus): one bead's answer costs what its neighbourhood costs.
   return new Explainer(state, now, { agents: new Set(state.agentsHookedTo(bead.id)), beads: new Set([bead.id]) }).explain(bead);
 }
 
 /**
  * Explains many beads against one run of the reconciler: what `explainBead` answers for each, for the
  * price of one reconcile pass instead of one per bead (the status page explains every bead it lists).
- * `scope` is what the pass looks at (default: the whole working set).
+ * `focus` is what the pass looks at (default: the whole working set).
  */
 export class Explainer {
   private readonly plan: Plan;
@@ -52,10 +52,10 @@ export class Explainer {
   constructor(
     private readonly state: TownState,
     private readonly now: number,
-    scope: Scope = "all",
+    focus: Focus = "all",
   ) {
     const config = state.town.config;
-    for (const action of reconcile(state, now, config, scope).actions) {
+    for (const action of reconcile(state, now, config, focus).actions) {
       const touched = new Set<BeadId>();
       if ("beadId" in action && action.beadId) touched.add(action.beadId);
       if ("agentId" in action) {
@@ -85,7 +85,7 @@ export class Explainer {
       reasons.push({ code: "next_tick", message: `the next tick will ${action.type.replace(/_/g, " ")} (${action.rule}: ${action.reason})` });
     }
 
-    if (isTerminal(bead)) {
+    if (isFinished(bead)) {
       reasons.push({ code: bead.status, message: `the bead is ${bead.status}; nothing more will happen to it` });
       return { beadId: bead.id, status: bead.status, type: bead.type, reasons };
     }
@@ -127,7 +127,7 @@ export class Explainer {
       }
     } else if (bead.status === "in_review") {
       const requests = state.mergeRequestsOf(bead.id).map((id) => state.bead(id)).filter((mr): mr is Bead => mr !== undefined);
-      const active = requests.filter((mr) => !isTerminal(mr));
+      const active = requests.filter((mr) => !isFinished(mr));
       if (active.length === 0) reasons.push({ code: "review_settling", message: "no merge request is open: the next tick closes or reopens it" });
       for (const mr of active) reasons.push({ code: "waiting_for_review", message: `waiting for merge request ${mr.id} (${mr.status})` });
     }

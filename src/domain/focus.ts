@@ -1,12 +1,13 @@
 import { isAgentDeadline, isTownDeadline, type Deadline } from "./deadlines";
 import type { AgentId, BeadId } from "./ids";
 
-/** A set of agents and beads a tick looks at; "all" means the whole working set. */
-export interface Focus {
+/** Agents and beads that writes touched (or a rule claimed). */
+export interface Touched {
   readonly agents: ReadonlySet<AgentId>;
   readonly beads: ReadonlySet<BeadId>;
 }
-export type Scope = "all" | Focus;
+/** What a tick, a reconcile pass or an invariant check looks at: what was touched, or "all" (the whole working set). */
+export type Focus = "all" | Touched;
 
 /**
  * What the next tick, and the next reconcile pass, must look at. Every write to the state marks what
@@ -48,7 +49,7 @@ export class FocusTracker {
   }
 
   /** The first pass of a tick at `now`: everything, or what changed and what fell due since the last tick. */
-  forTick(dueSinceLastTick: (from: number) => Iterable<Deadline>): Scope {
+  forTick(dueSinceLastTick: (from: number) => Iterable<Deadline>): Focus {
     if (this.wholeTown) return "all";
     const agents = new Set(this.pendingAgents);
     const beads = new Set(this.pendingBeads);
@@ -64,16 +65,16 @@ export class FocusTracker {
     this.recentBeads = new Set();
   }
 
-  nextPass(claimed: Focus): Scope {
+  nextPass(claimed: Touched): Focus {
     if (this.wholeTown) return "all";
     return { agents: union(this.recentAgents, claimed.agents), beads: union(this.recentBeads, claimed.beads) };
   }
 
-  sinceTick(): Focus {
+  sinceTick(): Touched {
     return { agents: this.pendingAgents, beads: this.pendingBeads };
   }
 
-  tickCommitted(now: number, claimed: Focus): void {
+  tickCommitted(now: number, claimed: Touched): void {
     this.pendingAgents = union(this.recentAgents, claimed.agents);
     this.pendingBeads = union(this.recentBeads, claimed.beads);
     this.wholeTown = false;

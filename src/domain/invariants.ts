@@ -4,10 +4,10 @@ import { applyAction } from "./apply-action";
 import { isFlapping, reopensWithin } from "./flapping";
 import { stalledWork } from "./progress";
 import type { AgentId, BeadId } from "./ids";
-import { isLive, isTerminal, type Agent } from "./model";
+import { isLive, isFinished, type Agent } from "./model";
 import type { QueueFacts } from "./queue";
 import type { TownState } from "./state";
-import type { Focus, Scope } from "./focus";
+import type { Touched, Focus } from "./focus";
 import { SWEEP_BUCKETS } from "./work-index";
 
 export interface Violation {
@@ -40,13 +40,13 @@ export const INVARIANTS: Readonly<Record<number, string>> = {
  * Checks the invariants of DESIGN §4.5. Pure: the caller applies the repairs and decides what to report.
  * Rules should never leave a violation behind; these catch what they missed.
  *
- * `scope` is what to look at (default: the whole working set). A tick checks what changed since the
+ * `focus` is what to look at (default: the whole working set). A tick checks what changed since the
  * last tick with what that touched, the entities of violations still open (so a resolution is seen),
  * and one bucket of the rolling sweep (so a violation made outside any tick is found within
  * SWEEP_BUCKETS ticks). Per-rig, queue and town invariants (3, 8, 9, 11) are checked every time: they
- * cost nothing. Invariant 12 is about one bead, and a bead that reopens has changed, so it is in scope.
+ * cost nothing. Invariant 12 is about one bead, and a bead that reopens has changed, so it is in focus.
  */
-export function checkInvariants(state: TownState, now: number, queue: QueueFacts, scope: Scope = "all"): Violation[] {
+export function checkInvariants(state: TownState, now: number, queue: QueueFacts, focus: Focus = "all"): Violation[] {
   const out: Violation[] = [];
   const config = state.town.config;
   const violation = (invariant: number, key: string, message: string, ids: { agents?: AgentId[]; beads?: BeadId[] }, repairs: Action[] = []) =>
@@ -57,13 +57,13 @@ export function checkInvariants(state: TownState, now: number, queue: QueueFacts
   // The agents and beads to look at: a bead is looked at with the agents hooked to it, and the other way round.
   const agents = new Set<AgentId>();
   const beads = new Set<BeadId>();
-  if (scope === "all") {
+  if (focus === "all") {
     for (const agent of state.agents()) agents.add(agent.id);
     for (const bead of state.beads()) beads.add(bead.id);
     for (const id of state.hookedBeads()) beads.add(id);
   } else {
-    for (const id of scope.agents) agents.add(id);
-    for (const id of scope.beads) beads.add(id);
+    for (const id of focus.agents) agents.add(id);
+    for (const id of focus.beads) beads.add(id);
   }
   for (const id of agents) {
     const hook = state.agent(id)?.hook;
@@ -76,7 +76,7 @@ export function checkInvariants(state: TownState, now: number, queue: QueueFacts
     if (!agent) continue;
     if (agent.hook) {
       const bead = state.bead(agent.hook);
-      if (!bead || isTerminal(bead)) {
+      if (!bead || isFinished(bead)) {
         violation(1, agent.id, `agent ${agent.id} (${agent.status}) is hooked to ${bead ? `${bead.status} bead` : "missing bead"} ${agent.hook}`, { agents: [agent.id], beads: [agent.hook] }, [
           repair(1, "unhook from a finished or missing bead", { type: "unhook_agent", agentId: agent.id, beadId: agent.hook }),
         ]);
@@ -178,7 +178,7 @@ export function checkInvariants(state: TownState, now: number, queue: QueueFacts
  * What a tick checks: what changed since the last tick (with what that touched), the entities of the
  * violations still open, and bucket `tickId mod SWEEP_BUCKETS` of the rolling sweep.
  */
-export function invariantScope(state: TownState, tickId: number, open: Iterable<{ readonly agentIds: readonly string[]; readonly beadIds: readonly string[] }>): Focus {
+export function invariantFocus(state: TownState, tickId: number, open: Iterable<{ readonly agentIds: readonly string[]; readonly beadIds: readonly string[] }>): Touched {
   const changed = state.changedSinceTick();
   const bucket = ((tickId % SWEEP_BUCKETS) + SWEEP_BUCKETS) % SWEEP_BUCKETS;
   const agents = new Set<AgentId>(changed.agents);
@@ -199,8 +199,8 @@ function repair(invariant: number, reason: string, body: ActionBody): Action {
 }
 
 /** Checks the invariants, then applies the safe repairs (what a tick does after its rules). */
-export function enforceInvariants(state: TownState, now: number, queue: QueueFacts, scope: Scope = "all"): { detected: Violation[]; repairs: ActionResult[] } {
-  const detected = checkInvariants(state, now, queue, scope);
+export function enforceInvariants(state: TownState, now: number, queue: QueueFacts, focus: Focus = "all"): { detected: Violation[]; repairs: ActionResult[] } {
+  const detected = checkInvariants(state, now, queue, focus);
   const repairs = detected.flatMap((v) => v.repairs).map((action) => {
     const outcome = applyAction(state, action, now);
     return { action, refusal: outcome.applied ? null : outcome.refusal };

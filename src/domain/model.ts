@@ -124,9 +124,10 @@ export interface Town {
   readonly updatedAt: number;
 }
 
-export const TERMINAL_BEAD_STATUSES: ReadonlySet<BeadStatus> = new Set(["closed", "failed"]);
+/** A finished bead is closed or failed: nothing more happens to it unless an operator retries it. */
+export const FINISHED_BEAD_STATUSES: ReadonlySet<BeadStatus> = new Set(["closed", "failed"]);
 
-export const isTerminal = (bead: Bead): boolean => TERMINAL_BEAD_STATUSES.has(bead.status);
+export const isFinished = (bead: Bead): boolean => FINISHED_BEAD_STATUSES.has(bead.status);
 
 /** An agent that is (supposed to be) running a container. */
 export const isLive = (agent: Agent): boolean => agent.status === "working" || agent.status === "stalled";

@@ -4,7 +4,7 @@ import { agentIdFor, type AgentId, type BeadId } from "./ids";
 import type { Agent, AgentRole, AgentStatus, Bead, BeadStatus, Rig } from "./model";
 import { isLive } from "./model";
 import type { TownState } from "./state";
-import type { Focus, Scope } from "./focus";
+import type { Touched, Focus } from "./focus";
 
 /** When the reconciler next needs to look, and why. */
 export interface Wake {
@@ -34,7 +34,7 @@ export class Plan {
     readonly state: TownState,
     readonly now: number,
     readonly config: TownConfig,
-    readonly scope: Scope = "all",
+    readonly focus: Focus = "all",
   ) {}
 
   emit(rule: RuleId, reason: string, action: ActionBody): void {
@@ -43,11 +43,11 @@ export class Plan {
 
   /** The agents with this status that this pass looks at. */
   *agentsWith(status: AgentStatus): Generator<Agent> {
-    if (this.scope === "all") {
+    if (this.focus === "all") {
       yield* this.state.agentsWith(status);
       return;
     }
-    for (const id of this.scope.agents) {
+    for (const id of this.focus.agents) {
       const agent = this.state.agent(id);
       if (agent?.status === status) yield agent;
     }
@@ -55,11 +55,11 @@ export class Plan {
 
   /** Every agent this pass looks at, whatever its status. */
   *agentsInView(): Generator<Agent> {
-    if (this.scope === "all") {
+    if (this.focus === "all") {
       yield* this.state.agents();
       return;
     }
-    for (const id of this.scope.agents) {
+    for (const id of this.focus.agents) {
       const agent = this.state.agent(id);
       if (agent) yield agent;
     }
@@ -67,11 +67,11 @@ export class Plan {
 
   /** The beads of the working set with this status that this pass looks at. */
   *beadsWith(status: BeadStatus): Generator<Bead> {
-    if (this.scope === "all") {
+    if (this.focus === "all") {
       yield* this.state.beadsWith(status);
       return;
     }
-    for (const id of this.scope.beads) {
+    for (const id of this.focus.beads) {
       const bead = this.state.liveBead(id);
       if (bead?.status === status) yield bead;
     }
@@ -95,7 +95,7 @@ export class Plan {
   }
 
   /** Everything this pass claimed (acted on, or meant to). */
-  get claimed(): Focus {
+  get claimed(): Touched {
     return { agents: this.claimedAgents, beads: this.claimedBeads };
   }
 

@@ -8,14 +8,14 @@ import * as breaker from "./rules/breaker";
 import * as convoys from "./rules/convoys";
 import * as review from "./rules/review";
 import type { TownState } from "./state";
-import type { Focus, Scope } from "./focus";
+import type { Touched, Focus } from "./focus";
 
 export interface Reconciliation {
   readonly actions: readonly Action[];
   /** The earliest future moment a rule needs to look again, or null if nothing is pending. */
   readonly wake: Wake | null;
   /** What the rules claimed (acted on, or meant to). */
-  readonly claimed: Focus;
+  readonly claimed: Touched;
 }
 
 /**
@@ -54,16 +54,16 @@ export const RULES: ReadonlyArray<(plan: Plan) => void> = [
 /**
  * What should change now, and when to look next. Pure: reads the state, changes nothing.
  *
- * `scope` is what the rules about single agents and beads look at (default: everything). A tick passes
+ * `focus` is what the rules about single agents and beads look at (default: everything). A tick passes
  * what changed and what fell due; since nothing else can have a different answer, the actions are the
- * same as with everything in scope — the property tests check exactly that.
+ * same as with everything in focus — the property tests check exactly that.
  *
  * Each rule's actions are put in a canonical order (by the agent, else the bead they concern), so the
  * result does not depend on the order the state happens to hold its entities in — a reloaded town and
  * a replay decide exactly alike.
  */
-export function reconcile(state: TownState, now: number, config: TownConfig, scope: Scope = "all"): Reconciliation {
-  const plan = new Plan(state, now, config, scope);
+export function reconcile(state: TownState, now: number, config: TownConfig, focus: Focus = "all"): Reconciliation {
+  const plan = new Plan(state, now, config, focus);
   for (const rule of RULES) {
     const first = plan.actions.length;
     rule(plan);

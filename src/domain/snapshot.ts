@@ -3,7 +3,7 @@ import type { AgentId, BeadId } from "./ids";
 import type { Agent, Bead, Rig, Town } from "./model";
 import { TownState } from "./state";
 import type { BeadArchive, FinishedCounts } from "./archive";
-import type { Focus } from "./focus";
+import type { Touched } from "./focus";
 
 /**
  * A town's working set as plain JSON-able data: what snapshots store and replay starts from. Finished
@@ -28,7 +28,7 @@ export interface FocusIds {
   readonly beads: readonly BeadId[];
 }
 
-export function snapshotOf(state: TownState, watching: Focus = { agents: new Set(), beads: new Set() }): StateSnapshot {
+export function snapshotOf(state: TownState, watching: Touched = { agents: new Set(), beads: new Set() }): StateSnapshot {
   const { config: _config, ...town } = state.town;
   const pending = state.changedSinceTick();
   return {
@@ -60,5 +60,5 @@ export function stateFromSnapshot(snapshot: StateSnapshot, archive?: BeadArchive
 /** Snapshots taken before owed stops existed have agents without the list: nothing was owed then. */
 const withOwedStops = (agent: Agent): Agent => (Array.isArray(agent.owedStops) ? agent : { ...agent, owedStops: [] });
 
-export const focusOf = (ids: FocusIds): Focus => ({ agents: new Set(ids.agents), beads: new Set(ids.beads) });
-const idsOf = (focus: Focus): FocusIds => ({ agents: [...focus.agents].sort(), beads: [...focus.beads].sort() });
+export const focusOf = (ids: FocusIds): Touched => ({ agents: new Set(ids.agents), beads: new Set(ids.beads) });
+const idsOf = (focus: Touched): FocusIds => ({ agents: [...focus.agents].sort(), beads: [...focus.beads].sort() });

@@ -1,4 +1,4 @@
-import { isTerminal } from "./model";
+import { isFinished } from "./model";
 import type { TownState } from "./state";
 
 /**
@@ -21,7 +21,7 @@ export function stateSummary(state: TownState) {
     }))
     .sort((a, b) => (a.id < b.id ? -1 : 1));
   const beads = [...state.beads()]
-    .filter((b) => !isTerminal(b))
+    .filter((b) => !isFinished(b))
     .map((b) => ({
       id: b.id,
       type: b.type,

@@ -1,9 +1,9 @@
 import { archived, MemoryArchive, noFinished, type BeadArchive, type FinishedCounts, type FinishedStatus } from "./archive";
 import { breakerDeadline, progressDeadline, type Deadline } from "./deadlines";
-import { FocusTracker, type Focus, type Scope } from "./focus";
+import { FocusTracker, type Touched, type Focus } from "./focus";
 import type { AgentId, BeadId, RigId } from "./ids";
 import type { Agent, AgentStatus, Bead, BeadStatus, BeadType, Rig, Town } from "./model";
-import { isTerminal } from "./model";
+import { isFinished } from "./model";
 import { WorkIndex } from "./work-index";
 
 type JournalEntry =
@@ -41,8 +41,8 @@ export interface TownStateOptions {
 
 /**
  * The town's working set in memory: the town, its rigs and agents, and the beads still in play —
- * non-terminal ones, and finished ones an agent still holds. Finished beads leave memory when the change
- * that settled them commits and are read from the archive after that, so a town's memory, load time and
+ * unfinished ones, and finished ones an agent still holds. Finished beads go to the archive (leave memory) when
+ * the change that made them archivable commits and are read from the archive after that, so a town's memory, load time and
  * tick follow its live work, never its history.
  *
  * Every write goes through a setter that journals the previous value, so the shell can commit the
@@ -76,7 +76,7 @@ export class TownState {
   /** What the next tick and pass look at: every write marks what it touched. */
   private readonly focus = new FocusTracker();
   /** Finished beads given to the constructor: they went straight to the archive. */
-  readonly settledAtLoad: readonly Bead[];
+  readonly archivedAtLoad: readonly Bead[];
 
   constructor(town: Town, rigs: Iterable<Rig> = [], agents: Iterable<Agent> = [], beads: Iterable<Bead> = [], options: TownStateOptions = {}) {
     this.townValue = town;
@@ -88,12 +88,12 @@ export class TownState {
     for (const agent of agents) this.storeAgent(agent.id, agent);
     const given = [...beads];
     for (const bead of given) this.storeBead(bead.id, bead);
-    const settled = given.filter((bead) => this.isSettled(bead.id));
-    this.archive.add(settled.map(archived));
-    for (const bead of settled) this.evict(bead);
+    const archivable = given.filter((bead) => this.isArchivable(bead.id));
+    this.archive.add(archivable.map(archived));
+    for (const bead of archivable) this.archiveBead(bead);
     // Only issues still in play keep a list of their merge requests.
     for (const issue of [...this.mergeRequestIndex.keys()]) if (!this.beadMap.has(issue)) this.mergeRequestIndex.delete(issue);
-    this.settledAtLoad = settled;
+    this.archivedAtLoad = archivable;
     this.focus.clear();
   }
 
@@ -114,7 +114,7 @@ export class TownState {
   unfinishedTracked(convoy: Bead): BeadId[] {
     return convoy.tracked.filter((id) => {
       const tracked = this.bead(id);
-      return tracked === undefined || !isTerminal(tracked);
+      return tracked === undefined || !isFinished(tracked);
     });
   }
   /** A bead of the working set only. */
@@ -296,19 +296,19 @@ export class TownState {
       beads: present(beads, this.beadMap),
       createdBeads: present(created, this.beadMap),
       createdAgents,
-      archived: this.settledSinceCommit(),
+      archived: this.archivableSinceCommit(),
       purgedAgents,
     };
   }
 
   /**
-   * The changes are safely stored: forget how to undo them, and let the beads they settled leave memory
+   * The changes are safely stored: forget how to undo them, and let the beads they made archivable leave memory
    * for the archive.
    */
   commit(): void {
-    const leaving = this.settledSinceCommit();
+    const leaving = this.archivableSinceCommit();
     this.archive.add(leaving.map(archived));
-    for (const bead of leaving) this.evict(bead);
+    for (const bead of leaving) this.archiveBead(bead);
     this.journal = [];
   }
 
@@ -318,7 +318,7 @@ export class TownState {
    * What the first reconcile pass of a tick at `now` looks at: everything after a load or a new config;
    * else what changed since the last tick, and the entities whose deadline came since it.
    */
-  focusFor(now: number): Scope {
+  focusFor(now: number): Focus {
     return this.focus.forTick((from) => this.workIndex.deadlinesBetween(from, now));
   }
 
@@ -328,12 +328,12 @@ export class TownState {
   }
 
   /** What the pass after this one looks at: what this one changed, and what it claimed. */
-  nextPassFocus(claimed: Focus): Scope {
+  nextPassFocus(claimed: Touched): Focus {
     return this.focus.nextPass(claimed);
   }
 
   /** What changed since the last tick, with what it touched (what the invariants re-check). */
-  changedSinceTick(): Focus {
+  changedSinceTick(): Touched {
     return this.focus.sinceTick();
   }
 
@@ -342,7 +342,7 @@ export class TownState {
    * (repairs, or a pass that did not settle) and what that pass claimed without changing (a refused
    * action) are what the next tick must look at.
    */
-  tickCommitted(now: number, claimed: Focus): void {
+  tickCommitted(now: number, claimed: Touched): void {
     this.focus.tickCommitted(now, claimed);
   }
 
@@ -357,7 +357,7 @@ export class TownState {
   }
 
   /** Marks entities to be looked at by the next tick (a snapshot's pending focus, on replay). */
-  touch(focus: Focus): void {
+  touch(focus: Touched): void {
     for (const id of focus.agents) this.focus.markAgent(id);
     for (const id of focus.beads) this.focus.markBead(id);
   }
@@ -482,17 +482,17 @@ export class TownState {
    * Finished, and nothing live can change it any more: no agent holds it, and — for a convoy closed over
    * unfinished work (a cancel) — that work finished too (until then invariant 5 keeps an eye on it).
    */
-  private isSettled(id: BeadId): boolean {
+  private isArchivable(id: BeadId): boolean {
     const bead = this.beadMap.get(id);
-    if (bead === undefined || !isTerminal(bead) || bead.assignee !== null || this.hookIndex.has(id)) return false;
+    if (bead === undefined || !isFinished(bead) || bead.assignee !== null || this.hookIndex.has(id)) return false;
     return bead.type !== "convoy" || bead.status !== "closed" || this.unfinishedTracked(bead).length === 0;
   }
 
   /**
-   * The beads that the changes since the last commit settled: those changed, those an agent let go of,
+   * The beads that the changes since the last commit made archivable: those changed, those an agent let go of,
    * and convoys whose tracked work changed.
    */
-  private settledSinceCommit(): Bead[] {
+  private archivableSinceCommit(): Bead[] {
     const candidates = new Set<BeadId>();
     for (const entry of this.journal) {
       if (entry.kind === "bead") {
@@ -505,11 +505,11 @@ export class TownState {
         if (hook) candidates.add(hook);
       }
     }
-    return [...candidates].filter((id) => this.isSettled(id)).map((id) => this.beadMap.get(id)!);
+    return [...candidates].filter((id) => this.isArchivable(id)).map((id) => this.beadMap.get(id)!);
   }
 
-  /** A settled bead leaves memory: its own indexes go; it stays listed with its issue's merge requests. */
-  private evict(bead: Bead): void {
+  /** An archivable bead leaves memory for the archive: its own indexes go; it stays listed with its issue's merge requests. */
+  private archiveBead(bead: Bead): void {
     this.beadMap.delete(bead.id);
     reindex(this.beadsByStatus, bead.id, bead, undefined);
     this.typeCounts.set(bead.type, (this.typeCounts.get(bead.type) ?? 0) - 1);

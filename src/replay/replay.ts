@@ -2,7 +2,7 @@ import { advanceTown, type ActionResult } from "../domain/advance";
 import { applyEvent } from "../domain/apply-event";
 import { parseLoggedEvent, type LoggedEvent, type TownEvent } from "../domain/events";
 import type { AgentId } from "../domain/ids";
-import { enforceInvariants, invariantScope } from "../domain/invariants";
+import { enforceInvariants, invariantFocus } from "../domain/invariants";
 import { queueFacts } from "../domain/queue";
 import { stateFromSnapshot } from "../domain/snapshot";
 import { stateSummary } from "../domain/state-summary";
@@ -104,7 +104,7 @@ export function replayHistory(history: ReplayHistory, from: number, options: Rep
     for (const seq of seqs) if (seq > lastDrained) lastDrained = seq;
     eventsReplayed += advance.events.length;
     const queue = { oldestPendingAgeMs: tick.oldestPendingAgeMs, dead: tick.deadLetters };
-    const { detected, repairs } = enforceInvariants(state, tick.at, queue, invariantScope(state, tick.id, watching));
+    const { detected, repairs } = enforceInvariants(state, tick.at, queue, invariantFocus(state, tick.id, watching));
     history.assertComplete();
     budget.spend(repairs.length);
     watching = detected;
@@ -135,7 +135,7 @@ export function replayHistory(history: ReplayHistory, from: number, options: Rep
   const finalStep = advanceTown(state, pendingEvents, to);
   history.assertComplete();
   const queueAtTo = queueFacts({ oldestPendingAt: pending[0]?.createdAt ?? null, dead: lastTick?.deadLetters ?? 0 }, to);
-  const { detected, repairs } = enforceInvariants(state, to, queueAtTo, invariantScope(state, (lastTick?.id ?? snapshot.tickId) + 1, watching));
+  const { detected, repairs } = enforceInvariants(state, to, queueAtTo, invariantFocus(state, (lastTick?.id ?? snapshot.tickId) + 1, watching));
   history.assertComplete();
 
   return {

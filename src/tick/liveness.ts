@@ -4,13 +4,14 @@ import { OVERDUE_GRACE_MS } from "../fleet/fleet-row";
 import { deadlineSinceLastTick, earliest, owedWork, type ShellDues } from "./owed";
 import type { QueueStats } from "../domain/queue";
 import type { TownRuntime } from "../town/runtime";
-import type { AlarmInfo, AlarmSchedule } from "./schedule";
+import type { Wake } from "../domain/plan";
+import type { AlarmSchedule } from "./schedule";
 
 export type AlarmCheck =
   /** An alarm is set, in time for what is owed. */
-  | { readonly outcome: "armed"; readonly alarm: AlarmInfo }
+  | { readonly outcome: "armed"; readonly alarm: Wake }
   /** Work was owed and the alarm was missing (or late): it is set again, and counted. */
-  | { readonly outcome: "rearmed"; readonly alarm: AlarmInfo; readonly owed: AlarmInfo }
+  | { readonly outcome: "rearmed"; readonly alarm: Wake; readonly owed: Wake }
   /** Nothing is owed and no alarm is set: the town sleeps, as it should. */
   | { readonly outcome: "asleep" };
 
@@ -46,7 +47,7 @@ export interface Liveness {
 }
 
 /** Liveness at `now`, from the alarm, the last tick's time and the queue as the caller read them. */
-export function livenessOf(runtime: TownRuntime, now: number, alarm: AlarmInfo | null, lastTickAt: number | null, queue: QueueStats, dues: ShellDues): Liveness {
+export function livenessOf(runtime: TownRuntime, now: number, alarm: Wake | null, lastTickAt: number | null, queue: QueueStats, dues: ShellDues): Liveness {
   const owed = earliest(owedWork(runtime, now, queue, deadlineSinceLastTick(runtime, lastTickAt), dues));
   const dueAt = alarm ? alarm.at : owed ? owed.at : null;
   return {

@@ -1,7 +1,7 @@
 import type { QueueStats } from "../domain/queue";
 import { deadlineReason } from "../domain/deadlines";
 import type { TownRuntime } from "../town/runtime";
-import type { AlarmInfo } from "./schedule";
+import type { Wake } from "../domain/plan";
 
 /** What the shell knows beside the state and its storage: the moments the town's alarm must also cover. */
 export interface ShellDues {
@@ -18,9 +18,9 @@ export interface ShellDues {
  * tick), a look at open violations (so they are re-checked, and reminded on their cooldown), a
  * registration to retry. Empty: the town owes nothing and may sleep.
  */
-export function owedWork(runtime: TownRuntime, now: number, queue: QueueStats, deadline: AlarmInfo | null, dues: ShellDues): AlarmInfo[] {
+export function owedWork(runtime: TownRuntime, now: number, queue: QueueStats, deadline: Wake | null, dues: ShellDues): Wake[] {
   const config = runtime.state.town.config;
-  const owed: AlarmInfo[] = [];
+  const owed: Wake[] = [];
   if (deadline) owed.push(deadline);
   // Owed since the oldest arrived (the alarm itself is never set sooner than "soon").
   if (queue.pending > 0) owed.push({ at: queue.oldestPendingAt ?? now, reason: `${queue.pending} event(s) pending` });
@@ -35,14 +35,14 @@ export function owedWork(runtime: TownRuntime, now: number, queue: QueueStats, d
 }
 
 /** The first deadline of the rules after the last tick: what a tick that never came would have had to handle. */
-export function deadlineSinceLastTick(runtime: TownRuntime, lastTickAt: number | null): AlarmInfo | null {
+export function deadlineSinceLastTick(runtime: TownRuntime, lastTickAt: number | null): Wake | null {
   const next = runtime.state.nextDeadline(lastTickAt ?? -Infinity);
   return next ? { at: next.at, reason: deadlineReason(next) } : null;
 }
 
 /** The earliest of what is owed, or null. */
-export function earliest(owed: readonly AlarmInfo[]): AlarmInfo | null {
-  let first: AlarmInfo | null = null;
+export function earliest(owed: readonly Wake[]): Wake | null {
+  let first: Wake | null = null;
   for (const item of owed) if (!first || item.at < first.at) first = item;
   return first;
 }

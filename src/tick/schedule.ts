@@ -1,11 +1,7 @@
 import { doublingDelay } from "../domain/backoff";
 import type { TownConfig } from "../domain/config";
+import type { Wake } from "../domain/plan";
 import type { Clock } from "../domain/clock";
-
-export interface AlarmInfo {
-  readonly at: number;
-  readonly reason: string;
-}
 
 const ALARM_KEY = "alarm";
 
@@ -18,7 +14,7 @@ const ALARM_KEY = "alarm";
  */
 export class AlarmSchedule {
   /** A wake-up asked for while a tick was running: the tick's own schedule must not push it back. */
-  private requested: AlarmInfo | null = null;
+  private requested: Wake | null = null;
 
   constructor(
     private readonly storage: DurableObjectStorage,
@@ -31,9 +27,9 @@ export class AlarmSchedule {
   }
 
   /** After a tick: the earliest of what the candidates need (nothing sooner than "soon"), or no alarm at all when nothing is owed. */
-  async next(config: TownConfig, candidates: ReadonlyArray<AlarmInfo | null>): Promise<AlarmInfo | null> {
+  async next(config: TownConfig, candidates: ReadonlyArray<Wake | null>): Promise<Wake | null> {
     const now = this.clock.now();
-    let next: AlarmInfo | null = null;
+    let next: Wake | null = null;
     for (const candidate of [...candidates, this.requested]) {
       if (!candidate) continue;
       // Nothing sooner than "soon": a burst of work shares one tick.
@@ -60,15 +56,15 @@ export class AlarmSchedule {
   }
 
   async set(at: number, reason: string): Promise<void> {
-    await this.storage.put<AlarmInfo>(ALARM_KEY, { at, reason });
+    await this.storage.put<Wake>(ALARM_KEY, { at, reason });
     await this.storage.setAlarm(at);
   }
 
   /** The alarm as set, with why. */
-  async current(): Promise<AlarmInfo | null> {
+  async current(): Promise<Wake | null> {
     const at = await this.storage.getAlarm();
     if (at === null) return null;
-    const info = await this.storage.get<AlarmInfo>(ALARM_KEY);
+    const info = await this.storage.get<Wake>(ALARM_KEY);
     return { at, reason: info && info.at === at ? info.reason : "scheduled" };
   }
 

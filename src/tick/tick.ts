@@ -1,7 +1,7 @@
 import { advanceTown, describeError, type ActionResult, type Advance } from "../domain/advance";
 import { ACTION_TYPES, recordable, type ActionType } from "../domain/actions";
 import { parseLoggedEvent, type TownEvent } from "../domain/events";
-import { enforceInvariants, invariantScope } from "../domain/invariants";
+import { enforceInvariants, invariantFocus } from "../domain/invariants";
 import { queueFacts } from "../domain/queue";
 import type { StoredEvent } from "../db/event-store";
 import type { NewTick } from "../db/tick-store";
@@ -76,8 +76,8 @@ export function runTick(runtime: TownRuntime, now: number): TickReport {
   phases.lap("settle");
 
   // What changed since the last tick, the entities of open violations, and one bucket of the sweep.
-  const scope = invariantScope(state, tickId, runtime.openViolations.values());
-  const { detected, repairs } = enforceInvariants(state, now, queueFacts(queue, now), scope);
+  const focus = invariantFocus(state, tickId, runtime.openViolations.values());
+  const { detected, repairs } = enforceInvariants(state, now, queueFacts(queue, now), focus);
   const violations = trackViolations(runtime.openViolations, detected, now, config.violationReportCooldownMs);
   phases.lap("invariants");
 

@@ -9,7 +9,8 @@ import { townSummary } from "../fleet/fleet-report";
 import { owedWork, type ShellDues } from "./owed";
 import type { TownParts } from "../town/parts";
 import type { TownRuntime } from "../town/runtime";
-import { failedTickBackoff, type AlarmInfo } from "./schedule";
+import type { Wake } from "../domain/plan";
+import { failedTickBackoff } from "./schedule";
 import { commitTick, describeError, type TickReport } from "./tick";
 
 /** What a failed schedule step leaves (null is a schedule too: no alarm, nothing owed). */
@@ -76,7 +77,7 @@ export class Ticker {
     await steps.run("registration", () => registration.retryIfPending(town.id, town.createdAt), undefined);
     // The queue after side effects (their results are events), read once for the schedule and the summary: nothing in between logs one.
     let queue: QueueStats | undefined;
-    const wake = await steps.run<AlarmInfo | null | typeof SCHEDULE_FAILED>(
+    const wake = await steps.run<Wake | null | typeof SCHEDULE_FAILED>(
       "schedule",
       () => {
         queue = store.events.queueStats();

@@ -345,7 +345,7 @@ export class TownDO extends DurableObject<TownEnv> {
     if (!loaded) return null;
     const { state, observations } = loaded;
     // Finished beads an older version (or a hand edit) left in the working set are archived now.
-    if (state.settledAtLoad.length > 0) this.store.transaction(() => this.store.state.archive(state.settledAtLoad, state.finished));
+    if (state.archivedAtLoad.length > 0) this.store.transaction(() => this.store.state.archive(state.archivedAtLoad, state.finished));
     this.runtime = {
       store: this.store,
       state,
@@ -389,14 +389,14 @@ export class TownDO extends DurableObject<TownEnv> {
 
   /** A command that creates a bead (or convoy), answered with the bead as the API shows it, once per idempotency key. */
   private async createBead(
-    scope: "beads" | "convoys",
+    route: "beads" | "convoys",
     idempotency: IdempotentRequest | undefined,
     create: (runtime: TownRuntime, now: number, remember: ((created: commands.Created<Bead>) => void) | undefined) => Result<commands.Created<Bead>>,
     reason: string,
   ) {
     return this.command(
       (runtime, now) =>
-        once<BeadAnswer>(runtime, idempotency, scope, now, (remember) => {
+        once<BeadAnswer>(runtime, idempotency, route, now, (remember) => {
           const asView = (created: commands.Created<Bead>) => ({ created: created.created, value: beadView(created.value) });
           const result = create(runtime, now, remember && ((created) => remember(asView(created))));
           return result.ok ? ok(asView(result.value)) : result;

@@ -5,14 +5,14 @@ import { renderPrometheus } from "../observability/prometheus";
 import { livenessOf } from "../tick/liveness";
 import type { ShellDues } from "../tick/owed";
 import type { TownRuntime } from "../town/runtime";
-import type { AlarmInfo } from "../tick/schedule";
+import type { Wake } from "../domain/plan";
 import { countsByStatus } from "./entity-views";
 
 /**
  * The town's Prometheus exposition: its persisted counters and histograms, and every declared gauge as
  * the town reads now (a gauge added to metrics.ts is a type error here until it is read).
  */
-export function townMetrics(runtime: TownRuntime, now: number, alarm: AlarmInfo | null, dues: ShellDues): string {
+export function townMetrics(runtime: TownRuntime, now: number, alarm: Wake | null, dues: ShellDues): string {
   const { state, store } = runtime;
   const queue = store.events.queueStats();
   const { agents, beads } = countsByStatus(state);

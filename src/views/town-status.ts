@@ -3,7 +3,7 @@ import type { QueueStats } from "../domain/queue";
 import { livenessOf } from "../tick/liveness";
 import type { ShellDues } from "../tick/owed";
 import type { TownRuntime } from "../town/runtime";
-import type { AlarmInfo } from "../tick/schedule";
+import type { Wake } from "../domain/plan";
 import { CounterReadings } from "../observability/counters";
 import { METRICS } from "../observability/metrics";
 import { tickView } from "./tick-history";
@@ -15,14 +15,14 @@ import { countsByStatus } from "./entity-views";
  * tick's metrics (read from the tick history, so they survive an eviction) and its liveness. Each
  * storage read is made once.
  */
-export function townStatus(runtime: TownRuntime, now: number, alarm: AlarmInfo | null, dues: ShellDues) {
+export function townStatus(runtime: TownRuntime, now: number, alarm: Wake | null, dues: ShellDues) {
   const seen = { queue: runtime.store.events.queueStats(), counters: new CounterReadings(runtime.store.counters.rows()) };
   const status = alarmStatus(runtime, now, alarm, seen);
   const liveness = livenessOf(runtime, now, alarm, status.lastTick?.at ?? null, seen.queue, dues);
   return { ...status, liveness: { ...liveness, alarmRearms: seen.counters.sum(METRICS.alarmRearmed) } };
 }
 
-function alarmStatus(runtime: TownRuntime, now: number, alarm: AlarmInfo | null, seen: { queue: QueueStats; counters: CounterReadings }) {
+function alarmStatus(runtime: TownRuntime, now: number, alarm: Wake | null, seen: { queue: QueueStats; counters: CounterReadings }) {
   const { state, store } = runtime;
   const town = state.town;
   const { queue, counters } = seen;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { applyAction } from "../../src/domain/apply-action";
-import { checkInvariants, invariantScope } from "../../src/domain/invariants";
+import { checkInvariants, invariantFocus } from "../../src/domain/invariants";
 import { oldestPendingAge, queueFacts, type QueueFacts } from "../../src/domain/queue";
 import { SWEEP_BUCKETS } from "../../src/domain/work-index";
 import type { TownState } from "../../src/domain/state";
@@ -117,9 +117,9 @@ describe("the rolling sweep", () => {
     const found: number[] = [];
     let largest = 0;
     for (let tickId = 1; tickId <= SWEEP_BUCKETS; tickId++) {
-      const scope = invariantScope(state, tickId, []);
-      largest = Math.max(largest, scope.beads.size);
-      if (checkInvariants(state, T0, EMPTY_QUEUE, scope).some((v) => v.key === "2:broken")) found.push(tickId);
+      const focus = invariantFocus(state, tickId, []);
+      largest = Math.max(largest, focus.beads.size);
+      if (checkInvariants(state, T0, EMPTY_QUEUE, focus).some((v) => v.key === "2:broken")) found.push(tickId);
     }
     // Found exactly once per cycle, while no tick looked at more than a part of the town.
     expect(found).toHaveLength(1);
@@ -127,6 +127,6 @@ describe("the rolling sweep", () => {
     // And a tick that touches it finds it at once, whatever the bucket.
     state.touch({ agents: new Set(), beads: new Set([beadId("broken")]) });
     const other = found[0]! + 1;
-    expect(checkInvariants(state, T0, EMPTY_QUEUE, invariantScope(state, other, [])).map((v) => v.key)).toEqual(["2:broken"]);
+    expect(checkInvariants(state, T0, EMPTY_QUEUE, invariantFocus(state, other, [])).map((v) => v.key)).toEqual(["2:broken"]);
   });
 });

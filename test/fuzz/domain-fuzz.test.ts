@@ -5,8 +5,8 @@ import { advanceTown, type Advance } from "../../src/domain/advance";
 import { applyEvent } from "../../src/domain/apply-event";
 import type { EventBody, TownEvent } from "../../src/domain/events";
 import type { AgentId, BeadId } from "../../src/domain/ids";
-import { checkInvariants, enforceInvariants, invariantScope, type Violation } from "../../src/domain/invariants";
-import { isLive, isTerminal } from "../../src/domain/model";
+import { checkInvariants, enforceInvariants, invariantFocus, type Violation } from "../../src/domain/invariants";
+import { isLive, isFinished } from "../../src/domain/model";
 import { reconcile } from "../../src/domain/reconcile";
 import type { TownState } from "../../src/domain/state";
 import { MemoryArchive } from "../../src/domain/archive";
@@ -77,7 +77,7 @@ const progressViolations = (violations: readonly Violation[]) => violations.filt
  */
 function focusedTick(state: TownState, now: number, events: readonly TownEvent[], tickId: number, open: readonly Violation[] = []): Advance & { repairs: unknown[]; detected: Violation[] } {
   const advance = advanceTown(state, events, now);
-  const { repairs, detected } = enforceInvariants(state, now, NO_QUEUE, invariantScope(state, tickId, open));
+  const { repairs, detected } = enforceInvariants(state, now, NO_QUEUE, invariantFocus(state, tickId, open));
   state.commit();
   state.tickCommitted(now, advance.claimed);
   return { ...advance, repairs, detected };
@@ -145,9 +145,9 @@ function run(steps: readonly Step[]): { state: TownState; history: Entry[]; chec
         break;
       }
       case "cancel": {
-        const bead = pick([...state.beads()].filter((b) => !isTerminal(b)), s.bead);
+        const bead = pick([...state.beads()].filter((b) => !isFinished(b)), s.bead);
         // As the API checks: a convoy closes only over finished work (cancelled otherwise as failed).
-        const unfinished = bead?.tracked.some((id) => !isTerminal(state.bead(id)!));
+        const unfinished = bead?.tracked.some((id) => !isFinished(state.bead(id)!));
         if (bead) command(event({ type: "bead_cancelled", agentId: null, beadId: bead.id, payload: { status: s.bead % 2 || unfinished ? "failed" : "closed" } }));
         break;
       }
@@ -196,7 +196,7 @@ function run(steps: readonly Step[]): { state: TownState; history: Entry[]; chec
         break;
       }
       case "pr": {
-        const mr = pick(beads("merge_request").filter((b) => !isTerminal(b)), s.bead);
+        const mr = pick(beads("merge_request").filter((b) => !isFinished(b)), s.bead);
         if (mr) pending.push(event({ type: "pr_status_changed", agentId: null, beadId: mr.id, payload: { status: s.merged ? "merged" : "closed" } }));
         break;
       }

@@ -1,6 +1,6 @@
 import { collectionDeadline, graceEnd, heartbeatDeadline, purgeDeadline, reportedSinceDispatch, stallDeadline } from "../deadlines";
 import type { Agent } from "../model";
-import { isTerminal, owesStop } from "../model";
+import { isFinished, owesStop } from "../model";
 import type { Plan } from "../plan";
 import { iso, seconds } from "../format";
 
@@ -74,7 +74,7 @@ export function stopOrphaned(plan: Plan): void {
   for (const agent of liveAgents(plan)) {
     if (!agent.hook) continue;
     const bead = plan.state.bead(agent.hook);
-    if (bead && !isTerminal(bead)) continue;
+    if (bead && !isFinished(bead)) continue;
     if (!plan.claimAgent(agent.id)) continue;
     plan.emit("agents.stopOrphaned", bead ? `its bead ${bead.id} is ${bead.status}` : `its bead ${agent.hook} does not exist`, {
       type: "stop_agent",
@@ -90,7 +90,7 @@ export function unhookTerminal(plan: Plan): void {
   for (const agent of plan.agentsWith("idle")) {
     if (!agent.hook) continue;
     const bead = plan.state.bead(agent.hook);
-    if (bead && !isTerminal(bead)) continue;
+    if (bead && !isFinished(bead)) continue;
     if (!plan.claimAgent(agent.id)) continue;
     plan.emit("agents.unhookTerminal", bead ? `idle and hooked to ${bead.status} bead` : "idle and hooked to a missing bead", {
       type: "unhook_agent",

@@ -1,7 +1,7 @@
 import { backoffEnd } from "../deadlines";
 import type { BeadId } from "../ids";
 import type { Bead } from "../model";
-import { isTerminal } from "../model";
+import { isFinished } from "../model";
 import type { Plan } from "../plan";
 import { byUrgency, type RigWork } from "../work-index";
 import { iso } from "../format";
@@ -94,7 +94,7 @@ export function settleReview(plan: Plan): void {
   for (const bead of plan.beadsWith("in_review")) {
     if (bead.type !== "issue") continue;
     const requests = plan.state.mergeRequestsOf(bead.id).map((id) => plan.state.bead(id));
-    if (requests.length === 0 || requests.some((mr) => !mr || !isTerminal(mr) || mr.merged)) continue;
+    if (requests.length === 0 || requests.some((mr) => !mr || !isFinished(mr) || mr.merged)) continue;
     if (!plan.claimBead(bead.id)) continue;
     plan.emit("beads.settleReview", `all ${requests.length} merge request(s) failed`, {
       type: "transition_bead",
