@@ -6,7 +6,7 @@ import type { BeadId, RigId } from "../domain/ids";
 import type { Bead, Rig } from "../domain/model";
 import { isFinished } from "../domain/model";
 import { toNewEvent } from "../db/event-rows";
-import { fail, ok, type Result } from "../domain/result";
+import { beadNotFound, fail, ok, type Result } from "../domain/result";
 import { inTransaction, persistChanges, type TownRuntime } from "../town/runtime";
 
 /**
@@ -30,7 +30,7 @@ export function addRig(runtime: TownRuntime, input: AddRigInput, newId: string, 
   const existing = runtime.state.rig(rigId);
   if (existing) {
     const same = existing.name === payload.name && existing.gitUrl === payload.gitUrl && existing.defaultBranch === payload.defaultBranch;
-    return same ? ok({ created: false, value: existing }) : fail(409, "rig_exists", `rig ${rigId} already exists with different settings; pick another id`);
+    return same ? ok({ created: false, value: existing }) : fail("rig_exists", `rig ${rigId} already exists with different settings; pick another id`);
   }
   command(runtime, `rig:${rigId}`, { type: "rig_added", agentId: null, beadId: null, payload }, now, () => onCreated?.({ created: true, value: runtime.state.rig(rigId)! }));
   return ok({ created: true, value: runtime.state.rig(rigId)! });
@@ -39,11 +39,11 @@ export function addRig(runtime: TownRuntime, input: AddRigInput, newId: string, 
 export function slingBead(runtime: TownRuntime, input: SlingBeadInput, newId: string, now: number, onCreated?: (created: Created<Bead>) => void): Result<Created<Bead>> {
   const { state, store } = runtime;
   const beadId = (input.id ?? newId) as BeadId;
-  if (!state.rig(input.rigId)) return fail(404, "rig_not_found", `rig ${input.rigId} does not exist in this town; add it with POST …/rigs`);
+  if (!state.rig(input.rigId)) return fail("rig_not_found", `rig ${input.rigId} does not exist in this town; add it with POST …/rigs`);
   const blockedBy = [...new Set(input.blockedBy ?? [])];
-  if (blockedBy.includes(beadId)) return fail(400, "invalid_request", `bead ${beadId} cannot block itself`);
+  if (blockedBy.includes(beadId)) return fail("invalid_request", `bead ${beadId} cannot block itself`);
   const missing = blockedBy.find((id) => !state.bead(id));
-  if (missing) return fail(404, "bead_not_found", `blockedBy names bead ${missing}, which does not exist in this town`);
+  if (missing) return fail("bead_not_found", `blockedBy names bead ${missing}, which does not exist in this town`);
   const payload = {
     rigId: input.rigId,
     title: input.title,
@@ -62,7 +62,7 @@ export function slingBead(runtime: TownRuntime, input: SlingBeadInput, newId: st
       existing.held === payload.held &&
       sameList(existing.blockedBy, blockedBy) &&
       (store.state.beadBody(beadId) ?? undefined) === payload.body;
-    return same ? ok({ created: false, value: existing }) : fail(409, "bead_exists", `bead ${beadId} already exists with different content; pick another id`);
+    return same ? ok({ created: false, value: existing }) : fail("bead_exists", `bead ${beadId} already exists with different content; pick another id`);
   }
   // The body stays on disk (it is not part of the state the reconciler reads).
   command(runtime, `bead:${beadId}`, { type: "bead_created", agentId: null, beadId, payload }, now, () => {
@@ -76,13 +76,13 @@ export function createConvoy(runtime: TownRuntime, input: CreateConvoyInput, new
   const { state } = runtime;
   const convoyId = (input.id ?? newId) as BeadId;
   const beadIds = [...new Set(input.beadIds)];
-  if (beadIds.includes(convoyId)) return fail(400, "invalid_request", `convoy ${convoyId} cannot track itself`);
+  if (beadIds.includes(convoyId)) return fail("invalid_request", `convoy ${convoyId} cannot track itself`);
   const missing = beadIds.find((id) => !state.bead(id));
-  if (missing) return fail(404, "bead_not_found", `beadIds names bead ${missing}, which does not exist in this town`);
+  if (missing) return fail("bead_not_found", `beadIds names bead ${missing}, which does not exist in this town`);
   const existing = stored(runtime, convoyId);
   if (existing) {
     const same = existing.type === "convoy" && existing.title === input.title && sameList(existing.tracked, beadIds);
-    return same ? ok({ created: false, value: existing }) : fail(409, "bead_exists", `bead ${convoyId} already exists with different content; pick another id`);
+    return same ? ok({ created: false, value: existing }) : fail("bead_exists", `bead ${convoyId} already exists with different content; pick another id`);
   }
   command(runtime, `convoy:${convoyId}`, { type: "convoy_created", agentId: null, beadId: convoyId, payload: { title: input.title, beadIds } }, now, () =>
     onCreated?.({ created: true, value: state.bead(convoyId)! }),
@@ -92,14 +92,14 @@ export function createConvoy(runtime: TownRuntime, input: CreateConvoyInput, new
 
 export function cancelBead(runtime: TownRuntime, beadId: BeadId, input: CancelBeadInput, now: number): Result<Bead> {
   const bead = runtime.state.bead(beadId);
-  if (!bead) return fail(404, "bead_not_found", `bead ${beadId} does not exist in this town`);
-  if (isFinished(bead)) return fail(409, "bead_finished", `bead ${beadId} is already ${bead.status}; there is nothing to cancel`);
+  if (!bead) return beadNotFound(beadId);
+  if (isFinished(bead)) return fail("bead_finished", `bead ${beadId} is already ${bead.status}; there is nothing to cancel`);
   const payload = { status: input.status ?? "failed", ...(input.reason === undefined ? {} : { reason: input.reason }) } as const;
   if (bead.type === "convoy" && payload.status === "closed") {
     // A closed convoy means its work is done (invariant 5): while it is not, it can only be given up on.
     const unfinished = runtime.state.unfinishedTracked(bead);
     if (unfinished.length > 0) {
-      return fail(409, "convoy_unfinished", `convoy ${beadId} tracks ${unfinished.length} unfinished bead(s) (${unfinished.slice(0, 5).join(", ")}); cancel it with status failed, or wait for them`);
+      return fail("convoy_unfinished", `convoy ${beadId} tracks ${unfinished.length} unfinished bead(s) (${unfinished.slice(0, 5).join(", ")}); cancel it with status failed, or wait for them`);
     }
   }
   command(runtime, `cancel:${beadId}`, { type: "bead_cancelled", agentId: null, beadId, payload }, now);
@@ -126,8 +126,8 @@ export function discardDeadLetter(runtime: TownRuntime, seq: number, newId: stri
 
 function deadLetter(runtime: TownRuntime, seq: number): Result<null> {
   const event = runtime.store.events.bySeq(seq);
-  if (!event) return fail(404, "event_not_found", `there is no event with seq ${seq} in this town (it may have been pruned); list dead letters with GET …/debug/events?status=dead`);
-  if (event.status !== "dead") return fail(409, "event_not_dead", `event ${seq} is ${event.status}, not dead-lettered; only dead letters can be retried or discarded`);
+  if (!event) return fail("event_not_found", `there is no event with seq ${seq} in this town (it may have been pruned); list dead letters with GET …/debug/events?status=dead`);
+  if (event.status !== "dead") return fail("event_not_dead", `event ${seq} is ${event.status}, not dead-lettered; only dead letters can be retried or discarded`);
   return ok(null);
 }
 

@@ -4,7 +4,7 @@ import type { AgentId } from "../domain/ids";
 import { isLive, noStopOwedFor, type Agent, type ContainerStatus } from "../domain/model";
 import { article } from "../domain/format";
 import { clientEventId, sameContent, shownEventId, toNewEvent } from "../db/event-rows";
-import { fail, ok, type Result } from "../domain/result";
+import { agentNotFound, fail, ok, type Result } from "../domain/result";
 import type { TownRuntime } from "../town/runtime";
 
 export interface IngestOutcome {
@@ -21,13 +21,13 @@ export function ingestEvents(runtime: TownRuntime, input: IngestInput, now: numb
   const { state, store } = runtime;
   for (const event of input.events) {
     if (event.agentId && !state.agent(event.agentId)) {
-      return fail(404, "agent_not_found", `event ${event.eventId}: agent ${event.agentId} does not exist in this town`);
+      return fail("agent_not_found", `event ${event.eventId}: agent ${event.agentId} does not exist in this town`);
     }
     if (event.type === "pr_status_changed") {
       const bead = state.bead(event.beadId);
-      if (!bead) return fail(404, "bead_not_found", `event ${event.eventId}: bead ${event.beadId} does not exist in this town`);
+      if (!bead) return fail("bead_not_found", `event ${event.eventId}: bead ${event.beadId} does not exist in this town`);
       if (bead.type !== "merge_request") {
-        return fail(400, "invalid_request", `event ${event.eventId}: bead ${event.beadId} is ${article(bead.type)}, not a merge request`);
+        return fail("invalid_request", `event ${event.eventId}: bead ${event.beadId} is ${article(bead.type)}, not a merge request`);
       }
     }
   }
@@ -72,7 +72,7 @@ class EventConflict extends Error {
 }
 
 const conflict = (eventId: string) =>
-  fail(409, "event_conflict", `event id ${eventId} was already used for a different event; use a new id for a new event`);
+  fail("event_conflict", `event id ${eventId} was already used for a different event; use a new id for a new event`);
 
 /** Statuses that mean the container is gone or broken. */
 const FAILURE_STATUSES: ReadonlySet<ContainerStatus> = new Set(["exited", "not_found", "error"]);
@@ -90,7 +90,7 @@ const FAILURE_STATUSES: ReadonlySet<ContainerStatus> = new Set(["exited", "not_f
 export function observeAgent(runtime: TownRuntime, agentId: AgentId, input: HeartbeatInput, now: number): { result: Result<null>; logged: boolean } {
   const { state, store, observations } = runtime;
   const agent = state.agent(agentId);
-  if (!agent) return { result: fail(404, "agent_not_found", `agent ${agentId} does not exist in this town`), logged: false };
+  if (!agent) return { result: agentNotFound(agentId), logged: false };
   const refusal = unwanted(agent, input.generation);
   if (refusal) return { result: refusal, logged: reportUnwanted(runtime, agent, input, now) };
   const status = input.containerStatus;
@@ -115,11 +115,11 @@ export function observeAgent(runtime: TownRuntime, agentId: AgentId, input: Hear
 
 /** Why a container of this generation is not one the town runs, or null if it is the agent's live one. */
 function unwanted(agent: Agent, generation: number) {
-  if (agent.status === "dead") return fail(409, "agent_retired", `agent ${agent.id} was retired; stop its container`);
+  if (agent.status === "dead") return fail("agent_retired", `agent ${agent.id} was retired; stop its container`);
   if (generation !== agent.generation) {
-    return fail(409, "stale_generation", `agent ${agent.id} is at generation ${agent.generation}; a container of generation ${generation} is stale and should stop`);
+    return fail("stale_generation", `agent ${agent.id} is at generation ${agent.generation}; a container of generation ${generation} is stale and should stop`);
   }
-  if (!isLive(agent)) return fail(409, "agent_idle", `agent ${agent.id} has no work at generation ${generation} (it is ${agent.status}); stop this container`);
+  if (!isLive(agent)) return fail("agent_idle", `agent ${agent.id} has no work at generation ${generation} (it is ${agent.status}); stop this container`);
   return null;
 }
 

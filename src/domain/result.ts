@@ -1,27 +1,61 @@
 /**
- * Errors are values across the Worker → Durable Object boundary: an RPC returns a Result, and the HTTP
- * layer turns a failure into `{ error: { code, message } }` with its status.
+ * Errors are values across the Worker → Durable Object boundary: the town answers a Result, whose
+ * failure is a stable code and a message. What HTTP status a code is, and in which order a request's
+ * checks run, is the Worker's to decide (src/http/errors.ts, src/http/route.ts).
  */
-export type ErrorStatus = 400 | 401 | 403 | 404 | 409 | 413 | 429 | 500 | 503;
 
-export interface ApiError {
-  readonly status: ErrorStatus;
+/** Every code a town answers with (each has its HTTP status in src/http/errors.ts). */
+export type ErrorCode =
+  // the input names something impossible, or asks for what cannot be read
+  | "invalid_request"
+  | "history_unavailable"
+  // the agent token is not this town's
+  | "invalid_token"
+  // what the request names does not exist
+  | "town_not_found"
+  | "rig_not_found"
+  | "bead_not_found"
+  | "agent_not_found"
+  | "event_not_found"
+  // the request conflicts with what the town holds
+  | "town_mismatch"
+  | "rig_exists"
+  | "bead_exists"
+  | "bead_finished"
+  | "convoy_unfinished"
+  | "event_conflict"
+  | "event_not_dead"
+  | "idempotency_key_reused"
+  | "stale_generation"
+  | "agent_idle"
+  | "agent_retired"
+  // the request is too costly to answer
+  | "replay_too_large"
+  | "history_too_large"
+  | "rate_limited"
+  // a part the town depends on is unavailable
+  | "registry_unavailable";
+
+export interface Failure {
   /** Stable snake_case code a caller can branch on. */
-  readonly code: string;
+  readonly code: ErrorCode;
   /** What went wrong and what to do about it. */
   readonly message: string;
-  /** Seconds, for 429. */
+  /** Seconds until trying again makes sense (rate_limited). */
   readonly retryAfter?: number;
 }
 
-export type Result<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: ApiError };
+export type Result<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: Failure };
 
 export const ok = <T>(value: T): Result<T> => ({ ok: true, value });
 
-export const fail = (status: ErrorStatus, code: string, message: string, retryAfter?: number): { ok: false; error: ApiError } => ({
+export const fail = (code: ErrorCode, message: string, retryAfter?: number): { ok: false; error: Failure } => ({
   ok: false,
-  error: retryAfter === undefined ? { status, code, message } : { status, code, message, retryAfter },
+  error: retryAfter === undefined ? { code, message } : { code, message, retryAfter },
 });
 
-export const townNotFound = (townId: string) =>
-  fail(404, "town_not_found", `town ${townId} does not exist; create it with PUT /api/towns/${townId}`);
+export const townNotFound = (townId: string) => fail("town_not_found", `town ${townId} does not exist; create it with PUT /api/towns/${townId}`);
+
+export const beadNotFound = (beadId: string) => fail("bead_not_found", `bead ${beadId} does not exist in this town`);
+export const agentNotFound = (agentId: string) => fail("agent_not_found", `agent ${agentId} does not exist in this town`);
+export const eventNotFound = (seq: number) => fail("event_not_found", `there is no event with seq ${seq} in this town`);

@@ -1,4 +1,34 @@
-import type { ApiError, ErrorStatus } from "../domain/result";
+import type { ErrorCode, Failure } from "../domain/result";
+
+/** The statuses the API answers errors with (DESIGN §6). */
+export type ErrorStatus = 400 | 401 | 403 | 404 | 409 | 413 | 429 | 500 | 503;
+
+/** The HTTP status of each code a town answers with: the town speaks the domain, the Worker speaks HTTP. */
+const STATUS_OF: Readonly<Record<ErrorCode, ErrorStatus>> = {
+  invalid_request: 400,
+  history_unavailable: 400,
+  invalid_token: 401,
+  town_not_found: 404,
+  rig_not_found: 404,
+  bead_not_found: 404,
+  agent_not_found: 404,
+  event_not_found: 404,
+  town_mismatch: 409,
+  rig_exists: 409,
+  bead_exists: 409,
+  bead_finished: 409,
+  convoy_unfinished: 409,
+  event_conflict: 409,
+  event_not_dead: 409,
+  idempotency_key_reused: 409,
+  stale_generation: 409,
+  agent_idle: 409,
+  agent_retired: 409,
+  replay_too_large: 413,
+  history_too_large: 413,
+  rate_limited: 429,
+  registry_unavailable: 503,
+};
 
 /** An error a handler throws to answer with `{ error: { code, message } }`. */
 export class HttpError extends Error {
@@ -11,8 +41,9 @@ export class HttpError extends Error {
     super(message);
   }
 
-  static from(error: ApiError): HttpError {
-    return new HttpError(error.status, error.code, error.message, error.retryAfter);
+  /** A town's failure as the Worker answers it. */
+  static from(failure: Failure): HttpError {
+    return new HttpError(STATUS_OF[failure.code], failure.code, failure.message, failure.retryAfter);
   }
 }
 

@@ -2,9 +2,9 @@ import type { IRequest } from "itty-router";
 import { z } from "zod";
 import { AgentIdSchema, BeadIdSchema, TownIdSchema } from "../domain/ids";
 import type { Env } from "../env";
-import { sha256Hex } from "../auth/tokens";
+import { INVALID_AGENT_TOKEN, sha256Hex } from "../auth/tokens";
 import type { IdempotentRequest } from "../commands/idempotency";
-import type { Result } from "../domain/result";
+import { agentNotFound, beadNotFound, eventNotFound, townNotFound, type Result } from "../domain/result";
 import type { TownDO } from "../town/town.do";
 import { pageToken, requireAgentToken, requireScope, type Scope } from "./auth";
 import { describeIssues, readJson } from "./body";
@@ -121,15 +121,33 @@ async function checkedRun(spec: Route, request: IRequest, env: Env): Promise<Res
     query = spec.query ? readQuery(request, spec.query) : undefined;
     body = spec.body ? await readJson(request, spec.body.schema, spec.body.limit) : undefined;
   } catch (error) {
-    // The input is wrong; but first, does what the path names exist (and does the town know the agent token)?
-    if (error instanceof HttpError && town) {
-      const known = await town.precheck({ ...(spec.access === "agent" ? { agentToken: token } : {}), beadId: params.beadId, agentId: params.agentId, seq: params.seq });
-      if (!known.ok) throw HttpError.from(known.error);
-    }
+    // The input is wrong; but the checks before the body's come first (DESIGN §6).
+    if (error instanceof HttpError && town) await checkPath(town, spec.access === "agent" ? token : undefined, params);
     throw error;
   }
   const idempotency = spec.idempotent ? await idempotencyOf(request, body) : undefined;
   return spec.handle({ request, env, params, town, body, query, token, idempotency });
+}
+
+/**
+ * The checks that come before the body's, for a request whose body is wrong: the agent token is the
+ * town's (401, in the same words whether the town exists or not), then the town and what the path
+ * names exist (404).
+ */
+async function checkPath(town: DurableObjectStub<TownDO>, agentToken: string | undefined, params: Partial<ParamValues>): Promise<void> {
+  const names = { agentToken, beadId: params.beadId, agentId: params.agentId, seq: params.seq };
+  const facts = await town.exists(Object.fromEntries(Object.entries(names).filter(([, value]) => value !== undefined)));
+  if (facts.agentToken === false) throw new HttpError(401, "invalid_token", INVALID_AGENT_TOKEN);
+  const missing = !facts.town
+    ? townNotFound(params.townId ?? "")
+    : facts.bead === false
+      ? beadNotFound(params.beadId!)
+      : facts.agent === false
+        ? agentNotFound(params.agentId!)
+        : facts.event === false
+          ? eventNotFound(params.seq!)
+          : null;
+  if (missing) throw HttpError.from(missing.error);
 }
 
 /** Counts a refusal for want of a valid token against the client's address and town: past the limit, 429. */

@@ -62,7 +62,7 @@ export function exportHistory(store: TownStore, townId: string, from: number, to
   const storedEventBytes = events.bytes - (bodies ? 0 : events.bodyBytes);
   const rough = ref.bytes + storedEventBytes * ESCAPED_PAYLOAD + events.events * EVENT_JSON_BYTES + ticks.bytes + ticks.ticks * TICK_JSON_BYTES;
   const tooLarge = (bytes: number) =>
-    fail(413, "history_too_large", `the bundle of ${iso(from)} to ${iso(to)} would be about ${mib(bytes)} MiB; the limit is ${mib(HISTORY_LIMITS.maxBytes)} MiB: choose a shorter or later window${bodies ? ", or leave out bodies=1" : ""}`);
+    fail("history_too_large", `the bundle of ${iso(from)} to ${iso(to)} would be about ${mib(bytes)} MiB; the limit is ${mib(HISTORY_LIMITS.maxBytes)} MiB: choose a shorter or later window${bodies ? ", or leave out bodies=1" : ""}`);
   if (rough > HISTORY_LIMITS.maxBytes) return tooLarge(rough);
 
   const snapshot = readSnapshot(store, ref);

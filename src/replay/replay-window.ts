@@ -42,7 +42,7 @@ export function replayWindow(store: TownStore, from: number, to: number, now: nu
   const snapshot = found.value;
 
   const size = historySize(store, snapshot, to);
-  const tooLarge = (what: string) => fail(413, "replay_too_large", `replaying to ${iso(to)} ${what}; choose a shorter or later window`);
+  const tooLarge = (what: string) => fail("replay_too_large", `replaying to ${iso(to)} ${what}; choose a shorter or later window`);
   if (size.ticks > REPLAY_LIMITS.maxTicks) return tooLarge(`re-runs more than ${REPLAY_LIMITS.maxTicks} ticks`);
   if (size.events > REPLAY_LIMITS.maxEvents) return tooLarge(`reads more than ${REPLAY_LIMITS.maxEvents} events`);
   if (size.bytes > REPLAY_LIMITS.maxBytesRead) {
@@ -57,7 +57,7 @@ export function replayWindow(store: TownStore, from: number, to: number, now: nu
   try {
     return ok(replayHistory(history, from, { budget: new WorkBudget(REPLAY_LIMITS.maxWork) }));
   } catch (error) {
-    if (error instanceof ReplayTooLarge) return fail(413, "replay_too_large", error.message);
+    if (error instanceof ReplayTooLarge) return fail("replay_too_large", error.message);
     throw error;
   }
 }

@@ -20,24 +20,24 @@ const COMMAND_PAGE = 200;
  * from (the last one at or before `from`), and proof that nothing after it was pruned. Replay and
  * export both start here, so they refuse the same windows with the same words.
  */
-export function findHistory(store: TownStore, from: number, to: number, now: number, maxWindowMs: number, code: string): Result<SnapshotRef> {
-  if (to > now) return fail(400, "invalid_request", `to (${iso(to)}) is in the future; the town's clock says ${iso(now)}`);
-  if (to - from > maxWindowMs) return fail(413, code, `the window is ${hours(to - from)} h; at most ${hours(maxWindowMs)} h can be read at once`);
+export function findHistory(store: TownStore, from: number, to: number, now: number, maxWindowMs: number, code: "replay_too_large" | "history_too_large"): Result<SnapshotRef> {
+  if (to > now) return fail("invalid_request", `to (${iso(to)}) is in the future; the town's clock says ${iso(now)}`);
+  if (to - from > maxWindowMs) return fail(code, `the window is ${hours(to - from)} h; at most ${hours(maxWindowMs)} h can be read at once`);
   // Before the town's first snapshot there was no town (or nothing is kept): start from the creation
   // snapshot if that is what the first one is, else the history is gone.
   const snapshot = store.snapshots.refAtOrBefore(from) ?? store.snapshots.creationRef();
   if (!snapshot) {
     const oldest = store.snapshots.oldestAt();
-    return fail(400, "history_unavailable", `there is no snapshot at or before ${iso(from)}; history starts at ${oldest === null ? "no earlier moment" : iso(oldest)}`);
+    return fail("history_unavailable", `there is no snapshot at or before ${iso(from)}; history starts at ${oldest === null ? "no earlier moment" : iso(oldest)}`);
   }
   // The history after the snapshot must be complete: nothing pruned in between.
   const logSeq = store.events.maxSeq();
   if (store.events.countBetween(snapshot.logSeq, logSeq) !== logSeq - snapshot.logSeq) {
-    return fail(400, "history_unavailable", `events after the snapshot of ${iso(snapshot.takenAt)} were pruned; pick a more recent window`);
+    return fail("history_unavailable", `events after the snapshot of ${iso(snapshot.takenAt)} were pruned; pick a more recent window`);
   }
   const oldestTick = store.ticks.oldestId();
   if (oldestTick !== null && oldestTick > snapshot.tickId + 1) {
-    return fail(400, "history_unavailable", `ticks after the snapshot of ${iso(snapshot.takenAt)} were pruned; pick a more recent window`);
+    return fail("history_unavailable", `ticks after the snapshot of ${iso(snapshot.takenAt)} were pruned; pick a more recent window`);
   }
   return ok(snapshot);
 }

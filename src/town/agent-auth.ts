@@ -11,5 +11,5 @@ export async function isAgentToken(runtime: TownRuntime | null, token: string): 
 
 /** Null for this town's agent token; else a 401 that says the same whether the town exists or not. */
 export async function agentTokenDenied(runtime: TownRuntime | null, token: string): Promise<Result<never> | null> {
-  return (await isAgentToken(runtime, token)) ? null : fail(401, "invalid_token", INVALID_AGENT_TOKEN);
+  return (await isAgentToken(runtime, token)) ? null : fail("invalid_token", INVALID_AGENT_TOKEN);
 }

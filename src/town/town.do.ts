@@ -28,7 +28,7 @@ import { Platform } from "../effects/platform";
 import { RateLimiter } from "./rate-limiter";
 import { Registration } from "../fleet/registration";
 import { replayWindow } from "../replay/replay-window";
-import { fail, ok, townNotFound, type Result } from "../domain/result";
+import { beadNotFound, fail, ok, townNotFound, type Result } from "../domain/result";
 import type { TownRuntime } from "./runtime";
 import { townMetrics } from "../views/town-metrics";
 import { AlarmSchedule } from "../tick/schedule";
@@ -42,6 +42,21 @@ type TownView = ReturnType<typeof townView>;
 /** What a creating request for a bead answers: the bead as the API shows it, and whether it is new. */
 type BeadAnswer = { created: boolean; value: ReturnType<typeof beadView> };
 export type PutTownOutcome = { created: true; town: TownView; agentToken: string } | { created: false; town: TownView };
+/** What a request's path (and agent token) names, for `exists`. */
+export interface PathNames {
+  readonly agentToken?: string;
+  readonly beadId?: BeadId;
+  readonly agentId?: AgentId;
+  readonly seq?: number;
+}
+/** Whether the town and each thing asked about exist (a name not asked about is absent). */
+export interface PathFacts {
+  readonly town: boolean;
+  readonly agentToken?: boolean;
+  readonly bead?: boolean;
+  readonly agent?: boolean;
+  readonly event?: boolean;
+}
 /** Events one debug listing returns at most. */
 const MAX_DEBUG_EVENTS = 500;
 
@@ -92,7 +107,7 @@ export class TownDO extends DurableObject<TownEnv> {
     const now = this.clock.now();
     if (this.runtime) {
       const town = this.runtime.state.town;
-      if (town.id !== townId) return fail(409, "town_mismatch", `this object holds town ${town.id}`);
+      if (town.id !== townId) return fail("town_mismatch", `this object holds town ${town.id}`);
       commands.configureTown(this.runtime, mergeOverrides(town.overrides, overrides), crypto.randomUUID(), now);
       // Registering again is harmless and mends a creation whose registration failed.
       await registration.register(townId, town.createdAt);
@@ -120,7 +135,7 @@ export class TownDO extends DurableObject<TownEnv> {
       await this.parts.registration.deregister(townId);
     } catch (error) {
       this.log.error("could not deregister the town", { townId, error });
-      return fail(503, "registry_unavailable", "the town list could not be updated, so nothing was deleted; try again");
+      return fail("registry_unavailable", "the town list could not be updated, so nothing was deleted; try again");
     }
     await this.parts.schedule.clear();
     await this.ctx.storage.deleteAll();
@@ -172,7 +187,7 @@ export class TownDO extends DurableObject<TownEnv> {
       const live = runtime.state.liveBead(beadId);
       if (live) return ok(beadDetails(runtime, live, this.store.state.beadBody(beadId)));
       const stored = this.store.state.storedBead(beadId);
-      if (!stored) return fail(404, "bead_not_found", `bead ${beadId} does not exist in this town`);
+      if (!stored) return beadNotFound(beadId);
       const { body, ...bead } = stored;
       return ok(beadDetails(runtime, bead, body));
     });
@@ -204,17 +219,20 @@ export class TownDO extends DurableObject<TownEnv> {
   }
 
   /**
-   * The checks that come before the body's (DESIGN §6), for a request whose body is wrong: the agent
-   * token (401), then the town and what the path names (404). Null when they hold.
+   * Whether what a request names exists here: the town, and each of the agent token, bead, agent and
+   * event asked about (absent: not asked). The Worker decides what to answer from it, and in which order.
    */
-  async precheck(check: { agentToken?: string; beadId?: BeadId; agentId?: AgentId; seq?: number }): Promise<Result<null>> {
-    const denied = check.agentToken === undefined ? null : await agentTokenDenied(this.runtime, check.agentToken);
-    return denied ?? this.withTown((runtime) => {
-      if (check.beadId && !runtime.state.bead(check.beadId)) return fail(404, "bead_not_found", `bead ${check.beadId} does not exist in this town`);
-      if (check.agentId && !runtime.state.agent(check.agentId)) return fail(404, "agent_not_found", `agent ${check.agentId} does not exist in this town`);
-      if (check.seq !== undefined && !this.store.events.bySeq(check.seq)) return fail(404, "event_not_found", `there is no event with seq ${check.seq} in this town`);
-      return ok(null);
-    });
+  async exists(names: PathNames): Promise<PathFacts> {
+    const runtime = this.runtime;
+    const agentToken = names.agentToken === undefined ? undefined : await isAgentToken(runtime, names.agentToken);
+    if (!runtime) return { town: false, ...(agentToken === undefined ? {} : { agentToken }) };
+    return {
+      town: true,
+      ...(agentToken === undefined ? {} : { agentToken }),
+      ...(names.beadId === undefined ? {} : { bead: runtime.state.bead(names.beadId) !== undefined }),
+      ...(names.agentId === undefined ? {} : { agent: runtime.state.agent(names.agentId) !== undefined }),
+      ...(names.seq === undefined ? {} : { event: this.store.events.bySeq(names.seq) !== undefined }),
+    };
   }
 
   // ---- observability -----------------------------------------------------------------------------
@@ -279,7 +297,7 @@ export class TownDO extends DurableObject<TownEnv> {
   async explainBead(beadId: BeadId) {
     return this.withTown((runtime, now) => {
       const bead = runtime.state.bead(beadId);
-      if (!bead) return fail(404, "bead_not_found", `bead ${beadId} does not exist in this town`);
+      if (!bead) return beadNotFound(beadId);
       return ok(explainBead(runtime.state, bead, now));
     });
   }
@@ -368,7 +386,7 @@ export class TownDO extends DurableObject<TownEnv> {
   private async withDebug<T>(work: (runtime: TownRuntime, now: number) => Result<T> | Promise<Result<T>>): Promise<Result<T>> {
     return this.withTown((runtime, now) => {
       const verdict = this.debugLimiter.take(now, runtime.state.town.config.debugRequestsPerMinute);
-      if (!verdict.ok) return fail(429, "rate_limited", `too many debug requests for this town; try again in ${verdict.retryAfterSeconds} s`, verdict.retryAfterSeconds);
+      if (!verdict.ok) return fail("rate_limited", `too many debug requests for this town; try again in ${verdict.retryAfterSeconds} s`, verdict.retryAfterSeconds);
       return work(runtime, now);
     });
   }
