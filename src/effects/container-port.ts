@@ -1,5 +1,6 @@
 import type { AgentId, BeadId, RigId, TownId } from "../domain/ids";
 import type { AgentRole, BeadType } from "../domain/model";
+import type { Wake } from "../domain/plan";
 
 /** What the container service needs to start an agent on a bead. */
 export interface DispatchRequest {
@@ -36,4 +37,23 @@ export type CallOutcome =
 export interface ContainerPort {
   dispatch(request: DispatchRequest, signal: AbortSignal): Promise<CallOutcome>;
   stop(request: StopRequest, signal: AbortSignal): Promise<CallOutcome>;
+  /**
+   * A service whose agents run inside the town's own object (the simulated one) has nobody to call the
+   * town on their behalf: the town lets them report when it wakes, and wakes when they are due.
+   */
+  readonly hosted?: HostedAgents;
+}
+
+/** What an agent reports, the way a platform calls back: a heartbeat, work done, or a failure. */
+export type AgentReport =
+  | { readonly kind: "heartbeat"; readonly agentId: AgentId; readonly generation: number }
+  | { readonly kind: "done"; readonly agentId: AgentId; readonly generation: number; readonly branch: string }
+  | { readonly kind: "failed"; readonly agentId: AgentId; readonly generation: number; readonly reason: string };
+
+/** Agents a container service runs inside the town's object. */
+export interface HostedAgents {
+  /** Reports due by `now` (finished runs end), and when the next one falls due. */
+  progress(now: number): { reports: AgentReport[]; next: Wake | null };
+  /** When the next report falls due, without reporting anything (null: none is). */
+  nextReport(): Wake | null;
 }

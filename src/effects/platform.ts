@@ -10,6 +10,7 @@ import { httpContainerPort, type HttpContainerSettings } from "./http-container"
 import { runOutbox, type OutboxRun } from "./outbox";
 import { SimulatedContainers } from "./simulated-containers";
 import type { Clock } from "../domain/clock";
+import type { Wake } from "../domain/plan";
 import { toNewEvent } from "../db/event-rows";
 import { ingestEvents, observeAgent } from "../commands/ingest";
 import type { TownRuntime } from "../town/runtime";
@@ -22,12 +23,11 @@ export interface PlatformSettings extends HttpContainerSettings {
 
 /**
  * The agent platform as the town sees it: the container service (the environment picks the adapter)
- * that side effects call, and — with the simulated adapter — the simulated agents, which report back
- * through the very paths a real platform uses (heartbeats, agent callbacks).
+ * that side effects call, and the agents an adapter runs inside the object (the simulated ones), which
+ * report back through the very paths a real platform uses (heartbeats, agent callbacks).
  */
 export class Platform {
   private port: ContainerPort | null = null;
-  private simulation: SimulatedContainers | null = null;
 
   constructor(
     private readonly env: PlatformSettings,
@@ -40,25 +40,21 @@ export class Platform {
   containers(): ContainerPort {
     if (this.port) return this.port;
     const adapter = this.env.CONTAINER_ADAPTER ?? "simulated";
-    if (adapter === "http") {
-      this.port = httpContainerPort(this.env);
-    } else if (adapter === "simulated") {
-      this.simulation = new SimulatedContainers(this.store.simulation, this.clock, this.config);
-      this.port = this.simulation;
-    } else {
-      throw new Error(`CONTAINER_ADAPTER must be "simulated" or "http", not "${adapter}"`);
-    }
+    if (adapter === "http") this.port = httpContainerPort(this.env);
+    else if (adapter === "simulated") this.port = new SimulatedContainers(this.store.simulation, this.clock, this.config);
+    else throw new Error(`CONTAINER_ADAPTER must be "simulated" or "http", not "${adapter}"`);
     return this.port;
   }
 
   /**
-   * Lets the simulated agents report what came due by `now` (heartbeats, done, failed), as a real
-   * platform would call. Returns when the next report is due (null with a real platform).
+   * Lets the agents the container service runs inside this object (the simulated adapter's) report what
+   * came due by `now` — heartbeats, done, failed — through the very paths a real platform calls.
+   * Returns when they report next (null: no such agents, or none running).
    */
-  reportSimulated(runtime: TownRuntime, now: number): number | null {
-    this.containers();
-    if (!this.simulation) return null;
-    const { reports, wakeAt } = this.simulation.progress(now);
+  takeReports(runtime: TownRuntime, now: number): Wake | null {
+    const hosted = this.containers().hosted;
+    if (!hosted) return null;
+    const { reports, next } = hosted.progress(now);
     const events: IngestInput["events"] = [];
     for (const report of reports) {
       if (report.kind === "heartbeat") {
@@ -73,13 +69,12 @@ export class Platform {
       }
     }
     if (events.length > 0) ingestEvents(runtime, { events }, now);
-    return wakeAt;
+    return next;
   }
 
-  /** When the simulated agents report next (null with a real platform, or none running). */
-  nextSimulatedReport(): number | null {
-    this.containers();
-    return this.simulation?.nextReportAt() ?? null;
+  /** When the agents the service runs inside this object report next (null: none). */
+  nextReport(): Wake | null {
+    return this.containers().hosted?.nextReport() ?? null;
   }
 
   /** Executes the side effects that are due, after the tick committed; their outcomes enter the town as events. */
@@ -94,10 +89,9 @@ export class Platform {
     });
   }
 
-  /** Forgets the adapter and the simulation (the town was deleted). */
+  /** Forgets the adapter (the town was deleted). */
   reset(): void {
     this.port = null;
-    this.simulation = null;
   }
 
   /** The call for an effect, or null when the town no longer wants it. */

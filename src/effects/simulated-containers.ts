@@ -3,25 +3,21 @@ import type { TownConfig } from "../domain/config";
 import type { AgentId } from "../domain/ids";
 import type { SimulationStore } from "../db/simulation-store";
 import type { Clock } from "../domain/clock";
-import type { CallOutcome, ContainerPort, DispatchRequest, StopRequest } from "./container-port";
+import type { Wake } from "../domain/plan";
+import type { AgentReport, CallOutcome, ContainerPort, DispatchRequest, HostedAgents, StopRequest } from "./container-port";
 
-/** What a simulated agent reports, the way a real agent platform would call back. */
-export type SimulatedReport =
-  | { readonly kind: "heartbeat"; readonly agentId: AgentId; readonly generation: number }
-  | {
-      readonly kind: "done";
-      readonly agentId: AgentId;
-      readonly generation: number;
-      readonly branch: string;
-    }
-  | { readonly kind: "failed"; readonly agentId: AgentId; readonly generation: number; readonly reason: string };
+/** Why a town with simulated agents wakes for them. */
+const REPORT_DUE = "simulated agent report due";
 
 /**
  * The container service, simulated (local runs and benchmarks): a dispatched agent heartbeats, works
  * for `simulation.workMs` and then reports done, or — at `simulation.failureRate` — failure.
- * Whether a run fails is decided from its agent and generation, so a run replays the same way.
+ * Whether a run fails is decided from its agent and generation, so a run replays the same way. Its
+ * agents live in the town's object: they report when the town lets them (`hosted`).
  */
-export class SimulatedContainers implements ContainerPort {
+export class SimulatedContainers implements ContainerPort, HostedAgents {
+  readonly hosted: HostedAgents = this;
+
   constructor(
     private readonly runs: SimulationStore,
     private readonly clock: Clock,
@@ -49,21 +45,19 @@ export class SimulatedContainers implements ContainerPort {
     return { outcome: "ok" };
   }
 
-  /** When the next report falls due (null: no run is going), without reporting anything. */
-  nextReportAt(): number | null {
+  nextReport(): Wake | null {
     const { heartbeatIntervalMs } = this.config().simulation;
     let next: number | null = null;
     for (const run of this.runs.runs()) {
       const due = Math.min(run.finishAt, run.lastHeartbeatAt + heartbeatIntervalMs);
       if (next === null || due < next) next = due;
     }
-    return next;
+    return next === null ? null : { at: next, reason: REPORT_DUE };
   }
 
-  /** Reports due by `now` (finished runs end), and when the next one falls due. */
-  progress(now: number): { reports: SimulatedReport[]; wakeAt: number | null } {
+  progress(now: number): { reports: AgentReport[]; next: Wake | null } {
     const { heartbeatIntervalMs } = this.config().simulation;
-    const reports: SimulatedReport[] = [];
+    const reports: AgentReport[] = [];
     let wakeAt: number | null = null;
     for (const run of this.runs.runs()) {
       const agentId = run.agentId as AgentId;
@@ -85,7 +79,7 @@ export class SimulatedContainers implements ContainerPort {
       const due = Math.min(run.finishAt, nextHeartbeat);
       if (wakeAt === null || due < wakeAt) wakeAt = due;
     }
-    return { reports, wakeAt };
+    return { reports, next: wakeAt === null ? null : { at: wakeAt, reason: REPORT_DUE } };
   }
 }
 

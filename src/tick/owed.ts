@@ -5,8 +5,8 @@ import type { Wake } from "../domain/plan";
 
 /** What the shell knows beside the state and its storage: the moments the town's alarm must also cover. */
 export interface ShellDues {
-  /** The next report of the simulated agents (null with a real platform, or none running). */
-  readonly simulatedAt: number | null;
+  /** The next report of agents the container service runs inside the object (the simulated ones; null: none). */
+  readonly platformReport: Wake | null;
   /** The town list does not know the town yet: registering is retried. */
   readonly registrationPending: boolean;
 }
@@ -28,7 +28,7 @@ export function owedWork(runtime: TownRuntime, now: number, queue: QueueStats, d
   if (effectAt !== null) owed.push({ at: effectAt, reason: "side effect due" });
   const alertAt = runtime.store.alerts.nextAt();
   if (alertAt !== null) owed.push({ at: alertAt, reason: "alert to send again" });
-  if (dues.simulatedAt !== null) owed.push({ at: dues.simulatedAt, reason: "simulated agent report due" });
+  if (dues.platformReport) owed.push(dues.platformReport);
   if (runtime.openViolations.size > 0) owed.push({ at: now + config.idleAlarmMs, reason: `${runtime.openViolations.size} invariant violation(s) open: looking again` });
   if (dues.registrationPending) owed.push({ at: now + config.idleAlarmMs, reason: "registering with the town list again" });
   return owed;

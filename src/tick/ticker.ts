@@ -1,70 +1,110 @@
 import { alertError } from "../domain/alerts";
-import { CounterDeltas } from "../observability/counters";
+import type { Wake } from "../domain/plan";
 import type { QueueStats } from "../domain/queue";
+import type { PruneRun } from "./housekeeping";
+import type { OutboxRun } from "../effects/outbox";
+import { townSummary } from "../fleet/fleet-report";
+import type { TownSummary } from "../fleet/town-summary";
+import { CounterDeltas } from "../observability/counters";
 import type { Logger } from "../observability/log";
 import { METRICS } from "../observability/metrics";
 import { measureAfterTick } from "../db/tick-metrics";
-import { deliverAlerts } from "./alerting";
-import { townSummary } from "../fleet/fleet-report";
-import { owedWork, type ShellDues } from "./owed";
 import type { TownParts } from "../town/parts";
 import type { TownRuntime } from "../town/runtime";
-import type { Wake } from "../domain/plan";
+import { deliverAlerts } from "./alerting";
+import { FailureStreak } from "./failure-streak";
+import { owedWork, type ShellDues } from "./owed";
 import { failedTickBackoff } from "./schedule";
 import { commitTick, describeError, type TickReport } from "./tick";
 
-/** What a failed schedule step leaves (null is a schedule too: no alarm, nothing owed). */
-const SCHEDULE_FAILED = Symbol("schedule failed");
+/**
+ * The steps around a committed tick, each under its own name — the `step` label of
+ * `town_reconciler_after_tick_failures_total` — with what it returns when it works and what stands in
+ * for its result when it fails.
+ */
+export interface StepResults {
+  /** Agents the container service runs inside the object reported; when they report next. */
+  readonly "platform reports": Wake | null;
+  readonly alerts: void;
+  /** Side effects executed (null: the step failed). */
+  readonly "side effects": OutboxRun | null;
+  readonly snapshot: void;
+  /** What retention deleted (null: not due, or failed). */
+  readonly retention: PruneRun | null;
+  readonly registration: void;
+  /** The next alarm (null: the town owes nothing and sleeps; FAILED: the step failed). */
+  readonly schedule: Wake | null | typeof FAILED;
+  readonly records: void;
+  /** The summary the fleet may be told (null: the step failed). */
+  readonly "fleet summary": TownSummary | null;
+  /** Whether the registry took the summary (null: it was not due). */
+  readonly "fleet report": boolean | null;
+}
+export type StepName = keyof StepResults;
+
+/** What a failed step that has no result of its own leaves. */
+export const FAILED = Symbol("step failed");
+
+/** What the alarm did: the tick's report (null: it threw) and each step's result. */
+export interface TickOutcome {
+  readonly report: TickReport | null;
+  readonly steps: Partial<StepResults>;
+  /** The steps that failed, in order. */
+  readonly failed: readonly StepName[];
+}
 
 /**
- * The town's alarm: let the (simulated) platform report, run the transactional tick, then the steps
- * that follow a committed tick — each on its own, so one that fails costs only itself (logged, and
- * counted in `town_reconciler_after_tick_failures_total{step}`): tell Sentry, execute side effects,
- * snapshot, retention, registration, schedule the next alarm, record what the tick did, report to the
- * fleet. Never throws: a failed tick is recorded and retried on our own backoff (a throwing alarm is
- * retried a few times by the platform, then dropped).
+ * The town's alarm: let the agents the container service hosts here report, run the transactional
+ * tick, then the steps that follow a committed tick — each on its own, so one that fails costs only
+ * itself (logged, and counted in `town_reconciler_after_tick_failures_total{step}`): tell Sentry,
+ * execute side effects, snapshot, retention, registration, schedule the next alarm, record what the
+ * tick did, report to the fleet. Never throws: a failed tick is recorded and retried on our own
+ * backoff (a throwing alarm is retried a few times by the platform, then dropped); the streak of
+ * failed ticks is kept in storage, so an eviction does not reset the backoff.
  */
 export class Ticker {
-  /** Failed ticks in a row, and when the streak was last reported. */
-  private failures = 0;
-  private lastFailureReportAt = 0;
+  private readonly streak: FailureStreak;
 
   constructor(
     private readonly parts: TownParts,
+    storage: DurableObjectStorage,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.streak = new FailureStreak(storage);
+  }
 
-  async tick(runtime: TownRuntime): Promise<void> {
+  async tick(runtime: TownRuntime): Promise<TickOutcome> {
     const { clock, platform, schedule } = this.parts;
     const now = clock.now();
     const startedAt = Date.now();
     const log = this.log.with({ townId: runtime.state.town.id });
     schedule.beginTick();
-    const before = new Steps(log);
-    const simulatedAt = await before.run("simulated platform", () => platform.reportSimulated(runtime, now), null);
+    const steps = new Steps(log);
+    const platformReport = await steps.run("platform reports", () => platform.takeReports(runtime, now), null);
     let report: TickReport;
     try {
       report = commitTick(runtime, now);
     } catch (error) {
       await this.failed(runtime, now, startedAt, error, log);
-      return;
+      return { report: null, steps: steps.results, failed: steps.failed };
     }
-    this.failures = 0;
-    await this.afterCommit(runtime, report, now, startedAt, simulatedAt, new Steps(log.with({ tickId: report.tickId }), before.failed));
-  }
-
-  /** What the town's alarm must cover beside its state and storage, outside a tick (the watchdog, liveness figures). */
-  dues(): ShellDues {
-    return { simulatedAt: this.parts.platform.nextSimulatedReport(), registrationPending: this.parts.registration.pending() };
+    this.streak.ended();
+    steps.log = log.with({ tickId: report.tickId });
+    await this.afterCommit(runtime, report, now, startedAt, platformReport, steps);
+    return { report, steps: steps.results, failed: steps.failed };
   }
 
   /** The town was deleted: its next life starts with no streak. */
   reset(): void {
-    this.failures = 0;
-    this.lastFailureReportAt = 0;
+    this.streak.forget();
   }
 
-  private async afterCommit(runtime: TownRuntime, report: TickReport, now: number, startedAt: number, simulatedAt: number | null, steps: Steps): Promise<void> {
+  /** What the town's alarm must cover beside its state and storage, outside a tick (the watchdog, liveness figures). */
+  dues(): ShellDues {
+    return { platformReport: this.parts.platform.nextReport(), registrationPending: this.parts.registration.pending() };
+  }
+
+  private async afterCommit(runtime: TownRuntime, report: TickReport, now: number, startedAt: number, platformReport: Wake | null, steps: Steps): Promise<void> {
     const { store, alerts, platform, housekeeping, registration, reporter, schedule } = this.parts;
     const town = runtime.state.town;
     for (const alert of report.alerts) {
@@ -77,65 +117,71 @@ export class Ticker {
     await steps.run("registration", () => registration.retryIfPending(town.id, town.createdAt), undefined);
     // The queue after side effects (their results are events), read once for the schedule and the summary: nothing in between logs one.
     let queue: QueueStats | undefined;
-    const wake = await steps.run<Wake | null | typeof SCHEDULE_FAILED>(
+    const wake = await steps.run(
       "schedule",
       () => {
         queue = store.events.queueStats();
-        const dues = { simulatedAt, registrationPending: registration.pending() };
+        const dues = { platformReport, registrationPending: registration.pending() };
         return schedule.next(town.config, owedWork(runtime, now, queue, report.advance.wake, dues));
       },
-      SCHEDULE_FAILED,
+      FAILED,
     );
-    const next = wake === SCHEDULE_FAILED ? null : wake;
+    const next = wake === FAILED ? null : wake;
     const durationMs = Date.now() - startedAt;
-    await steps.run("records", () => {
-      const counters = new CounterDeltas().observe(METRICS.tickDuration, {}, durationMs / 1000);
-      for (const { kind, outcome } of effects?.outcomes ?? []) counters.add(METRICS.sideEffects, { kind, outcome });
-      for (const step of steps.failed) counters.add(METRICS.afterTickFailures, { step });
-      store.transaction(() => {
-        store.ticks.finish(report.tickId, {
-          ...measureAfterTick({ durationMs, effects }),
-          nextAlarmAt: next?.at ?? null,
-          nextAlarmReason: next?.reason ?? (wake === null ? "none: the town owes nothing and sleeps" : null),
+    await steps.run(
+      "records",
+      () => {
+        const counters = new CounterDeltas().observe(METRICS.tickDuration, {}, durationMs / 1000);
+        for (const { kind, outcome } of effects?.outcomes ?? []) counters.add(METRICS.sideEffects, { kind, outcome });
+        for (const step of steps.failed) counters.add(METRICS.afterTickFailures, { step });
+        store.transaction(() => {
+          store.ticks.finish(report.tickId, {
+            ...measureAfterTick({ durationMs, effects }),
+            nextAlarmAt: next?.at ?? null,
+            nextAlarmReason: next?.reason ?? (wake === null ? "none: the town owes nothing and sleeps" : null),
+          });
+          store.counters.add(counters.list());
         });
-        store.counters.add(counters.list());
-      });
-    }, undefined);
+      },
+      undefined,
+    );
     // Whatever failed above, the town must wake again.
-    if (wake === SCHEDULE_FAILED) await schedule.set(now + failedTickBackoff(1, town.config), "retry after a failed schedule");
+    if (wake === FAILED) await schedule.set(now + failedTickBackoff(1, town.config), "retry after a failed schedule");
     // Within the interval since the last summary, one goes to the fleet only with news and only when the next tick comes after the interval ends.
     const summary = await steps.run(
       "fleet summary",
-      () => townSummary(runtime, now, { at: now, durationMs }, wake === SCHEDULE_FAILED ? now : (next?.at ?? null), queue ?? store.events.queueStats()),
+      () => townSummary(runtime, now, { at: now, durationMs }, wake === FAILED ? now : (next?.at ?? null), queue ?? store.events.queueStats()),
       null,
     );
-    if (summary !== null && reporter.dueAfterTick(summary, town.config)) {
-      const sent = await steps.run("fleet summary", async () => {
+    if (summary === null || !reporter.dueAfterTick(summary, town.config)) return;
+    const sent = await steps.run(
+      "fleet report",
+      async () => {
         await reporter.push(summary);
         return true;
-      }, false);
-      // The registry must get the town's last word: try again — not sooner than the idle poll, so a
-      // registry that is down is not hammered by every town at once.
-      if (!sent) await schedule.byLatest(now + Math.max(town.config.fleetSummaryIntervalMs, town.config.idleAlarmMs), "fleet summary retry");
-    }
+      },
+      false,
+    );
+    // The registry must get the town's last word: try again — not sooner than the idle poll, so a
+    // registry that is down is not hammered by every town at once.
+    if (!sent) await schedule.byLatest(now + Math.max(town.config.fleetSummaryIntervalMs, town.config.idleAlarmMs), "fleet summary retry");
   }
 
   /** A tick that threw: nothing it did is kept; that it failed is recorded, reported (first of a streak, then per cooldown) and retried on backoff. */
   private async failed(runtime: TownRuntime, now: number, startedAt: number, error: unknown, log: Logger): Promise<void> {
     const { store, alerts, schedule } = this.parts;
-    this.failures += 1;
     const config = runtime.state.town.config;
-    const delay = failedTickBackoff(this.failures, config);
-    const reason = `retry after failed tick (${this.failures} in a row)`;
-    log.error("tick failed", { error, consecutiveFailures: this.failures });
-    const report = this.failures === 1 || now - this.lastFailureReportAt >= config.violationReportCooldownMs;
+    const { failures, report } = this.streak.failed(now, config.violationReportCooldownMs);
+    const delay = failedTickBackoff(failures, config);
+    const reason = `retry after failed tick (${failures} in a row)`;
+    log.error("tick failed", { error, consecutiveFailures: failures });
     try {
       store.transaction(() => {
         store.ticks.insertFailed(now, describeError(error), Date.now() - startedAt, runtime.state.town.breaker.status, now + delay, reason, store.events.queueStats());
         store.counters.add(new CounterDeltas().add(METRICS.ticks, { result: "error" }).list());
-        if (report) store.alerts.enqueue([{ kind: "tick_failed", error: alertError(error), consecutiveFailures: this.failures }], { townId: runtime.state.town.id, tickId: null }, now);
+        if (report) store.alerts.enqueue([{ kind: "tick_failed", error: alertError(error), consecutiveFailures: failures }], { townId: runtime.state.town.id, tickId: null }, now);
       });
-      if (report) this.lastFailureReportAt = now;
+      if (report) this.streak.reported(now);
       await deliverAlerts(store, alerts, config.alertRetry, now, log);
     } catch (recordError) {
       log.error("could not record the failed tick", { error: recordError });
@@ -144,20 +190,24 @@ export class Ticker {
   }
 }
 
-/** Steps that must not take each other down: a failure is logged and remembered (for the counters), and the step's fallback used. */
+/** Steps that must not take each other down: each result is kept under its name; a failure is logged and remembered (for the counters), and the step's fallback used. */
 class Steps {
-  constructor(
-    readonly log: Logger,
-    readonly failed: string[] = [],
-  ) {}
+  readonly results: { -readonly [K in StepName]?: StepResults[K] } = {};
+  readonly failed: StepName[] = [];
 
-  async run<T>(name: string, work: () => T | Promise<T>, fallback: T): Promise<T> {
+  constructor(public log: Logger) {}
+
+  async run<K extends StepName>(name: K, work: () => StepResults[K] | Promise<StepResults[K]>, fallback: StepResults[K]): Promise<StepResults[K]> {
+    if (name in this.results) throw new Error(`step ${name} ran twice in one tick`);
+    let result: StepResults[K];
     try {
-      return await work();
+      result = await work();
     } catch (error) {
       this.failed.push(name);
       this.log.error(`${name} failed`, { error });
-      return fallback;
+      result = fallback;
     }
+    this.results[name] = result;
+    return result;
   }
 }

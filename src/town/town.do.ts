@@ -90,7 +90,7 @@ export class TownDO extends DurableObject<TownEnv> {
       registration: new Registration(ctx.storage, env, this.log),
       reporter: new FleetReporter(env),
     };
-    this.ticker = new Ticker(this.parts, this.log);
+    this.ticker = new Ticker(this.parts, ctx.storage, this.log);
     void ctx.blockConcurrencyWhile(async () => this.load());
   }
 

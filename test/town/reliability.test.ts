@@ -59,6 +59,38 @@ describe("a tick that throws half-way", () => {
   });
 });
 
+describe("a streak of failed ticks", () => {
+  it("outlives an eviction: the next failure backs off further and counts on from the streak", async () => {
+    const town = await createTown(SILENT);
+    await sling(town, { id: "b1", title: "Work" });
+    await tick(town);
+
+    await failNextStatement(town, 'insert into "ticks"');
+    await advance(town, 1_000);
+    await tick(town);
+    const first = (await status(town)).lastTick;
+    expect(first).toMatchObject({ result: "error", nextAlarmReason: "retry after failed tick (1 in a row)" });
+
+    // The object is evicted between two failures: the streak is read back from storage.
+    await evictDurableObject(town.stub);
+    await failNextStatement(town, 'insert into "ticks"');
+    await advance(town, 1_000);
+    await tick(town);
+    const second = (await status(town)).lastTick;
+    expect(second).toMatchObject({ result: "error", nextAlarmReason: "retry after failed tick (2 in a row)" });
+    expect(second.nextAlarmAt - second.at).toBe(2 * (first.nextAlarmAt - first.at));
+
+    // A tick that commits ends the streak: the next failure is the first of a new one.
+    await advance(town, 1_000);
+    await tick(town);
+    expect((await status(town)).lastTick.result).toBe("ok");
+    await failNextStatement(town, 'insert into "ticks"');
+    await advance(town, 1_000);
+    await tick(town);
+    expect((await status(town)).lastTick.nextAlarmReason).toBe("retry after failed tick (1 in a row)");
+  });
+});
+
 describe("a poison event", () => {
   it("is retried, then dead-lettered with its error, and never blocks the events behind it", async () => {
     const town = await createTown(SILENT);
