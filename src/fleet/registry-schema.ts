@@ -1,7 +1,7 @@
 import { integer, sqliteTable, text } from "drizzle-orm/sqlite-core";
 
 /**
- * The registry object's summaries table, declared for writing and reading rows by name (see codec.ts). They are created
+ * The registry object's summaries table, declared for writing and reading rows by name (see src/db/codec.ts). They are created
  * by plain statements in registry-store.ts — the registry's two tables need no migration set of their own.
  */
 /** Each town's last summary: the keys are those of `TownSummary`. */

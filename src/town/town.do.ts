@@ -61,10 +61,11 @@ export interface PathFacts {
 const MAX_DEBUG_EVENTS = 500;
 
 /**
- * One town. It only composes: the working set (loaded here), the tick (ticker.ts), the schedule, the
- * platform, housekeeping, registration and the fleet report, each a module of its own; each RPC the
- * API calls checks the town exists and hands over. Rules live in `src/domain`, SQL in `src/db`, HTTP
- * in `src/http`.
+ * One town. It only composes: the working set (loaded here), the tick (src/tick), writes
+ * (src/commands), reads (src/views), replay, the platform (src/effects) and the fleet's registration and
+ * report, each a module of its own; each RPC the API calls checks the town exists and hands over, and
+ * answers a domain result (a value, or an error code and message). Rules live in `src/domain`, SQL in
+ * `src/db`, HTTP — statuses and the order of checks — in `src/http`.
  */
 export class TownDO extends DurableObject<TownEnv> {
   protected readonly clock: Clock;
@@ -307,7 +308,7 @@ export class TownDO extends DurableObject<TownEnv> {
     return this.withDebug((runtime, now) => ok(dryRun(runtime, now)));
   }
 
-  /** Replays the logged history of a window without touching the live town (see replay.ts). */
+  /** Replays the logged history of a window without touching the live town (see replay-window.ts). */
   async replayEvents(window: ReplayInput) {
     return this.withDebug((_runtime, now) => replayWindow(this.store, window.from, window.to, now));
   }
