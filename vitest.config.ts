@@ -15,7 +15,11 @@ const TEST_BINDINGS = { ADMIN_TOKEN: "test-admin", READ_TOKEN: "test-read", DEBU
  */
 const NO_SECRETS_FILE = "test/support/no-secrets.env";
 // `envFiles` is wrangler's own option (its getPlatformProxy documents it); this function's types omit it.
-const readWorkerConfig = unstable_getMiniflareWorkerOptions as (configPath: string, env: undefined, options: { envFiles: string[] }) => Unstable_MiniflareWorkerOptions;
+const readWorkerConfig = unstable_getMiniflareWorkerOptions as (
+  configPath: string,
+  env: undefined,
+  options: { envFiles: string[] },
+) => Unstable_MiniflareWorkerOptions;
 const { modulesRules, ...fromWrangler } = readWorkerConfig("./wrangler.toml", undefined, { envFiles: [NO_SECRETS_FILE] }).workerOptions;
 
 type Inject = (key: "agentServiceUrl") => string;

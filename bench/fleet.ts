@@ -23,7 +23,14 @@ type Stats = { median: number; p95: number; max: number; runs: number };
 
 export async function benchFleet(
   base: string,
-  opts: { runs: number; warmup: number; log: (line?: string) => void; progress: (what: string) => void; stats: (values: number[]) => Stats; fmt: (n: number, digits?: number) => string },
+  opts: {
+    runs: number;
+    warmup: number;
+    log: (line?: string) => void;
+    progress: (what: string) => void;
+    stats: (values: number[]) => Stats;
+    fmt: (n: number, digits?: number) => string;
+  },
 ): Promise<FleetFigures> {
   const { runs, warmup, log, progress, stats, fmt } = opts;
   const fleet = async (action: string, body: Record<string, number> = {}) => {

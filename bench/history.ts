@@ -71,7 +71,22 @@ export function seedFinished(store: TownStore, batch: SeedBatch, profile: Histor
     const id = `done-${i}` as BeadId;
     const blockedBy = i % 10 === 9 && i > 0 ? [`done-${i - 1}` as BeadId] : [];
     beads.push(
-      newBead({ id, rigId, type: "issue", title: titleOf(i), priority: i % 5, status: "closed", blockedBy, dispatchAttempts: 1, lastDispatchAt: started, createdAt: started - 600_000, updatedAt: at }, started),
+      newBead(
+        {
+          id,
+          rigId,
+          type: "issue",
+          title: titleOf(i),
+          priority: i % 5,
+          status: "closed",
+          blockedBy,
+          dispatchAttempts: 1,
+          lastDispatchAt: started,
+          createdAt: started - 600_000,
+          updatedAt: at,
+        },
+        started,
+      ),
       newBead(
         {
           id: `${id}:mr:1` as BeadId,
@@ -97,10 +112,7 @@ export function seedFinished(store: TownStore, batch: SeedBatch, profile: Histor
   for (const bead of beads) after[bead.type][bead.status as "closed" | "failed"] += 1;
 
   store.transaction(() => {
-    store.state.persist(
-      { town: null, rigs: [], agents: [], beads, createdBeads: beads, createdAgents: [], archived: beads, purgedAgents: [] },
-      batch.finished,
-    );
+    store.state.persist({ town: null, rigs: [], agents: [], beads, createdBeads: beads, createdAgents: [], archived: beads, purgedAgents: [] }, batch.finished);
     for (const [id, body] of bodies) store.state.setBeadBody(id, body);
     // Events and ticks only where retention still keeps them.
     for (let i = from; i < from + count; i++) {
@@ -128,7 +140,14 @@ function eventsOf(i: number, at: number, profile: HistoryProfile) {
     const due = Math.floor((i + 1) * perIssue) - Math.floor(i * perIssue);
     const template = profile.eventTemplates[type]!;
     for (let k = 0; k < due; k++) {
-      rows.push({ eventId: `history:${i}:${type}:${k}`, type, agentId: template.agentId, beadId: template.beadId === null ? null : `done-${i}`, payload: template.payload, createdAt: at - 60_000 });
+      rows.push({
+        eventId: `history:${i}:${type}:${k}`,
+        type,
+        agentId: template.agentId,
+        beadId: template.beadId === null ? null : `done-${i}`,
+        payload: template.payload,
+        createdAt: at - 60_000,
+      });
     }
   }
   return rows;

@@ -61,7 +61,9 @@ async function main() {
     log("# Benchmark results");
     log();
     log(`Run with \`npm run bench\` on ${new Date().toISOString().slice(0, 10)}; ${RUNS} measured runs per figure after ${WARMUP} warm-up runs.`);
-    log(`Machine: ${cpus()[0]?.model ?? "unknown CPU"}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, ${osType()} ${release()}; Node ${process.version}; workerd from wrangler ${process.env.npm_package_devDependencies_wrangler ?? "4.124.0"} (local, real SQLite).`);
+    log(
+      `Machine: ${cpus()[0]?.model ?? "unknown CPU"}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, ${osType()} ${release()}; Node ${process.version}; workerd from wrangler ${process.env.npm_package_devDependencies_wrangler ?? "4.124.0"} (local, real SQLite).`,
+    );
     log();
     log("Times are milliseconds measured inside the town object around the production code (in local workerd");
     log("the clock advances during CPU work; in production it only advances across I/O). The synthetic towns have");
@@ -133,7 +135,8 @@ async function main() {
     log();
     log("| town | tick median ms | floor median ms | tick ÷ floor |");
     log("|---|---|---|---|");
-    for (const s of scaling) log(`| ${fmt(s.agents, 0)} / ${fmt(s.beads, 0)} | ${fmt(s.busy.median, 2)} | ${fmt(s.floor.median, 2)} | ${fmt(s.busy.median / s.floor.median, 2)} |`);
+    for (const s of scaling)
+      log(`| ${fmt(s.agents, 0)} / ${fmt(s.beads, 0)} | ${fmt(s.busy.median, 2)} | ${fmt(s.floor.median, 2)} | ${fmt(s.busy.median / s.floor.median, 2)} |`);
     log();
 
     log("## Scaling");
@@ -192,7 +195,11 @@ async function main() {
             agentId,
             payload: { generation: 1, status: (sent + i) % 2 ? "running" : "starting" },
           }));
-          const response = await fetch(`${base}/api/towns/${town}/events`, { method: "POST", headers: AGENT_TOKEN_HEADER(seeded.agentToken), body: JSON.stringify({ events }) });
+          const response = await fetch(`${base}/api/towns/${town}/events`, {
+            method: "POST",
+            headers: AGENT_TOKEN_HEADER(seeded.agentToken),
+            body: JSON.stringify({ events }),
+          });
           if (response.status !== 202) throw new Error(`ingest answered ${response.status}: ${await response.text()}`);
           await response.arrayBuffer();
         }
@@ -282,7 +289,9 @@ async function main() {
     log(`| tick, 1,000 / 10,000 with 1,000 pending ≤ 25 ms | ${fmt(mid.busy.median, 2)} ms | ${check(mid.busy.median <= 25)} |`);
     log(`| steady-state tick, 1,000 / 10,000 ≤ 5 ms | ${fmt(mid.steady.median, 2)} ms | ${check(mid.steady.median <= 5)} |`);
     log(`| ingest ≥ 20,000 events/s (batches of 1,000, HTTP, 4 senders) | ${fmt(ingest1000, 0)} events/s | ${check(ingest1000 >= 20_000)} |`);
-    log(`| ingest ≥ 20,000 events/s (batches of 1,000, in the object) | ${fmt(ingestRates["1000/object"]!, 0)} events/s | ${check(ingestRates["1000/object"]! >= 20_000)} |`);
+    log(
+      `| ingest ≥ 20,000 events/s (batches of 1,000, in the object) | ${fmt(ingestRates["1000/object"]!, 0)} events/s | ${check(ingestRates["1000/object"]! >= 20_000)} |`,
+    );
     log(`| replay ≥ 100,000 events/s | ${fmt(r.median, 0)} events/s | ${check(r.median >= 100_000)} |`);
     log(`| cold load ≤ 200 ms | ${fmt(stats(cold).median, 2)} ms | ${check(stats(cold).median <= 200)} |`);
     log(`| tick ÷ floor ≤ 3 | ${fmt(mid.busy.median / mid.floor.median, 2)} | ${check(mid.busy.median / mid.floor.median <= 3)} |`);
@@ -365,7 +374,8 @@ async function measureLifetime(bench: Bench, log: (line?: string) => void, progr
       if ((from / SEED_BATCH) % 10 === 9) progress(`  ${fmt(from + SEED_BATCH, 0)} of ${fmt(finished, 0)} finished beads written`);
     }
     // A dozen to a request: the local runtime holds a request's writes in memory until it ends.
-    for (let written = 0; written < SNAPSHOTS_KEPT; written += 12) await bench(town, "seed-snapshots", { count: Math.min(12, SNAPSHOTS_KEPT - written), olderThan: written });
+    for (let written = 0; written < SNAPSHOTS_KEPT; written += 12)
+      await bench(town, "seed-snapshots", { count: Math.min(12, SNAPSHOTS_KEPT - written), olderThan: written });
     await bench(town, "reload");
     progress(`lifetime ${fmt(finished, 0)}: measuring`);
     const steady: number[] = [];
@@ -397,7 +407,17 @@ async function measureLifetime(bench: Bench, log: (line?: string) => void, progr
     }
     const workingSet = await bench(town, "working-set");
     const storage = (await bench(town, "storage")) as LifetimeRow["storage"];
-    rows.push({ finished, steady: stats(steady), busy: stats(busy), alarm: stats(alarm), cold: stats(cold), memory: measureWorkingSetMemory(workingSet.json), snapshotBytes, snapshotMs: stats(snapshotMs), storage });
+    rows.push({
+      finished,
+      steady: stats(steady),
+      busy: stats(busy),
+      alarm: stats(alarm),
+      cold: stats(cold),
+      memory: measureWorkingSetMemory(workingSet.json),
+      snapshotBytes,
+      snapshotMs: stats(snapshotMs),
+      storage,
+    });
     await letGo(bench, town);
   }
 
@@ -409,7 +429,11 @@ async function measureLifetime(bench: Bench, log: (line?: string) => void, progr
   log("blocked by the one before, taken from sling to merged on a fast-forwarded clock):");
   log();
   log(`- its issue and its merge request, both archived, its body and (one in ten) its blocker;`);
-  log(`- ${Object.entries(profile.eventsPerIssue as Record<string, number>).map(([type, n]) => `${fmt(n, 2)} ${type}`).join(", ")} events;`);
+  log(
+    `- ${Object.entries(profile.eventsPerIssue as Record<string, number>)
+      .map(([type, n]) => `${fmt(n, 2)} ${type}`)
+      .join(", ")} events;`,
+  );
   log(`- ${fmt(profile.ticksPerIssue, 2)} tick records; ${fmt(profile.bytesPerIssue / 1024, 1)} KiB of database in all while the history is young.`);
   log();
   log("The seeding writes the same rows through the same store calls (its events and ticks only within the 7-day");
@@ -430,8 +454,17 @@ async function measureLifetime(bench: Bench, log: (line?: string) => void, progr
   log("Rows per table:");
   log();
   log(`| finished beads | ${Object.keys(first.storage.rows).join(" | ")} |`);
-  log(`|---|${Object.keys(first.storage.rows).map(() => "---").join("|")}|`);
-  for (const r of rows) log(`| ${fmt(r.finished, 0)} | ${Object.values(r.storage.rows).map((n) => fmt(n, 0)).join(" | ")} |`);
+  log(
+    `|---|${Object.keys(first.storage.rows)
+      .map(() => "---")
+      .join("|")}|`,
+  );
+  for (const r of rows)
+    log(
+      `| ${fmt(r.finished, 0)} | ${Object.values(r.storage.rows)
+        .map((n) => fmt(n, 0))
+        .join(" | ")} |`,
+    );
   log();
   if (rows.length >= 2) {
     const [a, b] = [rows.at(-2)!, last];

@@ -34,20 +34,63 @@ export function syntheticTown(agentCount: number, beadCount: number, now: number
   const beads: Bead[] = [];
   const working: AgentId[] = [];
   const bead = (id: string, rig: Rig, patch: Partial<Bead>): Bead =>
-    newBead({ id: id as BeadId, rigId: rig.id, type: "issue", title: `Work item ${id}`, status: "closed", dispatchAttempts: 1, lastDispatchAt: now - 7_200_000, updatedAt: now - 3_600_000, ...patch }, now - 7_200_000);
+    newBead(
+      {
+        id: id as BeadId,
+        rigId: rig.id,
+        type: "issue",
+        title: `Work item ${id}`,
+        status: "closed",
+        dispatchAttempts: 1,
+        lastDispatchAt: now - 7_200_000,
+        updatedAt: now - 3_600_000,
+        ...patch,
+      },
+      now - 7_200_000,
+    );
   const hourAgo = now - 3_600_000;
   const agent = (id: string, rig: Rig, patch: Partial<Agent>): Agent =>
     newAgent(
-      { id: id as AgentId, rigId: rig.id, role: "polecat", statusSince: hourAgo, generation: 1, dispatchAttempts: 1, dispatchedAt: hourAgo, lastHeartbeatAt: hourAgo, containerStatus: "running", containerStatusSince: hourAgo, updatedAt: hourAgo, ...patch },
+      {
+        id: id as AgentId,
+        rigId: rig.id,
+        role: "polecat",
+        statusSince: hourAgo,
+        generation: 1,
+        dispatchAttempts: 1,
+        dispatchedAt: hourAgo,
+        lastHeartbeatAt: hourAgo,
+        containerStatus: "running",
+        containerStatusSince: hourAgo,
+        updatedAt: hourAgo,
+        ...patch,
+      },
       now - 86_400_000,
     );
 
   // Each rig: a refinery reviewing one merge request, one more waiting.
   for (const rig of rigs) {
     const reviewing = `${rig.id}-mr-active`;
-    agents.push(agent(`${rig.id}:refinery:0`, rig, { role: "refinery", status: "working", statusSince: now - 60_000, hook: reviewing as BeadId, dispatchedAt: now - 60_000, lastHeartbeatAt: now - 1_000 }));
+    agents.push(
+      agent(`${rig.id}:refinery:0`, rig, {
+        role: "refinery",
+        status: "working",
+        statusSince: now - 60_000,
+        hook: reviewing as BeadId,
+        dispatchedAt: now - 60_000,
+        lastHeartbeatAt: now - 1_000,
+      }),
+    );
     beads.push(bead(`${rig.id}-src-active`, rig, { status: "in_review" }), bead(`${rig.id}-src-queued`, rig, { status: "in_review" }));
-    beads.push(bead(reviewing, rig, { type: "merge_request", status: "in_progress", assignee: `${rig.id}:refinery:0` as AgentId, sourceBeadId: `${rig.id}-src-active` as BeadId, branch: "b/active" }));
+    beads.push(
+      bead(reviewing, rig, {
+        type: "merge_request",
+        status: "in_progress",
+        assignee: `${rig.id}:refinery:0` as AgentId,
+        sourceBeadId: `${rig.id}-src-active` as BeadId,
+        branch: "b/active",
+      }),
+    );
     beads.push(bead(`${rig.id}-mr-queued`, rig, { type: "merge_request", status: "open", sourceBeadId: `${rig.id}-src-queued` as BeadId, branch: "b/queued" }));
   }
   const polecats = agentCount - rigs.length;
@@ -56,7 +99,9 @@ export function syntheticTown(agentCount: number, beadCount: number, now: number
     const id = `${rig.id}:polecat:${i}`;
     if (i % 5 < 2) {
       const issue = `issue-${i}`;
-      agents.push(agent(id, rig, { status: "working", statusSince: now - 60_000, hook: issue as BeadId, dispatchedAt: now - 60_000, lastHeartbeatAt: now - 1_000 }));
+      agents.push(
+        agent(id, rig, { status: "working", statusSince: now - 60_000, hook: issue as BeadId, dispatchedAt: now - 60_000, lastHeartbeatAt: now - 1_000 }),
+      );
       beads.push(bead(issue, rig, { status: "in_progress", assignee: id as AgentId, lastDispatchAt: now - 60_000 }));
       working.push(id as AgentId);
     } else {
@@ -70,7 +115,8 @@ export function syntheticTown(agentCount: number, beadCount: number, now: number
     const rig = rigs[i % rigs.length]!;
     const kind = i % cycle;
     if (kind === 0) beads.push(bead(`held-${i}`, rig, { status: "open", held: true, dispatchAttempts: 0, lastDispatchAt: null }));
-    else if (kind === 1) beads.push(bead(`blocked-${i}`, rig, { status: "open", dispatchAttempts: 0, lastDispatchAt: null, blockedBy: [`held-${i - 1}` as BeadId] }));
+    else if (kind === 1)
+      beads.push(bead(`blocked-${i}`, rig, { status: "open", dispatchAttempts: 0, lastDispatchAt: null, blockedBy: [`held-${i - 1}` as BeadId] }));
     else beads.push(bead(`done-${i}`, rig, { status: "closed" }));
   }
   for (const rig of rigs) (rig as { agentSeq: number }).agentSeq = agentCount;

@@ -48,7 +48,19 @@ export class TownDO extends ProductionTownDO {
     if (!created.ok) throw new Error(JSON.stringify(created.error));
     const town = syntheticTown(agents, beads, Date.now(), finishedShare);
     this.store.transaction(() =>
-      this.store.state.persist({ town: null, rigs: town.rigs, agents: town.agents, beads: town.beads, createdBeads: town.beads, createdAgents: town.agents, archived: [], purgedAgents: [] }, noFinished()),
+      this.store.state.persist(
+        {
+          town: null,
+          rigs: town.rigs,
+          agents: town.agents,
+          beads: town.beads,
+          createdBeads: town.beads,
+          createdAgents: town.agents,
+          archived: [],
+          purgedAgents: [],
+        },
+        noFinished(),
+      ),
     );
     this.runtime = null;
     this.load();
@@ -66,18 +78,34 @@ export class TownDO extends ProductionTownDO {
     // as a real platform's is. Later heartbeats are left out: the simulation has to wake the town to make
     // each one, where a real platform's are written as they arrive without a tick, so counting them would
     // give the town ticks no real town has.
-    const created = await this.putTown(townId as TownId, { maxPolecatsPerRig: 20, snapshotIntervalMs: 86_400_000, simulation: { workMs: 60_000, heartbeatIntervalMs: 30_000 } });
+    const created = await this.putTown(townId as TownId, {
+      maxPolecatsPerRig: 20,
+      snapshotIntervalMs: 86_400_000,
+      simulation: { workMs: 60_000, heartbeatIntervalMs: 30_000 },
+    });
     if (!created.ok) throw new Error(JSON.stringify(created.error));
     await this.addRig({ id: "rig-0" as RigId, name: "rig-0", gitUrl: "https://git.example/rig-0.git" });
     const sizeBefore = this.store.databaseSize;
     for (let i = 0; i < issues; i++) {
       const blocked = i % 10 === 9 ? { blockedBy: [`done-${i - 1}` as BeadId] } : {};
-      const slung = await this.slingBead({ id: `done-${i}` as BeadId, rigId: "rig-0" as RigId, title: titleOf(i), body: bodyOf(i, bodyChars), priority: i % 5, ...blocked });
+      const slung = await this.slingBead({
+        id: `done-${i}` as BeadId,
+        rigId: "rig-0" as RigId,
+        title: titleOf(i),
+        body: bodyOf(i, bodyChars),
+        priority: i % 5,
+        ...blocked,
+      });
       if (!slung.ok) throw new Error(JSON.stringify(slung.error));
     }
     for (let round = 0; round < 200_000; round++) {
       const runtime = this.runtime!;
-      if (runtime.state.finished.merge_request.closed >= issues && runtime.state.countAgentsWith("working") === 0 && this.store.events.queueStats().pending === 0) break;
+      if (
+        runtime.state.finished.merge_request.closed >= issues &&
+        runtime.state.countAgentsWith("working") === 0 &&
+        this.store.events.queueStats().pending === 0
+      )
+        break;
       const at = await this.ctx.storage.getAlarm();
       if (at === null) throw new Error("the calibration town stopped scheduling ticks");
       this.ahead += Math.max(0, at - this.clock.now());
@@ -91,7 +119,12 @@ export class TownDO extends ProductionTownDO {
     const eventTemplates: HistoryProfile["eventTemplates"] = {};
     for (const row of sql.exec<{ type: string; n: number }>("SELECT type, count(*) AS n FROM town_events GROUP BY type").toArray()) {
       eventsPerIssue[row.type] = row.n / issues;
-      const sample = sql.exec<{ agent_id: string | null; bead_id: string | null; payload: string }>("SELECT agent_id, bead_id, payload FROM town_events WHERE type = ? ORDER BY seq DESC LIMIT 1", row.type).one();
+      const sample = sql
+        .exec<{ agent_id: string | null; bead_id: string | null; payload: string }>(
+          "SELECT agent_id, bead_id, payload FROM town_events WHERE type = ? ORDER BY seq DESC LIMIT 1",
+          row.type,
+        )
+        .one();
       eventTemplates[row.type] = { agentId: sample.agent_id, beadId: sample.bead_id, payload: sample.payload };
     }
     // Whole rows, replay's columns included: they are the templates the seeding writes.
@@ -114,7 +147,16 @@ export class TownDO extends ProductionTownDO {
     const started = performance.now();
     const finished = seedFinished(
       this.store,
-      { from, count, total, rigs: runtime.state.size.rigs, now: Date.now(), finished: this.finishedSoFar(), eventRetentionMs: config.eventRetentionMs, tickRetentionMs: config.tickRetentionMs },
+      {
+        from,
+        count,
+        total,
+        rigs: runtime.state.size.rigs,
+        now: Date.now(),
+        finished: this.finishedSoFar(),
+        eventRetentionMs: config.eventRetentionMs,
+        tickRetentionMs: config.tickRetentionMs,
+      },
       profile,
     );
     this.seededFinished = finished;
@@ -126,7 +168,9 @@ export class TownDO extends ProductionTownDO {
     const now = Date.now();
     const json = JSON.stringify(snapshotOf(this.runtime!.state));
     for (let i = 1; i <= count; i++) {
-      this.store.transaction(() => this.store.snapshots.save({ takenAt: now - (olderThan + i) * 3_600_000, tickId: 0, logSeq: this.store.events.maxSeq(), pending: [] }, json));
+      this.store.transaction(() =>
+        this.store.snapshots.save({ takenAt: now - (olderThan + i) * 3_600_000, tickId: 0, logSeq: this.store.events.maxSeq(), pending: [] }, json),
+      );
     }
     return { snapshots: count };
   }
@@ -193,7 +237,13 @@ export class TownDO extends ProductionTownDO {
     const started = performance.now();
     const report = commitTick(runtime, Date.now());
     const ms = performance.now() - started;
-    return { ms, drained: report.drained.length, actions: report.advance.actions.length, violations: report.violations.open.length, phases: report.record.phases };
+    return {
+      ms,
+      drained: report.drained.length,
+      actions: report.advance.actions.length,
+      violations: report.violations.open.length,
+      phases: report.record.phases,
+    };
   }
 
   /** The whole alarm: simulated platform, the tick, Sentry, side effects, snapshot check, scheduling, records. */
@@ -214,7 +264,11 @@ export class TownDO extends ProductionTownDO {
     const sql = this.ctx.storage.sql;
     const started = performance.now();
     this.ctx.storage.transactionSync(() => {
-      const rows = sql.exec<{ seq: number; agent_id: string; payload: string }>("SELECT seq, agent_id, payload FROM town_events WHERE status = 'pending' ORDER BY seq LIMIT 1000").toArray();
+      const rows = sql
+        .exec<{ seq: number; agent_id: string; payload: string }>(
+          "SELECT seq, agent_id, payload FROM town_events WHERE status = 'pending' ORDER BY seq LIMIT 1000",
+        )
+        .toArray();
       const latest = new Map<string, string>();
       for (const row of rows) latest.set(row.agent_id, (JSON.parse(row.payload) as { status: string }).status);
       const now = Date.now();
@@ -223,7 +277,8 @@ export class TownDO extends ProductionTownDO {
         const chunk = seqs.slice(i, i + 99);
         sql.exec(`UPDATE town_events SET status = 'processed', processed_at = ? WHERE seq IN (${chunk.map(() => "?").join(",")})`, now, ...chunk);
       }
-      for (const [agentId, status] of latest) sql.exec("UPDATE agents SET container_status = ?, container_status_since = ?, updated_at = ? WHERE id = ?", status, now, now, agentId);
+      for (const [agentId, status] of latest)
+        sql.exec("UPDATE agents SET container_status = ?, container_status_since = ?, updated_at = ? WHERE id = ?", status, now, now, agentId);
     });
     return { ms: performance.now() - started };
   }
@@ -252,7 +307,12 @@ export class TownDO extends ProductionTownDO {
     const started = performance.now();
     const result = replayWindow(this.store, from, to, Date.now());
     if (!result.ok) throw new Error(JSON.stringify(result.error));
-    return { ms: performance.now() - started, eventsReplayed: result.value.eventsReplayed, ticks: result.value.ticksReplayed, divergent: result.value.divergence.ticks };
+    return {
+      ms: performance.now() - started,
+      eventsReplayed: result.value.eventsReplayed,
+      ticks: result.value.ticksReplayed,
+      divergent: result.value.divergence.ticks,
+    };
   }
 
   /** Average of `count` steady ticks run back to back (no request between them). */
@@ -272,7 +332,14 @@ export class TownDO extends ProductionTownDO {
     const agentId = [...this.runtime!.state.agents()][1]!.id;
     const stamp = Date.now();
     const bodies = Array.from({ length: batches }, (_, b) =>
-      JSON.stringify({ events: Array.from({ length: size }, (_, i) => ({ eventId: `io-${stamp}-${b}-${i}`, type: "container_status", agentId, payload: { generation: 1, status: i % 2 ? "running" : "starting" } })) }),
+      JSON.stringify({
+        events: Array.from({ length: size }, (_, i) => ({
+          eventId: `io-${stamp}-${b}-${i}`,
+          type: "container_status",
+          agentId,
+          payload: { generation: 1, status: i % 2 ? "running" : "starting" },
+        })),
+      }),
     );
     const started = performance.now();
     for (const text of bodies) {
@@ -318,7 +385,10 @@ export default {
     const fleet = /^\/bench\/fleet\/([a-z-]+)$/.exec(url.pathname);
     if (fleet) {
       const body = (await request.json().catch(() => ({}))) as Record<string, number>;
-      return runFleetBench(env, fleet[1]!, body).then((result) => Response.json(result), (error) => Response.json({ error: String(error) }, { status: 500 }));
+      return runFleetBench(env, fleet[1]!, body).then(
+        (result) => Response.json(result),
+        (error) => Response.json({ error: String(error) }, { status: 500 }),
+      );
     }
     const match = /^\/bench\/towns\/([^/]+)\/([a-z-]+)$/.exec(url.pathname);
     if (!match) return production.fetch(request as Request<unknown, IncomingRequestCfProperties>, env, ctx);

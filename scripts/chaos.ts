@@ -55,7 +55,19 @@ interface TownRun {
   duplicates: number;
 }
 
-const stats = { dispatches: 0, slowDispatches: 0, failedDispatches: 0, stops: 0, failedStops: 0, heartbeats: 0, refusedHeartbeats: 0, resent: 0, requests: 0, fiveXX: 0, fiveXXWhileDown: 0 };
+const stats = {
+  dispatches: 0,
+  slowDispatches: 0,
+  failedDispatches: 0,
+  stops: 0,
+  failedStops: 0,
+  heartbeats: 0,
+  refusedHeartbeats: 0,
+  resent: 0,
+  requests: 0,
+  fiveXX: 0,
+  fiveXXWhileDown: 0,
+};
 const breaches: string[] = [];
 const containers = new Map<string, Container>();
 const downtime: Array<{ from: number; to: number }> = [];
@@ -76,7 +88,13 @@ function platform(): Promise<{ url: string; close: () => void }> {
   const server = createServer(async (req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
-    const body = JSON.parse(Buffer.concat(chunks).toString() || "{}") as { townId: string; agentId: string; generation: number; role?: string; bead?: { id: string } };
+    const body = JSON.parse(Buffer.concat(chunks).toString() || "{}") as {
+      townId: string;
+      agentId: string;
+      generation: number;
+      role?: string;
+      bead?: { id: string };
+    };
     const idempotency = req.headers["idempotency-key"]?.toString() ?? "";
     const tries = (attempts.get(idempotency) ?? 0) + 1;
     attempts.set(idempotency, tries);
@@ -89,7 +107,15 @@ function platform(): Promise<{ url: string; close: () => void }> {
         res.writeHead(503).end("busy");
         return;
       }
-      if (!containers.has(id)) start(body.townId, body.agentId, body.generation, body.bead!.id, body.role ?? "polecat", luck < SLOW_DISPATCH + FAILED_DISPATCH && luck >= FAILED_DISPATCH);
+      if (!containers.has(id))
+        start(
+          body.townId,
+          body.agentId,
+          body.generation,
+          body.bead!.id,
+          body.role ?? "polecat",
+          luck < SLOW_DISPATCH + FAILED_DISPATCH && luck >= FAILED_DISPATCH,
+        );
       if (luck >= FAILED_DISPATCH && luck < SLOW_DISPATCH + FAILED_DISPATCH) {
         // Started, but the answer comes after the town stopped waiting: it may be running, or not.
         stats.slowDispatches += 1;
@@ -145,7 +171,11 @@ async function main() {
     vars: { CONTAINER_ADAPTER: "http", CONTAINER_URL: agents.url, LOG_LEVEL: "error" },
   });
   const restart = async () => {
-    worker = await startLocalWorker({ vars: { CONTAINER_ADAPTER: "http", CONTAINER_URL: agents.url, LOG_LEVEL: "error" }, persistTo: worker.persistTo, port: worker.port });
+    worker = await startLocalWorker({
+      vars: { CONTAINER_ADAPTER: "http", CONTAINER_URL: agents.url, LOG_LEVEL: "error" },
+      persistTo: worker.persistTo,
+      port: worker.port,
+    });
   };
   const began = Date.now();
 
@@ -212,7 +242,9 @@ async function main() {
       await send("POST", `/api/towns/${id}/rigs`, DEV_TOKENS.admin, { id: "web", name: "web", gitUrl: "https://git.test/web.git" });
       for (let b = 0; b < BEADS; b++) await send("POST", `/api/towns/${id}/beads`, DEV_TOKENS.admin, { id: `b${b}`, rigId: "web", title: `Task ${b}` });
     }
-    console.log(`chaos: ${TOWNS} towns × ${BEADS} beads, ${KILLS} crashes of the runtime; the platform answers ${SLOW_DISPATCH * 100}% of dispatches too late, fails ${FAILED_DISPATCH * 100}% of dispatches and ${FAILED_STOP * 100}% of stops`);
+    console.log(
+      `chaos: ${TOWNS} towns × ${BEADS} beads, ${KILLS} crashes of the runtime; the platform answers ${SLOW_DISPATCH * 100}% of dispatches too late, fails ${FAILED_DISPATCH * 100}% of dispatches and ${FAILED_STOP * 100}% of stops`,
+    );
 
     // The platform's containers: heartbeats while running, done when their work is over.
     let stopping = false;
@@ -221,22 +253,30 @@ async function main() {
       while (!stopping) {
         const now = Date.now();
         await Promise.all(
-          [...containers.values()].filter((c) => c.running).map(async (c) => {
-            const town = towns.find((t) => t.id === c.town)!;
-            if (c.finishAt !== null && now >= c.finishAt) {
-              // Reports done (kept until acknowledged, as a real agent would retry), then exits.
-              const eventId = `done-${c.agentId}@${c.generation}`;
-              outbox.set(`${c.town}|${eventId}`, { town, event: { eventId, type: "agent_done", agentId: c.agentId, payload: { generation: c.generation, branch: `agents/${c.beadId}` } } });
-              c.running = false;
-              return;
-            }
-            stats.heartbeats += 1;
-            const answer = await call("POST", `/api/towns/${c.town}/agents/${c.agentId}/heartbeat`, town.agentToken, { generation: c.generation, containerStatus: "running" });
-            if (answer?.status === 409) {
-              stats.refusedHeartbeats += 1;
-              c.refusedAt ??= now;
-            }
-          }),
+          [...containers.values()]
+            .filter((c) => c.running)
+            .map(async (c) => {
+              const town = towns.find((t) => t.id === c.town)!;
+              if (c.finishAt !== null && now >= c.finishAt) {
+                // Reports done (kept until acknowledged, as a real agent would retry), then exits.
+                const eventId = `done-${c.agentId}@${c.generation}`;
+                outbox.set(`${c.town}|${eventId}`, {
+                  town,
+                  event: { eventId, type: "agent_done", agentId: c.agentId, payload: { generation: c.generation, branch: `agents/${c.beadId}` } },
+                });
+                c.running = false;
+                return;
+              }
+              stats.heartbeats += 1;
+              const answer = await call("POST", `/api/towns/${c.town}/agents/${c.agentId}/heartbeat`, town.agentToken, {
+                generation: c.generation,
+                containerStatus: "running",
+              });
+              if (answer?.status === 409) {
+                stats.refusedHeartbeats += 1;
+                c.refusedAt ??= now;
+              }
+            }),
         );
         for (const [id, { town, event }] of [...outbox]) {
           const answer = await call("POST", `/api/towns/${town.id}/events`, town.agentToken, { events: [event] });

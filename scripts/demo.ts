@@ -72,7 +72,13 @@ async function main() {
     }
     // Halfway, the held bead is no longer held: release it by slinging its successor.
     if (!released && elapsed >= 20) {
-      await call("POST", `/api/towns/${town}/beads`, tokens.admin, { id: "cleanup-now", rigId: "api", title: "Remove the v1 session API (go)", priority: 3, blockedBy: ["session-api"] });
+      await call("POST", `/api/towns/${town}/beads`, tokens.admin, {
+        id: "cleanup-now",
+        rigId: "api",
+        title: "Remove the v1 session API (go)",
+        priority: 3,
+        blockedBy: ["session-api"],
+      });
       await call("POST", `/api/towns/${town}/beads/cleanup/cancel`, tokens.admin, { status: "closed" });
       process.stdout.write(`\n  ↳ the held 'cleanup' was replaced by 'cleanup-now'.\n`);
       released = true;
@@ -83,7 +89,9 @@ async function main() {
     await sleep(1_000);
   }
   const final = await call("GET", `/api/towns/${town}/status`, tokens.read);
-  console.log(`\n\nDone: ${final.beads.closed} beads closed (issues and their merge requests), ${final.beads.failed} failed, ${final.totals.ticks} ticks, ${final.violations.open} open violations.`);
+  console.log(
+    `\n\nDone: ${final.beads.closed} beads closed (issues and their merge requests), ${final.beads.failed} failed, ${final.totals.ticks} ticks, ${final.violations.open} open violations.`,
+  );
   console.log("(Simulated agents fail 15% of their runs: a failed issue stays failed, a failed review reopens its issue for another try.)");
   if (openBeads(final) > 0) {
     console.log("\nStill open, and why (GET …/beads/:id/explain):");

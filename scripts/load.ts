@@ -41,12 +41,24 @@ async function main() {
       Array.from({ length: TOWNS }, async (_, i) => {
         const id = `load-${run}-${i}`;
         const created = await call("PUT", `/api/towns/${id}`, DEV_TOKENS.admin, {
-          config: { maxPolecatsPerRig: AGENTS_PER_TOWN, simulation: { workMs: 86_400_000, heartbeatIntervalMs: 86_400_000 }, heartbeatTimeoutMs: 86_400_000, coldStartGraceMs: 86_400_000 },
+          config: {
+            maxPolecatsPerRig: AGENTS_PER_TOWN,
+            simulation: { workMs: 86_400_000, heartbeatIntervalMs: 86_400_000 },
+            heartbeatTimeoutMs: 86_400_000,
+            coldStartGraceMs: 86_400_000,
+          },
         });
         if (created.status !== 201) throw new Error(`creating ${id}: ${created.status} ${created.text}`);
         await call("POST", `/api/towns/${id}/rigs`, DEV_TOKENS.admin, { id: "web", name: "web", gitUrl: "https://git.test/web.git" });
-        for (let b = 0; b < AGENTS_PER_TOWN; b++) await call("POST", `/api/towns/${id}/beads`, DEV_TOKENS.admin, { id: `b${b}`, rigId: "web", title: `Task ${b}` });
-        return { id, agentToken: created.json().agentToken, agents: Array.from({ length: AGENTS_PER_TOWN }, (_, a) => `web:polecat:${a + 1}`), accepted: 0, duplicates: 0 };
+        for (let b = 0; b < AGENTS_PER_TOWN; b++)
+          await call("POST", `/api/towns/${id}/beads`, DEV_TOKENS.admin, { id: `b${b}`, rigId: "web", title: `Task ${b}` });
+        return {
+          id,
+          agentToken: created.json().agentToken,
+          agents: Array.from({ length: AGENTS_PER_TOWN }, (_, a) => `web:polecat:${a + 1}`),
+          accepted: 0,
+          duplicates: 0,
+        };
       }),
     );
     await waitFor(async () => {

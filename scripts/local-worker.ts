@@ -36,7 +36,18 @@ export async function startLocalWorker(options: LocalWorkerOptions = {}): Promis
   const port = options.port ?? (await freePort());
   const persist = options.persistTo ?? mkdtempSync(join(tmpdir(), "town-local-"));
   const vars = Object.entries({ LOG_LEVEL: "error", ...options.vars }).flatMap(([k, v]) => ["--var", `${k}:${v}`]);
-  const args = ["dev", ...(options.script ? [options.script] : []), "--port", String(port), "--ip", "127.0.0.1", "--persist-to", persist, ...vars, "--show-interactive-dev-session=false"];
+  const args = [
+    "dev",
+    ...(options.script ? [options.script] : []),
+    "--port",
+    String(port),
+    "--ip",
+    "127.0.0.1",
+    "--persist-to",
+    persist,
+    ...vars,
+    "--show-interactive-dev-session=false",
+  ];
   // Its own process group, so a crash can take wrangler and the runtime it started down together.
   const child = spawn("wrangler", args, {
     env: { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false" },

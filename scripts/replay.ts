@@ -86,7 +86,9 @@ async function replayFile(path: string, options: { json: boolean; maxBytes: numb
         }),
       );
     } else {
-      console.log(`Replaying town ${bundle.townId} from ${iso(bundle.window.from)} to ${iso(bundle.window.to)} (snapshot ${report.snapshot.id} of ${iso(report.snapshot.takenAt)}) with this checkout.`);
+      console.log(
+        `Replaying town ${bundle.townId} from ${iso(bundle.window.from)} to ${iso(bundle.window.to)} (snapshot ${report.snapshot.id} of ${iso(report.snapshot.takenAt)}) with this checkout.`,
+      );
       for (const line of drift) console.log(`note: this build resolves the town's config differently — ${line}`);
       for (const divergence of report.divergence.shown) console.log(`\n${divergenceText(divergence)}`);
       const first = report.divergence.shown[0];

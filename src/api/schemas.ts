@@ -113,17 +113,16 @@ const ORDER = { message: "from must not be after to", path: ["from"] };
 /** `from` and `to` of a tick-history window (defaults: the last hour). */
 export const TickWindowQuery = z.object(windowShape).refine(inOrder, ORDER);
 /** `fields=slim`: the columns pages and dashboards draw (no phases, per-rule counts, alarm reasons or errors). */
-export const TicksQuery = z.object({ ...windowShape, format: z.enum(["json", "csv"]).optional(), fields: z.enum(["full", "slim"]).optional() }).refine(inOrder, ORDER);
+export const TicksQuery = z
+  .object({ ...windowShape, format: z.enum(["json", "csv"]).optional(), fields: z.enum(["full", "slim"]).optional() })
+  .refine(inOrder, ORDER);
 
 export type TickWindowInput = z.infer<typeof TickWindowQuery>;
 
 /** An ISO 8601 date, required (replay windows are explicit). */
 const IsoDate = moment(false);
 
-export const ReplayBody = z
-  .object({ from: IsoDate, to: IsoDate })
-  .strict()
-  .refine(inOrder, ORDER);
+export const ReplayBody = z.object({ from: IsoDate, to: IsoDate }).strict().refine(inOrder, ORDER);
 
 /**
  * `from` and `to` of a history export (ISO 8601 or epoch ms, both required: a bundle's window is

@@ -31,7 +31,10 @@ export function digestsEqual(a: string, b: string): boolean {
  */
 export function newAgentToken(townId: string): string {
   const bytes = crypto.getRandomValues(new Uint8Array(32));
-  const secret = btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  const secret = btoa(String.fromCharCode(...bytes))
+    .replace(/\+/g, "-")
+    .replace(/\//g, "_")
+    .replace(/=+$/, "");
   return `${townId}.${secret}`;
 }
 

@@ -24,7 +24,13 @@ export function configureTown(runtime: TownRuntime, overrides: TownConfigOverrid
   command(runtime, `config:${newId}`, { type: "town_configured", agentId: null, beadId: null, payload: { overrides } }, now);
 }
 
-export function addRig(runtime: TownRuntime, input: AddRigInput, newId: string, now: number, onCreated?: (created: Created<Rig>) => void): Result<Created<Rig>> {
+export function addRig(
+  runtime: TownRuntime,
+  input: AddRigInput,
+  newId: string,
+  now: number,
+  onCreated?: (created: Created<Rig>) => void,
+): Result<Created<Rig>> {
   const rigId = (input.id ?? newId) as RigId;
   const payload = { rigId, name: input.name, gitUrl: input.gitUrl, defaultBranch: input.defaultBranch ?? "main" };
   const existing = runtime.state.rig(rigId);
@@ -32,11 +38,19 @@ export function addRig(runtime: TownRuntime, input: AddRigInput, newId: string, 
     const same = existing.name === payload.name && existing.gitUrl === payload.gitUrl && existing.defaultBranch === payload.defaultBranch;
     return same ? ok({ created: false, value: existing }) : fail("rig_exists", `rig ${rigId} already exists with different settings; pick another id`);
   }
-  command(runtime, `rig:${rigId}`, { type: "rig_added", agentId: null, beadId: null, payload }, now, () => onCreated?.({ created: true, value: runtime.state.rig(rigId)! }));
+  command(runtime, `rig:${rigId}`, { type: "rig_added", agentId: null, beadId: null, payload }, now, () =>
+    onCreated?.({ created: true, value: runtime.state.rig(rigId)! }),
+  );
   return ok({ created: true, value: runtime.state.rig(rigId)! });
 }
 
-export function slingBead(runtime: TownRuntime, input: SlingBeadInput, newId: string, now: number, onCreated?: (created: Created<Bead>) => void): Result<Created<Bead>> {
+export function slingBead(
+  runtime: TownRuntime,
+  input: SlingBeadInput,
+  newId: string,
+  now: number,
+  onCreated?: (created: Created<Bead>) => void,
+): Result<Created<Bead>> {
   const { state, store } = runtime;
   const beadId = (input.id ?? newId) as BeadId;
   if (!state.rig(input.rigId)) return fail("rig_not_found", `rig ${input.rigId} does not exist in this town; add it with POST …/rigs`);
@@ -72,7 +86,13 @@ export function slingBead(runtime: TownRuntime, input: SlingBeadInput, newId: st
   return ok({ created: true, value: state.bead(beadId)! });
 }
 
-export function createConvoy(runtime: TownRuntime, input: CreateConvoyInput, newId: string, now: number, onCreated?: (created: Created<Bead>) => void): Result<Created<Bead>> {
+export function createConvoy(
+  runtime: TownRuntime,
+  input: CreateConvoyInput,
+  newId: string,
+  now: number,
+  onCreated?: (created: Created<Bead>) => void,
+): Result<Created<Bead>> {
   const { state } = runtime;
   const convoyId = (input.id ?? newId) as BeadId;
   const beadIds = [...new Set(input.beadIds)];
@@ -99,7 +119,10 @@ export function cancelBead(runtime: TownRuntime, beadId: BeadId, input: CancelBe
     // A closed convoy means its work is done (invariant 5): while it is not, it can only be given up on.
     const unfinished = runtime.state.unfinishedTracked(bead);
     if (unfinished.length > 0) {
-      return fail("convoy_unfinished", `convoy ${beadId} tracks ${unfinished.length} unfinished bead(s) (${unfinished.slice(0, 5).join(", ")}); cancel it with status failed, or wait for them`);
+      return fail(
+        "convoy_unfinished",
+        `convoy ${beadId} tracks ${unfinished.length} unfinished bead(s) (${unfinished.slice(0, 5).join(", ")}); cancel it with status failed, or wait for them`,
+      );
     }
   }
   command(runtime, `cancel:${beadId}`, { type: "bead_cancelled", agentId: null, beadId, payload }, now);
@@ -110,7 +133,9 @@ export function cancelBead(runtime: TownRuntime, beadId: BeadId, input: CancelBe
 export function retryDeadLetter(runtime: TownRuntime, seq: number, newId: string, now: number): Result<{ seq: number; status: "pending" }> {
   const checked = deadLetter(runtime, seq);
   if (!checked.ok) return checked;
-  command(runtime, `retry:${newId}`, { type: "dead_letter_retried", agentId: null, beadId: null, payload: { seq } }, now, () => runtime.store.events.revive(seq));
+  command(runtime, `retry:${newId}`, { type: "dead_letter_retried", agentId: null, beadId: null, payload: { seq } }, now, () =>
+    runtime.store.events.revive(seq),
+  );
   return ok({ seq, status: "pending" });
 }
 
@@ -126,8 +151,13 @@ export function discardDeadLetter(runtime: TownRuntime, seq: number, newId: stri
 
 function deadLetter(runtime: TownRuntime, seq: number): Result<null> {
   const event = runtime.store.events.bySeq(seq);
-  if (!event) return fail("event_not_found", `there is no event with seq ${seq} in this town (it may have been pruned); list dead letters with GET …/debug/events?status=dead`);
-  if (event.status !== "dead") return fail("event_not_dead", `event ${seq} is ${event.status}, not dead-lettered; only dead letters can be retried or discarded`);
+  if (!event)
+    return fail(
+      "event_not_found",
+      `there is no event with seq ${seq} in this town (it may have been pruned); list dead letters with GET …/debug/events?status=dead`,
+    );
+  if (event.status !== "dead")
+    return fail("event_not_dead", `event ${seq} is ${event.status}, not dead-lettered; only dead letters can be retried or discarded`);
   return ok(null);
 }
 

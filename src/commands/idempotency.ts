@@ -25,7 +25,10 @@ export function once<T>(
   const found = store.idempotency.find(request.key);
   if (found) {
     if (found.route === route && found.requestHash === request.requestHash) return ok(found.answer as T);
-    return fail("idempotency_key_reused", `Idempotency-Key "${request.key}" was already used for another request (${found.route}); use a new key for a new request`);
+    return fail(
+      "idempotency_key_reused",
+      `Idempotency-Key "${request.key}" was already used for another request (${found.route}); use a new key for a new request`,
+    );
   }
   let remembered = false;
   const remember = (answer: T) => {

@@ -71,8 +71,7 @@ class EventConflict extends Error {
   }
 }
 
-const conflict = (eventId: string) =>
-  fail("event_conflict", `event id ${eventId} was already used for a different event; use a new id for a new event`);
+const conflict = (eventId: string) => fail("event_conflict", `event id ${eventId} was already used for a different event; use a new id for a new event`);
 
 /** Statuses that mean the container is gone or broken. */
 const FAILURE_STATUSES: ReadonlySet<ContainerStatus> = new Set(["exited", "not_found", "error"]);

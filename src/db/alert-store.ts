@@ -40,7 +40,12 @@ export class AlertStore {
   }
 
   nextAt(): number | null {
-    return this.db.select({ at: min(schema.alertOutbox.nextAttemptAt) }).from(schema.alertOutbox).get()?.at ?? null;
+    return (
+      this.db
+        .select({ at: min(schema.alertOutbox.nextAttemptAt) })
+        .from(schema.alertOutbox)
+        .get()?.at ?? null
+    );
   }
 
   size(): number {

@@ -12,7 +12,6 @@ export type StoredEvent = Omit<typeof schema.townEvents.$inferSelect, "status"> 
 
 export type NewEvent = Pick<StoredEvent, "eventId" | "type" | "agentId" | "beadId" | "payload" | "createdAt">;
 
-
 const EVENT_ROW = rowCodec(schema.townEvents, allColumns(schema.townEvents));
 const SELECT_EVENTS = `SELECT ${EVENT_ROW.columns} FROM town_events`;
 const SELECT_PENDING = `${SELECT_EVENTS} WHERE status = 'pending' ORDER BY seq LIMIT ?`;
@@ -59,7 +58,9 @@ export class EventStore {
 
   /** Stored events with these ids (to tell a duplicate from a conflicting reuse of an id). */
   byIds(eventIds: readonly string[]): StoredEvent[] {
-    return chunks(eventIds, MAX_PARAMS).flatMap((chunk) => allRows(this.sql, `${SELECT_EVENTS} WHERE event_id IN (${placeholders(chunk.length)})`, { decode }, ...chunk));
+    return chunks(eventIds, MAX_PARAMS).flatMap((chunk) =>
+      allRows(this.sql, `${SELECT_EVENTS} WHERE event_id IN (${placeholders(chunk.length)})`, { decode }, ...chunk),
+    );
   }
 
   bySeq(seq: number): StoredEvent | undefined {
@@ -68,7 +69,9 @@ export class EventStore {
 
   /** Events with these seqs, in seq order. */
   bySeqs(seqs: readonly number[]): StoredEvent[] {
-    const found = chunks(seqs, MAX_PARAMS).flatMap((chunk) => allRows(this.sql, `${SELECT_EVENTS} WHERE seq IN (${placeholders(chunk.length)})`, { decode }, ...chunk));
+    const found = chunks(seqs, MAX_PARAMS).flatMap((chunk) =>
+      allRows(this.sql, `${SELECT_EVENTS} WHERE seq IN (${placeholders(chunk.length)})`, { decode }, ...chunk),
+    );
     return found.sort((a, b) => a.seq - b.seq);
   }
 
@@ -114,7 +117,9 @@ export class EventStore {
   }
 
   queueStats(): QueueStats {
-    const pending = this.sql.exec<{ n: number; oldest: number | null }>("SELECT count(*) AS n, min(created_at) AS oldest FROM town_events WHERE status = 'pending'").one();
+    const pending = this.sql
+      .exec<{ n: number; oldest: number | null }>("SELECT count(*) AS n, min(created_at) AS oldest FROM town_events WHERE status = 'pending'")
+      .one();
     const dead = this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM town_events WHERE status = 'dead'").one();
     return { pending: pending.n, oldestPendingAt: pending.oldest, dead: dead.n };
   }
@@ -147,7 +152,10 @@ export class EventStore {
 
   /** Pending events as `[seq, attempts]`, in seq order. */
   pendingSeqs(): Array<[number, number]> {
-    return this.sql.exec<{ seq: number; attempts: number }>("SELECT seq, attempts FROM town_events WHERE status = 'pending' ORDER BY seq").toArray().map((row) => [row.seq, row.attempts]);
+    return this.sql
+      .exec<{ seq: number; attempts: number }>("SELECT seq, attempts FROM town_events WHERE status = 'pending' ORDER BY seq")
+      .toArray()
+      .map((row) => [row.seq, row.attempts]);
   }
 
   /**
@@ -178,7 +186,9 @@ export class EventStore {
 
   /** The last seq after `afterSeq` logged at or before `at` (`afterSeq` if none). */
   lastSeqAt(afterSeq: number, at: number): number {
-    return this.sql.exec<{ seq: number | null }>("SELECT max(seq) AS seq FROM town_events WHERE seq > ? AND created_at <= ?", afterSeq, at).one().seq ?? afterSeq;
+    return (
+      this.sql.exec<{ seq: number | null }>("SELECT max(seq) AS seq FROM town_events WHERE seq > ? AND created_at <= ?", afterSeq, at).one().seq ?? afterSeq
+    );
   }
 
   /** Events with `afterSeq < seq ≤ lastSeq`, in seq order, at most `limit`. */
@@ -193,12 +203,28 @@ export class EventStore {
 
   /** Events of these types after `afterSeq` logged at or before `at`, in seq order. */
   ofTypesAfter(afterSeq: number, at: number, types: readonly string[], limit = 1_000_000): StoredEvent[] {
-    return allRows(this.sql, `${SELECT_EVENTS} WHERE seq > ? AND created_at <= ? AND type IN (${placeholders(types.length)}) ORDER BY seq LIMIT ?`, { decode }, afterSeq, at, ...types, limit);
+    return allRows(
+      this.sql,
+      `${SELECT_EVENTS} WHERE seq > ? AND created_at <= ? AND type IN (${placeholders(types.length)}) ORDER BY seq LIMIT ?`,
+      { decode },
+      afterSeq,
+      at,
+      ...types,
+      limit,
+    );
   }
 
   /** Events of any other type after `afterSeq` logged at or before `at`, in seq order. */
   notOfTypesAfter(afterSeq: number, at: number, types: readonly string[], limit = 1_000_000): StoredEvent[] {
-    return allRows(this.sql, `${SELECT_EVENTS} WHERE seq > ? AND created_at <= ? AND type NOT IN (${placeholders(types.length)}) ORDER BY seq LIMIT ?`, { decode }, afterSeq, at, ...types, limit);
+    return allRows(
+      this.sql,
+      `${SELECT_EVENTS} WHERE seq > ? AND created_at <= ? AND type NOT IN (${placeholders(types.length)}) ORDER BY seq LIMIT ?`,
+      { decode },
+      afterSeq,
+      at,
+      ...types,
+      limit,
+    );
   }
 
   /** Events with `first ≤ seq ≤ last`, in seq order. */

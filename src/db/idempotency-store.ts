@@ -22,7 +22,11 @@ export class IdempotencyStore {
 
   /** Keys older than `before` go, at most `limit` per call. */
   prune(before: number, limit: number): number {
-    this.sql.exec("DELETE FROM idempotency_keys WHERE key IN (SELECT key FROM idempotency_keys WHERE created_at < ? ORDER BY created_at LIMIT ?)", before, limit);
+    this.sql.exec(
+      "DELETE FROM idempotency_keys WHERE key IN (SELECT key FROM idempotency_keys WHERE created_at < ? ORDER BY created_at LIMIT ?)",
+      before,
+      limit,
+    );
     return changes(this.sql);
   }
 }

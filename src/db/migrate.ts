@@ -28,16 +28,18 @@ export function migrate(storage: DurableObjectStorage, bundle: MigrationBundle):
       const key = `m${String(entry.idx).padStart(4, "0")}`;
       const text = bundle.migrations[key];
       if (text === undefined) throw new MigrationError(`migration ${entry.tag} is in the journal but its SQL (${key}) is missing`);
-      const statements = text.split("--> statement-breakpoint").map((s) => s.trim()).filter((s) => s.length > 0);
+      const statements = text
+        .split("--> statement-breakpoint")
+        .map((s) => s.trim())
+        .filter((s) => s.length > 0);
       statements.forEach((statement, i) => {
         try {
           sql.exec(statement);
         } catch (error) {
           const cause = error instanceof Error ? error.message : String(error);
-          throw new MigrationError(
-            `migration ${entry.tag}, statement ${i + 1} of ${statements.length} failed: ${cause}\n${statement.slice(0, 500)}`,
-            { cause: error },
-          );
+          throw new MigrationError(`migration ${entry.tag}, statement ${i + 1} of ${statements.length} failed: ${cause}\n${statement.slice(0, 500)}`, {
+            cause: error,
+          });
         }
       });
       sql.exec(`INSERT INTO ${TABLE} (hash, created_at) VALUES (?, ?)`, entry.tag, entry.when);

@@ -38,7 +38,12 @@ export class OutboxStore {
   }
 
   nextAt(): number | null {
-    return this.db.select({ at: min(schema.outbox.nextAttemptAt) }).from(schema.outbox).get()?.at ?? null;
+    return (
+      this.db
+        .select({ at: min(schema.outbox.nextAttemptAt) })
+        .from(schema.outbox)
+        .get()?.at ?? null
+    );
   }
 
   size(): number {
@@ -50,6 +55,10 @@ export class OutboxStore {
   }
 
   defer(id: string, attempts: number, nextAttemptAt: number, error: string, now: number): void {
-    this.db.update(schema.outbox).set({ attempts, nextAttemptAt, lastError: clipError(error), updatedAt: now }).where(eq(schema.outbox.id, id)).run();
+    this.db
+      .update(schema.outbox)
+      .set({ attempts, nextAttemptAt, lastError: clipError(error), updatedAt: now })
+      .where(eq(schema.outbox.id, id))
+      .run();
   }
 }

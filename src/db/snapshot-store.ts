@@ -36,7 +36,11 @@ export class SnapshotStore {
   /** Stores a snapshot's JSON in parts of at most `partChars` characters (≤ 3 bytes each: far under 2 MB). */
   save(meta: SnapshotMeta, json: string, partChars = SNAPSHOT_PART_CHARS): number {
     const pieces = splitText(json, partChars);
-    const id = this.db.insert(schema.snapshots).values({ ...meta, parts: pieces.length, bytes: json.length }).returning({ id: schema.snapshots.id }).get()!.id;
+    const id = this.db
+      .insert(schema.snapshots)
+      .values({ ...meta, parts: pieces.length, bytes: json.length })
+      .returning({ id: schema.snapshots.id })
+      .get()!.id;
     pieces.forEach((data, part) => this.db.insert(schema.snapshotParts).values({ snapshotId: id, part, data }).run());
     return id;
   }
@@ -88,11 +92,21 @@ export class SnapshotStore {
   }
 
   oldestAt(): number | null {
-    return this.db.select({ at: sql<number | null>`min(${schema.snapshots.takenAt})` }).from(schema.snapshots).get()?.at ?? null;
+    return (
+      this.db
+        .select({ at: sql<number | null>`min(${schema.snapshots.takenAt})` })
+        .from(schema.snapshots)
+        .get()?.at ?? null
+    );
   }
 
   lastAt(): number | null {
-    return this.db.select({ at: sql<number | null>`max(${schema.snapshots.takenAt})` }).from(schema.snapshots).get()?.at ?? null;
+    return (
+      this.db
+        .select({ at: sql<number | null>`max(${schema.snapshots.takenAt})` })
+        .from(schema.snapshots)
+        .get()?.at ?? null
+    );
   }
 
   /** Drops snapshots taken before `before`, except the newest of them (the base for the oldest windows). */

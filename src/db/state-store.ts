@@ -21,12 +21,40 @@ export type StoredBead = Bead & { readonly body: string | null };
 
 const RIG_KEYS = ["id", "name", "gitUrl", "defaultBranch", "agentSeq", "createdAt", "updatedAt"] as const;
 const AGENT_KEYS = [
-  "id", "rigId", "role", "status", "statusSince", "hook", "generation", "dispatchAttempts", "dispatchedAt",
-  "lastHeartbeatAt", "containerStatus", "containerStatusSince", "owedStops", "createdAt", "updatedAt",
+  "id",
+  "rigId",
+  "role",
+  "status",
+  "statusSince",
+  "hook",
+  "generation",
+  "dispatchAttempts",
+  "dispatchedAt",
+  "lastHeartbeatAt",
+  "containerStatus",
+  "containerStatusSince",
+  "owedStops",
+  "createdAt",
+  "updatedAt",
 ] as const;
 const BEAD_KEYS = [
-  "id", "rigId", "type", "status", "title", "priority", "assignee", "dispatchAttempts", "lastDispatchAt",
-  "held", "sourceBeadId", "branch", "prUrl", "merged", "reopenedAt", "createdAt", "updatedAt",
+  "id",
+  "rigId",
+  "type",
+  "status",
+  "title",
+  "priority",
+  "assignee",
+  "dispatchAttempts",
+  "lastDispatchAt",
+  "held",
+  "sourceBeadId",
+  "branch",
+  "prUrl",
+  "merged",
+  "reopenedAt",
+  "createdAt",
+  "updatedAt",
 ] as const;
 
 const TOWN_ROW = rowCodec(schema.towns, allColumns(schema.towns));
@@ -43,8 +71,16 @@ const UPSERT = {
 };
 /** What an update writes: every column that can change (never id, rig, role, type or creation time). */
 const UPDATE = {
-  agent: updateManyFor<Agent>(schema.agents, "id", AGENT_KEYS.filter((c) => c !== "rigId" && c !== "role" && c !== "createdAt")),
-  bead: updateManyFor<Bead>(schema.beads, "id", BEAD_KEYS.filter((c) => c !== "rigId" && c !== "type" && c !== "sourceBeadId" && c !== "createdAt")),
+  agent: updateManyFor<Agent>(
+    schema.agents,
+    "id",
+    AGENT_KEYS.filter((c) => c !== "rigId" && c !== "role" && c !== "createdAt"),
+  ),
+  bead: updateManyFor<Bead>(
+    schema.beads,
+    "id",
+    BEAD_KEYS.filter((c) => c !== "rigId" && c !== "type" && c !== "sourceBeadId" && c !== "createdAt"),
+  ),
 };
 const INSERT_DEPENDENCY = `INSERT INTO dependencies (bead_id, depends_on_id, kind, ordinal) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`;
 const ARCHIVE = updateManyFor<{ id: string; archivedSeq: number }>(schema.beads, "id", ["id", "archivedSeq"]);
@@ -68,7 +104,10 @@ export class StateStore {
   }
 
   createTown(town: Town, agentTokenHash: string): void {
-    this.db.insert(schema.towns).values({ ...townRow(town), finished: noFinished(), agentTokenHash }).run();
+    this.db
+      .insert(schema.towns)
+      .values({ ...townRow(town), finished: noFinished(), agentTokenHash })
+      .run();
   }
 
   /**
@@ -142,8 +181,14 @@ export class StateStore {
     const newBeads = new Set(changes.createdBeads);
     for (const agent of changes.createdAgents) this.sql.exec(UPSERT.agent.sql, ...UPSERT.agent.params(agent));
     for (const bead of changes.createdBeads) this.sql.exec(UPSERT.bead.sql, ...UPSERT.bead.params(bead));
-    this.updateMany(UPDATE.agent, changes.agents.filter((agent) => !newAgents.has(agent)));
-    this.updateMany(UPDATE.bead, changes.beads.filter((bead) => !newBeads.has(bead)));
+    this.updateMany(
+      UPDATE.agent,
+      changes.agents.filter((agent) => !newAgents.has(agent)),
+    );
+    this.updateMany(
+      UPDATE.bead,
+      changes.beads.filter((bead) => !newBeads.has(bead)),
+    );
     for (const bead of changes.createdBeads) {
       bead.blockedBy.forEach((dependsOnId, ordinal) => this.sql.exec(INSERT_DEPENDENCY, bead.id, dependsOnId, "blocks", ordinal));
       bead.tracked.forEach((dependsOnId, ordinal) => this.sql.exec(INSERT_DEPENDENCY, bead.id, dependsOnId, "tracks", ordinal));
@@ -163,7 +208,10 @@ export class StateStore {
   archive(beads: readonly Bead[], after: FinishedCounts): void {
     if (beads.length === 0) return;
     let seq = finishedTotal(after) - beads.length;
-    this.updateMany(ARCHIVE, beads.map((bead) => ({ id: bead.id, archivedSeq: ++seq })));
+    this.updateMany(
+      ARCHIVE,
+      beads.map((bead) => ({ id: bead.id, archivedSeq: ++seq })),
+    );
     this.db.update(schema.towns).set({ finished: after }).run();
   }
 
@@ -179,7 +227,14 @@ export class StateStore {
    */
   archivedWithPrefix(prefix: string, upToSeq: number): Bead[] {
     // Ids are ASCII; the range [prefix, prefix + U+FFFF) holds every id that starts with it.
-    const rows = all(this.sql, `SELECT ${BEAD_ROW.columns} FROM beads WHERE id >= ? AND id < ? AND archived_seq <= ?`, BEAD_ROW, prefix, `${prefix}\uffff`, upToSeq);
+    const rows = all(
+      this.sql,
+      `SELECT ${BEAD_ROW.columns} FROM beads WHERE id >= ? AND id < ? AND archived_seq <= ?`,
+      BEAD_ROW,
+      prefix,
+      `${prefix}\uffff`,
+      upToSeq,
+    );
     return rows.map((row) => toBead(row, NONE, NONE));
   }
 
@@ -197,7 +252,9 @@ export class StateStore {
   bodyBytes(ids: readonly string[]): number {
     let bytes = 0;
     for (const chunk of chunks(ids, MAX_PARAMS)) {
-      bytes += this.sql.exec<{ n: number | null }>(`SELECT sum(length(CAST(body AS BLOB))) AS n FROM beads WHERE id IN (${marks(chunk.length)})`, ...chunk).one().n ?? 0;
+      bytes +=
+        this.sql.exec<{ n: number | null }>(`SELECT sum(length(CAST(body AS BLOB))) AS n FROM beads WHERE id IN (${marks(chunk.length)})`, ...chunk).one().n ??
+        0;
     }
     return bytes;
   }
@@ -296,4 +353,3 @@ function toBead(row: ReturnType<typeof BEAD_ROW.decode>, blockedBy: readonly Bea
     tracked,
   };
 }
-

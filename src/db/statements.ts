@@ -47,7 +47,12 @@ export interface UpdateMany<Row> {
   params(row: Row): unknown[];
 }
 
-export function updateManyFor<Row extends object>(table: Table, key: keyof Row & string, columnKeys: readonly (keyof Row & string)[], maxParams = 100): UpdateMany<Row> {
+export function updateManyFor<Row extends object>(
+  table: Table,
+  key: keyof Row & string,
+  columnKeys: readonly (keyof Row & string)[],
+  maxParams = 100,
+): UpdateMany<Row> {
   const single = updateFor<Row>(table, key, columnKeys);
   const columns = getTableColumns(table);
   const tableName = getTableName(table);

@@ -63,7 +63,10 @@ type TickMetricSpec<V> = Source<V> & {
 /** A declared tick metric, its flags and sources as optional members. */
 export type TickMetric<C extends ColumnBuilderBase = ColumnBuilderBase> = TickMetricSpec<ValueOf<C>> & { readonly column: C };
 
-const metric = <C extends ColumnBuilderBase, const S extends TickMetricSpec<ValueOf<C>>>(column: C, spec: S): S & { readonly column: C } => ({ ...spec, column });
+const metric = <C extends ColumnBuilderBase, const S extends TickMetricSpec<ValueOf<C>>>(column: C, spec: S): S & { readonly column: C } => ({
+  ...spec,
+  column,
+});
 
 const ageMs = (queue: QueueStats, now: number) => oldestPendingAge(queue.oldestPendingAt, now);
 
@@ -110,8 +113,7 @@ export const SLIM_METRICS = entries.filter(([, m]) => m.slim).map(([key]) => key
 export const SUMMARY_METRICS = entries.filter(([, m]) => m.summary !== false).map(([key]) => key) as SummaryMetricKey[];
 
 /** The `ticks` table's metric columns (src/db/schema.ts spreads them in). */
-export const tickMetricColumns = () =>
-  Object.fromEntries(entries.map(([key, m]) => [key, m.column])) as { [K in TickMetricKey]: Declared[K]["column"] };
+export const tickMetricColumns = () => Object.fromEntries(entries.map(([key, m]) => [key, m.column])) as { [K in TickMetricKey]: Declared[K]["column"] };
 
 /** The values a tick's transaction records; those measured after it read 0 until `measureAfterTick` sets them. */
 export function measureTick(tick: TickFacts): TickMetricValues {

@@ -128,7 +128,12 @@ export class TickStore {
   }
 
   oldestId(): number | null {
-    return this.db.select({ id: sql<number | null>`min(${schema.ticks.id})` }).from(schema.ticks).get()?.id ?? null;
+    return (
+      this.db
+        .select({ id: sql<number | null>`min(${schema.ticks.id})` })
+        .from(schema.ticks)
+        .get()?.id ?? null
+    );
   }
 
   /** Retention: ticks older than `before` go, and any beyond the newest `keep`; at most `limit` per call. */

@@ -80,8 +80,7 @@ export interface Effect {
   readonly generation: number;
 }
 
-export const effectId = (agentId: AgentId, generation: number, kind: Effect["kind"]): string =>
-  `${agentId}@${generation}:${kind}`;
+export const effectId = (agentId: AgentId, generation: number, kind: Effect["kind"]): string => `${agentId}@${generation}:${kind}`;
 
 /** Actions as a tick records them and replay compares them: without their human reasons. */
 export function recordable(results: ReadonlyArray<{ readonly action: Action }>): Array<Omit<Action, "reason">> {

@@ -4,9 +4,7 @@ import { idleAgent, oweStop, recordDispatchFailure, setAgentStatus, setBeadStatu
 import type { TownState } from "./state";
 import { canTransitionBreaker } from "./transitions";
 
-export type ActionOutcome =
-  | { readonly applied: true; readonly effects: readonly Effect[] }
-  | { readonly applied: false; readonly refusal: string };
+export type ActionOutcome = { readonly applied: true; readonly effects: readonly Effect[] } | { readonly applied: false; readonly refusal: string };
 
 const applied = (effects: readonly Effect[] = []): ActionOutcome => ({ applied: true, effects });
 const refused = (refusal: string): ActionOutcome => ({ applied: false, refusal });

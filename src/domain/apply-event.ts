@@ -89,9 +89,10 @@ function cancelBead(state: TownState, event: EventOf<"bead_cancelled">, now: num
 }
 
 /** The agent a callback speaks for, if it is still the agent that was dispatched. */
-function currentAgent(state: TownState, event: { agentId: Agent["id"]; payload: { generation?: number | undefined } }):
-  | { agent: Agent; bead: Bead }
-  | { ignored: string } {
+function currentAgent(
+  state: TownState,
+  event: { agentId: Agent["id"]; payload: { generation?: number | undefined } },
+): { agent: Agent; bead: Bead } | { ignored: string } {
   const agent = state.agent(event.agentId);
   if (!agent) return { ignored: `agent ${event.agentId} does not exist` };
   const generation = event.payload.generation;

@@ -149,7 +149,9 @@ export const TownConfigOverridesSchema = z
       .strict(),
     eventRetentionMs: ms(90 * DAY).min(60_000),
     eventRetentionCount: z.number().int().min(1_000).max(10_000_000),
-    finishedBeadRetentionMs: ms(3_650 * DAY).min(DAY).nullable(),
+    finishedBeadRetentionMs: ms(3_650 * DAY)
+      .min(DAY)
+      .nullable(),
     tickRetentionMs: ms(90 * DAY).min(60_000),
     tickRetentionCount: z.number().int().min(100).max(1_000_000),
     maxReconcilePasses: z.number().int().min(1).max(10),

@@ -49,13 +49,9 @@ export const BeadCreatedPayload = z
   })
   .strict();
 
-export const BeadCancelledPayload = z
-  .object({ status: z.enum(["closed", "failed"]), reason: z.string().max(2_000).optional() })
-  .strict();
+export const BeadCancelledPayload = z.object({ status: z.enum(["closed", "failed"]), reason: z.string().max(2_000).optional() }).strict();
 
-export const ConvoyCreatedPayload = z
-  .object({ title: text(500), beadIds: z.array(BeadIdSchema).min(1).max(1_000) })
-  .strict();
+export const ConvoyCreatedPayload = z.object({ title: text(500), beadIds: z.array(BeadIdSchema).min(1).max(1_000) }).strict();
 
 export const AgentDonePayload = z
   .object({
@@ -66,13 +62,9 @@ export const AgentDonePayload = z
   })
   .strict();
 
-export const AgentCompletedPayload = z
-  .object({ generation, status: z.enum(["completed", "failed"]), reason: z.string().max(10_000).optional() })
-  .strict();
+export const AgentCompletedPayload = z.object({ generation, status: z.enum(["completed", "failed"]), reason: z.string().max(10_000).optional() }).strict();
 
-export const PrStatusChangedPayload = z
-  .object({ status: z.enum(["merged", "closed"]), prUrl })
-  .strict();
+export const PrStatusChangedPayload = z.object({ status: z.enum(["merged", "closed"]), prUrl }).strict();
 
 export const ContainerStatusPayload = z.object({ generation, status: z.enum(CONTAINER_STATUSES) }).strict();
 
@@ -91,7 +83,10 @@ export const DispatchResultPayload = z
 /** An operator put a dead-lettered event back in the queue, or dropped it: the log acts on itself. */
 export const DeadLetterPayload = z.object({ seq: z.number().int().min(1) }).strict();
 
-const none = z.null().optional().transform(() => null);
+const none = z
+  .null()
+  .optional()
+  .transform(() => null);
 
 /** Each event type with the entity ids it must (or must not) carry and its payload. */
 export const EventBodySchema = z.discriminatedUnion("type", [

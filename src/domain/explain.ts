@@ -100,7 +100,10 @@ export class Explainer {
           const until = breaker.since + config.breaker.cooldownMs;
           reasons.push({ code: "breaker_open", message: `dispatching is suspended: the circuit breaker opened at ${iso(breaker.since)}`, until });
         } else if (breaker.status === "half_open" && breaker.probeAt !== null) {
-          reasons.push({ code: "breaker_open", message: `the breaker is half-open and its one probe dispatch (at ${iso(breaker.probeAt)}) has not reported back` });
+          reasons.push({
+            code: "breaker_open",
+            message: `the breaker is half-open and its one probe dispatch (at ${iso(breaker.probeAt)}) has not reported back`,
+          });
         }
         if (bead.type === "issue" && bead.rigId) reasons.push(...agentCapacity(plan, bead));
         if (bead.type === "merge_request" && bead.rigId) reasons.push(...reviewQueue(plan, bead));
@@ -111,12 +114,25 @@ export class Explainer {
         reasons.push({ code: "no_agent", message: "in progress with no live agent: the next tick reopens it" });
       } else if (agent.status === "stalled") {
         const until = stallDeadline(agent, config);
-        reasons.push({ code: "agent_stalled", message: `agent ${agent.id} stalled at ${iso(agent.statusSince)}; it is stopped and the bead reopened at ${iso(until)}`, until });
+        reasons.push({
+          code: "agent_stalled",
+          message: `agent ${agent.id} stalled at ${iso(agent.statusSince)}; it is stopped and the bead reopened at ${iso(until)}`,
+          until,
+        });
       } else {
         const deadline = heartbeatDeadline(agent, config);
         const heard = agent.lastHeartbeatAt === null ? "no heartbeat yet" : `last heartbeat ${iso(agent.lastHeartbeatAt)}`;
-        reasons.push({ code: "working", message: `agent ${agent.id} (generation ${agent.generation}) is working on it since ${iso(agent.dispatchedAt ?? agent.statusSince)}; ${heard}; it stalls without a heartbeat by ${iso(deadline)}`, until: deadline });
-        if (agent.containerStatus && agent.containerStatus !== "running" && agent.containerStatusSince !== null && agent.containerStatusSince >= (agent.dispatchedAt ?? 0)) {
+        reasons.push({
+          code: "working",
+          message: `agent ${agent.id} (generation ${agent.generation}) is working on it since ${iso(agent.dispatchedAt ?? agent.statusSince)}; ${heard}; it stalls without a heartbeat by ${iso(deadline)}`,
+          until: deadline,
+        });
+        if (
+          agent.containerStatus &&
+          agent.containerStatus !== "running" &&
+          agent.containerStatusSince !== null &&
+          agent.containerStatusSince >= (agent.dispatchedAt ?? 0)
+        ) {
           const ends = graceEnd(agent, config);
           reasons.push({
             code: "container_" + agent.containerStatus,
@@ -126,7 +142,10 @@ export class Explainer {
         }
       }
     } else if (bead.status === "in_review") {
-      const requests = state.mergeRequestsOf(bead.id).map((id) => state.bead(id)).filter((mr): mr is Bead => mr !== undefined);
+      const requests = state
+        .mergeRequestsOf(bead.id)
+        .map((id) => state.bead(id))
+        .filter((mr): mr is Bead => mr !== undefined);
       const active = requests.filter((mr) => !isFinished(mr));
       if (active.length === 0) reasons.push({ code: "review_settling", message: "no merge request is open: the next tick closes or reopens it" });
       for (const mr of active) reasons.push({ code: "waiting_for_review", message: `waiting for merge request ${mr.id} (${mr.status})` });
@@ -191,8 +210,16 @@ function reviewQueue(plan: Plan, bead: Bead): Reason[] {
   if (reviewing) reasons.push({ code: "review_busy", message: `rig ${bead.rigId} is reviewing merge request ${reviewing.id}; one at a time` });
   const queue = work ? [...work.openReviews] : [];
   const ahead = queue.findIndex((mr) => mr.id === bead.id);
-  if (ahead > 0) reasons.push({ code: "review_queue", message: `${ahead} merge request(s) ahead of it: ${queue.slice(0, ahead).map((mr) => mr.id).join(", ")}` });
+  if (ahead > 0)
+    reasons.push({
+      code: "review_queue",
+      message: `${ahead} merge request(s) ahead of it: ${queue
+        .slice(0, ahead)
+        .map((mr) => mr.id)
+        .join(", ")}`,
+    });
   const refinery = work?.refineries.first();
-  if (refinery && isLive(refinery) && refinery.hook !== bead.id) reasons.push({ code: "refinery_busy", message: `the refinery ${refinery.id} is busy with ${refinery.hook}` });
+  if (refinery && isLive(refinery) && refinery.hook !== bead.id)
+    reasons.push({ code: "refinery_busy", message: `the refinery ${refinery.id} is busy with ${refinery.hook}` });
   return reasons;
 }

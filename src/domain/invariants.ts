@@ -52,7 +52,10 @@ export function checkInvariants(state: TownState, now: number, queue: QueueFacts
   const violation = (invariant: number, key: string, message: string, ids: { agents?: AgentId[]; beads?: BeadId[] }, repairs: Action[] = []) =>
     out.push({ invariant, key: `${invariant}:${key}`, message, agentIds: ids.agents ?? [], beadIds: ids.beads ?? [], repairs });
   const hookedTo = (beadId: BeadId): Agent[] =>
-    state.agentsHookedTo(beadId).map((id) => state.agent(id)).filter((a): a is Agent => a !== undefined);
+    state
+      .agentsHookedTo(beadId)
+      .map((id) => state.agent(id))
+      .filter((a): a is Agent => a !== undefined);
 
   // The agents and beads to look at: a bead is looked at with the agents hooked to it, and the other way round.
   const agents = new Set<AgentId>();
@@ -77,9 +80,13 @@ export function checkInvariants(state: TownState, now: number, queue: QueueFacts
     if (agent.hook) {
       const bead = state.bead(agent.hook);
       if (!bead || isFinished(bead)) {
-        violation(1, agent.id, `agent ${agent.id} (${agent.status}) is hooked to ${bead ? `${bead.status} bead` : "missing bead"} ${agent.hook}`, { agents: [agent.id], beads: [agent.hook] }, [
-          repair(1, "unhook from a finished or missing bead", { type: "unhook_agent", agentId: agent.id, beadId: agent.hook }),
-        ]);
+        violation(
+          1,
+          agent.id,
+          `agent ${agent.id} (${agent.status}) is hooked to ${bead ? `${bead.status} bead` : "missing bead"} ${agent.hook}`,
+          { agents: [agent.id], beads: [agent.hook] },
+          [repair(1, "unhook from a finished or missing bead", { type: "unhook_agent", agentId: agent.id, beadId: agent.hook })],
+        );
       }
     } else if (agent.status === "working" && agent.role !== "mayor") {
       violation(7, agent.id, `agent ${agent.id} is working with no hook`, { agents: [agent.id] }, [
@@ -106,7 +113,9 @@ export function checkInvariants(state: TownState, now: number, queue: QueueFacts
     // 12: a bead going round in circles.
     if (isFlapping(bead, now, config)) {
       const { maxReopens, windowMs } = config.flapping;
-      violation(12, id, `bead ${id} went back to open ${reopensWithin(bead, now, config)} times within ${minutes(windowMs)} min (limit ${maxReopens})`, { beads: [id] });
+      violation(12, id, `bead ${id} went back to open ${reopensWithin(bead, now, config)} times within ${minutes(windowMs)} min (limit ${maxReopens})`, {
+        beads: [id],
+      });
     }
     // 10: the assignee is the agent hooked to the bead, from either side.
     if (hooked.length > 0 && (bead.assignee === null || !hooked.some((a) => a.id === bead.assignee))) {
@@ -150,7 +159,8 @@ export function checkInvariants(state: TownState, now: number, queue: QueueFacts
   // 3: one merge request in progress per rig.
   for (const rigId of state.work.rigIds()) {
     const reviewing = [...state.work.rig(rigId)!.reviewing].map((mr) => mr.id);
-    if (reviewing.length > 1) violation(3, rigId, `rig ${rigId} has ${reviewing.length} merge requests in progress: ${reviewing.join(", ")}`, { beads: reviewing });
+    if (reviewing.length > 1)
+      violation(3, rigId, `rig ${rigId} has ${reviewing.length} merge requests in progress: ${reviewing.join(", ")}`, { beads: reviewing });
   }
 
   // 8 and 9: the queue.
@@ -178,7 +188,11 @@ export function checkInvariants(state: TownState, now: number, queue: QueueFacts
  * What a tick checks: what changed since the last tick (with what that touched), the entities of the
  * violations still open, and bucket `tickId mod SWEEP_BUCKETS` of the rolling sweep.
  */
-export function invariantFocus(state: TownState, tickId: number, open: Iterable<{ readonly agentIds: readonly string[]; readonly beadIds: readonly string[] }>): Touched {
+export function invariantFocus(
+  state: TownState,
+  tickId: number,
+  open: Iterable<{ readonly agentIds: readonly string[]; readonly beadIds: readonly string[] }>,
+): Touched {
   const changed = state.changedSinceTick();
   const bucket = ((tickId % SWEEP_BUCKETS) + SWEEP_BUCKETS) % SWEEP_BUCKETS;
   const agents = new Set<AgentId>(changed.agents);
@@ -201,9 +215,11 @@ function repair(invariant: number, reason: string, body: ActionBody): Action {
 /** Checks the invariants, then applies the safe repairs (what a tick does after its rules). */
 export function enforceInvariants(state: TownState, now: number, queue: QueueFacts, focus: Focus = "all"): { detected: Violation[]; repairs: ActionResult[] } {
   const detected = checkInvariants(state, now, queue, focus);
-  const repairs = detected.flatMap((v) => v.repairs).map((action) => {
-    const outcome = applyAction(state, action, now);
-    return { action, refusal: outcome.applied ? null : outcome.refusal };
-  });
+  const repairs = detected
+    .flatMap((v) => v.repairs)
+    .map((action) => {
+      const outcome = applyAction(state, action, now);
+      return { action, refusal: outcome.applied ? null : outcome.refusal };
+    });
   return { detected, repairs };
 }

@@ -80,7 +80,9 @@ export function settleStop(state: TownState, agent: Agent, generation: number, c
   if (!owed) return false;
   const owedStops = confirmed
     ? agent.owedStops.filter((stop) => stop !== owed)
-    : agent.owedStops.map((stop) => (stop === owed ? { ...stop, attempts: stop.attempts + 1, retryAt: now + stopRetryDelay(stop.attempts + 1, state.town.config) } : stop));
+    : agent.owedStops.map((stop) =>
+        stop === owed ? { ...stop, attempts: stop.attempts + 1, retryAt: now + stopRetryDelay(stop.attempts + 1, state.town.config) } : stop,
+      );
   state.putAgent({ ...agent, owedStops, updatedAt: now });
   return true;
 }

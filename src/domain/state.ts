@@ -521,7 +521,6 @@ export class TownState {
   }
 }
 
-
 function present<K, V>(ids: Set<K>, map: Map<K, V>): V[] {
   const out: V[] = [];
   for (const id of ids) {

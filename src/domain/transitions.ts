@@ -45,11 +45,8 @@ export const BREAKER_TRANSITIONS: Table<BreakerStatus> = {
   half_open: ["closed", "open"],
 };
 
-export const canTransitionBead = (type: BeadType, from: BeadStatus, to: BeadStatus): boolean =>
-  BEAD_TRANSITIONS[type][from].includes(to);
+export const canTransitionBead = (type: BeadType, from: BeadStatus, to: BeadStatus): boolean => BEAD_TRANSITIONS[type][from].includes(to);
 
-export const canTransitionAgent = (from: AgentStatus, to: AgentStatus): boolean =>
-  AGENT_TRANSITIONS[from].includes(to);
+export const canTransitionAgent = (from: AgentStatus, to: AgentStatus): boolean => AGENT_TRANSITIONS[from].includes(to);
 
-export const canTransitionBreaker = (from: BreakerStatus, to: BreakerStatus): boolean =>
-  BREAKER_TRANSITIONS[from].includes(to);
+export const canTransitionBreaker = (from: BreakerStatus, to: BreakerStatus): boolean => BREAKER_TRANSITIONS[from].includes(to);

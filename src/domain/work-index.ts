@@ -6,8 +6,7 @@ import type { Agent, Bead } from "./model";
 import { SortedList } from "./sorted-list";
 
 /** Most urgent first: priority, then age, then id (a total order, so every run dispatches alike). */
-export const byUrgency = (a: Bead, b: Bead): number =>
-  a.priority - b.priority || a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+export const byUrgency = (a: Bead, b: Bead): number => a.priority - b.priority || a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 
 /** Oldest first, then id. */
 export const byAge = (a: Bead, b: Bead): number => a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);

@@ -42,7 +42,14 @@ const BATCH = 200;
 export async function runOutbox(deps: OutboxDeps): Promise<OutboxRun> {
   const { store, clock, config } = deps;
   const due = store.outbox.due(clock.now(), BATCH);
-  const tally = { attempted: 0, succeeded: 0, failed: 0, deferred: 0, obsolete: 0, outcomes: [] as Array<{ kind: Effect["kind"]; outcome: CallOutcome["outcome"] }> };
+  const tally = {
+    attempted: 0,
+    succeeded: 0,
+    failed: 0,
+    deferred: 0,
+    obsolete: 0,
+    outcomes: [] as Array<{ kind: Effect["kind"]; outcome: CallOutcome["outcome"] }>,
+  };
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < due.length) {
@@ -68,9 +75,7 @@ async function call(port: ContainerPort, effect: Effect, request: DispatchReques
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
   try {
-    return effect.kind === "dispatch"
-      ? await port.dispatch(request as DispatchRequest, controller.signal)
-      : await port.stop(request, controller.signal);
+    return effect.kind === "dispatch" ? await port.dispatch(request as DispatchRequest, controller.signal) : await port.stop(request, controller.signal);
   } catch (error) {
     // An adapter should not throw; if one does, it is a retryable failure, not a lost effect.
     return { outcome: "failed", error: error instanceof Error ? error.message : String(error), retryable: true };

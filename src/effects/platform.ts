@@ -64,7 +64,13 @@ export class Platform {
         events.push(
           report.kind === "done"
             ? { eventId, type: "agent_done", agentId: report.agentId, beadId: null, payload: { generation: report.generation, branch: report.branch } }
-            : { eventId, type: "agent_completed", agentId: report.agentId, beadId: null, payload: { generation: report.generation, status: "failed", reason: report.reason } },
+            : {
+                eventId,
+                type: "agent_completed",
+                agentId: report.agentId,
+                beadId: null,
+                payload: { generation: report.generation, status: "failed", reason: report.reason },
+              },
         );
       }
     }

@@ -6,7 +6,13 @@ import type { QueueStats } from "../domain/queue";
 import type { TownRuntime } from "../town/runtime";
 
 /** The town's summary for the fleet registry at `now`: its last tick, its next, and its queue as the caller read it. */
-export function townSummary(runtime: TownRuntime, now: number, lastTick: { at: number; durationMs: number } | null, nextAlarmAt: number | null, queue: QueueStats): TownSummary {
+export function townSummary(
+  runtime: TownRuntime,
+  now: number,
+  lastTick: { at: number; durationMs: number } | null,
+  nextAlarmAt: number | null,
+  queue: QueueStats,
+): TownSummary {
   let stuckWork = 0;
   for (const violation of runtime.openViolations.values()) if (violation.invariant === 11) stuckWork = 1;
   return {

@@ -62,7 +62,10 @@ export class RegistryStore {
   /** Adds a town with the summary it starts with (nothing if it is listed already). */
   register(townId: string, createdAt: number): void {
     this.sql.exec("INSERT INTO towns (id, created_at) VALUES (?, ?) ON CONFLICT (id) DO NOTHING", townId, createdAt);
-    this.sql.exec(`INSERT INTO summaries (${SUMMARY.columns}) VALUES (${PLACEHOLDERS}) ON CONFLICT (town_id) DO NOTHING`, ...VALUES(registrationSummary(townId, createdAt)));
+    this.sql.exec(
+      `INSERT INTO summaries (${SUMMARY.columns}) VALUES (${PLACEHOLDERS}) ON CONFLICT (town_id) DO NOTHING`,
+      ...VALUES(registrationSummary(townId, createdAt)),
+    );
   }
 
   deregister(townId: string): void {

@@ -37,7 +37,13 @@ export interface SweepReport {
  * storage, so the sweep wakes only the towns it asks, never the fleet. A town that was only late to
  * report answers "armed" and reports afresh; one whose alarm was lost sets it again.
  */
-export async function sweepFleet(env: FleetBindings, askTown: AskTown, log: Logger, limits: { pageSize: number; maxTowns: number; concurrency: number } = WATCHDOG_LIMITS, shards = REGISTRY_SHARDS): Promise<SweepReport> {
+export async function sweepFleet(
+  env: FleetBindings,
+  askTown: AskTown,
+  log: Logger,
+  limits: { pageSize: number; maxTowns: number; concurrency: number } = WATCHDOG_LIMITS,
+  shards = REGISTRY_SHARDS,
+): Promise<SweepReport> {
   const tally = { checked: 0, rearmed: 0, armed: 0, asleep: 0, missing: 0, failed: 0, truncated: false };
   for (const registry of allRegistries(env, shards)) {
     let after: { at: number; town: string } | null = null;

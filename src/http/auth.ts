@@ -82,7 +82,6 @@ export async function requireScope(request: Request, env: Env, scope: Scope, fal
   return token;
 }
 
-
 /**
  * Agent routes take the town's agent token; an operator token here is the wrong scope. A token that
  * is not shaped like an agent token is refused here, at no cost. One that claims another town is
@@ -92,7 +91,8 @@ export async function requireScope(request: Request, env: Env, scope: Scope, fal
 export async function requireAgentToken(request: Request, env: Env, pathTownId: string): Promise<string> {
   const bearer = bearerToken(request);
   if (bearer === "malformed") throw new HttpError(401, "invalid_token", MALFORMED);
-  if (bearer === "absent") throw new HttpError(401, "missing_token", 'send "Authorization: Bearer <agent token>" with the token returned when the town was created');
+  if (bearer === "absent")
+    throw new HttpError(401, "missing_token", 'send "Authorization: Bearer <agent token>" with the token returned when the town was created');
   const token = bearer.token;
   const held = await scopeOf(token, env);
   if (held !== null) throw new HttpError(403, "insufficient_scope", `this route needs the town's agent token; the token sent is ${article(held)} token`);

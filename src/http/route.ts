@@ -39,7 +39,8 @@ export interface RouteSpec<P extends string, B extends z.ZodType, Q extends z.Zo
  * What a route's handler is given: the parameters its path names, validated (a handler cannot read
  * one its path lacks), the town's object when the path names a town, and the validated query and body.
  */
-export type RouteContext<P extends string, B, Q> = Context<PathParams<P>, B, Q> & ("townId" extends ParamNames<P> ? { readonly town: DurableObjectStub<TownDO> } : unknown);
+export type RouteContext<P extends string, B, Q> = Context<PathParams<P>, B, Q> &
+  ("townId" extends ParamNames<P> ? { readonly town: DurableObjectStub<TownDO> } : unknown);
 
 interface Context<Params, B, Q> {
   readonly request: IRequest;
@@ -65,7 +66,9 @@ export interface Route extends Omit<RouteSpec<string, z.ZodType, z.ZodType>, "ha
  * Declares a route, with its handler's context typed from its path and schemas (a path may only name
  * parameters PATH_PARAMS knows).
  */
-export function route<const P extends string, B extends z.ZodType, Q extends z.ZodType>(spec: RouteSpec<P, B, Q> & { readonly path: NoInfer<KnownParams<P>> }): Route {
+export function route<const P extends string, B extends z.ZodType, Q extends z.ZodType>(
+  spec: RouteSpec<P, B, Q> & { readonly path: NoInfer<KnownParams<P>> },
+): Route {
   // The one place the types are let go: runRoute builds the context from the parameters itty matched
   // on this route's own path and from this route's own schemas, which is the context declared above.
   return spec as unknown as Route;
@@ -84,7 +87,11 @@ type ParamName = keyof typeof PATH_PARAMS;
 type ParamValues = { readonly [K in ParamName]: z.output<(typeof PATH_PARAMS)[K]> };
 
 /** The names of the `:name` segments of a path: `"townId" | "beadId"` for `/api/towns/:townId/beads/:beadId`. */
-export type ParamNames<P extends string> = P extends `${string}:${infer Name}/${infer Rest}` ? Name | ParamNames<Rest> : P extends `${string}:${infer Name}` ? Name : never;
+export type ParamNames<P extends string> = P extends `${string}:${infer Name}/${infer Rest}`
+  ? Name | ParamNames<Rest>
+  : P extends `${string}:${infer Name}`
+    ? Name
+    : never;
 
 /** The validated parameters of a path: exactly the ones it names. */
 export type PathParams<P extends string> = Pick<ParamValues, ParamNames<P> & ParamName>;
@@ -157,7 +164,12 @@ async function unauthenticated(refusal: HttpError, request: IRequest, env: Env):
   const address = request.headers.get("cf-connecting-ip") ?? "unknown";
   const { success } = await limiter.limit({ key: `${address}|${request.params?.townId ?? "-"}` });
   if (success) return refusal;
-  return new HttpError(429, "rate_limited", `too many requests without a valid token from this address for this town; ${refusal.message}; try again in 60 s`, 60);
+  return new HttpError(
+    429,
+    "rate_limited",
+    `too many requests without a valid token from this address for this town; ${refusal.message}; try again in 60 s`,
+    60,
+  );
 }
 
 const IDEMPOTENCY_KEY = /^[\x20-\x7e]{1,255}$/;

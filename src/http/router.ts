@@ -35,7 +35,14 @@ export function createRouter() {
         const path = new URL(request.url).pathname;
         const out = response ?? errorResponse(404, "route_not_found", `no route for ${request.method} ${path}; see GET /api/openapi.json`);
         // One line per request: debug when it went well (heartbeats are frequent), info for a refusal.
-        const fields = { requestId: request.requestId, method: request.method, path, status: out.status, ms: Date.now() - request.startedAt, townId: request.params?.townId };
+        const fields = {
+          requestId: request.requestId,
+          method: request.method,
+          path,
+          status: out.status,
+          ms: Date.now() - request.startedAt,
+          townId: request.params?.townId,
+        };
         const log = createLogger(parseLogLevel(env.LOG_LEVEL));
         if (out.status >= 500) log.error("request failed", fields);
         else if (out.status >= 400) log.info("request refused", fields);

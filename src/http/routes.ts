@@ -296,7 +296,7 @@ export const ROUTES: readonly Route[] = [
     tag: "debugging",
     summary: "Put a dead-lettered event back in the queue (its attempts reset; logged, so replay sees it)",
     body: { schema: EmptyBody, limit: LIMITS.small },
-    success: { status: 202, description: "`{ seq, status: \"pending\" }`" },
+    success: { status: 202, description: '`{ seq, status: "pending" }`' },
     handle: async ({ town, params }) => json(unwrap(await town.retryDeadLetter(params.seq)), 202),
   }),
   route({
@@ -306,7 +306,7 @@ export const ROUTES: readonly Route[] = [
     tag: "debugging",
     summary: "Drop a dead-lettered event for good (logged, so replay sees it)",
     body: { schema: EmptyBody, limit: LIMITS.small },
-    success: { status: 200, description: "`{ seq, status: \"discarded\" }`" },
+    success: { status: 200, description: '`{ seq, status: "discarded" }`' },
     handle: async ({ town, params }) => json(unwrap(await town.discardDeadLetter(params.seq))),
   }),
   route({
@@ -321,4 +321,3 @@ export const ROUTES: readonly Route[] = [
     handle: statusPage,
   }),
 ];
-

@@ -20,7 +20,12 @@ export interface PageOptions {
  * read token comes once as `?token=`; the page then keeps it in an HttpOnly cookie and redirects, so the
  * token leaves the address bar and history.
  */
-export async function statusPage({ request, env, town, token }: Pick<RouteContext<"/towns/:townId", unknown, unknown>, "request" | "env" | "town" | "token">): Promise<Response> {
+export async function statusPage({
+  request,
+  env,
+  town,
+  token,
+}: Pick<RouteContext<"/towns/:townId", unknown, unknown>, "request" | "env" | "town" | "token">): Promise<Response> {
   const url = new URL(request.url);
   if (url.searchParams.has("token")) {
     const secure = url.protocol === "https:" ? "; Secure" : "";
@@ -32,13 +37,22 @@ export async function statusPage({ request, env, town, token }: Pick<RouteContex
   const [status, history, stuck] = await Promise.all([town.status(), town.ticks({}), town.stuckWork(STUCK_ON_PAGE)]);
   const page = renderStatusPage(unwrap(status), unwrap(history).ticks, unwrap(stuck), { runbooksUrl: env.RUNBOOKS_URL });
   return new Response(page, {
-    headers: { "content-type": "text/html; charset=utf-8", "cache-control": "no-store", "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'" },
+    headers: {
+      "content-type": "text/html; charset=utf-8",
+      "cache-control": "no-store",
+      "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'",
+    },
   });
 }
 
-const esc = (value: unknown): string =>
-  String(value).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
-const time = (ms: number | null) => (ms === null ? "—" : new Date(ms).toISOString().replace("T", " ").replace(/\.\d+Z$/, " UTC"));
+const esc = (value: unknown): string => String(value).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
+const time = (ms: number | null) =>
+  ms === null
+    ? "—"
+    : new Date(ms)
+        .toISOString()
+        .replace("T", " ")
+        .replace(/\.\d+Z$/, " UTC");
 
 export function renderStatusPage(status: AlarmStatus, ticks: readonly TickView[], stuck: StuckWork, options: PageOptions = {}): string {
   const metric = (name: string, label: string, value: unknown, warn = false) =>
@@ -116,7 +130,10 @@ function stuckSection(townId: string, stuck: StuckWork, deadLetters: number): st
     const beadHref = `${api}/beads/${encodeURIComponent(bead.id)}`;
     const when = `${bead.status.replace(/_/g, " ")}, last changed ${time(bead.updatedAt)}`;
     const reasons = bead.reasons
-      .map((r) => `<li data-reason="${esc(r.code)}"><code>${esc(r.code)}</code> ${esc(r.message)}${r.until === undefined ? "" : ` (until ${esc(time(r.until))})`}</li>`)
+      .map(
+        (r) =>
+          `<li data-reason="${esc(r.code)}"><code>${esc(r.code)}</code> ${esc(r.message)}${r.until === undefined ? "" : ` (until ${esc(time(r.until))})`}</li>`,
+      )
       .join("");
     return `<li data-bead="${esc(bead.id)}" data-kind="${kind}">
 <div><b><a data-link="bead" href="${esc(beadHref)}">${esc(bead.id)}</a></b> ${esc(bead.title)}
@@ -125,7 +142,9 @@ function stuckSection(townId: string, stuck: StuckWork, deadLetters: number): st
 <ul class="reasons">${reasons}</ul></li>`;
   };
   const list = (kind: "failed" | "waiting", beads: readonly StuckBead[], none: string) =>
-    beads.length === 0 ? `<p class="ok" id="stuck-${kind}-none">${esc(none)}</p>` : `<ul class="stuck" id="stuck-${kind}">${beads.map((b) => item(b, kind)).join("")}</ul>`;
+    beads.length === 0
+      ? `<p class="ok" id="stuck-${kind}-none">${esc(none)}</p>`
+      : `<ul class="stuck" id="stuck-${kind}">${beads.map((b) => item(b, kind)).join("")}</ul>`;
   return `<section id="stuck"><h2>What is stuck</h2>
 <p class="sub">The most recent first, at most ${esc(stuck.limit)} of each. The links are API calls: send the read token as
 <code>Authorization: Bearer …</code> (dead letters take the debug token). Dead-lettered events:

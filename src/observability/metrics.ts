@@ -27,11 +27,20 @@ export type GaugeFamily<L extends string = string> = FamilyOf<"gauge", L>;
 export type MetricFamily = CounterFamily | HistogramFamily | GaugeFamily;
 
 /** The labels a series of the family must carry: exactly its label names (none: an empty object). */
-export type LabelsOf<F> =
-  F extends FamilyOf<string, infer L> ? ([L] extends [never] ? Readonly<Record<string, never>> : { readonly [K in L]: string }) : never;
+export type LabelsOf<F> = F extends FamilyOf<string, infer L> ? ([L] extends [never] ? Readonly<Record<string, never>> : { readonly [K in L]: string }) : never;
 
-const counter = <const L extends string = never>(name: string, help: string, labels: readonly L[] = []): CounterFamily<L> => ({ type: "counter", name, help, labels });
-const gauge = <const L extends string = never>(name: string, help: string, labels: readonly L[] = []): GaugeFamily<L> => ({ type: "gauge", name, help, labels });
+const counter = <const L extends string = never>(name: string, help: string, labels: readonly L[] = []): CounterFamily<L> => ({
+  type: "counter",
+  name,
+  help,
+  labels,
+});
+const gauge = <const L extends string = never>(name: string, help: string, labels: readonly L[] = []): GaugeFamily<L> => ({
+  type: "gauge",
+  name,
+  help,
+  labels,
+});
 const histogram = <const L extends string = never>(name: string, help: string, buckets: readonly number[], labels: readonly L[] = []): HistogramFamily<L> => ({
   type: "histogram",
   name,

@@ -8,8 +8,7 @@ import { formatLabels, METRICS, parseLabels, type GaugeFamily, type GaugeKey, ty
  */
 
 /** What a gauge reads now: a number (null: nothing to show yet, and the family is left out), or a value per label set. */
-export type GaugeReading<F> =
-  F extends GaugeFamily<infer L> ? ([L] extends [never] ? number | null : ReadonlyArray<readonly [LabelsOf<F>, number]>) : never;
+export type GaugeReading<F> = F extends GaugeFamily<infer L> ? ([L] extends [never] ? number | null : ReadonlyArray<readonly [LabelsOf<F>, number]>) : never;
 
 /** A point-in-time reading of every declared gauge. */
 export type GaugeReadings = { readonly [K in GaugeKey]: GaugeReading<(typeof METRICS)[K]> };
@@ -46,7 +45,11 @@ export function renderPrometheus(townId: string, counters: readonly CounterRow[]
       }
       case "histogram": {
         header(family.name, family.type, family.help);
-        for (const { labels, buckets, sum, count } of histogramSeries(take(`${family.name}_bucket`), take(`${family.name}_sum`), take(`${family.name}_count`))) {
+        for (const { labels, buckets, sum, count } of histogramSeries(
+          take(`${family.name}_bucket`),
+          take(`${family.name}_sum`),
+          take(`${family.name}_count`),
+        )) {
           for (const row of buckets) sample(`${family.name}_bucket`, withTown(row.labels), row.value);
           sample(`${family.name}_sum`, withTown(labels), sum);
           sample(`${family.name}_count`, withTown(labels), count);

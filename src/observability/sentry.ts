@@ -69,7 +69,8 @@ function capture(toucan: Toucan, alert: Alert, context: AlertContext): void {
     if ("violation" in alert) scope.setTag("invariant", String(alert.violation.invariant));
     scope.setFingerprint(fingerprint(alert, context.townId));
     scope.setContext("town", { townId: context.townId, tickId: context.tickId, ...details(alert) });
-    if (alert.kind === "tick_failed") scope.captureException(Object.assign(new Error(alert.error.message), { name: alert.error.name, stack: alert.error.stack }));
+    if (alert.kind === "tick_failed")
+      scope.captureException(Object.assign(new Error(alert.error.message), { name: alert.error.name, stack: alert.error.stack }));
     else scope.captureMessage(describe(alert), level(alert));
   });
 }
@@ -165,7 +166,10 @@ export function reportFailedRequest(
   if (!dsn || status < 500) return;
   const toucan = sentryClient(
     dsn,
-    (sent) => ctx.waitUntil(sent.catch((reason: unknown) => log.warn("Sentry did not take the report of a failed request", { requestId: failed.requestId, reason, timeoutMs }))),
+    (sent) =>
+      ctx.waitUntil(
+        sent.catch((reason: unknown) => log.warn("Sentry did not take the report of a failed request", { requestId: failed.requestId, reason, timeoutMs })),
+      ),
     (input, init) => fetch(input, { ...init, signal: AbortSignal.timeout(timeoutMs) }),
     failed.request,
   );
@@ -196,7 +200,9 @@ function sentryClient(dsn: string, waitUntil: (sent: Promise<unknown>) => void, 
     dsn,
     context: { waitUntil },
     transportOptions: { fetcher },
-    ...(request ? { request, requestDataOptions: { allowedHeaders: REPORTED_HEADERS, allowedCookies: false, allowedSearchParams: false, allowedIps: false } } : {}),
+    ...(request
+      ? { request, requestDataOptions: { allowedHeaders: REPORTED_HEADERS, allowedCookies: false, allowedSearchParams: false, allowedIps: false } }
+      : {}),
   });
 }
 

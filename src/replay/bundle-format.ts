@@ -86,7 +86,15 @@ const ms = int.min(0);
 const object = z.record(z.string(), z.unknown());
 
 const LoggedEventSchema = z
-  .object({ seq: int.min(1), eventId: z.string(), type: z.string(), agentId: z.string().nullable(), beadId: z.string().nullable(), payload: z.string(), createdAt: ms })
+  .object({
+    seq: int.min(1),
+    eventId: z.string(),
+    type: z.string(),
+    agentId: z.string().nullable(),
+    beadId: z.string().nullable(),
+    payload: z.string(),
+    createdAt: ms,
+  })
   .strict();
 
 const TickSchema = z
@@ -121,9 +129,7 @@ export const BundleSchema = z
     exportedAt: ms,
     bodies: z.enum(["omitted", "included"]),
     config: z.object({ atSnapshot: ConfigAtSchema, changes: z.array(ConfigAtSchema.extend({ seq: int, at: ms })) }).strict(),
-    snapshot: z
-      .object({ id: int, takenAt: ms, tickId: int.min(0), logSeq: int.min(0), pending: z.array(z.tuple([int, int])), state: StateSchema })
-      .strict(),
+    snapshot: z.object({ id: int, takenAt: ms, tickId: int.min(0), logSeq: int.min(0), pending: z.array(z.tuple([int, int])), state: StateSchema }).strict(),
     archive: z
       .object({
         upToSeq: int.min(0),

@@ -31,10 +31,15 @@ export class BundleHistory implements ReplayHistory {
     for (const event of inWindow) this.bySeq.set(event.seq, event);
     // The log has no gaps: every seq from the snapshot's to the window's last is there, or the bundle is not whole.
     for (let seq = bundle.snapshot.logSeq + 1; seq <= bundle.window.lastSeq; seq++) {
-      if (!this.bySeq.has(seq)) throw new BundleRefused("incomplete", `the bundle lacks event ${seq} of its window (${bundle.snapshot.logSeq + 1} to ${bundle.window.lastSeq}): it is incomplete — export it again`);
+      if (!this.bySeq.has(seq))
+        throw new BundleRefused(
+          "incomplete",
+          `the bundle lacks event ${seq} of its window (${bundle.snapshot.logSeq + 1} to ${bundle.window.lastSeq}): it is incomplete — export it again`,
+        );
     }
     for (const [seq] of bundle.snapshot.pending) {
-      if (!this.bySeq.has(seq)) throw new BundleRefused("incomplete", `the bundle lacks event ${seq}, pending when its snapshot was taken: it is incomplete — export it again`);
+      if (!this.bySeq.has(seq))
+        throw new BundleRefused("incomplete", `the bundle lacks event ${seq}, pending when its snapshot was taken: it is incomplete — export it again`);
     }
     const after = inWindow.filter((e) => e.seq > bundle.snapshot.logSeq && e.createdAt <= this.to);
     this.commandList = after.filter((e) => COMMANDS.has(e.type));
@@ -54,7 +59,8 @@ export class BundleHistory implements ReplayHistory {
       .sort((a, b) => a - b)
       .map((seq) => {
         const event = this.bySeq.get(seq);
-        if (!event) throw new BundleRefused("incomplete", `the bundle lacks event ${seq}, which its history drains or retries: it is incomplete — export it again`);
+        if (!event)
+          throw new BundleRefused("incomplete", `the bundle lacks event ${seq}, which its history drains or retries: it is incomplete — export it again`);
         return event;
       });
   }

@@ -33,13 +33,19 @@ export async function readBundle(text: string, options: { maxBytes?: number; byt
   } catch (error) {
     const detail = error instanceof Error ? error.message : String(error);
     if (looksCut(text, detail)) {
-      throw new BundleRefused("truncated", `the bundle is truncated: its JSON stops after ${bytes.toLocaleString("en-US")} bytes (${detail}); the export was cut off — export it again`);
+      throw new BundleRefused(
+        "truncated",
+        `the bundle is truncated: its JSON stops after ${bytes.toLocaleString("en-US")} bytes (${detail}); the export was cut off — export it again`,
+      );
     }
     throw new BundleRefused("not_json", `the bundle is not valid JSON: ${detail}`);
   }
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed) || (parsed as { format?: unknown }).format !== BUNDLE_FORMAT) {
     const format = typeof parsed === "object" && parsed !== null ? JSON.stringify((parsed as { format?: unknown }).format ?? null) : typeof parsed;
-    throw new BundleRefused("not_a_bundle", `this is not a replay bundle: its format is ${format}, not "${BUNDLE_FORMAT}" (export one with GET /api/towns/:townId/debug/history)`);
+    throw new BundleRefused(
+      "not_a_bundle",
+      `this is not a replay bundle: its format is ${format}, not "${BUNDLE_FORMAT}" (export one with GET /api/towns/:townId/debug/history)`,
+    );
   }
   const { checksum, ...content } = parsed as { version?: unknown; checksum?: unknown };
   const version = content.version;
@@ -49,17 +55,24 @@ export async function readBundle(text: string, options: { maxBytes?: number; byt
       `the bundle is format version ${JSON.stringify(version)}; this build reads version ${BUNDLE_VERSION} only — replay it with a checkout whose src/replay/bundle-format.ts reads that version`,
     );
   }
-  if (typeof checksum !== "string") throw new BundleRefused("checksum_mismatch", "the bundle has no checksum: it was not written by the export, or its end was cut off");
+  if (typeof checksum !== "string")
+    throw new BundleRefused("checksum_mismatch", "the bundle has no checksum: it was not written by the export, or its end was cut off");
   // The canonical content: the bundle without its checksum, members in their order, without whitespace.
   const computed = await checksumOf(JSON.stringify(content));
   if (computed !== checksum) {
-    throw new BundleRefused("checksum_mismatch", `the bundle's checksum does not match its content: it was edited or damaged after export (it says ${checksum}, its content hashes to ${computed})`);
+    throw new BundleRefused(
+      "checksum_mismatch",
+      `the bundle's checksum does not match its content: it was edited or damaged after export (it says ${checksum}, its content hashes to ${computed})`,
+    );
   }
 
   const checked = BundleSchema.safeParse(parsed);
   if (!checked.success) {
     const issue = checked.error.issues[0];
-    throw new BundleRefused("invalid", `the bundle is not laid out as version ${BUNDLE_VERSION} says: ${issue ? `${issue.path.join(".") || "bundle"}: ${issue.message}` : "schema mismatch"}`);
+    throw new BundleRefused(
+      "invalid",
+      `the bundle is not laid out as version ${BUNDLE_VERSION} says: ${issue ? `${issue.path.join(".") || "bundle"}: ${issue.message}` : "schema mismatch"}`,
+    );
   }
   const bundle = parsed as Bundle;
   const carried = { events: bundle.events.length, ticks: bundle.ticks.length, archivedBeads: bundle.archive.beads.length };
@@ -77,8 +90,10 @@ function looksCut(text: string, detail: string): boolean {
 }
 
 export const tooLarge = (bytes: number, maxBytes: number) =>
-  new BundleRefused("too_large", `the bundle is ${sizeText(bytes)}; at most ${sizeText(maxBytes)} is read (--max-bytes raises it, if the machine has the memory)`);
+  new BundleRefused(
+    "too_large",
+    `the bundle is ${sizeText(bytes)}; at most ${sizeText(maxBytes)} is read (--max-bytes raises it, if the machine has the memory)`,
+  );
 
 /** Bytes as a reader takes them in: "36,319 bytes", "12.4 MiB". */
-export const sizeText = (bytes: number) =>
-  bytes < MiB ? `${bytes.toLocaleString("en-US")} bytes` : `${mib(bytes).toLocaleString("en-US")} MiB`;
+export const sizeText = (bytes: number) => (bytes < MiB ? `${bytes.toLocaleString("en-US")} bytes` : `${mib(bytes).toLocaleString("en-US")} MiB`);

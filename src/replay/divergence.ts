@@ -17,7 +17,11 @@ export interface Divergence {
 }
 
 /** Compares one tick's recorded actions with the replayed ones; null when they agree, order included. */
-export function compareTick(tick: { readonly id: number; readonly at: number }, recorded: readonly unknown[], replayedActions: readonly Action[]): Divergence | null {
+export function compareTick(
+  tick: { readonly id: number; readonly at: number },
+  recorded: readonly unknown[],
+  replayedActions: readonly Action[],
+): Divergence | null {
   const replayed = recordable(replayedActions.map((action) => ({ action })));
   const recordedKeys = recorded.map((action) => JSON.stringify(action));
   const replayedKeys = replayed.map((action) => JSON.stringify(action));

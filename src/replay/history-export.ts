@@ -62,7 +62,10 @@ export function exportHistory(store: TownStore, townId: string, from: number, to
   const storedEventBytes = events.bytes - (bodies ? 0 : events.bodyBytes);
   const rough = ref.bytes + storedEventBytes * ESCAPED_PAYLOAD + events.events * EVENT_JSON_BYTES + ticks.bytes + ticks.ticks * TICK_JSON_BYTES;
   const tooLarge = (bytes: number) =>
-    fail("history_too_large", `the bundle of ${iso(from)} to ${iso(to)} would be about ${mib(bytes)} MiB; the limit is ${mib(HISTORY_LIMITS.maxBytes)} MiB: choose a shorter or later window${bodies ? ", or leave out bodies=1" : ""}`);
+    fail(
+      "history_too_large",
+      `the bundle of ${iso(from)} to ${iso(to)} would be about ${mib(bytes)} MiB; the limit is ${mib(HISTORY_LIMITS.maxBytes)} MiB: choose a shorter or later window${bodies ? ", or leave out bodies=1" : ""}`,
+    );
   if (rough > HISTORY_LIMITS.maxBytes) return tooLarge(rough);
 
   const snapshot = readSnapshot(store, ref);
@@ -87,8 +90,16 @@ export function exportHistory(store: TownStore, townId: string, from: number, to
     exportedAt: now,
     bodies: bodies ? "included" : "omitted",
   };
-  const snapshotJson = JSON.stringify({ id: snapshot.id, takenAt: snapshot.takenAt, tickId: snapshot.tickId, logSeq: snapshot.logSeq, pending: snapshot.pending, state });
-  const estimate = rough - ref.bytes + snapshotJson.length + JSON.stringify(archive).length + (bodies ? store.state.bodyBytes(bodyIds) * ESCAPED_PAYLOAD : 0) + 1_000;
+  const snapshotJson = JSON.stringify({
+    id: snapshot.id,
+    takenAt: snapshot.takenAt,
+    tickId: snapshot.tickId,
+    logSeq: snapshot.logSeq,
+    pending: snapshot.pending,
+    state,
+  });
+  const estimate =
+    rough - ref.bytes + snapshotJson.length + JSON.stringify(archive).length + (bodies ? store.state.bodyBytes(bodyIds) * ESCAPED_PAYLOAD : 0) + 1_000;
   if (estimate > HISTORY_LIMITS.maxBytes) return tooLarge(estimate);
 
   const strip = bodies ? (event: LoggedEvent) => event : withoutBody;
@@ -97,7 +108,10 @@ export function exportHistory(store: TownStore, townId: string, from: number, to
     out.head(head);
     out.member("config", JSON.stringify({ atSnapshot, changes }));
     out.member("snapshot", snapshotJson);
-    out.list("archive", `{"upToSeq":${archive.upToSeq},"mergeRequestPrefixes":${JSON.stringify(archive.mergeRequestPrefixes)},"absent":${JSON.stringify(archive.absent)},"beads":[`);
+    out.list(
+      "archive",
+      `{"upToSeq":${archive.upToSeq},"mergeRequestPrefixes":${JSON.stringify(archive.mergeRequestPrefixes)},"absent":${JSON.stringify(archive.absent)},"beads":[`,
+    );
     for (const bead of archive.beads) out.item(bead);
     out.endList("]}");
     yield;
@@ -151,7 +165,13 @@ export function exportHistory(store: TownStore, townId: string, from: number, to
  * The window's commands that name beads, change the config or revive dead letters, read a page at a
  * time: what replay will look up, the dead letters it will drain again, the config over the window.
  */
-function readCommands(store: TownStore, lookups: ArchiveLookups, afterSeq: number, lastSeq: number, to: number): { revived: number[]; changes: ConfigChange[] } {
+function readCommands(
+  store: TownStore,
+  lookups: ArchiveLookups,
+  afterSeq: number,
+  lastSeq: number,
+  to: number,
+): { revived: number[]; changes: ConfigChange[] } {
   const revived: number[] = [];
   const changes: ConfigChange[] = [];
   for (let after = afterSeq; ; ) {

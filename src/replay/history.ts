@@ -3,7 +3,6 @@ import type { StateSnapshot } from "../domain/snapshot";
 import type { BeadArchive } from "../domain/archive";
 import type { HistoryTick } from "../db/tick-store";
 
-
 /**
  * What a replay reads: a town's recorded history over one window. The town's storage implements it
  * for the live replay route (`src/replay/stored-history.ts`), a parsed bundle for `npm run replay`

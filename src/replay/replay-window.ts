@@ -5,7 +5,6 @@ import { ReplayTooLarge, WorkBudget } from "./work-budget";
 import { fail, ok, type Result } from "../domain/result";
 import { findHistory, historySize, readSnapshot, StoredHistory } from "./stored-history";
 
-
 /**
  * What one replay may cost at most; over it the request is refused with 413. Replay runs inside the
  * live town's isolate (128 MB, shared with the town itself), so what it reads and computes is bounded
@@ -50,7 +49,9 @@ export function replayWindow(store: TownStore, from: number, to: number, now: nu
   }
   const work = size.ticks + size.events + size.recordedActions;
   if (work > REPLAY_LIMITS.maxWork) {
-    return tooLarge(`does about ${work.toLocaleString("en-US")} units of work (ticks, events and the actions they recorded); the limit is ${REPLAY_LIMITS.maxWork.toLocaleString("en-US")}`);
+    return tooLarge(
+      `does about ${work.toLocaleString("en-US")} units of work (ticks, events and the actions they recorded); the limit is ${REPLAY_LIMITS.maxWork.toLocaleString("en-US")}`,
+    );
   }
 
   const history = new StoredHistory(store, readSnapshot(store, snapshot), to);

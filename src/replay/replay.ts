@@ -113,7 +113,11 @@ export function replayHistory(history: ReplayHistory, from: number, options: Rep
 
     if (tick.at >= from) {
       ticksInWindow += 1;
-      const divergence = compareTick(tick, tick.actions ?? [], [...advance.actions, ...repairs].map(({ action }) => action));
+      const divergence = compareTick(
+        tick,
+        tick.actions ?? [],
+        [...advance.actions, ...repairs].map(({ action }) => action),
+      );
       if (divergence) {
         divergent += 1;
         if (divergences.length < shown) divergences.push(divergence);
@@ -128,7 +132,10 @@ export function replayHistory(history: ReplayHistory, from: number, options: Rep
   // What a tick at `to` would do with the events pending then: those no replayed tick drained, and
   // those that failed but still had attempts left.
   const maxAttempts = state.town.config.maxEventAttempts;
-  const retrying = [...failures].filter(([seq, n]) => !settled.has(seq) && n < maxAttempts).map(([seq]) => seq).sort((a, b) => a - b);
+  const retrying = [...failures]
+    .filter(([seq, n]) => !settled.has(seq) && n < maxAttempts)
+    .map(([seq]) => seq)
+    .sort((a, b) => a - b);
   const pending = [...history.events(retrying).filter((row) => row.createdAt <= to), ...history.callbacksAfter(lastDrained)].sort((a, b) => a.seq - b.seq);
   const pendingEvents = pending.map(parse).filter((event): event is TownEvent => event !== null);
   budget.spend(pendingEvents.length);

@@ -10,7 +10,9 @@ import type { Divergence } from "./divergence";
  */
 export function divergenceText(divergence: Divergence): string {
   const { onlyRecorded, onlyReplayed } = divergence;
-  const lines = [`tick ${divergence.tickId} at ${iso(divergence.at)}: ${count(onlyRecorded.length, "action")} only recorded, ${onlyReplayed.length} only replayed`];
+  const lines = [
+    `tick ${divergence.tickId} at ${iso(divergence.at)}: ${count(onlyRecorded.length, "action")} only recorded, ${onlyReplayed.length} only replayed`,
+  ];
   if (onlyRecorded.length === 0 && onlyReplayed.length === 0) {
     // The same actions, decided in another order: show both orders.
     lines[0] = `tick ${divergence.tickId} at ${iso(divergence.at)}: the same actions in another order`;
@@ -37,7 +39,8 @@ export function configDrift(bundle: Bundle): string[] {
   for (const { label, overrides, resolved } of points) {
     const here = resolveConfig(overrides) as unknown as Record<string, unknown>;
     for (const [key, value] of Object.entries(resolved)) {
-      if (JSON.stringify(here[key]) !== JSON.stringify(value)) drift.push(`${key} ${label}: recorded ${JSON.stringify(value)}, this build ${JSON.stringify(here[key])}`);
+      if (JSON.stringify(here[key]) !== JSON.stringify(value))
+        drift.push(`${key} ${label}: recorded ${JSON.stringify(value)}, this build ${JSON.stringify(here[key])}`);
     }
   }
   return drift;

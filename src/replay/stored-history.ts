@@ -20,7 +20,14 @@ const COMMAND_PAGE = 200;
  * from (the last one at or before `from`), and proof that nothing after it was pruned. Replay and
  * export both start here, so they refuse the same windows with the same words.
  */
-export function findHistory(store: TownStore, from: number, to: number, now: number, maxWindowMs: number, code: "replay_too_large" | "history_too_large"): Result<SnapshotRef> {
+export function findHistory(
+  store: TownStore,
+  from: number,
+  to: number,
+  now: number,
+  maxWindowMs: number,
+  code: "replay_too_large" | "history_too_large",
+): Result<SnapshotRef> {
   if (to > now) return fail("invalid_request", `to (${iso(to)}) is in the future; the town's clock says ${iso(now)}`);
   if (to - from > maxWindowMs) return fail(code, `the window is ${hours(to - from)} h; at most ${hours(maxWindowMs)} h can be read at once`);
   // Before the town's first snapshot there was no town (or nothing is kept): start from the creation
@@ -28,7 +35,10 @@ export function findHistory(store: TownStore, from: number, to: number, now: num
   const snapshot = store.snapshots.refAtOrBefore(from) ?? store.snapshots.creationRef();
   if (!snapshot) {
     const oldest = store.snapshots.oldestAt();
-    return fail("history_unavailable", `there is no snapshot at or before ${iso(from)}; history starts at ${oldest === null ? "no earlier moment" : iso(oldest)}`);
+    return fail(
+      "history_unavailable",
+      `there is no snapshot at or before ${iso(from)}; history starts at ${oldest === null ? "no earlier moment" : iso(oldest)}`,
+    );
   }
   // The history after the snapshot must be complete: nothing pruned in between.
   const logSeq = store.events.maxSeq();
@@ -65,7 +75,14 @@ export function historySize(store: TownStore, snapshot: SnapshotRef, to: number)
 /** The snapshot read and parsed (what replay starts from). */
 export function readSnapshot(store: TownStore, ref: SnapshotRef): HistorySnapshot {
   const stored = store.snapshots.read(ref);
-  return { id: stored.id, takenAt: stored.takenAt, tickId: stored.tickId, logSeq: stored.logSeq, pending: stored.pending, state: JSON.parse(stored.json) as StateSnapshot };
+  return {
+    id: stored.id,
+    takenAt: stored.takenAt,
+    tickId: stored.tickId,
+    logSeq: stored.logSeq,
+    pending: stored.pending,
+    state: JSON.parse(stored.json) as StateSnapshot,
+  };
 }
 
 /** The recorded history over the town's storage, read a page at a time as replay asks for it. */

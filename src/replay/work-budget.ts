@@ -16,7 +16,9 @@ export class WorkBudget {
   spend(units: number): void {
     this.used += units;
     if (this.used > this.limit) {
-      throw new ReplayTooLarge(`replay stopped after ${this.used.toLocaleString("en-US")} units of work; the limit is ${this.limit.toLocaleString("en-US")} (one per tick re-run, event applied and action decided): choose a shorter or later window`);
+      throw new ReplayTooLarge(
+        `replay stopped after ${this.used.toLocaleString("en-US")} units of work; the limit is ${this.limit.toLocaleString("en-US")} (one per tick re-run, event applied and action decided): choose a shorter or later window`,
+      );
     }
   }
 }

@@ -22,7 +22,13 @@ export type AlarmCheck =
  * (as its schedule would after a tick) and, if it owes something and no alarm covers it, sets the alarm
  * again and counts it (`METRICS.alarmRearmed`).
  */
-export async function ensureArmed(runtime: TownRuntime, now: number, schedule: AlarmSchedule, seen: { lastTickAt: number | null; queue: QueueStats }, dues: ShellDues): Promise<AlarmCheck> {
+export async function ensureArmed(
+  runtime: TownRuntime,
+  now: number,
+  schedule: AlarmSchedule,
+  seen: { lastTickAt: number | null; queue: QueueStats },
+  dues: ShellDues,
+): Promise<AlarmCheck> {
   const { store, state } = runtime;
   const owed = earliest(owedWork(runtime, now, seen.queue, deadlineSinceLastTick(runtime, seen.lastTickAt), dues));
   const current = await schedule.current();

@@ -29,7 +29,8 @@ export function owedWork(runtime: TownRuntime, now: number, queue: QueueStats, d
   const alertAt = runtime.store.alerts.nextAt();
   if (alertAt !== null) owed.push({ at: alertAt, reason: "alert to send again" });
   if (dues.platformReport) owed.push(dues.platformReport);
-  if (runtime.openViolations.size > 0) owed.push({ at: now + config.idleAlarmMs, reason: `${runtime.openViolations.size} invariant violation(s) open: looking again` });
+  if (runtime.openViolations.size > 0)
+    owed.push({ at: now + config.idleAlarmMs, reason: `${runtime.openViolations.size} invariant violation(s) open: looking again` });
   if (dues.registrationPending) owed.push({ at: now + config.idleAlarmMs, reason: "registering with the town list again" });
   return owed;
 }

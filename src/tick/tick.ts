@@ -167,7 +167,13 @@ function tickAlerts(
   ];
   const errors = new Map(failed.map((f) => [f.seq, f.error]));
   for (const row of deadLettered) {
-    alerts.push({ kind: "event_dead_lettered", seq: row.seq, eventId: shownEventId(row.eventId).eventId, type: row.type, error: errors.get(row.seq) ?? "unknown" });
+    alerts.push({
+      kind: "event_dead_lettered",
+      seq: row.seq,
+      eventId: shownEventId(row.eventId).eventId,
+      type: row.type,
+      error: errors.get(row.seq) ?? "unknown",
+    });
   }
   for (const { action, refusal } of advance.actions) {
     if (refusal === null && action.type === "set_breaker" && action.to === "open") {

@@ -104,7 +104,14 @@ export class Ticker {
     return { platformReport: this.parts.platform.nextReport(), registrationPending: this.parts.registration.pending() };
   }
 
-  private async afterCommit(runtime: TownRuntime, report: TickReport, now: number, startedAt: number, platformReport: Wake | null, steps: Steps): Promise<void> {
+  private async afterCommit(
+    runtime: TownRuntime,
+    report: TickReport,
+    now: number,
+    startedAt: number,
+    platformReport: Wake | null,
+    steps: Steps,
+  ): Promise<void> {
     const { store, alerts, platform, housekeeping, registration, reporter, schedule } = this.parts;
     const town = runtime.state.town;
     for (const alert of report.alerts) {
@@ -177,9 +184,22 @@ export class Ticker {
     log.error("tick failed", { error, consecutiveFailures: failures });
     try {
       store.transaction(() => {
-        store.ticks.insertFailed(now, describeError(error), Date.now() - startedAt, runtime.state.town.breaker.status, now + delay, reason, store.events.queueStats());
+        store.ticks.insertFailed(
+          now,
+          describeError(error),
+          Date.now() - startedAt,
+          runtime.state.town.breaker.status,
+          now + delay,
+          reason,
+          store.events.queueStats(),
+        );
         store.counters.add(new CounterDeltas().add(METRICS.ticks, { result: "error" }).list());
-        if (report) store.alerts.enqueue([{ kind: "tick_failed", error: alertError(error), consecutiveFailures: failures }], { townId: runtime.state.town.id, tickId: null }, now);
+        if (report)
+          store.alerts.enqueue(
+            [{ kind: "tick_failed", error: alertError(error), consecutiveFailures: failures }],
+            { townId: runtime.state.town.id, tickId: null },
+            now,
+          );
       });
       if (report) this.streak.reported(now);
       await deliverAlerts(store, alerts, config.alertRetry, now, log);

@@ -1,6 +1,16 @@
 import { DurableObject } from "cloudflare:workers";
 import migrations from "../../migrations/migrations.js";
-import type { AddRigInput, CancelBeadInput, CreateConvoyInput, HeartbeatInput, HistoryInput, IngestInput, ReplayInput, SlingBeadInput, TickWindowInput } from "../api/schemas";
+import type {
+  AddRigInput,
+  CancelBeadInput,
+  CreateConvoyInput,
+  HeartbeatInput,
+  HistoryInput,
+  IngestInput,
+  ReplayInput,
+  SlingBeadInput,
+  TickWindowInput,
+} from "../api/schemas";
 import { newAgentToken, sha256Hex } from "../auth/tokens";
 import { isMigrated, migrate } from "../db/migrate";
 import { TownStore } from "../db/town-store";
@@ -118,7 +128,15 @@ export class TownDO extends DurableObject<TownEnv> {
     const agentToken = newAgentToken(townId);
     const tokenHash = await sha256Hex(agentToken);
     migrate(this.ctx.storage, migrations);
-    const town = { id: townId, overrides, config: resolveConfig(overrides), breaker: { ...CLOSED_BREAKER, since: now }, progressAt: now, createdAt: now, updatedAt: now };
+    const town = {
+      id: townId,
+      overrides,
+      config: resolveConfig(overrides),
+      breaker: { ...CLOSED_BREAKER, since: now },
+      progressAt: now,
+      createdAt: now,
+      updatedAt: now,
+    };
     this.store.transaction(() => this.store.state.createTown(town, tokenHash));
     const runtime = this.load()!;
     housekeeping.takeSnapshot(runtime, now, 0);
@@ -162,17 +180,28 @@ export class TownDO extends DurableObject<TownEnv> {
 
   async addRig(input: AddRigInput, idempotency?: IdempotentRequest) {
     return this.command(
-      (runtime, now) => once<commands.Created<Rig>>(runtime, idempotency, "rigs", now, (remember) => commands.addRig(runtime, input, crypto.randomUUID(), now, remember)),
+      (runtime, now) =>
+        once<commands.Created<Rig>>(runtime, idempotency, "rigs", now, (remember) => commands.addRig(runtime, input, crypto.randomUUID(), now, remember)),
       "rig added",
     );
   }
 
   async slingBead(input: SlingBeadInput, idempotency?: IdempotentRequest) {
-    return this.createBead("beads", idempotency, (runtime, now, remember) => commands.slingBead(runtime, input, crypto.randomUUID(), now, remember), "bead slung");
+    return this.createBead(
+      "beads",
+      idempotency,
+      (runtime, now, remember) => commands.slingBead(runtime, input, crypto.randomUUID(), now, remember),
+      "bead slung",
+    );
   }
 
   async createConvoy(input: CreateConvoyInput, idempotency?: IdempotentRequest) {
-    return this.createBead("convoys", idempotency, (runtime, now, remember) => commands.createConvoy(runtime, input, crypto.randomUUID(), now, remember), "convoy created");
+    return this.createBead(
+      "convoys",
+      idempotency,
+      (runtime, now, remember) => commands.createConvoy(runtime, input, crypto.randomUUID(), now, remember),
+      "convoy created",
+    );
   }
 
   async cancelBead(beadId: BeadId, input: CancelBeadInput) {
@@ -209,7 +238,8 @@ export class TownDO extends DurableObject<TownEnv> {
   async heartbeat(agentToken: string, agentId: AgentId, input: HeartbeatInput) {
     return this.asAgent(agentToken, async (runtime, now) => {
       const { result, logged } = observeAgent(runtime, agentId, input, now);
-      if (logged) await this.parts.schedule.soon(runtime.state.town.config, `container of ${agentId}@${input.generation} reported ${input.containerStatus ?? "running"}`);
+      if (logged)
+        await this.parts.schedule.soon(runtime.state.town.config, `container of ${agentId}@${input.generation} reported ${input.containerStatus ?? "running"}`);
       return result;
     });
   }
@@ -387,7 +417,8 @@ export class TownDO extends DurableObject<TownEnv> {
   private async withDebug<T>(work: (runtime: TownRuntime, now: number) => Result<T> | Promise<Result<T>>): Promise<Result<T>> {
     return this.withTown((runtime, now) => {
       const verdict = this.debugLimiter.take(now, runtime.state.town.config.debugRequestsPerMinute);
-      if (!verdict.ok) return fail("rate_limited", `too many debug requests for this town; try again in ${verdict.retryAfterSeconds} s`, verdict.retryAfterSeconds);
+      if (!verdict.ok)
+        return fail("rate_limited", `too many debug requests for this town; try again in ${verdict.retryAfterSeconds} s`, verdict.retryAfterSeconds);
       return work(runtime, now);
     });
   }

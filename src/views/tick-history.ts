@@ -54,7 +54,10 @@ export interface Aggregate {
 export function summarize(ticks: readonly TickView[]): Record<SummaryMetricKey, Aggregate> {
   const out = {} as Record<SummaryMetricKey, Aggregate>;
   for (const metric of SUMMARY_METRICS) {
-    const values = ticks.map((t) => t[metric]).filter((v): v is number => typeof v === "number").sort((a, b) => a - b);
+    const values = ticks
+      .map((t) => t[metric])
+      .filter((v): v is number => typeof v === "number")
+      .sort((a, b) => a - b);
     const sum = values.reduce((a, b) => a + b, 0);
     const rank = (p: number) => (values.length === 0 ? null : values[Math.max(0, Math.ceil((p / 100) * values.length) - 1)]!);
     out[metric] = {
@@ -72,9 +75,18 @@ export function summarize(ticks: readonly TickView[]): Record<SummaryMetricKey, 
 }
 
 /** The columns of the CSV before the action counts: a tick's identity, its metrics, then its outcome's details. */
-const CSV_FIELDS = ["id", "at", "time", "result", ...TICK_METRIC_KEYS, "breakerStatus", "breakerOpen", "nextAlarmAt", "nextAlarmReason", "error"] as const satisfies ReadonlyArray<
-  keyof TickView
->;
+const CSV_FIELDS = [
+  "id",
+  "at",
+  "time",
+  "result",
+  ...TICK_METRIC_KEYS,
+  "breakerStatus",
+  "breakerOpen",
+  "nextAlarmAt",
+  "nextAlarmReason",
+  "error",
+] as const satisfies ReadonlyArray<keyof TickView>;
 
 /** The history as CSV: one header row, action counts flattened to `actions_<type>` columns. */
 export function ticksCsv(ticks: readonly TickView[]): string {

@@ -125,11 +125,13 @@ describe("the status page", () => {
     for (const id of ["a", "b", "c"]) expect(await stuck.locator(`li[data-bead="${id}"]`).count(), id).toBe(0);
 
     // Each bead's own links, and the dead letters: followed with the token their route takes, they answer.
-    const links = await stuck.locator("a[data-link]").evaluateAll((anchors) =>
-      anchors.map((a) => ({ kind: a.getAttribute("data-link")!, href: (a as HTMLAnchorElement).href })),
-    );
+    const links = await stuck
+      .locator("a[data-link]")
+      .evaluateAll((anchors) => anchors.map((a) => ({ kind: a.getAttribute("data-link")!, href: (a as HTMLAnchorElement).href })));
     const byKind = (kind: string) => links.filter((l) => l.kind === kind).map((l) => new URL(l.href).pathname + new URL(l.href).search);
-    expect(byKind("bead")).toEqual(expect.arrayContaining([`/api/towns/${TOWN}/beads/doomed`, `/api/towns/${TOWN}/beads/held`, `/api/towns/${TOWN}/beads/behind-held`]));
+    expect(byKind("bead")).toEqual(
+      expect.arrayContaining([`/api/towns/${TOWN}/beads/doomed`, `/api/towns/${TOWN}/beads/held`, `/api/towns/${TOWN}/beads/behind-held`]),
+    );
     expect(byKind("explain")).toEqual(expect.arrayContaining([`/api/towns/${TOWN}/beads/doomed/explain`, `/api/towns/${TOWN}/beads/held/explain`]));
     expect(byKind("dead-letters")).toContain(`/api/towns/${TOWN}/debug/events?status=dead`);
     for (const { kind, href } of new Map(links.map((l) => [l.href, l])).values()) {

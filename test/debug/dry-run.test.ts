@@ -21,9 +21,16 @@ describe("reconcile dry-run", () => {
     // It shows what it would drain, decide and record.
     const dry = response.body;
     expect(dry.events.map((e: any) => [e.type, e.outcome.outcome])).toEqual(
-      expect.arrayContaining([["agent_done", "applied"], ["container_status", "applied"]]),
+      expect.arrayContaining([
+        ["agent_done", "applied"],
+        ["container_status", "applied"],
+      ]),
     );
-    expect(dry.actions).toEqual(expect.arrayContaining([expect.objectContaining({ type: "release_agent", rule: "agents.recoverLostContainer", reason: expect.stringContaining("container exited") })]));
+    expect(dry.actions).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ type: "release_agent", rule: "agents.recoverLostContainer", reason: expect.stringContaining("container exited") }),
+      ]),
+    );
     expect(dry.metrics).toMatchObject({ eventsDrained: dry.events.length, actionsEmitted: dry.actions.length, result: "ok" });
     expect(dry.wake).toMatchObject({ at: expect.any(Number), reason: expect.any(String) });
   });

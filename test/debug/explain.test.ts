@@ -47,8 +47,12 @@ describe("explain", () => {
     await town.stub.testAdvance(1_000);
     await tick(town);
     const second = await explain(town, "b:mr:1");
-    expect(second.reasons).toContainEqual(expect.objectContaining({ code: "review_busy", message: "rig web is reviewing merge request a:mr:1; one at a time" }));
-    expect((await explain(town, "b")).reasons).toContainEqual(expect.objectContaining({ code: "waiting_for_review", message: "waiting for merge request b:mr:1 (open)" }));
+    expect(second.reasons).toContainEqual(
+      expect.objectContaining({ code: "review_busy", message: "rig web is reviewing merge request a:mr:1; one at a time" }),
+    );
+    expect((await explain(town, "b")).reasons).toContainEqual(
+      expect.objectContaining({ code: "waiting_for_review", message: "waiting for merge request b:mr:1 (open)" }),
+    );
   });
 
   it("mentions an open breaker", async () => {

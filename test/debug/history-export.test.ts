@@ -42,7 +42,9 @@ describe("GET /api/towns/:townId/debug/history", () => {
       const exported = await exportHistory(town, `from=${iso(from)}&to=${iso(to)}`);
       expect(exported.status, exported.body.slice(0, 300)).toBe(200);
       expect(exported.headers.get("content-type")).toBe("application/json; charset=utf-8");
-      expect(exported.headers.get("content-disposition")).toMatch(new RegExp(`^attachment; filename="${town.townId}-\\d{8}T\\d{6}Z-\\d{8}T\\d{6}Z\\.replay\\.json"$`));
+      expect(exported.headers.get("content-disposition")).toMatch(
+        new RegExp(`^attachment; filename="${town.townId}-\\d{8}T\\d{6}Z-\\d{8}T\\d{6}Z\\.replay\\.json"$`),
+      );
       const bundle = await readBundle(exported.body);
       // One record per line: a re-recorded bundle diffs line by line.
       expect(exported.body.split("\n").length).toBeGreaterThan(bundle.events.length + bundle.ticks.length);
@@ -81,7 +83,9 @@ describe("GET /api/towns/:townId/debug/history", () => {
     expect(bundle.snapshot.state.beads.map((b) => b.id)).not.toContain("old");
     expect(bundle.archive.beads.map((b) => [b.id, b.status])).toEqual([["old", "closed"]]);
     // Its merge request was archived too, but nothing in the window can ask for it: it stays out.
-    expect(await runInDurableObject(town.stub, (_i, state) => state.storage.sql.exec("SELECT archived_seq FROM beads WHERE id = 'old:mr:1'").one().archived_seq)).not.toBeNull();
+    expect(
+      await runInDurableObject(town.stub, (_i, state) => state.storage.sql.exec("SELECT archived_seq FROM beads WHERE id = 'old:mr:1'").one().archived_seq),
+    ).not.toBeNull();
     // `new` was looked up (is it taken?) and was not there; its merge-request ids were probed.
     expect(bundle.archive).toMatchObject({ absent: ["new"], mergeRequestPrefixes: ["new"] });
     expect(replayHistory(new BundleHistory(bundle), bundle.window.from).divergence.ticks).toBe(0);
@@ -115,7 +119,10 @@ describe("GET /api/towns/:townId/debug/history", () => {
     const full = await readBundle(withBodies.body);
     expect(full.bodies).toBe("included");
     expect(full.beadBodies).toEqual([["b1", "The plan for b1, in full"]]);
-    expect(JSON.parse(full.events.find((e) => e.beadId === "b2")!.payload)).toMatchObject({ title: "Ünïcödé ✓ 😀 in the window", body: "The plan for b2, in full" });
+    expect(JSON.parse(full.events.find((e) => e.beadId === "b2")!.payload)).toMatchObject({
+      title: "Ünïcödé ✓ 😀 in the window",
+      body: "The plan for b2, in full",
+    });
     for (const bundle of [lean, full]) expect(replayHistory(new BundleHistory(bundle), bundle.window.from).divergence.ticks).toBe(0);
   });
 
@@ -171,7 +178,10 @@ describe("GET /api/towns/:townId/debug/history", () => {
     );
     const response = await exportHistory(town, `from=${now}&to=${now}`);
     expect(response.status).toBe(413);
-    expect(JSON.parse(response.body).error).toEqual({ code: "history_too_large", message: expect.stringMatching(/would be about 8\d\.\d MiB; the limit is 64 MiB/) });
+    expect(JSON.parse(response.body).error).toEqual({
+      code: "history_too_large",
+      message: expect.stringMatching(/would be about 8\d\.\d MiB; the limit is 64 MiB/),
+    });
   });
 
   it("is rate-limited with the other debug routes", async () => {

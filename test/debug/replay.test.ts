@@ -7,7 +7,10 @@ import { scriptedTown } from "../support/scenarios";
 import { api, TOKENS, type TestTown } from "../support/town";
 
 const replay = (town: TestTown, from: number, to: number) =>
-  api("POST", `/api/towns/${town.townId}/debug/replay-events`, { token: TOKENS.debug, body: { from: new Date(from).toISOString(), to: new Date(to).toISOString() } });
+  api("POST", `/api/towns/${town.townId}/debug/replay-events`, {
+    token: TOKENS.debug,
+    body: { from: new Date(from).toISOString(), to: new Date(to).toISOString() },
+  });
 
 describe("replay", () => {
   it("is faithful: any window reproduces the state that was live at its end, with zero divergence", async () => {

@@ -55,7 +55,11 @@ describe("a bead stuck in progress after its container vanished in the cold-star
     expect(during.reasons).toEqual(
       expect.arrayContaining([
         expect.objectContaining({ code: "working", message: expect.stringContaining("agent web:polecat:1 (generation 1) is working on it") }),
-        expect.objectContaining({ code: "container_not_found", message: expect.stringContaining("the cold-start grace runs until"), until: expect.any(Number) }),
+        expect.objectContaining({
+          code: "container_not_found",
+          message: expect.stringContaining("the cold-start grace runs until"),
+          until: expect.any(Number),
+        }),
       ]),
     );
     await advance(town, C.coldStartGraceMs);

@@ -12,7 +12,13 @@ describe("debug route validation", () => {
   it("rejects missing, unparsable and reversed dates (400) and changes nothing", async () => {
     const town = await createTown();
     const before = await town.stub.testDump();
-    for (const body of [{}, { from: "2100-01-01T00:00:00Z" }, { from: "yesterday", to: "2100-01-01T00:00:00Z" }, { from: "2100-01-02T00:00:00Z", to: "2100-01-01T00:00:00Z" }, { from: 1, to: 2 }]) {
+    for (const body of [
+      {},
+      { from: "2100-01-01T00:00:00Z" },
+      { from: "yesterday", to: "2100-01-01T00:00:00Z" },
+      { from: "2100-01-02T00:00:00Z", to: "2100-01-01T00:00:00Z" },
+      { from: 1, to: 2 },
+    ]) {
       const response = await replay(town, body);
       expect(response.status, JSON.stringify(body)).toBe(400);
       expect(response.body.error.code).toBe("invalid_request");
@@ -56,7 +62,10 @@ describe("debug route validation", () => {
     );
     const bytes = await replay(town, window);
     expect(bytes.status).toBe(413);
-    expect(bytes.body.error).toEqual({ code: "replay_too_large", message: expect.stringMatching(/reads 38\.\d MiB \(snapshot, events and tick records\); the limit is 16 MiB/) });
+    expect(bytes.body.error).toEqual({
+      code: "replay_too_large",
+      message: expect.stringMatching(/reads 38\.\d MiB \(snapshot, events and tick records\); the limit is 16 MiB/),
+    });
     expect(REPLAY_LIMITS.maxBytesRead).toBe(16 * 1024 * 1024);
 
     // Work: ticks that recorded more actions than a replay may decide again.
@@ -67,7 +76,10 @@ describe("debug route validation", () => {
     const at = new Date(await other.stub.testNow()).toISOString();
     const work = await replay(other, { from: at, to: at });
     expect(work.status).toBe(413);
-    expect(work.body.error).toEqual({ code: "replay_too_large", message: expect.stringMatching(/does about 600,00\d units of work \(ticks, events and the actions they recorded\); the limit is 500,000/) });
+    expect(work.body.error).toEqual({
+      code: "replay_too_large",
+      message: expect.stringMatching(/does about 600,00\d units of work \(ticks, events and the actions they recorded\); the limit is 500,000/),
+    });
   });
 
   it("needs the debug token, and answers 404 for an unknown town", async () => {
@@ -101,12 +113,18 @@ describe("debug route validation", () => {
     const town = await createTown({ maxEventAttempts: 1 });
     await sling(town, { id: "b1", title: "x" });
     await runInDurableObject(town.stub, (_instance, state) =>
-      state.storage.sql.exec("INSERT INTO town_events (event_id, type, agent_id, payload, created_at, status, attempts) VALUES ('bad', 'agent_done', 'a', 'nope', 0, 'pending', 0)"),
+      state.storage.sql.exec(
+        "INSERT INTO town_events (event_id, type, agent_id, payload, created_at, status, attempts) VALUES ('bad', 'agent_done', 'a', 'nope', 0, 'pending', 0)",
+      ),
     );
     await tick(town);
     const response = await api("GET", `/api/towns/${town.townId}/debug/events?status=dead`, { token: TOKENS.debug });
     expect(response.status).toBe(200);
-    expect(response.body).toMatchObject({ status: "dead", count: 1, events: [expect.objectContaining({ eventId: "bad", attempts: 1, lastError: expect.stringContaining("payload is not JSON") })] });
+    expect(response.body).toMatchObject({
+      status: "dead",
+      count: 1,
+      events: [expect.objectContaining({ eventId: "bad", attempts: 1, lastError: expect.stringContaining("payload is not JSON") })],
+    });
   });
 });
 

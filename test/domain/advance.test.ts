@@ -33,7 +33,10 @@ describe("advanceTown", () => {
     });
     const stoppedAt = stalledAt + state.town.config.stallTimeoutMs;
     const result = advanceTown(state, [], stoppedAt);
-    expect(result.actions.map(({ action }) => `${action.rule}:${action.type}`)).toEqual(["agents.stopStalled:stop_agent", "beads.reopenOrphaned:transition_bead"]);
+    expect(result.actions.map(({ action }) => `${action.rule}:${action.type}`)).toEqual([
+      "agents.stopStalled:stop_agent",
+      "beads.reopenOrphaned:transition_bead",
+    ]);
     // Two passes act, the third finds nothing more to do: the old container may still run, so the bead waits.
     expect(result.passes).toBe(3);
     expect(result.wake?.reason).not.toContain("did not settle");
@@ -41,7 +44,11 @@ describe("advanceTown", () => {
     expect(state.bead(beadId("b1"))).toMatchObject({ status: "open", dispatchAttempts: 1 });
     // The service confirms the stop: the next tick dispatches the bead again.
     state.commit();
-    const confirmed = { type: "dispatch_result", agentId: "web:polecat:1", payload: { effectId: "web:polecat:1@1:stop", kind: "stop", generation: 1, outcome: "ok" } };
+    const confirmed = {
+      type: "dispatch_result",
+      agentId: "web:polecat:1",
+      payload: { effectId: "web:polecat:1@1:stop", kind: "stop", generation: 1, outcome: "ok" },
+    };
     const next = advanceTown(state, [event(1, confirmed)], stoppedAt + SECOND);
     expect(next.actions.map(({ action }) => `${action.rule}:${action.type}`)).toEqual(["beads.dispatch:dispatch_agent"]);
     expect(state.bead(beadId("b1"))).toMatchObject({ status: "in_progress", dispatchAttempts: 2 });

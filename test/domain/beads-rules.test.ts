@@ -13,8 +13,22 @@ describe("beads.dispatch", () => {
   it("creates a polecat and dispatches an open issue to it, with the rule and reason attached", () => {
     const state = stateOf({ beads: [issue("b1")] });
     expect(byRule(state, T0, "beads.dispatch")).toEqual([
-      { type: "create_agent", agentId: "web:polecat:1", rigId: "web", role: "polecat", rule: "beads.dispatch", reason: expect.stringContaining("no idle polecat") },
-      { type: "dispatch_agent", agentId: "web:polecat:1", beadId: "b1", generation: 1, rule: "beads.dispatch", reason: "open, unblocked, unheld; attempt 1 of 5" },
+      {
+        type: "create_agent",
+        agentId: "web:polecat:1",
+        rigId: "web",
+        role: "polecat",
+        rule: "beads.dispatch",
+        reason: expect.stringContaining("no idle polecat"),
+      },
+      {
+        type: "dispatch_agent",
+        agentId: "web:polecat:1",
+        beadId: "b1",
+        generation: 1,
+        rule: "beads.dispatch",
+        reason: "open, unblocked, unheld; attempt 1 of 5",
+      },
     ]);
   });
 
@@ -40,7 +54,11 @@ describe("beads.dispatch", () => {
     const blocker = issue("blocker", { status: "in_progress" });
     expect(dispatches(stateOf({ beads: [held, blocked, blocker], agents: [workingAgent("w", "blocker")] }), T0)).toEqual([]);
     const released = stateOf({ beads: [{ ...held, held: false }, blocked, { ...blocker, status: "closed" }] });
-    expect(dispatches(released, T0).map((a) => a.type === "dispatch_agent" && a.beadId).sort()).toEqual(["blocked", "held"]);
+    expect(
+      dispatches(released, T0)
+        .map((a) => a.type === "dispatch_agent" && a.beadId)
+        .sort(),
+    ).toEqual(["blocked", "held"]);
   });
 
   it("waits out the exponential backoff after a failed attempt, and dispatches the moment it ends", () => {
@@ -58,7 +76,10 @@ describe("beads.dispatch", () => {
   });
 
   it("does not dispatch while the breaker is open", () => {
-    const state = stateOf({ beads: [issue("b1")], town: town({}, { breaker: { status: "open", since: T0, failures: [], lastFailureAt: T0, lastSuccessAt: null, probeAt: null } }) });
+    const state = stateOf({
+      beads: [issue("b1")],
+      town: town({}, { breaker: { status: "open", since: T0, failures: [], lastFailureAt: T0, lastSuccessAt: null, probeAt: null } }),
+    });
     expect(dispatches(state, T0 + SECOND)).toEqual([]);
   });
 });
@@ -76,7 +97,9 @@ describe("beads.exhaustAttempts", () => {
 describe("beads.reopenOrphaned", () => {
   it("reopens an in-progress issue whose agent is no longer hooked to it", () => {
     const state = stateOf({ beads: [issue("b1", { status: "in_progress" })], agents: [agent("a1")] });
-    expect(byRule(state, T0, "beads.reopenOrphaned")).toEqual([expect.objectContaining({ type: "transition_bead", beadId: "b1", from: "in_progress", to: "open" })]);
+    expect(byRule(state, T0, "beads.reopenOrphaned")).toEqual([
+      expect.objectContaining({ type: "transition_bead", beadId: "b1", from: "in_progress", to: "open" }),
+    ]);
   });
 
   it("leaves an in-progress issue with a live agent alone", () => {
@@ -99,7 +122,9 @@ describe("beads.settleReview and review.closeMergedSource", () => {
   });
 
   it("waits while a merge request is still open", () => {
-    const state = stateOf({ beads: [issue("b1", { status: "in_review" }), mergeRequest("b1:mr:1", "b1", { status: "failed" }), mergeRequest("b1:mr:2", "b1")] });
+    const state = stateOf({
+      beads: [issue("b1", { status: "in_review" }), mergeRequest("b1:mr:1", "b1", { status: "failed" }), mergeRequest("b1:mr:2", "b1")],
+    });
     expect(byRule(state, T0, "beads.settleReview")).toEqual([]);
     expect(byRule(state, T0, "review.closeMergedSource")).toEqual([]);
   });
@@ -135,7 +160,11 @@ describe("review queue", () => {
       rigs: [rig("web"), rig("api")],
       beads: [mergeRequest("w:mr:1", "w"), mergeRequest("a:mr:1", "a", { rigId: "api" as never })],
     });
-    expect(byRule(state, T0, "review.dispatch").map((a) => a.type === "dispatch_agent" && a.agentId).sort()).toEqual(["api:refinery:1", "web:refinery:1"]);
+    expect(
+      byRule(state, T0, "review.dispatch")
+        .map((a) => a.type === "dispatch_agent" && a.agentId)
+        .sort(),
+    ).toEqual(["api:refinery:1", "web:refinery:1"]);
   });
 });
 

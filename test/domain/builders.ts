@@ -16,7 +16,16 @@ export const agentId = (id: string) => id as AgentId;
 export const beadId = (id: string) => id as BeadId;
 
 export function town(overrides: TownConfigOverrides = {}, patch: Partial<Town> = {}): Town {
-  return { id: "t" as TownId, overrides, config: resolveConfig(overrides), breaker: { ...CLOSED_BREAKER, since: T0 }, progressAt: T0, createdAt: T0, updatedAt: T0, ...patch };
+  return {
+    id: "t" as TownId,
+    overrides,
+    config: resolveConfig(overrides),
+    breaker: { ...CLOSED_BREAKER, since: T0 },
+    progressAt: T0,
+    createdAt: T0,
+    updatedAt: T0,
+    ...patch,
+  };
 }
 
 export function rig(id = "web", patch: Partial<Rig> = {}): Rig {

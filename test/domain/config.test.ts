@@ -12,7 +12,10 @@ describe("town config", () => {
   });
 
   it("keeps what a town overrode before when it is reconfigured, group by group", () => {
-    const merged = mergeOverrides({ soonMs: 10, simulation: { workMs: 1 }, finishedBeadRetentionMs: 86_400_000 }, { simulation: { failureRate: 0.5 }, finishedBeadRetentionMs: null });
+    const merged = mergeOverrides(
+      { soonMs: 10, simulation: { workMs: 1 }, finishedBeadRetentionMs: 86_400_000 },
+      { simulation: { failureRate: 0.5 }, finishedBeadRetentionMs: null },
+    );
     expect(merged).toEqual({ soonMs: 10, simulation: { workMs: 1, failureRate: 0.5 }, finishedBeadRetentionMs: null });
   });
 

@@ -16,7 +16,15 @@ describe("convoys.close", () => {
   });
 });
 
-const breaker = (patch: Partial<Breaker>): Breaker => ({ status: "closed", since: T0, failures: [], lastFailureAt: null, lastSuccessAt: null, probeAt: null, ...patch });
+const breaker = (patch: Partial<Breaker>): Breaker => ({
+  status: "closed",
+  since: T0,
+  failures: [],
+  lastFailureAt: null,
+  lastSuccessAt: null,
+  probeAt: null,
+  ...patch,
+});
 const withBreaker = (b: Breaker, beads = [issue("b1")]) => stateOf({ town: town({}, { breaker: b }), beads });
 const dispatchCount = (state: TownState, now: number) => reconcile(state, now, state.town.config).actions.filter((a) => a.type === "dispatch_agent").length;
 

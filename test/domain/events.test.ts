@@ -10,10 +10,20 @@ const event = (body: Record<string, unknown>): TownEvent =>
 describe("applyEvent", () => {
   it("turns a polecat's done report into a merge request and puts the issue in review", () => {
     const state = stateOf({ agents: [workingAgent("a1", "b1")], beads: [issue("b1", { status: "in_progress", assignee: agentId("a1") })] });
-    const outcome = applyEvent(state, event({ type: "agent_done", agentId: "a1", payload: { generation: 1, branch: "feat/b1", prUrl: "https://git.test/pr/1" } }), T0 + SECOND);
+    const outcome = applyEvent(
+      state,
+      event({ type: "agent_done", agentId: "a1", payload: { generation: 1, branch: "feat/b1", prUrl: "https://git.test/pr/1" } }),
+      T0 + SECOND,
+    );
     expect(outcome).toEqual({ applied: true });
     expect(state.bead(beadId("b1"))).toMatchObject({ status: "in_review", assignee: null });
-    expect(state.bead(beadId("b1:mr:1"))).toMatchObject({ type: "merge_request", status: "open", sourceBeadId: "b1", branch: "feat/b1", prUrl: "https://git.test/pr/1" });
+    expect(state.bead(beadId("b1:mr:1"))).toMatchObject({
+      type: "merge_request",
+      status: "open",
+      sourceBeadId: "b1",
+      branch: "feat/b1",
+      prUrl: "https://git.test/pr/1",
+    });
     expect(state.agent(agentId("a1"))).toMatchObject({ status: "idle", hook: null });
   });
 
@@ -48,7 +58,11 @@ describe("applyEvent", () => {
 
   it("counts a failed dispatch against the breaker and lets the agent go", () => {
     const state = stateOf({ agents: [workingAgent("a1", "b1")], beads: [issue("b1", { status: "in_progress" })] });
-    applyEvent(state, event({ type: "dispatch_result", agentId: "a1", payload: { effectId: "a1@1:dispatch", kind: "dispatch", generation: 1, outcome: "timeout" } }), T0 + SECOND);
+    applyEvent(
+      state,
+      event({ type: "dispatch_result", agentId: "a1", payload: { effectId: "a1@1:dispatch", kind: "dispatch", generation: 1, outcome: "timeout" } }),
+      T0 + SECOND,
+    );
     expect(state.town.breaker.failures).toEqual([T0 + SECOND]);
     expect(state.agent(agentId("a1"))).toMatchObject({ status: "idle", hook: null });
   });

@@ -43,7 +43,10 @@ describe("invariants", () => {
   it("3: two merge requests in progress in one rig are detected", () => {
     const state = stateOf({
       agents: [workingAgent("r1", "m1", T0, { role: "refinery" }), workingAgent("r2", "m2", T0, { role: "refinery" })],
-      beads: [mergeRequest("m1", "b1", { status: "in_progress", assignee: agentId("r1") }), mergeRequest("m2", "b2", { status: "in_progress", assignee: agentId("r2") })],
+      beads: [
+        mergeRequest("m1", "b1", { status: "in_progress", assignee: agentId("r1") }),
+        mergeRequest("m2", "b2", { status: "in_progress", assignee: agentId("r2") }),
+      ],
     });
     expect(check(state)).toEqual([expect.objectContaining({ invariant: 3, key: "3:web", beadIds: ["m1", "m2"] })]);
   });
@@ -98,7 +101,9 @@ describe("invariants", () => {
   });
 
   it("9: dead-lettered events are detected", () => {
-    expect(check(stateOf(), { oldestPendingAgeMs: null, dead: 2 })).toEqual([expect.objectContaining({ invariant: 9, message: "2 event(s) are dead-lettered" })]);
+    expect(check(stateOf(), { oldestPendingAgeMs: null, dead: 2 })).toEqual([
+      expect.objectContaining({ invariant: 9, message: "2 event(s) are dead-lettered" }),
+    ]);
   });
 
   it("10: an assignee that is not the hooked agent is detected", () => {

@@ -57,7 +57,10 @@ describe("invariant 11: work moves", () => {
     const state = stateOf({
       town: town({ maxPolecatsPerRig: 1, progressWindowMs: 30 * MINUTE }),
       agents: [workingAgent("web:polecat:1", "busy")],
-      beads: [issue("busy", { status: "in_progress", assignee: agentId("web:polecat:1") }), issue("late", { createdAt: T0 + 24 * HOUR, updatedAt: T0 + 24 * HOUR })],
+      beads: [
+        issue("busy", { status: "in_progress", assignee: agentId("web:polecat:1") }),
+        issue("late", { createdAt: T0 + 24 * HOUR, updatedAt: T0 + 24 * HOUR }),
+      ],
     });
     expect(found(state, T0 + 24 * HOUR + 29 * MINUTE, 11)).toEqual([]);
     expect(found(state, T0 + 24 * HOUR + 31 * MINUTE, 11)).toHaveLength(1);
@@ -119,7 +122,11 @@ describe("invariant 12: no flapping", () => {
 
   it("keeps only what it needs: the reopens within the window, one past the limit at most", () => {
     const state = stateOf({ town: town(config), beads: [issue("b1")] });
-    reopenAt(state, "b1", Array.from({ length: 10 }, (_, i) => T0 + (i + 1) * MINUTE));
+    reopenAt(
+      state,
+      "b1",
+      Array.from({ length: 10 }, (_, i) => T0 + (i + 1) * MINUTE),
+    );
     expect(state.bead(beadId("b1"))!.reopenedAt).toEqual([7, 8, 9, 10].map((m) => T0 + m * MINUTE));
     reopenAt(state, "b1", [T0 + 3 * HOUR]);
     expect(state.bead(beadId("b1"))!.reopenedAt).toEqual([T0 + 3 * HOUR]);

@@ -10,7 +10,16 @@ import { advance, api, bead, createTown, heartbeat, sling, status, tick, TOKENS,
  */
 const agentService = inject("agentServiceUrl");
 /** The agent service answers quickly in these tests; retries are a second apart. */
-const TOWN = { effectTimeoutMs: 200, effectMaxAttempts: 1, stopRetryBaseMs: 1_000, heartbeatTimeoutMs: 30_000, coldStartGraceMs: 30_000, stallTimeoutMs: 60_000, dispatchBackoffBaseMs: 1_000, simulation: { workMs: 86_400_000 } };
+const TOWN = {
+  effectTimeoutMs: 200,
+  effectMaxAttempts: 1,
+  stopRetryBaseMs: 1_000,
+  heartbeatTimeoutMs: 30_000,
+  coldStartGraceMs: 30_000,
+  stallTimeoutMs: 60_000,
+  dispatchBackoffBaseMs: 1_000,
+  simulation: { workMs: 86_400_000 },
+};
 
 type Call = { path: string; agentId: string; generation: number; mode: string };
 const calls = async (town: TestTown): Promise<Call[]> => (await fetch(`${agentService}/__calls?townId=${town.townId}`)).json();

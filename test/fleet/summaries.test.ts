@@ -181,6 +181,11 @@ describe("registry shards", () => {
     const listed = (await listTowns(env, 3)).map((t) => t.id);
     expect(listed.filter((id) => id.startsWith("sharded"))).toEqual([...ids].sort());
     const rows = await fleetStatus(env, 3);
-    expect(rows.filter((row) => row.town.startsWith("sharded")).map((row) => row.town).sort()).toEqual([...ids].sort());
+    expect(
+      rows
+        .filter((row) => row.town.startsWith("sharded"))
+        .map((row) => row.town)
+        .sort(),
+    ).toEqual([...ids].sort());
   });
 });

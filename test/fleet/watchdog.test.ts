@@ -9,7 +9,8 @@ const sentryUrl = inject("sentryUrl");
 /** Agents that work for a day and heartbeat every 30 s: the town always owes its next look. */
 const BUSY = { simulation: { workMs: 86_400_000, heartbeatIntervalMs: 30_000 } };
 
-const rearms = async (town: TestTown) => Number(/town_reconciler_alarm_rearmed_total\{[^}]*\} (\d+)/.exec((await api("GET", `/api/towns/${town.townId}/metrics`, { token: TOKENS.read })).body)![1]);
+const rearms = async (town: TestTown) =>
+  Number(/town_reconciler_alarm_rearmed_total\{[^}]*\} (\d+)/.exec((await api("GET", `/api/towns/${town.townId}/metrics`, { token: TOKENS.read })).body)![1]);
 const checkIns = async (): Promise<any[]> => (await fetch(`${sentryUrl}/__check-ins?monitor=${WATCHDOG_MONITOR}`)).json();
 
 /** A town with an agent at work: dispatched, reporting, its alarm set for the next report. */
@@ -75,7 +76,12 @@ describe("the watchdog", () => {
     expect(started.check_in_id).toMatch(/^[0-9a-f]{32}$/);
     expect(finished.duration).toBeGreaterThanOrEqual(0);
     for (const checkIn of mine) {
-      expect(checkIn.monitor_config).toMatchObject({ schedule: { type: "crontab", value: WATCHDOG_CRON }, checkin_margin: 2, max_runtime: 10, timezone: "Etc/UTC" });
+      expect(checkIn.monitor_config).toMatchObject({
+        schedule: { type: "crontab", value: WATCHDOG_CRON },
+        checkin_margin: 2,
+        max_runtime: 10,
+        timezone: "Etc/UTC",
+      });
       expect(checkIn.envelope).toMatchObject({ sdk: { name: "toucan-js" }, sent_at: expect.any(String) });
     }
   });

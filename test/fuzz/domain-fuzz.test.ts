@@ -45,13 +45,19 @@ type Step =
   | { kind: "tick"; ms: number };
 
 const step: fc.Arbitrary<Step> = fc.oneof(
-  { weight: 3, arbitrary: fc.record({ kind: fc.constant("sling" as const), priority: fc.integer({ min: 0, max: 4 }), blockedOn: fc.option(fc.nat(20), { nil: null }) }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({ kind: fc.constant("sling" as const), priority: fc.integer({ min: 0, max: 4 }), blockedOn: fc.option(fc.nat(20), { nil: null }) }),
+  },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("convoy" as const), beads: fc.array(fc.nat(40), { minLength: 1, maxLength: 4 }) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("cancel" as const), bead: fc.nat(50) }) },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant("done" as const), agent: fc.nat(20) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("fail" as const), agent: fc.nat(20) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("completed" as const), agent: fc.nat(20) }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant("container" as const), agent: fc.nat(20), status: fc.constantFrom("running", "exited", "not_found", "error") }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({ kind: fc.constant("container" as const), agent: fc.nat(20), status: fc.constantFrom("running", "exited", "not_found", "error") }),
+  },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant("heartbeat" as const), agent: fc.nat(20) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("pr" as const), bead: fc.nat(50), merged: fc.boolean() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("dispatchFailed" as const), agent: fc.nat(20) }) },
@@ -75,7 +81,13 @@ const progressViolations = (violations: readonly Violation[]) => violations.filt
  * A tick as the town object runs it: looking at what changed and what fell due, and re-checking the
  * violations still open (`open`, as the town keeps them across ticks and reloads).
  */
-function focusedTick(state: TownState, now: number, events: readonly TownEvent[], tickId: number, open: readonly Violation[] = []): Advance & { repairs: unknown[]; detected: Violation[] } {
+function focusedTick(
+  state: TownState,
+  now: number,
+  events: readonly TownEvent[],
+  tickId: number,
+  open: readonly Violation[] = [],
+): Advance & { repairs: unknown[]; detected: Violation[] } {
   const advance = advanceTown(state, events, now);
   const { repairs, detected } = enforceInvariants(state, now, NO_QUEUE, invariantFocus(state, tickId, open));
   state.commit();
@@ -99,7 +111,14 @@ const content = (state: TownState) => {
 
 function freshTown(archive = new MemoryArchive()): TownState {
   return stateOf({
-    town: town({ maxPolecatsPerRig: 3, dispatchBackoffBaseMs: 5 * SECOND, idleAgentGcMs: 600 * SECOND, tombstoneRetentionMs: 1_200 * SECOND, progressWindowMs: 120 * SECOND, flapping: { maxReopens: 2, windowMs: 3_600 * SECOND } }),
+    town: town({
+      maxPolecatsPerRig: 3,
+      dispatchBackoffBaseMs: 5 * SECOND,
+      idleAgentGcMs: 600 * SECOND,
+      tombstoneRetentionMs: 1_200 * SECOND,
+      progressWindowMs: 120 * SECOND,
+      flapping: { maxReopens: 2, windowMs: 3_600 * SECOND },
+    }),
     archive,
   });
 }
@@ -135,20 +154,32 @@ function run(steps: readonly Step[]): { state: TownState; history: Entry[]; chec
         // Blockers may be long finished (and out of memory): they are found in the archive.
         const issues = [...beads("issue"), ...[...Array(seq).keys()].map((i) => state.bead(`b${i}` as BeadId)).filter((b) => b?.type === "issue")];
         const blocker = s.blockedOn === null ? undefined : pick(issues, s.blockedOn);
-        command(event({ type: "bead_created", agentId: null, beadId: `b${seq + 1}` as BeadId, payload: { rigId: "web" as never, title: "t", priority: s.priority, blockedBy: blocker ? [blocker.id] : [], held: false } }));
+        command(
+          event({
+            type: "bead_created",
+            agentId: null,
+            beadId: `b${seq + 1}` as BeadId,
+            payload: { rigId: "web" as never, title: "t", priority: s.priority, blockedBy: blocker ? [blocker.id] : [], held: false },
+          }),
+        );
         break;
       }
       case "convoy": {
         const all = [...Array(seq + 1).keys()].map((i) => state.bead(`b${i}` as BeadId)).filter((b) => b !== undefined && b.type === "issue");
         const tracked = [...new Set(s.beads.flatMap((i) => pick(all, i)?.id ?? []))];
-        if (tracked.length > 0) command(event({ type: "convoy_created", agentId: null, beadId: `c${seq + 1}` as BeadId, payload: { title: "c", beadIds: tracked } }));
+        if (tracked.length > 0)
+          command(event({ type: "convoy_created", agentId: null, beadId: `c${seq + 1}` as BeadId, payload: { title: "c", beadIds: tracked } }));
         break;
       }
       case "cancel": {
-        const bead = pick([...state.beads()].filter((b) => !isFinished(b)), s.bead);
+        const bead = pick(
+          [...state.beads()].filter((b) => !isFinished(b)),
+          s.bead,
+        );
         // As the API checks: a convoy closes only over finished work (cancelled otherwise as failed).
         const unfinished = bead?.tracked.some((id) => !isFinished(state.bead(id)!));
-        if (bead) command(event({ type: "bead_cancelled", agentId: null, beadId: bead.id, payload: { status: s.bead % 2 || unfinished ? "failed" : "closed" } }));
+        if (bead)
+          command(event({ type: "bead_cancelled", agentId: null, beadId: bead.id, payload: { status: s.bead % 2 || unfinished ? "failed" : "closed" } }));
         break;
       }
       case "done":
@@ -158,18 +189,35 @@ function run(steps: readonly Step[]): { state: TownState; history: Entry[]; chec
       case "dispatchFailed": {
         const agent = pick(agents(), s.agent);
         if (!agent) break;
-        if (s.kind === "done") pending.push(event({ type: "agent_done", agentId: agent.id, beadId: null, payload: { generation: agent.generation, branch: "b" } }));
-        if (s.kind === "fail") pending.push(event({ type: "agent_completed", agentId: agent.id, beadId: null, payload: { generation: agent.generation, status: "failed" } }));
+        if (s.kind === "done")
+          pending.push(event({ type: "agent_done", agentId: agent.id, beadId: null, payload: { generation: agent.generation, branch: "b" } }));
+        if (s.kind === "fail")
+          pending.push(event({ type: "agent_completed", agentId: agent.id, beadId: null, payload: { generation: agent.generation, status: "failed" } }));
         if (s.kind === "completed") pending.push(event({ type: "agent_completed", agentId: agent.id, beadId: null, payload: { status: "completed" } }));
         if (s.kind === "container") pending.push(event({ type: "container_status", agentId: agent.id, beadId: null, payload: { status: s.status } }));
         if (s.kind === "dispatchFailed") {
-          pending.push(event({ type: "dispatch_result", agentId: agent.id, beadId: null, payload: { effectId: "x", kind: "dispatch", generation: agent.generation, outcome: "failed" } }));
+          pending.push(
+            event({
+              type: "dispatch_result",
+              agentId: agent.id,
+              beadId: null,
+              payload: { effectId: "x", kind: "dispatch", generation: agent.generation, outcome: "failed" },
+            }),
+          );
         }
         break;
       }
       case "dispatchTimedOut": {
         const agent = pick(agents(), s.agent);
-        if (agent) pending.push(event({ type: "dispatch_result", agentId: agent.id, beadId: null, payload: { effectId: "x", kind: "dispatch", generation: agent.generation, outcome: "timeout", beadId: agent.hook } }));
+        if (agent)
+          pending.push(
+            event({
+              type: "dispatch_result",
+              agentId: agent.id,
+              beadId: null,
+              payload: { effectId: "x", kind: "dispatch", generation: agent.generation, outcome: "timeout", beadId: agent.hook },
+            }),
+          );
         break;
       }
       case "stopResult": {
@@ -177,13 +225,32 @@ function run(steps: readonly Step[]): { state: TownState; history: Entry[]; chec
         const owing = [...state.agents()].filter((a) => a.owedStops.length > 0);
         const agent = pick(owing, s.agent);
         const stop = agent?.owedStops[0];
-        if (agent && stop) pending.push(event({ type: "dispatch_result", agentId: agent.id, beadId: null, payload: { effectId: "x", kind: "stop", generation: stop.generation, outcome: s.ok ? "ok" : "failed" } }));
+        if (agent && stop)
+          pending.push(
+            event({
+              type: "dispatch_result",
+              agentId: agent.id,
+              beadId: null,
+              payload: { effectId: "x", kind: "stop", generation: stop.generation, outcome: s.ok ? "ok" : "failed" },
+            }),
+          );
         break;
       }
       case "unwantedReport": {
         // A container the town does not run says it does: an idle agent's, or an older generation's.
-        const agent = pick([...state.agents()].filter((a) => a.generation > 0 && (s.older ? a.generation > 1 : !isLive(a))), s.agent);
-        if (agent) pending.push(event({ type: "container_status", agentId: agent.id, beadId: null, payload: { generation: s.older ? agent.generation - 1 : agent.generation, status: "running" } }));
+        const agent = pick(
+          [...state.agents()].filter((a) => a.generation > 0 && (s.older ? a.generation > 1 : !isLive(a))),
+          s.agent,
+        );
+        if (agent)
+          pending.push(
+            event({
+              type: "container_status",
+              agentId: agent.id,
+              beadId: null,
+              payload: { generation: s.older ? agent.generation - 1 : agent.generation, status: "running" },
+            }),
+          );
         break;
       }
       case "heartbeat": {
@@ -196,7 +263,10 @@ function run(steps: readonly Step[]): { state: TownState; history: Entry[]; chec
         break;
       }
       case "pr": {
-        const mr = pick(beads("merge_request").filter((b) => !isFinished(b)), s.bead);
+        const mr = pick(
+          beads("merge_request").filter((b) => !isFinished(b)),
+          s.bead,
+        );
         if (mr) pending.push(event({ type: "pr_status_changed", agentId: null, beadId: mr.id, payload: { status: s.merged ? "merged" : "closed" } }));
         break;
       }
@@ -221,13 +291,17 @@ function run(steps: readonly Step[]): { state: TownState; history: Entry[]; chec
         // While a stop is owed for a bead's old container, no new generation works on that bead.
         for (const agent of state.agents()) {
           for (const stop of agent.owedStops) {
-            if (stop.beadId) expect(state.bead(stop.beadId)?.status, `bead ${stop.beadId} while ${agent.id}@${stop.generation} owes a stop`).not.toBe("in_progress");
+            if (stop.beadId)
+              expect(state.bead(stop.beadId)?.status, `bead ${stop.beadId} while ${agent.id}@${stop.generation} owes a stop`).not.toBe("in_progress");
           }
         }
         // After a tick (and its repairs) no structural invariant may be broken; the progress ones are
         // found by the focused tick exactly as a look at the whole town finds them.
         const found = checkInvariants(state, now, NO_QUEUE);
-        expect(found.filter((v) => !WATCHING_PROGRESS.has(v.invariant)), `after the tick at +${now - state.town.createdAt} ms`).toEqual([]);
+        expect(
+          found.filter((v) => !WATCHING_PROGRESS.has(v.invariant)),
+          `after the tick at +${now - state.town.createdAt} ms`,
+        ).toEqual([]);
         expect(progressViolations(focused.detected), `progress invariants at +${now - state.town.createdAt} ms`).toEqual(progressViolations(found));
         for (const v of found) seen.add(v.invariant);
         // The wake is never late: before it, a tick would find nothing to do.

@@ -33,7 +33,9 @@ const anyBody = () =>
     fc.jsonValue({ maxDepth: 3 }).map((v) => JSON.stringify(v)),
     fc.string({ maxLength: 200 }),
     fc.uint8Array({ maxLength: 200 }).map((bytes) => String.fromCharCode(...bytes)),
-    fc.record({ events: fc.array(fc.record({ eventId: fc.string(), type: fc.string(), agentId: fc.string(), payload: fc.object() }), { maxLength: 5 }) }).map((v) => JSON.stringify(v)),
+    fc
+      .record({ events: fc.array(fc.record({ eventId: fc.string(), type: fc.string(), agentId: fc.string(), payload: fc.object() }), { maxLength: 5 }) })
+      .map((v) => JSON.stringify(v)),
   );
 const anyHeaders = () =>
   fc.dictionary(fc.constantFrom("content-type", "content-length", "x-request-id", "accept", "cookie", "x-extra"), fc.string({ maxLength: 60 }), { maxKeys: 3 });
@@ -42,10 +44,7 @@ describe.each(ROUTES.filter((r) => r.path.includes(":townId")))("fuzzing $method
   it("never answers 5xx, and a refusal changes nothing", async () => {
     await fc.assert(
       fc.asyncProperty(anyToken(), anyId(), anyId(), anyBody(), anyHeaders(), async (token, beadId, agentId, body, headers) => {
-        const path = spec.path
-          .replace(":townId", town.townId)
-          .replace(":beadId", encodeURIComponent(beadId))
-          .replace(":agentId", encodeURIComponent(agentId));
+        const path = spec.path.replace(":townId", town.townId).replace(":beadId", encodeURIComponent(beadId)).replace(":agentId", encodeURIComponent(agentId));
         const before = await town.stub.testDump();
         const response = await api(spec.method, path, {
           token: token === "AGENT" ? town.agentToken : (token ?? null),

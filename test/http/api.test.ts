@@ -130,7 +130,10 @@ describe("agent callbacks", () => {
     expect((await sendEvents(town, [event])).body).toEqual({ accepted: 1, duplicates: 0 });
     expect((await sendEvents(town, [event, event])).body).toEqual({ accepted: 0, duplicates: 2 });
     const before = await town.stub.testDump();
-    const reused = await sendEvents(town, [{ ...event, eventId: "evt-2" }, { ...event, payload: { generation: 1, status: "exited" } }]);
+    const reused = await sendEvents(town, [
+      { ...event, eventId: "evt-2" },
+      { ...event, payload: { generation: 1, status: "exited" } },
+    ]);
     expect(reused.status).toBe(409);
     expect(reused.body.error.code).toBe("event_conflict");
     expect(await town.stub.testDump()).toBe(before);

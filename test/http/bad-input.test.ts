@@ -173,7 +173,11 @@ describe("unknown entities and event types", () => {
   it("answers 404 for a bead slung into an unknown rig or blocked by an unknown bead", async () => {
     const path = `/api/towns/${town.townId}/beads`;
     expectError(await unchanged(() => api("POST", path, { token: TOKENS.admin, body: { rigId: "nope", title: "x" } })), 404, "rig_not_found");
-    expectError(await unchanged(() => api("POST", path, { token: TOKENS.admin, body: { rigId: "web", title: "x", blockedBy: ["ghost"] } })), 404, "bead_not_found");
+    expectError(
+      await unchanged(() => api("POST", path, { token: TOKENS.admin, body: { rigId: "web", title: "x", blockedBy: ["ghost"] } })),
+      404,
+      "bead_not_found",
+    );
   });
 
   it("answers 404 for events and heartbeats of an unknown agent", async () => {

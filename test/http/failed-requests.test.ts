@@ -44,7 +44,12 @@ describe("a request the Worker fails to answer", () => {
     expect(report.tags).toMatchObject({ method: "GET", route: "/api/towns/:townId/status", requestId: "req-failed-1", town: town.townId });
     expect(report.contexts.route).toEqual({ method: "GET", route: "/api/towns/:townId/status", requestId: "req-failed-1", townId: town.townId, status: 500 });
     expect(JSON.stringify(report.exception)).toContain("injected: storage offline");
-    expect(report.request).toEqual({ method: "GET", url: `https://town.test/api/towns/${town.townId}/status`, query_string: "", headers: { "x-request-id": "req-failed-1" } });
+    expect(report.request).toEqual({
+      method: "GET",
+      url: `https://town.test/api/towns/${town.townId}/status`,
+      query_string: "",
+      headers: { "x-request-id": "req-failed-1" },
+    });
     // No token, no cookie, no client address: not in the request, not anywhere in the event.
     expect(report.raw).not.toContain(TOKENS.read);
     expect(report.raw.toLowerCase()).not.toContain("authorization");

@@ -15,7 +15,9 @@ describe("event ids a client sends", () => {
     const town = await createTown(MANUAL);
     await sling(town, { id: "b1", title: "Work" });
     await tick(town);
-    const sent = await sendEvents(town, [{ eventId: "cancel:b1", type: "container_status", agentId: "web:polecat:1", payload: { generation: 1, status: "running" } }]);
+    const sent = await sendEvents(town, [
+      { eventId: "cancel:b1", type: "container_status", agentId: "web:polecat:1", payload: { generation: 1, status: "running" } },
+    ]);
     expect(sent.status).toBe(202);
     const cancelled = await api("POST", `/api/towns/${town.townId}/beads/b1/cancel`, { token: TOKENS.admin, body: { status: "failed" } });
     expect(cancelled.status, JSON.stringify(cancelled.body)).toBe(202);
@@ -31,13 +33,16 @@ describe("event ids a client sends", () => {
     await advance(town, 1_000);
     await tick(town);
     // A client uses the id the town will give generation 2's dispatch result.
-    const hostile = await sendEvents(town, [{ eventId: "result:web:polecat:1@2:dispatch", type: "container_status", agentId: "web:polecat:1", payload: { generation: 1, status: "exited" } }]);
+    const hostile = await sendEvents(town, [
+      { eventId: "result:web:polecat:1@2:dispatch", type: "container_status", agentId: "web:polecat:1", payload: { generation: 1, status: "exited" } },
+    ]);
     expect(hostile.status).toBe(202);
     await advance(town, 60_000);
     await tick(town);
     expect((await bead(town, "b1")).agent).toMatchObject({ generation: 2 });
-    const results = await runInDurableObject(town.stub, (_instance, state) =>
-      state.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM town_events WHERE type = 'dispatch_result'").one().n,
+    const results = await runInDurableObject(
+      town.stub,
+      (_instance, state) => state.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM town_events WHERE type = 'dispatch_result'").one().n,
     );
     expect(results).toBe(2);
   });

@@ -13,7 +13,13 @@ describe("isolation between towns", () => {
     const beforeB = await b.stub.testDump();
 
     // A's agent token is refused everywhere in B.
-    expect((await sendEvents({ ...b, agentToken: a.agentToken }, [{ eventId: "x", type: "agent_done", agentId: "web:polecat:1", payload: { generation: 1, branch: "x" } }])).status).toBe(403);
+    expect(
+      (
+        await sendEvents({ ...b, agentToken: a.agentToken }, [
+          { eventId: "x", type: "agent_done", agentId: "web:polecat:1", payload: { generation: 1, branch: "x" } },
+        ])
+      ).status,
+    ).toBe(403);
     expect((await heartbeat({ ...b, agentToken: a.agentToken }, "web:polecat:1", { generation: 1 })).status).toBe(403);
     for (const path of ["status", "ticks", "metrics", "beads/work-b"]) {
       expect((await api("GET", `/api/towns/${b.townId}/${path}`, { token: a.agentToken })).status, path).toBe(401);
@@ -40,6 +46,12 @@ describe("isolation between towns", () => {
     const a = await createTown();
     const b = await createTown();
     const forged = `${b.townId}.${a.agentToken.split(".")[1]}`;
-    expect((await sendEvents({ ...b, agentToken: forged }, [{ eventId: "z", type: "container_status", agentId: "nobody", payload: { generation: 1, status: "running" } }])).status).toBe(401);
+    expect(
+      (
+        await sendEvents({ ...b, agentToken: forged }, [
+          { eventId: "z", type: "container_status", agentId: "nobody", payload: { generation: 1, status: "running" } },
+        ])
+      ).status,
+    ).toBe(401);
   });
 });

@@ -45,7 +45,11 @@ describe("DELETE /api/towns/:townId", () => {
       expectError(await api(method, `/api/towns/${town.townId}${path}`, { token, ...(method === "POST" ? { body: {} } : {}) }), 404, "town_not_found");
     }
     // Its agent token is now just not valid: refused as any made-up token is, saying nothing of the town.
-    expectError(await sendEvents(town, [{ eventId: "e1", type: "container_status", agentId: "web:polecat:1", payload: { generation: 1, status: "running" } }]), 401, "invalid_token");
+    expectError(
+      await sendEvents(town, [{ eventId: "e1", type: "container_status", agentId: "web:polecat:1", payload: { generation: 1, status: "running" } }]),
+      401,
+      "invalid_token",
+    );
 
     const again = await api("PUT", `/api/towns/${town.townId}`, { token: TOKENS.admin, body: {} });
     expect(again.status).toBe(201);
@@ -85,7 +89,9 @@ describe("POST /api/towns/:townId/agent-token", () => {
     expectError(await api("POST", `/api/towns/${town.townId}/agent-token`, { token: town.agentToken, body: {} }), 401, "invalid_token");
     expectError(await api("POST", `/api/towns/${uniqueTownId("missing")}/agent-token`, { token: TOKENS.admin, body: {} }), 404, "town_not_found");
     // The token in use still works: nothing was rotated.
-    expect((await sendEvents(town, [{ eventId: "e", type: "container_status", agentId: "web:polecat:1", payload: { generation: 1, status: "running" } }])).status).not.toBe(401);
+    expect(
+      (await sendEvents(town, [{ eventId: "e", type: "container_status", agentId: "web:polecat:1", payload: { generation: 1, status: "running" } }])).status,
+    ).not.toBe(401);
   });
 });
 
@@ -113,7 +119,10 @@ describe("dead letters: retry and discard", () => {
     expect(after.violations.list.map((v: any) => v.invariant)).not.toContain(9);
     // Both acts are in the event log, where replay finds them.
     const logged = await runInDurableObject(town.stub, (_instance, state) =>
-      state.storage.sql.exec<{ type: string }>("SELECT type FROM town_events WHERE type LIKE 'dead_letter_%' ORDER BY seq").toArray().map((r) => r.type),
+      state.storage.sql
+        .exec<{ type: string }>("SELECT type FROM town_events WHERE type LIKE 'dead_letter_%' ORDER BY seq")
+        .toArray()
+        .map((r) => r.type),
     );
     expect(logged).toEqual(["dead_letter_retried", "dead_letter_discarded"]);
   });
@@ -127,7 +136,11 @@ describe("dead letters: retry and discard", () => {
       expectError(await api("POST", path(seq), { token: TOKENS.debug, body: {} }), 403, "insufficient_scope");
       expectError(await api("POST", path("0"), { token: TOKENS.admin, body: {} }), 400, "invalid_request");
       expectError(await api("POST", path("x"), { token: TOKENS.admin, body: {} }), 400, "invalid_request");
-      expectError(await api("POST", `/api/towns/${uniqueTownId("missing")}/debug/events/${seq}/${act}`, { token: TOKENS.admin, body: {} }), 404, "town_not_found");
+      expectError(
+        await api("POST", `/api/towns/${uniqueTownId("missing")}/debug/events/${seq}/${act}`, { token: TOKENS.admin, body: {} }),
+        404,
+        "town_not_found",
+      );
     }
     // None of that touched the dead letter.
     expect((await status(town)).queue.dead).toBe(1);

@@ -26,7 +26,10 @@ const EXAMPLES: Record<string, { valid: unknown; invalid: unknown }> = {
   "POST /api/towns/{townId}/agent-token": { valid: {}, invalid: { token: "mine" } },
   "POST /api/towns/{townId}/debug/events/{seq}/retry": { valid: {}, invalid: { now: true } },
   "POST /api/towns/{townId}/debug/events/{seq}/discard": { valid: {}, invalid: { reason: "x" } },
-  "POST /api/towns/{townId}/debug/replay-events": { valid: { from: "2100-01-01T00:00:00Z", to: "2100-01-01T01:00:00Z" }, invalid: { from: "2100-01-01T00:00:00Z" } },
+  "POST /api/towns/{townId}/debug/replay-events": {
+    valid: { from: "2100-01-01T00:00:00Z", to: "2100-01-01T01:00:00Z" },
+    invalid: { from: "2100-01-01T00:00:00Z" },
+  },
 };
 
 describe("the OpenAPI description", () => {
@@ -47,7 +50,12 @@ describe("the OpenAPI description", () => {
     expect(explain.security).toEqual([{ read: [] }, { debug: [] }, { admin: [] }]);
     expect(document.paths["/api/towns/{townId}/ticks"].get.parameters.map((p: any) => p.name)).toEqual(["townId", "from", "to", "limit", "format", "fields"]);
     const history = document.paths["/api/towns/{townId}/debug/history"].get;
-    expect(history.parameters.map((p: any) => [p.name, p.required])).toEqual([["townId", true], ["from", true], ["to", true], ["bodies", false]]);
+    expect(history.parameters.map((p: any) => [p.name, p.required])).toEqual([
+      ["townId", true],
+      ["from", true],
+      ["to", true],
+      ["bodies", false],
+    ]);
     expect(history.security).toEqual([{ debug: [] }, { admin: [] }]);
   });
 

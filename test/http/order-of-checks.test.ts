@@ -9,7 +9,11 @@ import { api, createTown, sling, tick, TOKENS, uniqueTownId } from "../support/t
 
 const MADE_UP_SECRET = "A".repeat(43);
 const beat = (townId: string, token: string, body: unknown = { generation: 1 }, agentId = "web:polecat:1") =>
-  api("POST", `/api/towns/${townId}/agents/${agentId}/heartbeat`, { token, body, headers: { "cf-connecting-ip": `198.51.100.${Math.floor(Math.random() * 250)}` } });
+  api("POST", `/api/towns/${townId}/agents/${agentId}/heartbeat`, {
+    token,
+    body,
+    headers: { "cf-connecting-ip": `198.51.100.${Math.floor(Math.random() * 250)}` },
+  });
 const events = (townId: string, token: string, body: unknown) => api("POST", `/api/towns/${townId}/events`, { token, body });
 
 describe("a caller without a valid token", () => {
@@ -88,7 +92,11 @@ describe("requests without a valid token", () => {
     const other = await createTown();
     expect((await api("GET", `/api/towns/${other.townId}/status`, { token: "wrong", headers: address })).status).toBe(401);
     // The town's own agents, from that same address, go on as before.
-    const good = await api("POST", `/api/towns/${town.townId}/agents/web:polecat:1/heartbeat`, { token: town.agentToken, body: { generation: 1 }, headers: address });
+    const good = await api("POST", `/api/towns/${town.townId}/agents/web:polecat:1/heartbeat`, {
+      token: town.agentToken,
+      body: { generation: 1 },
+      headers: address,
+    });
     expect(good.status).toBe(204);
   });
 });

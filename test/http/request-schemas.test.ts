@@ -50,6 +50,11 @@ describe("the request bodies", () => {
     type FromAgents = Exclude<EventType, (typeof COMMAND_EVENT_TYPES)[number] | "dispatch_result">;
     // A new event type fails the type check here until it is either an agent callback or left out above.
     expectTypeOf<z.output<typeof IngestEvent>["type"]>().toEqualTypeOf<FromAgents>();
-    expect(IngestEvent.options.map((option) => option.shape.type.value).sort()).toEqual(["agent_completed", "agent_done", "container_status", "pr_status_changed"]);
+    expect(IngestEvent.options.map((option) => option.shape.type.value).sort()).toEqual([
+      "agent_completed",
+      "agent_done",
+      "container_status",
+      "pr_status_changed",
+    ]);
   });
 });

@@ -17,7 +17,8 @@ import { advance, api, createTown, sling, status, tick, TOKENS, type TestTown } 
 const SILENT = { simulation: { workMs: 86_400_000, heartbeatIntervalMs: 86_400_000 } };
 
 const explain = async (town: TestTown, beadId: string) => (await api("GET", `/api/towns/${town.townId}/beads/${beadId}/explain`, { token: TOKENS.read })).body;
-const cancel = (town: TestTown, beadId: string, status: "failed" | "closed") => api("POST", `/api/towns/${town.townId}/beads/${beadId}/cancel`, { token: TOKENS.admin, body: { status } });
+const cancel = (town: TestTown, beadId: string, status: "failed" | "closed") =>
+  api("POST", `/api/towns/${town.townId}/beads/${beadId}/cancel`, { token: TOKENS.admin, body: { status } });
 const page = (town: TestTown) => api<string>("GET", `/towns/${town.townId}`, { token: TOKENS.read });
 
 /** A town with something moving, something waiting and something failed. */
@@ -99,7 +100,12 @@ describe("the status page", () => {
     expect(html.indexOf('id="stuck"')).toBeGreaterThan(0);
     expect(html.indexOf('id="stuck"')).toBeLessThan(html.indexOf("<h2>Health</h2>"));
 
-    for (const [id, kind] of [["doomed", "failed"], ["doomed-later", "failed"], ["held", "waiting"], ["behind-held", "waiting"]] as const) {
+    for (const [id, kind] of [
+      ["doomed", "failed"],
+      ["doomed-later", "failed"],
+      ["held", "waiting"],
+      ["behind-held", "waiting"],
+    ] as const) {
       expect(html, id).toContain(`data-bead="${id}" data-kind="${kind}"`);
     }
     expect(html).not.toContain('data-bead="moving"');
@@ -137,7 +143,10 @@ describe("the status page", () => {
   it("links the runbook under RUNBOOKS_URL when it is set", async () => {
     const town = await createTown(SILENT);
     const stat = await status(town);
-    const withViolation = { ...stat, violations: { open: 1, list: [{ invariant: 6, key: "b1", message: "two agents on b1", agentIds: [], beadIds: ["b1"], since: 0, lastReportedAt: 0 }] } };
+    const withViolation = {
+      ...stat,
+      violations: { open: 1, list: [{ invariant: 6, key: "b1", message: "two agents on b1", agentIds: [], beadIds: ["b1"], since: 0, lastReportedAt: 0 }] },
+    };
     const stuck = { now: 0, limit: 20, failed: [], moreFailed: false, waiting: [], moreWaiting: false };
     const html = renderStatusPage(withViolation, [], stuck, { runbooksUrl: "https://git.example/town-reconciler/blob/main/docs/runbooks/" });
     expect(html).toContain('<a data-link="runbook" href="https://git.example/town-reconciler/blob/main/docs/runbooks/invariants-hooks.md">');
@@ -173,7 +182,8 @@ describe("runbooks", () => {
       expect(text, `invariant ${invariant} → ${runbookFor(invariant)}`).toBeDefined();
     }
     // The group pages are titled with the invariants they cover.
-    for (const invariant of [1, 2, 3, 4, 5, 6, 7, 10, 11, 12]) expect(pages[runbookFor(invariant)]!.split("\n")[0], String(invariant)).toMatch(new RegExp(`\\b${invariant}\\b`));
+    for (const invariant of [1, 2, 3, 4, 5, 6, 7, 10, 11, 12])
+      expect(pages[runbookFor(invariant)]!.split("\n")[0], String(invariant)).toMatch(new RegExp(`\\b${invariant}\\b`));
   });
 });
 

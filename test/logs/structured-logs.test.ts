@@ -22,7 +22,15 @@ describe("structured logs", () => {
     const town = await createTown();
     const lines = await linesDuring(() => api("GET", `/api/towns/${town.townId}/beads/nope`, { token: TOKENS.read, headers: { "x-request-id": "req-123" } }));
     expect(lines).toEqual([
-      expect.objectContaining({ level: "info", message: "request refused", requestId: "req-123", townId: town.townId, status: 404, path: `/api/towns/${town.townId}/beads/nope`, time: expect.any(String) }),
+      expect.objectContaining({
+        level: "info",
+        message: "request refused",
+        requestId: "req-123",
+        townId: town.townId,
+        status: 404,
+        path: `/api/towns/${town.townId}/beads/nope`,
+        time: expect.any(String),
+      }),
     ]);
   });
 
@@ -36,7 +44,9 @@ describe("structured logs", () => {
       };
     });
     let response: { status: number; body: any } | undefined;
-    const lines = await linesDuring(async () => (response = await api("GET", `/api/towns/${town.townId}/status`, { token: TOKENS.read, headers: { "x-request-id": "req-500" } })));
+    const lines = await linesDuring(
+      async () => (response = await api("GET", `/api/towns/${town.townId}/status`, { token: TOKENS.read, headers: { "x-request-id": "req-500" } })),
+    );
     expect(response!.status).toBe(500);
     expect(response!.body.error.message).toContain("req-500");
     expect(lines).toContainEqual(expect.objectContaining({ level: "error", requestId: "req-500", status: 500, townId: town.townId }));
@@ -50,7 +60,8 @@ describe("structured logs", () => {
     // Twenty ticks, each applying a burst of container status changes.
     const lines = await linesDuring(async () => {
       for (let round = 0; round < 20; round++) {
-        for (let i = 1; i <= 5; i++) await town.stub.heartbeat(town.agentToken, `web:polecat:${i}` as never, { generation: 1, containerStatus: round % 2 ? "running" : "starting" });
+        for (let i = 1; i <= 5; i++)
+          await town.stub.heartbeat(town.agentToken, `web:polecat:${i}` as never, { generation: 1, containerStatus: round % 2 ? "running" : "starting" });
         await town.stub.testAdvance(5_000);
         await tick(town);
       }
@@ -68,7 +79,25 @@ describe("structured logs", () => {
     const now = await town.stub.testNow();
     const lines = await linesDuring(() => sweep(now));
     // (The town logs it too, from inside its object, where this spy does not reach.)
-    expect(lines).toContainEqual(expect.objectContaining({ level: "warn", message: "watchdog re-armed a town's alarm", component: "watchdog", townId: town.townId, owed: expect.any(String), at: expect.any(Number) }));
-    expect(lines).toContainEqual(expect.objectContaining({ level: "info", message: "watchdog sweep", component: "watchdog", cron: "* * * * *", rearmed: expect.any(Number), checked: expect.any(Number) }));
+    expect(lines).toContainEqual(
+      expect.objectContaining({
+        level: "warn",
+        message: "watchdog re-armed a town's alarm",
+        component: "watchdog",
+        townId: town.townId,
+        owed: expect.any(String),
+        at: expect.any(Number),
+      }),
+    );
+    expect(lines).toContainEqual(
+      expect.objectContaining({
+        level: "info",
+        message: "watchdog sweep",
+        component: "watchdog",
+        cron: "* * * * *",
+        rearmed: expect.any(Number),
+        checked: expect.any(Number),
+      }),
+    );
   });
 });

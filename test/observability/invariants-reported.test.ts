@@ -17,7 +17,15 @@ async function sentryEvents(town: TestTown): Promise<any[]> {
  */
 const CASES: Array<{ invariant: number; rows: string[]; repaired: boolean }> = [
   { invariant: 1, rows: [agentRow("ghost", { status: "dead", hook: "missing" })], repaired: true },
-  { invariant: 2, rows: [beadRow("b1", { status: "in_progress", assignee: "a1" }), agentRow("a1", { hook: "b1" }), agentRow("a2", { hook: "b1", dispatchedAt: "4102444900000" })], repaired: false },
+  {
+    invariant: 2,
+    rows: [
+      beadRow("b1", { status: "in_progress", assignee: "a1" }),
+      agentRow("a1", { hook: "b1" }),
+      agentRow("a2", { hook: "b1", dispatchedAt: "4102444900000" }),
+    ],
+    repaired: false,
+  },
   {
     invariant: 3,
     rows: [
@@ -30,7 +38,15 @@ const CASES: Array<{ invariant: number; rows: string[]; repaired: boolean }> = [
   },
   { invariant: 4, rows: [beadRow("b1", { status: "in_review" })], repaired: true },
   { invariant: 5, rows: [beadRow("c1", { type: "convoy", status: "in_progress", rigId: null })], repaired: false },
-  { invariant: 6, rows: [beadRow("b1", { status: "in_progress", assignee: "a1" }), agentRow("a1", { hook: "b1" }), agentRow("a2", { hook: "b1", dispatchedAt: "4102444900000" })], repaired: true },
+  {
+    invariant: 6,
+    rows: [
+      beadRow("b1", { status: "in_progress", assignee: "a1" }),
+      agentRow("a1", { hook: "b1" }),
+      agentRow("a2", { hook: "b1", dispatchedAt: "4102444900000" }),
+    ],
+    repaired: true,
+  },
   { invariant: 7, rows: [agentRow("a1", { hook: null })], repaired: true },
   { invariant: 8, rows: [eventRow("old", { createdAt: "4102443000000" })], repaired: false },
   { invariant: 9, rows: [eventRow("dead", { status: "dead" })], repaired: false },
@@ -64,7 +80,12 @@ describe.each(CASES)("invariant $invariant", ({ invariant, rows, repaired }) => 
       tags: { town: town.townId, tick: String(after.lastTick.id), invariant: String(invariant) },
       message: expect.stringContaining(`Invariant ${invariant} violated`),
     });
-    expect(reported[0].contexts.town).toMatchObject({ townId: town.townId, tickId: after.lastTick.id, invariant, key: expect.stringMatching(new RegExp(`^${invariant}:`)) });
+    expect(reported[0].contexts.town).toMatchObject({
+      townId: town.townId,
+      tickId: after.lastTick.id,
+      invariant,
+      key: expect.stringMatching(new RegExp(`^${invariant}:`)),
+    });
     if (repaired) {
       const resolved = (await sentryEvents(town)).filter((e) => e.tags.alert === "violation_resolved" && e.tags.invariant === String(invariant));
       expect(resolved).toHaveLength(1);

@@ -31,20 +31,34 @@ describe("the declared metric families", () => {
       expect({ type: family.type, help: family.help }, declared.name).toEqual({ type: declared.type.toUpperCase(), help: declared.help });
       if (declared.type !== "histogram") continue;
       for (const { buckets } of family.metrics) {
-        expect(Object.keys(buckets).filter((le) => le !== "+Inf").map(Number).sort((a, b) => a - b), declared.name).toEqual(declared.buckets);
+        expect(
+          Object.keys(buckets)
+            .filter((le) => le !== "+Inf")
+            .map(Number)
+            .sort((a, b) => a - b),
+          declared.name,
+        ).toEqual(declared.buckets);
       }
     }
     // Every sample (read from the text: the parser drops a histogram's labels) carries its family's labels and the town's.
     const sampled = new Set<string>();
     for (const line of text.split("\n").filter((l) => l !== "" && !l.startsWith("#"))) {
       const [, name, labels] = /^(\w+)\{(.*)\} \S+$/.exec(line)!;
-      const family = METRIC_FAMILIES.find((f) => f.name === name || (f.type === "histogram" && [`${f.name}_bucket`, `${f.name}_sum`, `${f.name}_count`].includes(name!)))!;
+      const family = METRIC_FAMILIES.find(
+        (f) => f.name === name || (f.type === "histogram" && [`${f.name}_bucket`, `${f.name}_sum`, `${f.name}_count`].includes(name!)),
+      )!;
       const keys = [...labels!.matchAll(/(\w+)="(?:[^"\\]|\\.)*"/g)].map((m) => m[1]).sort();
       expect(keys, line).toEqual([...family.labels, "town", ...(name!.endsWith("_bucket") ? ["le"] : [])].sort());
       sampled.add(family.name);
     }
     // The work above wrote series of these, so their labels were checked, not just their headers.
-    expect([...sampled]).toEqual(expect.arrayContaining([METRICS.ticks, METRICS.eventsDrained, METRICS.actions, METRICS.sideEffects, METRICS.tickDuration, METRICS.eventQueueDuration, METRICS.agents].map((f) => f.name)));
+    expect([...sampled]).toEqual(
+      expect.arrayContaining(
+        [METRICS.ticks, METRICS.eventsDrained, METRICS.actions, METRICS.sideEffects, METRICS.tickDuration, METRICS.eventQueueDuration, METRICS.agents].map(
+          (f) => f.name,
+        ),
+      ),
+    );
   });
 
   it("shows a persisted series no family declares as untyped, with its value, rather than dropping it", async () => {
@@ -53,7 +67,11 @@ describe("the declared metric families", () => {
       state.storage.sql.exec("INSERT INTO counters (name, labels, value) VALUES (?, ?, ?)", "town_reconciler_retired_total", formatLabels({ kind: "x" }), 7);
     });
     const family = (parsePrometheusTextFormat(await metrics(older)) as any[]).find((f) => f.name === "town_reconciler_retired_total");
-    expect(family).toMatchObject({ type: "UNTYPED", help: expect.stringContaining("Not declared"), metrics: [{ value: "7", labels: { kind: "x", town: older.townId } }] });
+    expect(family).toMatchObject({
+      type: "UNTYPED",
+      help: expect.stringContaining("Not declared"),
+      metrics: [{ value: "7", labels: { kind: "x", town: older.townId } }],
+    });
   });
 });
 
@@ -85,7 +103,10 @@ describe("recording through a family", () => {
 
   it("observes a histogram into its declared buckets", () => {
     const rows = new CounterDeltas().observeAll(METRICS.eventQueueDuration, {}, [0.2, 4, 7_000]).list();
-    expect(rows.filter((r) => r.name.endsWith("_bucket")).map((r) => r.labels)).toEqual([...METRICS.eventQueueDuration.buckets.map((le) => `le="${le}"`), 'le="+Inf"']);
+    expect(rows.filter((r) => r.name.endsWith("_bucket")).map((r) => r.labels)).toEqual([
+      ...METRICS.eventQueueDuration.buckets.map((le) => `le="${le}"`),
+      'le="+Inf"',
+    ]);
     expect(rows.find((r) => r.name.endsWith("_count"))?.value).toBe(3);
   });
 });

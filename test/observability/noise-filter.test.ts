@@ -40,7 +40,9 @@ it("stores at most 1% of an hour of steady container reports as events, and lose
 
   const events = await runInDurableObject(town.stub, (_instance, state) =>
     state.storage.sql
-      .exec<{ agent_id: string; payload: string; status: string }>("SELECT agent_id, payload, status FROM town_events WHERE type = 'container_status' ORDER BY seq")
+      .exec<{ agent_id: string; payload: string; status: string }>(
+        "SELECT agent_id, payload, status FROM town_events WHERE type = 'container_status' ORDER BY seq",
+      )
       .toArray()
       .map((row) => ({ agentId: row.agent_id, status: JSON.parse(row.payload).status as string, logStatus: row.status })),
   );
@@ -54,7 +56,12 @@ it("stores at most 1% of an hour of steady container reports as events, and lose
   expect(events.every((e) => e.logStatus === "processed")).toBe(true);
   expect(events.filter((e) => e.status === "starting")).toHaveLength(blips.size);
   expect(events.filter((e) => e.status === "running")).toHaveLength(AGENTS + blips.size);
-  expect(events.filter((e) => e.status === "exited").map((e) => e.agentId).sort()).toEqual([...exits].sort());
+  expect(
+    events
+      .filter((e) => e.status === "exited")
+      .map((e) => e.agentId)
+      .sort(),
+  ).toEqual([...exits].sort());
   const final = await status(town);
   // The exited containers' agents were released; everyone else is still at work.
   expect(final.lastTick.actionsByRule["agents.recoverLostContainer"] ?? 0).toBe(exits.size);

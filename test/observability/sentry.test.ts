@@ -44,7 +44,11 @@ describe("reporting to Sentry", () => {
 
   it("sends the entity ids of a violation", async () => {
     const town = await createTown(SILENT);
-    await seed(town, [beadRow("b1", { status: "in_progress", assignee: "a1" }), agentRow("a1", { hook: "b1" }), agentRow("a2", { hook: "b1", dispatchedAt: "4102444900000" })]);
+    await seed(town, [
+      beadRow("b1", { status: "in_progress", assignee: "a1" }),
+      agentRow("a1", { hook: "b1" }),
+      agentRow("a2", { hook: "b1", dispatchedAt: "4102444900000" }),
+    ]);
     await tickUntilFound(town, (s) => s.lastTick.repairs > 0, SWEEP_BUCKETS);
     const six = ofKind(await sentryEvents(town), "violation_started").find((e) => e.tags.invariant === "6");
     expect(six.contexts.town).toMatchObject({ invariant: 6, key: "6:b1", beadIds: ["b1"], agentIds: ["a1", "a2"] });
@@ -52,7 +56,14 @@ describe("reporting to Sentry", () => {
 
   it("reports dead-lettered events and a breaker that opens", async () => {
     const town = await createTown({ ...SILENT, maxEventAttempts: 1 });
-    const recent = JSON.stringify({ status: "closed", since: 0, failures: [4102444799000, 4102444799100, 4102444799200, 4102444799300, 4102444799400], lastFailureAt: 4102444799400, lastSuccessAt: null, probeAt: null });
+    const recent = JSON.stringify({
+      status: "closed",
+      since: 0,
+      failures: [4102444799000, 4102444799100, 4102444799200, 4102444799300, 4102444799400],
+      lastFailureAt: 4102444799400,
+      lastSuccessAt: null,
+      probeAt: null,
+    });
     await seed(town, [eventRow("poison"), `UPDATE towns SET breaker = '${recent}'`]);
     await advance(town, 1_000);
     await tick(town);
@@ -99,8 +110,13 @@ describe("reporting to Sentry", () => {
 
   it("logs alerts instead when no DSN is configured", async () => {
     const lines: string[] = [];
-    const sink = createAlertSink(undefined, createLogger("info", {}, (line) => lines.push(line)));
-    expect(await sink.deliver([{ alert: { kind: "breaker_opened", reason: "5 dispatch failures", recentFailures: 5 }, context: { townId: "t1", tickId: 7 } }])).toEqual([true]);
+    const sink = createAlertSink(
+      undefined,
+      createLogger("info", {}, (line) => lines.push(line)),
+    );
+    expect(
+      await sink.deliver([{ alert: { kind: "breaker_opened", reason: "5 dispatch failures", recentFailures: 5 }, context: { townId: "t1", tickId: 7 } }]),
+    ).toEqual([true]);
     expect(lines.map((l) => JSON.parse(l))).toEqual([
       expect.objectContaining({ level: "info", message: expect.stringContaining("SENTRY_DSN is not set") }),
       expect.objectContaining({ level: "warn", message: "alert: Circuit breaker opened: 5 dispatch failures", townId: "t1", tickId: 7 }),
@@ -112,12 +128,24 @@ describe("alerts Sentry did not accept", () => {
   it("are kept and sent again on later ticks until Sentry accepts them: a violation that started, a dead letter, a breaker that opened", async () => {
     const town = await createTown({ ...SILENT, maxEventAttempts: 1 });
     await sentryMode(town, "fail");
-    const recent = JSON.stringify({ status: "closed", since: 0, failures: [4102444799000, 4102444799100, 4102444799200, 4102444799300, 4102444799400], lastFailureAt: 4102444799400, lastSuccessAt: null, probeAt: null });
+    const recent = JSON.stringify({
+      status: "closed",
+      since: 0,
+      failures: [4102444799000, 4102444799100, 4102444799200, 4102444799300, 4102444799400],
+      lastFailureAt: 4102444799400,
+      lastSuccessAt: null,
+      probeAt: null,
+    });
     await seed(town, [eventRow("poison"), `UPDATE towns SET breaker = '${recent}'`]);
     await advance(town, 1_000);
     await tick(town);
     const refused = await sentryEvents(town);
-    expect(refused.filter((e) => e.mode === "fail").map((e) => e.tags.alert).sort()).toEqual(["breaker_opened", "event_dead_lettered", "violation_started"]);
+    expect(
+      refused
+        .filter((e) => e.mode === "fail")
+        .map((e) => e.tags.alert)
+        .sort(),
+    ).toEqual(["breaker_opened", "event_dead_lettered", "violation_started"]);
     expect((await status(town)).alerts).toMatchObject({ pending: 3 });
 
     // Sentry is back: a later tick delivers all three, once.

@@ -31,7 +31,12 @@ beforeAll(async () => {
 
 describe("a declared tick metric", () => {
   it("is a column of the ticks table (a new one comes with its migration)", async () => {
-    const columns = await runInDurableObject(town.stub, (_instance, state) => state.storage.sql.exec<{ name: string }>("PRAGMA table_info(ticks)").toArray().map((c) => c.name));
+    const columns = await runInDurableObject(town.stub, (_instance, state) =>
+      state.storage.sql
+        .exec<{ name: string }>("PRAGMA table_info(ticks)")
+        .toArray()
+        .map((c) => c.name),
+    );
     const declared = getTableColumns(schema.ticks);
     for (const key of TICK_METRIC_KEYS) expect(columns, key).toContain(declared[key].name);
   });
@@ -47,14 +52,17 @@ describe("a declared tick metric", () => {
   });
 
   it("is a CSV column, in declaration order, with the JSON's values", async () => {
-    const [header, ...rows] = ((await api("GET", `/api/towns/${town.townId}/ticks?${EVERYTHING}&format=csv`, { token: TOKENS.read })).body as string).trim().split("\r\n");
+    const [header, ...rows] = ((await api("GET", `/api/towns/${town.townId}/ticks?${EVERYTHING}&format=csv`, { token: TOKENS.read })).body as string)
+      .trim()
+      .split("\r\n");
     const columns = header!.split(",");
     expect(columns.filter((c) => (TICK_METRIC_KEYS as readonly string[]).includes(c))).toEqual(TICK_METRIC_KEYS);
     expect(rows.length).toBe(ticks.length);
     rows.forEach((row, i) => {
       // Metric cells are numbers or empty: no quoting to undo.
       const cells = row.split(",");
-      for (const key of TICK_METRIC_KEYS) expect(cells[columns.indexOf(key)], `${key} of tick ${ticks[i].id}`).toBe(ticks[i][key] === null ? "" : String(ticks[i][key]));
+      for (const key of TICK_METRIC_KEYS)
+        expect(cells[columns.indexOf(key)], `${key} of tick ${ticks[i].id}`).toBe(ticks[i][key] === null ? "" : String(ticks[i][key]));
     });
   });
 
@@ -71,14 +79,22 @@ describe("a declared tick metric", () => {
   it("is in the slim view when it is flagged slim, and only then", async () => {
     const slim = (await get(`/ticks?${EVERYTHING}&fields=slim`)).body.ticks;
     expect(TICK_METRIC_KEYS.filter((key) => key in slim[0])).toEqual(SLIM_METRICS);
-    for (const key of SLIM_METRICS) expect(slim.map((t: any) => t[key]), key).toEqual(ticks.map((t) => t[key]));
+    for (const key of SLIM_METRICS)
+      expect(
+        slim.map((t: any) => t[key]),
+        key,
+      ).toEqual(ticks.map((t) => t[key]));
   });
 
   it("is in a failed tick's row: what the failure measured where it measures one, else 0", async () => {
     const failed = ticks.at(-1);
     expect(failed).toMatchObject({ result: "error", error: expect.stringContaining("injected fault") });
     const { queue, now } = await status(town);
-    const facts = { at: failed.at, durationMs: failed.durationMs, queue: { pending: queue.pending, dead: queue.dead, oldestPendingAt: queue.oldestPendingAgeMs === null ? null : now - queue.oldestPendingAgeMs } };
+    const facts = {
+      at: failed.at,
+      durationMs: failed.durationMs,
+      queue: { pending: queue.pending, dead: queue.dead, oldestPendingAt: queue.oldestPendingAgeMs === null ? null : now - queue.oldestPendingAgeMs },
+    };
     expect(facts.queue.pending).toBeGreaterThan(0);
     for (const key of TICK_METRIC_KEYS) {
       const { onFailure } = DECLARED[key];

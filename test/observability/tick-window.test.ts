@@ -50,7 +50,24 @@ describe("a tick window larger than one answer", () => {
     const town = await townWithTicks(2);
     const slim = (await get(town, `/ticks?${EVERYTHING}&fields=slim`)).body.ticks[0];
     expect(Object.keys(slim).sort()).toEqual(
-      ["id", "at", "time", "result", "durationMs", "eventsDrained", "eventsFailed", "actionsEmitted", "actionsByType", "effectsAttempted", "effectsSucceeded", "effectsFailed", "queueDepth", "deadLetters", "violationsOpen", "breakerOpen"].sort(),
+      [
+        "id",
+        "at",
+        "time",
+        "result",
+        "durationMs",
+        "eventsDrained",
+        "eventsFailed",
+        "actionsEmitted",
+        "actionsByType",
+        "effectsAttempted",
+        "effectsSucceeded",
+        "effectsFailed",
+        "queueDepth",
+        "deadLetters",
+        "violationsOpen",
+        "breakerOpen",
+      ].sort(),
     );
     const full = (await get(town, `/ticks?${EVERYTHING}`)).body.ticks[0];
     expect(full).toHaveProperty("phases");

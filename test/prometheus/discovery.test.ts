@@ -24,7 +24,11 @@ let dir: string;
 let log = "";
 
 const call = async (method: string, path: string, body?: unknown) => {
-  const response = await fetch(`${worker.url}${path}`, { method, headers: { authorization: `Bearer ${DEV_TOKENS.admin}` }, body: body === undefined ? undefined : JSON.stringify(body) });
+  const response = await fetch(`${worker.url}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${DEV_TOKENS.admin}` },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
   if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${await response.text()}`);
 };
 
@@ -35,7 +39,9 @@ async function eventually<T>(what: string, ms: number, check: () => Promise<T | 
     const value = await check().catch(() => undefined);
     if (value !== undefined) return value;
     if (Date.now() > deadline) {
-      const targets = await fetch(`${prometheusUrl}/api/v1/targets`).then((r) => r.text()).catch((e) => String(e));
+      const targets = await fetch(`${prometheusUrl}/api/v1/targets`)
+        .then((r) => r.text())
+        .catch((e) => String(e));
       throw new Error(`${what}: not within ${ms / 1000} s. Prometheus said:\n${log.slice(-3_000)}\nIts targets:\n${targets.slice(0, 3_000)}`);
     }
     await new Promise((resolve) => setTimeout(resolve, 250));
@@ -69,9 +75,13 @@ beforeAll(async () => {
   writeFileSync(join(dir, "prometheus.yml"), stringify(config));
   const port = await freePort();
   prometheusUrl = `http://127.0.0.1:${port}`;
-  prometheus = spawn(binary, [`--config.file=${join(dir, "prometheus.yml")}`, `--storage.tsdb.path=${join(dir, "data")}`, `--web.listen-address=127.0.0.1:${port}`, "--log.level=warn"], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  prometheus = spawn(
+    binary,
+    [`--config.file=${join(dir, "prometheus.yml")}`, `--storage.tsdb.path=${join(dir, "data")}`, `--web.listen-address=127.0.0.1:${port}`, "--log.level=warn"],
+    {
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
   prometheus.stdout!.on("data", (chunk: Buffer) => (log += chunk.toString()));
   prometheus.stderr!.on("data", (chunk: Buffer) => (log += chunk.toString()));
   await eventually("Prometheus to answer", 30_000, async () => ((await fetch(`${prometheusUrl}/-/ready`)).ok ? true : undefined));
@@ -118,6 +128,10 @@ describe("Prometheus with http_sd_configs on /api/fleet/targets", () => {
     });
     const rules = groups.flatMap((g) => g.rules);
     expect(rules.map((r: any) => r.name)).toContain("TownReconcilerSilent");
-    for (const rule of rules) expect(rule.alerts.filter((a: any) => TOWNS.includes(a.labels.town)), rule.name).toEqual([]);
+    for (const rule of rules)
+      expect(
+        rule.alerts.filter((a: any) => TOWNS.includes(a.labels.town)),
+        rule.name,
+      ).toEqual([]);
   });
 });

@@ -28,7 +28,11 @@ describe.runIf(selected.has("golden"))("golden", () => {
     const { town: t3 } = await archiveTown({ townId: "garchive" });
     const m3 = await api("GET", `/api/towns/${t3.townId}/metrics`, { token: TOKENS.read, raw: true });
     await save("golden-metrics-archive", m3.body.replace(/^town_reconciler_(tick_duration_seconds|last_tick_duration_seconds)[^\n]*\n/gm, ""));
-    for (const [name, t] of [["demo", town], ["failures", t2], ["archive", t3]] as const) {
+    for (const [name, t] of [
+      ["demo", town],
+      ["failures", t2],
+      ["archive", t3],
+    ] as const) {
       const s = await api("GET", `/api/towns/${t.townId}/status`, { token: TOKENS.read });
       const { lastTick, ...rest } = s.body;
       await save(`golden-status-${name}`, JSON.stringify(rest, null, 1));

@@ -25,7 +25,11 @@ function numberIds(prefix: string): void {
 async function record(name: string, town: TestTown, from: number, to: number): Promise<void> {
   const exported = await api("GET", `/api/towns/${town.townId}/debug/history?from=${from}&to=${to}`, { token: TOKENS.debug, raw: true });
   expect(exported.status, exported.body.slice(0, 300)).toBe(200);
-  const replayed = (await (await fetch(`${inject("hostToolsUrl")}/replay`, { method: "POST", body: exported.body })).json()) as { code: number; stdout: string; stderr: string };
+  const replayed = (await (await fetch(`${inject("hostToolsUrl")}/replay`, { method: "POST", body: exported.body })).json()) as {
+    code: number;
+    stdout: string;
+    stderr: string;
+  };
   expect(replayed.code, `${replayed.stdout}\n${replayed.stderr}`).toBe(0);
   const saved = await fetch(`${inject("hostToolsUrl")}/bundles/${name}`, { method: "PUT", body: exported.body });
   expect(saved.status).toBe(200);
@@ -57,12 +61,22 @@ describe.runIf(busyDay !== undefined)("a busy day of the demo workload", () => {
     numberIds("busy");
     const minutes = Number(busyDay!.split(":")[1] ?? 15);
     const waves = Math.floor((24 * 60) / minutes);
-    const { town, startedAt } = await demoTown({ townId: "busy-day", waves, waveEveryMs: minutes * 60_000, onWave: (w) => w % 24 === 23 && console.log(`wave ${w + 1} of ${waves}`) });
+    const { town, startedAt } = await demoTown({
+      townId: "busy-day",
+      waves,
+      waveEveryMs: minutes * 60_000,
+      onWave: (w) => w % 24 === 23 && console.log(`wave ${w + 1} of ${waves}`),
+    });
     await runAlarmsUntil(town, startedAt + 24 * HOUR);
     // The same day replayed by the live route, for comparison (locally workerd's clock moves during CPU work).
     const started = Date.now();
-    const live = await api("POST", `/api/towns/${town.townId}/debug/replay-events`, { token: TOKENS.debug, body: { from: new Date(startedAt).toISOString(), to: new Date(startedAt + 24 * HOUR).toISOString() } });
-    console.log(`live replay route: ${live.status}, ${Date.now() - started} ms, ${live.body.ticksReplayed} ticks, ${live.body.eventsReplayed} events, ${live.body.divergence?.ticks} divergent`);
+    const live = await api("POST", `/api/towns/${town.townId}/debug/replay-events`, {
+      token: TOKENS.debug,
+      body: { from: new Date(startedAt).toISOString(), to: new Date(startedAt + 24 * HOUR).toISOString() },
+    });
+    console.log(
+      `live replay route: ${live.status}, ${Date.now() - started} ms, ${live.body.ticksReplayed} ticks, ${live.body.eventsReplayed} events, ${live.body.divergence?.ticks} divergent`,
+    );
     await record(`busy-day-${minutes}m`, town, startedAt, startedAt + 24 * HOUR);
   });
 });

@@ -10,7 +10,7 @@ import { bundleText, RECORDED } from "./recorded";
  * The recorded bundles (npm run record-bundles) replayed with this checkout's code: a change that
  * alters a decision the recorded towns made fails here, with the ticks it changes.
  */
-const ACCEPT = "If the change is deliberate: `npm run record-bundles`, then review the diff of test/replay/bundles in the commit (README, \"Replay bundles\").";
+const ACCEPT = 'If the change is deliberate: `npm run record-bundles`, then review the diff of test/replay/bundles in the commit (README, "Replay bundles").';
 
 describe.each(RECORDED)("the recorded bundle %s", (name) => {
   it("replays with this build exactly as it was recorded", async () => {
@@ -27,14 +27,18 @@ describe("the recorded bundles", () => {
     expect(RECORDED).toEqual(["archive", "demo", "failures"]);
     const actions = (text: string) => (JSON.parse(text).ticks as Array<{ actions: Array<{ rule: string }> }>).flatMap((t) => t.actions.map((a) => a.rule));
     // The demo: a container that died and was released, a convoy closed, work dispatched and merged.
-    expect(actions(bundleText("demo"))).toEqual(expect.arrayContaining(["agents.recoverLostContainer", "convoys.close", "beads.dispatch", "review.closeMergedSource"]));
+    expect(actions(bundleText("demo"))).toEqual(
+      expect.arrayContaining(["agents.recoverLostContainer", "convoys.close", "beads.dispatch", "review.closeMergedSource"]),
+    );
     // The scripted failures: a silent hang stopped after the stall timeout, a lost container released.
     expect(actions(bundleText("failures"))).toEqual(expect.arrayContaining(["agents.detectStall", "agents.stopStalled", "agents.recoverLostContainer"]));
     // The archive window: a blocker that left the working set before the snapshot, and a dead letter retried then discarded.
     const archive = JSON.parse(bundleText("archive"));
     expect(archive.snapshot.state.beads.map((b: { id: string }) => b.id)).not.toContain("old");
     expect(archive.archive.beads.map((b: { id: string }) => b.id)).toContain("old");
-    expect(archive.events.map((e: { type: string }) => e.type)).toEqual(expect.arrayContaining(["bead_created", "dead_letter_retried", "dead_letter_discarded"]));
+    expect(archive.events.map((e: { type: string }) => e.type)).toEqual(
+      expect.arrayContaining(["bead_created", "dead_letter_retried", "dead_letter_discarded"]),
+    );
   });
 
   it("stop a replay that does more work than its budget, naming the limit", async () => {

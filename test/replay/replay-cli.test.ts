@@ -56,23 +56,46 @@ describe("npm run replay", () => {
   it("answers in JSON for machines with --json", async () => {
     const { code, stdout } = await replayCli(["--json", join(BUNDLES_DIR, "archive.json")]);
     expect(code).toBe(0);
-    expect(JSON.parse(stdout)).toMatchObject({ townId: "archive", divergentTicks: 0, divergences: [], configDrift: [], ticksInWindow: expect.any(Number), seconds: expect.any(Number) });
+    expect(JSON.parse(stdout)).toMatchObject({
+      townId: "archive",
+      divergentTicks: 0,
+      divergences: [],
+      configDrift: [],
+      ticksInWindow: expect.any(Number),
+      seconds: expect.any(Number),
+    });
   });
 
   describe("refuses a bundle it cannot trust, exit 2, naming what is wrong", () => {
     it.each([
-      ["of another format version", () => edited("archive", (b) => (b.version = 2)), /refused: the bundle is format version 2; this build reads version 1 only/],
+      [
+        "of another format version",
+        () => edited("archive", (b) => (b.version = 2)),
+        /refused: the bundle is format version 2; this build reads version 1 only/,
+      ],
       ["truncated", async () => bundleText("archive").slice(0, 3_000), /refused: the bundle is truncated: its JSON stops after 3,000 bytes/],
-      ["edited after export", () => edited("archive", (b) => (b.ticks[0].at += 1), { seal: false }), /refused: the bundle's checksum does not match its content: it was edited or damaged after export/],
+      [
+        "edited after export",
+        () => edited("archive", (b) => (b.ticks[0].at += 1), { seal: false }),
+        /refused: the bundle's checksum does not match its content: it was edited or damaged after export/,
+      ],
       ["without a checksum", async () => JSON.stringify({ ...JSON.parse(bundleText("archive")), checksum: undefined }), /refused: the bundle has no checksum/],
       ["not a bundle at all", async () => JSON.stringify({ ticks: [] }), /refused: this is not a replay bundle: its format is null/],
       ["not JSON", async () => "<html>502 Bad Gateway</html>", /refused: the bundle is not valid JSON/],
       [
         "lacking a finished bead the replay looks up",
-        () => edited("archive", (b) => ((b.archive.beads = b.archive.beads.filter((bead: any) => bead.id !== "old")), (b.counts.archivedBeads = b.archive.beads.length))),
+        () =>
+          edited(
+            "archive",
+            (b) => ((b.archive.beads = b.archive.beads.filter((bead: any) => bead.id !== "old")), (b.counts.archivedBeads = b.archive.beads.length)),
+          ),
         /refused: the replay looked up bead old, which the bundle's archive does not cover: the bundle is incomplete/,
       ],
-      ["lacking an event of its window", () => edited("archive", (b) => ((b.events = b.events.slice(1)), (b.counts.events -= 1))), /refused: the bundle lacks event 9 of its window \(9 to 16\): it is incomplete/],
+      [
+        "lacking an event of its window",
+        () => edited("archive", (b) => ((b.events = b.events.slice(1)), (b.counts.events -= 1))),
+        /refused: the bundle lacks event 9 of its window \(9 to 16\): it is incomplete/,
+      ],
     ])("%s", async (_what, make, message) => {
       const { code, stdout, stderr } = await replayCli([file(await make())]);
       expect(stderr).toMatch(message);

@@ -15,15 +15,18 @@ export interface Checkpoint {
  * After every tick the live state is kept as a checkpoint.
  */
 export async function scriptedTown(options: { townId?: string } = {}): Promise<{ town: TestTown; checkpoints: Checkpoint[] }> {
-  const town = await createTown({
-    maxPolecatsPerRig: 3,
-    // Often enough that the scenario's ticks (a town that owes nothing sleeps) take several snapshots.
-    snapshotIntervalMs: 180_000,
-    // Work outlasts the cold-start grace, so heartbeats decide who stalls.
-    coldStartGraceMs: 20_000,
-    heartbeatTimeoutMs: 40_000,
-    simulation: { workMs: 45_000, failureRate: 0.25, heartbeatIntervalMs: 15_000 },
-  }, options.townId ? { id: options.townId } : {});
+  const town = await createTown(
+    {
+      maxPolecatsPerRig: 3,
+      // Often enough that the scenario's ticks (a town that owes nothing sleeps) take several snapshots.
+      snapshotIntervalMs: 180_000,
+      // Work outlasts the cold-start grace, so heartbeats decide who stalls.
+      coldStartGraceMs: 20_000,
+      heartbeatTimeoutMs: 40_000,
+      simulation: { workMs: 45_000, failureRate: 0.25, heartbeatIntervalMs: 15_000 },
+    },
+    options.townId ? { id: options.townId } : {},
+  );
   const checkpoints: Checkpoint[] = [];
   const runFor = async (ms: number) => {
     const end = (await town.stub.testNow()) + ms;
@@ -68,17 +71,21 @@ export async function scriptedTown(options: { townId?: string } = {}): Promise<{
   return { town, checkpoints };
 }
 
-
 /**
  * The demo workload (scripts/demo.ts) on the test clock: a town with two rigs, the demo's beads and
  * convoy slung at once, a container that dies mid-task at 3 s, the held bead replaced at 20 s, and
  * time moving a second at a time (the demo polls every second) until nothing is in flight for 5 s.
  * `waves` > 1 repeats the workload every `waveEveryMs` with fresh ids (`<id>-w<k>`): a busy day.
  */
-export async function demoTown(options: { townId?: string; waves?: number; waveEveryMs?: number; onWave?: (wave: number) => void } = {}): Promise<{ town: TestTown; startedAt: number }> {
+export async function demoTown(
+  options: { townId?: string; waves?: number; waveEveryMs?: number; onWave?: (wave: number) => void } = {},
+): Promise<{ town: TestTown; startedAt: number }> {
   const town = await createTown(DEMO_CONFIG, { rig: false, ...(options.townId ? { id: options.townId } : {}) });
   for (const rig of DEMO_RIGS) {
-    const added = await api("POST", `/api/towns/${town.townId}/rigs`, { token: TOKENS.admin, body: { id: rig, name: rig, gitUrl: `https://git.example/${rig}.git` } });
+    const added = await api("POST", `/api/towns/${town.townId}/rigs`, {
+      token: TOKENS.admin,
+      body: { id: rig, name: rig, gitUrl: `https://git.example/${rig}.git` },
+    });
     expect(added.status).toBe(201);
   }
   const startedAt = await town.stub.testNow();
@@ -156,10 +163,16 @@ export async function archiveTown(options: { townId?: string } = {}): Promise<{ 
   await sling(town, { id: "new", title: "Builds on it", blockedBy: ["old"] });
   // A row no build can parse (as an older version might have left): the drain fails it twice.
   await runInDurableObject(town.stub, (_instance, state) =>
-    state.storage.sql.exec("INSERT INTO town_events (event_id, type, agent_id, payload, created_at, status, attempts) VALUES ('poison', 'agent_done', 'web:polecat:1', 'not json', ?, 'pending', 0)", windowFrom + 1_000),
+    state.storage.sql.exec(
+      "INSERT INTO town_events (event_id, type, agent_id, payload, created_at, status, attempts) VALUES ('poison', 'agent_done', 'web:polecat:1', 'not json', ?, 'pending', 0)",
+      windowFrom + 1_000,
+    ),
   );
   await runAlarmsUntil(town, (await town.stub.testNow()) + 10_000);
-  const seq = await runInDurableObject(town.stub, (_instance, state) => state.storage.sql.exec<{ seq: number }>("SELECT seq FROM town_events WHERE event_id = 'poison'").one().seq);
+  const seq = await runInDurableObject(
+    town.stub,
+    (_instance, state) => state.storage.sql.exec<{ seq: number }>("SELECT seq FROM town_events WHERE event_id = 'poison'").one().seq,
+  );
   expect((await api("POST", `/api/towns/${town.townId}/debug/events/${seq}/retry`, { token: TOKENS.admin, body: {} })).status).toBe(202);
   await runAlarmsUntil(town, (await town.stub.testNow()) + 10_000);
   expect((await api("POST", `/api/towns/${town.townId}/debug/events/${seq}/discard`, { token: TOKENS.admin, body: {} })).status).toBe(200);

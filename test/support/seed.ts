@@ -11,7 +11,10 @@ export async function seed(town: TestTown, statements: string[]): Promise<void> 
 
 const T = "4102444800000"; // TEST_EPOCH, as SQL
 
-export function agentRow(id: string, fields: { status?: string; hook?: string | null; role?: string; generation?: number; dispatchedAt?: string } = {}): string {
+export function agentRow(
+  id: string,
+  fields: { status?: string; hook?: string | null; role?: string; generation?: number; dispatchedAt?: string } = {},
+): string {
   const hook = fields.hook ? `'${fields.hook}'` : "NULL";
   return `INSERT INTO agents (id, rig_id, role, status, status_since, hook, generation, dispatch_attempts, dispatched_at, last_heartbeat_at, created_at, updated_at)
     VALUES ('${id}', 'web', '${fields.role ?? "polecat"}', '${fields.status ?? "working"}', ${T}, ${hook}, ${fields.generation ?? 1}, 1, ${fields.dispatchedAt ?? T}, ${T}, ${T}, ${T})`;

@@ -9,7 +9,10 @@ const QUICK = { simulation: { workMs: 1_000, heartbeatIntervalMs: 500 }, idleAla
 
 const explain = (town: TestTown, beadId: string) => api("GET", `/api/towns/${town.townId}/beads/${beadId}/explain`, { token: TOKENS.read });
 const replay = (town: TestTown, from: number, to: number) =>
-  api("POST", `/api/towns/${town.townId}/debug/replay-events`, { token: TOKENS.debug, body: { from: new Date(from).toISOString(), to: new Date(to).toISOString() } });
+  api("POST", `/api/towns/${town.townId}/debug/replay-events`, {
+    token: TOKENS.debug,
+    body: { from: new Date(from).toISOString(), to: new Date(to).toISOString() },
+  });
 const finished = (closed: number) => (s: any) => s.beads.closed === closed && s.agents.working === 0 && s.queue.pending === 0;
 
 describe("a town's working set", () => {

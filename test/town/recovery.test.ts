@@ -66,7 +66,7 @@ describe("recovering lost work", () => {
     // At the end of the grace the agent is released, and the bead (its backoff long over) dispatched again.
     await runUntil(town, (s) => s.lastTick?.actionsByRule["agents.recoverLostContainer"] === 1, 3);
     const recovered = await status(town);
-    expect(recovered.now).toBe((await town.stub.testNow()));
+    expect(recovered.now).toBe(await town.stub.testNow());
     expect(recovered.lastTick.actionsByRule).toMatchObject({ "agents.recoverLostContainer": 1, "beads.reopenOrphaned": 1, "beads.dispatch": 1 });
     expect((await bead(town, "b1")).bead).toMatchObject({ status: "in_progress", dispatchAttempts: 2 });
   });

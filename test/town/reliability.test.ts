@@ -9,9 +9,11 @@ const SILENT = { simulation: { workMs: 86_400_000, heartbeatIntervalMs: 86_400_0
 /** Rows of the town's event log, straight from SQLite (ids as their authors know them). */
 async function eventRows(town: TestTown) {
   const rows = await runInDurableObject(town.stub, (_instance, state) =>
-    state.storage.sql.exec<{ seq: number; event_id: string; status: string; attempts: number; last_error: string | null }>(
-      "SELECT seq, event_id, status, attempts, last_error FROM town_events ORDER BY seq",
-    ).toArray(),
+    state.storage.sql
+      .exec<{ seq: number; event_id: string; status: string; attempts: number; last_error: string | null }>(
+        "SELECT seq, event_id, status, attempts, last_error FROM town_events ORDER BY seq",
+      )
+      .toArray(),
   );
   return rows.map((row) => ({ ...row, event_id: shownEventId(row.event_id).eventId }));
 }
@@ -216,11 +218,21 @@ describe("the client event id migration", () => {
       const before = { journal: { entries: bundle.journal.entries.filter((e) => e.idx < 4) }, migrations: bundle.migrations };
       migrate(state.storage, before);
       const insert = "INSERT INTO town_events (event_id, type, agent_id, payload, created_at, status, attempts) VALUES (?, ?, 'a', '{}', 0, 'processed', 0)";
-      for (const [id, type] of [["e-1", "agent_done"], ["cancel:b1", "container_status"], ["observed:a@1:exited:5", "container_status"], ["cancel:b2", "bead_cancelled"], ["result:a@1:dispatch", "dispatch_result"], ["pr-9", "pr_status_changed"]]) {
+      for (const [id, type] of [
+        ["e-1", "agent_done"],
+        ["cancel:b1", "container_status"],
+        ["observed:a@1:exited:5", "container_status"],
+        ["cancel:b2", "bead_cancelled"],
+        ["result:a@1:dispatch", "dispatch_result"],
+        ["pr-9", "pr_status_changed"],
+      ]) {
         state.storage.sql.exec(insert, id, type);
       }
       migrate(state.storage, bundle);
-      return state.storage.sql.exec<{ event_id: string }>("SELECT event_id FROM town_events ORDER BY seq").toArray().map((r) => r.event_id);
+      return state.storage.sql
+        .exec<{ event_id: string }>("SELECT event_id FROM town_events ORDER BY seq")
+        .toArray()
+        .map((r) => r.event_id);
     });
     expect(ids).toEqual(["agent:e-1", "agent:cancel:b1", "observed:a@1:exited:5", "cancel:b2", "result:a@1:dispatch", "agent:pr-9"]);
   });
@@ -234,7 +246,9 @@ describe("the town overrides migration", () => {
     const overrides = await runInDurableObject(stub, (_instance, state) => {
       const before = { journal: { entries: bundle.journal.entries.filter((e) => e.tag < "0009") }, migrations: bundle.migrations };
       migrate(state.storage, before);
-      state.storage.sql.exec("INSERT INTO towns (id, config, agent_token_hash, breaker, created_at, updated_at) VALUES ('t', '{\"maxPolecatsPerRig\":2}', 'h', '{}', 0, 0)");
+      state.storage.sql.exec(
+        "INSERT INTO towns (id, config, agent_token_hash, breaker, created_at, updated_at) VALUES ('t', '{\"maxPolecatsPerRig\":2}', 'h', '{}', 0, 0)",
+      );
       migrate(state.storage, bundle);
       return state.storage.sql.exec<{ overrides: string }>("SELECT overrides FROM towns").one().overrides;
     });

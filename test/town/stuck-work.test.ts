@@ -7,7 +7,8 @@ const sentryUrl = inject("sentryUrl");
 const sentryEvents = async (town: TestTown): Promise<any[]> => (await fetch(`${sentryUrl}/__events?townId=${town.townId}`)).json();
 const reported = async (town: TestTown, alert: string, invariant: number) =>
   (await sentryEvents(town)).filter((e) => e.tags.alert === alert && e.tags.invariant === String(invariant));
-const explain = async (town: TestTown, id: string) => (await api("GET", `/api/towns/${town.townId}/beads/${id}/explain`, { token: TOKENS.read })).body.reasons.map((r: any) => r.code);
+const explain = async (town: TestTown, id: string) =>
+  (await api("GET", `/api/towns/${town.townId}/beads/${id}/explain`, { token: TOKENS.read })).body.reasons.map((r: any) => r.code);
 
 describe("invariant 11 in a town: work moves", () => {
   it("fires when a rig's only polecat holds on to work for longer than the window while more waits, and resolves when work moves", async () => {
@@ -17,7 +18,10 @@ describe("invariant 11 in a town: work moves", () => {
     await sling(town, { id: "waiting", title: "Waits behind it" });
     await runUntil(town, (s) => s.agents.working === 1 && s.queue.pending === 0, 5);
     const stuck = await runUntil(town, (s) => s.violations.list.some((v: any) => v.invariant === 11), 100).then(() => status(town));
-    expect(stuck.violations.list.find((v: any) => v.invariant === 11)).toMatchObject({ beadIds: ["waiting"], message: expect.stringContaining("1 bead(s) wait") });
+    expect(stuck.violations.list.find((v: any) => v.invariant === 11)).toMatchObject({
+      beadIds: ["waiting"],
+      message: expect.stringContaining("1 bead(s) wait"),
+    });
     expect(await reported(town, "violation_started", 11)).toEqual([expect.objectContaining({ fingerprint: ["invariant:11", town.townId], level: "error" })]);
     expect(await explain(town, "waiting")).toContain("work_not_moving");
     // The fleet sees it as stuck work.

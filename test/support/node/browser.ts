@@ -13,7 +13,15 @@ import { chromium, type Browser } from "playwright-core";
  * Flags for any Chromium: headless on a machine with no GPU, and quiet on a closed network (no
  * background fetches, updates or sync that would wait on a network that is not there).
  */
-const QUIET_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
+const QUIET_FLAGS = [
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
 
 export async function launchChromium(): Promise<Browser> {
   const systemPath = process.env.CHROMIUM_PATH;

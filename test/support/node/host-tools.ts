@@ -42,8 +42,7 @@ export function ensurePrometheusTool(tool: PrometheusTool): string {
   const started = Date.now();
   // Synchronous on purpose: the projects' setups run in one process, so a second one waits here
   // instead of racing the first for apt's lock, and then finds promtool installed.
-  const apt = (args: readonly string[]) =>
-    spawnSync(args[0]!, args.slice(1), { encoding: "utf8", env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } });
+  const apt = (args: readonly string[]) => spawnSync(args[0]!, args.slice(1), { encoding: "utf8", env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } });
   let install = apt(INSTALL_PROMETHEUS);
   if (install.status !== 0) {
     const update = apt(["apt-get", "update"]);
@@ -118,7 +117,10 @@ function runReplay(bundle: Buffer, json: boolean, res: ServerResponse): void {
   const dir = mkdtempSync(join(tmpdir(), "replay-bundle-"));
   const file = join(dir, "bundle.json");
   writeFileSync(file, bundle);
-  const child = spawn(process.execPath, ["--import", "tsx", "scripts/replay.ts", ...(json ? ["--json"] : []), file], { cwd: process.cwd(), stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, ["--import", "tsx", "scripts/replay.ts", ...(json ? ["--json"] : []), file], {
+    cwd: process.cwd(),
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let stdout = "";
   let stderr = "";
   child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
