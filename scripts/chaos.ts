@@ -307,7 +307,7 @@ async function main() {
     const finished = async () => {
       for (const town of towns) {
         const status = await call("GET", `/api/towns/${town.id}/status`, DEV_TOKENS.read);
-        if (!status || status.status !== 200) return false;
+        if (status?.status !== 200) return false;
         const s = status.json;
         if (s.beads.closed !== 2 * BEADS || s.queue.pending !== 0 || s.owedStops.count !== 0 || s.outbox.pending !== 0 || s.agents.working !== 0) return false;
       }

@@ -23,8 +23,8 @@ interface Town {
 }
 
 async function main() {
-  let server: LocalWorker | null = null;
-  const base = process.env.TOWN_URL ?? (server = await startLocalWorker()).url;
+  const server: LocalWorker | null = process.env.TOWN_URL ? null : await startLocalWorker();
+  const base = process.env.TOWN_URL ?? server!.url;
   const call = async (method: string, path: string, token: string, body?: unknown) => {
     const response = await fetch(`${base}${path}`, {
       method,

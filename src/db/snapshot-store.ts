@@ -41,7 +41,7 @@ export class SnapshotStore {
       .values({ ...meta, parts: pieces.length, bytes: json.length })
       .returning({ id: schema.snapshots.id })
       .get()!.id;
-    pieces.forEach((data, part) => this.db.insert(schema.snapshotParts).values({ snapshotId: id, part, data }).run());
+    for (const [part, data] of pieces.entries()) this.db.insert(schema.snapshotParts).values({ snapshotId: id, part, data }).run();
     return id;
   }
 

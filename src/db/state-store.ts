@@ -146,9 +146,9 @@ export class StateStore {
     );
     for (const [beadId, dependsOn, kind] of deps.raw() as unknown as Iterable<[string, string, string]>) {
       const target = kind === "blocks" ? blockedBy : tracked;
-      let list = target.get(beadId);
-      if (!list) target.set(beadId, (list = []));
-      list.push(dependsOn as BeadId);
+      const list = target.get(beadId);
+      if (list) list.push(dependsOn as BeadId);
+      else target.set(beadId, [dependsOn as BeadId]);
     }
     const beads = all(this.sql, `SELECT ${BEAD_ROW.columns} FROM beads WHERE archived_seq IS NULL ORDER BY rowid`, BEAD_ROW).map((row) =>
       toBead(row, blockedBy.get(row.id) ?? NONE, tracked.get(row.id) ?? NONE),
@@ -190,8 +190,8 @@ export class StateStore {
       changes.beads.filter((bead) => !newBeads.has(bead)),
     );
     for (const bead of changes.createdBeads) {
-      bead.blockedBy.forEach((dependsOnId, ordinal) => this.sql.exec(INSERT_DEPENDENCY, bead.id, dependsOnId, "blocks", ordinal));
-      bead.tracked.forEach((dependsOnId, ordinal) => this.sql.exec(INSERT_DEPENDENCY, bead.id, dependsOnId, "tracks", ordinal));
+      for (const [ordinal, dependsOnId] of bead.blockedBy.entries()) this.sql.exec(INSERT_DEPENDENCY, bead.id, dependsOnId, "blocks", ordinal);
+      for (const [ordinal, dependsOnId] of bead.tracked.entries()) this.sql.exec(INSERT_DEPENDENCY, bead.id, dependsOnId, "tracks", ordinal);
     }
     for (const ids of chunks(changes.purgedAgents, MAX_PARAMS)) this.sql.exec(`DELETE FROM agents WHERE id IN (${marks(ids.length)})`, ...ids);
     if (changes.archived.length === 0) return;

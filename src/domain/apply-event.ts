@@ -101,7 +101,7 @@ function currentAgent(
   }
   if (!isLive(agent) || !agent.hook) return { ignored: `agent ${agent.id} is ${agent.status} with no work` };
   const bead = state.bead(agent.hook);
-  if (!bead || bead.status !== "in_progress") return { ignored: `agent ${agent.id}'s bead is not in progress` };
+  if (bead?.status !== "in_progress") return { ignored: `agent ${agent.id}'s bead is not in progress` };
   return { agent, bead };
 }
 

@@ -135,7 +135,7 @@ export class Explainer {
         ) {
           const ends = graceEnd(agent, config);
           reasons.push({
-            code: "container_" + agent.containerStatus,
+            code: `container_${agent.containerStatus}`,
             message: `its container reported ${agent.containerStatus} at ${iso(agent.containerStatusSince)}${agent.containerStatus === "not_found" && now < ends ? `; the cold-start grace runs until ${iso(ends)}, then the agent is released` : ""}`,
             ...(agent.containerStatus === "not_found" && now < ends ? { until: ends } : {}),
           });

@@ -52,7 +52,8 @@ export function openApiDocument(routes: readonly Route[], serverUrl: string) {
         content: { "application/json": { schema: jsonSchema(spec.body.schema) } },
       };
     }
-    (paths[path] ??= {})[spec.method.toLowerCase()] = operation;
+    paths[path] ??= {};
+    paths[path][spec.method.toLowerCase()] = operation;
   }
   return {
     openapi: "3.1.0",

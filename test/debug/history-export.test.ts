@@ -91,7 +91,12 @@ describe("GET /api/towns/:townId/debug/history", () => {
     expect(replayHistory(new BundleHistory(bundle), bundle.window.from).divergence.ticks).toBe(0);
 
     // Without `old`, the replay stops and says so, instead of dispatching `new` as if unblocked.
-    const lacking = await readBundle(await resealed(exported.body, (b) => ((b.archive.beads = []), (b.counts.archivedBeads = 0))));
+    const lacking = await readBundle(
+      await resealed(exported.body, (b) => {
+        b.archive.beads = [];
+        b.counts.archivedBeads = 0;
+      }),
+    );
     expect(() => replayHistory(new BundleHistory(lacking), lacking.window.from)).toThrow(BundleRefused);
     expect(() => replayHistory(new BundleHistory(lacking), lacking.window.from)).toThrow(/looked up bead old, which the bundle's archive does not cover/);
   });

@@ -119,6 +119,7 @@ describe("the Grafana provisioning", () => {
       uid: dashboard.panels[0]!.datasource.uid,
       type: "yesoreyeram-infinity-datasource",
       jsonData: { httpHeaderName1: "Authorization" },
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana expands ${…} from the environment in provisioning files
       secureJsonData: { httpHeaderValue1: "Bearer ${TOWN_RECONCILER_READ_TOKEN}" },
     });
   });

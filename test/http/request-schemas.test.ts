@@ -4,7 +4,7 @@ import { AddRigBody, CancelBeadBody, CreateConvoyBody, HeartbeatBody, IngestEven
 import {
   BeadCancelledPayload,
   BeadCreatedPayload,
-  COMMAND_EVENT_TYPES,
+  type COMMAND_EVENT_TYPES,
   ContainerStatusPayload,
   ConvoyCreatedPayload,
   eventSchema,

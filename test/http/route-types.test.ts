@@ -13,7 +13,7 @@ describe("a route handler's context", () => {
     expectTypeOf<PathParams<"/api/towns/:townId/beads/:beadId/explain">>().toEqualTypeOf<{ readonly townId: TownId; readonly beadId: BeadId }>();
     expectTypeOf<PathParams<"/api/towns/:townId/agents/:agentId/heartbeat">>().toEqualTypeOf<{ readonly townId: TownId; readonly agentId: AgentId }>();
     expectTypeOf<PathParams<"/api/towns/:townId/debug/events/:seq/retry">>().toEqualTypeOf<{ readonly townId: TownId; readonly seq: number }>();
-    expectTypeOf<PathParams<"/api/towns">>().toEqualTypeOf<{}>();
+    expectTypeOf<PathParams<"/api/towns">>().toEqualTypeOf<Record<never, never>>();
   });
 
   it("has the town's object only on a path that names a town", () => {

@@ -85,15 +85,19 @@ describe("npm run replay", () => {
       [
         "lacking a finished bead the replay looks up",
         () =>
-          edited(
-            "archive",
-            (b) => ((b.archive.beads = b.archive.beads.filter((bead: any) => bead.id !== "old")), (b.counts.archivedBeads = b.archive.beads.length)),
-          ),
+          edited("archive", (b) => {
+            b.archive.beads = b.archive.beads.filter((bead: any) => bead.id !== "old");
+            b.counts.archivedBeads = b.archive.beads.length;
+          }),
         /refused: the replay looked up bead old, which the bundle's archive does not cover: the bundle is incomplete/,
       ],
       [
         "lacking an event of its window",
-        () => edited("archive", (b) => ((b.events = b.events.slice(1)), (b.counts.events -= 1))),
+        () =>
+          edited("archive", (b) => {
+            b.events = b.events.slice(1);
+            b.counts.events -= 1;
+          }),
         /refused: the bundle lacks event 9 of its window \(9 to 16\): it is incomplete/,
       ],
     ])("%s", async (_what, make, message) => {

@@ -1,4 +1,4 @@
-import { owesStop } from "../model";
+import { type Bead, owesStop } from "../model";
 import type { Plan } from "../plan";
 import { isReady } from "./beads";
 
@@ -57,7 +57,7 @@ export function dispatch(plan: Plan): void {
     const agentId = refinery?.id ?? (created?.type === "create_agent" ? created.agentId : undefined);
     if (!agentId) continue;
     if (refinery && (refinery.status !== "idle" || refinery.hook || owesStop(refinery))) continue;
-    let next = undefined;
+    let next: Bead | undefined;
     for (const mr of work.openReviews) {
       if (isReady(plan, mr)) {
         next = mr;

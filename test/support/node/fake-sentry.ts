@@ -106,5 +106,5 @@ export function startFakeSentry(): Promise<{ server: Server; dsn: string; url: s
     }
     res.writeHead(404).end();
   });
-  return listenOnLoopback(server).then((url) => ({ server, url, dsn: url.replace("http://", "http://testkey@") + "/42" }));
+  return listenOnLoopback(server).then((url) => ({ server, url, dsn: `${url.replace("http://", "http://testkey@")}/42` }));
 }
