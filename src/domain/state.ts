@@ -4,6 +4,19 @@ import { FocusTracker, type Touched, type Focus } from "./focus";
 import type { AgentId, BeadId, RigId } from "./ids";
 import type { Agent, AgentStatus, Bead, BeadStatus, BeadType, Rig, Town } from "./model";
 import { isFinished } from "./model";
+import {
+  AgentsByStatus,
+  BeadsByStatus,
+  BeadTypeCounts,
+  DependentsIndex,
+  HookIndex,
+  type Marks,
+  MergeRequestIndex,
+  NO_MARKS,
+  OwedStopIndex,
+  type StateIndex,
+  TrackerIndex,
+} from "./state-index";
 import { WorkIndex } from "./work-index";
 
 type JournalEntry =
@@ -48,28 +61,39 @@ export interface TownStateOptions {
  * Every write goes through a setter that journals the previous value, so the shell can commit the
  * changes (persist them in the same SQL transaction that marks events processed) or roll them back
  * (a poison event, a tick that throws, a dry run) and leave memory exactly as SQLite has it. The
- * indexes the rules read (by status, hooks, dependencies, per-rig queues, deadlines) follow every write
- * and every undo, and every write marks what it touched, so a tick looks only at what changed or fell due.
+ * indexes the rules read (by status, hooks, dependencies, per-rig queues, deadlines) are registered
+ * StateIndex objects: each hears of every write, undo and load through one path (`storeAgent`,
+ * `storeBead`) and marks what the change touched, so a tick looks only at what changed or fell due and
+ * no setter can forget a mark.
  */
 export class TownState {
   private townValue: Town;
   private readonly rigMap = new Map<RigId, Rig>();
   private readonly agentMap = new Map<AgentId, Agent>();
   private readonly beadMap = new Map<BeadId, Bead>();
-  /** bead id → agents hooked to it (normally one; invariant 6 watches for more). */
-  private readonly hookIndex = new Map<BeadId, Set<AgentId>>();
-  /** issue id → its merge requests, in creation order (live issues only; archived merge requests included). */
-  private readonly mergeRequestIndex = new Map<BeadId, BeadId[]>();
-  /** bead id → live beads it blocks. */
-  private readonly dependents = new Map<BeadId, Set<BeadId>>();
-  /** bead id → live convoys tracking it. */
-  private readonly trackers = new Map<BeadId, Set<BeadId>>();
-  /** bead id → agents owing a stop of a container that worked on it. */
-  private readonly stopsOwed = new Map<BeadId, Set<AgentId>>();
-  private readonly beadsByStatus = new Map<BeadStatus, Map<BeadId, Bead>>();
-  private readonly agentsByStatus = new Map<AgentStatus, Map<AgentId, Agent>>();
-  private readonly typeCounts = new Map<BeadType, number>();
+  // The indexes, each told every change (see StateIndex): a new one is a field here and an entry in registerIndexes.
+  private readonly agentsByStatus = new AgentsByStatus();
+  private readonly beadsByStatus = new BeadsByStatus();
+  private readonly typeCounts = new BeadTypeCounts();
+  private readonly hooks = new HookIndex();
+  private readonly mergeRequests = new MergeRequestIndex();
+  private readonly dependents = new DependentsIndex();
+  private readonly trackers = new TrackerIndex();
+  private readonly stopsOwed = new OwedStopIndex();
+  /** The per-rig queues, deadlines and sweep buckets: it reads the config, so a new config builds it afresh. */
   private workIndex: WorkIndex;
+  /** Told of every agent change, in this order. */
+  private agentIndexes: readonly StateIndex[] = [];
+  /** Told of every bead change, in this order. */
+  private beadIndexes: readonly StateIndex[] = [];
+  /** Open issues whose dispatch a change may have unblocked or blocked, rechecked once every index has seen it. */
+  private readonly recheck: BeadId[] = [];
+  /** What indexes mark: the focus of the next tick and pass, and the dispatch rechecks. */
+  private readonly marks: Marks = {
+    agent: (id) => this.focus.markAgent(id),
+    bead: (id) => this.focus.markBead(id),
+    recheckDispatch: (id) => this.recheck.push(id),
+  };
   private readonly archive: BeadArchive;
   private readonly finishedCounts: FinishedCounts;
   private journal: JournalEntry[] = [];
@@ -83,8 +107,9 @@ export class TownState {
     this.archive = options.archive ?? new MemoryArchive();
     this.finishedCounts = structuredClone(options.finished ?? noFinished());
     this.workIndex = this.newWorkIndex();
+    this.registerIndexes();
     for (const rig of rigs) this.rigMap.set(rig.id, rig);
-    if (options.mergeRequests) for (const [issue, list] of options.mergeRequests) this.mergeRequestIndex.set(issue, [...list]);
+    if (options.mergeRequests) this.mergeRequests.seed(options.mergeRequests);
     for (const agent of agents) this.storeAgent(agent.id, agent);
     const given = [...beads];
     for (const bead of given) this.storeBead(bead.id, bead);
@@ -92,7 +117,7 @@ export class TownState {
     this.archive.add(archivable.map(archived));
     for (const bead of archivable) this.archiveBead(bead);
     // Only issues still in play keep a list of their merge requests.
-    for (const issue of [...this.mergeRequestIndex.keys()]) if (!this.beadMap.has(issue)) this.mergeRequestIndex.delete(issue);
+    this.mergeRequests.keepOnly((issue) => this.beadMap.has(issue));
     this.archivedAtLoad = archivable;
     this.focus.clear();
   }
@@ -133,20 +158,20 @@ export class TownState {
   }
   /** Beads of the working set with this status (in no particular order: rules that care sort). */
   beadsWith(status: BeadStatus): IterableIterator<Bead> {
-    return (this.beadsByStatus.get(status) ?? EMPTY).values() as IterableIterator<Bead>;
+    return this.beadsByStatus.with(status);
   }
   agentsWith(status: AgentStatus): IterableIterator<Agent> {
-    return (this.agentsByStatus.get(status) ?? EMPTY).values() as IterableIterator<Agent>;
+    return this.agentsByStatus.with(status);
   }
   countWith(status: BeadStatus): number {
-    return this.beadsByStatus.get(status)?.size ?? 0;
+    return this.beadsByStatus.count(status);
   }
   countAgentsWith(status: AgentStatus): number {
-    return this.agentsByStatus.get(status)?.size ?? 0;
+    return this.agentsByStatus.count(status);
   }
   /** Beads of the working set of this type. */
   countOfType(type: BeadType): number {
-    return this.typeCounts.get(type) ?? 0;
+    return this.typeCounts.count(type);
   }
   /** The queues and deadlines the rules read. */
   get work(): WorkIndex {
@@ -163,29 +188,28 @@ export class TownState {
 
   /** Agents whose hook points at this bead. */
   agentsHookedTo(beadId: BeadId): readonly AgentId[] {
-    const hooked = this.hookIndex.get(beadId);
-    return hooked ? [...hooked] : NONE;
+    return this.hooks.agentsOf(beadId);
   }
 
   /** Beads some agent is hooked to. */
   hookedBeads(): IterableIterator<BeadId> {
-    return this.hookIndex.keys();
+    return this.hooks.beads();
   }
 
   mergeRequestsOf(issueId: BeadId): readonly BeadId[] {
-    return this.mergeRequestIndex.get(issueId) ?? NONE;
+    return this.mergeRequests.of(issueId);
   }
 
   /** Every bead live work refers to: blockers, tracked beads, merge requests of issues in play, hooks. */
   referencedBeads(): Set<BeadId> {
-    const out = new Set<BeadId>([...this.dependents.keys(), ...this.trackers.keys(), ...this.hookIndex.keys()]);
-    for (const list of this.mergeRequestIndex.values()) for (const id of list) out.add(id);
+    const out = new Set<BeadId>([...this.dependents.blockers(), ...this.trackers.tracked(), ...this.hooks.beads()]);
+    for (const [, list] of this.mergeRequests.all()) for (const id of list) out.add(id);
     return out;
   }
 
   /** The merge request lists of the working set's issues (what a snapshot keeps of archived merge requests). */
   mergeRequestLists(): Array<[BeadId, BeadId[]]> {
-    return [...this.mergeRequestIndex].map(([issue, list]) => [issue, [...list]]);
+    return [...this.mergeRequests.all()].map(([issue, list]) => [issue, [...list]]);
   }
 
   // ---- writes -------------------------------------------------------------------------------------
@@ -373,12 +397,19 @@ export class TownState {
 
   // ---- internals --------------------------------------------------------------------------------------
 
+  /** A work index for the current config (it reads the config, so a new config builds a new one). */
   private newWorkIndex(): WorkIndex {
     return new WorkIndex(
       () => this.townValue.config,
       (id) => this.bead(id)?.status === "closed",
       (id) => this.stopsOwed.has(id),
     );
+  }
+
+  /** The indexes that hear of changes, in the order they hear of them: adding an index is adding it here. */
+  private registerIndexes(): void {
+    this.agentIndexes = [this.agentsByStatus, this.hooks, this.workIndex, this.stopsOwed];
+    this.beadIndexes = [this.beadsByStatus, this.typeCounts, this.mergeRequests, this.dependents, this.trackers, this.hooks, this.workIndex];
   }
 
   /** Whether an agent owes a stop of a container that worked on this bead. */
@@ -388,7 +419,7 @@ export class TownState {
 
   /** The agents owing a stop of a container that worked on this bead. */
   *agentsOwingStopFor(beadId: BeadId): Generator<Agent> {
-    for (const id of this.stopsOwed.get(beadId) ?? NONE) {
+    for (const id of this.stopsOwed.agentsOf(beadId)) {
       const agent = this.agentMap.get(id);
       if (agent) yield agent;
     }
@@ -402,80 +433,40 @@ export class TownState {
   /** A new config changes deadlines and what may be dispatched: index everything again, and look at everything. */
   private reindexAll(): void {
     this.workIndex = this.newWorkIndex();
+    this.registerIndexes();
     for (const agent of this.agentMap.values()) this.workIndex.agentChanged(undefined, agent);
     for (const bead of this.beadMap.values()) this.workIndex.beadChanged(undefined, bead);
     this.focus.everything();
   }
 
+  /** Every agent write and undo comes through here: each index hears of it and marks what it touched. */
   private storeAgent(id: AgentId, agent: Agent | undefined): void {
     const prev = this.agentMap.get(id);
-    reindex(this.agentsByStatus, id, prev, agent);
-    if (prev?.hook && prev.hook !== agent?.hook) removeFrom(this.hookIndex, prev.hook, id);
     if (agent === undefined) this.agentMap.delete(id);
     else this.agentMap.set(id, agent);
-    if (agent?.hook && prev?.hook !== agent.hook) addTo(this.hookIndex, agent.hook, id);
-    this.workIndex.agentChanged(prev, agent);
     this.focus.markAgent(id);
-    if (prev?.hook) this.focus.markBead(prev.hook);
-    if (agent?.hook) this.focus.markBead(agent.hook);
-    // Stops owed hold their beads back from dispatch.
-    if (prev?.owedStops !== agent?.owedStops) {
-      const before = new Set(prev?.owedStops.flatMap((stop) => stop.beadId ?? []));
-      const after = new Set(agent?.owedStops.flatMap((stop) => stop.beadId ?? []));
-      for (const beadId of before) if (!after.has(beadId)) removeFrom(this.stopsOwed, beadId, id);
-      for (const beadId of after) if (!before.has(beadId)) addTo(this.stopsOwed, beadId, id);
-      for (const beadId of new Set([...before, ...after])) {
-        const bead = this.beadMap.get(beadId);
-        if (bead) this.workIndex.dispatchabilityChanged(bead);
-        this.focus.markBead(beadId);
-      }
-    }
+    for (const index of this.agentIndexes) index.agentChanged?.(prev, agent, this.marks);
+    this.recheckDispatch();
   }
 
+  /** Every bead write and undo comes through here: each index hears of it and marks what it touched. */
   private storeBead(id: BeadId, bead: Bead | undefined): void {
     const prev = this.beadMap.get(id);
-    reindex(this.beadsByStatus, id, prev, bead);
     if (bead === undefined) this.beadMap.delete(id);
     else this.beadMap.set(id, bead);
-    if (prev) this.typeCounts.set(prev.type, (this.typeCounts.get(prev.type) ?? 0) - 1);
-    if (bead) this.typeCounts.set(bead.type, (this.typeCounts.get(bead.type) ?? 0) + 1);
-    if (!prev && bead) this.relate(bead);
-    if (prev && !bead) this.unrelate(prev, { keepInMergeRequests: false });
-    this.workIndex.beadChanged(prev, bead);
-    // A blocker's status decides whether the beads it blocks may be dispatched.
-    if (prev?.status !== bead?.status) {
-      for (const dependent of this.dependents.get(id) ?? NONE) {
-        const blocked = this.beadMap.get(dependent);
-        if (blocked) this.workIndex.dispatchabilityChanged(blocked);
-      }
-    }
     this.focus.markBead(id);
-    for (const agent of this.hookIndex.get(id) ?? NONE) this.focus.markAgent(agent);
-    const source = (bead ?? prev)?.sourceBeadId;
-    if (source) this.focus.markBead(source);
-    for (const dependent of this.dependents.get(id) ?? NONE) this.focus.markBead(dependent);
-    for (const convoy of this.trackers.get(id) ?? NONE) this.focus.markBead(convoy);
+    for (const index of this.beadIndexes) index.beadChanged?.(prev, bead, this.marks);
+    this.recheckDispatch();
   }
 
-  /** Indexes what a bead refers to (set once: a bead's blockers, tracked beads and source never change). */
-  private relate(bead: Bead): void {
-    if (bead.type === "merge_request" && bead.sourceBeadId) {
-      const list = this.mergeRequestIndex.get(bead.sourceBeadId);
-      if (!list) this.mergeRequestIndex.set(bead.sourceBeadId, [bead.id]);
-      else if (!list.includes(bead.id)) list.push(bead.id);
+  /** The open issues the last change may have unblocked or blocked. */
+  private recheckDispatch(): void {
+    if (this.recheck.length === 0) return;
+    for (const id of this.recheck) {
+      const bead = this.beadMap.get(id);
+      if (bead) this.workIndex.dispatchabilityChanged(bead);
     }
-    for (const blocker of bead.blockedBy) addTo(this.dependents, blocker, bead.id);
-    if (bead.type === "convoy") for (const tracked of bead.tracked) addTo(this.trackers, tracked, bead.id);
-  }
-
-  private unrelate(bead: Bead, { keepInMergeRequests }: { keepInMergeRequests: boolean }): void {
-    if (!keepInMergeRequests && bead.sourceBeadId) {
-      const list = this.mergeRequestIndex.get(bead.sourceBeadId)?.filter((mr) => mr !== bead.id) ?? [];
-      if (list.length > 0) this.mergeRequestIndex.set(bead.sourceBeadId, list);
-      else this.mergeRequestIndex.delete(bead.sourceBeadId);
-    }
-    for (const blocker of bead.blockedBy) removeFrom(this.dependents, blocker, bead.id);
-    if (bead.type === "convoy") for (const tracked of bead.tracked) removeFrom(this.trackers, tracked, bead.id);
+    this.recheck.length = 0;
   }
 
   /**
@@ -484,7 +475,7 @@ export class TownState {
    */
   private isArchivable(id: BeadId): boolean {
     const bead = this.beadMap.get(id);
-    if (bead === undefined || !isFinished(bead) || bead.assignee !== null || this.hookIndex.has(id)) return false;
+    if (bead === undefined || !isFinished(bead) || bead.assignee !== null || this.hooks.has(id)) return false;
     return bead.type !== "convoy" || bead.status !== "closed" || this.unfinishedTracked(bead).length === 0;
   }
 
@@ -497,7 +488,7 @@ export class TownState {
     for (const entry of this.journal) {
       if (entry.kind === "bead") {
         candidates.add(entry.id);
-        for (const convoy of this.trackers.get(entry.id) ?? NONE) candidates.add(convoy);
+        for (const convoy of this.trackers.convoysOf(entry.id)) candidates.add(convoy);
       }
       if (entry.kind === "agent") {
         if (entry.prev?.hook) candidates.add(entry.prev.hook);
@@ -508,15 +499,13 @@ export class TownState {
     return [...candidates].filter((id) => this.isArchivable(id)).map((id) => this.beadMap.get(id)!);
   }
 
-  /** An archivable bead leaves memory for the archive: its own indexes go; it stays listed with its issue's merge requests. */
+  /** An archivable bead leaves memory for the archive: each index lets it go (relations that outlive it may keep it). */
   private archiveBead(bead: Bead): void {
     this.beadMap.delete(bead.id);
-    reindex(this.beadsByStatus, bead.id, bead, undefined);
-    this.typeCounts.set(bead.type, (this.typeCounts.get(bead.type) ?? 0) - 1);
-    this.unrelate(bead, { keepInMergeRequests: true });
-    // A finished issue's merge requests are no longer anyone's concern.
-    if (bead.type === "issue") this.mergeRequestIndex.delete(bead.id);
-    this.workIndex.beadChanged(bead, undefined);
+    for (const index of this.beadIndexes) {
+      if (index.beadArchived) index.beadArchived(bead);
+      else index.beadChanged?.(bead, undefined, NO_MARKS);
+    }
     this.finishedCounts[bead.type][bead.status as FinishedStatus] += 1;
   }
 }
@@ -528,28 +517,4 @@ function present<K, V>(ids: Set<K>, map: Map<K, V>): V[] {
     if (value !== undefined) out.push(value);
   }
   return out;
-}
-
-function addTo<K, V>(map: Map<K, Set<V>>, key: K, value: V): void {
-  let set = map.get(key);
-  if (!set) map.set(key, (set = new Set()));
-  set.add(value);
-}
-
-function removeFrom<K, V>(map: Map<K, Set<V>>, key: K, value: V): void {
-  const set = map.get(key);
-  set?.delete(value);
-  if (set?.size === 0) map.delete(key);
-}
-
-const EMPTY = new Map<never, never>();
-const NONE: readonly never[] = Object.freeze([]);
-
-/** Keeps a by-status index in step with one entity's change. */
-function reindex<K, S, E extends { readonly status: S }>(index: Map<S, Map<K, E>>, id: K, prev: E | undefined, next: E | undefined): void {
-  if (prev && prev.status !== next?.status) index.get(prev.status)?.delete(id);
-  if (!next) return;
-  let bucket = index.get(next.status);
-  if (!bucket) index.set(next.status, (bucket = new Map()));
-  bucket.set(id, next);
 }

@@ -4,6 +4,7 @@ import { agentDeadlines, beadDeadlines, byDeadline, FIRST_KIND, type Deadline } 
 import type { AgentId, BeadId, RigId } from "./ids";
 import type { Agent, Bead } from "./model";
 import { SortedList } from "./sorted-list";
+import type { StateIndex } from "./state-index";
 
 /** Most urgent first: priority, then age, then id (a total order, so every run dispatches alike). */
 export const byUrgency = (a: Bead, b: Bead): number => a.priority - b.priority || a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
@@ -52,7 +53,7 @@ export function sweepBucket(id: string): number {
  * deadlines of every entity in time order; and the sweep buckets. The state updates them on every write
  * (and every undo), so they are never stale; nothing here decides anything.
  */
-export class WorkIndex {
+export class WorkIndex implements StateIndex {
   private readonly rigs = new Map<RigId, RigWork>();
   readonly deadlines = new SortedList<Deadline>(byDeadline);
   /**
@@ -190,7 +191,10 @@ export class WorkIndex {
 
   private rigWork(id: RigId): RigWork {
     let work = this.rigs.get(id);
-    if (!work) this.rigs.set(id, (work = new RigWork()));
+    if (!work) {
+      work = new RigWork();
+      this.rigs.set(id, work);
+    }
     return work;
   }
 
