@@ -10,7 +10,7 @@ import type { TickRow } from "../src/db/tick-store";
 import type { TownStore } from "../src/db/town-store";
 import type { BeadId, RigId } from "../src/domain/ids";
 import { newBead, type Bead } from "../src/domain/model";
-import type { FinishedCounts } from "../src/domain/archive";
+import { type FinishedCounts, finishedTotal } from "../src/domain/archive";
 
 /** What a real town left behind per finished issue (measured by the calibration run). */
 export interface HistoryProfile {
@@ -112,7 +112,10 @@ export function seedFinished(store: TownStore, batch: SeedBatch, profile: Histor
   for (const bead of beads) after[bead.type][bead.status as "closed" | "failed"] += 1;
 
   store.transaction(() => {
-    store.state.persist({ town: null, rigs: [], agents: [], beads, createdBeads: beads, createdAgents: [], archived: beads, purgedAgents: [] }, batch.finished);
+    store.state.persist(
+      { town: null, rigs: [], agents: [], beads, createdBeads: beads, createdAgents: [], archived: beads, revived: [], reblocked: [], archivedUpTo: finishedTotal(batch.finished), purgedAgents: [] },
+      batch.finished,
+    );
     for (const [id, body] of bodies) store.state.setBeadBody(id, body);
     // Events and ticks only where retention still keeps them.
     for (let i = from; i < from + count; i++) {

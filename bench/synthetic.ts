@@ -27,6 +27,7 @@ export function syntheticTown(agentCount: number, beadCount: number, now: number
     gitUrl: `https://git.example/rig-${i}.git`,
     defaultBranch: "main",
     agentSeq: 0,
+    deletedAt: null,
     createdAt: now - 86_400_000,
     updatedAt: now - 86_400_000,
   }));

@@ -24,6 +24,10 @@ export const towns = sqliteTable("towns", {
   finished: text("finished", { mode: "json" }).notNull().default(sql`'{}'`),
   /** When a bead last changed status (invariant 11); 0 for towns older than the check: never. */
   progressAt: integer("progress_at").notNull().default(0),
+  /** The pause, while the town is paused: `{ at, by, reason }` (null: it dispatches). */
+  paused: text("paused", { mode: "json" }),
+  /** The last `archived_seq` given to a bead: archive numbers only grow (a retried bead leaves the archive). */
+  archiveSeq: integer("archive_seq").notNull().default(0),
   ...timestamps,
 });
 
@@ -33,6 +37,8 @@ export const rigs = sqliteTable("rigs", {
   gitUrl: text("git_url").notNull(),
   defaultBranch: text("default_branch").notNull(),
   agentSeq: integer("agent_seq").notNull(),
+  /** When it was deleted (null: in use); the row stays for its agent sequence. */
+  deletedAt: integer("deleted_at"),
   ...timestamps,
 });
 
@@ -79,6 +85,8 @@ export const beads = sqliteTable(
     merged: integer("merged", { mode: "boolean" }).notNull(),
     /** When it last went back to open, within the flapping window (invariant 12), as a JSON array. */
     reopenedAt: text("reopened_at", { mode: "json" }).$type<number[]>().notNull().default(sql`'[]'`),
+    /** Why it (or its last attempt) last failed, as JSON `{ at, code, message, rule, agentId, generation }`. */
+    lastFailure: text("last_failure", { mode: "json" }),
     /**
      * Set when the bead leaves the working set (finished, held by nothing): the n-th bead to leave gets n.
      * A snapshot knows how many had left when it was taken, so replay reads only those from here.
@@ -94,8 +102,10 @@ export const beads = sqliteTable(
     index("beads_source").on(t.sourceBeadId).where(sql`source_bead_id IS NOT NULL`),
     // History retention deletes the oldest finished beads first.
     index("beads_archived").on(t.updatedAt).where(sql`archived_seq IS NOT NULL`),
-    // The status page lists the latest failures.
-    index("beads_failed").on(t.updatedAt).where(sql`status = 'failed'`),
+    // Listing beads, newest change first: by status (the status page's latest failures too), by rig, or all.
+    index("beads_status_changed").on(t.status, t.updatedAt, t.id),
+    index("beads_rig_changed").on(t.rigId, t.updatedAt, t.id),
+    index("beads_changed").on(t.updatedAt, t.id),
   ],
 );
 
@@ -132,6 +142,9 @@ export const townEvents = sqliteTable(
     index("town_events_pending").on(t.seq).where(sql`status = 'pending'`),
     index("town_events_dead").on(t.seq).where(sql`status = 'dead'`),
     index("town_events_processed_at").on(t.processedAt),
+    // A bead's history: the commands and events that name it, and the callbacks of its agents.
+    index("town_events_bead").on(t.beadId, t.seq).where(sql`bead_id IS NOT NULL`),
+    index("town_events_agent").on(t.agentId, t.seq).where(sql`agent_id IS NOT NULL`),
   ],
 );
 

@@ -2,9 +2,9 @@ import { eq } from "drizzle-orm";
 import type { DrizzleSqliteDODatabase } from "drizzle-orm/durable-sqlite";
 import { resolveConfig, type TownConfigOverrides } from "../domain/config";
 import type { AgentId, BeadId, RigId, TownId } from "../domain/ids";
-import type { Agent, Bead, BeadStatus, BeadType, Breaker, ContainerStatus, Rig, Town } from "../domain/model";
+import type { Agent, Bead, BeadFailure, BeadStatus, BeadType, Breaker, ContainerStatus, Pause, Rig, Town } from "../domain/model";
 import { TownState, type StateChanges } from "../domain/state";
-import { finishedTotal, noFinished, type BeadArchive, type FinishedCounts } from "../domain/archive";
+import { noFinished, type BeadArchive, type FinishedCounts } from "../domain/archive";
 import { allColumns, rowCodec } from "./codec";
 import * as schema from "./schema";
 import { allRows as all, chunks, firstRow as first, MAX_PARAMS, placeholders as marks } from "./sql";
@@ -19,7 +19,7 @@ export interface Observation {
 /** A bead as stored, where the domain has no use for it: with its body. */
 export type StoredBead = Bead & { readonly body: string | null };
 
-const RIG_KEYS = ["id", "name", "gitUrl", "defaultBranch", "agentSeq", "createdAt", "updatedAt"] as const;
+const RIG_KEYS = ["id", "name", "gitUrl", "defaultBranch", "agentSeq", "deletedAt", "createdAt", "updatedAt"] as const;
 const AGENT_KEYS = [
   "id",
   "rigId",
@@ -53,6 +53,7 @@ const BEAD_KEYS = [
   "prUrl",
   "merged",
   "reopenedAt",
+  "lastFailure",
   "createdAt",
   "updatedAt",
 ] as const;
@@ -128,6 +129,7 @@ export class StateStore {
       overrides,
       config: resolveConfig(overrides),
       breaker: townRowValue.breaker as Breaker,
+      paused: (townRowValue.paused as Pause | null) ?? null,
       progressAt: townRowValue.progressAt,
       createdAt: townRowValue.createdAt,
       updatedAt: townRowValue.updatedAt,
@@ -165,7 +167,7 @@ export class StateStore {
       else mergeRequests.set(issue, [mr]);
     }
     const finished = { ...noFinished(), ...(townRowValue.finished as Partial<FinishedCounts>) };
-    const state = new TownState(town, rigs, agents, beads, { archive, finished, mergeRequests });
+    const state = new TownState(town, rigs, agents, beads, { archive, finished, mergeRequests, archivedUpTo: townRowValue.archiveSeq });
     return { state, observations };
   }
 
@@ -193,26 +195,35 @@ export class StateStore {
       for (const [ordinal, dependsOnId] of bead.blockedBy.entries()) this.sql.exec(INSERT_DEPENDENCY, bead.id, dependsOnId, "blocks", ordinal);
       for (const [ordinal, dependsOnId] of bead.tracked.entries()) this.sql.exec(INSERT_DEPENDENCY, bead.id, dependsOnId, "tracks", ordinal);
     }
+    for (const bead of changes.reblocked) {
+      this.sql.exec("DELETE FROM dependencies WHERE bead_id = ? AND kind = 'blocks'", bead.id);
+      for (const [ordinal, dependsOnId] of bead.blockedBy.entries()) this.sql.exec(INSERT_DEPENDENCY, bead.id, dependsOnId, "blocks", ordinal);
+    }
     for (const ids of chunks(changes.purgedAgents, MAX_PARAMS)) this.sql.exec(`DELETE FROM agents WHERE id IN (${marks(ids.length)})`, ...ids);
-    if (changes.archived.length === 0) return;
+    if (changes.archived.length === 0 && changes.revived.length === 0) return;
     const after = structuredClone(finishedBefore);
+    // A retried bead leaves the archive (its row was updated above with the rest): it loads as live work again.
+    for (const { bead, was } of changes.revived) {
+      this.sql.exec("UPDATE beads SET archived_seq = NULL WHERE id = ?", bead.id);
+      after[was.type][was.status as "closed" | "failed"] -= 1;
+    }
     for (const bead of changes.archived) after[bead.type][bead.status as "closed" | "failed"] += 1;
-    this.archive(changes.archived, after);
+    this.archive(changes.archived, after, changes.archivedUpTo);
   }
 
   /**
-   * Marks beads as having left the working set — numbered in order, the last of them as the `after`
-   * total — and stores the counts. Used by `persist`, and at load for finished beads an older version
-   * (or a hand edit) left in the working set.
+   * Marks beads as having left the working set — numbered in order after `upTo`, the last archive
+   * number given (numbers only grow, so a snapshot's "archived up to n" stays true) — and stores the
+   * counts. Used by `persist`, and at load for finished beads an older version (or a hand edit) left in
+   * the working set.
    */
-  archive(beads: readonly Bead[], after: FinishedCounts): void {
-    if (beads.length === 0) return;
-    let seq = finishedTotal(after) - beads.length;
+  archive(beads: readonly Bead[], after: FinishedCounts, upTo: number): void {
+    let seq = upTo;
     this.updateMany(
       ARCHIVE,
       beads.map((bead) => ({ id: bead.id, archivedSeq: ++seq })),
     );
-    this.db.update(schema.towns).set({ finished: after }).run();
+    this.db.update(schema.towns).set({ finished: after, archiveSeq: seq }).run();
   }
 
   /** A bead that left the working set, as the domain reads it (no relations); `upToSeq` limits it to the first n archived. */
@@ -337,7 +348,15 @@ export class StateStore {
 const NONE: readonly never[] = Object.freeze([]);
 
 function townRow(town: Town) {
-  return { id: town.id, overrides: town.overrides, breaker: town.breaker, progressAt: town.progressAt, createdAt: town.createdAt, updatedAt: town.updatedAt };
+  return {
+    id: town.id,
+    overrides: town.overrides,
+    breaker: town.breaker,
+    paused: town.paused,
+    progressAt: town.progressAt,
+    createdAt: town.createdAt,
+    updatedAt: town.updatedAt,
+  };
 }
 
 function toBead(row: ReturnType<typeof BEAD_ROW.decode>, blockedBy: readonly BeadId[], tracked: readonly BeadId[]): Bead {
@@ -351,5 +370,6 @@ function toBead(row: ReturnType<typeof BEAD_ROW.decode>, blockedBy: readonly Bea
     sourceBeadId: row.sourceBeadId as BeadId | null,
     blockedBy,
     tracked,
+    lastFailure: (row.lastFailure as BeadFailure | null) ?? null,
   };
 }

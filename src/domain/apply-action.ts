@@ -1,6 +1,6 @@
 import { effectId, type Action, type Effect } from "./actions";
-import { newAgent, type Agent } from "./model";
-import { idleAgent, oweStop, recordDispatchFailure, setAgentStatus, setBeadStatus, TransitionRefused, unhookAgent } from "./mutations";
+import { type Agent, type FailureCode, isFinished, newAgent } from "./model";
+import { failure, idleAgent, oweStop, recordDispatchFailure, setAgentStatus, setBeadStatus, TransitionRefused, unhookAgent } from "./mutations";
 import type { TownState } from "./state";
 import { canTransitionBreaker } from "./transitions";
 
@@ -8,6 +8,26 @@ export type ActionOutcome = { readonly applied: true; readonly effects: readonly
 
 const applied = (effects: readonly Effect[] = []): ActionOutcome => ({ applied: true, effects });
 const refused = (refusal: string): ActionOutcome => ({ applied: false, refusal });
+
+/** The rules whose action means a bead (or its attempt) failed, and how: what `bead.lastFailure` says. */
+const FAILURE_BY_RULE: Readonly<Partial<Record<Action["rule"], FailureCode>>> = {
+  "beads.exhaustAttempts": "attempts_exhausted",
+  "beads.settleReview": "review_failed",
+  "agents.recoverLostContainer": "container_lost",
+  "agents.stopStalled": "agent_stalled",
+};
+
+/** The bead an agent worked on records why the attempt ended, when a rule ended it for a failure. */
+function recordAttemptFailure(state: TownState, agent: Agent, action: Action, now: number): void {
+  const code = FAILURE_BY_RULE[action.rule];
+  const bead = code && agent.hook ? state.liveBead(agent.hook) : undefined;
+  if (!code || !bead || isFinished(bead)) return;
+  state.putBead({
+    ...bead,
+    lastFailure: failure(code, action.reason, now, { rule: action.rule, agentId: agent.id, generation: agent.generation }),
+    updatedAt: now,
+  });
+}
 
 /**
  * Applies one action to the state. An action whose expectations no longer hold (the state moved since
@@ -65,6 +85,7 @@ function apply(state: TownState, action: Action, now: number): ActionOutcome {
         return refused(`agent ${agent.id} is ${agent.status}@${agent.generation}, expected ${action.from}@${action.generation}`);
       }
       const beadId = agent.hook;
+      recordAttemptFailure(state, agent, action, now);
       // Owed until the service confirms it: until then its bead goes to no other generation.
       oweStop(state, idleAgent(state, agent, now), agent.generation, beadId, now, true);
       return applied([effect(agent, "stop", agent.generation, beadId)]);
@@ -83,7 +104,8 @@ function apply(state: TownState, action: Action, now: number): ActionOutcome {
       if (agent.status !== action.from || agent.generation !== action.generation) {
         return refused(`agent ${agent.id} is ${agent.status}@${agent.generation}, expected ${action.from}@${action.generation}`);
       }
-      idleAgent(state, agent, now);
+      recordAttemptFailure(state, agent, action, now);
+      idleAgent(state, state.agent(agent.id)!, now);
       recordDispatchFailure(state, now);
       return applied();
     }
@@ -108,7 +130,17 @@ function apply(state: TownState, action: Action, now: number): ActionOutcome {
       if (bead.status !== action.from) return refused(`bead ${bead.id} is ${bead.status}, expected ${action.from}`);
       // Leaving in_progress for open means its agent is gone: the assignee follows the hook.
       const assignee = action.to === "open" ? null : bead.assignee;
-      setBeadStatus(state, bead, action.to, now, { assignee });
+      const code = FAILURE_BY_RULE[action.rule];
+      // Out of attempts: say what the last one died of, and whose it was.
+      const last = code === "attempts_exhausted" ? bead.lastFailure : null;
+      const lastFailure = code
+        ? failure(code, last ? `${action.reason}; the last attempt: ${last.message}` : action.reason, now, {
+            rule: action.rule,
+            ...(last?.agentId ? { agentId: last.agentId } : {}),
+            ...(typeof last?.generation === "number" ? { generation: last.generation } : {}),
+          })
+        : bead.lastFailure;
+      setBeadStatus(state, bead, action.to, now, { assignee, lastFailure });
       return applied();
     }
     case "purge_agent": {

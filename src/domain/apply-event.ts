@@ -3,8 +3,21 @@ import type { EventOf, TownEvent } from "./events";
 import { mergeRequestIdFor } from "./ids";
 import type { Agent, Bead } from "./model";
 import { isLive, isFinished, newBead, noStopOwedFor } from "./model";
-import { idleAgent, oweStop, recordDispatchFailure, recordDispatchSuccess, setBeadStatus, settleStop } from "./mutations";
+import { withReopen } from "./flapping";
+import {
+  failure,
+  idleAgent,
+  markProgress,
+  oweStop,
+  recordDispatchFailure,
+  recordDispatchSuccess,
+  setAgentStatus,
+  setBeadStatus,
+  settleStop,
+  unhookAgent,
+} from "./mutations";
 import type { TownState } from "./state";
+import { canTransitionBead } from "./transitions";
 import { article } from "./format";
 
 /** Applied, or deliberately ignored (a stale callback, a duplicate command): never an error. */
@@ -39,6 +52,22 @@ export function applyEvent(state: TownState, event: TownEvent, now: number): Eve
       return containerStatus(state, event, now);
     case "dispatch_result":
       return dispatchResult(state, event, now);
+    case "bead_retried":
+      return retryBead(state, event, now);
+    case "bead_held":
+      return holdBead(state, event, now, true);
+    case "bead_released":
+      return holdBead(state, event, now, false);
+    case "bead_edited":
+      return editBead(state, event, now);
+    case "bead_requeued":
+      return requeueBead(state, event, now);
+    case "rig_deleted":
+      return deleteRig(state, event, now);
+    case "town_paused":
+      return pauseTown(state, event, now);
+    case "town_resumed":
+      return resumeTown(state, event, now);
     case "dead_letter_retried":
     case "dead_letter_discarded":
       // They act on the event log (the queue), not on the town: logged so that replay sees them.
@@ -61,7 +90,9 @@ function configureTown(state: TownState, event: EventOf<"town_configured">, now:
 function addRig(state: TownState, event: EventOf<"rig_added">, now: number): EventOutcome {
   const { rigId, name, gitUrl, defaultBranch } = event.payload;
   if (state.rig(rigId)) return ignored(`rig ${rigId} already exists`);
-  state.putRig({ id: rigId, name, gitUrl, defaultBranch, agentSeq: 0, createdAt: now, updatedAt: now });
+  // A rig added again after a delete counts its agents on: agent ids are never reused (fencing).
+  const agentSeq = state.rigRecord(rigId)?.agentSeq ?? 0;
+  state.putRig({ id: rigId, name, gitUrl, defaultBranch, agentSeq, deletedAt: null, createdAt: now, updatedAt: now });
   return APPLIED;
 }
 
@@ -84,7 +115,113 @@ function cancelBead(state: TownState, event: EventOf<"bead_cancelled">, now: num
   const bead = state.bead(event.beadId);
   if (!bead) return ignored(`bead ${event.beadId} does not exist`);
   if (isFinished(bead)) return ignored(`bead ${bead.id} is already ${bead.status}`);
-  setBeadStatus(state, bead, event.payload.status, now);
+  const { status, reason } = event.payload;
+  const lastFailure = status === "failed" ? failure("cancelled", reason ?? "cancelled by an operator", now) : bead.lastFailure;
+  setBeadStatus(state, bead, status, now, { lastFailure });
+  return APPLIED;
+}
+
+/**
+ * A failed bead back to open, its dispatch attempts and backoff reset (DESIGN §4.6). It usually left the
+ * working set when it failed: the command carries it as it stood, so a replay that cannot find it in
+ * the archive still can. Counted as a reopen: retrying does not cheat the flapping window.
+ */
+function retryBead(state: TownState, event: EventOf<"bead_retried">, now: number): EventOutcome {
+  // The town wrote this payload itself from the bead it read (commands are not accepted from clients).
+  const was = state.liveBead(event.beadId) ?? (event.payload.bead as unknown as Bead);
+  if (was.status !== "failed" || !canTransitionBead(was.type, "failed", "open"))
+    return ignored(`bead ${event.beadId} is ${article(was.type)} ${was.status}, not a failed one that can be retried`);
+  const next: Bead = {
+    ...was,
+    status: "open",
+    assignee: null,
+    dispatchAttempts: 0,
+    lastDispatchAt: null,
+    reopenedAt: withReopen(was, now, state.town.config),
+    updatedAt: now,
+  };
+  if (state.liveBead(was.id)) state.putBead(next);
+  else state.reviveBead(was, next);
+  markProgress(state, now);
+  return APPLIED;
+}
+
+function holdBead(state: TownState, event: EventOf<"bead_held" | "bead_released">, now: number, held: boolean): EventOutcome {
+  const bead = state.liveBead(event.beadId);
+  if (!bead) return ignored(`bead ${event.beadId} is not in play`);
+  if (bead.held === held) return ignored(`bead ${bead.id} is already ${held ? "held" : "released"}`);
+  state.putBead({ ...bead, held, updatedAt: now });
+  return APPLIED;
+}
+
+/** New title, priority or blockers (the body is stored beside the state); the next dispatch takes them. */
+function editBead(state: TownState, event: EventOf<"bead_edited">, now: number): EventOutcome {
+  const bead = state.liveBead(event.beadId);
+  if (!bead || isFinished(bead)) return ignored(`bead ${event.beadId} is not in play`);
+  const { title, priority, blockedBy } = event.payload;
+  state.putBead({
+    ...bead,
+    ...(title === undefined ? {} : { title }),
+    ...(priority === undefined ? {} : { priority }),
+    ...(blockedBy === undefined ? {} : { blockedBy: [...new Set(blockedBy)] }),
+    updatedAt: now,
+  });
+  return APPLIED;
+}
+
+/**
+ * An in-progress bead back to open, its attempts unchanged: its agent lets go of it and the agent's
+ * container is owed a stop (asked for by agents.retryStop), so no two containers work on it.
+ */
+function requeueBead(state: TownState, event: EventOf<"bead_requeued">, now: number): EventOutcome {
+  const bead = state.liveBead(event.beadId);
+  if (bead?.status !== "in_progress") return ignored(`bead ${event.beadId} is not in progress`);
+  for (const id of state.agentsHookedTo(event.beadId)) {
+    const agent = state.agent(id)!;
+    if (isLive(agent)) oweStop(state, idleAgent(state, agent, now), agent.generation, event.beadId, now, false);
+    else unhookAgent(state, agent, now);
+  }
+  setBeadStatus(state, state.liveBead(event.beadId)!, "open", now, { assignee: null });
+  return APPLIED;
+}
+
+/**
+ * A rig goes: with `cancel`, its unfinished work is cancelled as failed first and its live agents let go
+ * of it with their containers owed a stop; its agents are retired (tombstones, so late callbacks are
+ * known). The rig is kept, deleted, for its agent sequence.
+ */
+function deleteRig(state: TownState, event: EventOf<"rig_deleted">, now: number): EventOutcome {
+  const rig = state.rig(event.payload.rigId);
+  if (!rig) return ignored(`rig ${event.payload.rigId} does not exist`);
+  const work = [...state.beads()].filter((bead) => bead.rigId === rig.id && !isFinished(bead));
+  if (work.length > 0 && !event.payload.cancel) return ignored(`rig ${rig.id} has unfinished work`);
+  for (const bead of work)
+    setBeadStatus(state, state.liveBead(bead.id)!, "failed", now, { lastFailure: failure("cancelled", `its rig ${rig.id} was deleted`, now) });
+  for (const agent of [...state.agents()].filter((a) => a.rigId === rig.id)) {
+    let current = agent;
+    if (isLive(current)) current = oweStop(state, idleAgent(state, current, now), current.generation, current.hook, now, false);
+    else if (current.hook) current = unhookAgent(state, current, now);
+    if (current.status === "idle") setAgentStatus(state, current, "dead", now);
+  }
+  state.putRig({ ...rig, deletedAt: now, updatedAt: now });
+  return APPLIED;
+}
+
+function pauseTown(state: TownState, event: EventOf<"town_paused">, now: number): EventOutcome {
+  const town = state.town;
+  // An operator's pause outranks the budget's: only an operator lifts it (DESIGN §4.6).
+  if (town.paused && (town.paused.by === "operator" || event.payload.by === "budget")) return ignored(`the town is paused already (by ${town.paused.by})`);
+  state.setTown({ ...town, paused: { at: now, by: event.payload.by, reason: event.payload.reason }, updatedAt: now });
+  return APPLIED;
+}
+
+function resumeTown(state: TownState, event: EventOf<"town_resumed">, now: number): EventOutcome {
+  const town = state.town;
+  if (!town.paused) return ignored("the town is not paused");
+  if (town.paused.by === "operator" && event.payload.by === "budget") return ignored("an operator paused the town: only an operator resumes it");
+  state.setTown({ ...town, paused: null, updatedAt: now });
+  // Work may move again: the progress window (invariant 11) starts over.
+  markProgress(state, now);
   return APPLIED;
 }
 
@@ -149,7 +286,10 @@ function agentCompleted(state: TownState, event: EventOf<"agent_completed">, now
   const { agent, bead } = found;
   idleAgent(state, agent, now);
   // Completed without a done report: the bead stays in progress with no agent and is reopened by a rule.
-  if (event.payload.status === "failed") setBeadStatus(state, state.bead(bead.id)!, "failed", now);
+  if (event.payload.status === "failed") {
+    const why = failure("agent_failed", event.payload.reason ?? "the agent reported failure", now, { agentId: agent.id, generation: agent.generation });
+    setBeadStatus(state, state.bead(bead.id)!, "failed", now, { lastFailure: why });
+  }
   return APPLIED;
 }
 
@@ -160,7 +300,7 @@ function prStatusChanged(state: TownState, event: EventOf<"pr_status_changed">, 
   if (isFinished(bead)) return ignored(`merge request ${bead.id} is already ${bead.status}`);
   const prUrl = event.payload.prUrl ?? bead.prUrl;
   if (event.payload.status === "merged") setBeadStatus(state, bead, "closed", now, { merged: true, prUrl });
-  else setBeadStatus(state, bead, "failed", now, { prUrl });
+  else setBeadStatus(state, bead, "failed", now, { prUrl, lastFailure: failure("pr_closed", "its pull request was closed without merging", now) });
   return APPLIED;
 }
 
@@ -208,6 +348,14 @@ function dispatchResult(state: TownState, event: EventOf<"dispatch_result">, now
   }
   // No answer in time: the container may be running, so its generation owes a stop.
   const beadId = event.payload.beadId ?? (current.generation === generation ? current.hook : null);
+  // The attempt failed: the bead says why (it is reopened by a rule, or tried again after its backoff).
+  const attempted = beadId ? state.liveBead(beadId) : undefined;
+  if (attempted && !isFinished(attempted)) {
+    const code = outcome === "timeout" ? "dispatch_timeout" : "dispatch_failed";
+    const message =
+      event.payload.error ?? (outcome === "timeout" ? "the container service did not answer in time" : "the container service refused the dispatch");
+    state.putBead({ ...attempted, lastFailure: failure(code, message, now, { agentId: current.id, generation }), updatedAt: now });
+  }
   if (current.generation === generation && isLive(current)) {
     // It never started, or may have: the agent lets go of the bead, which a rule reopens.
     const idled = idleAgent(state, current, now);

@@ -25,7 +25,7 @@ export class MemoryArchive implements BeadArchive {
 }
 
 export type FinishedStatus = "closed" | "failed";
-/** How many beads have left the working set, by type and final status (exact: nothing ever subtracts). */
+/** How many beads are in the archive, by type and final status (exact: a retry takes one back out). */
 export type FinishedCounts = Record<BeadType, Record<FinishedStatus, number>>;
 export const noFinished = (): FinishedCounts => ({
   issue: { closed: 0, failed: 0 },
@@ -33,7 +33,7 @@ export const noFinished = (): FinishedCounts => ({
   convoy: { closed: 0, failed: 0 },
 });
 
-/** How many beads have left the working set in all (the archive numbers them 1, 2, … in that order). */
+/** How many beads are in the archive in all (before any retry, also the last archive number given). */
 export const finishedTotal = (counts: FinishedCounts | undefined): number =>
   counts ? Object.values(counts).reduce((n, byStatus) => n + byStatus.closed + byStatus.failed, 0) : 0;
 

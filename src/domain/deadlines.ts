@@ -120,10 +120,11 @@ export function breakerDeadline(town: Town): Deadline | null {
 /**
  * The town's progress window (invariant 11): work waits to be taken (`oldestWaiting`, unchanged since
  * it began to wait) and the breaker is closed, so unless some bead changes status first, the window
- * runs out at this moment. Null when nothing waits or the breaker is not closed.
+ * runs out at this moment. Null when nothing waits, the breaker is not closed or the town is paused.
  */
 export function progressDeadline(town: Town, oldestWaiting: Bead | undefined): Deadline | null {
-  if (town.breaker.status !== "closed" || oldestWaiting === undefined) return null;
+  // A paused town dispatches nothing on purpose: its work is not stuck.
+  if (town.breaker.status !== "closed" || town.paused || oldestWaiting === undefined) return null;
   return { at: stalledSince(town, oldestWaiting) + town.config.progressWindowMs + 1, kind: "progress", id: "town" };
 }
 

@@ -80,6 +80,37 @@ export const DispatchResultPayload = z
   })
   .strict();
 
+/** Operators' commands on one bead (DESIGN §4.6). */
+export const BeadRetriedPayload = z
+  .object({
+    /**
+     * The bead as it stood when it was retried, relations included: a failed bead has usually left the
+     * working set, and a replay from a snapshot taken before may not find it in the archive any more.
+     */
+    bead: z.record(z.string(), z.unknown()),
+  })
+  .strict();
+export const BeadHeldPayload = z.object({ reason: z.string().trim().max(2_000).optional() }).strict();
+export const BeadReleasedPayload = z.object({}).strict();
+export const BeadRequeuedPayload = z.object({ reason: z.string().trim().max(2_000).optional() }).strict();
+/** What an edit changes of an unfinished bead; the body is stored beside the state, not in it. */
+export const BeadEditedPayload = z
+  .object({
+    title: text(500).optional(),
+    body: z.string().max(100_000).optional(),
+    priority: z.number().int().min(0).max(4).optional(),
+    blockedBy: z.array(BeadIdSchema).max(100).optional(),
+  })
+  .strict()
+  .refine((edit) => Object.keys(edit).length > 0, { message: "name at least one of title, body, priority, blockedBy" });
+
+/** A rig deleted: its unfinished work cancelled (`cancel`) or none left, its agents retired. */
+export const RigDeletedPayload = z.object({ rigId: RigIdSchema, cancel: z.boolean() }).strict();
+
+/** The town stops dispatching until it is resumed; who paused it, and why. */
+export const TownPausedPayload = z.object({ by: z.enum(["operator", "budget"]), reason: text(500) }).strict();
+export const TownResumedPayload = z.object({ by: z.enum(["operator", "budget"]) }).strict();
+
 /** An operator put a dead-lettered event back in the queue, or dropped it: the log acts on itself. */
 export const DeadLetterPayload = z.object({ seq: z.number().int().min(1) }).strict();
 
@@ -100,6 +131,14 @@ export const EventBodySchema = z.discriminatedUnion("type", [
   z.object({ type: z.literal("pr_status_changed"), agentId: none, beadId: BeadIdSchema, payload: PrStatusChangedPayload }),
   z.object({ type: z.literal("container_status"), agentId: AgentIdSchema, beadId: none, payload: ContainerStatusPayload }),
   z.object({ type: z.literal("dispatch_result"), agentId: AgentIdSchema, beadId: none, payload: DispatchResultPayload }),
+  z.object({ type: z.literal("bead_retried"), agentId: none, beadId: BeadIdSchema, payload: BeadRetriedPayload }),
+  z.object({ type: z.literal("bead_held"), agentId: none, beadId: BeadIdSchema, payload: BeadHeldPayload }),
+  z.object({ type: z.literal("bead_released"), agentId: none, beadId: BeadIdSchema, payload: BeadReleasedPayload }),
+  z.object({ type: z.literal("bead_edited"), agentId: none, beadId: BeadIdSchema, payload: BeadEditedPayload }),
+  z.object({ type: z.literal("bead_requeued"), agentId: none, beadId: BeadIdSchema, payload: BeadRequeuedPayload }),
+  z.object({ type: z.literal("rig_deleted"), agentId: none, beadId: none, payload: RigDeletedPayload }),
+  z.object({ type: z.literal("town_paused"), agentId: none, beadId: none, payload: TownPausedPayload }),
+  z.object({ type: z.literal("town_resumed"), agentId: none, beadId: none, payload: TownResumedPayload }),
   z.object({ type: z.literal("dead_letter_retried"), agentId: none, beadId: none, payload: DeadLetterPayload }),
   z.object({ type: z.literal("dead_letter_discarded"), agentId: none, beadId: none, payload: DeadLetterPayload }),
 ]);
@@ -115,6 +154,14 @@ export const COMMAND_EVENT_TYPES = [
   "bead_created",
   "bead_cancelled",
   "convoy_created",
+  "bead_retried",
+  "bead_held",
+  "bead_released",
+  "bead_edited",
+  "bead_requeued",
+  "rig_deleted",
+  "town_paused",
+  "town_resumed",
   "dead_letter_retried",
   "dead_letter_discarded",
 ] as const;

@@ -26,8 +26,10 @@ export interface Rig {
   readonly name: string;
   readonly gitUrl: string;
   readonly defaultBranch: string;
-  /** Agents created in this rig so far; the next agent's id is derived from it. */
+  /** Agents created in this rig so far; the next agent's id is derived from it (never reused, even after a delete). */
   readonly agentSeq: number;
+  /** When it was deleted (null: it is in use). A deleted rig is kept for its agent sequence; added again, it counts on. */
+  readonly deletedAt: number | null;
   readonly createdAt: number;
   readonly updatedAt: number;
 }
@@ -98,6 +100,8 @@ export interface Bead {
    * `flapping.maxReopens + 1` long: invariant 12 counts them.
    */
   readonly reopenedAt: readonly number[];
+  /** Why it last failed, or why its last attempt did (null: never). Kept after a retry, until the next failure. */
+  readonly lastFailure: BeadFailure | null;
   readonly createdAt: number;
   readonly updatedAt: number;
 }
@@ -113,11 +117,58 @@ export interface Breaker {
   readonly probeAt: number | null;
 }
 
+/** How a bead (or its last attempt) failed. */
+export const FAILURE_CODES = [
+  /** Its dispatch attempts ran out (rule beads.exhaustAttempts). */
+  "attempts_exhausted",
+  /** Its agent reported failure (`agent_completed` with status failed). */
+  "agent_failed",
+  /** An operator cancelled it as failed (or deleted its rig with its work). */
+  "cancelled",
+  /** A merge request's pull request was closed without merging. */
+  "pr_closed",
+  /** The container service refused or failed the dispatch. */
+  "dispatch_failed",
+  /** The container service did not answer the dispatch in time. */
+  "dispatch_timeout",
+  /** Its container exited, errored or was not found (rule agents.recoverLostContainer). */
+  "container_lost",
+  /** Its agent stopped heartbeating and was stopped (rule agents.stopStalled). */
+  "agent_stalled",
+  /** Every merge request of the issue failed (rule beads.settleReview). */
+  "review_failed",
+] as const;
+export type FailureCode = (typeof FAILURE_CODES)[number];
+
+export interface BeadFailure {
+  readonly at: number;
+  readonly code: FailureCode;
+  /** What happened, in words (the agent's reason, the service's error, the rule's reason). */
+  readonly message: string;
+  /** The rule that acted, when a rule did. */
+  readonly rule: string | null;
+  /** The agent and generation of the attempt, when there was one. */
+  readonly agentId: AgentId | null;
+  readonly generation: number | null;
+}
+
+/** Who paused a town: an operator, or its budget (which resumes it at the next UTC day). */
+export type PausedBy = "operator" | "budget";
+
+/** A pause: nothing is dispatched while it lasts; everything else goes on. */
+export interface Pause {
+  readonly at: number;
+  readonly by: PausedBy;
+  readonly reason: string;
+}
+
 export interface Town {
   readonly id: TownId;
   readonly overrides: TownConfigOverrides;
   readonly config: TownConfig;
   readonly breaker: Breaker;
+  /** While set, nothing is dispatched (DESIGN §4.6); only an operator lifts an operator's pause. */
+  readonly paused: Pause | null;
   /** When work last moved: the last time any bead changed status (invariant 11 measures from it). */
   readonly progressAt: number;
   readonly createdAt: number;
@@ -172,6 +223,7 @@ export function newBead(fields: Pick<Bead, "id" | "rigId" | "type" | "title"> & 
     merged: false,
     tracked: [],
     reopenedAt: [],
+    lastFailure: null,
     createdAt: now,
     updatedAt: now,
     ...fields,

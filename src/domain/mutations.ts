@@ -1,7 +1,8 @@
 import { stopRetryDelay } from "./deadlines";
 import { withReopen } from "./flapping";
-import type { BeadId } from "./ids";
-import type { Agent, AgentStatus, Bead, BeadStatus, OwedStop } from "./model";
+import type { AgentId, BeadId } from "./ids";
+import { MAX_ERROR_TEXT } from "./format";
+import type { Agent, AgentStatus, Bead, BeadFailure, BeadStatus, FailureCode, OwedStop } from "./model";
 import type { TownState } from "./state";
 import { canTransitionAgent, canTransitionBead } from "./transitions";
 
@@ -19,9 +20,18 @@ export function setBeadStatus(state: TownState, bead: Bead, to: BeadStatus, now:
   const reopenedAt = to === "open" && bead.status !== "open" ? withReopen(bead, now, state.town.config) : bead.reopenedAt;
   const next: Bead = { ...bead, ...patch, status: to, reopenedAt, updatedAt: now };
   state.putBead(next);
-  // Work moved: invariant 11 measures its window from here.
-  if (state.town.progressAt !== now) state.setTown({ ...state.town, progressAt: now });
+  markProgress(state, now);
   return next;
+}
+
+/** Work moved (a bead changed status): invariant 11 measures its window from here. */
+export function markProgress(state: TownState, now: number): void {
+  if (state.town.progressAt !== now) state.setTown({ ...state.town, progressAt: now });
+}
+
+/** Why a bead (or its attempt) failed, at `now`. */
+export function failure(code: FailureCode, message: string, now: number, by: { rule?: string; agentId?: AgentId; generation?: number } = {}): BeadFailure {
+  return { at: now, code, message: message.slice(0, MAX_ERROR_TEXT), rule: by.rule ?? null, agentId: by.agentId ?? null, generation: by.generation ?? null };
 }
 
 export function setAgentStatus(state: TownState, agent: Agent, to: AgentStatus, now: number, patch: Partial<Agent> = {}): Agent {

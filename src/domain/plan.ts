@@ -24,8 +24,8 @@ export interface Wake {
  */
 export class Plan {
   readonly actions: Action[] = [];
-  /** Dispatches the breaker still allows this pass (a half-open breaker allows one probe). */
-  dispatchBudget = Infinity;
+  /** Dispatches this pass may still make: none while the town is paused; the breaker may allow fewer (one probe when half-open). */
+  dispatchBudget: number;
   private readonly claimedAgents = new Set<AgentId>();
   private readonly claimedBeads = new Set<BeadId>();
   private readonly agentsCreated = new Map<string, number>();
@@ -35,7 +35,9 @@ export class Plan {
     readonly now: number,
     readonly config: TownConfig,
     readonly focus: Focus = "all",
-  ) {}
+  ) {
+    this.dispatchBudget = state.town.paused ? 0 : Infinity;
+  }
 
   emit(rule: RuleId, reason: string, action: ActionBody): void {
     this.actions.push({ ...action, rule, reason } as Action);

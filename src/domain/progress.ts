@@ -24,7 +24,7 @@ export interface StalledWork {
 export function stalledWork(state: TownState, now: number): StalledWork | null {
   const town = state.town;
   const oldest = state.work.oldestWaiting();
-  if (town.breaker.status !== "closed" || oldest === undefined) return null;
+  if (town.breaker.status !== "closed" || town.paused || oldest === undefined) return null;
   const since = stalledSince(town, oldest);
   if (now - since <= town.config.progressWindowMs) return null;
   return { since, waiting: state.work.waitingCount, oldest };

@@ -2,7 +2,7 @@ import { resolveConfig } from "./config";
 import type { AgentId, BeadId } from "./ids";
 import type { Agent, Bead, Rig, Town } from "./model";
 import { TownState } from "./state";
-import type { BeadArchive, FinishedCounts } from "./archive";
+import { type BeadArchive, type FinishedCounts, finishedTotal } from "./archive";
 import type { Touched } from "./focus";
 
 /**
@@ -11,14 +11,17 @@ import type { Touched } from "./focus";
  */
 export interface StateSnapshot {
   /** `progressAt` is absent in snapshots taken before invariant 11 existed. */
-  readonly town: Omit<Town, "config" | "progressAt"> & { readonly progressAt?: number };
-  readonly rigs: readonly Rig[];
+  readonly town: Omit<Town, "config" | "progressAt" | "paused"> & { readonly progressAt?: number; readonly paused?: Town["paused"] };
+  /** Rigs, deleted ones too (`deletedAt` absent in snapshots taken before rigs could be deleted). */
+  readonly rigs: ReadonlyArray<Omit<Rig, "deletedAt"> & { readonly deletedAt?: number | null }>;
   readonly agents: readonly Agent[];
   readonly beads: readonly Bead[];
   /** Issue → all its merge requests, archived ones included (absent in snapshots taken before the archive existed). */
   readonly mergeRequests?: ReadonlyArray<readonly [BeadId, readonly BeadId[]]>;
   /** Beads already archived, by type and status. */
   readonly finished?: FinishedCounts;
+  /** The last archive number given (absent before beads could be retried: then the finished total). */
+  readonly archivedUpTo?: number;
   /** What the next tick was to look at: changed since the last tick, and the entities of open violations. */
   readonly focus?: { readonly pending: FocusIds; readonly watching: FocusIds };
 }
@@ -33,11 +36,12 @@ export function snapshotOf(state: TownState, watching: Touched = { agents: new S
   const pending = state.changedSinceTick();
   return {
     town,
-    rigs: [...state.rigs()],
+    rigs: [...state.allRigs()],
     agents: [...state.agents()],
     beads: [...state.beads()],
     mergeRequests: state.mergeRequestLists(),
     finished: state.finished,
+    archivedUpTo: state.archivedUpTo,
     focus: { pending: idsOf(pending), watching: idsOf(watching) },
   };
 }
@@ -45,10 +49,12 @@ export function snapshotOf(state: TownState, watching: Touched = { agents: new S
 /** The state back from a snapshot (the config is resolved again from the overrides it had). */
 export function stateFromSnapshot(snapshot: StateSnapshot, archive?: BeadArchive): TownState {
   // Snapshots taken before the progress window existed: work counts as never having moved (as the migrated row says).
-  const town: Town = { progressAt: 0, ...snapshot.town, config: resolveConfig(snapshot.town.overrides) };
-  // Beads of snapshots taken before invariant 12 existed had never been counted reopening.
-  const beads = snapshot.beads.map((bead) => (bead.reopenedAt ? bead : { ...bead, reopenedAt: [] }));
-  const state = new TownState(town, snapshot.rigs, snapshot.agents.map(withOwedStops), beads, {
+  const town: Town = { progressAt: 0, paused: null, ...snapshot.town, config: resolveConfig(snapshot.town.overrides) };
+  // Beads of older snapshots had never been counted reopening (invariant 12) nor failing with a reason.
+  const beads = snapshot.beads.map((bead) => ({ ...bead, reopenedAt: bead.reopenedAt ?? [], lastFailure: bead.lastFailure ?? null }));
+  const rigs = snapshot.rigs.map((rig) => ({ ...rig, deletedAt: rig.deletedAt ?? null }));
+  const state = new TownState(town, rigs, snapshot.agents.map(withOwedStops), beads, {
+    ...(snapshot.archivedUpTo === undefined ? {} : { archivedUpTo: snapshot.archivedUpTo }),
     ...(archive ? { archive } : {}),
     ...(snapshot.finished ? { finished: snapshot.finished } : {}),
     ...(snapshot.mergeRequests ? { mergeRequests: snapshot.mergeRequests } : {}),
@@ -56,6 +62,9 @@ export function stateFromSnapshot(snapshot: StateSnapshot, archive?: BeadArchive
   if (snapshot.focus) state.touch(focusOf(snapshot.focus.pending));
   return state;
 }
+
+/** The last archive number a snapshot had seen: replay reads only the beads archived up to it. */
+export const archivedUpToOf = (snapshot: StateSnapshot): number => snapshot.archivedUpTo ?? finishedTotal(snapshot.finished);
 
 /** Snapshots taken before owed stops existed have agents without the list: nothing was owed then. */
 const withOwedStops = (agent: Agent): Agent => (Array.isArray(agent.owedStops) ? agent : { ...agent, owedStops: [] });

@@ -1,4 +1,4 @@
-import { archived, MemoryArchive, noFinished, type BeadArchive, type FinishedCounts, type FinishedStatus } from "./archive";
+import { archived, finishedTotal, MemoryArchive, noFinished, type BeadArchive, type FinishedCounts, type FinishedStatus } from "./archive";
 import { breakerDeadline, progressDeadline, type Deadline } from "./deadlines";
 import { FocusTracker, type Touched, type Focus } from "./focus";
 import type { AgentId, BeadId, RigId } from "./ids";
@@ -23,7 +23,7 @@ type JournalEntry =
   | { readonly kind: "town"; readonly prev: Town }
   | { readonly kind: "rig"; readonly id: RigId; readonly prev: Rig | undefined }
   | { readonly kind: "agent"; readonly id: AgentId; readonly prev: Agent | undefined }
-  | { readonly kind: "bead"; readonly id: BeadId; readonly prev: Bead | undefined };
+  | { readonly kind: "bead"; readonly id: BeadId; readonly prev: Bead | undefined; readonly revivedFrom?: Bead };
 
 /** What a tick or a command changed, for the shell to persist. */
 export interface StateChanges {
@@ -36,6 +36,12 @@ export interface StateChanges {
   readonly createdAgents: readonly Agent[];
   /** Beads that leave the working set with this change: finished, and nothing live holds them. */
   readonly archived: readonly Bead[];
+  /** Archived beads back in the working set (a retry), with what the archive held: their rows are updated and leave it. */
+  readonly revived: ReadonlyArray<{ readonly bead: Bead; readonly was: Bead }>;
+  /** Beads whose blockers were edited (their dependency rows are written again). */
+  readonly reblocked: readonly Bead[];
+  /** The last archive number given before this change: the archived beads are numbered after it. */
+  readonly archivedUpTo: number;
   /** Agents forgotten for good (tombstones past their retention). */
   readonly purgedAgents: readonly AgentId[];
 }
@@ -50,6 +56,8 @@ export interface TownStateOptions {
    * review must know all of them). Without it, the lists are built from the beads given.
    */
   readonly mergeRequests?: Iterable<readonly [BeadId, readonly BeadId[]]>;
+  /** The last archive number given (default: as many as the counts say have finished). */
+  readonly archivedUpTo?: number;
 }
 
 /**
@@ -96,6 +104,8 @@ export class TownState {
   };
   private readonly archive: BeadArchive;
   private readonly finishedCounts: FinishedCounts;
+  /** The last archive number given: numbers only grow, so a snapshot's "archived before me" stays true after a retry. */
+  private archiveSeq: number;
   private journal: JournalEntry[] = [];
   /** What the next tick and pass look at: every write marks what it touched. */
   private readonly focus = new FocusTracker();
@@ -106,6 +116,7 @@ export class TownState {
     this.townValue = town;
     this.archive = options.archive ?? new MemoryArchive();
     this.finishedCounts = structuredClone(options.finished ?? noFinished());
+    this.archiveSeq = options.archivedUpTo ?? finishedTotal(this.finishedCounts);
     this.workIndex = this.newWorkIndex();
     this.registerIndexes();
     for (const rig of rigs) this.rigMap.set(rig.id, rig);
@@ -125,7 +136,13 @@ export class TownState {
   get town(): Town {
     return this.townValue;
   }
+  /** A rig in use (a deleted one is kept only for its agent sequence: see `rigRecord`). */
   rig(id: RigId): Rig | undefined {
+    const rig = this.rigMap.get(id);
+    return rig?.deletedAt === null ? rig : undefined;
+  }
+  /** A rig as recorded, deleted or not. */
+  rigRecord(id: RigId): Rig | undefined {
     return this.rigMap.get(id);
   }
   agent(id: AgentId): Agent | undefined {
@@ -146,7 +163,12 @@ export class TownState {
   liveBead(id: BeadId): Bead | undefined {
     return this.beadMap.get(id);
   }
-  rigs(): IterableIterator<Rig> {
+  /** The rigs in use. */
+  *rigs(): Generator<Rig> {
+    for (const rig of this.rigMap.values()) if (rig.deletedAt === null) yield rig;
+  }
+  /** Every rig recorded, deleted ones too (what a snapshot keeps). */
+  allRigs(): IterableIterator<Rig> {
     return this.rigMap.values();
   }
   agents(): IterableIterator<Agent> {
@@ -180,6 +202,10 @@ export class TownState {
   /** Beads that left the working set, by type and status. */
   get finished(): FinishedCounts {
     return this.finishedCounts;
+  }
+  /** The last archive number given (a snapshot records it: replay reads only the beads archived up to it). */
+  get archivedUpTo(): number {
+    return this.archiveSeq;
   }
 
   get size(): { rigs: number; agents: number; beads: number } {
@@ -237,6 +263,12 @@ export class TownState {
     this.journal.push({ kind: "bead", id: bead.id, prev: this.beadMap.get(bead.id) });
     this.storeBead(bead.id, bead);
   }
+  /** Brings an archived bead (`was`) back into the working set as `bead` (a retry); undone, it stays archived. */
+  reviveBead(was: Bead, bead: Bead): void {
+    if (this.beadMap.has(bead.id)) throw new Error(`bead ${bead.id} is in the working set already`);
+    this.journal.push({ kind: "bead", id: bead.id, prev: undefined, revivedFrom: was });
+    this.storeBead(bead.id, bead);
+  }
 
   /**
    * Observations (heartbeats, container status) are written straight to storage by the shell as they
@@ -288,6 +320,8 @@ export class TownState {
     const agents = new Map<AgentId, Agent | undefined>();
     const beads = new Set<BeadId>();
     const created = new Set<BeadId>();
+    const revived: Array<{ bead: Bead; was: Bead }> = [];
+    const before = new Map<BeadId, Bead | undefined>();
     for (const entry of this.journal) {
       switch (entry.kind) {
         case "town":
@@ -301,7 +335,13 @@ export class TownState {
           if (!agents.has(entry.id)) agents.set(entry.id, entry.prev);
           break;
         case "bead":
-          if (!beads.has(entry.id) && entry.prev === undefined) created.add(entry.id);
+          if (!beads.has(entry.id)) {
+            if (entry.revivedFrom) {
+              const now = this.beadMap.get(entry.id);
+              if (now) revived.push({ bead: now, was: entry.revivedFrom });
+            } else if (entry.prev === undefined) created.add(entry.id);
+            before.set(entry.id, entry.prev);
+          }
           beads.add(entry.id);
           break;
       }
@@ -321,6 +361,12 @@ export class TownState {
       createdBeads: present(created, this.beadMap),
       createdAgents,
       archived: this.archivableSinceCommit(),
+      revived,
+      reblocked: [...before].flatMap(([id, prev]) => {
+        const now = this.beadMap.get(id);
+        return prev && now && prev.blockedBy !== now.blockedBy ? [now] : [];
+      }),
+      archivedUpTo: this.archiveSeq,
       purgedAgents,
     };
   }
@@ -330,6 +376,12 @@ export class TownState {
    * for the archive.
    */
   commit(): void {
+    // A revived bead counted as finished while it was archived; it no longer does (the shell stored the same).
+    for (const entry of this.journal) {
+      if (entry.kind === "bead" && entry.revivedFrom && this.beadMap.has(entry.id)) {
+        this.finishedCounts[entry.revivedFrom.type][entry.revivedFrom.status as FinishedStatus] -= 1;
+      }
+    }
     const leaving = this.archivableSinceCommit();
     this.archive.add(leaving.map(archived));
     for (const bead of leaving) this.archiveBead(bead);
@@ -507,6 +559,7 @@ export class TownState {
       else index.beadChanged?.(bead, undefined, NO_MARKS);
     }
     this.finishedCounts[bead.type][bead.status as FinishedStatus] += 1;
+    this.archiveSeq += 1;
   }
 }
 

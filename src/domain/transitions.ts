@@ -14,7 +14,8 @@ export const BEAD_TRANSITIONS: Readonly<Record<BeadType, Table<BeadStatus>>> = {
     in_progress: ["open", "in_review", "closed", "failed"],
     in_review: ["open", "closed", "failed"],
     closed: [],
-    failed: [],
+    // An operator's retry (DESIGN §4.6).
+    failed: ["open"],
   },
   merge_request: {
     open: ["in_progress", "closed", "failed"],
@@ -28,7 +29,7 @@ export const BEAD_TRANSITIONS: Readonly<Record<BeadType, Table<BeadStatus>>> = {
     in_progress: [],
     in_review: [],
     closed: [],
-    failed: [],
+    failed: ["open"],
   },
 };
 

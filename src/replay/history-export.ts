@@ -3,7 +3,7 @@ import type { TownStore } from "../db/town-store";
 import { resolveConfig, type TownConfigOverrides } from "../domain/config";
 import { parseLoggedEvent, type LoggedEvent } from "../domain/events";
 import type { Bead } from "../domain/model";
-import { finishedTotal } from "../domain/archive";
+import { archivedUpToOf } from "../domain/snapshot";
 import { ArchiveLookups } from "./archive-lookups";
 import { BUNDLE_FORMAT, BUNDLE_VERSION, type BundleArchive, type ConfigChange } from "./bundle-format";
 import { BundleStream } from "./bundle-stream";
@@ -77,7 +77,7 @@ export function exportHistory(store: TownStore, townId: string, from: number, to
   const earlier = store.events.bySeqs([...new Set([...snapshot.pending.map(([seq]) => seq), ...revived])].filter((seq) => seq <= ref.logSeq));
   for (const event of earlier) lookups.addEvent(event);
   for (const id of store.events.beadIdsAfter(ref.logSeq, to)) lookups.name(id);
-  const archive = lookUpArchive(store, lookups, finishedTotal(state.finished));
+  const archive = lookUpArchive(store, lookups, archivedUpToOf(state));
   const bodyIds = bodies ? [...state.beads.map((b) => b.id), ...archive.beads.map((b) => b.id)] : [];
 
   const atSnapshot = { overrides: state.town.overrides, resolved: resolveConfig(state.town.overrides) };

@@ -3,8 +3,8 @@ import type { SnapshotRef } from "../db/snapshot-store";
 import type { TownStore } from "../db/town-store";
 import { runs } from "../db/sql";
 import { COMMAND_EVENT_TYPES, type LoggedEvent } from "../domain/events";
-import type { StateSnapshot } from "../domain/snapshot";
-import { finishedTotal, type BeadArchive } from "../domain/archive";
+import { archivedUpToOf, type StateSnapshot } from "../domain/snapshot";
+import type { BeadArchive } from "../domain/archive";
 import type { HistoryTick } from "../db/tick-store";
 import type { HistorySnapshot, ReplayHistory } from "./history";
 import { StoredArchive } from "../db/stored-archive";
@@ -95,7 +95,7 @@ export class StoredHistory implements ReplayHistory {
     readonly to: number,
   ) {
     // The archive as the snapshot knew it: only the beads archived before it was taken.
-    this.archive = new StoredArchive(store.state, finishedTotal(snapshot.state.finished));
+    this.archive = new StoredArchive(store.state, archivedUpToOf(snapshot.state));
   }
 
   *ticks(): Iterable<HistoryTick> {

@@ -133,6 +133,7 @@ export class TownDO extends DurableObject<TownEnv> {
       overrides,
       config: resolveConfig(overrides),
       breaker: { ...CLOSED_BREAKER, since: now },
+      paused: null,
       progressAt: now,
       createdAt: now,
       updatedAt: now,
@@ -394,7 +395,7 @@ export class TownDO extends DurableObject<TownEnv> {
     if (!loaded) return null;
     const { state, observations } = loaded;
     // Finished beads an older version (or a hand edit) left in the working set are archived now.
-    if (state.archivedAtLoad.length > 0) this.store.transaction(() => this.store.state.archive(state.archivedAtLoad, state.finished));
+    if (state.archivedAtLoad.length > 0) this.store.transaction(() => this.store.state.archive(state.archivedAtLoad, state.finished, state.archivedUpTo - state.archivedAtLoad.length));
     this.runtime = {
       store: this.store,
       state,

@@ -21,6 +21,7 @@ export function town(overrides: TownConfigOverrides = {}, patch: Partial<Town> =
     overrides,
     config: resolveConfig(overrides),
     breaker: { ...CLOSED_BREAKER, since: T0 },
+    paused: null,
     progressAt: T0,
     createdAt: T0,
     updatedAt: T0,
@@ -29,7 +30,7 @@ export function town(overrides: TownConfigOverrides = {}, patch: Partial<Town> =
 }
 
 export function rig(id = "web", patch: Partial<Rig> = {}): Rig {
-  return { id: rigId(id), name: id, gitUrl: `https://git.test/${id}.git`, defaultBranch: "main", agentSeq: 0, createdAt: T0, updatedAt: T0, ...patch };
+  return { id: rigId(id), name: id, gitUrl: `https://git.test/${id}.git`, defaultBranch: "main", agentSeq: 0, deletedAt: null, createdAt: T0, updatedAt: T0, ...patch };
 }
 
 export function agent(id: string, patch: Partial<Agent> = {}): Agent {

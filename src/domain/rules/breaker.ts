@@ -41,5 +41,6 @@ export function transition(plan: Plan): void {
   }
 
   // A half-open breaker allows one probe until it is sent (every transition clears `probeAt`).
-  plan.dispatchBudget = status === "closed" ? Infinity : status === "half_open" && breaker.probeAt === null ? 1 : 0;
+  const allowed = status === "closed" ? Infinity : status === "half_open" && breaker.probeAt === null ? 1 : 0;
+  plan.dispatchBudget = Math.min(plan.dispatchBudget, allowed);
 }
