@@ -113,7 +113,19 @@ export function seedFinished(store: TownStore, batch: SeedBatch, profile: Histor
 
   store.transaction(() => {
     store.state.persist(
-      { town: null, rigs: [], agents: [], beads, createdBeads: beads, createdAgents: [], archived: beads, revived: [], reblocked: [], archivedUpTo: finishedTotal(batch.finished), purgedAgents: [] },
+      {
+        town: null,
+        rigs: [],
+        agents: [],
+        beads,
+        createdBeads: beads,
+        createdAgents: [],
+        archived: beads,
+        revived: [],
+        reblocked: [],
+        archivedUpTo: finishedTotal(batch.finished),
+        purgedAgents: [],
+      },
       batch.finished,
     );
     for (const [id, body] of bodies) store.state.setBeadBody(id, body);

@@ -395,7 +395,8 @@ export class TownDO extends DurableObject<TownEnv> {
     if (!loaded) return null;
     const { state, observations } = loaded;
     // Finished beads an older version (or a hand edit) left in the working set are archived now.
-    if (state.archivedAtLoad.length > 0) this.store.transaction(() => this.store.state.archive(state.archivedAtLoad, state.finished, state.archivedUpTo - state.archivedAtLoad.length));
+    if (state.archivedAtLoad.length > 0)
+      this.store.transaction(() => this.store.state.archive(state.archivedAtLoad, state.finished, state.archivedUpTo - state.archivedAtLoad.length));
     this.runtime = {
       store: this.store,
       state,

@@ -30,7 +30,17 @@ export function town(overrides: TownConfigOverrides = {}, patch: Partial<Town> =
 }
 
 export function rig(id = "web", patch: Partial<Rig> = {}): Rig {
-  return { id: rigId(id), name: id, gitUrl: `https://git.test/${id}.git`, defaultBranch: "main", agentSeq: 0, deletedAt: null, createdAt: T0, updatedAt: T0, ...patch };
+  return {
+    id: rigId(id),
+    name: id,
+    gitUrl: `https://git.test/${id}.git`,
+    defaultBranch: "main",
+    agentSeq: 0,
+    deletedAt: null,
+    createdAt: T0,
+    updatedAt: T0,
+    ...patch,
+  };
 }
 
 export function agent(id: string, patch: Partial<Agent> = {}): Agent {
