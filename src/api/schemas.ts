@@ -1,9 +1,13 @@
 import { z } from "zod";
 import { TownConfigOverridesSchema } from "../domain/config";
+import { AGENT_ROLES, AGENT_STATUSES, BEAD_STATUSES, BEAD_TYPES } from "../domain/model";
 import {
   AgentCompletedPayload,
   AgentDonePayload,
   BeadCancelledPayload,
+  BeadEditedPayload,
+  BeadHeldPayload,
+  BeadRequeuedPayload,
   BeadCreatedPayload,
   ContainerStatusPayload,
   ConvoyCreatedPayload,
@@ -36,6 +40,82 @@ export const CreateConvoyBody = z.object({ id: BeadIdSchema.optional(), ...Convo
 
 /** `bead_cancelled`, the status optional (`failed`). */
 export const CancelBeadBody = BeadCancelledPayload.partial({ status: true });
+
+/** `bead_held`: the reason is optional. */
+export const HoldBeadBody = BeadHeldPayload;
+/** `bead_requeued`: the reason is optional. */
+export const RequeueBeadBody = BeadRequeuedPayload;
+/** `bead_edited`: at least one of title, body, priority, blockedBy. */
+export const EditBeadBody = BeadEditedPayload;
+/** Pausing says why (the status, explain and the status page show it). */
+export const PauseBody = z.object({ reason: z.string().trim().min(1).max(500) }).strict();
+
+/** A page size: 1 to `max`, default `fallback`. */
+const pageLimit = (max: number) =>
+  z
+    .string()
+    .regex(/^[1-9][0-9]{0,5}$/, { message: `must be a whole number from 1 to ${max}` })
+    .transform(Number)
+    .refine((n) => n <= max, { message: `must be at most ${max}` });
+
+/** At most this many beads per page of a listing. */
+export const MAX_BEAD_PAGE = 1_000;
+
+export const ListBeadsQuery = z
+  .object({
+    status: z.enum(BEAD_STATUSES).optional(),
+    rig: RigIdSchema.optional(),
+    type: z.enum(BEAD_TYPES).optional(),
+    held: z
+      .enum(["true", "false"])
+      .transform((held) => held === "true")
+      .optional(),
+    limit: pageLimit(MAX_BEAD_PAGE).optional(),
+    cursor: z.string().max(400).optional(),
+  })
+  .strict();
+
+export const ListAgentsQuery = z
+  .object({ status: z.enum(AGENT_STATUSES).optional(), rig: RigIdSchema.optional(), role: z.enum(AGENT_ROLES).optional() })
+  .strict();
+
+/** At most this many entries of a bead's history per answer. */
+export const MAX_HISTORY_ENTRIES = 1_000;
+export const BeadHistoryQuery = z.object({ limit: pageLimit(MAX_HISTORY_ENTRIES).optional() }).strict();
+
+export const DeleteRigQuery = z
+  .object({
+    cancel: z
+      .enum(["true", "false"])
+      .transform((cancel) => cancel === "true")
+      .optional(),
+  })
+  .strict();
+
+/** At most this many beads one bulk call acts on. */
+export const MAX_BULK_BEADS = 1_000;
+
+/** One action over the beads a filter names (DESIGN §4.6): at most 1,000 a call. */
+export const BulkBody = z
+  .object({
+    action: z.enum(["retry", "hold", "release", "cancel"]),
+    filter: z
+      .object({
+        status: z.enum(BEAD_STATUSES).optional(),
+        rig: RigIdSchema.optional(),
+        type: z.enum(BEAD_TYPES).optional(),
+        ids: z.array(BeadIdSchema).min(1).max(MAX_BULK_BEADS).optional(),
+      })
+      .strict()
+      .refine((filter) => Object.keys(filter).length > 0, { message: "name at least one of status, rig, type, ids (an empty filter would take every bead)" }),
+    limit: z.number().int().min(1).max(MAX_BULK_BEADS).optional(),
+  })
+  .strict();
+
+export type EditBeadInput = z.infer<typeof EditBeadBody>;
+export type BulkInput = z.infer<typeof BulkBody>;
+export type ListBeadsInput = z.infer<typeof ListBeadsQuery>;
+export type ListAgentsInput = z.infer<typeof ListAgentsQuery>;
 
 /** The client's own id of an event (its idempotency key, DESIGN §4.1). */
 const eventId = z.string().min(1).max(200);

@@ -1,17 +1,14 @@
-import type { AddRigInput, CancelBeadInput, CreateConvoyInput, SlingBeadInput } from "../api/schemas";
-import { applyEvent } from "../domain/apply-event";
+import type { AddRigInput, CreateConvoyInput, SlingBeadInput } from "../api/schemas";
 import type { TownConfigOverrides } from "../domain/config";
-import type { EventBody } from "../domain/events";
 import type { BeadId, RigId } from "../domain/ids";
 import type { Bead, Rig } from "../domain/model";
-import { isFinished } from "../domain/model";
-import { toNewEvent } from "../db/event-rows";
-import { beadNotFound, fail, ok, type Result } from "../domain/result";
-import { inTransaction, persistChanges, type TownRuntime } from "../town/runtime";
+import { fail, ok, type Result } from "../domain/result";
+import type { TownRuntime } from "../town/runtime";
+import { runCommand, storedBead } from "./command";
 
 /**
- * Admin commands. Each is checked against the current state, then logged as a processed event and
- * applied in the same transaction, so the caller reads its own write and replay finds it in the log.
+ * Admin commands that make things: the town's config, rigs, beads and convoys; and the dead letters
+ * (steering.ts steers what exists). Each is checked against the current state, then run as a command (command.ts).
  */
 
 export interface Created<T> {
@@ -21,7 +18,7 @@ export interface Created<T> {
 
 /** New config overrides for the town, logged so replay runs each tick under the config of its time. */
 export function configureTown(runtime: TownRuntime, overrides: TownConfigOverrides, newId: string, now: number): void {
-  command(runtime, `config:${newId}`, { type: "town_configured", agentId: null, beadId: null, payload: { overrides } }, now);
+  runCommand(runtime, { eventId: `config:${newId}`, body: { type: "town_configured", agentId: null, beadId: null, payload: { overrides } } }, now);
 }
 
 export function addRig(
@@ -38,7 +35,7 @@ export function addRig(
     const same = existing.name === payload.name && existing.gitUrl === payload.gitUrl && existing.defaultBranch === payload.defaultBranch;
     return same ? ok({ created: false, value: existing }) : fail("rig_exists", `rig ${rigId} already exists with different settings; pick another id`);
   }
-  command(runtime, `rig:${rigId}`, { type: "rig_added", agentId: null, beadId: null, payload }, now, () =>
+  runCommand(runtime, { eventId: `rig:${rigId}:${newId}`, body: { type: "rig_added", agentId: null, beadId: null, payload } }, now, () =>
     onCreated?.({ created: true, value: runtime.state.rig(rigId)! }),
   );
   return ok({ created: true, value: runtime.state.rig(rigId)! });
@@ -66,7 +63,7 @@ export function slingBead(
     blockedBy,
     held: input.held ?? false,
   };
-  const existing = stored(runtime, beadId);
+  const existing = storedBead(runtime, beadId);
   if (existing) {
     const same =
       existing.type === "issue" &&
@@ -79,7 +76,7 @@ export function slingBead(
     return same ? ok({ created: false, value: existing }) : fail("bead_exists", `bead ${beadId} already exists with different content; pick another id`);
   }
   // The body stays on disk (it is not part of the state the reconciler reads).
-  command(runtime, `bead:${beadId}`, { type: "bead_created", agentId: null, beadId, payload }, now, () => {
+  runCommand(runtime, { eventId: `bead:${beadId}`, body: { type: "bead_created", agentId: null, beadId, payload } }, now, () => {
     if (payload.body !== undefined) store.state.setBeadBody(beadId, payload.body);
     onCreated?.({ created: true, value: state.bead(beadId)! });
   });
@@ -99,41 +96,25 @@ export function createConvoy(
   if (beadIds.includes(convoyId)) return fail("invalid_request", `convoy ${convoyId} cannot track itself`);
   const missing = beadIds.find((id) => !state.bead(id));
   if (missing) return fail("bead_not_found", `beadIds names bead ${missing}, which does not exist in this town`);
-  const existing = stored(runtime, convoyId);
+  const existing = storedBead(runtime, convoyId);
   if (existing) {
     const same = existing.type === "convoy" && existing.title === input.title && sameList(existing.tracked, beadIds);
     return same ? ok({ created: false, value: existing }) : fail("bead_exists", `bead ${convoyId} already exists with different content; pick another id`);
   }
-  command(runtime, `convoy:${convoyId}`, { type: "convoy_created", agentId: null, beadId: convoyId, payload: { title: input.title, beadIds } }, now, () =>
-    onCreated?.({ created: true, value: state.bead(convoyId)! }),
+  runCommand(
+    runtime,
+    { eventId: `convoy:${convoyId}`, body: { type: "convoy_created", agentId: null, beadId: convoyId, payload: { title: input.title, beadIds } } },
+    now,
+    () => onCreated?.({ created: true, value: state.bead(convoyId)! }),
   );
   return ok({ created: true, value: state.bead(convoyId)! });
-}
-
-export function cancelBead(runtime: TownRuntime, beadId: BeadId, input: CancelBeadInput, now: number): Result<Bead> {
-  const bead = runtime.state.bead(beadId);
-  if (!bead) return beadNotFound(beadId);
-  if (isFinished(bead)) return fail("bead_finished", `bead ${beadId} is already ${bead.status}; there is nothing to cancel`);
-  const payload = { status: input.status ?? "failed", ...(input.reason === undefined ? {} : { reason: input.reason }) } as const;
-  if (bead.type === "convoy" && payload.status === "closed") {
-    // A closed convoy means its work is done (invariant 5): while it is not, it can only be given up on.
-    const unfinished = runtime.state.unfinishedTracked(bead);
-    if (unfinished.length > 0) {
-      return fail(
-        "convoy_unfinished",
-        `convoy ${beadId} tracks ${unfinished.length} unfinished bead(s) (${unfinished.slice(0, 5).join(", ")}); cancel it with status failed, or wait for them`,
-      );
-    }
-  }
-  command(runtime, `cancel:${beadId}`, { type: "bead_cancelled", agentId: null, beadId, payload }, now);
-  return ok(runtime.state.bead(beadId)!);
 }
 
 /** A dead-lettered event goes back in the queue (its attempts reset); logged so replay sees it. */
 export function retryDeadLetter(runtime: TownRuntime, seq: number, newId: string, now: number): Result<{ seq: number; status: "pending" }> {
   const checked = deadLetter(runtime, seq);
   if (!checked.ok) return checked;
-  command(runtime, `retry:${newId}`, { type: "dead_letter_retried", agentId: null, beadId: null, payload: { seq } }, now, () =>
+  runCommand(runtime, { eventId: `retry:${newId}`, body: { type: "dead_letter_retried", agentId: null, beadId: null, payload: { seq } } }, now, () =>
     runtime.store.events.revive(seq),
   );
   return ok({ seq, status: "pending" });
@@ -143,7 +124,7 @@ export function retryDeadLetter(runtime: TownRuntime, seq: number, newId: string
 export function discardDeadLetter(runtime: TownRuntime, seq: number, newId: string, now: number): Result<{ seq: number; status: "discarded" }> {
   const checked = deadLetter(runtime, seq);
   if (!checked.ok) return checked;
-  command(runtime, `discard:${newId}`, { type: "dead_letter_discarded", agentId: null, beadId: null, payload: { seq } }, now, () =>
+  runCommand(runtime, { eventId: `discard:${newId}`, body: { type: "dead_letter_discarded", agentId: null, beadId: null, payload: { seq } } }, now, () =>
     runtime.store.events.discard(seq, now),
   );
   return ok({ seq, status: "discarded" });
@@ -159,23 +140,6 @@ function deadLetter(runtime: TownRuntime, seq: number): Result<null> {
   if (event.status !== "dead")
     return fail("event_not_dead", `event ${seq} is ${event.status}, not dead-lettered; only dead letters can be retried or discarded`);
   return ok(null);
-}
-
-/** A bead as stored, with its relations: from memory while it is in play, else from storage. */
-function stored(runtime: TownRuntime, id: BeadId): Bead | undefined {
-  return runtime.state.liveBead(id) ?? runtime.store.state.storedBead(id);
-}
-
-/** Logs the command as a processed event and applies it (plus any `alsoStore` writes), together. */
-function command(runtime: TownRuntime, eventId: string, body: EventBody, now: number, alsoStore?: () => void): void {
-  inTransaction(runtime, () => {
-    const [logged] = runtime.store.events.append([toNewEvent(eventId, body, now)], now);
-    const outcome = applyEvent(runtime.state, { ...body, seq: logged!.seq, eventId, createdAt: now }, now);
-    // Commands are checked first, so an ignored one means the check and the domain disagree: a bug.
-    if (!outcome.applied) throw new Error(`command ${body.type} was not applied: ${outcome.ignored}`);
-    persistChanges(runtime);
-    alsoStore?.();
-  });
 }
 
 function sameList<T>(a: readonly T[], b: readonly T[]): boolean {

@@ -231,4 +231,27 @@ export class EventStore {
   inSeqRange(first: number, last: number): StoredEvent[] {
     return allRows(this.sql, `${SELECT_EVENTS} WHERE seq BETWEEN ? AND ? ORDER BY seq`, { decode }, first, last);
   }
+
+  /** The newest `limit` events that name this bead in their bead column, in seq order (index `town_events_bead`). */
+  namingBead(beadId: string, limit: number): StoredEvent[] {
+    return allRows(this.sql, `${SELECT_EVENTS} WHERE bead_id = ? ORDER BY seq DESC LIMIT ?`, { decode }, beadId, limit).reverse();
+  }
+
+  /**
+   * The events of one agent's generation after `afterSeq` logged at or before `at`, in seq order, at most
+   * `limit` (index `town_events_agent`): its callbacks, container statuses and the results of the calls
+   * made for it.
+   */
+  ofGeneration(agentId: string, generation: number, afterSeq: number, at: number, limit: number): StoredEvent[] {
+    return allRows(
+      this.sql,
+      `${SELECT_EVENTS} WHERE agent_id = ? AND seq > ? AND created_at <= ? AND json_extract(payload, '$.generation') = ? ORDER BY seq LIMIT ?`,
+      { decode },
+      agentId,
+      afterSeq,
+      at,
+      generation,
+      limit,
+    );
+  }
 }

@@ -16,6 +16,20 @@ export interface Observation {
   readonly observedContainerStatus: ContainerStatus | null;
 }
 
+/** What a listing of beads filters on (each optional). */
+export interface BeadFilter {
+  readonly status?: BeadStatus;
+  readonly rig?: RigId;
+  readonly type?: BeadType;
+  readonly held?: boolean;
+}
+
+/** Where a page of a listing ended: its last bead's change time and id. */
+export interface BeadCursor {
+  readonly updatedAt: number;
+  readonly id: string;
+}
+
 /** A bead as stored, where the domain has no use for it: with its body. */
 export type StoredBead = Bead & { readonly body: string | null };
 
@@ -294,10 +308,56 @@ export class StateStore {
     );
   }
 
-  /** The latest failed beads, newest first (last changed, then last created), with their relations (the status page lists them). */
-  latestFailed(limit: number): Bead[] {
-    const rows = all(this.sql, `SELECT ${BEAD_ROW.columns} FROM beads WHERE status = 'failed' ORDER BY updated_at DESC, rowid DESC LIMIT ?`, BEAD_ROW, limit);
-    return rows.map((row) => this.withRelations(row));
+  /**
+   * Beads matching `filter`, newest change first (then id), after `after` (a page's last), at most
+   * `limit`, finished ones included, with their relations. Each filter has an index that yields rows in
+   * this order — by status, by rig, or all (`beads_status_changed`, `beads_rig_changed`, `beads_changed`)
+   * — so a page costs its rows whatever the history behind it; `type` and `held` are checked on the rows
+   * the index yields.
+   */
+  listBeads(filter: BeadFilter, after: BeadCursor | null, limit: number): Bead[] {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const and = (clause: string, ...values: unknown[]) => {
+      where.push(clause);
+      params.push(...values);
+    };
+    if (filter.status !== undefined) and("status = ?", filter.status);
+    if (filter.rig !== undefined) and("rig_id = ?", filter.rig);
+    if (filter.type !== undefined) and("type = ?", filter.type);
+    if (filter.held !== undefined) and("held = ?", filter.held ? 1 : 0);
+    if (after) and("(updated_at < ? OR (updated_at = ? AND id < ?))", after.updatedAt, after.updatedAt, after.id);
+    const query = `SELECT ${BEAD_ROW.columns} FROM beads ${where.length > 0 ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY updated_at DESC, id DESC LIMIT ?`;
+    return this.withRelationsOf(all(this.sql, query, BEAD_ROW, ...params, limit));
+  }
+
+  /** Stored beads with these ids (in no particular order), with their relations. */
+  beadsByIds(ids: readonly BeadId[]): Bead[] {
+    return chunks(ids, MAX_PARAMS).flatMap((chunk) =>
+      this.withRelationsOf(all(this.sql, `SELECT ${BEAD_ROW.columns} FROM beads WHERE id IN (${marks(chunk.length)})`, BEAD_ROW, ...chunk)),
+    );
+  }
+
+  /** Rows with their blockers and tracked beads, read in one query per hundred rows. */
+  private withRelationsOf(rows: ReadonlyArray<ReturnType<typeof BEAD_ROW.decode>>): Bead[] {
+    const blockedBy = new Map<string, BeadId[]>();
+    const tracked = new Map<string, BeadId[]>();
+    for (const chunk of chunks(
+      rows.map((row) => row.id),
+      MAX_PARAMS,
+    )) {
+      const deps = this.sql.exec(
+        `SELECT bead_id, depends_on_id, kind FROM dependencies WHERE bead_id IN (${marks(chunk.length)}) ORDER BY bead_id, kind, ordinal`,
+        ...chunk,
+      );
+      for (const [beadId, dependsOn, kind] of deps.raw() as unknown as Iterable<[string, string, string]>) {
+        const target = kind === "blocks" ? blockedBy : tracked;
+        const list = target.get(beadId);
+        if (list) list.push(dependsOn as BeadId);
+        else target.set(beadId, [dependsOn as BeadId]);
+      }
+    }
+    return rows.map((row) => toBead(row, blockedBy.get(row.id) ?? NONE, tracked.get(row.id) ?? NONE));
   }
 
   setBeadBody(id: BeadId, body: string): void {

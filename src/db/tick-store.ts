@@ -30,7 +30,7 @@ export interface HistoryTick {
   readonly observations: ReadonlyArray<readonly [string, number | null]> | null;
   /** The seqs it drained, in order. */
   readonly drainedSeqs: readonly number[] | null;
-  /** Its actions and repairs as decided, without their reasons. */
+  /** Its actions and repairs as decided, with their reasons (ticks recorded before bead histories existed: without). */
   readonly actions: readonly unknown[] | null;
   /** The queue as the tick saw it (invariants 8 and 9 read it). */
   readonly oldestPendingAgeMs: number | null;
@@ -142,4 +142,32 @@ export class TickStore {
     this.sqlStorage.exec("DELETE FROM ticks WHERE id IN (SELECT id FROM ticks WHERE at < ? OR id <= ? ORDER BY id LIMIT ?)", before, cutoff, limit);
     return changes(this.sqlStorage);
   }
+
+  /**
+   * Ticks that ran in `[from, to]` whose recorded actions name one of `ids` as a bead or an agent, oldest
+   * first, at most `limit`: a scan of the window's ticks (by `ticks_at`), matched on the JSON text.
+   */
+  actionsNaming(
+    ids: { readonly beads: readonly string[]; readonly agents: readonly string[] },
+    from: number,
+    to: number,
+    limit: number,
+  ): Array<{ id: number; at: number; logSeq: number | null; actions: unknown[] }> {
+    const patterns = [...ids.beads.map((id) => `%"beadId":"${likeEscaped(id)}"%`), ...ids.agents.map((id) => `%"agentId":"${likeEscaped(id)}"%`)];
+    if (patterns.length === 0) return [];
+    const matches = patterns.map(() => "actions LIKE ? ESCAPE '\\'").join(" OR ");
+    return this.sqlStorage
+      .exec<{ id: number; at: number; log_seq: number | null; actions: string }>(
+        `SELECT id, at, log_seq, actions FROM ticks WHERE at >= ? AND at <= ? AND (${matches}) ORDER BY id LIMIT ?`,
+        from,
+        to,
+        ...patterns,
+        limit,
+      )
+      .toArray()
+      .map((row) => ({ id: row.id, at: row.at, logSeq: row.log_seq, actions: JSON.parse(row.actions) as unknown[] }));
+  }
 }
+
+/** An id as a LIKE pattern matches it literally (ids may hold `_`, LIKE's any-one-character). */
+const likeEscaped = (id: string): string => id.replace(/[\\%_]/g, (c) => `\\${c}`);

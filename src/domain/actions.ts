@@ -82,10 +82,14 @@ export interface Effect {
 
 export const effectId = (agentId: AgentId, generation: number, kind: Effect["kind"]): string => `${agentId}@${generation}:${kind}`;
 
-/** Actions as a tick records them and replay compares them: without their human reasons. */
+/** Actions as replay compares them: without their human reasons (a new build may word a reason anew). */
 export function recordable(results: ReadonlyArray<{ readonly action: Action }>): Array<Omit<Action, "reason">> {
-  return results.map(({ action }) => {
-    const { reason: _reason, ...rest } = action;
-    return rest;
-  });
+  return results.map(({ action }) => withoutReason(action));
+}
+
+/** An action (or a recorded one, which older ticks stored without its reason) without its reason. */
+export function withoutReason<A extends object>(action: A): Omit<A, "reason"> {
+  if (!("reason" in action)) return action;
+  const { reason: _reason, ...rest } = action as A & { reason: unknown };
+  return rest;
 }

@@ -2,7 +2,7 @@ import { MAX_ERROR_TEXT } from "./format";
 import { z } from "zod";
 import { TownConfigOverridesSchema } from "./config";
 import { AgentIdSchema, BeadIdSchema, RigIdSchema } from "./ids";
-import { CONTAINER_STATUSES } from "./model";
+import { CONTAINER_STATUSES, PAUSERS } from "./model";
 
 /**
  * Town events: every change to a town enters as one of these. The schemas validate them at the HTTP
@@ -108,8 +108,8 @@ export const BeadEditedPayload = z
 export const RigDeletedPayload = z.object({ rigId: RigIdSchema, cancel: z.boolean() }).strict();
 
 /** The town stops dispatching until it is resumed; who paused it, and why. */
-export const TownPausedPayload = z.object({ by: z.enum(["operator", "budget"]), reason: text(500) }).strict();
-export const TownResumedPayload = z.object({ by: z.enum(["operator", "budget"]) }).strict();
+export const TownPausedPayload = z.object({ by: z.enum(PAUSERS), reason: text(500) }).strict();
+export const TownResumedPayload = z.object({ by: z.enum(PAUSERS) }).strict();
 
 /** An operator put a dead-lettered event back in the queue, or dropped it: the log acts on itself. */
 export const DeadLetterPayload = z.object({ seq: z.number().int().min(1) }).strict();

@@ -17,7 +17,12 @@ export interface Reason {
   readonly message: string;
   /** When this reason lapses on its own, if it does. */
   readonly until?: number;
+  /** The operator's command that lifts it, where one does (the API names its route). */
+  readonly lift?: Lift;
 }
+
+/** The commands a person can lift a reason with (DESIGN §4.6). */
+export type Lift = "retry" | "release" | "edit" | "requeue" | "hold" | "resume" | "reconfigure";
 
 export interface Explanation {
   readonly beadId: BeadId;
@@ -86,7 +91,15 @@ export class Explainer {
     }
 
     if (isFinished(bead)) {
-      reasons.push({ code: bead.status, message: `the bead is ${bead.status}; nothing more will happen to it` });
+      const failure = bead.lastFailure;
+      const why = failure ? `: ${failure.code} at ${iso(failure.at)} — ${failure.message}` : "";
+      if (bead.status === "failed" && bead.type !== "merge_request") {
+        reasons.push({ code: "failed", message: `the bead failed${why}; retry it to dispatch it again`, lift: "retry" });
+      } else if (bead.status === "failed") {
+        reasons.push({ code: "failed", message: `the merge request failed${why}; nothing more will happen to it (retry its issue for a new one)` });
+      } else {
+        reasons.push({ code: bead.status, message: `the bead is ${bead.status}; nothing more will happen to it` });
+      }
       return { beadId: bead.id, status: bead.status, type: bead.type, reasons };
     }
     if (bead.status === "open") {
@@ -94,6 +107,11 @@ export class Explainer {
         const unfinished = state.unfinishedTracked(bead);
         reasons.push({ code: "tracking", message: `waiting for ${unfinished.length} tracked bead(s): ${unfinished.join(", ")}` });
       } else {
+        const paused = state.town.paused;
+        if (paused) {
+          const message = `the town is paused (by ${paused.by} at ${iso(paused.at)}: ${paused.reason}): nothing is dispatched until it is resumed`;
+          reasons.push({ code: "town_paused", message, lift: "resume" });
+        }
         reasons.push(...beadHolds(plan, bead).map(toReason));
         const breaker = state.town.breaker;
         if (breaker.status === "open") {
@@ -116,8 +134,9 @@ export class Explainer {
         const until = stallDeadline(agent, config);
         reasons.push({
           code: "agent_stalled",
-          message: `agent ${agent.id} stalled at ${iso(agent.statusSince)}; it is stopped and the bead reopened at ${iso(until)}`,
+          message: `agent ${agent.id} stalled at ${iso(agent.statusSince)}; it is stopped and the bead reopened at ${iso(until)} (requeue it to do so now)`,
           until,
+          lift: "requeue",
         });
       } else {
         const deadline = heartbeatDeadline(agent, config);
@@ -165,8 +184,9 @@ export class Explainer {
       const ends = flappingEnds(bead, config)!;
       reasons.push({
         code: "flapping",
-        message: `it went back to open ${reopensWithin(bead, now, config)} times within ${Math.round(windowMs / 60_000)} min (limit ${maxReopens}): something keeps sending it back (invariant 12); see its agent's history and the dispatch results`,
+        message: `it went back to open ${reopensWithin(bead, now, config)} times within ${Math.round(windowMs / 60_000)} min (limit ${maxReopens}): something keeps sending it back (invariant 12); see its history and the dispatch results, and hold it while you look`,
         until: ends,
+        lift: "hold",
       });
     }
     // Waiting work: an issue its rig may dispatch, or a merge request waiting for review.
@@ -181,8 +201,12 @@ export class Explainer {
   }
 }
 
+/** What lifts each hold a person can lift. */
+const LIFT_OF_HOLD: Partial<Record<Hold["code"], Lift>> = { held: "release", blocked: "edit", attempts_exhausted: "retry" };
+
 function toReason(hold: Hold): Reason {
-  return hold.until === undefined ? { code: hold.code, message: hold.message } : { code: hold.code, message: hold.message, until: hold.until };
+  const lift = LIFT_OF_HOLD[hold.code];
+  return { code: hold.code, message: hold.message, ...(hold.until === undefined ? {} : { until: hold.until }), ...(lift ? { lift } : {}) };
 }
 
 /** An open issue needs an idle polecat of its rig, or room under the rig's cap to create one. */
@@ -197,7 +221,8 @@ function agentCapacity(plan: Plan, bead: Bead): Reason[] {
   return [
     {
       code: "no_agent",
-      message: `no idle polecat in rig ${bead.rigId} and the rig is at its cap of ${plan.config.maxPolecatsPerRig}; ${ahead} dispatchable issue(s) are ahead of it`,
+      message: `no idle polecat in rig ${bead.rigId} and the rig is at its cap of ${plan.config.maxPolecatsPerRig} (maxPolecatsPerRig); ${ahead} dispatchable issue(s) are ahead of it`,
+      lift: "reconfigure",
     },
   ];
 }

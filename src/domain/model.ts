@@ -153,7 +153,8 @@ export interface BeadFailure {
 }
 
 /** Who paused a town: an operator, or its budget (which resumes it at the next UTC day). */
-export type PausedBy = "operator" | "budget";
+export const PAUSERS = ["operator", "budget"] as const;
+export type PausedBy = (typeof PAUSERS)[number];
 
 /** A pause: nothing is dispatched while it lasts; everything else goes on. */
 export interface Pause {

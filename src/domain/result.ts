@@ -22,6 +22,11 @@ export type ErrorCode =
   | "rig_exists"
   | "bead_exists"
   | "bead_finished"
+  | "not_failed"
+  | "not_held"
+  | "not_in_progress"
+  | "dependency_cycle"
+  | "rig_has_live_work"
   | "convoy_unfinished"
   | "event_conflict"
   | "event_not_dead"
@@ -57,5 +62,6 @@ export const fail = (code: ErrorCode, message: string, retryAfter?: number): { o
 export const townNotFound = (townId: string) => fail("town_not_found", `town ${townId} does not exist; create it with PUT /api/towns/${townId}`);
 
 export const beadNotFound = (beadId: string) => fail("bead_not_found", `bead ${beadId} does not exist in this town`);
+export const rigNotFound = (rigId: string) => fail("rig_not_found", `rig ${rigId} does not exist in this town`);
 export const agentNotFound = (agentId: string) => fail("agent_not_found", `agent ${agentId} does not exist in this town`);
 export const eventNotFound = (seq: number) => fail("event_not_found", `there is no event with seq ${seq} in this town`);

@@ -1,10 +1,10 @@
 import type { IRequest } from "itty-router";
 import { z } from "zod";
-import { AgentIdSchema, BeadIdSchema, TownIdSchema } from "../domain/ids";
+import { AgentIdSchema, BeadIdSchema, RigIdSchema, TownIdSchema } from "../domain/ids";
 import type { Env } from "../env";
 import { INVALID_AGENT_TOKEN, sha256Hex } from "../auth/tokens";
 import type { IdempotentRequest } from "../commands/idempotency";
-import { agentNotFound, beadNotFound, eventNotFound, townNotFound, type Result } from "../domain/result";
+import { agentNotFound, beadNotFound, eventNotFound, rigNotFound, townNotFound, type Result } from "../domain/result";
 import type { TownDO } from "../town/town.do";
 import { pageToken, requireAgentToken, requireScope, type Scope } from "./auth";
 import { describeIssues, readJson } from "./body";
@@ -18,7 +18,7 @@ import { HttpError } from "./errors";
 export type Access = "none" | Scope | "agent";
 
 export interface RouteSpec<P extends string, B extends z.ZodType, Q extends z.ZodType> {
-  readonly method: "GET" | "PUT" | "POST" | "DELETE";
+  readonly method: "GET" | "PUT" | "POST" | "PATCH" | "DELETE";
   /** itty-router style: `/api/towns/:townId`; each `:name` is one of PATH_PARAMS. */
   readonly path: P;
   readonly access: Access;
@@ -81,7 +81,7 @@ const EventSeqSchema = z
   .transform(Number);
 
 /** Path parameters by name, with the schemas that validate them. */
-export const PATH_PARAMS = { townId: TownIdSchema, beadId: BeadIdSchema, agentId: AgentIdSchema, seq: EventSeqSchema } as const;
+export const PATH_PARAMS = { townId: TownIdSchema, beadId: BeadIdSchema, agentId: AgentIdSchema, rigId: RigIdSchema, seq: EventSeqSchema } as const;
 
 type ParamName = keyof typeof PATH_PARAMS;
 type ParamValues = { readonly [K in ParamName]: z.output<(typeof PATH_PARAMS)[K]> };
@@ -142,7 +142,7 @@ async function checkedRun(spec: Route, request: IRequest, env: Env): Promise<Res
  * names exist (404).
  */
 async function checkPath(town: DurableObjectStub<TownDO>, agentToken: string | undefined, params: Partial<ParamValues>): Promise<void> {
-  const names = { agentToken, beadId: params.beadId, agentId: params.agentId, seq: params.seq };
+  const names = { agentToken, beadId: params.beadId, agentId: params.agentId, rigId: params.rigId, seq: params.seq };
   const facts = await town.exists(Object.fromEntries(Object.entries(names).filter(([, value]) => value !== undefined)));
   if (facts.agentToken === false) throw new HttpError(401, "invalid_token", INVALID_AGENT_TOKEN);
   const missing = !facts.town
@@ -151,9 +151,11 @@ async function checkPath(town: DurableObjectStub<TownDO>, agentToken: string | u
       ? beadNotFound(params.beadId!)
       : facts.agent === false
         ? agentNotFound(params.agentId!)
-        : facts.event === false
-          ? eventNotFound(params.seq!)
-          : null;
+        : facts.rig === false
+          ? rigNotFound(params.rigId!)
+          : facts.event === false
+            ? eventNotFound(params.seq!)
+            : null;
   if (missing) throw HttpError.from(missing.error);
 }
 

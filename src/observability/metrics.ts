@@ -89,6 +89,7 @@ export const METRICS = {
   owedStops: gauge("town_reconciler_owed_stops", "Container stops asked for and not yet confirmed by the agent service (asked for again until they are)."),
   alertsPending: gauge("town_reconciler_alerts_pending", "Alerts waiting for Sentry to accept them."),
   breakerOpen: gauge("town_reconciler_breaker_open", "1 while the dispatch circuit breaker is open or half-open."),
+  paused: gauge("town_reconciler_paused", "1 while the town is paused (nothing is dispatched), by who paused it (operator or budget).", ["by"]),
   invariantViolationsOpen: gauge("town_reconciler_invariant_violations_open", "Invariant violations open now, by invariant.", ["invariant"]),
   agents: gauge("town_reconciler_agents", "Agents by status.", ["status"]),
   beads: gauge("town_reconciler_beads", "Beads by status.", ["status"]),

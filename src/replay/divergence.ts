@@ -1,4 +1,4 @@
-import { recordable, type Action } from "../domain/actions";
+import { recordable, withoutReason, type Action } from "../domain/actions";
 
 /** A tick whose replayed actions differ from the ones it recorded. */
 export interface Divergence {
@@ -9,7 +9,7 @@ export interface Divergence {
   readonly replayed: readonly unknown[];
   /**
    * The difference, as a multiset: recorded actions the replay did not decide (with their rule, but no
-   * reason: a tick does not store reasons) and replayed actions the tick did not record (with the rule
+   * reason, as older ticks stored them, or with the reason the tick recorded) and replayed actions the tick did not record (with the rule
    * and the reason that decided them). Both empty: the same actions, in another order.
    */
   readonly onlyRecorded: readonly unknown[];
@@ -23,7 +23,7 @@ export function compareTick(
   replayedActions: readonly Action[],
 ): Divergence | null {
   const replayed = recordable(replayedActions.map((action) => ({ action })));
-  const recordedKeys = recorded.map((action) => JSON.stringify(action));
+  const recordedKeys = recorded.map((action) => JSON.stringify(action !== null && typeof action === "object" ? withoutReason(action) : action));
   const replayedKeys = replayed.map((action) => JSON.stringify(action));
   if (recordedKeys.length === replayedKeys.length && recordedKeys.every((key, i) => key === replayedKeys[i])) return null;
 

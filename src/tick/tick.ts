@@ -1,5 +1,5 @@
 import { advanceTown, describeError, type ActionResult, type Advance } from "../domain/advance";
-import { ACTION_TYPES, recordable, type ActionType } from "../domain/actions";
+import { ACTION_TYPES, type ActionType } from "../domain/actions";
 import { parseLoggedEvent, type TownEvent } from "../domain/events";
 import { enforceInvariants, invariantFocus } from "../domain/invariants";
 import { queueFacts } from "../domain/queue";
@@ -204,7 +204,8 @@ function tickRecord(runtime: TownRuntime, facts: TickFacts): NewTick {
     breakerStatus: runtime.state.town.breaker.status,
     nextAlarmAt: advance.wake?.at ?? null,
     nextAlarmReason: advance.wake?.reason ?? null,
-    actions: recordable([...advance.actions, ...repairs]),
+    // With their reasons: a bead's history shows why a rule acted (replay compares them without).
+    actions: [...advance.actions, ...repairs].map(({ action }) => action),
     observations: observedSinceTick(runtime),
   };
 }

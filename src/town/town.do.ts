@@ -2,11 +2,15 @@ import { DurableObject } from "cloudflare:workers";
 import migrations from "../../migrations/migrations.js";
 import type {
   AddRigInput,
+  BulkInput,
   CancelBeadInput,
   CreateConvoyInput,
+  EditBeadInput,
   HeartbeatInput,
   HistoryInput,
   IngestInput,
+  ListAgentsInput,
+  ListBeadsInput,
   ReplayInput,
   SlingBeadInput,
   TickWindowInput,
@@ -16,7 +20,8 @@ import { isMigrated, migrate } from "../db/migrate";
 import { TownStore } from "../db/town-store";
 import { mergeOverrides, resolveConfig, type TownConfigOverrides } from "../domain/config";
 import { explainBead } from "../domain/explain";
-import type { AgentId, BeadId, TownId } from "../domain/ids";
+import { explanationView } from "../views/explanation-view";
+import type { AgentId, BeadId, RigId, TownId } from "../domain/ids";
 import { CLOSED_BREAKER, type Bead, type Rig } from "../domain/model";
 import type { TownEnv } from "./town-env";
 import { createLogger, parseLogLevel, type Logger } from "../observability/log";
@@ -26,6 +31,9 @@ import { agentTokenDenied, isAgentToken } from "./agent-auth";
 import { StoredArchive } from "../db/stored-archive";
 import type { Clock } from "../domain/clock";
 import * as commands from "../commands/admin";
+import * as steering from "../commands/steering";
+import { beadHistory } from "../views/bead-history";
+import { listAgents, listBeads } from "../views/listings";
 import { dryRun } from "../tick/dry-run";
 import { FleetReporter, townSummary } from "../fleet/fleet-report";
 import { exportHistory } from "../replay/history-export";
@@ -46,7 +54,7 @@ import { townStatus } from "../views/town-status";
 import { stuckWork } from "../views/stuck-work";
 import { newestTicks } from "../views/tick-window";
 import { Ticker } from "../tick/ticker";
-import { beadDetails, beadView, loggedEventView, townView } from "../views/entity-views";
+import { beadDetails, beadView, loggedEventView, rigView, townView } from "../views/entity-views";
 
 type TownView = ReturnType<typeof townView>;
 /** What a creating request for a bead answers: the bead as the API shows it, and whether it is new. */
@@ -57,6 +65,7 @@ export interface PathNames {
   readonly agentToken?: string;
   readonly beadId?: BeadId;
   readonly agentId?: AgentId;
+  readonly rigId?: RigId;
   readonly seq?: number;
 }
 /** Whether the town and each thing asked about exist (a name not asked about is absent). */
@@ -65,6 +74,7 @@ export interface PathFacts {
   readonly agentToken?: boolean;
   readonly bead?: boolean;
   readonly agent?: boolean;
+  readonly rig?: boolean;
   readonly event?: boolean;
 }
 /** Events one debug listing returns at most. */
@@ -205,11 +215,66 @@ export class TownDO extends DurableObject<TownEnv> {
     );
   }
 
-  async cancelBead(beadId: BeadId, input: CancelBeadInput) {
-    return this.command((runtime, now) => {
-      const result = commands.cancelBead(runtime, beadId, input, now);
-      return result.ok ? ok(beadView(result.value)) : result;
-    }, "bead cancelled");
+  // ---- steering (src/commands/steering.ts) ------------------------------------------------------------
+
+  async cancelBead(beadId: BeadId, input: CancelBeadInput, idempotency?: IdempotentRequest) {
+    return this.steerBead(idempotency, `cancel ${beadId}`, (runtime, now, id) => steering.cancelBead(runtime, beadId, input, id, now), "bead cancelled");
+  }
+
+  async retryBead(beadId: BeadId, idempotency?: IdempotentRequest) {
+    return this.steerBead(idempotency, `retry ${beadId}`, (runtime, now, id) => steering.retryBead(runtime, beadId, id, now), "bead retried");
+  }
+
+  async holdBead(beadId: BeadId, reason: string | undefined, idempotency?: IdempotentRequest) {
+    return this.steerBead(idempotency, `hold ${beadId}`, (runtime, now, id) => steering.holdBead(runtime, beadId, reason, id, now), "bead held");
+  }
+
+  async releaseBead(beadId: BeadId, idempotency?: IdempotentRequest) {
+    return this.steerBead(idempotency, `release ${beadId}`, (runtime, now, id) => steering.releaseBead(runtime, beadId, id, now), "bead released");
+  }
+
+  async requeueBead(beadId: BeadId, reason: string | undefined, idempotency?: IdempotentRequest) {
+    return this.steerBead(idempotency, `requeue ${beadId}`, (runtime, now, id) => steering.requeueBead(runtime, beadId, reason, id, now), "bead requeued");
+  }
+
+  async editBead(beadId: BeadId, input: EditBeadInput, idempotency?: IdempotentRequest) {
+    return this.steerBead(idempotency, `edit ${beadId}`, (runtime, now, id) => steering.editBead(runtime, beadId, input, id, now), "bead edited");
+  }
+
+  async bulkBeads(input: BulkInput, idempotency?: IdempotentRequest) {
+    return this.steer(idempotency, "bulk", (runtime, now, id) => steering.bulk(runtime, input, id, now), `bulk ${input.action}`);
+  }
+
+  async deleteRig(rigId: RigId, cancel: boolean, idempotency?: IdempotentRequest) {
+    return this.steer(idempotency, `delete rig ${rigId}`, (runtime, now, id) => steering.deleteRig(runtime, rigId, cancel, id, now), `rig ${rigId} deleted`);
+  }
+
+  async pause(reason: string, idempotency?: IdempotentRequest) {
+    return this.steer(idempotency, "pause", (runtime, now, id) => steering.pauseTown(runtime, reason, id, now), "town paused");
+  }
+
+  async resume(idempotency?: IdempotentRequest) {
+    return this.steer(idempotency, "resume", (runtime, now, id) => steering.resumeTown(runtime, id, now), "town resumed");
+  }
+
+  // ---- finding and understanding (src/views) -----------------------------------------------------------
+
+  /** Beads, newest change first, finished ones included, a page at a time. */
+  async listBeads(query: ListBeadsInput) {
+    return this.withTown((runtime) => listBeads(runtime, query));
+  }
+
+  async listRigs() {
+    return this.withTown((runtime) => ok({ rigs: [...runtime.state.rigs()].map(rigView) }));
+  }
+
+  async listAgents(query: ListAgentsInput) {
+    return this.withTown((runtime) => ok({ agents: listAgents(runtime, query) }));
+  }
+
+  /** What touched a bead, oldest first, within retention. */
+  async beadHistory(beadId: BeadId, limit: number | undefined) {
+    return this.withTown((runtime, now) => beadHistory(runtime, beadId, limit, now));
   }
 
   /** A bead with what surrounds it, whether it is in play or long finished. */
@@ -263,6 +328,7 @@ export class TownDO extends DurableObject<TownEnv> {
       ...(agentToken === undefined ? {} : { agentToken }),
       ...(names.beadId === undefined ? {} : { bead: runtime.state.bead(names.beadId) !== undefined }),
       ...(names.agentId === undefined ? {} : { agent: runtime.state.agent(names.agentId) !== undefined }),
+      ...(names.rigId === undefined ? {} : { rig: runtime.state.rig(names.rigId) !== undefined }),
       ...(names.seq === undefined ? {} : { event: this.store.events.bySeq(names.seq) !== undefined }),
     };
   }
@@ -330,7 +396,7 @@ export class TownDO extends DurableObject<TownEnv> {
     return this.withTown((runtime, now) => {
       const bead = runtime.state.bead(beadId);
       if (!bead) return beadNotFound(beadId);
-      return ok(explainBead(runtime.state, bead, now));
+      return ok(explanationView(explainBead(runtime.state, bead, now), runtime.state.town.id));
     });
   }
 
@@ -437,6 +503,34 @@ export class TownDO extends DurableObject<TownEnv> {
       if (result.ok) await this.parts.schedule.soon(runtime.state.town.config, reason);
       return result;
     });
+  }
+
+  /** A steering command, once per idempotency key (keys are per `route`, which names what it steers). */
+  private async steer<T>(
+    idempotency: IdempotentRequest | undefined,
+    route: string,
+    run: (runtime: TownRuntime, now: number, newId: string) => Result<T>,
+    reason: string,
+  ) {
+    return this.command((runtime, now) => once<T>(runtime, idempotency, route, now, () => run(runtime, now, crypto.randomUUID())), reason);
+  }
+
+  /** A steering command on one bead, answered with `{ bead }` as the API shows it. */
+  private async steerBead(
+    idempotency: IdempotentRequest | undefined,
+    route: string,
+    run: (runtime: TownRuntime, now: number, newId: string) => Result<Bead>,
+    reason: string,
+  ) {
+    return this.steer(
+      idempotency,
+      route,
+      (runtime, now, newId) => {
+        const result = run(runtime, now, newId);
+        return result.ok ? ok({ bead: beadView(result.value) }) : result;
+      },
+      reason,
+    );
   }
 
   /** A command that creates a bead (or convoy), answered with the bead as the API shows it, once per idempotency key. */

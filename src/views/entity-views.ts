@@ -1,6 +1,6 @@
 import type { StoredEvent } from "../db/event-store";
 import type { BeadId } from "../domain/ids";
-import { AGENT_STATUSES, BEAD_STATUSES, BEAD_TYPES, type Agent, type Bead, type Town } from "../domain/model";
+import { AGENT_STATUSES, BEAD_STATUSES, BEAD_TYPES, type Agent, type Bead, type Rig, type Town } from "../domain/model";
 import type { TownState } from "../domain/state";
 import { shownEventId } from "../db/event-rows";
 import type { TownRuntime } from "../town/runtime";
@@ -26,11 +26,17 @@ export function beadView(bead: Bead) {
     /** When it went back to open, within the flapping window (invariant 12). */
     reopenedAt: bead.reopenedAt,
     blockedBy: bead.blockedBy,
+    /** Why it (or its last attempt) last failed: `{ at, code, message, rule, agentId, generation }`, or null. */
+    lastFailure: bead.lastFailure,
     ...(bead.type === "merge_request" ? { sourceBeadId: bead.sourceBeadId, branch: bead.branch, prUrl: bead.prUrl, merged: bead.merged } : {}),
     ...(bead.type === "convoy" ? { tracked: bead.tracked } : {}),
     createdAt: bead.createdAt,
     updatedAt: bead.updatedAt,
   };
+}
+
+export function rigView(rig: Rig) {
+  return { id: rig.id, name: rig.name, gitUrl: rig.gitUrl, defaultBranch: rig.defaultBranch, createdAt: rig.createdAt, updatedAt: rig.updatedAt };
 }
 
 export function agentView(agent: Agent) {

@@ -1,4 +1,6 @@
 import { Explainer, type Reason } from "../domain/explain";
+import type { TownId } from "../domain/ids";
+import { type ReasonView, reasonView } from "./explanation-view";
 import type { Bead } from "../domain/model";
 import type { TownRuntime } from "../town/runtime";
 
@@ -21,8 +23,11 @@ export interface StuckBead {
   readonly priority: number;
   readonly dispatchAttempts: number;
   readonly updatedAt: number;
-  /** The reasons `GET …/beads/:id/explain` gives. */
-  readonly reasons: readonly Reason[];
+  readonly held: boolean;
+  /** Why it (or its last attempt) last failed. */
+  readonly lastFailure: Bead["lastFailure"];
+  /** The reasons `GET …/beads/:id/explain` gives, each with the command that lifts it where one does. */
+  readonly reasons: readonly ReasonView[];
 }
 
 export interface StuckWork {
@@ -50,8 +55,8 @@ export function stuckWork(runtime: TownRuntime, now: number, limit: number): Stu
   const { state, store } = runtime;
   const explainer = new Explainer(state, now);
   // One more than shown, to know whether there are more.
-  const failedRows = store.state.latestFailed(cap + 1);
-  const failed = failedRows.slice(0, cap).map((bead) => stuckBead(bead, explainer.explain(bead).reasons));
+  const failedRows = store.state.listBeads({ status: "failed" }, null, cap + 1);
+  const failed = failedRows.slice(0, cap).map((bead) => stuckBead(state.town.id, bead, explainer.explain(bead).reasons));
 
   const candidates = [...state.beadsWith("open"), ...state.beadsWith("in_progress")]
     .filter((bead) => !explainer.movesNext(bead.id))
@@ -65,12 +70,12 @@ export function stuckWork(runtime: TownRuntime, now: number, limit: number): Stu
       moreWaiting = true;
       break;
     }
-    waiting.push(stuckBead(bead, reasons));
+    waiting.push(stuckBead(state.town.id, bead, reasons));
   }
   return { now, limit: cap, failed, moreFailed: failedRows.length > cap, waiting, moreWaiting };
 }
 
-function stuckBead(bead: Bead, reasons: readonly Reason[]): StuckBead {
+function stuckBead(townId: TownId, bead: Bead, reasons: readonly Reason[]): StuckBead {
   return {
     id: bead.id,
     type: bead.type,
@@ -80,6 +85,8 @@ function stuckBead(bead: Bead, reasons: readonly Reason[]): StuckBead {
     priority: bead.priority,
     dispatchAttempts: bead.dispatchAttempts,
     updatedAt: bead.updatedAt,
-    reasons,
+    held: bead.held,
+    lastFailure: bead.lastFailure,
+    reasons: reasons.map((reason) => reasonView(reason, townId, bead.id)),
   };
 }

@@ -1,6 +1,6 @@
 import { oldestPendingAge } from "../domain/queue";
 import { INVARIANTS } from "../domain/invariants";
-import { AGENT_STATUSES, BEAD_STATUSES } from "../domain/model";
+import { AGENT_STATUSES, BEAD_STATUSES, PAUSERS } from "../domain/model";
 import { renderPrometheus } from "../observability/prometheus";
 import { livenessOf } from "../tick/liveness";
 import type { ShellDues } from "../tick/owed";
@@ -28,6 +28,7 @@ export function townMetrics(runtime: TownRuntime, now: number, alarm: Wake | nul
     owedStops: [...state.owedStops()].length,
     alertsPending: store.alerts.size(),
     breakerOpen: state.town.breaker.status === "closed" ? 0 : 1,
+    paused: PAUSERS.map((by) => [{ by }, state.town.paused?.by === by ? 1 : 0]),
     invariantViolationsOpen: Object.keys(INVARIANTS).map((invariant) => [{ invariant }, violationsOpen[invariant] ?? 0]),
     agents: AGENT_STATUSES.map((status) => [{ status }, agents[status]]),
     beads: BEAD_STATUSES.map((status) => [{ status }, beads[status]]),

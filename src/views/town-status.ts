@@ -41,6 +41,8 @@ function alarmStatus(runtime: TownRuntime, now: number, alarm: Wake | null, seen
       oldestPendingAgeMs: oldestPendingAge(queue.oldestPendingAt, now),
       dead: queue.dead,
     },
+    // Null, or who paused the town, when and why: nothing is dispatched while it lasts.
+    paused: town.paused,
     outbox: { pending: store.outbox.size() },
     // Containers the town asked to stop and the service has not confirmed: asked for again until it does.
     owedStops: owedStops(state),

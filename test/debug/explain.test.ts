@@ -18,7 +18,11 @@ describe("explain", () => {
     await sling(town, { id: "waiting", title: "Waiting" });
     await tick(town);
 
-    expect((await explain(town, "blocked")).reasons).toContainEqual({ code: "blocked", message: "blocked by first (in_progress)" });
+    expect((await explain(town, "blocked")).reasons).toContainEqual({
+      code: "blocked",
+      message: "blocked by first (in_progress) (edit its blockers to change that)",
+      command: `PATCH /api/towns/${town.townId}/beads/blocked`,
+    });
     expect(codes(await explain(town, "held"))).toContain("held");
     const waiting = await explain(town, "waiting");
     expect(waiting.reasons).toContainEqual(expect.objectContaining({ code: "no_agent", message: expect.stringContaining("at its cap of 1") }));

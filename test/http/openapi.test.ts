@@ -26,6 +26,17 @@ const EXAMPLES: Record<string, { valid: unknown; invalid: unknown }> = {
   "POST /api/towns/{townId}/agent-token": { valid: {}, invalid: { token: "mine" } },
   "POST /api/towns/{townId}/debug/events/{seq}/retry": { valid: {}, invalid: { now: true } },
   "POST /api/towns/{townId}/debug/events/{seq}/discard": { valid: {}, invalid: { reason: "x" } },
+  "POST /api/towns/{townId}/beads/{beadId}/retry": { valid: {}, invalid: { attempts: 0 } },
+  "POST /api/towns/{townId}/beads/{beadId}/hold": { valid: { reason: "waiting for a design" }, invalid: { reason: 7 } },
+  "POST /api/towns/{townId}/beads/{beadId}/release": { valid: {}, invalid: { held: false } },
+  "POST /api/towns/{townId}/beads/{beadId}/requeue": { valid: { reason: "its agent is wedged" }, invalid: { force: true } },
+  "PATCH /api/towns/{townId}/beads/{beadId}": { valid: { priority: 0, blockedBy: ["b2"] }, invalid: { priority: 7 } },
+  "POST /api/towns/{townId}/beads/bulk": {
+    valid: { action: "retry", filter: { status: "failed" } },
+    invalid: { action: "delete", filter: { status: "failed" } },
+  },
+  "POST /api/towns/{townId}/pause": { valid: { reason: "incident 42" }, invalid: {} },
+  "POST /api/towns/{townId}/resume": { valid: {}, invalid: { reason: "over" } },
   "POST /api/towns/{townId}/debug/replay-events": {
     valid: { from: "2100-01-01T00:00:00Z", to: "2100-01-01T01:00:00Z" },
     invalid: { from: "2100-01-01T00:00:00Z" },

@@ -33,8 +33,8 @@ describe("a route handler's context", () => {
       route({
         ...declared,
         method: "GET",
-        // @ts-expect-error -- :rigId is not one of PATH_PARAMS
-        path: "/api/towns/:townId/rigs/:rigId",
+        // @ts-expect-error -- :shardId is not one of PATH_PARAMS
+        path: "/api/towns/:townId/shards/:shardId",
         handle: async () => new Response(null),
       }),
       route({
@@ -45,6 +45,6 @@ describe("a route handler's context", () => {
         handle: async ({ town }) => new Response(String(town)),
       }),
     ];
-    expect(routes.map((r) => r.path)).toEqual(["/api/towns/:townId/status", "/api/towns/:townId/rigs/:rigId", "/api/towns"]);
+    expect(routes.map((r) => r.path)).toEqual(["/api/towns/:townId/status", "/api/towns/:townId/shards/:shardId", "/api/towns"]);
   });
 });

@@ -52,7 +52,11 @@ describe("what is stuck (the town's stuckWork)", () => {
     // The same reasons as the explain route gives, bead by bead.
     for (const bead of [...failed, ...waiting]) expect(bead.reasons, bead.id).toEqual((await explain(town, bead.id)).reasons);
     expect(waiting.find((b: any) => b.id === "held").reasons).toContainEqual(expect.objectContaining({ code: "held" }));
-    expect(waiting.find((b: any) => b.id === "behind-held").reasons).toContainEqual({ code: "blocked", message: "blocked by held (open)" });
+    expect(waiting.find((b: any) => b.id === "behind-held").reasons).toContainEqual({
+      code: "blocked",
+      message: "blocked by held (open) (edit its blockers to change that)",
+      command: `PATCH /api/towns/${town.townId}/beads/behind-held`,
+    });
     expect(failed[0].reasons).toContainEqual(expect.objectContaining({ code: "failed" }));
   });
 

@@ -26,7 +26,7 @@ export function beadHolds(plan: Plan, bead: Bead): Hold[] {
   if (bead.held) holds.push({ code: "held", message: "the bead is held; release it to dispatch it" });
   const blockers = bead.blockedBy.filter((id) => state.bead(id)?.status !== "closed");
   if (blockers.length > 0) {
-    holds.push({ code: "blocked", message: `blocked by ${blockers.map((id) => describe(plan, id)).join(", ")}` });
+    holds.push({ code: "blocked", message: `blocked by ${blockers.map((id) => describe(plan, id)).join(", ")} (edit its blockers to change that)` });
   }
   const owing = [...state.agentsOwingStopFor(bead.id)];
   if (owing.length > 0) {
@@ -37,7 +37,10 @@ export function beadHolds(plan: Plan, bead: Bead): Hold[] {
     });
   }
   if (bead.dispatchAttempts >= config.maxDispatchAttempts) {
-    holds.push({ code: "attempts_exhausted", message: `${bead.dispatchAttempts} of ${config.maxDispatchAttempts} dispatch attempts used` });
+    holds.push({
+      code: "attempts_exhausted",
+      message: `${bead.dispatchAttempts} of ${config.maxDispatchAttempts} dispatch attempts used: the next tick fails it (then retry it)`,
+    });
   } else {
     const until = backoffEnd(bead, config);
     if (until !== null && now < until) {
