@@ -27,9 +27,11 @@ export function stateSummary(state: TownState) {
       type: b.type,
       status: b.status,
       assignee: b.assignee,
+      priority: b.priority,
       dispatchAttempts: b.dispatchAttempts,
       lastDispatchAt: b.lastDispatchAt,
       held: b.held,
+      blockedBy: b.blockedBy,
     }))
     .sort((a, b) => (a.id < b.id ? -1 : 1));
   const finished = { closed: state.countWith("closed"), failed: state.countWith("failed") };
@@ -37,5 +39,5 @@ export function stateSummary(state: TownState) {
     finished.closed += byStatus.closed;
     finished.failed += byStatus.failed;
   }
-  return { breaker: state.town.breaker.status, agents, beads, finishedBeads: finished };
+  return { breaker: state.town.breaker.status, paused: state.town.paused?.by ?? null, agents, beads, finishedBeads: finished };
 }

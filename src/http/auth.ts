@@ -69,6 +69,11 @@ export async function requireScope(request: Request, env: Env, scope: Scope, fal
   if (!token) throw new HttpError(401, "missing_token", `send "Authorization: Bearer <token>" with ${article(scope)} token`);
   const held = await scopeOf(token, env);
   if (held === null) {
+    // A town's agent token is a valid token of another scope: the wrong scope (403), not a bad token.
+    const claimed = agentTokenTown(token);
+    if (claimed !== null && (await env.TOWN.getByName(claimed).verifyAgentToken(token))) {
+      throw new HttpError(403, "insufficient_scope", `this route needs ${article(scope)} token; the token sent is the agent token of town ${claimed}`);
+    }
     const configured = ACCEPTED[scope].some((s) => env[TOKEN_VARS[s]]);
     throw new HttpError(
       401,

@@ -68,9 +68,11 @@ export function beadHistory(
   if (!bead) return beadNotFound(beadId);
   const cap = Math.min(limit ?? DEFAULT_HISTORY_ENTRIES, MAX_HISTORY_ENTRIES);
   const to = isFinished(bead) ? Math.min(now, bead.updatedAt + AFTERMATH_MS) : now;
-  const entries: HistoryEntry[] = [];
+  // Each entry with its place in the log: an event's seq, a tick's actions just after the events logged before it ran.
+  const entries: Array<{ entry: HistoryEntry; position: number }> = [];
+  const fromLog = (event: StoredEvent) => entries.push({ entry: eventEntry(event), position: event.seq });
 
-  for (const event of store.events.namingBead(beadId, MAX_HISTORY_ENTRIES)) entries.push(eventEntry(event));
+  for (const event of store.events.namingBead(beadId, MAX_HISTORY_ENTRIES)) fromLog(event);
 
   // The dispatches of the bead, then every action on it or on the agent of a dispatch, generation by generation.
   const ticks = store.ticks.actionsNaming({ beads: [beadId], agents: [] }, bead.createdAt, to, MAX_TICKS);
@@ -86,16 +88,16 @@ export function beadHistory(
   const agentTicks = agents.length > 0 ? store.ticks.actionsNaming({ beads: [beadId], agents }, bead.createdAt, to, MAX_TICKS) : ticks;
   for (const tick of agentTicks) {
     for (const action of tick.actions as RecordedAction[]) {
-      if (concerns(action, beadId, dispatches)) entries.push(actionEntry(tick, action));
+      if (concerns(action, beadId, dispatches)) entries.push({ entry: actionEntry(tick, action), position: (tick.logSeq ?? 0) + 0.5 });
     }
   }
   for (const { agentId, generation, afterSeq } of dispatches.values()) {
-    for (const event of store.events.ofGeneration(agentId, generation, afterSeq, to, MAX_HISTORY_ENTRIES)) entries.push(eventEntry(event));
+    for (const event of store.events.ofGeneration(agentId, generation, afterSeq, to, MAX_HISTORY_ENTRIES)) fromLog(event);
   }
 
-  entries.sort((a, b) => a.at - b.at || order(a) - order(b));
+  entries.sort((a, b) => a.entry.at - b.entry.at || a.position - b.position);
   const truncated = entries.length > cap;
-  return ok({ beadId, entries: truncated ? entries.slice(-cap) : entries, truncated });
+  return ok({ beadId, entries: (truncated ? entries.slice(-cap) : entries).map(({ entry }) => entry), truncated });
 }
 
 /** An action as a tick recorded it. */
@@ -162,9 +164,6 @@ function eventEntry(event: StoredEvent): HistoryEntry {
     details: { ...payload, eventId: shownEventId(event.eventId).eventId },
   };
 }
-
-/** Within one moment: what was asked, then what was reported, what the rules did, what the calls returned. */
-const order = (entry: HistoryEntry): number => ({ command: 0, event: 1, action: 2, effect: 3 })[entry.kind];
 
 function parsed(text: string): Record<string, unknown> {
   try {

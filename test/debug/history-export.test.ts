@@ -136,7 +136,7 @@ describe("GET /api/towns/:townId/debug/history", () => {
     const now = await town.stub.testNow();
     const window = `from=${now}&to=${now}`;
     expect((await exportHistory(town, window, TOKENS.read)).status).toBe(403);
-    expect((await exportHistory(town, window, town.agentToken)).status).toBe(401);
+    expect((await exportHistory(town, window, town.agentToken)).status).toBe(403);
     expect((await exportHistory(town, window, "nope")).status).toBe(401);
     expect((await exportHistory(town, window, TOKENS.debug)).status).toBe(200);
     expect((await exportHistory(town, window, TOKENS.admin)).status).toBe(200);

@@ -87,7 +87,7 @@ describe("debug route validation", () => {
     const body = { from: "2100-01-01T00:00:00Z", to: "2100-01-01T00:00:00Z" };
     expect((await replay(town, body, TOKENS.read)).status).toBe(403);
     expect((await replay(town, body, "nope")).status).toBe(401);
-    expect((await replay(town, body, town.agentToken)).status).toBe(401);
+    expect((await replay(town, body, town.agentToken)).status).toBe(403);
     expect((await replay(uniqueTownId("missing"), body)).status).toBe(404);
     expect((await api("POST", `/api/towns/${town.townId}/debug/reconcile-dry-run`, { token: TOKENS.read })).status).toBe(403);
     expect((await api("POST", `/api/towns/${town.townId}/debug/reconcile-dry-run`, { token: TOKENS.debug, body: { surprise: 1 } })).status).toBe(400);

@@ -21,8 +21,11 @@ describe("isolation between towns", () => {
       ).status,
     ).toBe(403);
     expect((await heartbeat({ ...b, agentToken: a.agentToken }, "web:polecat:1", { generation: 1 })).status).toBe(403);
+    // An agent token is not an operator token: the wrong scope for B's reads, and no door into B's data.
     for (const path of ["status", "ticks", "metrics", "beads/work-b"]) {
-      expect((await api("GET", `/api/towns/${b.townId}/${path}`, { token: a.agentToken })).status, path).toBe(401);
+      const refused = await api("GET", `/api/towns/${b.townId}/${path}`, { token: a.agentToken });
+      expect(refused.status, path).toBe(403);
+      expect(JSON.stringify(refused.body)).not.toContain("work-b");
     }
     // A's ids mean nothing in B: not found, never A's data.
     const lookup = await api("GET", `/api/towns/${b.townId}/beads/secret-a`, { token: TOKENS.read });

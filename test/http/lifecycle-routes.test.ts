@@ -63,7 +63,7 @@ describe("DELETE /api/towns/:townId", () => {
     const town = await createTown();
     expectError(await api("DELETE", `/api/towns/${town.townId}`, { token: TOKENS.read }), 403, "insufficient_scope");
     expectError(await api("DELETE", `/api/towns/${town.townId}`, { token: TOKENS.debug }), 403, "insufficient_scope");
-    expectError(await api("DELETE", `/api/towns/${town.townId}`, { token: town.agentToken }), 401, "invalid_token");
+    expectError(await api("DELETE", `/api/towns/${town.townId}`, { token: town.agentToken }), 403, "insufficient_scope");
     expectError(await api("DELETE", `/api/towns/${uniqueTownId("missing")}`, { token: TOKENS.admin }), 404, "town_not_found");
     expect((await status(town)).townId).toBe(town.townId);
   });
@@ -86,7 +86,7 @@ describe("POST /api/towns/:townId/agent-token", () => {
   it("needs the admin token and answers 404 for an unknown town", async () => {
     const town = await createTown();
     expectError(await api("POST", `/api/towns/${town.townId}/agent-token`, { token: TOKENS.debug, body: {} }), 403, "insufficient_scope");
-    expectError(await api("POST", `/api/towns/${town.townId}/agent-token`, { token: town.agentToken, body: {} }), 401, "invalid_token");
+    expectError(await api("POST", `/api/towns/${town.townId}/agent-token`, { token: town.agentToken, body: {} }), 403, "insufficient_scope");
     expectError(await api("POST", `/api/towns/${uniqueTownId("missing")}/agent-token`, { token: TOKENS.admin, body: {} }), 404, "town_not_found");
     // The token in use still works: nothing was rotated.
     expect(

@@ -131,7 +131,7 @@ describe("Prometheus metrics", () => {
 
   it("requires a read token", async () => {
     expect((await api("GET", `/api/towns/${town.townId}/metrics`)).status).toBe(401);
-    expect((await api("GET", `/api/towns/${town.townId}/metrics`, { token: town.agentToken })).status).toBe(401);
+    expect((await api("GET", `/api/towns/${town.townId}/metrics`, { token: town.agentToken })).status).toBe(403);
     expect((await api("GET", `/api/towns/${town.townId}/ticks`, { token: "wrong" })).status).toBe(401);
   });
 });
