@@ -29,11 +29,15 @@ export function runCommands(runtime: TownRuntime, commands: readonly Command[], 
       commands.map(({ eventId, body }) => toNewEvent(eventId, body, now)),
       now,
     );
-    commands.forEach(({ eventId, body }, i) => {
-      const outcome = applyEvent(runtime.state, { ...body, seq: logged[i]!.seq, eventId, createdAt: now }, now);
+    const seqOf = new Map(logged.map((row) => [row.eventId, row.seq]));
+    for (const { eventId, body } of commands) {
+      const seq = seqOf.get(eventId);
+      // The town's own ids are new for each command: one already in the log would be applied twice.
+      if (seq === undefined) throw new Error(`command ${body.type} ${eventId} is in the log already`);
+      const outcome = applyEvent(runtime.state, { ...body, seq, eventId, createdAt: now }, now);
       // Commands are checked first, so an ignored one means the check and the domain disagree: a bug.
       if (!outcome.applied) throw new Error(`command ${body.type} was not applied: ${outcome.ignored}`);
-    });
+    }
     persistChanges(runtime);
     alsoStore?.();
   });
