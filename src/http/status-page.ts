@@ -11,6 +11,8 @@ const STUCK_ON_PAGE = 20;
 export interface PageOptions {
   /** Where the repository's docs/runbooks/ can be read (RUNBOOKS_URL); without it, the page names the file. */
   readonly runbooksUrl?: string | undefined;
+  /** The Worker's address, for the commands the page offers to copy (default: a placeholder). */
+  readonly origin?: string;
 }
 
 /**
@@ -35,7 +37,7 @@ export async function statusPage({
     return new Response(null, { status: 303, headers: { location: url.pathname, "set-cookie": cookie } });
   }
   const [status, history, stuck] = await Promise.all([town.status(), town.ticks({}), town.stuckWork(STUCK_ON_PAGE)]);
-  const page = renderStatusPage(unwrap(status), unwrap(history).ticks, unwrap(stuck), { runbooksUrl: env.RUNBOOKS_URL });
+  const page = renderStatusPage(unwrap(status), unwrap(history).ticks, unwrap(stuck), { runbooksUrl: env.RUNBOOKS_URL, origin: url.origin });
   return new Response(page, {
     headers: {
       "content-type": "text/html; charset=utf-8",
@@ -91,12 +93,15 @@ ul.stuck{list-style:none;margin:0;padding:0;display:flex;flex-direction:column;g
 ul.stuck>li{background:#fff;border:1px solid #dde1e8;border-left:4px solid #e0a800;border-radius:6px;padding:6px 10px}
 ul.stuck>li[data-kind="failed"]{border-left-color:#d9534f}.stuck .meta{color:#5b6475;font-size:12px}
 ul.reasons{margin:4px 0 0;padding-left:18px}.reasons code{background:#eef1f5;border-radius:3px;padding:0 3px}
+.failure{margin:4px 0 0;color:#8a1f1b}.command{display:block;margin:2px 0 0;white-space:pre-wrap;word-break:break-all;user-select:all}
+.paused{background:#fff4e5;border:1px solid #e0a800;border-radius:6px;padding:8px 12px;margin:8px 0}
 </style>
 </head>
 <body>
 <h1>Town <span data-metric="townId">${esc(status.townId)}</span></h1>
 <p class="sub">As of ${esc(time(status.now))} · next tick ${esc(time(status.alarm.nextFireAt))} (${esc(status.alarm.reason)}) · refreshes every 10 s</p>
-${stuckSection(status.townId, stuck, status.queue.dead)}
+${pausedBanner(status, options.origin)}
+${stuckSection(status.townId, stuck, status.queue.dead, options.origin)}
 <section><h2>Health</h2><div class="metrics">
 ${metric("violations.open", "open violations", status.violations.open, status.violations.open > 0)}
 ${metric("queue.pending", "pending events", status.queue.pending, status.queue.pending > 50)}
@@ -123,7 +128,7 @@ ${chart("queue-depth", "Pending event queue depth — alert above 50", ticks, (t
  * the calls that tell more. The links are API routes, which take the token in a header, not the page's
  * cookie: the page says so rather than hand the token to every link.
  */
-function stuckSection(townId: string, stuck: StuckWork, deadLetters: number): string {
+function stuckSection(townId: string, stuck: StuckWork, deadLetters: number, origin = ORIGIN_PLACEHOLDER): string {
   const api = `/api/towns/${encodeURIComponent(townId)}`;
   const deadLettersHref = `${api}/debug/events?status=dead`;
   const item = (bead: StuckBead, kind: "failed" | "waiting") => {
@@ -132,14 +137,21 @@ function stuckSection(townId: string, stuck: StuckWork, deadLetters: number): st
     const reasons = bead.reasons
       .map(
         (r) =>
-          `<li data-reason="${esc(r.code)}"><code>${esc(r.code)}</code> ${esc(r.message)}${r.until === undefined ? "" : ` (until ${esc(time(r.until))})`}</li>`,
+          `<li data-reason="${esc(r.code)}"><code>${esc(r.code)}</code> ${esc(r.message)}${r.until === undefined ? "" : ` (until ${esc(time(r.until))})`}${
+            r.command ? `<code class="command" data-command="${esc(r.command)}">${esc(curl(r.command, origin))}</code>` : ""
+          }</li>`,
       )
       .join("");
+    const failure = bead.lastFailure
+      ? `<p class="failure" data-failure="${esc(bead.lastFailure.code)}">${bead.status === "failed" ? "Failed" : "Last attempt failed"}: <code>${esc(bead.lastFailure.code)}</code> ${esc(bead.lastFailure.message)}${
+          bead.lastFailure.agentId ? ` (agent ${esc(bead.lastFailure.agentId)}, generation ${esc(bead.lastFailure.generation)})` : ""
+        } at ${esc(time(bead.lastFailure.at))}</p>`
+      : "";
     return `<li data-bead="${esc(bead.id)}" data-kind="${kind}">
 <div><b><a data-link="bead" href="${esc(beadHref)}">${esc(bead.id)}</a></b> ${esc(bead.title)}
 <span class="meta">· ${esc(bead.type.replace(/_/g, " "))}${bead.rigId ? ` in ${esc(bead.rigId)}` : ""} · ${esc(when)} · ${esc(bead.dispatchAttempts)} dispatch attempt(s)
 · <a data-link="explain" href="${esc(beadHref)}/explain">explain</a> · <a data-link="dead-letters" href="${esc(deadLettersHref)}">dead letters</a></span></div>
-<ul class="reasons">${reasons}</ul></li>`;
+${failure}<ul class="reasons">${reasons}</ul></li>`;
   };
   const list = (kind: "failed" | "waiting", beads: readonly StuckBead[], none: string) =>
     beads.length === 0
@@ -154,6 +166,29 @@ ${list("failed", stuck.failed, "No bead has failed.")}
 <h3>Waiting (<span data-metric="stuck.waiting">${esc(stuck.waiting.length)}</span>${stuck.moreWaiting ? "+" : ""})</h3>
 ${list("waiting", stuck.waiting, "Nothing is waiting: every open or in-progress bead is moving.")}
 </section>`;
+}
+
+/** Where the Worker is, when the page does not know (tests render it without a request). */
+const ORIGIN_PLACEHOLDER = "https://<worker>";
+
+/**
+ * A command to copy: the exact request, with the admin token left to the operator's shell. The page
+ * holds only the read token; offering forms would mean handing it the admin token (and guarding every
+ * form against cross-site posts), where a command to paste keeps the admin token where it was.
+ */
+function curl(command: string, origin: string): string {
+  const [method, path] = command.split(" ") as [string, string];
+  const body = method === "PATCH" ? ` -d '{"blockedBy":[]}'` : method === "PUT" ? ` -d '{"config":{"maxPolecatsPerRig":10}}'` : "";
+  return `curl -X ${method} -H "Authorization: Bearer $ADMIN_TOKEN" ${origin}${path}${body}`;
+}
+
+/** While the town is paused: who, since when, why, and the command that resumes it. */
+function pausedBanner(status: AlarmStatus, origin = ORIGIN_PLACEHOLDER): string {
+  const paused = status.paused;
+  if (!paused) return "";
+  const resume = `POST /api/towns/${encodeURIComponent(status.townId)}/resume`;
+  return `<section class="paused" id="paused" data-paused-by="${esc(paused.by)}"><b>Paused</b> by ${esc(paused.by)} at ${esc(time(paused.at))}: ${esc(paused.reason)}. Nothing is dispatched until it is resumed;
+everything else goes on.<code class="command" data-command="${esc(resume)}">${esc(curl(resume, origin))}</code></section>`;
 }
 
 /** A violation's runbook: a link under RUNBOOKS_URL, or (not configured) the file in the repository. */

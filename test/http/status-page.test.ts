@@ -93,6 +93,22 @@ describe("what is stuck (the town's stuckWork)", () => {
 });
 
 describe("the status page", () => {
+  it("says why a failed bead failed, offers the command that retries it, and shows a pause with the command that resumes it", async () => {
+    const town = await troubledTown();
+    await api("POST", `/api/towns/${town.townId}/pause`, { token: TOKENS.admin, body: { reason: "incident <42>" } });
+    const html = (await page(town)).body;
+    // doomed was cancelled as failed: its card says so, and the retry it takes, to copy with the admin token.
+    expect(html).toMatch(/data-bead="doomed" data-kind="failed">[\s\S]*?data-failure="cancelled"/);
+    expect(html).toContain(`data-command="POST /api/towns/${town.townId}/beads/doomed/retry"`);
+    expect(html).toContain(`curl -X POST -H &quot;Authorization: Bearer $ADMIN_TOKEN&quot; https://town.test/api/towns/${town.townId}/beads/doomed/retry`);
+    expect(html).toContain(`data-command="POST /api/towns/${town.townId}/beads/held/release"`);
+    // The pause, first, escaped like every stored text, with its resume.
+    expect(html).toContain('id="paused" data-paused-by="operator"');
+    expect(html).toContain("incident &lt;42&gt;");
+    expect(html.indexOf('id="paused"')).toBeLessThan(html.indexOf('id="stuck"'));
+    expect(html).toContain(`data-command="POST /api/towns/${town.townId}/resume"`);
+  });
+
   it("shows what is stuck first, with reasons and links that answer with the token", async () => {
     const town = await troubledTown();
     const response = await page(town);
