@@ -52,6 +52,7 @@ async function main() {
   const started = Date.now();
   let killed = false;
   let released = false;
+  let retried = false;
   let quietFor = 0;
   for (;;) {
     const elapsed = Math.round((Date.now() - started) / 1000);
@@ -70,32 +71,38 @@ async function main() {
         killed = true;
       }
     }
-    // Halfway, the held bead is no longer held: release it by slinging its successor.
+    // Halfway, the held bead may go: an operator releases it.
     if (!released && elapsed >= 20) {
-      await call("POST", `/api/towns/${town}/beads`, tokens.admin, {
-        id: "cleanup-now",
-        rigId: "api",
-        title: "Remove the v1 session API (go)",
-        priority: 3,
-        blockedBy: ["session-api"],
-      });
-      await call("POST", `/api/towns/${town}/beads/cleanup/cancel`, tokens.admin, { status: "closed" });
-      process.stdout.write(`\n  ↳ the held 'cleanup' was replaced by 'cleanup-now'.\n`);
+      await call("POST", `/api/towns/${town}/beads/cleanup/release`, tokens.admin, {});
+      process.stdout.write(`\n  ↳ released the held 'cleanup' (POST …/beads/cleanup/release); it waits for its blocker session-api.\n`);
       released = true;
     }
     // Done when nothing is in flight for a few seconds: what is still open then is waiting on something.
     quietFor = b.in_progress + b.in_review + status.queue.pending === 0 ? quietFor + 1 : 0;
-    if ((released && quietFor >= 5) || elapsed >= timeoutS) break;
+    if (released && quietFor >= 5 && !retried) {
+      retried = true;
+      quietFor = 0;
+      // The failed issues, and why each failed, then one retry of them all.
+      const failed = await call("GET", `/api/towns/${town}/beads?status=failed&type=issue`, tokens.read);
+      if (failed.beads.length > 0) {
+        process.stdout.write(`\n  ↳ ${failed.beads.length} issue(s) failed:\n`);
+        for (const f of failed.beads)
+          process.stdout.write(`      ${f.id}: ${f.lastFailure ? `${f.lastFailure.code} — ${f.lastFailure.message}` : "no reason recorded"}\n`);
+        const retry = await call("POST", `/api/towns/${town}/beads/bulk`, tokens.admin, { action: "retry", filter: { status: "failed", type: "issue" } });
+        process.stdout.write(`  ↳ retried ${retry.applied} of them (POST …/beads/bulk {"action":"retry"}).\n`);
+      }
+    }
+    if ((retried && quietFor >= 5) || elapsed >= timeoutS) break;
     await sleep(1_000);
   }
   const final = await call("GET", `/api/towns/${town}/status`, tokens.read);
   console.log(
     `\n\nDone: ${final.beads.closed} beads closed (issues and their merge requests), ${final.beads.failed} failed, ${final.totals.ticks} ticks, ${final.violations.open} open violations.`,
   );
-  console.log("(Simulated agents fail 15% of their runs: a failed issue stays failed, a failed review reopens its issue for another try.)");
+  console.log("(Simulated agents fail 15% of their runs: a failed review reopens its issue for another try; the demo retried its failed issues once.)");
   if (openBeads(final) > 0) {
     console.log("\nStill open, and why (GET …/beads/:id/explain):");
-    for (const bead of [...beads.map((b) => b.id), "cleanup-now", "login-release"]) {
+    for (const bead of [...beads.map((b) => b.id), "login-release"]) {
       const why = await call("GET", `/api/towns/${town}/beads/${bead}/explain`, tokens.read);
       if (why.status === "open") console.log(`  ${bead}: ${why.reasons.map((r: { message: string }) => r.message).join("; ")}`);
     }
@@ -107,6 +114,10 @@ Look at:
   tick history     curl -s "${base}/api/towns/${town}/ticks?format=csv" -H "Authorization: Bearer ${tokens.read}"
   metrics          curl -s ${base}/api/towns/${town}/metrics -H "Authorization: Bearer ${tokens.read}"
   why a bead       curl -s ${base}/api/towns/${town}/beads/onboarding/explain -H "Authorization: Bearer ${tokens.read}"
+  a bead's story   curl -s ${base}/api/towns/${town}/beads/onboarding/history -H "Authorization: Bearer ${tokens.read}"
+  failed beads     curl -s "${base}/api/towns/${town}/beads?status=failed" -H "Authorization: Bearer ${tokens.read}"
+  retry them       curl -s -X POST ${base}/api/towns/${town}/beads/bulk -H "Authorization: Bearer ${tokens.admin}" -d '{"action":"retry","filter":{"status":"failed","type":"issue"}}'
+  pause the town   curl -s -X POST ${base}/api/towns/${town}/pause -H "Authorization: Bearer ${tokens.admin}" -d '{"reason":"looking into it"}'
   dry run          curl -s -X POST ${base}/api/towns/${town}/debug/reconcile-dry-run -H "Authorization: Bearer ${tokens.debug}"
   API description  ${base}/api/openapi.json
   agent token      ${agentToken}`);

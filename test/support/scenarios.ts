@@ -107,6 +107,7 @@ async function demoWave(town: TestTown, wave: number): Promise<void> {
   const started = await town.stub.testNow();
   let killed = false;
   let released = false;
+  let retried = false;
   let quietFor = 0;
   for (;;) {
     const elapsed = (await town.stub.testNow()) - started;
@@ -118,15 +119,21 @@ async function demoWave(town: TestTown, wave: number): Promise<void> {
         killed = true;
       }
     }
-    // The held bead is replaced by one that may go.
+    // The held bead may go now.
     if (!released && elapsed >= 20_000) {
-      await sling(town, { id: id("cleanup-now"), rigId: "api", title: "Remove the v1 session API (go)", priority: 3, blockedBy: [id("session-api")] });
-      await admin("POST", `/beads/${id("cleanup")}/cancel`, { status: "closed" });
+      expect((await admin("POST", `/beads/${id("cleanup")}/release`, {})).status).toBe(202);
       released = true;
     }
     const now = await status(town);
     quietFor = now.beads.in_progress + now.beads.in_review + now.queue.pending === 0 ? quietFor + 1 : 0;
-    if ((released && quietFor >= 5) || elapsed >= 180_000) return;
+    // Once quiet, the failed issues of this wave are retried, once.
+    if (released && quietFor >= 5 && !retried) {
+      const failed = DEMO_BEADS.map((b) => id(b.id));
+      expect((await admin("POST", "/beads/bulk", { action: "retry", filter: { ids: failed } })).status).toBe(202);
+      retried = true;
+      quietFor = 0;
+    }
+    if ((retried && quietFor >= 5) || elapsed >= 240_000) return;
     await runAlarmsUntil(town, started + elapsed + 1_000);
   }
 }
