@@ -70,6 +70,9 @@ export function seedFinished(store: TownStore, batch: SeedBatch, profile: Histor
     const rigId = `rig-${i % rigs}` as RigId;
     const id = `done-${i}` as BeadId;
     const blockedBy = i % 10 === 9 && i > 0 ? [`done-${i - 1}` as BeadId] : [];
+    // One in twenty failed (its review failed too): what a listing of failed beads pages through.
+    const failed = i % 20 === 19;
+    const lastFailure = failed ? { at, code: "agent_failed" as const, message: "the tests did not pass", rule: null, agentId: null, generation: 1 } : null;
     beads.push(
       newBead(
         {
@@ -78,7 +81,8 @@ export function seedFinished(store: TownStore, batch: SeedBatch, profile: Histor
           type: "issue",
           title: titleOf(i),
           priority: i % 5,
-          status: "closed",
+          status: failed ? "failed" : "closed",
+          lastFailure,
           blockedBy,
           dispatchAttempts: 1,
           lastDispatchAt: started,
@@ -94,8 +98,9 @@ export function seedFinished(store: TownStore, batch: SeedBatch, profile: Histor
           type: "merge_request",
           title: `Merge: ${titleOf(i)}`,
           priority: i % 5,
-          status: "closed",
-          merged: true,
+          status: failed ? "failed" : "closed",
+          merged: !failed,
+          lastFailure,
           sourceBeadId: id,
           branch: `agents/${id}`,
           prUrl: `https://git.example/rig-${i % rigs}/pull/${i}`,

@@ -306,6 +306,7 @@ async function main() {
     within("memory of the state", small.memory, large.memory);
     within("snapshot bytes", small.snapshotBytes, large.snapshotBytes);
     within("snapshot time", small.snapshotMs.median, large.snapshotMs.median);
+    within("a page of 100 failed beads", small.listFailed.median, large.listFailed.median);
     log(`| lifetime: cold load at ${fmt(large.finished, 0)} finished ≤ 100 ms | ${fmt(large.cold.median, 2)} ms | ${check(large.cold.median <= 100)} |`);
     log();
     writeFileSync(new URL("./RESULTS.md", import.meta.url), `${lines.join("\n")}\n`);
@@ -350,6 +351,8 @@ interface LifetimeRow {
   snapshotBytes: number;
   snapshotMs: Stats;
   storage: { bytes: number; rows: Record<string, number> };
+  /** A page of 100 failed beads (GET …/beads?status=failed), in the object. */
+  listFailed: Stats;
 }
 
 /** Finished-bead histories behind a town of 1,000 agents and 10,000 live beads (BENCH_LIFETIME overrides the sizes). */
@@ -405,6 +408,10 @@ async function measureLifetime(bench: Bench, log: (line?: string) => void, progr
       const load = await bench(town, "cold-load");
       if (i >= WARMUP) cold.push(load.ms);
     }
+    // A page of failed beads, read by index: its cost must follow the page, not the history behind it.
+    const listed = await bench(town, "list-failed", { limit: 100, runs: WARMUP + RUNS });
+    if (listed.beads !== 100) throw new Error(`expected a page of 100 failed beads, got ${listed.beads}`);
+    const listFailed = stats((listed.times as number[]).slice(WARMUP));
     const workingSet = await bench(town, "working-set");
     const storage = (await bench(town, "storage")) as LifetimeRow["storage"];
     rows.push({
@@ -417,6 +424,7 @@ async function measureLifetime(bench: Bench, log: (line?: string) => void, progr
       snapshotBytes,
       snapshotMs: stats(snapshotMs),
       storage,
+      listFailed,
     });
     await letGo(bench, town);
   }
@@ -450,6 +458,14 @@ async function measureLifetime(bench: Bench, log: (line?: string) => void, progr
   log(
     `| ${fmt(last.finished, 0)} ÷ ${fmt(first.finished, 0)} | ${fmt(last.steady.median / first.steady.median, 2)} × | ${fmt(last.busy.median / first.busy.median, 2)} × | ${fmt(last.alarm.median / first.alarm.median, 2)} × | ${fmt(last.cold.median / first.cold.median, 2)} × | ${fmt(last.memory / first.memory, 2)} × | ${fmt(last.snapshotBytes / first.snapshotBytes, 2)} × | ${fmt(last.snapshotMs.median / first.snapshotMs.median, 2)} × | ${fmt(last.storage.bytes / first.storage.bytes, 1)} × |`,
   );
+  log();
+  log("A page of 100 failed beads, newest change first, as `GET …/beads?status=failed&limit=100` reads it (one in twenty seeded issues");
+  log("failed, with its merge request), in the object, ms:");
+  log();
+  log("| finished beads | page of 100 failed: median | p95 |");
+  log("|---|---|---|");
+  for (const r of rows) log(`| ${fmt(r.finished, 0)} | ${fmt(r.listFailed.median, 2)} | ${fmt(r.listFailed.p95, 2)} |`);
+  log(`| ${fmt(last.finished, 0)} ÷ ${fmt(first.finished, 0)} | ${fmt(last.listFailed.median / first.listFailed.median, 2)} × | |`);
   log();
   log("Rows per table:");
   log();

@@ -22,6 +22,7 @@ import { syntheticTown } from "./synthetic";
 
 export { TownRegistry } from "./fleet-registry";
 import { runFleetBench } from "./fleet-worker";
+import { listBeads } from "../src/views/listings";
 
 /** Cold loads measured by constructors, by town (module state survives an object reset). */
 const coldLoads = new Map<string, number>();
@@ -164,6 +165,25 @@ export class TownDO extends ProductionTownDO {
     );
     this.seededFinished = finished;
     return { ms: performance.now() - started };
+  }
+
+  /**
+   * A page of failed beads as `GET …/beads?status=failed&limit=` answers it: `runs` samples, each the
+   * mean of 20 listings (one takes well under the clock's millisecond).
+   */
+  async benchListFailed(limit: number, runs: number) {
+    const times: number[] = [];
+    let beads = 0;
+    for (let i = 0; i < runs; i++) {
+      const started = performance.now();
+      for (let j = 0; j < 20; j++) {
+        const page = listBeads(this.runtime!, { status: "failed", limit });
+        if (!page.ok) throw new Error(page.error.message);
+        beads = page.value.beads.length;
+      }
+      times.push((performance.now() - started) / 20);
+    }
+    return { times, beads };
   }
 
   /** Snapshots as hourly snapshotting leaves them (the working set's, as the town takes them), `olderThan` hours back. */
@@ -415,6 +435,8 @@ async function run(stub: BenchStub, townId: string, action: string, body: Record
       return stub.benchCalibrate(townId, body.issues!, body.bodyChars!);
     case "seed-history":
       return stub.benchSeedHistory(body.from!, body.count!, body.total!, body.profile as unknown as HistoryProfile);
+    case "list-failed":
+      return stub.benchListFailed(body.limit!, body.runs!);
     case "seed-snapshots":
       return stub.benchSeedSnapshots(body.count!, body.olderThan ?? 0);
     case "reload":
