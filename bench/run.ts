@@ -74,7 +74,15 @@ async function main() {
 
     // One section alone (printed, RESULTS.md left as it is): BENCH_ONLY=lifetime.
     if (process.env.BENCH_ONLY === "lifetime") {
-      await measureLifetime(bench, log, progress);
+      await measureLifetime(
+        async () => {
+          await server.stop();
+          server = await startLocalWorker({ script: "bench/worker.ts" });
+          return benchAt(server.url);
+        },
+        log,
+        progress,
+      );
       return;
     }
 
@@ -156,14 +164,14 @@ async function main() {
     const coldTown = "bench-1000-10000";
     const cold: number[] = [];
     for (let i = 0; i < WARMUP + RUNS; i++) {
-      await letGo(bench, coldTown);
       const load = await bench(coldTown, "cold-load");
       if (i >= WARMUP) cold.push(load.ms);
     }
     log("## Cold load");
     log();
-    log("The 1,000 / 10,000 town's object is reset (`ctx.abort()`); the next request constructs it and loads the");
-    log("town from SQLite (migration check, every rig, agent, bead and dependency, open violations, last tick).");
+    log("The 1,000 / 10,000 town's working set is dropped and loaded again from SQLite in its object, as a new object");
+    log("does after an eviction (migration check, every rig, agent, bead and dependency, open violations); starting");
+    log("the isolate is not part of it.");
     log();
     log("| town | median ms | p95 ms | max ms |");
     log("|---|---|---|---|");
@@ -274,9 +282,12 @@ async function main() {
     // ---- lifetime ------------------------------------------------------------------------------------
     // In a runtime of its own: the towns above (and the registry of 10,000) stay loaded in this one, and
     // seeding a million finished beads beside them drops local workerd ("Network connection lost").
-    await server.stop();
-    server = await startLocalWorker({ script: "bench/worker.ts" });
-    const lifetime = await measureLifetime(benchAt(server.url), log, progress);
+    const fresh = async () => {
+      await server.stop();
+      server = await startLocalWorker({ script: "bench/worker.ts" });
+      return benchAt(server.url);
+    };
+    const lifetime = await measureLifetime(fresh, log, progress);
 
     // ---- targets -------------------------------------------------------------------------------------
     const mid = scaling[1]!;
@@ -337,9 +348,6 @@ const benchAt =
  * it ("Network connection lost"): its answer is not needed, and a runtime that is really gone fails the
  * next call.
  */
-async function letGo(bench: Bench, town: string): Promise<void> {
-  await bench(town, "reset").catch(() => undefined);
-}
 
 interface LifetimeRow {
   finished: number;
@@ -361,14 +369,18 @@ const SEED_BATCH = 5_000;
 /** Snapshots a week of hourly snapshotting keeps (DESIGN: kept as long as events and ticks, 7 days). */
 const SNAPSHOTS_KEPT = 168;
 
-async function measureLifetime(bench: Bench, log: (line?: string) => void, progress: (what: string) => void): Promise<LifetimeRow[]> {
+/**
+ * `fresh` starts a runtime of its own for each town measured: locally every town object shares one
+ * isolate, so a town measured before would stay loaded (its memory counting against the next), and
+ * letting one go by resetting its object is taken differently by the local runtime on different machines.
+ */
+async function measureLifetime(fresh: () => Promise<Bench>, log: (line?: string) => void, progress: (what: string) => void): Promise<LifetimeRow[]> {
   progress("calibrating: a real town takes 200 issues from sling to merged");
+  let bench = await fresh();
   const profile = await bench("bench-calibration", "calibrate", { issues: 200, bodyChars: 600 });
-  // Every town object of the class shares one isolate locally: the towns measured before stay loaded
-  // unless they are let go, and their memory would count against the next.
-  await letGo(bench, "bench-calibration");
   const rows: LifetimeRow[] = [];
   for (const finished of LIFETIME) {
+    bench = await fresh();
     const town = `bench-life-${finished}`;
     progress(`lifetime: 1,000 agents, 10,000 live beads, seeding ${fmt(finished, 0)} finished`);
     await bench(town, "seed", { agents: 1_000, beads: 10_000, finishedShare: 0 });
@@ -404,7 +416,6 @@ async function measureLifetime(bench: Bench, log: (line?: string) => void, progr
       }
     }
     for (let i = 0; i < WARMUP + RUNS; i++) {
-      await letGo(bench, town);
       const load = await bench(town, "cold-load");
       if (i >= WARMUP) cold.push(load.ms);
     }
@@ -426,7 +437,6 @@ async function measureLifetime(bench: Bench, log: (line?: string) => void, progr
       storage,
       listFailed,
     });
-    await letGo(bench, town);
   }
 
   log("## Lifetime");
