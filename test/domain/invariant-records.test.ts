@@ -63,6 +63,17 @@ describe("runbooks", () => {
     }
   });
 
+  it("are where the page on all violations sends each invariant (its table, a row per group)", () => {
+    const rows = RUNBOOKS["invariant-violations.md"]!.split("\n")
+      .filter((line) => /^\|\s*\d/.test(line))
+      .map((line) => ({ ids: line.split("|")[1]!.match(/\d+/g)!.map(Number), links: line.split("|").at(-2)! }));
+    for (const invariant of INVARIANTS) {
+      const row = rows.find((candidate) => candidate.ids.includes(invariant.id));
+      expect(row, `invariant-violations.md has a row for invariant ${invariant.id}`).toBeDefined();
+      expect(row!.links, `its row links ${invariant.runbook}`).toContain(`](${invariant.runbook})`);
+    }
+  });
+
   it("are no invariant's page unless its record says so: invariants-*.md, and any page titled with an invariant", () => {
     const runbooks = INVARIANTS.map((invariant) => invariant.runbook);
     for (const [file, page] of Object.entries(RUNBOOKS)) {
