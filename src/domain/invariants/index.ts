@@ -95,10 +95,13 @@ export function checkInvariants(state: TownState, now: number, queue: QueueFacts
     if (hook) beads.add(hook);
   }
 
+  // The records of an entity are walked by index: for…of, with an iterator per entity, made the whole
+  // check a tenth slower (a town of 10,000 beads).
   for (const id of agents) {
     const agent = state.agent(id);
     if (!agent) continue;
-    for (const invariant of OF_AGENTS) {
+    for (let i = 0; i < OF_AGENTS.length; i++) {
+      const invariant = OF_AGENTS[i]!;
       const found = invariant.check(agent, checking);
       if (found) out.push(violation(invariant, found, invariant.repair?.(agent, checking)));
     }
@@ -107,7 +110,8 @@ export function checkInvariants(state: TownState, now: number, queue: QueueFacts
   for (const id of beads) {
     const hooked = hookedTo(id);
     const bead = state.bead(id);
-    for (const invariant of OF_BEADS) {
+    for (let i = 0; i < OF_BEADS.length; i++) {
+      const invariant = OF_BEADS[i]!;
       const found = invariant.check(id, bead, hooked, checking);
       if (found) out.push(violation(invariant, found, invariant.repair?.(id, bead, hooked, checking)));
     }
