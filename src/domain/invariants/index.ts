@@ -16,7 +16,8 @@ import { IN_REVIEW_ISSUE_HAS_ACTIVE_MERGE_REQUEST, ONE_MERGE_REQUEST_IN_PROGRESS
 import { IN_PROGRESS_ISSUE_HAS_ONE_LIVE_AGENT } from "./work";
 
 export type { Invariant } from "./invariant";
-// Spoken of on their own: the fleet watches work moving (its WorkNotMoving alert, the summary's stuckWork), and explaining a bead names both.
+// Spoken of on their own: the fleet watches work moving (its WorkNotMoving alert, the summary's
+// stuckWork), and explaining a bead names both.
 export { NO_FLAPPING, WORK_MOVES };
 
 export interface Violation {
@@ -54,7 +55,7 @@ export const invariantWithId = (id: number): Invariant | undefined => BY_ID.get(
 /** A violation's runbook: its invariant's page, or the page on all violations for an invariant this build does not know. */
 export const runbookOf = (invariant: number): string => BY_ID.get(invariant)?.runbook ?? "invariant-violations.md";
 
-// Sorted by kind once, so that a check walks the entities once and asks each of its kind only what applies.
+// Grouped by kind once, so that a check walks the entities once and asks each only what concerns its kind.
 const OF_AGENTS = INVARIANTS.filter((invariant): invariant is AgentInvariant => invariant.of === "agent");
 const OF_BEADS = INVARIANTS.filter((invariant): invariant is BeadInvariant => invariant.of === "bead");
 const OF_RIGS = INVARIANTS.filter((invariant): invariant is RigInvariant => invariant.of === "rig");
