@@ -8,6 +8,7 @@ import { stalledWork, type StalledWork } from "./progress";
 import { reconcile } from "./reconcile";
 import { beadHolds, isReady, type Hold } from "./rules/beads";
 import { iso } from "./format";
+import { NO_FLAPPING, WORK_MOVES } from "./invariants";
 import type { TownState } from "./state";
 import type { Focus } from "./focus";
 import { byUrgency } from "./work-index";
@@ -184,7 +185,7 @@ export class Explainer {
       const ends = flappingEnds(bead, config)!;
       reasons.push({
         code: "flapping",
-        message: `it went back to open ${reopensWithin(bead, now, config)} times within ${Math.round(windowMs / 60_000)} min (limit ${maxReopens}): something keeps sending it back (invariant 12); see its history and the dispatch results, and hold it while you look`,
+        message: `it went back to open ${reopensWithin(bead, now, config)} times within ${Math.round(windowMs / 60_000)} min (limit ${maxReopens}): something keeps sending it back (invariant ${NO_FLAPPING.id}); see its history and the dispatch results, and hold it while you look`,
         until: ends,
         lift: "hold",
       });
@@ -194,7 +195,7 @@ export class Explainer {
     if (this.stalled && waiting) {
       reasons.push({
         code: "work_not_moving",
-        message: `no bead in this town has changed status since ${iso(this.stalled.since)} while ${this.stalled.waiting} wait to be dispatched or reviewed (progress window ${Math.round(config.progressWindowMs / 60_000)} min, invariant 11): check the breaker, the agents' capacity and whether ticks run`,
+        message: `no bead in this town has changed status since ${iso(this.stalled.since)} while ${this.stalled.waiting} wait to be dispatched or reviewed (progress window ${Math.round(config.progressWindowMs / 60_000)} min, invariant ${WORK_MOVES.id}): check the breaker, the agents' capacity and whether ticks run`,
       });
     }
     return reasons;

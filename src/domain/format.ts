@@ -4,6 +4,8 @@ export const iso = (ms: number): string => new Date(ms).toISOString();
 export const MAX_ERROR_TEXT = 2_000;
 export const clipError = (text: string): string => text.slice(0, MAX_ERROR_TEXT);
 export const seconds = (ms: number): string => `${Math.round(ms / 1000)}s`;
+/** Minutes to one decimal: 1.5 for 90 seconds. */
+export const minutes = (ms: number): number => Math.round(ms / 6_000) / 10;
 /** Hours to one decimal: 1.5 for 90 minutes. */
 export const hours = (ms: number): number => Math.round((ms / 3_600_000) * 10) / 10;
 export const MiB = 1024 * 1024;

@@ -1,3 +1,4 @@
+import { WORK_MOVES } from "../domain/invariants";
 import { METRICS, selector } from "../observability/metrics";
 
 /**
@@ -57,9 +58,9 @@ export const FLEET_ALERTS: readonly FleetAlert[] = [
     id: "WorkNotMoving",
     field: "stuckWork",
     above: 0,
-    metric: selector(METRICS.invariantViolationsOpen, { invariant: "11" }),
+    metric: selector(METRICS.invariantViolationsOpen, { invariant: String(WORK_MOVES.id) }),
     metricAbove: 0,
-    summary: "Work waits and nothing has moved for longer than the progress window (invariant 11)",
+    summary: `Work waits and nothing has moved for longer than the progress window (invariant ${WORK_MOVES.id})`,
     runbook: "work-not-moving.md",
   },
   {

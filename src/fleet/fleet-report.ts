@@ -1,4 +1,5 @@
 import type { TownConfig } from "../domain/config";
+import { WORK_MOVES } from "../domain/invariants";
 import { SLOW_TICK_MS } from "./fleet-alerts";
 import { registryOf, type FleetBindings } from "./shards";
 import type { TownSummary } from "./town-summary";
@@ -14,7 +15,7 @@ export function townSummary(
   queue: QueueStats,
 ): TownSummary {
   let stuckWork = 0;
-  for (const violation of runtime.openViolations.values()) if (violation.invariant === 11) stuckWork = 1;
+  for (const violation of runtime.openViolations.values()) if (violation.invariant === WORK_MOVES.id) stuckWork = 1;
   return {
     town: runtime.state.town.id,
     reportedAt: now,

@@ -1,4 +1,4 @@
-import { RUNBOOKS_DIR, runbookFor } from "../observability/runbooks";
+import { runbookOf } from "../domain/invariants";
 import type { TickView } from "../views/tick-history";
 import type { AlarmStatus } from "../views/town-status";
 import type { StuckBead, StuckWork } from "../views/stuck-work";
@@ -193,8 +193,8 @@ everything else goes on.<code class="command" data-command="${esc(resume)}">${es
 
 /** A violation's runbook: a link under RUNBOOKS_URL, or (not configured) the file in the repository. */
 function runbookLink(invariant: number, runbooksUrl: string | undefined): string {
-  const page = runbookFor(invariant);
-  if (!runbooksUrl) return `runbook: <code data-runbook="${esc(page)}" title="set RUNBOOKS_URL to make this a link">${esc(`${RUNBOOKS_DIR}/${page}`)}</code>`;
+  const page = runbookOf(invariant);
+  if (!runbooksUrl) return `runbook: <code data-runbook="${esc(page)}" title="set RUNBOOKS_URL to make this a link">${esc(`docs/runbooks/${page}`)}</code>`;
   return `<a data-link="runbook" href="${esc(`${runbooksUrl.replace(/\/+$/, "")}/${page}`)}">runbook: ${esc(page)}</a>`;
 }
 

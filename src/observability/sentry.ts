@@ -1,5 +1,5 @@
 import { Toucan } from "toucan-js";
-import { INVARIANTS } from "../domain/invariants";
+import { invariantWithId } from "../domain/invariants";
 import type { Alert, AlertContext } from "../domain/alerts";
 import type { Logger } from "./log";
 
@@ -252,7 +252,7 @@ function details(alert: Alert): Record<string, unknown> {
 export function describe(alert: Alert): string {
   switch (alert.kind) {
     case "violation_started":
-      return `Invariant ${alert.violation.invariant} violated (${INVARIANTS[alert.violation.invariant]}): ${alert.violation.message}`;
+      return `Invariant ${alert.violation.invariant} violated (${invariantWithId(alert.violation.invariant)?.description}): ${alert.violation.message}`;
     case "violation_open":
       return `Invariant ${alert.violation.invariant} still violated since ${new Date(alert.violation.firstSeenAt).toISOString()}: ${alert.violation.message}`;
     case "violation_resolved":

@@ -29,7 +29,7 @@ export function townMetrics(runtime: TownRuntime, now: number, alarm: Wake | nul
     alertsPending: store.alerts.size(),
     breakerOpen: state.town.breaker.status === "closed" ? 0 : 1,
     paused: PAUSERS.map((by) => [{ by }, state.town.paused?.by === by ? 1 : 0]),
-    invariantViolationsOpen: Object.keys(INVARIANTS).map((invariant) => [{ invariant }, violationsOpen[invariant] ?? 0]),
+    invariantViolationsOpen: INVARIANTS.map(({ id }) => [{ invariant: String(id) }, violationsOpen[id] ?? 0]),
     agents: AGENT_STATUSES.map((status) => [{ status }, agents[status]]),
     beads: BEAD_STATUSES.map((status) => [{ status }, beads[status]]),
     lastTickTimestamp: lastTick ? lastTick.at / 1000 : null,

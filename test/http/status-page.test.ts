@@ -1,16 +1,6 @@
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import convoysRunbook from "../../docs/runbooks/invariants-convoys.md?raw";
-import hooksRunbook from "../../docs/runbooks/invariants-hooks.md?raw";
-import reviewRunbook from "../../docs/runbooks/invariants-review.md?raw";
-import workRunbook from "../../docs/runbooks/invariants-work.md?raw";
-import deadLettersRunbook from "../../docs/runbooks/dead-letters.md?raw";
-import queueRunbook from "../../docs/runbooks/queue-depth.md?raw";
-import violationsRunbook from "../../docs/runbooks/invariant-violations.md?raw";
-import workNotMovingRunbook from "../../docs/runbooks/work-not-moving.md?raw";
-import flappingRunbook from "../../docs/runbooks/flapping.md?raw";
 import { renderStatusPage, timeTicks } from "../../src/http/status-page";
-import { runbookFor } from "../../src/observability/runbooks";
 import { advance, api, createTown, sling, status, tick, TOKENS, type TestTown } from "../support/town";
 
 /** Agents that never report on their own: a bead in progress stays there until the test moves it. */
@@ -181,29 +171,6 @@ describe("the status page", () => {
     const town = await troubledTown();
     const html = (await page(town)).body;
     expect(html).toMatch(/<text class="time-tick" data-at="\d+"[^>]*>\d\d:\d\d(:\d\d)?<\/text>/);
-  });
-});
-
-describe("runbooks", () => {
-  it("maps every invariant to a runbook page that exists and speaks of it", () => {
-    const pages: Record<string, string> = {
-      "invariants-convoys.md": convoysRunbook,
-      "invariants-hooks.md": hooksRunbook,
-      "invariants-review.md": reviewRunbook,
-      "invariants-work.md": workRunbook,
-      "dead-letters.md": deadLettersRunbook,
-      "queue-depth.md": queueRunbook,
-      "invariant-violations.md": violationsRunbook,
-      "work-not-moving.md": workNotMovingRunbook,
-      "flapping.md": flappingRunbook,
-    };
-    for (let invariant = 1; invariant <= 12; invariant++) {
-      const text = pages[runbookFor(invariant)];
-      expect(text, `invariant ${invariant} → ${runbookFor(invariant)}`).toBeDefined();
-    }
-    // The group pages are titled with the invariants they cover.
-    for (const invariant of [1, 2, 3, 4, 5, 6, 7, 10, 11, 12])
-      expect(pages[runbookFor(invariant)]!.split("\n")[0], String(invariant)).toMatch(new RegExp(`\\b${invariant}\\b`));
   });
 });
 
