@@ -31,6 +31,8 @@ export interface RouteSpec<P extends string, B extends z.ZodType, Q extends z.Zo
   readonly query?: Q;
   /** A creating POST that honours an `Idempotency-Key` header. */
   readonly idempotent?: boolean;
+  /** The route creates the town its path names: a town that does not exist yet is no reason to refuse its body first. */
+  readonly createsTown?: boolean;
   readonly success: { readonly status: number; readonly description: string; readonly contentType?: string };
   handle(ctx: RouteContext<P, z.output<B>, z.output<Q>>): Promise<Response>;
 }
@@ -129,7 +131,7 @@ async function checkedRun(spec: Route, request: IRequest, env: Env): Promise<Res
     body = spec.body ? await readJson(request, spec.body.schema, spec.body.limit) : undefined;
   } catch (error) {
     // The input is wrong; but the checks before the body's come first (DESIGN §6).
-    if (error instanceof HttpError && town) await checkPath(town, spec.access === "agent" ? token : undefined, params);
+    if (error instanceof HttpError && town && !spec.createsTown) await checkPath(town, spec.access === "agent" ? token : undefined, params);
     throw error;
   }
   const idempotency = spec.idempotent ? await idempotencyOf(request, body) : undefined;

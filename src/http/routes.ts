@@ -94,6 +94,7 @@ export const ROUTES: readonly Route[] = [
     tag: "towns",
     summary: "Create a town (201, with its agent token, shown once) or reconfigure it (200)",
     body: { schema: PutTownBody, limit: LIMITS.small },
+    createsTown: true,
     success: { status: 201, description: "`{ town, agentToken }` when created; 200 `{ town }` when reconfigured" },
     handle: async ({ town, params, body }) => {
       const result = unwrap(await town.putTown(params.townId, body.config));

@@ -60,6 +60,23 @@ describe("towns", () => {
     const list = await api("GET", "/api/towns", { token: TOKENS.read });
     expect(list.body.towns).toContainEqual({ id: townId, createdAt: created.body.town.createdAt });
   });
+
+  it("refuses a config it cannot take with 400 naming what is wrong, for a new town as for an existing one", async () => {
+    const existing = await createTown();
+    for (const townId of [uniqueTownId("new"), existing.townId]) {
+      for (const [config, named] of [
+        [{ nosuchkey: 1 }, "nosuchkey"],
+        [{ maxPolecatsPerRig: 0 }, "maxPolecatsPerRig"],
+      ] as const) {
+        const refused = await api("PUT", `/api/towns/${townId}`, { token: TOKENS.admin, body: { config } });
+        expect(refused.status, `${townId} ${named}`).toBe(400);
+        expect(refused.body.error).toMatchObject({ code: "invalid_request", message: expect.stringContaining(named) });
+      }
+    }
+    // The new town was not created by the refused requests.
+    const list = (await api("GET", "/api/towns", { token: TOKENS.read })).body.towns.map((t: { id: string }) => t.id);
+    expect(list.filter((id: string) => id.startsWith("new-"))).toEqual([]);
+  });
 });
 
 describe("rigs, beads and convoys", () => {
