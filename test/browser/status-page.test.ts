@@ -118,9 +118,13 @@ describe("the status page", () => {
     expect(await failed.locator("[data-reason]").evaluateAll((items) => items.map((li) => li.getAttribute("data-reason")))).toContain("failed");
 
     const held = stuck.locator('li[data-bead="held"][data-kind="waiting"]');
-    expect((await held.locator('[data-reason="held"]').textContent())?.trim()).toBe("held the bead is held; release it to dispatch it");
+    expect((await held.locator('[data-reason="held"]').textContent())?.trim()).toMatch(
+      /^held the bead is held; release it to dispatch itcurl -X POST .*\/beads\/held\/release$/,
+    );
     const blocked = stuck.locator('li[data-bead="behind-held"][data-kind="waiting"]');
-    expect((await blocked.locator('[data-reason="blocked"]').textContent())?.trim()).toBe("blocked blocked by held (open)");
+    expect((await blocked.locator('[data-reason="blocked"]').textContent())?.trim()).toMatch(
+      /^blocked blocked by held \(open\) \(edit its blockers to change that\)curl -X PATCH/,
+    );
     // Finished and moving work is not listed.
     for (const id of ["a", "b", "c"]) expect(await stuck.locator(`li[data-bead="${id}"]`).count(), id).toBe(0);
 
@@ -141,7 +145,11 @@ describe("the status page", () => {
     }
     // The explain link answers with the reasons the page shows.
     const explained = (await call("GET", `/api/towns/${TOWN}/beads/behind-held/explain`, DEV_TOKENS.read)).body;
-    expect(explained.reasons).toContainEqual({ code: "blocked", message: "blocked by held (open)" });
+    expect(explained.reasons).toContainEqual({
+      code: "blocked",
+      message: "blocked by held (open) (edit its blockers to change that)",
+      command: `PATCH /api/towns/${TOWN}/beads/behind-held`,
+    });
     await page.close();
   });
 
