@@ -126,7 +126,10 @@ export function cancelBead(runtime: TownRuntime, beadId: BeadId, input: CancelBe
     }
   }
   command(runtime, `cancel:${beadId}`, { type: "bead_cancelled", agentId: null, beadId, payload }, now);
-  return ok(runtime.state.bead(beadId)!);
+  // A cancelled bead may leave the working set at once, and the archive's copy in memory keeps no
+  // relations (storage does): a cancel changes none, so the answer shows the ones it had, as GET does.
+  const after = runtime.state.bead(beadId)!;
+  return ok({ ...after, blockedBy: bead.blockedBy, tracked: bead.tracked });
 }
 
 /** A dead-lettered event goes back in the queue (its attempts reset); logged so replay sees it. */
