@@ -4,13 +4,13 @@
  * a few seconds and sometimes fail, a container that dies mid-task, a review queue that backs up, a
  * convoy. Shows a progress line, then the URLs to look at.
  *
- * Settings: TOWN_URL (default http://localhost:8787), ADMIN_TOKEN / READ_TOKEN / DEBUG_TOKEN (default:
+ * Settings: TOWN_URL (default http://localhost:$PORT, PORT 8787, as for `npm start`), ADMIN_TOKEN / READ_TOKEN / DEBUG_TOKEN (default:
  * the development tokens of .dev.vars), DEMO_TIMEOUT_S (default 180).
  */
 import { DEMO_BEADS, DEMO_CONFIG, DEMO_CONVOY, DEMO_RIGS } from "./demo-workload";
 import { DEV_TOKENS } from "./local-worker";
 
-const base = (process.env.TOWN_URL ?? "http://localhost:8787").replace(/\/$/, "");
+const base = (process.env.TOWN_URL ?? `http://localhost:${process.env.PORT ?? 8787}`).replace(/\/$/, "");
 const tokens = {
   admin: process.env.ADMIN_TOKEN ?? DEV_TOKENS.admin,
   read: process.env.READ_TOKEN ?? DEV_TOKENS.read,

@@ -15,8 +15,7 @@ import { readFileSync, statSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import { BundleHistory } from "../src/replay/bundle-history";
 import { BundleRefused, DEFAULT_MAX_BUNDLE_BYTES, readBundle, sizeText, tooLarge } from "../src/replay/bundle-reader";
-import { iso } from "../src/domain/format";
-import { configDrift, divergenceText } from "../src/replay/report-text";
+import { configDrift, replayReportText } from "../src/replay/report-text";
 import { replayHistory } from "../src/replay/replay";
 
 const USAGE = "usage: npm run replay -- [--json] [--max-bytes <bytes>] <bundle.json>";
@@ -86,16 +85,7 @@ async function replayFile(path: string, options: { json: boolean; maxBytes: numb
         }),
       );
     } else {
-      console.log(
-        `Replaying town ${bundle.townId} from ${iso(bundle.window.from)} to ${iso(bundle.window.to)} (snapshot ${report.snapshot.id} of ${iso(report.snapshot.takenAt)}) with this checkout.`,
-      );
-      for (const line of drift) console.log(`note: this build resolves the town's config differently — ${line}`);
-      for (const divergence of report.divergence.shown) console.log(`\n${divergenceText(divergence)}`);
-      const first = report.divergence.shown[0];
-      console.log(
-        `${divergent === 0 ? "" : "\n"}${divergent} of ${report.ticksInWindow.toLocaleString("en-US")} ticks in the window diverge${first ? ` (first: tick ${first.tickId} at ${iso(first.at)})` : ""}; ` +
-          `replayed ${report.ticksReplayed.toLocaleString("en-US")} ticks and ${report.eventsReplayed.toLocaleString("en-US")} events in ${seconds.toFixed(2)} s.`,
-      );
+      console.log(replayReportText(bundle, report, seconds));
     }
     return divergent === 0 ? 0 : 1;
   } catch (error) {

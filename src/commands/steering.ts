@@ -232,7 +232,9 @@ function single(runtime: TownRuntime, beadId: BeadId, now: number, plan: (bead: 
   const planned = plan(bead);
   if (!planned.ok) return planned;
   if (planned.value) runCommand(runtime, planned.value, now);
-  return ok(runtime.state.bead(beadId) ?? bead);
+  // A bead that finished leaves the working set at once, and the archive's copy in memory keeps no
+  // relations: the answer is read as GET reads it, blockers and tracked beads included.
+  return ok(storedBead(runtime, beadId) ?? bead);
 }
 
 const command = (eventId: string, body: Command["body"]): Command => ({ eventId, body });

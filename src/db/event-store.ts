@@ -19,12 +19,19 @@ const SELECT_PENDING = `${SELECT_EVENTS} WHERE status = 'pending' ORDER BY seq L
 const EVENTS_PER_INSERT = 12;
 const insertSqlByRows = new Map<number, string>();
 
-/** The insert for `rows` events (the text is cached, so the runtime reuses the prepared statement). */
+/**
+ * The insert for `rows` events (the text is cached, so the runtime reuses the prepared statement). An
+ * event id already in the log is skipped before the insert is tried: a row SQLite refuses on conflict
+ * still uses up an AUTOINCREMENT seq, and a gap in the seqs reads as pruned history to replay and export.
+ */
 function insertSql(rows: number): string {
   let text = insertSqlByRows.get(rows);
   if (!text) {
     const values = Array.from({ length: rows }, () => "(?, ?, ?, ?, ?, ?, ?, 0, ?)").join(", ");
-    text = `INSERT INTO town_events (event_id, type, agent_id, bead_id, payload, created_at, status, attempts, processed_at) VALUES ${values} ON CONFLICT (event_id) DO NOTHING RETURNING seq, event_id`;
+    text =
+      "INSERT INTO town_events (event_id, type, agent_id, bead_id, payload, created_at, status, attempts, processed_at) " +
+      `SELECT * FROM (VALUES ${values}) AS v WHERE NOT EXISTS (SELECT 1 FROM town_events e WHERE e.event_id = v.column1) ` +
+      "ON CONFLICT (event_id) DO NOTHING RETURNING seq, event_id";
     insertSqlByRows.set(rows, text);
   }
   return text;

@@ -8,7 +8,7 @@ import type { Clock } from "../domain/clock";
  * The list of towns and the last summary of each (one object per registry shard: src/fleet/shards.ts).
  * Towns register when created, deregister when deleted, and push a summary after their ticks; the
  * fleet routes and the watchdog read from here alone, so no fleet read ever wakes a town. A summary is
- * a row of small numbers: the throughput one object takes is in README (The fleet).
+ * a row of small numbers: the throughput one object takes is in docs/benchmarks.md (The fleet).
  */
 export class TownRegistry extends DurableObject {
   protected readonly clock: Clock;

@@ -8,9 +8,9 @@ export interface FleetBindings {
 
 /**
  * How the town list is split over registry objects. One object takes the whole fleet up to the budget
- * measured by `npm run bench` (README, The fleet); past it, towns are spread over `shards` objects by a
+ * measured by `npm run bench` (docs/benchmarks.md, The fleet); past it, towns are spread over `shards` objects by a
  * hash of the town id, each town always reporting to the same one, and fleet reads ask every shard
- * and merge. The count is fixed in code because changing it moves towns between shards: see README.
+ * and merge. The count is fixed in code because changing it moves towns between shards: see docs/fleet.md (Shards).
  */
 export const REGISTRY_SHARDS = 1;
 

@@ -24,7 +24,7 @@ export const HISTORY_LIMITS = {
   /**
    * Bytes of a bundle. The export streams a page at a time, so its memory does not grow with the
    * bundle; the bound keeps one request's reading and sending — and the offline replay that loads it
-   * whole — in proportion. A busy day of the demo workload is a few MiB (README, "Replay bundles").
+   * whole — in proportion. A busy day of the demo workload is a few MiB (docs/benchmarks.md, Replay).
    */
   maxBytes: 64 * MiB,
 } as const;

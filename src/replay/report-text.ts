@@ -2,6 +2,27 @@ import { iso } from "../domain/format";
 import { resolveConfig } from "../domain/config";
 import type { Bundle } from "./bundle-format";
 import type { Divergence } from "./divergence";
+import type { ReplayReport } from "./replay";
+
+/**
+ * What `npm run replay` prints for a replayed bundle: where it starts, notes on config this build
+ * resolves differently, each diverging tick, and a summary line with the time it took
+ * (docs/replay.md shows one, and a test holds that sample to this).
+ */
+export function replayReportText(bundle: Bundle, report: ReplayReport, seconds: number): string {
+  const lines = [
+    `Replaying town ${bundle.townId} from ${iso(bundle.window.from)} to ${iso(bundle.window.to)} (snapshot ${report.snapshot.id} of ${iso(report.snapshot.takenAt)}) with this checkout.`,
+  ];
+  for (const line of configDrift(bundle)) lines.push(`note: this build resolves the town's config differently — ${line}`);
+  for (const divergence of report.divergence.shown) lines.push(`\n${divergenceText(divergence)}`);
+  const divergent = report.divergence.ticks;
+  const first = report.divergence.shown[0];
+  lines.push(
+    `${divergent === 0 ? "" : "\n"}${divergent} of ${report.ticksInWindow.toLocaleString("en-US")} ticks in the window diverge${first ? ` (first: tick ${first.tickId} at ${iso(first.at)})` : ""}; ` +
+      `replayed ${report.ticksReplayed.toLocaleString("en-US")} ticks and ${report.eventsReplayed.toLocaleString("en-US")} events in ${seconds.toFixed(2)} s.`,
+  );
+  return lines.join("\n");
+}
 
 /**
  * What `npm run replay` prints, and what the replay tests show when a recorded bundle diverges: per

@@ -5,7 +5,7 @@ import { BundleRefused, readBundle } from "../../src/replay/bundle-reader";
 import { checksumOf } from "../../src/replay/bundle-format";
 import { replayHistory } from "../../src/replay/replay";
 import { archiveTown, scriptedTown } from "../support/scenarios";
-import { api, createTown, sling, tick, TOKENS, uniqueTownId, type TestTown } from "../support/town";
+import { api, createTown, heartbeat, sendEvents, sling, tick, TOKENS, uniqueTownId, type TestTown } from "../support/town";
 
 const iso = (ms: number) => new Date(ms).toISOString();
 const exportHistory = (town: TestTown | string, query: string, token: string = TOKENS.debug) =>
@@ -73,6 +73,28 @@ describe("GET /api/towns/:townId/debug/history", () => {
     expect(json.code).toBe(0);
     expect(JSON.parse(json.stdout)).toMatchObject({ townId: town.townId, divergentTicks: 0, ticksInWindow: checkpoints.length });
   }, 120_000);
+
+  it("exports and replays a window in which the platform sent an event twice and an unwanted container reported twice", async () => {
+    // Resending is what a platform does when an answer was lost; neither repeat is logged again, and
+    // neither may make the log look pruned (a skipped insert must not use up a seq).
+    const town = await createTown({ simulation: { workMs: 86_400_000 } });
+    const from = await town.stub.testNow();
+    await sling(town, { id: "b1", title: "Work" });
+    await tick(town);
+    const done = { eventId: "done-1", type: "agent_done", agentId: "web:polecat:1", payload: { generation: 1, branch: "feat/b1" } };
+    expect((await sendEvents(town, [done])).body).toEqual({ accepted: 1, duplicates: 0 });
+    expect((await sendEvents(town, [done])).body).toEqual({ accepted: 0, duplicates: 1 });
+    await tick(town);
+    for (let i = 0; i < 2; i++) expect((await heartbeat(town, "web:polecat:1", { generation: 1 })).status).toBe(409);
+    await tick(town);
+    const to = await town.stub.testNow();
+    const exported = await exportHistory(town, `from=${from}&to=${to}`);
+    expect(exported.status, exported.body.slice(0, 300)).toBe(200);
+    const bundle = await readBundle(exported.body);
+    expect(bundle.events.map((e) => e.seq)).toEqual(bundle.events.map((_, i) => bundle.events[0]!.seq + i));
+    expect(replayHistory(new BundleHistory(bundle), bundle.window.from, { shown: 10 }).divergence.ticks).toBe(0);
+    expect((await replayLive(town, from, to)).status).toBe(200);
+  });
 
   it("carries the finished beads replay looks up — a bead finished long before the window, blocking one in it — and no others", async () => {
     const { town, windowFrom } = await archiveTown();

@@ -136,6 +136,16 @@ describe("rigs, beads and convoys", () => {
     expect(again.status).toBe(409);
     expect(again.body.error.code).toBe("bead_finished");
   });
+
+  it("answers a cancel with the bead's blockers, as GET shows them afterwards", async () => {
+    const town = await createTown({ simulation: { workMs: 86_400_000 } });
+    await sling(town, { id: "first", title: "First" });
+    await sling(town, { id: "later", title: "After first", blockedBy: ["first"] });
+    const cancelled = await api("POST", `/api/towns/${town.townId}/beads/later/cancel`, { token: TOKENS.admin, body: { status: "closed" } });
+    expect(cancelled.body.bead).toMatchObject({ status: "closed", blockedBy: ["first"] });
+    const read = await api("GET", `/api/towns/${town.townId}/beads/later`, { token: TOKENS.read });
+    expect(read.body.bead.blockedBy).toEqual(cancelled.body.bead.blockedBy);
+  });
 });
 
 describe("agent callbacks", () => {

@@ -6,16 +6,13 @@
  * there is here is the real one).
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parse, stringify } from "yaml";
 import { DEV_TOKENS, freePort, startLocalWorker, type LocalWorker } from "../../scripts/local-worker";
-import { ensurePrometheusTool } from "../support/node/host-tools";
+import { ensurePrometheusTool, writeLocalPrometheusConfig } from "../../scripts/prometheus";
 
-const EXAMPLES = fileURLToPath(new URL("../../grafana/prometheus/", import.meta.url));
 const TOWNS = ["sd-north", "sd-south", "sd-east"];
 let worker: LocalWorker;
 let prometheus: ChildProcess;
@@ -60,24 +57,12 @@ beforeAll(async () => {
   }
   // The example configuration, pointed at this Worker, scraping every second.
   dir = mkdtempSync(join(tmpdir(), "town-prometheus-"));
-  writeFileSync(join(dir, "read-token"), DEV_TOKENS.read);
-  copyFileSync(join(EXAMPLES, "town-reconciler.rules.yaml"), join(dir, "town-reconciler.rules.yaml"));
-  const config = parse(readFileSync(join(EXAMPLES, "prometheus.yml"), "utf8"));
-  config.global.scrape_interval = "1s";
-  config.global.evaluation_interval = "1s";
-  const job = config.scrape_configs[0];
-  const worker_ = new URL(worker.url);
-  job.scheme = worker_.protocol.replace(":", "");
-  job.authorization.credentials_file = join(dir, "read-token");
-  job.http_sd_configs[0].url = `${worker.url}/api/fleet/targets`;
-  job.http_sd_configs[0].refresh_interval = "1s";
-  job.http_sd_configs[0].authorization.credentials_file = join(dir, "read-token");
-  writeFileSync(join(dir, "prometheus.yml"), stringify(config));
+  const configFile = writeLocalPrometheusConfig(dir, { workerUrl: worker.url, readToken: DEV_TOKENS.read, interval: "1s" });
   const port = await freePort();
   prometheusUrl = `http://127.0.0.1:${port}`;
   prometheus = spawn(
     binary,
-    [`--config.file=${join(dir, "prometheus.yml")}`, `--storage.tsdb.path=${join(dir, "data")}`, `--web.listen-address=127.0.0.1:${port}`, "--log.level=warn"],
+    [`--config.file=${configFile}`, `--storage.tsdb.path=${join(dir, "data")}`, `--web.listen-address=127.0.0.1:${port}`, "--log.level=warn"],
     {
       stdio: ["ignore", "pipe", "pipe"],
     },

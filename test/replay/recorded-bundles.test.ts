@@ -10,7 +10,8 @@ import { bundleText, RECORDED } from "./recorded";
  * The recorded bundles (npm run record-bundles) replayed with this checkout's code: a change that
  * alters a decision the recorded towns made fails here, with the ticks it changes.
  */
-const ACCEPT = 'If the change is deliberate: `npm run record-bundles`, then review the diff of test/replay/bundles in the commit (README, "Replay bundles").';
+const ACCEPT =
+  'If the change is deliberate: `npm run record-bundles`, then review the diff of test/replay/bundles in the commit (docs/replay.md, "Recorded bundles in CI").';
 
 describe.each(RECORDED)("the recorded bundle %s", (name) => {
   it("replays with this build exactly as it was recorded", async () => {
