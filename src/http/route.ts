@@ -9,6 +9,7 @@ import type { TownDO } from "../town/town.do";
 import { pageToken, requireAgentToken, requireScope, type Scope } from "./auth";
 import { describeIssues, readJson } from "./body";
 import { HttpError } from "./errors";
+import { signInPage } from "./page-kit";
 
 /**
  * A route, declared once: the router runs it and the OpenAPI description is generated from it, so the
@@ -113,8 +114,10 @@ export async function runRoute(spec: Route, request: IRequest, env: Env): Promis
   try {
     return await checkedRun(spec, request, env);
   } catch (error) {
-    if (error instanceof HttpError && error.status === 401) throw await unauthenticated(error, request, env);
-    throw error;
+    const refusal = error instanceof HttpError && error.status === 401 ? await unauthenticated(error, request, env) : error;
+    // A browser without the read token gets a page that says how to sign in, not a JSON error asking for a header.
+    if (spec.browser && refusal instanceof HttpError && refusal.status === 401) return signInPage(refusal.code, refusal.message);
+    throw refusal;
   }
 }
 

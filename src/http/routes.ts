@@ -28,6 +28,8 @@ import { slimTickView, ticksCsv } from "../views/tick-history";
 import { json } from "./errors";
 import { openApiDocument } from "./openapi";
 import { route, unwrap, type Route } from "./route";
+import { beadPage } from "./bead-page";
+import { deadLettersPage } from "./dead-letters-page";
 import { statusPage } from "./status-page";
 
 /** Body limits: small for commands, larger for a bead's body and for event batches. */
@@ -471,5 +473,27 @@ export const ROUTES: readonly Route[] = [
     query: z.object({ token: z.string().optional() }),
     success: { status: 200, description: "A self-refreshing HTML page", contentType: "text/html" },
     handle: statusPage,
+  }),
+  route({
+    method: "GET",
+    path: "/towns/:townId/beads/:beadId",
+    access: "read",
+    browser: true,
+    tag: "pages",
+    summary: "A bead's page (HTML): what it is, why it failed, why it is or is not moving, its history",
+    query: z.object({ token: z.string().optional() }),
+    success: { status: 200, description: "An HTML page", contentType: "text/html" },
+    handle: beadPage,
+  }),
+  route({
+    method: "GET",
+    path: "/towns/:townId/dead-letters",
+    access: "read",
+    browser: true,
+    tag: "pages",
+    summary: "A town's dead-lettered events (HTML), with the commands that retry or discard them",
+    query: z.object({ token: z.string().optional() }),
+    success: { status: 200, description: "An HTML page", contentType: "text/html" },
+    handle: deadLettersPage,
   }),
 ];

@@ -2,7 +2,8 @@ import { runbookOf } from "../domain/invariants";
 import type { TickView } from "../views/tick-history";
 import type { AlarmStatus } from "../views/town-status";
 import type { StuckBead, StuckWork } from "../views/stuck-work";
-import { PAGE_COOKIE } from "./auth";
+import { curl, ORIGIN_PLACEHOLDER } from "./commands-to-copy";
+import { esc, htmlResponse, signIn, time } from "./page-kit";
 import { unwrap, type RouteContext } from "./route";
 
 /** Failed and waiting beads the page lists, of each. */
@@ -28,33 +29,13 @@ export async function statusPage({
   town,
   token,
 }: Pick<RouteContext<"/towns/:townId", unknown, unknown>, "request" | "env" | "town" | "token">): Promise<Response> {
+  const signedIn = signIn(request, token);
+  if (signedIn) return signedIn;
   const url = new URL(request.url);
-  if (url.searchParams.has("token")) {
-    const secure = url.protocol === "https:" ? "; Secure" : "";
-    // Lax, not Strict: a link from Grafana, a chat or a pager is a navigation from another site, and
-    // must open the page. Lax still keeps the cookie off other sites' subrequests and form posts.
-    const cookie = `${PAGE_COOKIE}=${encodeURIComponent(token)}; Path=/towns/; HttpOnly; SameSite=Lax; Max-Age=86400${secure}`;
-    return new Response(null, { status: 303, headers: { location: url.pathname, "set-cookie": cookie } });
-  }
   const [status, history, stuck] = await Promise.all([town.status(), town.ticks({}), town.stuckWork(STUCK_ON_PAGE)]);
   const page = renderStatusPage(unwrap(status), unwrap(history).ticks, unwrap(stuck), { runbooksUrl: env.RUNBOOKS_URL, origin: url.origin });
-  return new Response(page, {
-    headers: {
-      "content-type": "text/html; charset=utf-8",
-      "cache-control": "no-store",
-      "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'",
-    },
-  });
+  return htmlResponse(page);
 }
-
-const esc = (value: unknown): string => String(value).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
-const time = (ms: number | null) =>
-  ms === null
-    ? "—"
-    : new Date(ms)
-        .toISOString()
-        .replace("T", " ")
-        .replace(/\.\d+Z$/, " UTC");
 
 export function renderStatusPage(status: AlarmStatus, ticks: readonly TickView[], stuck: StuckWork, options: PageOptions = {}): string {
   const metric = (name: string, label: string, value: unknown, warn = false) =>
@@ -80,13 +61,14 @@ export function renderStatusPage(status: AlarmStatus, ticks: readonly TickView[]
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Town ${esc(status.townId)} — town-reconciler</title>
 <style>
-body{font:14px/1.4 system-ui,sans-serif;margin:0;padding:16px 24px;background:#f6f7f9;color:#1d2330}
+body{font:14px/1.4 system-ui,sans-serif;margin:0;padding:16px;background:#f6f7f9;color:#1d2330;overflow-wrap:anywhere}
 h1{font-size:20px;margin:0 0 4px}h2{font-size:15px;margin:18px 0 8px}
 .sub{color:#5b6475;margin:0 0 8px}.metrics{display:flex;flex-wrap:wrap;gap:8px}
 .metric{background:#fff;border:1px solid #dde1e8;border-radius:6px;padding:8px 12px;min-width:96px}
 .metric .label{display:block;color:#5b6475;font-size:12px}.metric .value{font-size:20px;font-weight:600}
 .warn{border-color:#d9534f;background:#fdf0ef}.ok{color:#2e7d32}
-.charts{display:flex;flex-wrap:wrap;gap:16px}figure{margin:0;background:#fff;border:1px solid #dde1e8;border-radius:6px;padding:8px}
+.charts{display:flex;flex-wrap:wrap;gap:16px}figure{margin:0;background:#fff;border:1px solid #dde1e8;border-radius:6px;padding:8px;max-width:100%;box-sizing:border-box}
+svg{max-width:100%;height:auto}
 figcaption{font-size:13px;color:#5b6475;margin-bottom:4px}svg text{font-size:10px;fill:#5b6475}
 h3{font-size:14px;margin:12px 0 6px}a{color:#1f5fbf}code{font-size:12px}
 ul.stuck{list-style:none;margin:0;padding:0;display:flex;flex-direction:column;gap:6px}
@@ -125,14 +107,14 @@ ${chart("queue-depth", "Pending event queue depth — alert above 50", ticks, (t
 
 /**
  * What is stuck, first on the page: failed beads and beads not moving, each with explain's reasons and
- * the calls that tell more. The links are API routes, which take the token in a header, not the page's
- * cookie: the page says so rather than hand the token to every link.
+ * the commands that lift them, and links to pages (under the page's cookie) that tell more: the bead
+ * with its explanation and history, and the dead letters when there are any.
  */
 function stuckSection(townId: string, stuck: StuckWork, deadLetters: number, origin = ORIGIN_PLACEHOLDER): string {
-  const api = `/api/towns/${encodeURIComponent(townId)}`;
-  const deadLettersHref = `${api}/debug/events?status=dead`;
+  const pages = `/towns/${encodeURIComponent(townId)}`;
+  const deadLettersHref = `${pages}/dead-letters`;
   const item = (bead: StuckBead, kind: "failed" | "waiting") => {
-    const beadHref = `${api}/beads/${encodeURIComponent(bead.id)}`;
+    const beadHref = `${pages}/beads/${encodeURIComponent(bead.id)}`;
     const when = `${bead.status.replace(/_/g, " ")}, last changed ${time(bead.updatedAt)}`;
     const reasons = bead.reasons
       .map(
@@ -150,7 +132,7 @@ function stuckSection(townId: string, stuck: StuckWork, deadLetters: number, ori
     return `<li data-bead="${esc(bead.id)}" data-kind="${kind}">
 <div><b><a data-link="bead" href="${esc(beadHref)}">${esc(bead.id)}</a></b> ${esc(bead.title)}
 <span class="meta">· ${esc(bead.type.replace(/_/g, " "))}${bead.rigId ? ` in ${esc(bead.rigId)}` : ""} · ${esc(when)} · ${esc(bead.dispatchAttempts)} dispatch attempt(s)
-· <a data-link="explain" href="${esc(beadHref)}/explain">explain</a> · <a data-link="dead-letters" href="${esc(deadLettersHref)}">dead letters</a></span></div>
+· <a data-link="explain" href="${esc(beadHref)}#explain">why</a> · <a data-link="history" href="${esc(beadHref)}#history">history</a></span></div>
 ${failure}<ul class="reasons">${reasons}</ul></li>`;
   };
   const list = (kind: "failed" | "waiting", beads: readonly StuckBead[], none: string) =>
@@ -158,28 +140,13 @@ ${failure}<ul class="reasons">${reasons}</ul></li>`;
       ? `<p class="ok" id="stuck-${kind}-none">${esc(none)}</p>`
       : `<ul class="stuck" id="stuck-${kind}">${beads.map((b) => item(b, kind)).join("")}</ul>`;
   return `<section id="stuck"><h2>What is stuck</h2>
-<p class="sub">The most recent first, at most ${esc(stuck.limit)} of each. The links are API calls: send the read token as
-<code>Authorization: Bearer …</code> (dead letters take the debug token). Dead-lettered events:
-<a data-link="dead-letters" href="${esc(deadLettersHref)}">${esc(deadLetters)}</a>.</p>
+<p class="sub">The most recent first, at most ${esc(stuck.limit)} of each. A command to copy takes the admin token in <code>$ADMIN_TOKEN</code>.
+${deadLetters > 0 ? `Dead-lettered events: <a data-link="dead-letters" href="${esc(deadLettersHref)}">${esc(deadLetters)}</a>.` : "No event is dead-lettered."}</p>
 <h3>Failed (<span data-metric="stuck.failed">${esc(stuck.failed.length)}</span>${stuck.moreFailed ? "+" : ""})</h3>
 ${list("failed", stuck.failed, "No bead has failed.")}
 <h3>Waiting (<span data-metric="stuck.waiting">${esc(stuck.waiting.length)}</span>${stuck.moreWaiting ? "+" : ""})</h3>
 ${list("waiting", stuck.waiting, "Nothing is waiting: every open or in-progress bead is moving.")}
 </section>`;
-}
-
-/** Where the Worker is, when the page does not know (tests render it without a request). */
-const ORIGIN_PLACEHOLDER = "https://<worker>";
-
-/**
- * A command to copy: the exact request, with the admin token left to the operator's shell. The page
- * holds only the read token; offering forms would mean handing it the admin token (and guarding every
- * form against cross-site posts), where a command to paste keeps the admin token where it was.
- */
-function curl(command: string, origin: string): string {
-  const [method, path] = command.split(" ") as [string, string];
-  const body = method === "PATCH" ? ` -d '{"blockedBy":[]}'` : method === "PUT" ? ` -d '{"config":{"maxPolecatsPerRig":10}}'` : "";
-  return `curl -X ${method} -H "Authorization: Bearer $ADMIN_TOKEN" ${origin}${path}${body}`;
 }
 
 /** While the town is paused: who, since when, why, and the command that resumes it. */
@@ -225,7 +192,12 @@ function chart(id: string, title: string, ticks: readonly TickView[], value: (t:
   const xs = points.map(([x]) => x);
   const minX = xs.length > 0 ? Math.min(...xs) : 0;
   const maxX = Math.max(...xs, minX + 1);
-  const maxY = Math.max(threshold * 1.2, ...points.map(([, y]) => y), 1);
+  // Scaled to the data (the alert line is drawn when it falls in range): a chart scaled to its alert
+  // line leaves normal data lying flat on the axis.
+  let highest = 0;
+  for (const [, y] of points) if (y > highest) highest = y;
+  const maxY = Math.max(Math.ceil(highest * 1.2), 1);
+  const alertInRange = threshold <= maxY;
   const sx = (x: number) => pad.left + ((x - minX) / (maxX - minX || 1)) * (width - pad.left - pad.right);
   const sy = (y: number) => height - pad.bottom - (y / maxY) * (height - pad.top - pad.bottom);
   const line = points.map(([x, y]) => `${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(" ");
@@ -240,12 +212,13 @@ function chart(id: string, title: string, ticks: readonly TickView[], value: (t:
             return `<line x1="${x}" y1="${bottom}" x2="${x}" y2="${bottom + 4}" stroke="#aab1bf"/><text class="time-tick" data-at="${at}" x="${x}" y="${bottom + 15}" text-anchor="middle">${esc(label)}</text>`;
           })
           .join("");
-  return `<figure><figcaption>${esc(title)}</figcaption>
+  const caption = alertInRange ? title : `${title} (above the data: the chart is scaled to it)`;
+  return `<figure><figcaption>${esc(caption)}</figcaption>
 <svg id="chart-${id}" data-points="${points.length}" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-label="${esc(title)}">
 <line x1="${pad.left}" y1="${height - pad.bottom}" x2="${width - pad.right}" y2="${height - pad.bottom}" stroke="#aab1bf"/>
 <line x1="${pad.left}" y1="${pad.top}" x2="${pad.left}" y2="${height - pad.bottom}" stroke="#aab1bf"/>
 <text x="4" y="${pad.top + 8}">${esc(Math.round(maxY))}</text><text x="4" y="${height - pad.bottom}">0</text>
-<line x1="${pad.left}" y1="${thresholdY}" x2="${width - pad.right}" y2="${thresholdY}" stroke="#d9534f" stroke-dasharray="4 3"/>
+${alertInRange ? `<line class="alert-line" x1="${pad.left}" y1="${thresholdY}" x2="${width - pad.right}" y2="${thresholdY}" stroke="#d9534f" stroke-dasharray="4 3"/>` : ""}
 ${points.length > 0 ? `<polyline fill="none" stroke="#2f6fdf" stroke-width="1.5" points="${line}"/>` : `<text x="${width / 2 - 40}" y="${height / 2}">no ticks yet</text>`}
 ${axis}<text x="${width - pad.right}" y="${pad.top + 8}" text-anchor="end">time (UTC)</text>
 </svg></figure>`;

@@ -18,6 +18,7 @@ import type {
 import { newAgentToken, sha256Hex } from "../auth/tokens";
 import { isMigrated, migrate } from "../db/migrate";
 import { TownStore } from "../db/town-store";
+import { shownEventId } from "../db/event-rows";
 import { mergeOverrides, resolveConfig, type TownConfigOverrides } from "../domain/config";
 import { explainBead } from "../domain/explain";
 import { explanationView } from "../views/explanation-view";
@@ -425,6 +426,16 @@ export class TownDO extends DurableObject<TownEnv> {
         count: status === "dead" ? queue.dead : queue.pending,
         events: this.store.events.withStatus(status, MAX_DEBUG_EVENTS).map(loggedEventView),
       });
+    });
+  }
+
+  /** The dead letters as the status page shows them (read scope, not rate-limited): without their payloads. */
+  async deadLetters() {
+    return this.withTown(() => {
+      const events = this.store.events
+        .withStatus("dead", MAX_DEBUG_EVENTS)
+        .map(({ payload: _payload, ...event }) => ({ ...event, ...shownEventId(event.eventId) }));
+      return ok({ count: this.store.events.queueStats().dead, events });
     });
   }
 

@@ -8,11 +8,11 @@ import type { TownRuntime } from "../town/runtime";
 export const MAX_STUCK_BEADS = 100;
 
 /**
- * Explain codes that mean a bead is moving: an agent works on it, nothing holds it, or (a convoy) it
- * waits for beads that are themselves listed when they are stuck. Every other code on an open or
- * in-progress bead that the next tick will not touch is a reason it is waiting.
+ * Explain codes that mean a bead is moving: an agent works on it, or nothing holds it. Every other code
+ * on an open or in-progress bead that the next tick will not touch is a reason it is waiting — a convoy
+ * waiting for the beads it tracks included.
  */
-const MOVING = new Set(["working", "ready", "tracking"]);
+const MOVING = new Set(["working", "ready"]);
 
 export interface StuckBead {
   readonly id: Bead["id"];

@@ -58,11 +58,18 @@ afterAll(async () => {
 });
 
 describe("the status page", () => {
-  it("refuses a browser without the read token", async () => {
+  it("refuses a browser without the read token with a page that says how to sign in", async () => {
     const response = await fetch(`${worker.url}/towns/${TOWN}`);
     expect(response.status).toBe(401);
     const wrong = await fetch(`${worker.url}/towns/${TOWN}?token=wrong`);
     expect(wrong.status).toBe(401);
+    await context.clearCookies();
+    const page = await context.newPage();
+    const opened = await page.goto(`${worker.url}/towns/${TOWN}`);
+    expect(opened?.status()).toBe(401);
+    expect(await page.locator("h1").textContent()).toBe("Sign in");
+    expect(await page.locator("body").textContent()).toContain("?token=");
+    await page.close();
   });
 
   it("renders the charts, shows the status route's numbers, and keeps the token out of the address bar", async () => {
@@ -128,20 +135,26 @@ describe("the status page", () => {
     // Finished and moving work is not listed.
     for (const id of ["a", "b", "c"]) expect(await stuck.locator(`li[data-bead="${id}"]`).count(), id).toBe(0);
 
-    // Each bead's own links, and the dead letters: followed with the token their route takes, they answer.
+    // The failed card says why, and offers the retry.
+    expect(await failed.locator("[data-failure]").getAttribute("data-failure")).toBe("cancelled");
+    expect(await failed.locator("[data-command]").first().getAttribute("data-command")).toBe(`POST /api/towns/${TOWN}/beads/doomed/retry`);
+
+    // Every link opens a page in the browser, with the cookie alone — never a JSON error.
     const links = await stuck
       .locator("a[data-link]")
       .evaluateAll((anchors) => anchors.map((a) => ({ kind: a.getAttribute("data-link")!, href: (a as HTMLAnchorElement).href })));
-    const byKind = (kind: string) => links.filter((l) => l.kind === kind).map((l) => new URL(l.href).pathname + new URL(l.href).search);
-    expect(byKind("bead")).toEqual(
-      expect.arrayContaining([`/api/towns/${TOWN}/beads/doomed`, `/api/towns/${TOWN}/beads/held`, `/api/towns/${TOWN}/beads/behind-held`]),
-    );
-    expect(byKind("explain")).toEqual(expect.arrayContaining([`/api/towns/${TOWN}/beads/doomed/explain`, `/api/towns/${TOWN}/beads/held/explain`]));
-    expect(byKind("dead-letters")).toContain(`/api/towns/${TOWN}/debug/events?status=dead`);
-    for (const { kind, href } of new Map(links.map((l) => [l.href, l])).values()) {
-      const token = kind === "dead-letters" ? DEV_TOKENS.debug : DEV_TOKENS.read;
-      const response = await fetch(href, { headers: { authorization: `Bearer ${token}` } });
-      expect(response.status, href).toBe(200);
+    const byKind = (kind: string) => links.filter((l) => l.kind === kind).map((l) => new URL(l.href).pathname + new URL(l.href).hash);
+    expect(byKind("bead")).toEqual(expect.arrayContaining([`/towns/${TOWN}/beads/doomed`, `/towns/${TOWN}/beads/held`, `/towns/${TOWN}/beads/behind-held`]));
+    expect(byKind("explain")).toEqual(expect.arrayContaining([`/towns/${TOWN}/beads/doomed#explain`, `/towns/${TOWN}/beads/held#explain`]));
+    expect(byKind("history")).toContain(`/towns/${TOWN}/beads/doomed#history`);
+    for (const { href } of new Map(links.map((l) => [l.href.split("#")[0], l])).values()) {
+      const opened = await context.newPage();
+      const response = await opened.goto(href);
+      expect(response?.status(), href).toBe(200);
+      expect(response?.headers()["content-type"], href).toContain("text/html");
+      expect(await opened.locator("h1").textContent(), href).toMatch(/^Bead /);
+      expect(await opened.locator("#explain li").count(), href).toBeGreaterThan(0);
+      await opened.close();
     }
     // The explain link answers with the reasons the page shows.
     const explained = (await call("GET", `/api/towns/${TOWN}/beads/behind-held/explain`, DEV_TOKENS.read)).body;
@@ -150,6 +163,38 @@ describe("the status page", () => {
       message: "blocked by held (open) (edit its blockers to change that)",
       command: `PATCH /api/towns/${TOWN}/beads/behind-held`,
     });
+    await page.close();
+  });
+
+  it("fits a 390 px wide phone without scrolling sideways", async () => {
+    // The shared context (the packaged Chromium ends when a context of its own closes), at a phone's width.
+    const page = await context.newPage();
+    await page.setViewportSize({ width: 390, height: 844 });
+    const overflow = () => page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, view: document.documentElement.clientWidth }));
+    await page.goto(`${worker.url}/towns/${TOWN}?token=${DEV_TOKENS.read}`);
+    const town = await overflow();
+    expect(town.scroll, JSON.stringify(town)).toBeLessThanOrEqual(town.view);
+    mkdirSync("test-results", { recursive: true });
+    await page.screenshot({ path: "test-results/status-page-390.png", fullPage: true });
+    await page.goto(`${worker.url}/towns/${TOWN}/beads/doomed`);
+    const bead = await overflow();
+    expect(bead.scroll, JSON.stringify(bead)).toBeLessThanOrEqual(bead.view);
+    await page.close();
+  });
+
+  it("draws each chart to its data, with the alert line only when it is in range", async () => {
+    const page = await context.newPage();
+    await page.goto(`${worker.url}/towns/${TOWN}?token=${DEV_TOKENS.read}`);
+    // A quiet town: ticks take milliseconds and the queue stays short, far below the 500 ms and 50 event alerts.
+    for (const chart of ["wall-clock", "queue-depth"]) {
+      const svg = page.locator(`#chart-${chart}`);
+      expect(await svg.locator(".alert-line").count(), chart).toBe(0);
+      const ys = ((await svg.locator("polyline").getAttribute("points")) ?? "").split(" ").map((p) => Number(p.split(",")[1]));
+      const axis = Math.max(...ys);
+      // Where the data is not all zero, its highest point reaches the chart's top part (scaled to the
+      // data, not to an alert line far above it).
+      if (Math.min(...ys) < axis) expect(Math.min(...ys), chart).toBeLessThan(60);
+    }
     await page.close();
   });
 

@@ -122,14 +122,18 @@ describe("the status page", () => {
     expect(html).toContain('data-reason="held"');
     expect(html).toContain("blocked by held (open)");
 
-    // Every link on the page answers 200 with the token its route takes (dead letters: the debug token).
+    // Every link on the page is a page under the page's cookie, and answers 200 with the read token.
     const links = [...html.matchAll(/data-link="([a-z-]+)" href="([^"]+)"/g)].map((m) => ({ kind: m[1]!, href: m[2]!.replace(/&amp;/g, "&") }));
-    expect(new Set(links.map((l) => l.kind))).toEqual(new Set(["bead", "explain", "dead-letters"]));
-    for (const link of new Map(links.map((l) => [l.href, l])).values()) {
-      const token = link.kind === "dead-letters" ? TOKENS.debug : TOKENS.read;
-      expect((await api("GET", link.href, { token })).status, link.href).toBe(200);
+    expect(new Set(links.map((l) => l.kind))).toEqual(new Set(["bead", "explain", "history"]));
+    for (const link of new Map(links.map((l) => [l.href.split("#")[0], l])).values()) {
+      expect(link.href.startsWith(`/towns/${town.townId}/`), link.href).toBe(true);
+      const opened = await api("GET", link.href.split("#")[0]!, { token: TOKENS.read, raw: true });
+      expect(opened.status, link.href).toBe(200);
+      expect(opened.headers.get("content-type")).toContain("text/html");
     }
-    expect(links).toContainEqual({ kind: "explain", href: `/api/towns/${town.townId}/beads/held/explain` });
+    expect(links).toContainEqual({ kind: "explain", href: `/towns/${town.townId}/beads/held#explain` });
+    // No dead letter in this town: no link to them.
+    expect(html).toContain("No event is dead-lettered.");
   });
 
   it("names the runbook of an open violation", async () => {
@@ -148,6 +152,26 @@ describe("the status page", () => {
     const html = (await page(town)).body;
     // No RUNBOOKS_URL in the tests' Worker: the page names the file in the repository.
     expect(html).toMatch(/data-invariant="9">.*docs\/runbooks\/dead-letters\.md/);
+    // A dead letter: the page links to them, as a page the read token opens.
+    expect(html).toContain(`<a data-link="dead-letters" href="/towns/${town.townId}/dead-letters">1</a>`);
+    const letters = await api("GET", `/towns/${town.townId}/dead-letters`, { token: TOKENS.read, raw: true });
+    expect(letters.status).toBe(200);
+    expect(letters.body).toMatch(/<tr data-seq="\d+"><td>\d+<\/td><td><code>agent_done<\/code>/);
+    expect(letters.body).toContain("payload is not JSON");
+    expect(letters.body).not.toContain("{not json");
+  });
+
+  it("opens a bead as a page: why it failed, why it is not moving with the command that lifts it, and its history", async () => {
+    const town = await troubledTown();
+    const opened = await api("GET", `/towns/${town.townId}/beads/doomed`, { token: TOKENS.read, raw: true });
+    expect(opened.status).toBe(200);
+    const html = opened.body;
+    expect(html).not.toMatch(/<script/i);
+    expect(html).toContain('data-failure="cancelled"');
+    expect(html).toContain(`data-command="POST /api/towns/${town.townId}/beads/doomed/retry"`);
+    expect(html).toMatch(/<section id="history">[\s\S]*<tr data-kind="command">[\s\S]*<code>bead_created<\/code>[\s\S]*<code>bead_cancelled<\/code>/);
+    expect((await api("GET", `/towns/${town.townId}/beads/nope`, { token: TOKENS.read })).status).toBe(404);
+    expect((await api("GET", `/towns/${town.townId}/beads/doomed`)).status).toBe(401);
   });
 
   it("links the runbook under RUNBOOKS_URL when it is set", async () => {
@@ -180,11 +204,13 @@ describe("the status page's token cookie", () => {
     for (const cookie of ["town_read_token=%", "town_read_token=%E0%A4%A", "town_read_token=%zz; other=1"]) {
       const response = await api("GET", `/towns/${town.townId}`, { headers: { cookie } });
       expect(response.status, cookie).toBe(401);
-      expect(response.body).toEqual({ error: { code: "invalid_token", message: expect.any(String) } });
+      // A browser is told how to sign in, with the API's error code.
+      expect(response.body).toContain('data-error="invalid_token"');
+      expect(response.body).toContain("?token=");
     }
   });
 
-  it("is set HttpOnly, for the status pages only, and SameSite=Lax so a link from another site opens the page", async () => {
+  it("is set HttpOnly, for the pages (which alone read it), and SameSite=Lax so a link from another site opens the page", async () => {
     const town = await createTown();
     const response = await api("GET", `/towns/${town.townId}?token=${TOKENS.read}`);
     expect(response.status).toBe(303);
@@ -192,7 +218,7 @@ describe("the status page's token cookie", () => {
     const cookie = response.headers.get("set-cookie") ?? "";
     expect(cookie).toMatch(/^town_read_token=test-read;/);
     expect(cookie).toContain("HttpOnly");
-    expect(cookie).toContain("Path=/towns/");
+    expect(cookie).toContain("Path=/;");
     expect(cookie).toContain("SameSite=Lax");
   });
 });
