@@ -130,6 +130,7 @@ export function seedFinished(store: TownStore, batch: SeedBatch, profile: Histor
         reblocked: [],
         archivedUpTo: finishedTotal(batch.finished),
         purgedAgents: [],
+        usage: [],
       },
       batch.finished,
     );

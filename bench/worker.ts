@@ -62,6 +62,7 @@ export class TownDO extends ProductionTownDO {
           reblocked: [],
           archivedUpTo: 0,
           purgedAgents: [],
+          usage: [],
         },
         noFinished(),
       ),

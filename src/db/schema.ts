@@ -28,6 +28,8 @@ export const towns = sqliteTable("towns", {
   paused: text("paused", { mode: "json" }),
   /** The last `archived_seq` given to a bead: archive numbers only grow (a retried bead leaves the archive). */
   archiveSeq: integer("archive_seq").notNull().default(0),
+  /** The budget's verdict the town last acted on: `{ day, verdict, waived }` (null: never judged). */
+  budgetStanding: text("budget_standing", { mode: "json" }),
   ...timestamps,
 });
 
@@ -52,6 +54,8 @@ export const agents = sqliteTable("agents", {
   generation: integer("generation").notNull(),
   dispatchAttempts: integer("dispatch_attempts").notNull(),
   dispatchedAt: integer("dispatched_at"),
+  /** Since when the usage meter counts its container (null: none counted). */
+  runningSince: integer("running_since"),
   lastHeartbeatAt: integer("last_heartbeat_at"),
   containerStatus: text("container_status"),
   containerStatusSince: integer("container_status_since"),
@@ -87,6 +91,8 @@ export const beads = sqliteTable(
     reopenedAt: text("reopened_at", { mode: "json" }).$type<number[]>().notNull().default(sql`'[]'`),
     /** Why it (or its last attempt) last failed, as JSON `{ at, code, message, rule, agentId, generation }`. */
     lastFailure: text("last_failure", { mode: "json" }),
+    /** Container time and dispatches spent on it: `{ containerMs, dispatches }` (null: none yet). */
+    usage: text("usage", { mode: "json" }),
     /**
      * Set when the bead leaves the working set (finished, held by nothing): the n-th bead to leave gets n.
      * A snapshot knows how many had left when it was taken, so replay reads only those from here.
@@ -205,6 +211,22 @@ export const simulatedRuns = sqliteTable("simulated_runs", {
   outcome: text("outcome").notNull(),
   lastHeartbeatAt: integer("last_heartbeat_at").notNull(),
 });
+
+/**
+ * The usage meter (DESIGN §4.7): container time and dispatches per UTC day (`YYYY-MM-DD`), rig and role,
+ * and per rig and role ever (`day` = 'total'). A change adds to its rows in the transaction that made it.
+ */
+export const usage = sqliteTable(
+  "usage",
+  {
+    day: text("day").notNull(),
+    rigId: text("rig_id").notNull(),
+    role: text("role").notNull(),
+    containerMs: integer("container_ms").notNull(),
+    dispatches: integer("dispatches").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.day, t.rigId, t.role] })],
+);
 
 /** Cumulative counters and histogram buckets (Prometheus), one row per series. */
 export const counters = sqliteTable(

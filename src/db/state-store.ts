@@ -2,7 +2,9 @@ import { eq } from "drizzle-orm";
 import type { DrizzleSqliteDODatabase } from "drizzle-orm/durable-sqlite";
 import { resolveConfig, type TownConfigOverrides } from "../domain/config";
 import type { AgentId, BeadId, RigId, TownId } from "../domain/ids";
-import type { Agent, Bead, BeadFailure, BeadStatus, BeadType, Breaker, ContainerStatus, Pause, Rig, Town } from "../domain/model";
+import type { Agent, Bead, BeadFailure, BeadStatus, BeadType, BeadUsage, Breaker, BudgetStanding, ContainerStatus, Pause, Rig, Town } from "../domain/model";
+import { NO_BEAD_USAGE } from "../domain/model";
+import { TOTAL, type UsageRow } from "../domain/usage";
 import { TownState, type StateChanges } from "../domain/state";
 import { noFinished, type BeadArchive, type FinishedCounts } from "../domain/archive";
 import { allColumns, rowCodec } from "./codec";
@@ -44,6 +46,7 @@ const AGENT_KEYS = [
   "generation",
   "dispatchAttempts",
   "dispatchedAt",
+  "runningSince",
   "lastHeartbeatAt",
   "containerStatus",
   "containerStatusSince",
@@ -68,6 +71,7 @@ const BEAD_KEYS = [
   "merged",
   "reopenedAt",
   "lastFailure",
+  "usage",
   "createdAt",
   "updatedAt",
 ] as const;
@@ -98,6 +102,10 @@ const UPDATE = {
   ),
 };
 const INSERT_DEPENDENCY = `INSERT INTO dependencies (bead_id, depends_on_id, kind, ordinal) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`;
+/** Metered usage adds to its day's row and to the rig and role's total (`day` = 'total'). */
+const ADD_USAGE = `INSERT INTO usage (day, rig_id, role, container_ms, dispatches) VALUES (?, ?, ?, ?, ?)
+  ON CONFLICT (day, rig_id, role) DO UPDATE SET container_ms = container_ms + excluded.container_ms, dispatches = dispatches + excluded.dispatches`;
+const USAGE_ROW = rowCodec(schema.usage, ["day", "rigId", "role", "containerMs", "dispatches"]);
 const ARCHIVE = updateManyFor<{ id: string; archivedSeq: number }>(schema.beads, "id", ["id", "archivedSeq"]);
 
 /**
@@ -144,6 +152,7 @@ export class StateStore {
       config: resolveConfig(overrides),
       breaker: townRowValue.breaker as Breaker,
       paused: (townRowValue.paused as Pause | null) ?? null,
+      budgetStanding: (townRowValue.budgetStanding as BudgetStanding | null) ?? null,
       progressAt: townRowValue.progressAt,
       createdAt: townRowValue.createdAt,
       updatedAt: townRowValue.updatedAt,
@@ -181,7 +190,13 @@ export class StateStore {
       else mergeRequests.set(issue, [mr]);
     }
     const finished = { ...noFinished(), ...(townRowValue.finished as Partial<FinishedCounts>) };
-    const state = new TownState(town, rigs, agents, beads, { archive, finished, mergeRequests, archivedUpTo: townRowValue.archiveSeq });
+    // The meter's totals and its latest day (older days stay on disk).
+    const usage = all(
+      this.sql,
+      `SELECT ${USAGE_ROW.columns} FROM usage WHERE day = '${TOTAL}' OR day = (SELECT max(day) FROM usage WHERE day <> '${TOTAL}')`,
+      USAGE_ROW,
+    ) as UsageRow[];
+    const state = new TownState(town, rigs, agents, beads, { archive, finished, mergeRequests, archivedUpTo: townRowValue.archiveSeq, usage });
     return { state, observations };
   }
 
@@ -214,6 +229,7 @@ export class StateStore {
       for (const [ordinal, dependsOnId] of bead.blockedBy.entries()) this.sql.exec(INSERT_DEPENDENCY, bead.id, dependsOnId, "blocks", ordinal);
     }
     for (const ids of chunks(changes.purgedAgents, MAX_PARAMS)) this.sql.exec(`DELETE FROM agents WHERE id IN (${marks(ids.length)})`, ...ids);
+    this.addUsage(changes.usage);
     if (changes.archived.length === 0 && changes.revived.length === 0) return;
     const after = structuredClone(finishedBefore);
     // A retried bead leaves the archive (its row was updated above with the rest): it loads as live work again.
@@ -238,6 +254,30 @@ export class StateStore {
       beads.map((bead) => ({ id: bead.id, archivedSeq: ++seq })),
     );
     this.db.update(schema.towns).set({ finished: after, archiveSeq: seq }).run();
+  }
+
+  /** Adds metered usage to its days' rows and to the totals of each rig and role. */
+  private addUsage(rows: readonly UsageRow[]): void {
+    if (rows.length === 0) return;
+    const totals = new Map<string, UsageRow>();
+    for (const row of rows) {
+      this.sql.exec(ADD_USAGE, row.day, row.rigId, row.role, row.containerMs, row.dispatches);
+      const key = `${row.rigId}|${row.role}`;
+      const had = totals.get(key);
+      totals.set(key, { ...row, day: TOTAL, containerMs: (had?.containerMs ?? 0) + row.containerMs, dispatches: (had?.dispatches ?? 0) + row.dispatches });
+    }
+    for (const row of totals.values()) this.sql.exec(ADD_USAGE, row.day, row.rigId, row.role, row.containerMs, row.dispatches);
+  }
+
+  /** Usage per day from `from` to `to` (UTC days, inclusive), per rig and role, oldest first. */
+  usageByDay(from: string, to: string): UsageRow[] {
+    return all(
+      this.sql,
+      `SELECT ${USAGE_ROW.columns} FROM usage WHERE day >= ? AND day <= ? AND day <> '${TOTAL}' ORDER BY day, rig_id, role`,
+      USAGE_ROW,
+      from,
+      to,
+    ) as UsageRow[];
   }
 
   /** A bead that left the working set, as the domain reads it (no relations); `upToSeq` limits it to the first n archived. */
@@ -413,6 +453,7 @@ function townRow(town: Town) {
     overrides: town.overrides,
     breaker: town.breaker,
     paused: town.paused,
+    budgetStanding: town.budgetStanding,
     progressAt: town.progressAt,
     createdAt: town.createdAt,
     updatedAt: town.updatedAt,
@@ -431,5 +472,6 @@ function toBead(row: ReturnType<typeof BEAD_ROW.decode>, blockedBy: readonly Bea
     blockedBy,
     tracked,
     lastFailure: (row.lastFailure as BeadFailure | null) ?? null,
+    usage: (row.usage as BeadUsage | null) ?? NO_BEAD_USAGE,
   };
 }

@@ -4,6 +4,7 @@ import type { LoggedEvent } from "../domain/events";
 import { oldestPendingAge, type QueueStats } from "../domain/queue";
 import type { ActionResult, Advance } from "../domain/advance";
 import type { ViolationChanges } from "../domain/violations";
+import type { Rows } from "./row-meter";
 
 /**
  * The numeric metrics of a tick, declared once. Each entry is a column of the `ticks` table (the schema
@@ -34,6 +35,8 @@ export interface AfterTickFacts {
   readonly durationMs: number;
   /** Side effects executed after the commit (null: that step failed). */
   readonly effects: { readonly attempted: number; readonly succeeded: number; readonly failed: number } | null;
+  /** SQLite rows the tick read and wrote, from its start to its record (each index update a row, `setAlarm` one written). */
+  readonly rows: Rows;
 }
 
 /** A tick that threw: nothing it did was kept, but when and how long it took, and the queue it left, are known. */
@@ -95,6 +98,9 @@ export const TICK_METRICS = {
   deadLetters: metric(integer("dead_letters").notNull(), { inTick: (t) => t.queue.dead, onFailure: (f) => f.queue.dead, slim: true }),
   violationsOpen: metric(integer("violations_open").notNull().default(0), { inTick: (t) => t.violations.open.length, slim: true }),
   violationsNew: metric(integer("violations_new").notNull().default(0), { inTick: (t) => t.violations.started.length }),
+  /** What the tick costs (DESIGN §4.7): rows read and written, as Durable Object SQLite bills them. */
+  rowsRead: metric(integer("rows_read").notNull().default(0), { afterTick: (a) => a.rows.read }),
+  rowsWritten: metric(integer("rows_written").notNull().default(0), { afterTick: (a) => a.rows.written }),
 };
 
 type Declared = typeof TICK_METRICS;

@@ -10,6 +10,7 @@ import { SnapshotStore } from "./snapshot-store";
 import { StateStore } from "./state-store";
 import { TickStore } from "./tick-store";
 import { ViolationStore } from "./violation-store";
+import { RowMeter } from "./row-meter";
 
 /**
  * All storage of a town, one store per group of tables. Methods are synchronous (Durable Object SQLite
@@ -27,9 +28,14 @@ export class TownStore {
   readonly idempotency: IdempotencyStore;
   readonly alerts: AlertStore;
 
+  /** Rows every statement reads and writes (DESIGN §4.7: what the town costs). */
+  readonly rows: RowMeter;
+
   constructor(private readonly storage: DurableObjectStorage) {
-    const db = drizzle(storage, { schema });
-    const sql = storage.sql;
+    this.rows = new RowMeter(storage.sql);
+    const sql = this.rows.sql;
+    // drizzle uses only `sql.exec` and `transactionSync` of the storage: given the metered SQL, it is counted too.
+    const db = drizzle({ sql, transactionSync: <T>(work: () => T): T => storage.transactionSync(work) } as DurableObjectStorage, { schema });
     this.state = new StateStore(sql, db);
     this.events = new EventStore(sql);
     this.outbox = new OutboxStore(db);

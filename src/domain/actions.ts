@@ -1,5 +1,5 @@
 import type { AgentId, BeadId, RigId } from "./ids";
-import type { AgentRole, AgentStatus, BeadStatus, BreakerStatus } from "./model";
+import type { AgentRole, AgentStatus, BeadStatus, BreakerStatus, Verdict } from "./model";
 
 /** Every rule of the reconciler, by id. An action names the rule that produced it. */
 export const RULE_IDS = [
@@ -24,6 +24,9 @@ export const RULE_IDS = [
   "breaker.halfOpen",
   "breaker.close",
   "breaker.reopen",
+  "budget.judge",
+  "budget.pause",
+  "budget.resume",
 ] as const;
 export type RuleId = (typeof RULE_IDS)[number];
 
@@ -48,7 +51,12 @@ export type ActionBody =
   /** Ask the service again to stop a container whose stop is owed (side effect). */
   | { readonly type: "request_stop"; readonly agentId: AgentId; readonly generation: number }
   /** Forget a dead agent's tombstone for good. */
-  | { readonly type: "purge_agent"; readonly agentId: AgentId };
+  | { readonly type: "purge_agent"; readonly agentId: AgentId }
+  /** The budget's verdict for a UTC day changed (from `warn` on, Sentry hears of it). */
+  | { readonly type: "judge_budget"; readonly day: string; readonly verdict: Verdict; readonly usedMs: number; readonly limitMs: number }
+  /** The budget pauses the town (DESIGN §4.7), or lifts its own pause (a new UTC day, a larger budget). */
+  | { readonly type: "pause_town"; readonly by: "budget" }
+  | { readonly type: "resume_town"; readonly by: "budget" };
 
 export type ActionType = ActionBody["type"];
 
@@ -66,6 +74,9 @@ export const ACTION_TYPES: readonly ActionType[] = [
   "set_breaker",
   "purge_agent",
   "request_stop",
+  "judge_budget",
+  "pause_town",
+  "resume_town",
 ];
 
 /** A call to the container service, written to the outbox with the state change that caused it. */

@@ -5,7 +5,15 @@ export type Alert =
   | { readonly kind: "violation_started" | "violation_open" | "violation_resolved"; readonly violation: OpenViolation }
   | { readonly kind: "event_dead_lettered"; readonly seq: number; readonly eventId: string; readonly type: string; readonly error: string }
   | { readonly kind: "breaker_opened"; readonly reason: string; readonly recentFailures: number }
-  | { readonly kind: "tick_failed"; readonly error: AlertError; readonly consecutiveFailures: number };
+  | { readonly kind: "tick_failed"; readonly error: AlertError; readonly consecutiveFailures: number }
+  /** The budget's verdict for the day rose to warn or stop (once each a day: the verdict only rises within one). */
+  | {
+      readonly kind: "budget_warning" | "budget_exhausted";
+      readonly day: string;
+      readonly usedMs: number;
+      readonly limitMs: number;
+      readonly onExceeded: "pause" | "warn";
+    };
 
 /** An exception as an alert keeps it: plain data, so it can wait in storage until Sentry takes it. */
 export interface AlertError {

@@ -1,6 +1,6 @@
 import { effectId, type Action, type Effect } from "./actions";
 import { type Agent, type FailureCode, isFinished, newAgent } from "./model";
-import { failure, idleAgent, oweStop, recordDispatchFailure, setAgentStatus, setBeadStatus, TransitionRefused, unhookAgent } from "./mutations";
+import { failure, idleAgent, oweStop, pause, recordDispatchFailure, resume, setAgentStatus, setBeadStatus, TransitionRefused, unhookAgent } from "./mutations";
 import type { TownState } from "./state";
 import { canTransitionBreaker } from "./transitions";
 
@@ -150,6 +150,21 @@ function apply(state: TownState, action: Action, now: number): ActionOutcome {
       if (agent.owedStops.length > 0) return refused(`agent ${agent.id} still owes a stop`);
       state.removeAgent(agent.id);
       return applied();
+    }
+    case "judge_budget": {
+      const town = state.town;
+      const was = town.budgetStanding;
+      // A waiver holds for the day it was given.
+      const waived = was?.day === action.day && was.waived;
+      state.setTown({ ...town, budgetStanding: { day: action.day, verdict: action.verdict, waived }, updatedAt: now });
+      return applied();
+    }
+    case "pause_town":
+      return pause(state, action.by, action.reason, now) ? applied() : refused(`the town is paused already (by ${state.town.paused?.by})`);
+    case "resume_town": {
+      if (state.town.paused?.by !== "budget") return refused("the budget did not pause the town");
+      const refusal = resume(state, action.by, now);
+      return refusal === null ? applied() : refused(refusal);
     }
     case "set_breaker": {
       const town = state.town;

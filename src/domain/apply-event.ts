@@ -1,19 +1,22 @@
 import { resolveConfig } from "./config";
 import type { EventOf, TownEvent } from "./events";
 import { mergeRequestIdFor } from "./ids";
-import type { Agent, Bead } from "./model";
-import { isLive, isFinished, newBead, noStopOwedFor } from "./model";
+import type { Agent, Bead, RecordedBead } from "./model";
+import { isLive, isFinished, newBead, noStopOwedFor, upgradedBead } from "./model";
 import { withReopen } from "./flapping";
 import {
   failure,
   idleAgent,
   markProgress,
   oweStop,
+  pause,
   recordDispatchFailure,
   recordDispatchSuccess,
+  resume,
   setAgentStatus,
   setBeadStatus,
   settleStop,
+  startMeter,
   unhookAgent,
 } from "./mutations";
 import type { TownState } from "./state";
@@ -128,7 +131,7 @@ function cancelBead(state: TownState, event: EventOf<"bead_cancelled">, now: num
  */
 function retryBead(state: TownState, event: EventOf<"bead_retried">, now: number): EventOutcome {
   // The town wrote this payload itself from the bead it read (commands are not accepted from clients).
-  const was = state.liveBead(event.beadId) ?? (event.payload.bead as unknown as Bead);
+  const was = state.liveBead(event.beadId) ?? upgradedBead(event.payload.bead as unknown as RecordedBead);
   if (was.status !== "failed" || !canTransitionBead(was.type, "failed", "open"))
     return ignored(`bead ${event.beadId} is ${article(was.type)} ${was.status}, not a failed one that can be retried`);
   const next: Bead = {
@@ -208,21 +211,22 @@ function deleteRig(state: TownState, event: EventOf<"rig_deleted">, now: number)
 }
 
 function pauseTown(state: TownState, event: EventOf<"town_paused">, now: number): EventOutcome {
-  const town = state.town;
+  const paused = state.town.paused;
   // An operator's pause outranks the budget's: only an operator lifts it (DESIGN §4.6).
-  if (town.paused && (town.paused.by === "operator" || event.payload.by === "budget")) return ignored(`the town is paused already (by ${town.paused.by})`);
-  state.setTown({ ...town, paused: { at: now, by: event.payload.by, reason: event.payload.reason }, updatedAt: now });
-  return APPLIED;
+  return pause(state, event.payload.by, event.payload.reason, now) ? APPLIED : ignored(`the town is paused already (by ${paused?.by})`);
 }
 
 function resumeTown(state: TownState, event: EventOf<"town_resumed">, now: number): EventOutcome {
-  const town = state.town;
-  if (!town.paused) return ignored("the town is not paused");
-  if (town.paused.by === "operator" && event.payload.by === "budget") return ignored("an operator paused the town: only an operator resumes it");
-  state.setTown({ ...town, paused: null, updatedAt: now });
-  // Work may move again: the progress window (invariant 11) starts over.
-  markProgress(state, now);
-  return APPLIED;
+  const refused = resume(state, event.payload.by, now);
+  return refused === null ? APPLIED : ignored(refused);
+}
+
+/**
+ * A callback proves the container ran, even when the dispatch's own result has not arrived yet (the
+ * container answered before the service did): the meter counts it from the dispatch.
+ */
+function ranSinceDispatch(state: TownState, agent: Agent, now: number): Agent {
+  return agent.runningSince === null ? startMeter(state, agent, Math.min(agent.dispatchedAt ?? now, now)) : agent;
 }
 
 /** The agent a callback speaks for, if it is still the agent that was dispatched. */
@@ -245,7 +249,8 @@ function currentAgent(
 function agentDone(state: TownState, event: EventOf<"agent_done">, now: number): EventOutcome {
   const found = currentAgent(state, event);
   if ("ignored" in found) return ignored(found.ignored);
-  const { agent, bead } = found;
+  const { bead } = found;
+  const agent = ranSinceDispatch(state, found.agent, now);
   if (bead.type === "issue") {
     // The polecat delivered a branch: it becomes a merge request for the rig's review queue.
     // Derived, not random (replay must reproduce it); skip ordinals a caller happened to use as bead ids.
@@ -283,7 +288,8 @@ function agentDone(state: TownState, event: EventOf<"agent_done">, now: number):
 function agentCompleted(state: TownState, event: EventOf<"agent_completed">, now: number): EventOutcome {
   const found = currentAgent(state, event);
   if ("ignored" in found) return ignored(found.ignored);
-  const { agent, bead } = found;
+  const { bead } = found;
+  const agent = ranSinceDispatch(state, found.agent, now);
   idleAgent(state, agent, now);
   // Completed without a done report: the bead stays in progress with no agent and is reopened by a rule.
   if (event.payload.status === "failed") {
@@ -344,6 +350,8 @@ function dispatchResult(state: TownState, event: EventOf<"dispatch_result">, now
   if (outcome === "ok") {
     // Started after all, for a generation the town has moved on from: that container must stop.
     if (current.generation !== generation || !isLive(current)) oweStop(state, current, generation, event.payload.beadId ?? null, now, false);
+    // It runs: the usage meter counts it from now.
+    else startMeter(state, current, now);
     return APPLIED;
   }
   // No answer in time: the container may be running, so its generation owes a stop.

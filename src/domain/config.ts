@@ -100,6 +100,12 @@ export const DEFAULT_TOWN_CONFIG = {
   idempotencyKeyTtlMs: 86_400_000,
   /** Retention runs this often while it keeps up (and again at once while a run could not delete all that was due). */
   retentionIntervalMs: 3_600_000,
+  /**
+   * Container hours the town may use per UTC day (DESIGN §4.7), or null for no budget. From `warnAt` of it
+   * a warning goes to Sentry (once a day); at it, `onExceeded: "pause"` pauses the town until the next
+   * UTC day (or an operator's resume) and `"warn"` only warns.
+   */
+  budget: null as null | { containerHoursPerDay: number; warnAt: number; onExceeded: "pause" | "warn" },
   /** The simulated container adapter: how long agents work and how often they fail. */
   simulation: {
     workMs: 5_000,
@@ -174,6 +180,15 @@ export const TownConfigOverridesSchema = z
       .strict(),
     idempotencyKeyTtlMs: ms(30 * DAY).min(60_000),
     retentionIntervalMs: ms(DAY).min(60_000),
+    // Given whole (a reconfiguration replaces it); null removes it.
+    budget: z
+      .object({
+        containerHoursPerDay: z.number().positive().max(1_000_000),
+        warnAt: z.number().min(0).max(1).default(0.8),
+        onExceeded: z.enum(["pause", "warn"]).default("pause"),
+      })
+      .strict()
+      .nullable(),
     simulation: z
       .object({
         workMs: ms(DAY),
@@ -203,7 +218,8 @@ function layered(base: object, top: object): Record<string, unknown> {
   const out: Record<string, unknown> = { ...base };
   for (const [key, value] of Object.entries(top)) {
     const under = out[key];
-    out[key] = isGroup(value) && isGroup(under) ? { ...under, ...value } : value;
+    // The budget is one value, not a group: a new one replaces the old whole.
+    out[key] = key !== "budget" && isGroup(value) && isGroup(under) ? { ...under, ...value } : value;
   }
   return out;
 }

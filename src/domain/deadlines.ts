@@ -11,7 +11,7 @@ import type { Agent, Bead, Town } from "./model";
  * The rules use these same functions for their "not yet" checks: the two cannot drift apart.
  */
 
-export type DeadlineKind = "heartbeat" | "stall" | "grace" | "collect" | "purge" | "stop" | "backoff" | "flapping" | "breaker" | "progress";
+export type DeadlineKind = "heartbeat" | "stall" | "grace" | "collect" | "purge" | "stop" | "backoff" | "flapping" | "breaker" | "progress" | "budget";
 
 /** The kind that sorts first (range queries start from it). */
 export const FIRST_KIND: DeadlineKind = "backoff";
@@ -25,12 +25,12 @@ export interface Deadline {
   readonly id: string;
 }
 
-const TOWN_KINDS: ReadonlySet<DeadlineKind> = new Set(["breaker", "progress"]);
+const TOWN_KINDS: ReadonlySet<DeadlineKind> = new Set(["breaker", "progress", "budget"]);
 
 /** Whether a deadline belongs to an agent (else to a bead, or the town). */
 export const isAgentDeadline = (deadline: Deadline): boolean => AGENT_KINDS.has(deadline.kind);
 
-/** Whether a deadline belongs to the town itself (its breaker, its progress window). */
+/** Whether a deadline belongs to the town itself (its breaker, its progress window, its budget). */
 export const isTownDeadline = (deadline: Deadline): boolean => TOWN_KINDS.has(deadline.kind);
 
 /** When a working agent must have sent a heartbeat by: its last one plus the timeout, never inside the cold-start grace. */
@@ -154,6 +154,8 @@ export function deadlineReason(deadline: Deadline): string {
       return "breaker cool-down ends";
     case "progress":
       return "the progress window runs out: no bead changed status while work waited (invariant 11)";
+    case "budget":
+      return "the budget needs a look: its next threshold is reached, or a new UTC day begins";
   }
 }
 

@@ -8,6 +8,8 @@ import { stalledWork, type StalledWork } from "./progress";
 import { reconcile } from "./reconcile";
 import { beadHolds, isReady, type Hold } from "./rules/beads";
 import { iso } from "./format";
+import { budgetFigures } from "./budget";
+import { DAY_MS, dayStart } from "./usage";
 import { NO_FLAPPING, WORK_MOVES } from "./invariants";
 import type { TownState } from "./state";
 import type { Focus } from "./focus";
@@ -109,7 +111,14 @@ export class Explainer {
         reasons.push({ code: "tracking", message: `waiting for ${unfinished.length} tracked bead(s): ${unfinished.join(", ")}` });
       } else {
         const paused = state.town.paused;
-        if (paused) {
+        const budget = config.budget;
+        if (paused?.by === "budget" && budget) {
+          // The figures as of now: containers that were still running when it paused went on counting until they stopped.
+          const until = dayStart(now) + DAY_MS;
+          const figures = budgetFigures(state.usageToday(now).containerMs, budget, now);
+          const message = `the town's budget is exhausted (${figures}): nothing is dispatched until ${iso(until)}, when a new day's budget begins, or until an operator resumes the town (which waives the rest of today's budget)`;
+          reasons.push({ code: "budget_exhausted", message, until, lift: "resume" });
+        } else if (paused) {
           const message = `the town is paused (by ${paused.by} at ${iso(paused.at)}: ${paused.reason}): nothing is dispatched until it is resumed`;
           reasons.push({ code: "town_paused", message, lift: "resume" });
         }

@@ -62,6 +62,11 @@ export interface Agent {
   readonly generation: number;
   readonly dispatchAttempts: number;
   readonly dispatchedAt: number | null;
+  /**
+   * Since when the usage meter counts its container (the dispatch's success; null while none is
+   * counted): the time is added to the day, rig, role and bead when it leaves working/stalled.
+   */
+  readonly runningSince: number | null;
   /** Observations (heartbeats, container status) reported by the agent platform. */
   readonly lastHeartbeatAt: number | null;
   readonly containerStatus: ContainerStatus | null;
@@ -102,9 +107,32 @@ export interface Bead {
   readonly reopenedAt: readonly number[];
   /** Why it last failed, or why its last attempt did (null: never). Kept after a retry, until the next failure. */
   readonly lastFailure: BeadFailure | null;
+  /** Container time spent on it, over all its attempts, and the dispatches that started a container. */
+  readonly usage: BeadUsage;
   readonly createdAt: number;
   readonly updatedAt: number;
 }
+
+export interface BeadUsage {
+  readonly containerMs: number;
+  readonly dispatches: number;
+}
+
+export const NO_BEAD_USAGE: BeadUsage = Object.freeze({ containerMs: 0, dispatches: 0 });
+
+/** A bead as a snapshot, a bundle or an archive of an older version recorded it. */
+export type RecordedBead = Omit<Bead, "reopenedAt" | "lastFailure" | "usage"> & Partial<Pick<Bead, "reopenedAt" | "lastFailure" | "usage">>;
+
+/**
+ * Beads recorded before a field existed had never done what it counts: been counted reopening
+ * (invariant 12), failed with a reason, or used containers.
+ */
+export const upgradedBead = (bead: RecordedBead): Bead => ({
+  ...bead,
+  reopenedAt: bead.reopenedAt ?? [],
+  lastFailure: bead.lastFailure ?? null,
+  usage: bead.usage ?? NO_BEAD_USAGE,
+});
 
 export interface Breaker {
   readonly status: BreakerStatus;
@@ -152,6 +180,18 @@ export interface BeadFailure {
   readonly generation: number | null;
 }
 
+/** The budget's verdicts (DESIGN §4.7): below `warnAt`, from it, at the budget. */
+export const VERDICTS = ["continue", "warn", "stop"] as const;
+export type Verdict = (typeof VERDICTS)[number];
+
+/** The verdict the town last acted on, on which day, and whether an operator waived that day's budget. */
+export interface BudgetStanding {
+  readonly day: string;
+  readonly verdict: Verdict;
+  /** An operator resumed the town from the budget's pause: it dispatches for the rest of that day. */
+  readonly waived: boolean;
+}
+
 /** Who paused a town: an operator, or its budget (which resumes it at the next UTC day). */
 export const PAUSERS = ["operator", "budget"] as const;
 export type PausedBy = (typeof PAUSERS)[number];
@@ -172,6 +212,8 @@ export interface Town {
   readonly paused: Pause | null;
   /** When work last moved: the last time any bead changed status (invariant 11 measures from it). */
   readonly progressAt: number;
+  /** The budget's verdict the town last acted on (null: it never judged one). */
+  readonly budgetStanding: BudgetStanding | null;
   readonly createdAt: number;
   readonly updatedAt: number;
 }
@@ -225,6 +267,7 @@ export function newBead(fields: Pick<Bead, "id" | "rigId" | "type" | "title"> & 
     tracked: [],
     reopenedAt: [],
     lastFailure: null,
+    usage: NO_BEAD_USAGE,
     createdAt: now,
     updatedAt: now,
     ...fields,
@@ -240,6 +283,7 @@ export function newAgent(fields: Pick<Agent, "id" | "rigId" | "role"> & Partial<
     generation: 0,
     dispatchAttempts: 0,
     dispatchedAt: null,
+    runningSince: null,
     lastHeartbeatAt: null,
     containerStatus: null,
     containerStatusSince: null,

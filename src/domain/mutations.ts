@@ -2,7 +2,9 @@ import { stopRetryDelay } from "./deadlines";
 import { withReopen } from "./flapping";
 import type { AgentId, BeadId } from "./ids";
 import { MAX_ERROR_TEXT } from "./format";
-import type { Agent, AgentStatus, Bead, BeadFailure, BeadStatus, FailureCode, OwedStop } from "./model";
+import type { Agent, AgentStatus, Bead, BeadFailure, BeadStatus, FailureCode, OwedStop, PausedBy } from "./model";
+import { isLive } from "./model";
+import { byDay, utcDay } from "./usage";
 import type { TownState } from "./state";
 import { canTransitionAgent, canTransitionBead } from "./transitions";
 
@@ -38,7 +40,9 @@ export function setAgentStatus(state: TownState, agent: Agent, to: AgentStatus, 
   if (!canTransitionAgent(agent.status, to)) {
     throw new TransitionRefused(`agent ${agent.id}: ${agent.status} → ${to} is not an allowed transition`);
   }
-  const next: Agent = { ...agent, ...patch, status: to, statusSince: now, updatedAt: now };
+  // Leaving working/stalled ends the metered interval, in this same change.
+  const metered = isLive(agent) && to !== "working" && to !== "stalled" ? stopMeter(state, agent, now) : agent;
+  const next: Agent = { ...metered, ...patch, status: to, statusSince: now, updatedAt: now };
   state.putAgent(next);
   return next;
 }
@@ -54,9 +58,59 @@ export function unhookAgent(state: TownState, agent: Agent, now: number): Agent 
   return next;
 }
 
-/** A live agent stops working: it goes idle and lets go of its bead. */
+/** A live agent stops working: its container time is metered, it lets go of its bead and goes idle. */
 export function idleAgent(state: TownState, agent: Agent, now: number): Agent {
-  return setAgentStatus(state, unhookAgent(state, agent, now), "idle", now);
+  return setAgentStatus(state, unhookAgent(state, stopMeter(state, agent, now), now), "idle", now);
+}
+
+/**
+ * The agent's container runs from `since` (its dispatch succeeded): the meter counts it from then, and
+ * the dispatch counts for the day, rig, role and bead. Once per dispatch: a meter already running stays.
+ */
+export function startMeter(state: TownState, agent: Agent, since: number): Agent {
+  if (agent.runningSince !== null || !isLive(agent)) return agent;
+  state.recordUsage({ day: utcDay(since), rigId: agent.rigId, role: agent.role, containerMs: 0, dispatches: 1 });
+  const bead = agent.hook ? state.liveBead(agent.hook) : undefined;
+  if (bead) state.putBead({ ...bead, usage: { ...bead.usage, dispatches: bead.usage.dispatches + 1 } });
+  const next: Agent = { ...agent, runningSince: since };
+  state.putAgent(next);
+  return next;
+}
+
+/** The metered interval ends now: its time goes to each UTC day it touched, and to the agent's bead. */
+export function stopMeter(state: TownState, agent: Agent, now: number): Agent {
+  if (agent.runningSince === null) return agent;
+  const from = Math.min(agent.runningSince, now);
+  for (const [day, containerMs] of byDay(from, now)) state.recordUsage({ day, rigId: agent.rigId, role: agent.role, containerMs, dispatches: 0 });
+  const bead = agent.hook ? state.liveBead(agent.hook) : undefined;
+  if (bead) state.putBead({ ...bead, usage: { ...bead.usage, containerMs: bead.usage.containerMs + (now - from) } });
+  const next: Agent = { ...agent, runningSince: null };
+  state.putAgent(next);
+  return next;
+}
+
+/** The town pauses (nothing is dispatched while it lasts). An operator's pause outranks the budget's. */
+export function pause(state: TownState, by: PausedBy, reason: string, now: number): boolean {
+  const town = state.town;
+  if (town.paused && (town.paused.by === "operator" || by === "budget")) return false;
+  state.setTown({ ...town, paused: { at: now, by, reason }, updatedAt: now });
+  return true;
+}
+
+/**
+ * The town resumes. Only an operator lifts an operator's pause; an operator who lifts the budget's waives
+ * the budget for the rest of that UTC day (the next day's budget holds again).
+ */
+export function resume(state: TownState, by: PausedBy, now: number): string | null {
+  const town = state.town;
+  if (!town.paused) return "the town is not paused";
+  if (town.paused.by === "operator" && by === "budget") return "an operator paused the town: only an operator resumes it";
+  const waived = town.paused.by === "budget" && by === "operator";
+  const budgetStanding = waived ? { day: utcDay(now), verdict: town.budgetStanding?.verdict ?? "stop", waived: true } : town.budgetStanding;
+  state.setTown({ ...town, paused: null, budgetStanding, updatedAt: now });
+  // Work may move again: the progress window (invariant 11) starts over.
+  markProgress(state, now);
+  return null;
 }
 
 /** Dispatch failures feed the circuit breaker; only those inside its window are kept. */

@@ -5,6 +5,7 @@ import { Plan, type Wake } from "./plan";
 import * as agents from "./rules/agents";
 import * as beads from "./rules/beads";
 import * as breaker from "./rules/breaker";
+import * as budget from "./rules/budget";
 import * as convoys from "./rules/convoys";
 import * as review from "./rules/review";
 import type { TownState } from "./state";
@@ -25,6 +26,10 @@ export interface Reconciliation {
  * actions of `beads.exhaustAttempts` come from `exhaustAttempts` in rules/beads.ts.
  */
 export const RULES: ReadonlyArray<(plan: Plan) => void> = [
+  // the budget first: a town it pauses dispatches nothing more in this pass
+  budget.judge,
+  budget.pause,
+  budget.resume,
   // its transitions are the rules breaker.trip, breaker.halfOpen, breaker.reopen and breaker.close
   breaker.transition,
   // stops owed since an earlier tick, asked for again

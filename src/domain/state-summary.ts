@@ -18,6 +18,7 @@ export function stateSummary(state: TownState) {
       dispatchAttempts: a.dispatchAttempts,
       containerStatus: a.containerStatus,
       owedStops: a.owedStops.map((stop) => stop.generation),
+      runningSince: a.runningSince,
     }))
     .sort((a, b) => (a.id < b.id ? -1 : 1));
   const beads = [...state.beads()]
@@ -32,6 +33,7 @@ export function stateSummary(state: TownState) {
       lastDispatchAt: b.lastDispatchAt,
       held: b.held,
       blockedBy: b.blockedBy,
+      usage: b.usage,
     }))
     .sort((a, b) => (a.id < b.id ? -1 : 1));
   const finished = { closed: state.countWith("closed"), failed: state.countWith("failed") };
@@ -39,5 +41,11 @@ export function stateSummary(state: TownState) {
     finished.closed += byStatus.closed;
     finished.failed += byStatus.failed;
   }
-  return { breaker: state.town.breaker.status, paused: state.town.paused?.by ?? null, agents, beads, finishedBeads: finished };
+  // What the usage meter counted ever (closed intervals), summed: replay must count the same.
+  const usage = { containerMs: 0, dispatches: 0 };
+  for (const row of state.usageAllTime()) {
+    usage.containerMs += row.containerMs;
+    usage.dispatches += row.dispatches;
+  }
+  return { breaker: state.town.breaker.status, paused: state.town.paused?.by ?? null, agents, beads, finishedBeads: finished, usage };
 }

@@ -18,12 +18,15 @@ import {
   TrackerIndex,
 } from "./state-index";
 import { WorkIndex } from "./work-index";
+import { budgetDeadline, runningToday } from "./budget";
+import { UsageLedger, utcDay, type UsageRow, type UsageSum } from "./usage";
 
 type JournalEntry =
   | { readonly kind: "town"; readonly prev: Town }
   | { readonly kind: "rig"; readonly id: RigId; readonly prev: Rig | undefined }
   | { readonly kind: "agent"; readonly id: AgentId; readonly prev: Agent | undefined }
-  | { readonly kind: "bead"; readonly id: BeadId; readonly prev: Bead | undefined; readonly revivedFrom?: Bead };
+  | { readonly kind: "bead"; readonly id: BeadId; readonly prev: Bead | undefined; readonly revivedFrom?: Bead }
+  | { readonly kind: "usage"; readonly pendingBefore: number };
 
 /** What a tick or a command changed, for the shell to persist. */
 export interface StateChanges {
@@ -44,6 +47,8 @@ export interface StateChanges {
   readonly archivedUpTo: number;
   /** Agents forgotten for good (tombstones past their retention). */
   readonly purgedAgents: readonly AgentId[];
+  /** Container time metered by the change, one row per day, rig and role: added to the stored rows. */
+  readonly usage: readonly UsageRow[];
 }
 
 export interface TownStateOptions {
@@ -58,6 +63,8 @@ export interface TownStateOptions {
   readonly mergeRequests?: Iterable<readonly [BeadId, readonly BeadId[]]>;
   /** The last archive number given (default: as many as the counts say have finished). */
   readonly archivedUpTo?: number;
+  /** The metered usage as stored: the totals and the latest day's rows. */
+  readonly usage?: Iterable<UsageRow>;
 }
 
 /**
@@ -107,6 +114,8 @@ export class TownState {
   /** The last archive number given: numbers only grow, so a snapshot's "archived before me" stays true after a retry. */
   private archiveSeq: number;
   private journal: JournalEntry[] = [];
+  /** Container time metered: the stored sums, and what the changes since the last commit add. */
+  private readonly ledger: UsageLedger;
   /** What the next tick and pass look at: every write marks what it touched. */
   private readonly focus = new FocusTracker();
   /** Finished beads given to the constructor: they went straight to the archive. */
@@ -117,6 +126,7 @@ export class TownState {
     this.archive = options.archive ?? new MemoryArchive();
     this.finishedCounts = structuredClone(options.finished ?? noFinished());
     this.archiveSeq = options.archivedUpTo ?? finishedTotal(this.finishedCounts);
+    this.ledger = new UsageLedger(options.usage);
     this.workIndex = this.newWorkIndex();
     this.registerIndexes();
     for (const rig of rigs) this.rigMap.set(rig.id, rig);
@@ -208,6 +218,29 @@ export class TownState {
     return this.archiveSeq;
   }
 
+  /** Container time and dispatches of the UTC day of `now`, the containers still running included. */
+  usageToday(now: number): UsageSum & { readonly running: number } {
+    const closed = this.ledger.day(utcDay(now));
+    const open = runningToday(this.metered(), now);
+    return { containerMs: closed.containerMs + open.containerMs, dispatches: closed.dispatches, running: open.running };
+  }
+
+  /** Container time ever per rig and role, closed intervals only (the caller adds what still runs). */
+  usageAllTime(): UsageRow[] {
+    return this.ledger.allTime();
+  }
+
+  /** What a snapshot keeps of the meter: the totals and the latest day's rows. */
+  usageRows(): UsageRow[] {
+    return this.ledger.rows();
+  }
+
+  /** The agents whose container the meter is counting. */
+  *metered(): Generator<Agent> {
+    for (const agent of this.agentsByStatus.with("working")) if (agent.runningSince !== null) yield agent;
+    for (const agent of this.agentsByStatus.with("stalled")) if (agent.runningSince !== null) yield agent;
+  }
+
   get size(): { rigs: number; agents: number; beads: number } {
     return { rigs: this.rigMap.size, agents: this.agentMap.size, beads: this.beadMap.size };
   }
@@ -253,6 +286,11 @@ export class TownState {
   putAgent(agent: Agent): void {
     this.journal.push({ kind: "agent", id: agent.id, prev: this.agentMap.get(agent.id) });
     this.storeAgent(agent.id, agent);
+  }
+  /** Container time metered (see mutations.ts: `stopMeter`), stored with the change that metered it. */
+  recordUsage(row: UsageRow): void {
+    this.journal.push({ kind: "usage", pendingBefore: this.ledger.pendingCount });
+    this.ledger.add(row);
   }
   /** Forgets an agent for good (a tombstone past its retention). */
   removeAgent(id: AgentId): void {
@@ -303,6 +341,9 @@ export class TownState {
           break;
         case "bead":
           this.storeBead(entry.id, entry.prev);
+          break;
+        case "usage":
+          this.ledger.undoTo(entry.pendingBefore);
           break;
       }
     }
@@ -368,6 +409,7 @@ export class TownState {
       }),
       archivedUpTo: this.archiveSeq,
       purgedAgents,
+      usage: this.ledger.changes(),
     };
   }
 
@@ -385,6 +427,7 @@ export class TownState {
     const leaving = this.archivableSinceCommit();
     this.archive.add(leaving.map(archived));
     for (const bead of leaving) this.archiveBead(bead);
+    this.ledger.commit();
     this.journal = [];
   }
 
@@ -441,13 +484,24 @@ export class TownState {
   /** The earliest deadline after `now` (the town's next moment), if any. */
   nextDeadline(now: number): Deadline | null {
     let next = this.workIndex.firstDeadlineAfter(now);
-    for (const own of [breakerDeadline(this.townValue), progressDeadline(this.townValue, this.workIndex.oldestWaiting())]) {
+    const town = this.townValue;
+    const budget = this.budgetDeadline(now);
+    for (const own of [breakerDeadline(town), progressDeadline(town, this.workIndex.oldestWaiting()), budget]) {
       if (own && own.at > now && (!next || own.at < next.at)) next = own;
     }
     return next;
   }
 
   // ---- internals --------------------------------------------------------------------------------------
+
+  /** The budget's next moment (none without a budget, or before the town ever ticked: `now` is -Infinity then). */
+  private budgetDeadline(now: number): Deadline | null {
+    const town = this.townValue;
+    const pausedByBudget = town.paused?.by === "budget";
+    if ((!town.config.budget && !pausedByBudget) || !Number.isFinite(now)) return null;
+    const today = this.usageToday(now);
+    return budgetDeadline(town.config.budget, pausedByBudget, today, today.running, now);
+  }
 
   /** A work index for the current config (it reads the config, so a new config builds a new one). */
   private newWorkIndex(): WorkIndex {

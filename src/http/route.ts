@@ -115,8 +115,9 @@ export async function runRoute(spec: Route, request: IRequest, env: Env): Promis
     return await checkedRun(spec, request, env);
   } catch (error) {
     const refusal = error instanceof HttpError && error.status === 401 ? await unauthenticated(error, request, env) : error;
-    // A browser without the read token gets a page that says how to sign in, not a JSON error asking for a header.
-    if (spec.browser && refusal instanceof HttpError && refusal.status === 401) return signInPage(refusal.code, refusal.message);
+    // A browser without the read token gets a page that says how to sign in, not a JSON error asking for a
+    // header; a client that does not ask for HTML keeps the JSON error of every other route.
+    if (spec.browser && refusal instanceof HttpError && refusal.status === 401 && asksForHtml(request)) return signInPage(refusal.code, refusal.message);
     throw refusal;
   }
 }
@@ -232,3 +233,6 @@ function readQuery<S extends z.ZodType>(request: IRequest, schema: S): z.output<
   if (!parsed.success) throw new HttpError(400, "invalid_request", describeIssues(parsed.error));
   return parsed.data;
 }
+
+/** A browser asks for HTML first (`Accept: text/html,…`); curl and API clients do not. */
+const asksForHtml = (request: Request): boolean => (request.headers.get("accept") ?? "").toLowerCase().includes("text/html");

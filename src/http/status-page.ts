@@ -38,8 +38,6 @@ export async function statusPage({
 }
 
 export function renderStatusPage(status: AlarmStatus, ticks: readonly TickView[], stuck: StuckWork, options: PageOptions = {}): string {
-  const metric = (name: string, label: string, value: unknown, warn = false) =>
-    `<div class="metric${warn ? " warn" : ""}"><span class="label">${esc(label)}</span><span class="value" data-metric="${esc(name)}">${esc(value)}</span></div>`;
   const group = (title: string, counts: Record<string, number>, prefix: string) =>
     `<section><h2>${esc(title)}</h2><div class="metrics">${Object.entries(counts)
       .map(([key, n]) => metric(`${prefix}.${key}`, key.replace(/_/g, " "), n))
@@ -93,6 +91,7 @@ ${metric("breaker.status", "breaker", status.breaker.status, status.breaker.open
 ${metric("breaker.recentFailures", "recent dispatch failures", status.breaker.recentFailures)}
 ${metric("outbox.pending", "side effects waiting", status.outbox.pending)}
 </div></section>
+${usageSection(status.usage)}
 ${group("Agents", status.agents, "agents")}
 ${group("Beads", status.beads, "beads")}
 <section><h2>Invariant violations</h2>${violations}</section>
@@ -147,6 +146,22 @@ ${list("failed", stuck.failed, "No bead has failed.")}
 <h3>Waiting (<span data-metric="stuck.waiting">${esc(stuck.waiting.length)}</span>${stuck.moreWaiting ? "+" : ""})</h3>
 ${list("waiting", stuck.waiting, "Nothing is waiting: every open or in-progress bead is moving.")}
 </section>`;
+}
+
+/** One figure of the page, named as in the status JSON (`data-metric`), highlighted when it needs a look. */
+const metric = (name: string, label: string, value: unknown, warn = false): string =>
+  `<div class="metric${warn ? " warn" : ""}"><span class="label">${esc(label)}</span><span class="value" data-metric="${esc(name)}">${esc(value)}</span></div>`;
+
+/** Container time of the UTC day against the budget (DESIGN §4.7): what the town spends, at a glance. */
+function usageSection(usage: AlarmStatus["usage"]): string {
+  const budget = usage.budget;
+  return `<section id="usage"><h2>Usage today (${esc(usage.day)}, UTC)</h2><div class="metrics">
+${metric("usage.today.containerHours", "container hours", usage.today.containerHours.toFixed(2))}
+${metric("usage.today.dispatches", "dispatches", usage.today.dispatches)}
+${metric("usage.today.running", "containers running", usage.today.running)}
+${budget ? metric("usage.budget.usedShare", `of the ${budget.containerHoursPerDay} h budget`, `${Math.round(budget.usedShare * 100)}%`, usage.verdict !== "continue") : metric("usage.budget", "budget", "none")}
+${budget ? metric("usage.verdict", "verdict", usage.waived ? `${usage.verdict} (waived today)` : usage.verdict, usage.verdict === "stop") : ""}
+</div></section>`;
 }
 
 /** While the town is paused: who, since when, why, and the command that resumes it. */

@@ -67,6 +67,21 @@ export const METRICS = {
     "Steps after a committed tick (alerts, side effects, snapshot, retention, schedule, records) that failed, by step.",
     ["step"],
   ),
+  rowsRead: counter(
+    "town_reconciler_rows_read_total",
+    "SQLite rows read, as Durable Object storage bills them, by part: tick (a tick from its start to its record) or requests (requests served between ticks, and the writes that record a tick).",
+    ["part"],
+  ),
+  rowsWritten: counter(
+    "town_reconciler_rows_written_total",
+    "SQLite rows written (each index update a row, each alarm set one), as Durable Object storage bills them, by part: tick or requests (as for rows read).",
+    ["part"],
+  ),
+  containerSeconds: counter(
+    "town_reconciler_container_seconds_total",
+    "Container seconds the usage meter counted, by rig and role: from a dispatch's success until the agent stops working (running containers included).",
+    ["rig", "role"],
+  ),
   alarmRearmed: counter("town_reconciler_alarm_rearmed_total", "Times the watchdog found the town owing work with no alarm armed, and armed it again."),
 
   // ---- histograms (seconds) -----------------------------------------------------------------------
@@ -89,6 +104,10 @@ export const METRICS = {
   owedStops: gauge("town_reconciler_owed_stops", "Container stops asked for and not yet confirmed by the agent service (asked for again until they are)."),
   alertsPending: gauge("town_reconciler_alerts_pending", "Alerts waiting for Sentry to accept them."),
   breakerOpen: gauge("town_reconciler_breaker_open", "1 while the dispatch circuit breaker is open or half-open."),
+  budgetUsed: gauge(
+    "town_reconciler_budget_used_ratio",
+    "Share of today's (UTC) container-hour budget used, running containers included (absent without a budget).",
+  ),
   paused: gauge("town_reconciler_paused", "1 while the town is paused (nothing is dispatched), by who paused it (operator or budget).", ["by"]),
   invariantViolationsOpen: gauge("town_reconciler_invariant_violations_open", "Invariant violations open now, by invariant.", ["invariant"]),
   agents: gauge("town_reconciler_agents", "Agents by status.", ["status"]),

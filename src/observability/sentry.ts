@@ -1,5 +1,6 @@
 import { Toucan } from "toucan-js";
 import { invariantWithId } from "../domain/invariants";
+import { hours } from "../domain/budget";
 import type { Alert, AlertContext } from "../domain/alerts";
 import type { Logger } from "./log";
 
@@ -216,6 +217,7 @@ async function settleWithin(inFlight: Promise<unknown>[], timeoutMs: number): Pr
 }
 
 function fingerprint(alert: Alert, townId: string): string[] {
+  if (alert.kind === "budget_warning" || alert.kind === "budget_exhausted") return [alert.kind, townId, alert.day];
   switch (alert.kind) {
     case "violation_started":
     case "violation_open":
@@ -228,7 +230,7 @@ function fingerprint(alert: Alert, townId: string): string[] {
 
 function level(alert: Alert): "error" | "warning" | "info" {
   if (alert.kind === "violation_resolved") return "info";
-  if (alert.kind === "violation_open") return "warning";
+  if (alert.kind === "violation_open" || alert.kind === "budget_warning") return "warning";
   return "error";
 }
 
@@ -246,6 +248,9 @@ function details(alert: Alert): Record<string, unknown> {
       return { reason: alert.reason, recentFailures: alert.recentFailures };
     case "tick_failed":
       return { consecutiveFailures: alert.consecutiveFailures };
+    case "budget_warning":
+    case "budget_exhausted":
+      return { day: alert.day, usedSeconds: Math.round(alert.usedMs / 1000), limitSeconds: Math.round(alert.limitMs / 1000), onExceeded: alert.onExceeded };
   }
 }
 
@@ -263,5 +268,9 @@ export function describe(alert: Alert): string {
       return `Circuit breaker opened: ${alert.reason}`;
     case "tick_failed":
       return `Tick failed (${alert.consecutiveFailures} in a row): ${alert.error.message}`;
+    case "budget_warning":
+      return `Budget warning: ${hours(alert.usedMs)} of ${hours(alert.limitMs)} container hours used on ${alert.day}`;
+    case "budget_exhausted":
+      return `Budget exhausted: ${hours(alert.usedMs)} of ${hours(alert.limitMs)} container hours used on ${alert.day}; ${alert.onExceeded === "pause" ? "the town is paused until the next UTC day" : "the town goes on (onExceeded: warn)"}`;
   }
 }

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import type { TownConfig, TownConfigOverrides } from "../domain/config";
 import type { LoggedEvent } from "../domain/events";
-import type { Bead } from "../domain/model";
+import type { RecordedBead } from "../domain/model";
 import type { HistoryTick } from "../db/tick-store";
 import type { HistorySnapshot } from "./history";
 
@@ -50,7 +50,8 @@ export interface BundleArchive {
   readonly mergeRequestPrefixes: readonly string[];
   /** Ids looked up and not archived at the snapshot. */
   readonly absent: readonly string[];
-  readonly beads: readonly Bead[];
+  /** As the archive held them (recorded by an older version, a bead lacks the fields added since). */
+  readonly beads: readonly RecordedBead[];
 }
 
 export interface Bundle {

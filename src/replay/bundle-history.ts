@@ -2,6 +2,7 @@ import { COMMAND_EVENT_TYPES, type LoggedEvent } from "../domain/events";
 import type { BeadId } from "../domain/ids";
 import type { Bead } from "../domain/model";
 import type { BeadArchive } from "../domain/archive";
+import { upgradedBead } from "../domain/model";
 import type { Bundle } from "./bundle-format";
 import { BundleRefused } from "./bundle-reader";
 import type { HistoryTick } from "../db/tick-store";
@@ -86,7 +87,7 @@ class BundledArchive implements BeadArchive {
   private missing: string | null = null;
 
   constructor(bundle: Bundle) {
-    for (const bead of bundle.archive.beads) this.beads.set(bead.id, bead);
+    for (const bead of bundle.archive.beads) this.beads.set(bead.id, upgradedBead(bead));
     this.absent = new Set(bundle.archive.absent);
     this.probed = new Set(bundle.archive.mergeRequestPrefixes);
   }

@@ -180,6 +180,12 @@ function tickAlerts(
       const breaker = runtime.state.town.breaker;
       alerts.push({ kind: "breaker_opened", reason: action.reason, recentFailures: breaker.failures.length });
     }
+    // Within a day the verdict only rises (usage only grows), so each of these goes once a day.
+    if (refusal === null && action.type === "judge_budget" && action.verdict !== "continue") {
+      const { day, usedMs, limitMs } = action;
+      const onExceeded = runtime.state.town.config.budget?.onExceeded ?? "pause";
+      alerts.push({ kind: action.verdict === "warn" ? "budget_warning" : "budget_exhausted", day, usedMs, limitMs, onExceeded });
+    }
   }
   return alerts;
 }

@@ -9,6 +9,7 @@ import { CounterDeltas } from "../observability/counters";
 import type { Logger } from "../observability/log";
 import { METRICS } from "../observability/metrics";
 import { measureAfterTick } from "../db/tick-metrics";
+import type { Rows } from "../db/row-meter";
 import type { TownParts } from "../town/parts";
 import type { TownRuntime } from "../town/runtime";
 import { deliverAlerts } from "./alerting";
@@ -79,18 +80,20 @@ export class Ticker {
     const startedAt = Date.now();
     const log = this.log.with({ townId: runtime.state.town.id });
     schedule.beginTick();
+    // What ran since the last tick's record (requests, that record itself) is the requests' part of the bill.
+    const sinceLastTick = this.parts.store.rows.take();
     const steps = new Steps(log);
     const platformReport = await steps.run("platform reports", () => platform.takeReports(runtime, now), null);
     let report: TickReport;
     try {
       report = commitTick(runtime, now);
     } catch (error) {
-      await this.failed(runtime, now, startedAt, error, log);
+      await this.failed(runtime, now, startedAt, error, log, sinceLastTick);
       return { report: null, steps: steps.results, failed: steps.failed };
     }
     this.streak.ended();
     steps.log = log.with({ tickId: report.tickId });
-    await this.afterCommit(runtime, report, now, startedAt, platformReport, steps);
+    await this.afterCommit(runtime, report, now, startedAt, platformReport, steps, sinceLastTick);
     return { report, steps: steps.results, failed: steps.failed };
   }
 
@@ -111,6 +114,7 @@ export class Ticker {
     startedAt: number,
     platformReport: Wake | null,
     steps: Steps,
+    sinceLastTick: Rows,
   ): Promise<void> {
     const { store, alerts, platform, housekeeping, registration, reporter, schedule } = this.parts;
     const town = runtime.state.town;
@@ -138,12 +142,14 @@ export class Ticker {
     await steps.run(
       "records",
       () => {
+        const rows = store.rows.take();
         const counters = new CounterDeltas().observe(METRICS.tickDuration, {}, durationMs / 1000);
+        countRows(counters, rows, sinceLastTick);
         for (const { kind, outcome } of effects?.outcomes ?? []) counters.add(METRICS.sideEffects, { kind, outcome });
         for (const step of steps.failed) counters.add(METRICS.afterTickFailures, { step });
         store.transaction(() => {
           store.ticks.finish(report.tickId, {
-            ...measureAfterTick({ durationMs, effects }),
+            ...measureAfterTick({ durationMs, effects, rows }),
             nextAlarmAt: next?.at ?? null,
             nextAlarmReason: next?.reason ?? (wake === null ? "none: the town owes nothing and sleeps" : null),
           });
@@ -175,7 +181,7 @@ export class Ticker {
   }
 
   /** A tick that threw: nothing it did is kept; that it failed is recorded, reported (first of a streak, then per cooldown) and retried on backoff. */
-  private async failed(runtime: TownRuntime, now: number, startedAt: number, error: unknown, log: Logger): Promise<void> {
+  private async failed(runtime: TownRuntime, now: number, startedAt: number, error: unknown, log: Logger, sinceLastTick: Rows): Promise<void> {
     const { store, alerts, schedule } = this.parts;
     const config = runtime.state.town.config;
     const { failures, report } = this.streak.failed(now, config.violationReportCooldownMs);
@@ -193,7 +199,8 @@ export class Ticker {
           reason,
           store.events.queueStats(),
         );
-        store.counters.add(new CounterDeltas().add(METRICS.ticks, { result: "error" }).list());
+        // A rolled-back transaction's rows were still read and written: they are billed.
+        store.counters.add(countRows(new CounterDeltas().add(METRICS.ticks, { result: "error" }), store.rows.take(), sinceLastTick).list());
         if (report)
           store.alerts.enqueue(
             [{ kind: "tick_failed", error: alertError(error), consecutiveFailures: failures }],
@@ -208,6 +215,15 @@ export class Ticker {
     }
     await schedule.set(now + delay, reason);
   }
+}
+
+/** The rows of a tick and of what ran since the one before, into the counters the tick records. */
+function countRows(counters: CounterDeltas, tick: Rows, requests: Rows): CounterDeltas {
+  return counters
+    .add(METRICS.rowsRead, { part: "tick" }, tick.read)
+    .add(METRICS.rowsWritten, { part: "tick" }, tick.written)
+    .add(METRICS.rowsRead, { part: "requests" }, requests.read)
+    .add(METRICS.rowsWritten, { part: "requests" }, requests.written);
 }
 
 /** Steps that must not take each other down: each result is kept under its name; a failure is logged and remembered (for the counters), and the step's fallback used. */

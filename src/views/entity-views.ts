@@ -4,6 +4,7 @@ import { AGENT_STATUSES, BEAD_STATUSES, BEAD_TYPES, type Agent, type Bead, type 
 import type { TownState } from "../domain/state";
 import { shownEventId } from "../db/event-rows";
 import type { TownRuntime } from "../town/runtime";
+import { beadUsageView } from "./usage-view";
 
 /** How entities look in API responses (camelCase JSON, times in epoch milliseconds). */
 
@@ -28,6 +29,8 @@ export function beadView(bead: Bead) {
     blockedBy: bead.blockedBy,
     /** Why it (or its last attempt) last failed: `{ at, code, message, rule, agentId, generation }`, or null. */
     lastFailure: bead.lastFailure,
+    /** Container seconds of its finished attempts (a running one counts when it ends) and the dispatches that started a container. */
+    usage: beadUsageView(bead),
     ...(bead.type === "merge_request" ? { sourceBeadId: bead.sourceBeadId, branch: bead.branch, prUrl: bead.prUrl, merged: bead.merged } : {}),
     ...(bead.type === "convoy" ? { tracked: bead.tracked } : {}),
     createdAt: bead.createdAt,

@@ -7,6 +7,8 @@ import type { ShellDues } from "../tick/owed";
 import type { TownRuntime } from "../town/runtime";
 import type { Wake } from "../domain/plan";
 import { countsByStatus } from "./entity-views";
+import { containerSecondsRows } from "./usage-view";
+import { limitMs } from "../domain/budget";
 
 /**
  * The town's Prometheus exposition: its persisted counters and histograms, and every declared gauge as
@@ -20,7 +22,8 @@ export function townMetrics(runtime: TownRuntime, now: number, alarm: Wake | nul
   for (const v of runtime.openViolations.values()) violationsOpen[v.invariant] = (violationsOpen[v.invariant] ?? 0) + 1;
   const lastTick = store.ticks.last();
   const liveness = livenessOf(runtime, now, alarm, lastTick?.at ?? null, queue, dues);
-  return renderPrometheus(state.town.id, store.counters.rows(), {
+  const budget = state.town.config.budget;
+  return renderPrometheus(state.town.id, [...store.counters.rows(), ...containerSecondsRows(state, now)], {
     eventQueueDepth: queue.pending,
     eventQueueOldestAge: (oldestPendingAge(queue.oldestPendingAt, now) ?? 0) / 1000,
     deadLetters: queue.dead,
@@ -28,6 +31,7 @@ export function townMetrics(runtime: TownRuntime, now: number, alarm: Wake | nul
     owedStops: [...state.owedStops()].length,
     alertsPending: store.alerts.size(),
     breakerOpen: state.town.breaker.status === "closed" ? 0 : 1,
+    budgetUsed: budget ? state.usageToday(now).containerMs / limitMs(budget) : null,
     paused: PAUSERS.map((by) => [{ by }, state.town.paused?.by === by ? 1 : 0]),
     invariantViolationsOpen: INVARIANTS.map(({ id }) => [{ invariant: String(id) }, violationsOpen[id] ?? 0]),
     agents: AGENT_STATUSES.map((status) => [{ status }, agents[status]]),

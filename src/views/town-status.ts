@@ -8,6 +8,7 @@ import { CounterReadings } from "../observability/counters";
 import { METRICS } from "../observability/metrics";
 import { tickView } from "./tick-history";
 import { countsByStatus } from "./entity-views";
+import { usageView } from "./usage-view";
 
 /**
  * The status route's answer (getAlarmStatus): what an operator (or Grafana) needs to see whether a town
@@ -43,6 +44,8 @@ function alarmStatus(runtime: TownRuntime, now: number, alarm: Wake | null, seen
     },
     // Null, or who paused the town, when and why: nothing is dispatched while it lasts.
     paused: town.paused,
+    // Container time today against the budget (DESIGN §4.7).
+    usage: usageView(state, now),
     outbox: { pending: store.outbox.size() },
     // Containers the town asked to stop and the service has not confirmed: asked for again until it does.
     owedStops: owedStops(state),

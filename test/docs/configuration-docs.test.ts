@@ -43,14 +43,28 @@ const inner = (schema: unknown): Bounded => {
 /** Every setting as `key` or `group.key`, with its default and its schema. */
 function settings(): Array<{ key: string; value: unknown; schema: Bounded }> {
   const shape = TownConfigOverridesSchema.shape as Record<string, unknown>;
-  return Object.entries(DEFAULT_TOWN_CONFIG).flatMap(([key, value]) => {
+  return Object.entries(DEFAULT_TOWN_CONFIG).flatMap(([key, value]): Array<{ key: string; value: unknown; schema: Bounded }> => {
     const schema = inner(shape[key]);
+    // The budget is one value, null by default: its fields have their own table (checked below).
+    if (key === "budget") return [];
     if (value === null || typeof value !== "object") return [{ key, value, schema }];
     return Object.entries(value).map(([sub, subValue]) => ({ key: `${key}.${sub}`, value: subValue, schema: inner(schema.shape![sub]) }));
   });
 }
 
+/** The budget's fields, as the schema takes them. */
+const BUDGET_FIELDS = (inner(TownConfigOverridesSchema.shape.budget) as unknown as { shape: Record<string, unknown> }).shape;
+
 describe("docs/configuration.md", () => {
+  it("gives the budget's fields with their defaults", () => {
+    const documented = rows(section("Town settings"));
+    expect(documented.get("budget")?.[1]).toMatch(/^null\b/);
+    for (const field of Object.keys(BUDGET_FIELDS)) expect(documented.get(`budget.${field}`), `budget.${field}`).toBeDefined();
+    const parsed = TownConfigOverridesSchema.parse({ budget: { containerHoursPerDay: 1 } }).budget!;
+    expect(numbers(documented.get("budget.warnAt")![1]!)[0]).toBe(parsed.warnAt);
+    expect(documented.get("budget.onExceeded")![1]).toBe(`\`"${parsed.onExceeded}"\``);
+  });
+
   it("gives every town setting with its default and bounds", () => {
     const documented = rows(section("Town settings"));
     const all = settings();
@@ -64,7 +78,7 @@ describe("docs/configuration.md", () => {
       expect(numbers(boundsCell!).slice(0, 2), `${key}: bounds`).toEqual([schema.minValue, schema.maxValue]);
     }
     // And nothing the town does not take.
-    const keys = new Set(all.map((s) => s.key));
+    const keys = new Set([...all.map((s) => s.key), "budget", ...Object.keys(BUDGET_FIELDS).map((field) => `budget.${field}`)]);
     expect([...documented.keys()].filter((key) => !keys.has(key))).toEqual([]);
   });
 

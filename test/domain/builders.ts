@@ -22,6 +22,7 @@ export function town(overrides: TownConfigOverrides = {}, patch: Partial<Town> =
     config: resolveConfig(overrides),
     breaker: { ...CLOSED_BREAKER, since: T0 },
     paused: null,
+    budgetStanding: null,
     progressAt: T0,
     createdAt: T0,
     updatedAt: T0,

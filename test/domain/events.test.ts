@@ -36,6 +36,24 @@ describe("applyEvent", () => {
     expect(state.bead(beadId("b1:mr:1"))).toMatchObject({ status: "closed", merged: true });
   });
 
+  it("retries a bead its command recorded before the usage meter existed, and meters its next run", () => {
+    // A retry logged by an older version carries the bead without `usage`: replay and a restart apply it as it is.
+    const { usage: _absent, ...recorded } = issue("b1", { status: "failed" });
+    const state = stateOf();
+    applyEvent(state, event({ type: "bead_retried", beadId: "b1", payload: { bead: recorded } }), T0);
+    expect(state.bead(beadId("b1"))).toMatchObject({ status: "open", usage: { containerMs: 0, dispatches: 0 } });
+    const polecat = workingAgent("a1", "b1");
+    state.putAgent(polecat);
+    state.putBead({ ...state.bead(beadId("b1"))!, status: "in_progress", assignee: polecat.id });
+    const outcome = applyEvent(
+      state,
+      event({ type: "dispatch_result", agentId: "a1", payload: { effectId: "fx1", kind: "dispatch", outcome: "ok", generation: 1 } }),
+      T0 + SECOND,
+    );
+    expect(outcome).toEqual({ applied: true });
+    expect(state.bead(beadId("b1"))?.usage).toEqual({ containerMs: 0, dispatches: 1 });
+  });
+
   it("ignores a callback from a stale generation", () => {
     const state = stateOf({ agents: [workingAgent("a1", "b1", T0, { generation: 3 })], beads: [issue("b1", { status: "in_progress" })] });
     const outcome = applyEvent(state, event({ type: "agent_done", agentId: "a1", payload: { generation: 2, branch: "x" } }), T0 + SECOND);

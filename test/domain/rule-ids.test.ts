@@ -4,10 +4,11 @@ import { RULES } from "../../src/domain/reconcile";
 import * as agents from "../../src/domain/rules/agents";
 import * as beads from "../../src/domain/rules/beads";
 import * as breaker from "../../src/domain/rules/breaker";
+import * as budget from "../../src/domain/rules/budget";
 import * as convoys from "../../src/domain/rules/convoys";
 import * as review from "../../src/domain/rules/review";
 
-const MODULES: Record<string, Record<string, unknown>> = { agents, beads, convoys, review };
+const MODULES: Record<string, Record<string, unknown>> = { agents, beads, budget, convoys, review };
 
 describe("rule ids", () => {
   it("name where the rule lives: `group.name` is the function `name` of rules/group.ts, and it runs", () => {

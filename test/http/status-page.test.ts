@@ -99,6 +99,25 @@ describe("the status page", () => {
     expect(html).toContain(`data-command="POST /api/towns/${town.townId}/resume"`);
   });
 
+  it("shows today's container time, dispatches and the budget's share, as the status JSON counts them", async () => {
+    const town = await createTown({ ...SILENT, budget: { containerHoursPerDay: 1 } });
+    await sling(town, { id: "metered", title: "Uses a container" });
+    await tick(town);
+    await advance(town, 100);
+    await tick(town);
+    await advance(town, 360_000);
+    const usage = (await status(town)).usage;
+    expect(usage.today).toMatchObject({ dispatches: 1, running: 1 });
+    const html = (await page(town)).body;
+    const figure = (name: string) => new RegExp(`data-metric="usage\\.${name.replace(".", "\\.")}">([^<]*)<`).exec(html)?.[1];
+    expect(figure("today.dispatches")).toBe("1");
+    expect(figure("today.running")).toBe("1");
+    // Six minutes of a one-hour budget.
+    expect(figure("today.containerHours")).toBe("0.10");
+    expect(figure("budget.usedShare")).toBe("10%");
+    expect(figure("verdict")).toBe("continue");
+  });
+
   it("shows what is stuck first, with reasons and links that answer with the token", async () => {
     const town = await troubledTown();
     const response = await page(town);
@@ -198,15 +217,31 @@ describe("the status page", () => {
   });
 });
 
+/** What a browser sends when it opens a page. */
+const BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+
 describe("the status page's token cookie", () => {
   it("answers 401, never 500, for a cookie that does not decode, and changes nothing", async () => {
     const town = await createTown();
     for (const cookie of ["town_read_token=%", "town_read_token=%E0%A4%A", "town_read_token=%zz; other=1"]) {
-      const response = await api("GET", `/towns/${town.townId}`, { headers: { cookie } });
+      const response = await api("GET", `/towns/${town.townId}`, { headers: { cookie, accept: BROWSER_ACCEPT } });
       expect(response.status, cookie).toBe(401);
       // A browser is told how to sign in, with the API's error code.
       expect(response.body).toContain('data-error="invalid_token"');
       expect(response.body).toContain("?token=");
+    }
+  });
+
+  it("signs in a browser with a page, and answers any other client with the JSON error of every route", async () => {
+    const town = await createTown();
+    for (const path of [`/towns/${town.townId}`, `/towns/${town.townId}/dead-letters`, `/towns/${town.townId}/beads/b1`]) {
+      const browser = await api("GET", path, { headers: { accept: BROWSER_ACCEPT } });
+      expect(browser.status, path).toBe(401);
+      expect(browser.headers.get("content-type"), path).toMatch(/^text\/html/);
+      expect(browser.body, path).toContain('data-error="missing_token"');
+      const client = await api("GET", path);
+      expect(client.status, path).toBe(401);
+      expect(client.body.error.code, path).toBe("missing_token");
     }
   });
 

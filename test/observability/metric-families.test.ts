@@ -15,8 +15,8 @@ let town: TestTown;
 const metrics = async (t: TestTown) => (await api("GET", `/api/towns/${t.townId}/metrics`, { token: TOKENS.read })).body as string;
 
 beforeAll(async () => {
-  // A town that did some work: two beads through review and merge.
-  town = await createTown({ simulation: { workMs: 2_000 } });
+  // A town that did some work: two beads through review and merge; with a budget, whose gauge only a town with one shows.
+  town = await createTown({ simulation: { workMs: 2_000 }, budget: { containerHoursPerDay: 1_000 } });
   for (const id of ["b1", "b2"]) await sling(town, { id, title: id });
   await runUntil(town, (s) => s.beads.closed === 4, 60);
 });

@@ -1,0 +1,65 @@
+/**
+ * Rows counted (DESIGN §4.7): every statement's rows read and written, summed in the one SQL wrapper the
+ * stores share, per tick (its record) and as the counters on /metrics — in the Workers runtime, against
+ * real SQLite.
+ */
+import { runInDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import type { TownStore } from "../../src/db/town-store";
+import { advance, api, createTown, sling, tick, TOKENS } from "../support/town";
+
+const storeOf = (instance: unknown) => (instance as { store: TownStore }).store;
+
+/** The value of the series of the town's /metrics with this name and this label among its labels. */
+async function series(townId: string, name: string, label: string): Promise<number> {
+  const text = (await api<string>("GET", `/api/towns/${townId}/metrics`, { token: TOKENS.read })).body;
+  const line = text.split("\n").find((l) => l.startsWith(`${name}{`) && l.includes(label));
+  expect(line, `${name} with ${label}`).toBeDefined();
+  return Number(line!.split(" ").at(-1));
+}
+
+describe("rows counted", () => {
+  it("counts the rows of a statement it runs: a write to a table and to each of its indexes", async () => {
+    const town = await createTown();
+    const counted = await runInDurableObject(town.stub, (instance) => {
+      const rows = storeOf(instance).rows;
+      rows.take();
+      // One new series in `counters` (its rowid table and its primary-key index), then the same one raised.
+      storeOf(instance).counters.add([{ name: "rows_test_total", labels: "", value: 1 }]);
+      const inserted = rows.take();
+      storeOf(instance).counters.add([{ name: "rows_test_total", labels: "", value: 1 }]);
+      const updated = rows.take();
+      const nothing = rows.take();
+      return { inserted, updated, nothing };
+    });
+    expect(counted.inserted.written).toBe(2);
+    expect(counted.updated.written).toBeGreaterThanOrEqual(1);
+    expect(counted.updated.read).toBeGreaterThanOrEqual(1);
+    // What was taken is not counted twice.
+    expect(counted.nothing).toEqual({ read: 0, written: 0 });
+  });
+
+  it("records each tick's rows and adds them to the counters, the alarm it sets included", async () => {
+    const town = await createTown({ simulation: { workMs: 2_000 } });
+    await sling(town, { id: "b1", title: "Work" });
+    for (let i = 0; i < 4; i += 1) {
+      await tick(town);
+      await advance(town, 1_000);
+    }
+    const ticks = (await api("GET", `/api/towns/${town.townId}/ticks?from=0&to=${Date.UTC(2200, 0, 1)}`, { token: TOKENS.read })).body.ticks as Array<{
+      rowsRead: number;
+      rowsWritten: number;
+      actionsEmitted: number;
+    }>;
+    expect(ticks.length).toBeGreaterThanOrEqual(4);
+    // A tick that dispatched wrote its agent, its bead, their indexes, its record and its alarm.
+    const dispatching = ticks.find((t) => t.actionsEmitted > 0)!;
+    expect(dispatching.rowsWritten).toBeGreaterThan(5);
+    for (const t of ticks) expect(t.rowsRead, "every tick reads its queue").toBeGreaterThan(0);
+    const recorded = ticks.reduce((sum, t) => sum + t.rowsWritten, 0);
+    expect(await series(town.townId, "town_reconciler_rows_written_total", 'part="tick"')).toBe(recorded);
+    expect(await series(town.townId, "town_reconciler_rows_read_total", 'part="tick"')).toBe(ticks.reduce((sum, t) => sum + t.rowsRead, 0));
+    // The requests (the town's creation, the sling, the reads) are billed on their own.
+    expect(await series(town.townId, "town_reconciler_rows_written_total", 'part="requests"')).toBeGreaterThan(0);
+  });
+});
