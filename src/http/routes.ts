@@ -30,6 +30,7 @@ import { openApiDocument } from "./openapi";
 import { route, unwrap, type Route } from "./route";
 import { beadPage } from "./bead-page";
 import { deadLettersPage } from "./dead-letters-page";
+import { homePage } from "./home-page";
 import { statusPage } from "./status-page";
 
 /** Body limits: small for commands, larger for a bead's body and for event batches. */
@@ -462,6 +463,17 @@ export const ROUTES: readonly Route[] = [
     body: { schema: EmptyBody, limit: LIMITS.small },
     success: { status: 200, description: '`{ seq, status: "discarded" }`' },
     handle: async ({ town, params }) => json(unwrap(await town.discardDeadLetter(params.seq))),
+  }),
+  route({
+    method: "GET",
+    path: "/",
+    access: "read",
+    browser: true,
+    tag: "pages",
+    summary: "The fleet's home page (HTML): every town worst first from the fleet summaries (no town is woken), each linking to its status page",
+    query: z.object({ token: z.string().optional() }),
+    success: { status: 200, description: "A self-refreshing HTML page", contentType: "text/html" },
+    handle: homePage,
   }),
   route({
     method: "GET",

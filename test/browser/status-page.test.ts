@@ -219,3 +219,33 @@ describe("the status page", () => {
     }
   });
 });
+
+describe("the home page", () => {
+  it("lists the fleet worst first with each town linking to its page, signs in once, and fits a phone", async () => {
+    const unsigned = await fetch(`${worker.url}/`, { headers: { accept: "text/html" } });
+    expect(unsigned.status).toBe(401);
+    expect(await unsigned.text()).toContain("Sign in");
+    const page = await context.newPage();
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.goto(`${worker.url}/?token=${DEV_TOKENS.read}`);
+    // The token went into the cookie and out of the address.
+    expect(new URL(page.url()).search).toBe("");
+    const fleet = (await call("GET", "/api/fleet/status", DEV_TOKENS.read)).body.towns as Array<{ town: string; problems: number }>;
+    expect(fleet.length).toBeGreaterThan(0);
+    const listed = await page.locator("#towns tr[data-town]").evaluateAll((rows) => rows.map((r) => r.getAttribute("data-town")));
+    expect(listed).toEqual(fleet.map((row) => row.town));
+    const row = page.locator(`#towns tr[data-town="${TOWN}"]`);
+    const problems = fleet.find((r) => r.town === TOWN)!.problems;
+    expect(await row.locator('td[data-field="problems"]').textContent()).toBe(String(problems));
+    expect(await page.locator("#legend li").count()).toBeGreaterThan(0);
+    const size = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, view: document.documentElement.clientWidth }));
+    expect(size.scroll, JSON.stringify(size)).toBeLessThanOrEqual(size.view);
+    mkdirSync("test-results", { recursive: true });
+    await page.screenshot({ path: "test-results/home-page-390.png", fullPage: true });
+    // The link opens the town's page under the same cookie.
+    const opened = await Promise.all([page.waitForNavigation(), row.locator('a[data-link="town"]').click()]);
+    expect(opened[0]?.status()).toBe(200);
+    expect(new URL(page.url()).pathname).toBe(`/towns/${TOWN}`);
+    await page.close();
+  });
+});
