@@ -18,7 +18,8 @@ export function parseLogLevel(value: string | undefined): LogLevel {
   return value === "debug" || value === "warn" || value === "error" ? value : "info";
 }
 
-export function createLogger(level: LogLevel, context: LogFields = {}, sink: (line: string) => void = console.log): Logger {
+// The default sink looks `console.log` up at each line, so whatever console is current (a test capturing lines) gets it.
+export function createLogger(level: LogLevel, context: LogFields = {}, sink: (line: string) => void = (line) => console.log(line)): Logger {
   const write = (lineLevel: LogLevel, message: string, fields?: LogFields) => {
     if (RANK[lineLevel] < RANK[level]) return;
     sink(JSON.stringify({ level: lineLevel, message, ...context, ...fields, time: new Date().toISOString() }, errorReplacer));

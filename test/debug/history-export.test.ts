@@ -6,6 +6,10 @@ import { checksumOf } from "../../src/replay/bundle-format";
 import { replayHistory } from "../../src/replay/replay";
 import { archiveTown, scriptedTown } from "../support/scenarios";
 import { api, createTown, heartbeat, sendEvents, sling, tick, TOKENS, uniqueTownId, type TestTown } from "../support/town";
+import { captureErrorLogs } from "../support/error-logs";
+
+/** The error lines its tests cause on purpose (dead letters, injected faults): asserted, not printed. */
+const logged = captureErrorLogs();
 
 const iso = (ms: number) => new Date(ms).toISOString();
 const exportHistory = (town: TestTown | string, query: string, token: string = TOKENS.debug) =>
@@ -121,6 +125,7 @@ describe("GET /api/towns/:townId/debug/history", () => {
     );
     expect(() => replayHistory(new BundleHistory(lacking), lacking.window.from)).toThrow(BundleRefused);
     expect(() => replayHistory(new BundleHistory(lacking), lacking.window.from)).toThrow(/looked up bead old, which the bundle's archive does not cover/);
+    logged.expect("event dead-lettered");
   });
 
   it("leaves bead bodies out unless bodies=1", async () => {

@@ -4,6 +4,10 @@ import { splitText } from "../../src/db/snapshot-store";
 import { TownStore } from "../../src/db/town-store";
 import { REPLAY_LIMITS } from "../../src/replay/replay-window";
 import { api, createTown, sling, tick, TOKENS, uniqueTownId, type TestTown } from "../support/town";
+import { captureErrorLogs } from "../support/error-logs";
+
+/** The error lines its tests cause on purpose (dead letters, injected faults): asserted, not printed. */
+const logged = captureErrorLogs();
 
 const replay = (town: TestTown | string, body: unknown, token: string = TOKENS.debug) =>
   api("POST", `/api/towns/${typeof town === "string" ? town : town.townId}/debug/replay-events`, { token, body });
@@ -125,6 +129,7 @@ describe("debug route validation", () => {
       count: 1,
       events: [expect.objectContaining({ eventId: "bad", attempts: 1, lastError: expect.stringContaining("payload is not JSON") })],
     });
+    logged.expect("event dead-lettered");
   });
 });
 

@@ -11,6 +11,10 @@ import { isNews } from "../../src/fleet/fleet-report";
 import { eventRow, seed } from "../support/seed";
 import { fleetRow, registry } from "../support/fleet";
 import { advance, api, createTown, runUntil, sling, status, tick, TOKENS, uniqueTownId } from "../support/town";
+import { captureErrorLogs } from "../support/error-logs";
+
+/** The error lines its tests cause on purpose (dead letters, injected faults): asserted, not printed. */
+const logged = captureErrorLogs();
 
 const env = workerEnv as unknown as Env;
 /** Agents that work for a day and never report on their own. */
@@ -65,6 +69,7 @@ describe("fleet summaries", () => {
     await tick(town);
     expect(await fleetRow(town, failedAt + 60_000)).toMatchObject({ summaryAgeSeconds: 0, overdueSeconds: 0 });
     expect((await status(town)).alarm.nextFireAt).toBeNull();
+    logged.expect("fleet report failed");
   });
 
   it("carry the town's problems as numbers, one per alert condition, never null", async () => {

@@ -3,6 +3,10 @@ import { describe, expect, it } from "vitest";
 import { eventRow, seed } from "../support/seed";
 import type { TownRegistry as TestTownRegistry } from "../support/test-worker";
 import { advance, api, createTown, sendEvents, sling, status, tick, TOKENS, uniqueTownId, type TestTown } from "../support/town";
+import { captureErrorLogs } from "../support/error-logs";
+
+/** The error lines its tests cause on purpose (dead letters, injected faults): asserted, not printed. */
+const errorLogs = captureErrorLogs();
 
 const expectError = (response: { status: number; body: any }, status: number, code: string) => {
   expect(response.status, JSON.stringify(response.body)).toBe(status);
@@ -125,6 +129,7 @@ describe("dead letters: retry and discard", () => {
         .map((r) => r.type),
     );
     expect(logged).toEqual(["dead_letter_retried", "dead_letter_discarded"]);
+    errorLogs.expect("event dead-lettered");
   });
 
   it("answers 404 for an unknown seq, 409 for an event that is not dead, 403 for a debug token, 404 for an unknown town", async () => {
@@ -144,6 +149,7 @@ describe("dead letters: retry and discard", () => {
     }
     // None of that touched the dead letter.
     expect((await status(town)).queue.dead).toBe(1);
+    errorLogs.expect("event dead-lettered");
   });
 });
 
@@ -160,5 +166,6 @@ describe("creating a town", () => {
     await advance(town, 1_000);
     await tick(town);
     expect(await townsListed()).toContain(townId);
+    errorLogs.expect("could not register the town");
   });
 });

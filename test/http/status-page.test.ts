@@ -2,6 +2,10 @@ import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { renderStatusPage, timeTicks } from "../../src/http/status-page";
 import { advance, api, createTown, sling, status, tick, TOKENS, type TestTown } from "../support/town";
+import { captureErrorLogs } from "../support/error-logs";
+
+/** The error lines its tests cause on purpose (dead letters, injected faults): asserted, not printed. */
+const logged = captureErrorLogs();
 
 /** Agents that never report on their own: a bead in progress stays there until the test moves it. */
 const SILENT = { simulation: { workMs: 86_400_000, heartbeatIntervalMs: 86_400_000 } };
@@ -178,6 +182,7 @@ describe("the status page", () => {
     expect(letters.body).toMatch(/<tr data-seq="\d+"><td>\d+<\/td><td><code>agent_done<\/code>/);
     expect(letters.body).toContain("payload is not JSON");
     expect(letters.body).not.toContain("{not json");
+    logged.expect("event dead-lettered");
   });
 
   it("opens a bead as a page: why it failed, why it is not moving with the command that lifts it, and its history", async () => {

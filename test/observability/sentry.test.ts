@@ -7,6 +7,10 @@ import { agentRow, beadRow, eventRow, seed } from "../support/seed";
 import { advance, createTown, status, tick, tickUntilFound, type TestTown } from "../support/town";
 import { SWEEP_BUCKETS } from "../../src/domain/work-index";
 import { DEFAULT_TOWN_CONFIG } from "../../src/domain/config";
+import { captureErrorLogs } from "../support/error-logs";
+
+/** The error lines its tests cause on purpose (dead letters, injected faults): asserted, not printed. */
+const logged = captureErrorLogs();
 
 const sentryUrl = inject("sentryUrl");
 const SILENT = { simulation: { workMs: 86_400_000, heartbeatIntervalMs: 86_400_000 }, idleAlarmMs: 3_600_000 };
@@ -73,6 +77,7 @@ describe("reporting to Sentry", () => {
     ]);
     expect(ofKind(events, "breaker_opened")).toEqual([expect.objectContaining({ message: expect.stringContaining("5 dispatch failures") })]);
     expect((await status(town)).breaker.status).toBe("open");
+    logged.expect("event dead-lettered");
   });
 
   it("reports a tick that throws, with the exception", async () => {
@@ -93,6 +98,7 @@ describe("reporting to Sentry", () => {
     const failed = ofKind(await sentryEvents(town), "tick_failed");
     expect(failed).toHaveLength(1);
     expect(JSON.stringify(failed[0].exception)).toContain("injected: storage unavailable");
+    logged.expect("tick failed");
   });
 
   it.each(["fail", "hang"] as const)("never fails or holds up a tick when Sentry %s", async (mode) => {
@@ -157,6 +163,7 @@ describe("alerts Sentry did not accept", () => {
     const accepted = (await sentryEvents(town)).filter((e) => e.mode === "ok").map((e) => e.tags.alert);
     expect(accepted.sort()).toEqual(["breaker_opened", "event_dead_lettered", "violation_started"]);
     expect((await status(town)).alerts).toMatchObject({ pending: 0 });
+    logged.expect("event dead-lettered");
   });
 
   it("are tried a bounded number of times, then dropped with a log line and a count", async () => {
@@ -171,5 +178,7 @@ describe("alerts Sentry did not accept", () => {
     const tries = (await sentryEvents(town)).filter((e) => e.tags.alert === "event_dead_lettered").length;
     expect(tries).toBe(DEFAULT_TOWN_CONFIG.alertRetry.maxAttempts);
     expect((await status(town)).totals.alertsDropped).toBeGreaterThanOrEqual(1);
+    logged.expect("alert dropped");
+    logged.expect("event dead-lettered");
   });
 });

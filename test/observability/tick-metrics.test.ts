@@ -1,6 +1,6 @@
 import { runInDurableObject } from "cloudflare:test";
 import { getTableColumns } from "drizzle-orm";
-import { beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it, vi } from "vitest";
 import * as schema from "../../src/db/schema";
 import { SLIM_METRICS, SUMMARY_METRICS, TICK_METRIC_KEYS, TICK_METRICS, type TickMetric, type TickMetricKey } from "../../src/db/tick-metrics";
 import { advance, api, createTown, failNextStatement, runUntil, sendEvents, sling, status, tick, TOKENS, type TestTown } from "../support/town";
@@ -14,6 +14,8 @@ import { advance, api, createTown, failNextStatement, runUntil, sendEvents, slin
 const DECLARED = TICK_METRICS as Record<TickMetricKey, TickMetric>;
 let town: TestTown;
 let ticks: any[];
+/** What the failing tick logged (kept out of the test output; the last test asserts on it). */
+let failureLog: string[] = [];
 const EVERYTHING = `from=0&to=${Date.UTC(2200, 0, 1)}`;
 const get = (path: string) => api("GET", `/api/towns/${town.townId}${path}`, { token: TOKENS.read });
 
@@ -25,7 +27,10 @@ beforeAll(async () => {
   await sendEvents(town, [{ eventId: "late", type: "container_status", agentId: "web:polecat:1", payload: { generation: 1, status: "running" } }]);
   await failNextStatement(town, 'insert into "ticks"');
   await advance(town, 1_000);
+  const log = vi.spyOn(console, "log").mockImplementation(() => {});
   await tick(town);
+  failureLog = log.mock.calls.map((args) => String(args[0]));
+  log.mockRestore();
   ticks = (await get(`/ticks?${EVERYTHING}`)).body.ticks;
 });
 
@@ -89,6 +94,7 @@ describe("a declared tick metric", () => {
   it("is in a failed tick's row: what the failure measured where it measures one, else 0", async () => {
     const failed = ticks.at(-1);
     expect(failed).toMatchObject({ result: "error", error: expect.stringContaining("injected fault") });
+    expect(failureLog.some((line) => line.includes('"message":"tick failed"'))).toBe(true);
     const { queue, now } = await status(town);
     const facts = {
       at: failed.at,

@@ -1,6 +1,10 @@
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { advance, api, createTown, tick, TOKENS, type TestTown } from "../support/town";
+import { captureErrorLogs } from "../support/error-logs";
+
+/** The error lines its tests cause on purpose (dead letters, injected faults): asserted, not printed. */
+const logged = captureErrorLogs();
 
 const SILENT = { simulation: { workMs: 86_400_000, heartbeatIntervalMs: 86_400_000 } };
 const EVERYTHING = `from=0&to=${Date.UTC(2200, 0, 1)}`;
@@ -97,5 +101,6 @@ describe("the tick history as CSV", () => {
     const cells = csv.split(/[,\r\n]/);
     expect(cells.some((cell) => /^"?[=+\-@\t\r]/.test(cell) && !/^-?\d/.test(cell))).toBe(false);
     expect(csv).toContain(`'=HYPERLINK`);
+    logged.expect("tick failed");
   });
 });

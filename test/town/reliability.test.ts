@@ -3,6 +3,10 @@ import { describe, expect, it } from "vitest";
 import { DEFAULT_TOWN_CONFIG as C } from "../../src/domain/config";
 import { shownEventId } from "../../src/db/event-rows";
 import { advance, bead, createTown, failNextStatement, sendEvents, sling, status, tick, type TestTown } from "../support/town";
+import { captureErrorLogs } from "../support/error-logs";
+
+/** The error lines its tests cause on purpose (dead letters, injected faults): asserted, not printed. */
+const logged = captureErrorLogs();
 
 const SILENT = { simulation: { workMs: 86_400_000, heartbeatIntervalMs: 86_400_000 } };
 
@@ -58,6 +62,7 @@ describe("a tick that throws half-way", () => {
     await evictDurableObject(town.stub);
     const after = await status(town);
     expect({ ...after, now: 0, alarm: null }).toEqual({ ...before, now: 0, alarm: null });
+    logged.expect("tick failed");
   });
 });
 
@@ -90,6 +95,7 @@ describe("a streak of failed ticks", () => {
     await advance(town, 1_000);
     await tick(town);
     expect((await status(town)).lastTick.nextAlarmReason).toBe("retry after failed tick (1 in a row)");
+    logged.expect("tick failed");
   });
 });
 
@@ -120,6 +126,7 @@ describe("a poison event", () => {
     const final = await status(town);
     expect(final.queue).toMatchObject({ pending: 0, dead: 1 });
     expect(final.lastTick.eventsDeadLettered).toBe(1);
+    logged.expect("event dead-lettered");
   });
 });
 

@@ -8,6 +8,10 @@ import { inject } from "vitest";
 import { describe, expect, it } from "vitest";
 import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { advance, api, bead, createTown, failNextStatement, sendEvents, sling, status, tick, TOKENS, type TestTown } from "../support/town";
+import { captureErrorLogs } from "../support/error-logs";
+
+/** The error lines its tests cause on purpose (dead letters, injected faults): asserted, not printed. */
+const logged = captureErrorLogs();
 
 const sentryUrl = inject("sentryUrl");
 const HOUR = 3_600_000;
@@ -106,6 +110,7 @@ describe("the usage meter", () => {
     await evictDurableObject(town.stub);
     expect((await status(town)).usage.today.containerSeconds).toBe((end - since) / 1000);
     await expectFaithfulReplay(town, from);
+    logged.expect("tick failed");
   });
 
   it("cuts an interval that spans UTC midnight between the two days", async () => {
