@@ -109,6 +109,7 @@ async function main() {
   }
   console.log(`
 Look at:
+  home page        ${base}/?token=${tokens.read}
   status page      ${base}/towns/${town}?token=${tokens.read}
   status (JSON)    curl -s ${base}/api/towns/${town}/status -H "Authorization: Bearer ${tokens.read}"
   tick history     curl -s "${base}/api/towns/${town}/ticks?format=csv" -H "Authorization: Bearer ${tokens.read}"
