@@ -10,6 +10,7 @@ import m0007 from './0007_owed_stops.sql';
 import m0008 from './0008_liveness.sql';
 import m0009 from './0009_town_overrides.sql';
 import m0010 from './0010_steering.sql';
+import m0013 from './0013_snapshot_compression.sql';
 
   export default {
     journal,
@@ -24,7 +25,8 @@ m0006,
 m0007,
 m0008,
 m0009,
-m0010
+m0010,
+m0013
     }
   }
   

@@ -151,7 +151,7 @@ export class TownDO extends DurableObject<TownEnv> {
     };
     this.store.transaction(() => this.store.state.createTown(town, tokenHash));
     const runtime = this.load()!;
-    housekeeping.takeSnapshot(runtime, now, 0);
+    await housekeeping.takeSnapshot(runtime, now, 0);
     // The town exists from here: it answers with its token whatever the town list says.
     await registration.register(townId, now);
     await schedule.soon(runtime.state.town.config, "town created");
