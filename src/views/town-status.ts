@@ -8,6 +8,7 @@ import { CounterReadings } from "../observability/counters";
 import { METRICS } from "../observability/metrics";
 import { tickView } from "./tick-history";
 import { countsByStatus } from "./entity-views";
+import { STORAGE_LIMIT_BYTES } from "../domain/storage";
 
 /**
  * The status route's answer (getAlarmStatus): what an operator (or Grafana) needs to see whether a town
@@ -70,6 +71,8 @@ function alarmStatus(runtime: TownRuntime, now: number, alarm: Wake | null, seen
         lastReportedAt: v.lastReportedAt,
       })),
     },
+    // The database's size beside the object's limit (DESIGN §4.7).
+    storage: { databaseBytes: store.databaseSize, limitBytes: STORAGE_LIMIT_BYTES },
     totals: counterTotals(counters),
     lastTick: last ? tickView(last) : null,
   };
