@@ -5,7 +5,8 @@ export type Alert =
   | { readonly kind: "violation_started" | "violation_open" | "violation_resolved"; readonly violation: OpenViolation }
   | { readonly kind: "event_dead_lettered"; readonly seq: number; readonly eventId: string; readonly type: string; readonly error: string }
   | { readonly kind: "breaker_opened"; readonly reason: string; readonly recentFailures: number }
-  | { readonly kind: "tick_failed"; readonly error: AlertError; readonly consecutiveFailures: number };
+  | { readonly kind: "tick_failed"; readonly error: AlertError; readonly consecutiveFailures: number }
+  | { readonly kind: "storage_high"; readonly databaseBytes: number; readonly limitBytes: number; readonly alertShare: number };
 
 /** An exception as an alert keeps it: plain data, so it can wait in storage until Sentry takes it. */
 export interface AlertError {

@@ -100,6 +100,11 @@ export const DEFAULT_TOWN_CONFIG = {
   idempotencyKeyTtlMs: 86_400_000,
   /** Retention runs this often while it keeps up (and again at once while a run could not delete all that was due). */
   retentionIntervalMs: 3_600_000,
+  /**
+   * Past this share of the 10 GB an object holds, the town alerts (Sentry `storage_high`, again each
+   * `violationReportCooldownMs` while it lasts): room to act before writes fail with `SQLITE_FULL`.
+   */
+  storageAlertShare: 0.8,
   /** The simulated container adapter: how long agents work and how often they fail. */
   simulation: {
     workMs: 5_000,
@@ -174,6 +179,7 @@ export const TownConfigOverridesSchema = z
       .strict(),
     idempotencyKeyTtlMs: ms(30 * DAY).min(60_000),
     retentionIntervalMs: ms(DAY).min(60_000),
+    storageAlertShare: z.number().min(0).max(1),
     simulation: z
       .object({
         workMs: ms(DAY),

@@ -228,7 +228,7 @@ function fingerprint(alert: Alert, townId: string): string[] {
 
 function level(alert: Alert): "error" | "warning" | "info" {
   if (alert.kind === "violation_resolved") return "info";
-  if (alert.kind === "violation_open") return "warning";
+  if (alert.kind === "violation_open" || alert.kind === "storage_high") return "warning";
   return "error";
 }
 
@@ -246,6 +246,8 @@ function details(alert: Alert): Record<string, unknown> {
       return { reason: alert.reason, recentFailures: alert.recentFailures };
     case "tick_failed":
       return { consecutiveFailures: alert.consecutiveFailures };
+    case "storage_high":
+      return { databaseBytes: alert.databaseBytes, limitBytes: alert.limitBytes, alertShare: alert.alertShare };
   }
 }
 
@@ -263,5 +265,11 @@ export function describe(alert: Alert): string {
       return `Circuit breaker opened: ${alert.reason}`;
     case "tick_failed":
       return `Tick failed (${alert.consecutiveFailures} in a row): ${alert.error.message}`;
+    case "storage_high":
+      return `Storage at ${percent(alert.databaseBytes / alert.limitBytes)} of the object's ${alert.limitBytes / 1e9} GB (alerting from ${percent(alert.alertShare)}): see docs/runbooks/storage-full.md`;
   }
+}
+
+function percent(share: number): string {
+  return `${(share * 100).toFixed(share < 0.01 ? 4 : 1)}%`;
 }

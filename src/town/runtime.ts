@@ -19,6 +19,8 @@ export interface TownRuntime {
   lastSnapshotAt: number | null;
   /** Invariant violations open after the last tick, by key. */
   openViolations: Map<string, OpenViolation>;
+  /** When a committed tick last raised `storage_high` (null: not since the database went under the share, or the town loaded). */
+  storageAlertedAt: number | null;
 }
 
 /**

@@ -482,6 +482,7 @@ export class TownDO extends DurableObject<TownEnv> {
       observedSinceTick: new Set(),
       lastSnapshotAt: this.store.snapshots.lastAt(),
       openViolations: new Map(this.store.violations.open().map((v) => [v.key, v])),
+      storageAlertedAt: null,
     };
     return this.runtime;
   }

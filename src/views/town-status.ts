@@ -8,7 +8,7 @@ import { CounterReadings } from "../observability/counters";
 import { METRICS } from "../observability/metrics";
 import { tickView } from "./tick-history";
 import { countsByStatus } from "./entity-views";
-import { STORAGE_LIMIT_BYTES } from "../domain/storage";
+import { STORAGE_LIMIT_BYTES, storageAlertAt } from "../domain/storage";
 
 /**
  * The status route's answer (getAlarmStatus): what an operator (or Grafana) needs to see whether a town
@@ -72,7 +72,7 @@ function alarmStatus(runtime: TownRuntime, now: number, alarm: Wake | null, seen
       })),
     },
     // The database's size beside the object's limit (DESIGN §4.7).
-    storage: { databaseBytes: store.databaseSize, limitBytes: STORAGE_LIMIT_BYTES },
+    storage: { databaseBytes: store.databaseSize, limitBytes: STORAGE_LIMIT_BYTES, alertAtBytes: storageAlertAt(town.config) },
     totals: counterTotals(counters),
     lastTick: last ? tickView(last) : null,
   };
