@@ -8,6 +8,11 @@ import type { TownConfig } from "./config";
  */
 export const STORAGE_LIMIT_BYTES = 10_000_000_000;
 
+/** Whether an error is SQLite saying the database is full (the runtime's message ends `: SQLITE_FULL`). */
+export function isStorageFull(error: unknown): boolean {
+  return error instanceof Error && error.message.includes("SQLITE_FULL");
+}
+
 /** Where the town starts to alert: its `storageAlertShare` of the limit. */
 export function storageAlertAt(config: TownConfig): number {
   return Math.floor(config.storageAlertShare * STORAGE_LIMIT_BYTES);

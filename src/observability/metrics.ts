@@ -107,6 +107,7 @@ export const METRICS = {
     "town_reconciler_storage_database_bytes",
     "Bytes of the town's SQLite database (a Durable Object holds at most 10 GB; past it every write fails).",
   ),
+  storageFull: gauge("town_reconciler_storage_full", "1 while the town's storage is full (SQLITE_FULL): new work is refused with 507 until a tick commits."),
 };
 
 export type MetricKey = keyof typeof METRICS;

@@ -37,5 +37,6 @@ export function townMetrics(runtime: TownRuntime, now: number, alarm: Wake | nul
     lastTickDuration: lastTick ? lastTick.durationMs / 1000 : null,
     tickOverdue: liveness.overdueMs / 1000,
     storageDatabaseBytes: store.databaseSize,
+    storageFull: runtime.storageFullSince === null ? 0 : 1,
   });
 }

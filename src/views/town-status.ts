@@ -72,7 +72,13 @@ function alarmStatus(runtime: TownRuntime, now: number, alarm: Wake | null, seen
       })),
     },
     // The database's size beside the object's limit (DESIGN §4.7).
-    storage: { databaseBytes: store.databaseSize, limitBytes: STORAGE_LIMIT_BYTES, alertAtBytes: storageAlertAt(town.config) },
+    // Full (`since`: when a write first found it so; null while there is room): new work is refused with 507.
+    storage: {
+      databaseBytes: store.databaseSize,
+      limitBytes: STORAGE_LIMIT_BYTES,
+      alertAtBytes: storageAlertAt(town.config),
+      full: runtime.storageFullSince === null ? null : { since: runtime.storageFullSince },
+    },
     totals: counterTotals(counters),
     lastTick: last ? tickView(last) : null,
   };
