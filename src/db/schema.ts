@@ -1,11 +1,18 @@
 import { sql } from "drizzle-orm";
-import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import { customType, index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 import { tickMetricColumns } from "./tick-metrics";
 
 /**
  * The town's storage, one SQLite database per town Durable Object. Times are epoch milliseconds.
  * `drizzle-kit generate` turns changes here into a new file in `migrations/`.
  */
+
+/** A BLOB column read and written as bytes (the Durable Object SQL API speaks ArrayBuffer; there is no Node Buffer here). */
+const bytes = customType<{ data: Uint8Array; driverData: ArrayBuffer }>({
+  dataType: () => "blob",
+  toDriver: (value) => value.buffer.slice(value.byteOffset, value.byteOffset + value.byteLength) as ArrayBuffer,
+  fromDriver: (value) => new Uint8Array(value),
+});
 
 const timestamps = {
   createdAt: integer("created_at").notNull(),
@@ -269,13 +276,36 @@ export const snapshots = sqliteTable(
     logSeq: integer("log_seq").notNull(),
     /** Events still pending at the time, as `[seq, attempts]`: in the log, not yet in the state. */
     pending: text("pending", { mode: "json" }).notNull(),
+    /** Rows it is stored in: chunks (`gzip`) or parts (`json`). */
     parts: integer("parts").notNull(),
+    /**
+     * Its JSON's size: UTF-8 bytes for `gzip` snapshots; UTF-16 units for `json` ones (those are
+     * measured from their parts instead).
+     */
     bytes: integer("bytes").notNull(),
+    /**
+     * `gzip`: the JSON gzip-compressed, in `snapshot_chunks` (since migration 0012). `json`: the JSON
+     * as text in `snapshot_parts` (snapshots written before; still read, until retention drops them).
+     */
+    encoding: text("encoding", { enum: ["json", "gzip"] })
+      .notNull()
+      .default("json"),
   },
   (t) => [index("snapshots_taken_at").on(t.takenAt)],
 );
 
-/** A snapshot's JSON, split into parts well under the 2 MB row limit. */
+/** A compressed snapshot's gzip bytes, in chunks well under the 2 MB row limit. */
+export const snapshotChunks = sqliteTable(
+  "snapshot_chunks",
+  {
+    snapshotId: integer("snapshot_id").notNull(),
+    part: integer("part").notNull(),
+    data: bytes("data").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.snapshotId, t.part] })],
+);
+
+/** An uncompressed snapshot's JSON (written before migration 0012), split into parts under the 2 MB row limit. */
 export const snapshotParts = sqliteTable(
   "snapshot_parts",
   {

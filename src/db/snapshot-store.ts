@@ -1,10 +1,8 @@
 import { and, asc, desc, eq, inArray, lt, lte, sql } from "drizzle-orm";
 import type { DrizzleSqliteDODatabase } from "drizzle-orm/durable-sqlite";
 import * as schema from "./schema";
+import { type PackedSnapshot, unpackSnapshot } from "./snapshot-codec";
 import { chunks, MAX_PARAMS } from "./sql";
-
-/** Characters per snapshot part: at most 3 UTF-8 bytes each, so a part stays under 1.5 MB (rows may hold 2 MB). */
-export const SNAPSHOT_PART_CHARS = 500_000;
 
 export interface SnapshotMeta {
   readonly takenAt: number;
@@ -25,28 +23,28 @@ export interface StoredSnapshot extends SnapshotMeta {
 export interface SnapshotRef extends SnapshotMeta {
   readonly id: number;
   readonly parts: number;
-  /** Its JSON in UTF-8 bytes. */
+  /** Its JSON in UTF-8 bytes (what reading it holds in memory, however it is stored). */
   readonly bytes: number;
+  readonly encoding: "json" | "gzip";
 }
 
 /** Periodic copies of the town's working set, the starting points of replay. */
 export class SnapshotStore {
   constructor(private readonly db: DrizzleSqliteDODatabase<typeof schema>) {}
 
-  /** Stores a snapshot's JSON in parts of at most `partChars` characters (≤ 3 bytes each: far under 2 MB). */
-  save(meta: SnapshotMeta, json: string, partChars = SNAPSHOT_PART_CHARS): number {
-    const pieces = splitText(json, partChars);
+  /** Stores a packed snapshot: synchronous, so a caller can make it part of a transaction. */
+  save(meta: SnapshotMeta, packed: PackedSnapshot): number {
     const id = this.db
       .insert(schema.snapshots)
-      .values({ ...meta, parts: pieces.length, bytes: json.length })
+      .values({ ...meta, parts: packed.chunks.length, bytes: packed.bytes, encoding: "gzip" })
       .returning({ id: schema.snapshots.id })
       .get()!.id;
-    for (const [part, data] of pieces.entries()) this.db.insert(schema.snapshotParts).values({ snapshotId: id, part, data }).run();
+    for (const [part, data] of packed.chunks.entries()) this.db.insert(schema.snapshotChunks).values({ snapshotId: id, part, data }).run();
     return id;
   }
 
   /** The latest snapshot taken at or before `at`, reassembled. */
-  atOrBefore(at: number): StoredSnapshot | null {
+  async atOrBefore(at: number): Promise<StoredSnapshot | null> {
     const ref = this.refAtOrBefore(at);
     return ref ? this.read(ref) : null;
   }
@@ -70,25 +68,33 @@ export class SnapshotStore {
       .limit(1)
       .get();
     if (!meta) return null;
-    const bytes = this.db
-      .select({ bytes: sql<number | null>`sum(length(CAST(${schema.snapshotParts.data} AS BLOB)))` })
-      .from(schema.snapshotParts)
-      .where(eq(schema.snapshotParts.snapshotId, meta.id))
-      .get()?.bytes;
+    // A compressed snapshot knows its size; an older one is measured from its parts.
+    const bytes =
+      meta.encoding === "gzip"
+        ? meta.bytes
+        : this.db
+            .select({ bytes: sql<number | null>`sum(length(CAST(${schema.snapshotParts.data} AS BLOB)))` })
+            .from(schema.snapshotParts)
+            .where(eq(schema.snapshotParts.snapshotId, meta.id))
+            .get()?.bytes;
     const pending = meta.pending as Array<[number, number]>;
-    return { id: meta.id, takenAt: meta.takenAt, tickId: meta.tickId, logSeq: meta.logSeq, pending, parts: meta.parts, bytes: bytes ?? 0 };
+    const { id, takenAt, tickId, logSeq, parts, encoding } = meta;
+    return { id, takenAt, tickId, logSeq, pending, parts, bytes: bytes ?? 0, encoding };
   }
 
-  /** A snapshot reassembled from its parts. */
-  read(ref: SnapshotRef): StoredSnapshot {
+  /** A snapshot reassembled from its chunks (and decompressed), or from its parts if it was stored uncompressed. */
+  async read(ref: SnapshotRef): Promise<StoredSnapshot> {
+    const table = ref.encoding === "gzip" ? schema.snapshotChunks : schema.snapshotParts;
     const parts = this.db
-      .select({ part: schema.snapshotParts.part, data: schema.snapshotParts.data })
-      .from(schema.snapshotParts)
-      .where(eq(schema.snapshotParts.snapshotId, ref.id))
-      .orderBy(asc(schema.snapshotParts.part))
-      .all();
+      .select({ data: table.data })
+      .from(table)
+      .where(eq(table.snapshotId, ref.id))
+      .orderBy(asc(table.part))
+      .all()
+      .map((p) => p.data);
     if (parts.length !== ref.parts) throw new Error(`snapshot ${ref.id} has ${parts.length} of its ${ref.parts} parts`);
-    return { id: ref.id, takenAt: ref.takenAt, tickId: ref.tickId, logSeq: ref.logSeq, pending: ref.pending, json: parts.map((p) => p.data).join("") };
+    const json = ref.encoding === "gzip" ? await unpackSnapshot(parts as Uint8Array[]) : (parts as string[]).join("");
+    return { id: ref.id, takenAt: ref.takenAt, tickId: ref.tickId, logSeq: ref.logSeq, pending: ref.pending, json };
   }
 
   oldestAt(): number | null {
@@ -126,22 +132,9 @@ export class SnapshotStore {
       .all()
       .map((r) => r.id);
     for (const chunk of chunks(doomed, MAX_PARAMS)) {
+      this.db.delete(schema.snapshotChunks).where(inArray(schema.snapshotChunks.snapshotId, chunk)).run();
       this.db.delete(schema.snapshotParts).where(inArray(schema.snapshotParts.snapshotId, chunk)).run();
       this.db.delete(schema.snapshots).where(inArray(schema.snapshots.id, chunk)).run();
     }
   }
-}
-
-/** Text in pieces of at most `size` UTF-16 units, never splitting a surrogate pair (an emoji stays whole). */
-export function splitText(text: string, size: number): string[] {
-  const pieces: string[] = [];
-  let start = 0;
-  while (start < text.length) {
-    let end = Math.min(start + size, text.length);
-    const last = text.charCodeAt(end - 1);
-    if (end < text.length && last >= 0xd800 && last <= 0xdbff) end -= 1;
-    pieces.push(text.slice(start, end));
-    start = end;
-  }
-  return pieces.length > 0 ? pieces : [""];
 }

@@ -13,7 +13,8 @@ export type Alert =
       readonly usedMs: number;
       readonly limitMs: number;
       readonly onExceeded: "pause" | "warn";
-    };
+    }
+  | { readonly kind: "storage_high"; readonly databaseBytes: number; readonly limitBytes: number; readonly alertShare: number };
 
 /** An exception as an alert keeps it: plain data, so it can wait in storage until Sentry takes it. */
 export interface AlertError {

@@ -106,6 +106,11 @@ export const DEFAULT_TOWN_CONFIG = {
    * UTC day (or an operator's resume) and `"warn"` only warns.
    */
   budget: null as null | { containerHoursPerDay: number; warnAt: number; onExceeded: "pause" | "warn" },
+  /**
+   * Past this share of the 10 GB an object holds, the town alerts (Sentry `storage_high`, again each
+   * `violationReportCooldownMs` while it lasts): room to act before writes fail with `SQLITE_FULL`.
+   */
+  storageAlertShare: 0.8,
   /** The simulated container adapter: how long agents work and how often they fail. */
   simulation: {
     workMs: 5_000,
@@ -189,6 +194,7 @@ export const TownConfigOverridesSchema = z
       })
       .strict()
       .nullable(),
+    storageAlertShare: z.number().min(0).max(1),
     simulation: z
       .object({
         workMs: ms(DAY),

@@ -39,7 +39,9 @@ export type ErrorCode =
   | "history_too_large"
   | "rate_limited"
   // a part the town depends on is unavailable
-  | "registry_unavailable";
+  | "registry_unavailable"
+  // the town's storage is full: it takes no new work until there is room again
+  | "storage_full";
 
 export interface Failure {
   /** Stable snake_case code a caller can branch on. */
@@ -65,3 +67,10 @@ export const beadNotFound = (beadId: string) => fail("bead_not_found", `bead ${b
 export const rigNotFound = (rigId: string) => fail("rig_not_found", `rig ${rigId} does not exist in this town`);
 export const agentNotFound = (agentId: string) => fail("agent_not_found", `agent ${agentId} does not exist in this town`);
 export const eventNotFound = (seq: number) => fail("event_not_found", `there is no event with seq ${seq} in this town`);
+
+/** The town's storage is full (since `since`): new work waits until there is room again. */
+export const storageFull = (since: number) =>
+  fail(
+    "storage_full",
+    `the town's storage is full (SQLITE_FULL since ${new Date(since).toISOString()}): it takes no new work until a tick commits again; reads, draining and stops go on; try again later`,
+  );

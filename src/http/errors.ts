@@ -1,7 +1,7 @@
 import type { ErrorCode, Failure } from "../domain/result";
 
 /** The statuses the API answers errors with (DESIGN §6). */
-export type ErrorStatus = 400 | 401 | 403 | 404 | 409 | 413 | 429 | 500 | 503;
+export type ErrorStatus = 400 | 401 | 403 | 404 | 409 | 413 | 429 | 500 | 503 | 507;
 
 /** The HTTP status of each code a town answers with: the town speaks the domain, the Worker speaks HTTP. */
 const STATUS_OF: Readonly<Record<ErrorCode, ErrorStatus>> = {
@@ -33,6 +33,7 @@ const STATUS_OF: Readonly<Record<ErrorCode, ErrorStatus>> = {
   history_too_large: 413,
   rate_limited: 429,
   registry_unavailable: 503,
+  storage_full: 507,
 };
 
 /** An error a handler throws to answer with `{ error: { code, message } }`. */

@@ -119,6 +119,7 @@ function errorResponses(access: Access, hasBody: boolean): Record<string, unknow
     409: error("Conflict: an id reused with different content, a stale generation, a finished bead"),
     ...(hasBody ? { 413: error("Body larger than the route accepts, or a replay window over its limits") } : {}),
     429: error("Debug requests over the town's rate limit; see Retry-After"),
+    ...(access === "admin" || access === "agent" ? { 507: error("The town's storage is full: no new work until there is room again") } : {}),
   };
 }
 

@@ -122,6 +122,11 @@ export const METRICS = {
     "town_reconciler_tick_overdue_seconds",
     "How far past due the next tick is: past the alarm, or past what is owed when no alarm is set (0 when on time or asleep).",
   ),
+  storageDatabaseBytes: gauge(
+    "town_reconciler_storage_database_bytes",
+    "Bytes of the town's SQLite database (a Durable Object holds at most 10 GB; past it every write fails).",
+  ),
+  storageFull: gauge("town_reconciler_storage_full", "1 while the town's storage is full (SQLITE_FULL): new work is refused with 507 until a tick commits."),
 };
 
 export type MetricKey = keyof typeof METRICS;

@@ -230,7 +230,7 @@ function fingerprint(alert: Alert, townId: string): string[] {
 
 function level(alert: Alert): "error" | "warning" | "info" {
   if (alert.kind === "violation_resolved") return "info";
-  if (alert.kind === "violation_open" || alert.kind === "budget_warning") return "warning";
+  if (alert.kind === "violation_open" || alert.kind === "budget_warning" || alert.kind === "storage_high") return "warning";
   return "error";
 }
 
@@ -251,6 +251,8 @@ function details(alert: Alert): Record<string, unknown> {
     case "budget_warning":
     case "budget_exhausted":
       return { day: alert.day, usedSeconds: Math.round(alert.usedMs / 1000), limitSeconds: Math.round(alert.limitMs / 1000), onExceeded: alert.onExceeded };
+    case "storage_high":
+      return { databaseBytes: alert.databaseBytes, limitBytes: alert.limitBytes, alertShare: alert.alertShare };
   }
 }
 
@@ -272,5 +274,11 @@ export function describe(alert: Alert): string {
       return `Budget warning: ${hours(alert.usedMs)} of ${hours(alert.limitMs)} container hours used on ${alert.day}`;
     case "budget_exhausted":
       return `Budget exhausted: ${hours(alert.usedMs)} of ${hours(alert.limitMs)} container hours used on ${alert.day}; ${alert.onExceeded === "pause" ? "the town is paused until the next UTC day" : "the town goes on (onExceeded: warn)"}`;
+    case "storage_high":
+      return `Storage at ${percent(alert.databaseBytes / alert.limitBytes)} of the object's ${alert.limitBytes / 1e9} GB (alerting from ${percent(alert.alertShare)}): see docs/runbooks/storage-full.md`;
   }
+}
+
+function percent(share: number): string {
+  return `${(share * 100).toFixed(share < 0.01 ? 4 : 1)}%`;
 }

@@ -47,7 +47,7 @@ export interface HistoryExport {
  * never held whole. What replay starts from (the snapshot, and the finished beads it may look up) is
  * read before, since the archive's part depends on the whole window.
  */
-export function exportHistory(store: TownStore, townId: string, from: number, to: number, now: number, bodies: boolean): Result<HistoryExport> {
+export async function exportHistory(store: TownStore, townId: string, from: number, to: number, now: number, bodies: boolean): Promise<Result<HistoryExport>> {
   const found = findHistory(store, from, to, now, HISTORY_LIMITS.maxWindowMs, "history_too_large");
   if (!found.ok) return found;
   const ref = found.value;
@@ -68,7 +68,7 @@ export function exportHistory(store: TownStore, townId: string, from: number, to
     );
   if (rough > HISTORY_LIMITS.maxBytes) return tooLarge(rough);
 
-  const snapshot = readSnapshot(store, ref);
+  const snapshot = await readSnapshot(store, ref);
   const state = snapshot.state;
   const lookups = new ArchiveLookups(state);
   const { revived, changes } = readCommands(store, lookups, ref.logSeq, lastSeq, to);

@@ -35,7 +35,7 @@ export const REPLAY_LIMITS = {
  * Replays a window of the town's own history (the debug route): checks the window, bounds the cost,
  * then runs the one replay (`src/replay/replay.ts`) over the town's storage. Nothing live changes.
  */
-export function replayWindow(store: TownStore, from: number, to: number, now: number): Result<ReplayReport> {
+export async function replayWindow(store: TownStore, from: number, to: number, now: number): Promise<Result<ReplayReport>> {
   const found = findHistory(store, from, to, now, REPLAY_LIMITS.maxWindowMs, "replay_too_large");
   if (!found.ok) return found;
   const snapshot = found.value;
@@ -54,7 +54,7 @@ export function replayWindow(store: TownStore, from: number, to: number, now: nu
     );
   }
 
-  const history = new StoredHistory(store, readSnapshot(store, snapshot), to);
+  const history = new StoredHistory(store, await readSnapshot(store, snapshot), to);
   try {
     return ok(replayHistory(history, from, { budget: new WorkBudget(REPLAY_LIMITS.maxWork) }));
   } catch (error) {

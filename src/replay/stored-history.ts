@@ -73,8 +73,8 @@ export function historySize(store: TownStore, snapshot: SnapshotRef, to: number)
 }
 
 /** The snapshot read and parsed (what replay starts from). */
-export function readSnapshot(store: TownStore, ref: SnapshotRef): HistorySnapshot {
-  const stored = store.snapshots.read(ref);
+export async function readSnapshot(store: TownStore, ref: SnapshotRef): Promise<HistorySnapshot> {
+  const stored = await store.snapshots.read(ref);
   return {
     id: stored.id,
     takenAt: stored.takenAt,

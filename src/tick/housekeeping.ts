@@ -1,4 +1,5 @@
 import { snapshotOf } from "../domain/snapshot";
+import { packSnapshot } from "../db/snapshot-codec";
 import type { AgentId, BeadId } from "../domain/ids";
 import type { TownRuntime } from "../town/runtime";
 
@@ -19,8 +20,13 @@ export class Housekeeping {
   private lastPrunedAt = -Infinity;
   private behind = false;
 
-  /** A copy of the working set for replay to start from: after tick `tickId`, with what was still pending. */
-  takeSnapshot(runtime: TownRuntime, now: number, tickId: number): { bytes: number } {
+  /**
+   * A copy of the working set for replay to start from: after tick `tickId`, with what was still
+   * pending. The state and the log position are read together, at once; compressing takes a moment
+   * in which requests may run (and log events), so what goes with the state is fixed before it, and
+   * the rows are written after it in one transaction.
+   */
+  async takeSnapshot(runtime: TownRuntime, now: number, tickId: number): Promise<{ bytes: number; storedBytes: number }> {
     const { store, state } = runtime;
     const watching = { agents: new Set<AgentId>(), beads: new Set<BeadId>() };
     for (const violation of runtime.openViolations.values()) {
@@ -28,13 +34,15 @@ export class Housekeeping {
       for (const id of violation.beadIds) watching.beads.add(id as BeadId);
     }
     const json = JSON.stringify(snapshotOf(state, watching));
-    store.transaction(() => store.snapshots.save({ takenAt: now, tickId, logSeq: store.events.maxSeq(), pending: store.events.pendingSeqs() }, json));
+    const meta = { takenAt: now, tickId, logSeq: store.events.maxSeq(), pending: store.events.pendingSeqs() };
+    const packed = await packSnapshot(json);
+    store.transaction(() => store.snapshots.save(meta, packed));
     runtime.lastSnapshotAt = now;
-    return { bytes: json.length };
+    return { bytes: packed.bytes, storedBytes: packed.storedBytes };
   }
 
-  snapshotIfDue(runtime: TownRuntime, now: number, tickId: number): void {
-    if (now - (runtime.lastSnapshotAt ?? -Infinity) >= runtime.state.town.config.snapshotIntervalMs) this.takeSnapshot(runtime, now, tickId);
+  async snapshotIfDue(runtime: TownRuntime, now: number, tickId: number): Promise<void> {
+    if (now - (runtime.lastSnapshotAt ?? -Infinity) >= runtime.state.town.config.snapshotIntervalMs) await this.takeSnapshot(runtime, now, tickId);
   }
 
   /** Retention, hourly — or at once while the previous run could not delete all that was due. */

@@ -12,6 +12,7 @@ import { measureTick, type TickFacts } from "../db/tick-metrics";
 import { trackViolations, type ViolationChanges } from "../domain/violations";
 import { shownEventId } from "../db/event-rows";
 import { inTransaction, persistChanges, type TownRuntime } from "../town/runtime";
+import { storageAlertAt, storageAlertDue } from "../domain/storage";
 
 /** What a tick did (what its metrics are measured on, and more), for the caller to execute effects, schedule the next alarm and report. */
 export interface TickReport extends TickFacts {
@@ -21,6 +22,8 @@ export interface TickReport extends TickFacts {
   readonly record: NewTick;
   /** What the tick has to tell Sentry (queued in its transaction, delivered after it). */
   readonly alerts: readonly Alert[];
+  /** The database's size as the tick began. */
+  readonly storage: { readonly databaseBytes: number };
 }
 
 /**
@@ -33,6 +36,8 @@ export function commitTick(runtime: TownRuntime, now: number): TickReport {
   runtime.state.tickCommitted(now, report.advance.claimed);
   runtime.observedSinceTick.clear();
   runtime.openViolations = new Map(report.violations.open.map((v) => [v.key, v]));
+  if (report.alerts.some((alert) => alert.kind === "storage_high")) runtime.storageAlertedAt = now;
+  else if (report.storage.databaseBytes < storageAlertAt(runtime.state.town.config)) runtime.storageAlertedAt = null;
   return report;
 }
 
@@ -49,6 +54,7 @@ export function runTick(runtime: TownRuntime, now: number): TickReport {
   const phases = new PhaseTimer();
 
   const tickId = store.ticks.nextId();
+  const databaseBytes = store.databaseSize;
   const logSeq = store.events.maxSeq();
   const drained = store.events.pending(config.drainBatchSize);
   phases.lap("read");
@@ -94,9 +100,11 @@ export function runTick(runtime: TownRuntime, now: number): TickReport {
   store.ticks.insert(record);
   // What to tell Sentry waits in storage, with the tick, until Sentry takes it.
   const alerts = tickAlerts(runtime, advance, violations, deadLettered, failed);
+  const storageHigh = storageAlertDue(databaseBytes, config, runtime.storageAlertedAt, now);
+  if (storageHigh) alerts.push(storageHigh);
   store.alerts.enqueue(alerts, { townId: state.town.id, tickId }, now);
 
-  return { ...facts, drained, tickId, record, alerts };
+  return { ...facts, drained, tickId, record, alerts, storage: { databaseBytes } };
 }
 
 /** Milliseconds per phase. In production `Date.now()` only advances across I/O, so CPU-only phases read 0. */

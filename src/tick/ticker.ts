@@ -1,4 +1,5 @@
 import { alertError } from "../domain/alerts";
+import { isStorageFull } from "../domain/storage";
 import type { Wake } from "../domain/plan";
 import type { QueueStats } from "../domain/queue";
 import type { PruneRun } from "./housekeeping";
@@ -93,6 +94,11 @@ export class Ticker {
     }
     this.streak.ended();
     steps.log = log.with({ tickId: report.tickId });
+    // A tick committed its writes: there is room again for new work.
+    if (runtime.storageFullSince !== null) {
+      steps.log.info("storage has room again: new work is taken", { fullSince: runtime.storageFullSince });
+      runtime.storageFullSince = null;
+    }
     await this.afterCommit(runtime, report, now, startedAt, platformReport, steps, sinceLastTick);
     return { report, steps: steps.results, failed: steps.failed };
   }
@@ -188,6 +194,8 @@ export class Ticker {
     const delay = failedTickBackoff(failures, config);
     const reason = `retry after failed tick (${failures} in a row)`;
     log.error("tick failed", { error, consecutiveFailures: failures });
+    // Full: new work is refused from now on, so the room retention makes goes to what the town holds.
+    if (isStorageFull(error)) runtime.storageFullSince ??= now;
     try {
       store.transaction(() => {
         store.ticks.insertFailed(

@@ -19,6 +19,13 @@ export interface TownRuntime {
   lastSnapshotAt: number | null;
   /** Invariant violations open after the last tick, by key. */
   openViolations: Map<string, OpenViolation>;
+  /** When a committed tick last raised `storage_high` (null: not since the database went under the share, or the town loaded). */
+  storageAlertedAt: number | null;
+  /**
+   * Since when a write found the database full (`SQLITE_FULL`); null: it has room. While set the town
+   * takes no new work; the next tick that commits proves there is room again and clears it.
+   */
+  storageFullSince: number | null;
 }
 
 /**

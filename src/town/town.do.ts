@@ -47,7 +47,8 @@ import { Platform } from "../effects/platform";
 import { RateLimiter } from "./rate-limiter";
 import { Registration } from "../fleet/registration";
 import { replayWindow } from "../replay/replay-window";
-import { beadNotFound, fail, ok, townNotFound, type Result } from "../domain/result";
+import { beadNotFound, fail, ok, storageFull, townNotFound, type Result } from "../domain/result";
+import { isStorageFull } from "../domain/storage";
 import type { TownRuntime } from "./runtime";
 import { townMetrics } from "../views/town-metrics";
 import { AlarmSchedule } from "../tick/schedule";
@@ -130,7 +131,15 @@ export class TownDO extends DurableObject<TownEnv> {
     if (this.runtime) {
       const town = this.runtime.state.town;
       if (town.id !== townId) return fail("town_mismatch", `this object holds town ${town.id}`);
-      commands.configureTown(this.runtime, mergeOverrides(town.overrides, overrides), crypto.randomUUID(), now);
+      // Taken while storage is full: shorter retention is how room is made.
+      const runtime = this.runtime;
+      const configured = await this.newWork(
+        runtime,
+        now,
+        async () => ok(commands.configureTown(runtime, mergeOverrides(town.overrides, overrides), crypto.randomUUID(), now)),
+        false,
+      );
+      if (!configured.ok) return configured;
       // Registering again is harmless and mends a creation whose registration failed.
       await registration.register(townId, town.createdAt);
       await schedule.soon(this.runtime.state.town.config, "town reconfigured");
@@ -152,7 +161,7 @@ export class TownDO extends DurableObject<TownEnv> {
     };
     this.store.transaction(() => this.store.state.createTown(town, tokenHash));
     const runtime = this.load()!;
-    housekeeping.takeSnapshot(runtime, now, 0);
+    await housekeeping.takeSnapshot(runtime, now, 0);
     // The town exists from here: it answers with its token whatever the town list says.
     await registration.register(townId, now);
     await schedule.soon(runtime.state.town.config, "town created");
@@ -295,21 +304,35 @@ export class TownDO extends DurableObject<TownEnv> {
 
   /** Agent callbacks, logged for the next tick. */
   async ingestEvents(agentToken: string, input: IngestInput) {
-    return this.asAgent(agentToken, async (runtime, now) => {
-      const result = ingestEvents(runtime, input, now);
-      if (result.ok && result.value.accepted > 0) await this.parts.schedule.soon(runtime.state.town.config, `${result.value.accepted} event(s) ingested`);
-      return result;
-    });
+    return this.asAgent(agentToken, (runtime, now) =>
+      this.newWork(runtime, now, async () => {
+        const result = ingestEvents(runtime, input, now);
+        if (result.ok && result.value.accepted > 0) await this.parts.schedule.soon(runtime.state.town.config, `${result.value.accepted} event(s) ingested`);
+        return result;
+      }),
+    );
   }
 
   /** A heartbeat / container status observation. */
   async heartbeat(agentToken: string, agentId: AgentId, input: HeartbeatInput) {
-    return this.asAgent(agentToken, async (runtime, now) => {
-      const { result, logged } = observeAgent(runtime, agentId, input, now);
-      if (logged)
-        await this.parts.schedule.soon(runtime.state.town.config, `container of ${agentId}@${input.generation} reported ${input.containerStatus ?? "running"}`);
-      return result;
-    });
+    // Not new work: what a container reports is how the town drains and stops, so it is taken while
+    // storage is full (and refused only if it cannot be written).
+    return this.asAgent(agentToken, (runtime, now) =>
+      this.newWork(
+        runtime,
+        now,
+        async () => {
+          const { result, logged } = observeAgent(runtime, agentId, input, now);
+          if (logged)
+            await this.parts.schedule.soon(
+              runtime.state.town.config,
+              `container of ${agentId}@${input.generation} reported ${input.containerStatus ?? "running"}`,
+            );
+          return result;
+        },
+        false,
+      ),
+    );
   }
 
   /** Whether a token is this town's agent token (false where there is no town). */
@@ -483,6 +506,8 @@ export class TownDO extends DurableObject<TownEnv> {
       observedSinceTick: new Set(),
       lastSnapshotAt: this.store.snapshots.lastAt(),
       openViolations: new Map(this.store.violations.open().map((v) => [v.key, v])),
+      storageAlertedAt: null,
+      storageFullSince: null,
     };
     return this.runtime;
   }
@@ -510,11 +535,31 @@ export class TownDO extends DurableObject<TownEnv> {
 
   /** Runs an admin command and pulls the alarm forward so its consequences follow soon. */
   private async command<T>(run: (runtime: TownRuntime, now: number) => Result<T>, reason: string): Promise<Result<T>> {
-    return this.withTown(async (runtime, now) => {
-      const result = run(runtime, now);
-      if (result.ok) await this.parts.schedule.soon(runtime.state.town.config, reason);
-      return result;
-    });
+    return this.withTown((runtime, now) =>
+      this.newWork(runtime, now, async () => {
+        const result = run(runtime, now);
+        if (result.ok) await this.parts.schedule.soon(runtime.state.town.config, reason);
+        return result;
+      }),
+    );
+  }
+
+  /**
+   * New work (a command, agent events): refused with 507 while the town's storage is full, so what
+   * room is left goes to the work the town already holds — draining, stops — and a write that finds
+   * it full refuses it the same way. Such a write is one transaction, rolled back whole, memory with
+   * it: nothing of the refused request is kept, and nothing accepted before is lost.
+   */
+  private async newWork<T>(runtime: TownRuntime, now: number, work: () => Promise<Result<T>>, refuseWhileFull = true): Promise<Result<T>> {
+    if (refuseWhileFull && runtime.storageFullSince !== null) return storageFull(runtime.storageFullSince);
+    try {
+      return await work();
+    } catch (error) {
+      if (!isStorageFull(error)) throw error;
+      if (runtime.storageFullSince === null) this.log.error("storage full: new work refused until a tick commits", { townId: runtime.state.town.id, error });
+      runtime.storageFullSince ??= now;
+      return storageFull(runtime.storageFullSince);
+    }
   }
 
   /** A steering command, once per idempotency key (keys are per `route`, which names what it steers). */

@@ -40,5 +40,7 @@ export function townMetrics(runtime: TownRuntime, now: number, alarm: Wake | nul
     lastTickAge: liveness.lastTickAgeMs === null ? null : liveness.lastTickAgeMs / 1000,
     lastTickDuration: lastTick ? lastTick.durationMs / 1000 : null,
     tickOverdue: liveness.overdueMs / 1000,
+    storageDatabaseBytes: store.databaseSize,
+    storageFull: runtime.storageFullSince === null ? 0 : 1,
   });
 }

@@ -9,6 +9,7 @@ import { METRICS } from "../observability/metrics";
 import { tickView } from "./tick-history";
 import { countsByStatus } from "./entity-views";
 import { usageView } from "./usage-view";
+import { STORAGE_LIMIT_BYTES, storageAlertAt } from "../domain/storage";
 
 /**
  * The status route's answer (getAlarmStatus): what an operator (or Grafana) needs to see whether a town
@@ -72,6 +73,14 @@ function alarmStatus(runtime: TownRuntime, now: number, alarm: Wake | null, seen
         since: v.firstSeenAt,
         lastReportedAt: v.lastReportedAt,
       })),
+    },
+    // The database's size beside the object's limit (DESIGN §4.7).
+    // Full (`since`: when a write first found it so; null while there is room): new work is refused with 507.
+    storage: {
+      databaseBytes: store.databaseSize,
+      limitBytes: STORAGE_LIMIT_BYTES,
+      alertAtBytes: storageAlertAt(town.config),
+      full: runtime.storageFullSince === null ? null : { since: runtime.storageFullSince },
     },
     totals: counterTotals(counters),
     lastTick: last ? tickView(last) : null,

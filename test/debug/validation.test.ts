@@ -1,6 +1,6 @@
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { splitText } from "../../src/db/snapshot-store";
+import { packSnapshot } from "../../src/db/snapshot-codec";
 import { TownStore } from "../../src/db/town-store";
 import { REPLAY_LIMITS } from "../../src/replay/replay-window";
 import { api, createTown, sling, tick, TOKENS, uniqueTownId, type TestTown } from "../support/town";
@@ -134,24 +134,61 @@ describe("debug route validation", () => {
 });
 
 describe("snapshots", () => {
-  it("split text under the row limit without cutting a character in two", () => {
-    const text = "ab😀cd😀".repeat(1000);
-    const parts = splitText(text, 7);
-    expect(parts.join("")).toBe(text);
-    expect(parts.every((p) => p.length <= 7 && !/[\uD800-\uDBFF]$/.test(p) && !/^[\uDC00-\uDFFF]/.test(p))).toBe(true);
-  });
+  const bigState = () => JSON.stringify({ beads: Array.from({ length: 2_000 }, (_, i) => ({ id: `bead-${i}`, title: "✓ ".repeat(200) })) });
 
-  it("store a large state in parts and read it back whole", async () => {
+  it("are stored gzip-compressed, in chunks under the row limit, and read back whole", async () => {
     const town = await createTown();
-    const round = await runInDurableObject(town.stub, (_instance, state) => {
+    const round = await runInDurableObject(town.stub, async (_instance, state) => {
       const snapshots = new TownStore(state.storage).snapshots;
-      const json = JSON.stringify({ beads: Array.from({ length: 2_000 }, (_, i) => ({ id: `bead-${i}`, title: "✓ ".repeat(200) })) });
-      snapshots.save({ takenAt: 5_000_000_000_000, tickId: 7, logSeq: 9, pending: [[3, 1]] }, json, 100_000);
-      const back = snapshots.atOrBefore(5_000_000_000_000)!;
-      const parts = state.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM snapshot_parts WHERE snapshot_id = ?", back.id).one().n;
-      return { same: back.json === json, parts, pending: back.pending, length: json.length };
+      const json = bigState();
+      const packed = await packSnapshot(json, 1_000);
+      snapshots.save({ takenAt: 5_000_000_000_000, tickId: 7, logSeq: 9, pending: [[3, 1]] }, packed);
+      const ref = snapshots.refAtOrBefore(5_000_000_000_000)!;
+      const back = (await snapshots.atOrBefore(5_000_000_000_000))!;
+      const rows = state.storage.sql
+        .exec<{ type: string; size: number }>(
+          "SELECT typeof(data) AS type, length(data) AS size FROM snapshot_chunks WHERE snapshot_id = ? ORDER BY part",
+          back.id,
+        )
+        .toArray();
+      return { same: back.json === json, pending: back.pending, utf8: new TextEncoder().encode(json).length, ref, packed, rows };
     });
     expect(round).toMatchObject({ same: true, pending: [[3, 1]] });
-    expect(round.parts).toBe(Math.ceil(round.length / 100_000));
+    // Its size is the JSON's (what reading it holds), known without reading it.
+    expect(round.ref).toMatchObject({ encoding: "gzip", bytes: round.utf8, parts: round.rows.length });
+    // Stored as bytes, a small share of the JSON, in chunks of at most the size asked for.
+    expect(round.packed.storedBytes).toBeLessThan(round.utf8 / 20);
+    expect(round.rows.length).toBe(Math.ceil(round.packed.storedBytes / 1_000));
+    expect(round.rows.every((r) => r.type === "blob" && r.size <= 1_000)).toBe(true);
+    expect(round.rows.reduce((sum, r) => sum + r.size, 0)).toBe(round.packed.storedBytes);
+  });
+
+  it("written before compression (text in parts) still load, and are pruned like the others", async () => {
+    const town = await createTown();
+    const round = await runInDurableObject(town.stub, async (_instance, state) => {
+      const sql = state.storage.sql;
+      const json = bigState();
+      // A row as a build before migration 0012 wrote it: no encoding of its own, the JSON as text in two parts.
+      const half = json.length / 2;
+      const id = sql
+        .exec<{ id: number }>(
+          "INSERT INTO snapshots (taken_at, tick_id, log_seq, pending, parts, bytes) VALUES (?, 7, 9, '[[3,1]]', 2, ?) RETURNING id",
+          4_000_000_000_000,
+          json.length,
+        )
+        .one().id;
+      sql.exec("INSERT INTO snapshot_parts (snapshot_id, part, data) VALUES (?, 0, ?), (?, 1, ?)", id, json.slice(0, half), id, json.slice(half));
+      const snapshots = new TownStore(state.storage).snapshots;
+      const ref = snapshots.refAtOrBefore(4_000_000_000_000)!;
+      const back = (await snapshots.read(ref)).json === json;
+      // A newer one makes it prunable: retention drops its parts with it.
+      snapshots.save({ takenAt: 4_000_000_000_001, tickId: 8, logSeq: 9, pending: [] }, await packSnapshot("{}"));
+      snapshots.save({ takenAt: 4_000_000_000_002, tickId: 9, logSeq: 9, pending: [] }, await packSnapshot("{}"));
+      snapshots.prune(4_000_000_000_002);
+      const partsLeft = sql.exec<{ n: number }>("SELECT count(*) AS n FROM snapshot_parts WHERE snapshot_id = ?", id).one().n;
+      return { ref, back, utf8: new TextEncoder().encode(json).length, partsLeft };
+    });
+    expect(round).toMatchObject({ back: true, partsLeft: 0, ref: { encoding: "json", parts: 2, pending: [[3, 1]] } });
+    expect(round.ref.bytes).toBe(round.utf8);
   });
 });

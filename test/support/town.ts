@@ -151,3 +151,37 @@ export function failNextStatement(town: TestTown, prefix: string) {
     } as typeof original;
   });
 }
+
+/**
+ * Makes the town's database full for the statements `full` picks (by their SQL, lower-cased): each
+ * throws what the runtime throws at the object's limit, until `roomAgain` lifts it.
+ */
+export function fillStorage(town: TestTown, full: (query: string) => boolean) {
+  return runInDurableObject(town.stub, (_instance, state) => {
+    const sql = state.storage.sql as SqlStorage & { exec: SqlStorage["exec"]; unfilled?: SqlStorage["exec"] };
+    const original = sql.unfilled ?? sql.exec;
+    sql.unfilled = original;
+    sql.exec = function (this: SqlStorage, query: string, ...bindings: unknown[]) {
+      if (full(query.toLowerCase())) throw new Error("database or disk is full: SQLITE_FULL");
+      return original.call(this, query, ...bindings);
+    } as SqlStorage["exec"];
+  });
+}
+
+export function roomAgain(town: TestTown) {
+  return runInDurableObject(town.stub, (_instance, state) => {
+    const sql = state.storage.sql as SqlStorage & { exec: SqlStorage["exec"]; unfilled?: SqlStorage["exec"] };
+    if (sql.unfilled) sql.exec = sql.unfilled;
+    delete sql.unfilled;
+  });
+}
+
+/** For `fillStorage`: the first statement `pick` picks, and no other (the next write finds it full, once). */
+export function once(pick: (query: string) => boolean): (query: string) => boolean {
+  let picked = false;
+  return (query) => {
+    if (picked || !pick(query)) return false;
+    picked = true;
+    return true;
+  };
+}
