@@ -12,6 +12,17 @@ const TOKEN_VARS: Record<Scope, "ADMIN_TOKEN" | "READ_TOKEN" | "DEBUG_TOKEN"> = 
   debug: "DEBUG_TOKEN",
 };
 
+/**
+ * The value a scope token had before its rotation, still accepted while the callers move to the new
+ * one: set `<SCOPE>_TOKEN_PREVIOUS` to the old value and `<SCOPE>_TOKEN` to the new, then unset the
+ * previous one once nobody uses it. Rotation without downtime (DESIGN §4.8).
+ */
+const PREVIOUS_TOKEN_VARS: Record<Scope, "ADMIN_TOKEN_PREVIOUS" | "READ_TOKEN_PREVIOUS" | "DEBUG_TOKEN_PREVIOUS"> = {
+  admin: "ADMIN_TOKEN_PREVIOUS",
+  read: "READ_TOKEN_PREVIOUS",
+  debug: "DEBUG_TOKEN_PREVIOUS",
+};
+
 /** Which tokens a route of each scope accepts: admin can do everything, debug can also read. */
 const ACCEPTED: Record<Scope, readonly Scope[]> = {
   admin: ["admin"],
@@ -34,12 +45,16 @@ export function bearerToken(request: Request): { token: string } | "absent" | "m
 
 const MALFORMED = 'the Authorization header must be "Bearer <token>": the word Bearer, a space, then the token, which has no spaces';
 
-/** The operator scope this token holds, or null. Compared against every configured token in constant time. */
+/**
+ * The operator scope this token holds, or null. Compared against every configured value (the current
+ * and the previous of each scope) in constant time, all of them every time.
+ */
 async function scopeOf(token: string, env: Env): Promise<Scope | null> {
   let found: Scope | null = null;
   for (const scope of ["admin", "debug", "read"] as const) {
-    const expected = env[TOKEN_VARS[scope]];
-    if (expected && (await tokensEqual(token, expected)) && found === null) found = scope;
+    for (const expected of [env[TOKEN_VARS[scope]], env[PREVIOUS_TOKEN_VARS[scope]]]) {
+      if (expected && (await tokensEqual(token, expected)) && found === null) found = scope;
+    }
   }
   return found;
 }
@@ -61,11 +76,16 @@ export function pageToken(request: Request): string | null {
 
 export const PAGE_COOKIE = "town_read_token";
 
-/** Checks the request holds a token of (or above) `scope`; returns the token. */
-export async function requireScope(request: Request, env: Env, scope: Scope, fallback: string | null = null): Promise<string> {
+/**
+ * Checks the request holds a token of (or above) `scope`; returns the token. `pageToken` is a browser
+ * page's token (`?token=` or its cookie), taken when there is no Authorization header: only the read
+ * token is accepted that way — an admin or debug token in an address would end up in the browser's
+ * history, in proxies' logs and in the page's day-long cookie.
+ */
+export async function requireScope(request: Request, env: Env, scope: Scope, pageToken: string | null = null): Promise<string> {
   const bearer = bearerToken(request);
   if (bearer === "malformed") throw new HttpError(401, "invalid_token", MALFORMED);
-  const token = bearer === "absent" ? fallback : bearer.token;
+  const token = bearer === "absent" ? pageToken : bearer.token;
   if (!token) throw new HttpError(401, "missing_token", `send "Authorization: Bearer <token>" with ${article(scope)} token`);
   const held = await scopeOf(token, env);
   if (held === null) {
@@ -83,6 +103,13 @@ export async function requireScope(request: Request, env: Env, scope: Scope, fal
   }
   if (!ACCEPTED[scope].includes(held)) {
     throw new HttpError(403, "insufficient_scope", `this route needs ${article(scope)} token; the token sent is ${article(held)} token`);
+  }
+  if (bearer === "absent" && held !== "read") {
+    throw new HttpError(
+      403,
+      "insufficient_scope",
+      `a page takes only the read token in ?token= or its cookie; the token sent is ${article(held)} token, which must not sit in an address or a cookie: open the page with the read token`,
+    );
   }
   return token;
 }

@@ -116,7 +116,9 @@ export async function runRoute(spec: Route, request: IRequest, env: Env): Promis
   } catch (error) {
     const refusal = error instanceof HttpError && error.status === 401 ? await unauthenticated(error, request, env) : error;
     // A browser without the read token gets a page that says how to sign in, not a JSON error asking for a header.
-    if (spec.browser && refusal instanceof HttpError && refusal.status === 401) return signInPage(refusal.code, refusal.message);
+    if (spec.browser && refusal instanceof HttpError && (refusal.status === 401 || refusal.status === 403)) {
+      return signInPage(refusal.status, refusal.code, refusal.message);
+    }
     throw refusal;
   }
 }

@@ -1,0 +1,114 @@
+import { runInDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { TownStore } from "../../src/db/town-store";
+import { REPLAY_LIMITS } from "../../src/replay/replay-window";
+import { api, createTown, PREVIOUS_TOKENS, sendEvents, sling, tick, TOKENS } from "../support/town";
+
+/** Agents that do not finish on their own: the tests send every callback. */
+const MANUAL = { simulation: { workMs: 86_400_000, heartbeatIntervalMs: 86_400_000 } };
+
+describe("the browser pages", () => {
+  it("may not be framed by another site, signed in or not", async () => {
+    const town = await createTown();
+    await sling(town, { id: "b1", title: "Work" });
+    for (const [path, token] of [
+      [`/towns/${town.townId}`, TOKENS.read],
+      [`/towns/${town.townId}/beads/b1`, TOKENS.read],
+      [`/towns/${town.townId}/dead-letters`, TOKENS.read],
+      [`/towns/${town.townId}`, null],
+    ] as const) {
+      const response = await api("GET", path, { token, raw: true });
+      expect(response.headers.get("content-type"), path).toContain("text/html");
+      expect(response.headers.get("content-security-policy"), path).toContain("frame-ancestors 'none'");
+      expect(response.headers.get("x-frame-options"), path).toBe("DENY");
+    }
+  });
+
+  it("take only the read token in ?token= or the cookie: an admin or debug token is refused and never written into the cookie", async () => {
+    const town = await createTown();
+    for (const token of [TOKENS.admin, TOKENS.debug, PREVIOUS_TOKENS.admin]) {
+      const query = await api("GET", `/towns/${town.townId}?token=${token}`, { raw: true });
+      expect(query.status, token).toBe(403);
+      expect(query.headers.get("set-cookie"), token).toBeNull();
+      expect(query.body).toContain('data-error="insufficient_scope"');
+      const cookie = await api("GET", `/towns/${town.townId}`, { headers: { cookie: `town_read_token=${token}` }, raw: true });
+      expect(cookie.status, token).toBe(403);
+    }
+    // The read token signs in; an admin token in the Authorization header (a script, not an address) is fine.
+    const signedIn = await api("GET", `/towns/${town.townId}?token=${TOKENS.read}`);
+    expect(signedIn.status).toBe(303);
+    expect(signedIn.headers.get("set-cookie")).toMatch(/^town_read_token=test-read;/);
+    expect((await api("GET", `/towns/${town.townId}`, { token: TOKENS.admin, raw: true })).status).toBe(200);
+  });
+});
+
+describe("a merge request's prUrl", () => {
+  it("is an http or https address: javascript:, data: and file: URLs are refused (400) and nothing is logged", async () => {
+    const town = await createTown(MANUAL);
+    await sling(town, { id: "b1", title: "Work" });
+    await tick(town);
+    const pending = async () => (await api("GET", `/api/towns/${town.townId}/debug/events?status=pending`, { token: TOKENS.debug })).body.count;
+    const before = await pending();
+    for (const prUrl of ["javascript:alert(1)", "data:text/html,<script>alert(1)</script>", "file:///etc/passwd", "ftp://git.test/pr/1"]) {
+      const response = await sendEvents(town, [
+        { eventId: `done-${prUrl}`, type: "agent_done", agentId: "web:polecat:1", payload: { generation: 1, branch: "feat/x", prUrl } },
+      ]);
+      expect(response.status, prUrl).toBe(400);
+      expect(response.body.error.message, prUrl).toContain("http or https");
+    }
+    expect(await pending()).toBe(before);
+    const fine = await sendEvents(town, [
+      { eventId: "done", type: "agent_done", agentId: "web:polecat:1", payload: { generation: 1, branch: "feat/x", prUrl: "https://git.test/web/pull/1" } },
+    ]);
+    expect(fine.status).toBe(202);
+  });
+});
+
+describe("a replay or export refused as too large", () => {
+  it("is refused after reading about as much as its limit, not the whole log", async () => {
+    const town = await createTown();
+    const now = await town.stub.testNow();
+    // 500,000 small events after the creation snapshot, all in the window (made in SQLite).
+    const logged = 500_000;
+    await runInDurableObject(town.stub, (_instance, state) =>
+      state.storage.sql.exec(
+        `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
+         INSERT INTO town_events (event_id, type, payload, created_at, status, attempts) SELECT 'e-' || i, 'container_status', '{}', ?, 'processed', 0 FROM n`,
+        logged,
+        now,
+      ),
+    );
+    const at = new Date(now).toISOString();
+    const replay = await api("POST", `/api/towns/${town.townId}/debug/replay-events`, { token: TOKENS.debug, body: { from: at, to: at } });
+    expect(replay.status).toBe(413);
+    expect(replay.body.error).toEqual({ code: "replay_too_large", message: expect.stringContaining(`reads more than ${REPLAY_LIMITS.maxEvents} events`) });
+    const exported = await api("GET", `/api/towns/${town.townId}/debug/history?from=${now}&to=${now}`, { token: TOKENS.debug });
+    expect(exported.status).toBe(413);
+    expect(exported.body.error.code).toBe("history_too_large");
+
+    // What the check read: its limit and a range of seqs more (1,000), of the half million logged.
+    const read = await runInDurableObject(town.stub, (_instance, state) => {
+      const store = new TownStore(state.storage);
+      return store.events.sizeAfter(0, now, { events: REPLAY_LIMITS.maxEvents, bytes: REPLAY_LIMITS.maxBytesRead, countBodies: true });
+    });
+    expect(read.capped).toBe(true);
+    expect(read.rowsRead).toBeLessThanOrEqual(REPLAY_LIMITS.maxEvents + 2_000);
+  });
+});
+
+describe("scope tokens mid-rotation", () => {
+  it("accept the previous value of a scope as well as the current one, with the same scope; a made-up one is 401", async () => {
+    const town = await createTown();
+    for (const token of [TOKENS.read, PREVIOUS_TOKENS.read, TOKENS.admin, PREVIOUS_TOKENS.admin]) {
+      expect((await api("GET", `/api/towns/${town.townId}/status`, { token })).status, token).toBe(200);
+    }
+    const rig = { id: "api", name: "api", gitUrl: "https://git.test/api.git" };
+    expect((await api("POST", `/api/towns/${town.townId}/rigs`, { token: PREVIOUS_TOKENS.admin, body: rig })).status).toBe(201);
+    // The previous read token is still only a read token.
+    const refused = await api("POST", `/api/towns/${town.townId}/rigs`, { token: PREVIOUS_TOKENS.read, body: rig });
+    expect(refused.status).toBe(403);
+    expect(refused.body.error.code).toBe("insufficient_scope");
+    // No previous debug token is configured: only the current one works.
+    expect((await api("GET", `/api/towns/${town.townId}/status`, { token: "test-debug-previous" })).status).toBe(401);
+  });
+});
