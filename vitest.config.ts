@@ -9,6 +9,7 @@ const TEST_BINDINGS = {
   DEBUG_TOKEN: "test-debug",
   ADMIN_TOKEN_PREVIOUS: "test-admin-previous",
   READ_TOKEN_PREVIOUS: "test-read-previous",
+  SIGNING_KEY: "test-signing-key",
   LOG_LEVEL: "error",
 };
 

@@ -39,7 +39,8 @@ export type ErrorCode =
   | "history_too_large"
   | "rate_limited"
   // a part the town depends on is unavailable
-  | "registry_unavailable";
+  | "registry_unavailable"
+  | "signing_key_missing";
 
 export interface Failure {
   /** Stable snake_case code a caller can branch on. */

@@ -1,4 +1,4 @@
-import { agentTokenTown, INVALID_AGENT_TOKEN, tokensEqual } from "../auth/tokens";
+import { agentTokenSigned, agentTokenTown, INVALID_AGENT_TOKEN, tokensEqual } from "../auth/tokens";
 import { article } from "../domain/format";
 import type { Env } from "../env";
 import { HttpError } from "./errors";
@@ -90,8 +90,9 @@ export async function requireScope(request: Request, env: Env, scope: Scope, pag
   const held = await scopeOf(token, env);
   if (held === null) {
     // A town's agent token is a valid token of another scope: the wrong scope (403), not a bad token.
+    // Only a token this Worker signed is worth asking its town about: a made-up one wakes nobody.
     const claimed = agentTokenTown(token);
-    if (claimed !== null && (await env.TOWN.getByName(claimed).verifyAgentToken(token))) {
+    if (claimed !== null && (await agentTokenSigned(token, env.SIGNING_KEY)) && (await env.TOWN.getByName(claimed).verifyAgentToken(token))) {
       throw new HttpError(403, "insufficient_scope", `this route needs ${article(scope)} token; the token sent is the agent token of town ${claimed}`);
     }
     const configured = ACCEPTED[scope].some((s) => env[TOKEN_VARS[s]]);
@@ -116,7 +117,8 @@ export async function requireScope(request: Request, env: Env, scope: Scope, pag
 
 /**
  * Agent routes take the town's agent token; an operator token here is the wrong scope. A token that
- * is not shaped like an agent token is refused here, at no cost. One that claims another town is
+ * is not shaped like an agent token, or not signed by this Worker, is refused here, at no cost to any
+ * town. One that claims another town is
  * checked with that town: valid there is 403 (the wrong town), not valid at all is 401. One that
  * claims this town is checked by the town itself — which, if it does not exist, refuses it the same way.
  */
@@ -129,7 +131,8 @@ export async function requireAgentToken(request: Request, env: Env, pathTownId: 
   const held = await scopeOf(token, env);
   if (held !== null) throw new HttpError(403, "insufficient_scope", `this route needs the town's agent token; the token sent is ${article(held)} token`);
   const claimed = agentTokenTown(token);
-  if (claimed === null) throw new HttpError(401, "invalid_token", INVALID_AGENT_TOKEN);
+  // Not signed by this Worker: refused here, and no town is woken for it.
+  if (claimed === null || !(await agentTokenSigned(token, env.SIGNING_KEY))) throw new HttpError(401, "invalid_token", INVALID_AGENT_TOKEN);
   if (claimed !== pathTownId) {
     if (!(await env.TOWN.getByName(claimed).verifyAgentToken(token))) throw new HttpError(401, "invalid_token", INVALID_AGENT_TOKEN);
     throw new HttpError(403, "wrong_town", `this agent token belongs to town ${claimed}, not ${pathTownId}`);

@@ -33,6 +33,7 @@ const STATUS_OF: Readonly<Record<ErrorCode, ErrorStatus>> = {
   history_too_large: 413,
   rate_limited: 429,
   registry_unavailable: 503,
+  signing_key_missing: 503,
 };
 
 /** An error a handler throws to answer with `{ error: { code, message } }`. */

@@ -9,6 +9,7 @@ import type { TownDO } from "../town/town.do";
 import { pageToken, requireAgentToken, requireScope, type Scope } from "./auth";
 import { describeIssues, readJson } from "./body";
 import { HttpError } from "./errors";
+import { clientAddress, FailedTokenLimit } from "./failed-tokens";
 import { signInPage } from "./page-kit";
 
 /**
@@ -77,6 +78,9 @@ export function route<const P extends string, B extends z.ZodType, Q extends z.Z
   return spec as unknown as Route;
 }
 
+/** Addresses limited for failed tokens, in this isolate. */
+const failedTokens = new FailedTokenLimit();
+
 /** An event's position in the log (as it appears in a path). */
 const EventSeqSchema = z
   .string()
@@ -108,13 +112,17 @@ export const isParamName = (name: string): name is ParamName => Object.hasOwn(PA
  * Runs a route with its checks in the order of DESIGN §6: the token is valid at all (401), its scope
  * and town fit (403), the path is well formed (400) and its entities exist (404), then the query and
  * body (400), then the handler. A refusal for want of a valid token counts against the client's
- * address and town; past the limit it is a 429.
+ * address; past the limit every request from the address is a 429 (src/http/failed-tokens.ts).
  */
 export async function runRoute(spec: Route, request: IRequest, env: Env): Promise<Response> {
+  const address = clientAddress(request);
   try {
+    // A limited address is refused whatever it sends, before its token is looked at.
+    const limited = spec.access === "none" ? null : failedTokens.refusal(address, Date.now());
+    if (limited) throw limited;
     return await checkedRun(spec, request, env);
   } catch (error) {
-    const refusal = error instanceof HttpError && error.status === 401 ? await unauthenticated(error, request, env) : error;
+    const refusal = error instanceof HttpError && error.status === 401 ? await failedTokens.count(error, address, env, Date.now()) : error;
     // A browser without the read token gets a page that says how to sign in, not a JSON error asking for a header.
     if (spec.browser && refusal instanceof HttpError && (refusal.status === 401 || refusal.status === 403)) {
       return signInPage(refusal.status, refusal.code, refusal.message);
@@ -164,21 +172,6 @@ async function checkPath(town: DurableObjectStub<TownDO>, agentToken: string | u
             ? eventNotFound(params.seq!)
             : null;
   if (missing) throw HttpError.from(missing.error);
-}
-
-/** Counts a refusal for want of a valid token against the client's address and town: past the limit, 429. */
-async function unauthenticated(refusal: HttpError, request: IRequest, env: Env): Promise<HttpError> {
-  const limiter = env.UNAUTHENTICATED;
-  if (!limiter) return refusal;
-  const address = request.headers.get("cf-connecting-ip") ?? "unknown";
-  const { success } = await limiter.limit({ key: `${address}|${request.params?.townId ?? "-"}` });
-  if (success) return refusal;
-  return new HttpError(
-    429,
-    "rate_limited",
-    `too many requests without a valid token from this address for this town; ${refusal.message}; try again in 60 s`,
-    60,
-  );
 }
 
 const IDEMPOTENCY_KEY = /^[\x20-\x7e]{1,255}$/;

@@ -15,6 +15,7 @@ import type {
   SlingBeadInput,
   TickWindowInput,
 } from "../api/schemas";
+import { SIGNING_KEY_MISSING } from "../auth/signing";
 import { newAgentToken, sha256Hex } from "../auth/tokens";
 import { isMigrated, migrate } from "../db/migrate";
 import { TownStore } from "../db/town-store";
@@ -136,7 +137,9 @@ export class TownDO extends DurableObject<TownEnv> {
       await schedule.soon(this.runtime.state.town.config, "town reconfigured");
       return ok<PutTownOutcome>({ created: false, town: townView(this.runtime.state.town) });
     }
-    const agentToken = newAgentToken(townId);
+    const signingKey = this.env.SIGNING_KEY;
+    if (!signingKey) return fail("signing_key_missing", SIGNING_KEY_MISSING);
+    const agentToken = await newAgentToken(townId, signingKey);
     const tokenHash = await sha256Hex(agentToken);
     migrate(this.ctx.storage, migrations);
     const town = {
@@ -181,7 +184,9 @@ export class TownDO extends DurableObject<TownEnv> {
   /** A new agent token (returned once); the old one stops working at once. */
   async rotateAgentToken(townId: TownId): Promise<Result<{ agentToken: string }>> {
     return this.withTown(async () => {
-      const agentToken = newAgentToken(townId);
+      const signingKey = this.env.SIGNING_KEY;
+      if (!signingKey) return fail("signing_key_missing", SIGNING_KEY_MISSING);
+      const agentToken = await newAgentToken(townId, signingKey);
       this.store.state.setAgentTokenHash(await sha256Hex(agentToken));
       this.log.info("agent token rotated", { townId });
       return ok({ agentToken });

@@ -112,3 +112,60 @@ describe("scope tokens mid-rotation", () => {
     expect((await api("GET", `/api/towns/${town.townId}/status`, { token: "test-debug-previous" })).status).toBe(401);
   });
 });
+
+describe("the limit on requests without a valid token", () => {
+  const MADE_UP = "A".repeat(43);
+
+  it("refuses every request from a limited address before its token is looked at: the right token too, on any path", async () => {
+    const town = await createTown(MANUAL);
+    await sling(town, { id: "b1", title: "Work" });
+    await tick(town);
+    const address = { "cf-connecting-ip": "203.0.113.21" };
+    for (let i = 0; i < 30; i++) expect((await api("GET", `/api/towns/${town.townId}/status`, { token: `guess-${i}`, headers: address })).status).toBe(401);
+    expect((await api("GET", `/api/towns/${town.townId}/status`, { token: "guess-30", headers: address })).status).toBe(429);
+    // Now the right tokens, from the limited address, on other paths: refused, with Retry-After.
+    for (const [method, path, token, body] of [
+      ["GET", `/api/towns/${town.townId}/status`, TOKENS.read, undefined],
+      ["GET", "/api/fleet/status", TOKENS.admin, undefined],
+      ["POST", `/api/towns/${town.townId}/agents/web:polecat:1/heartbeat`, town.agentToken, { generation: 1 }],
+      ["GET", `/towns/${town.townId}`, TOKENS.read, undefined],
+    ] as const) {
+      const response = await api(method, path, { token, body, headers: address });
+      expect(response.status, path).toBe(429);
+      expect(Number(response.headers.get("retry-after")), path).toBeGreaterThan(0);
+    }
+    // From another address the same tokens work.
+    expect((await api("GET", `/api/towns/${town.townId}/status`, { token: TOKENS.read })).status).toBe(200);
+  });
+
+  it("counts per address whatever town the path names: 100 made-up town ids from one address are limited after 30", async () => {
+    const address = { "cf-connecting-ip": "203.0.113.22" };
+    const statuses: number[] = [];
+    for (let i = 0; i < 100; i++) {
+      const townId = `made-up-${i}`;
+      statuses.push((await api("POST", `/api/towns/${townId}/events`, { token: `${townId}.${MADE_UP}`, body: { events: [] }, headers: address })).status);
+    }
+    expect(statuses.filter((s) => s === 401)).toHaveLength(30);
+    expect(statuses.slice(30).every((s) => s === 429)).toBe(true);
+  });
+
+  it("never wakes a town for a made-up agent token, whatever path it is sent to; the town's own token still reaches it", async () => {
+    const town = await createTown(MANUAL);
+    const forged = `${town.townId}.${MADE_UP}`;
+    const before = await town.stub.testAgentTokenCalls();
+    for (const [method, path, body] of [
+      ["POST", `/api/towns/${town.townId}/events`, { events: [] }],
+      ["POST", `/api/towns/${town.townId}/agents/web:polecat:1/heartbeat`, { generation: 1 }],
+      ["POST", `/api/towns/${town.townId}/events`, { events: "broken" }],
+      ["POST", "/api/towns/elsewhere/events", { events: [] }],
+      ["GET", `/api/towns/${town.townId}/status`, undefined],
+      ["GET", "/api/fleet/status", undefined],
+    ] as const) {
+      expect((await api(method, path, { token: forged, body })).status, path).toBe(401);
+    }
+    expect(await town.stub.testAgentTokenCalls()).toBe(before);
+    // The real token, sent where it does not belong, is recognised by its town (403, not 401).
+    expect((await api("GET", `/api/towns/${town.townId}/status`, { token: town.agentToken })).status).toBe(403);
+    expect(await town.stub.testAgentTokenCalls()).toBe(before + 1);
+  });
+});

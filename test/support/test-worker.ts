@@ -127,4 +127,33 @@ export class TownDO extends ProductionTownDO {
   async testAdvance(ms: number): Promise<number> {
     return this.testSetTime(this.clock.now() + ms);
   }
+
+  // The calls that carry an agent token, counted (in memory: a wake is what is counted), so a test can
+  // tell whether a request reached the town at all.
+  private agentTokenCalls = 0;
+
+  override async verifyAgentToken(...args: Parameters<ProductionTownDO["verifyAgentToken"]>) {
+    this.agentTokenCalls++;
+    return super.verifyAgentToken(...args);
+  }
+
+  override async exists(...args: Parameters<ProductionTownDO["exists"]>) {
+    if (args[0].agentToken !== undefined) this.agentTokenCalls++;
+    return super.exists(...args);
+  }
+
+  override async ingestEvents(...args: Parameters<ProductionTownDO["ingestEvents"]>) {
+    this.agentTokenCalls++;
+    return super.ingestEvents(...args);
+  }
+
+  override async heartbeat(...args: Parameters<ProductionTownDO["heartbeat"]>) {
+    this.agentTokenCalls++;
+    return super.heartbeat(...args);
+  }
+
+  /** How many calls carrying an agent token reached this object since it was loaded. */
+  async testAgentTokenCalls(): Promise<number> {
+    return this.agentTokenCalls;
+  }
 }
