@@ -124,8 +124,25 @@ export class TownDO extends DurableObject<TownEnv> {
 
   // ---- lifecycle -------------------------------------------------------------------------------
 
+  /**
+   * Creating, reconfiguring, deleting a town and rotating its token wait on one another: each awaits
+   * the registry or the digest of a token, and one that ran in another's await would find the town
+   * half made or half gone (a 500 reading a runtime the delete cleared; a town listed with no storage).
+   */
+  private lifecycle: Promise<unknown> = Promise.resolve();
+
+  private inTurn<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.lifecycle.then(work, work);
+    this.lifecycle = run.catch(() => undefined);
+    return run;
+  }
+
   /** Creates the town (returning its agent token, once) or merges new config overrides into it. */
   async putTown(townId: TownId, overrides: TownConfigOverrides = {}): Promise<Result<PutTownOutcome>> {
+    return this.inTurn(() => this.createOrConfigure(townId, overrides));
+  }
+
+  private async createOrConfigure(townId: TownId, overrides: TownConfigOverrides): Promise<Result<PutTownOutcome>> {
     const { registration, schedule, housekeeping } = this.parts;
     const now = this.clock.now();
     if (this.runtime) {
@@ -164,6 +181,10 @@ export class TownDO extends DurableObject<TownEnv> {
 
   /** Deletes the town: deregistered first (so a failure leaves it whole and the call can be repeated), then all its storage and its alarm. */
   async deleteTown(townId: TownId): Promise<Result<{ deleted: TownId }>> {
+    return this.inTurn(() => this.removeTown(townId));
+  }
+
+  private async removeTown(townId: TownId): Promise<Result<{ deleted: TownId }>> {
     if (!this.runtime) return this.notFound();
     try {
       await this.parts.registration.deregister(townId);
@@ -181,16 +202,22 @@ export class TownDO extends DurableObject<TownEnv> {
     return ok({ deleted: townId });
   }
 
-  /** A new agent token (returned once); the old one stops working at once. */
+  /**
+   * A new agent token (returned once); the old one stops working at once. Rotations run one after
+   * another, so each token answered works until the next rotation's answer (a caller that lost a race
+   * holds a token the next rotation replaced, as after any rotation).
+   */
   async rotateAgentToken(townId: TownId): Promise<Result<{ agentToken: string }>> {
-    return this.withTown(async () => {
-      const signingKey = this.env.SIGNING_KEY;
-      if (!signingKey) return fail("signing_key_missing", SIGNING_KEY_MISSING);
-      const agentToken = await newAgentToken(townId, signingKey);
-      this.store.state.setAgentTokenHash(await sha256Hex(agentToken));
-      this.log.info("agent token rotated", { townId });
-      return ok({ agentToken });
-    });
+    return this.inTurn(() =>
+      this.withTown(async () => {
+        const signingKey = this.env.SIGNING_KEY;
+        if (!signingKey) return fail("signing_key_missing", SIGNING_KEY_MISSING);
+        const agentToken = await newAgentToken(townId, signingKey);
+        this.store.state.setAgentTokenHash(await sha256Hex(agentToken));
+        this.log.info("agent token rotated", { townId });
+        return ok({ agentToken });
+      }),
+    );
   }
 
   // ---- work ----------------------------------------------------------------------------------------
@@ -379,6 +406,10 @@ export class TownDO extends DurableObject<TownEnv> {
    * logged), then reports to the fleet registry, so the registry's picture of this town is fresh.
    */
   async ensureAlarm(): Promise<Result<AlarmCheck>> {
+    // Asked by the watchdog because the registry lists it: if it holds no town, it is a ghost (a
+    // deletion whose registry write was lost), and leaves the list. In turn with creation, so a town
+    // being created is never taken for one.
+    if (!this.runtime) return this.inTurn(() => this.dropIfAbsent());
     return this.withTown(async (runtime, now) => {
       const log = this.log.with({ townId: runtime.state.town.id });
       const last = this.store.ticks.last();
@@ -393,6 +424,19 @@ export class TownDO extends DurableObject<TownEnv> {
       }
       return ok(check);
     });
+  }
+
+  private async dropIfAbsent(): Promise<Result<AlarmCheck>> {
+    const townId = this.ctx.id.name;
+    if (!this.runtime && townId) {
+      try {
+        await this.parts.registration.deregister(townId as TownId);
+        this.log.warn("a listed town without storage left the registry", { townId });
+      } catch (error) {
+        this.log.error("could not take a town without storage off the registry", { townId, error });
+      }
+    }
+    return this.runtime ? this.ensureAlarm() : this.notFound();
   }
 
   // ---- debugging -------------------------------------------------------------------------------

@@ -2,7 +2,8 @@ import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { TownStore } from "../../src/db/town-store";
 import { REPLAY_LIMITS } from "../../src/replay/replay-window";
-import { api, createTown, PREVIOUS_TOKENS, sendEvents, sling, tick, TOKENS } from "../support/town";
+import { registry, sweep } from "../support/fleet";
+import { api, createTown, PREVIOUS_TOKENS, sendEvents, sling, tick, TOKENS, uniqueTownId } from "../support/town";
 
 /** Agents that do not finish on their own: the tests send every callback. */
 const MANUAL = { simulation: { workMs: 86_400_000, heartbeatIntervalMs: 86_400_000 } };
@@ -167,5 +168,54 @@ describe("the limit on requests without a valid token", () => {
     // The real token, sent where it does not belong, is recognised by its town (403, not 401).
     expect((await api("GET", `/api/towns/${town.townId}/status`, { token: town.agentToken })).status).toBe(403);
     expect(await town.stub.testAgentTokenCalls()).toBe(before + 1);
+  });
+});
+
+describe("deleting and creating a town at once", () => {
+  const listed = async () => new Set((await api("GET", "/api/towns", { token: TOKENS.read })).body.towns.map((t: { id: string }) => t.id));
+
+  it("never answers 5xx nor leaves a town listed that does not exist: 20 towns deleted and created again in parallel", async () => {
+    const towns = await Promise.all(Array.from({ length: 20 }, () => createTown({}, { rig: false })));
+    const answers = await Promise.all(
+      towns.flatMap((town) => [
+        api("DELETE", `/api/towns/${town.townId}`, { token: TOKENS.admin }),
+        api("PUT", `/api/towns/${town.townId}`, { token: TOKENS.admin, body: { config: {} } }),
+      ]),
+    );
+    for (const answer of answers) expect(answer.status, JSON.stringify(answer.body)).toBeLessThan(500);
+    const list = await listed();
+    for (const town of towns) {
+      const status = (await api("GET", `/api/towns/${town.townId}/status`, { token: TOKENS.read })).status;
+      // Listed if and only if it exists: no ghost, and no town missing from the list.
+      expect(status === 200, `${town.townId}: ${status}, listed ${list.has(town.townId)}`).toBe(list.has(town.townId));
+    }
+  });
+
+  it("drops from the registry a listed town whose object holds no town, at the watchdog's next sweep", async () => {
+    const ghost = uniqueTownId("ghost");
+    // Listed, with no town behind it: as a deletion whose registry write was lost would leave it.
+    await registry.register(ghost, Date.UTC(2100, 0, 1));
+    expect(await listed()).toContain(ghost);
+    await sweep(Date.UTC(2100, 0, 3));
+    expect(await listed()).not.toContain(ghost);
+  });
+});
+
+describe("rotating a town's agent token", () => {
+  it("runs rotations one after another: of 5 at once, each answer's token is refused only once a later rotation answered, and the last works", async () => {
+    const town = await createTown(MANUAL);
+    await sling(town, { id: "b1", title: "Work" });
+    await tick(town);
+    const answers = await Promise.all(Array.from({ length: 5 }, () => api("POST", `/api/towns/${town.townId}/agent-token`, { token: TOKENS.admin })));
+    for (const answer of answers) expect(answer.status).toBe(201);
+    const tokens = answers.map((a) => a.body.agentToken as string);
+    expect(new Set(tokens).size).toBe(5);
+    // The order the town rotated in, as it recorded it: the answers, in turn.
+    const order = await town.stub.testRotations();
+    expect([...order].sort()).toEqual([...tokens].sort());
+    const works = async (token: string) =>
+      (await api("POST", `/api/towns/${town.townId}/agents/web:polecat:1/heartbeat`, { token, body: { generation: 1 } })).status === 204;
+    for (const token of order.slice(0, -1)) expect(await works(token)).toBe(false);
+    expect(await works(order.at(-1)!)).toBe(true);
   });
 });

@@ -152,6 +152,23 @@ export class TownDO extends ProductionTownDO {
     return super.heartbeat(...args);
   }
 
+  // Each token a rotation answered, with the digest the town held just after it: in turn, the
+  // digest is that token's, whatever else runs.
+  private rotations: Array<{ token: string; heldAfter: boolean }> = [];
+
+  override async rotateAgentToken(...args: Parameters<ProductionTownDO["rotateAgentToken"]>) {
+    const result = await super.rotateAgentToken(...args);
+    if (result.ok) this.rotations.push({ token: result.value.agentToken, heldAfter: await this.verifyAgentToken(result.value.agentToken) });
+    return result;
+  }
+
+  /** The tokens rotations answered, in the order they answered; throws if one was not the town's token when answered. */
+  async testRotations(): Promise<string[]> {
+    const stale = this.rotations.filter((r) => !r.heldAfter);
+    if (stale.length > 0) throw new Error(`${stale.length} rotation(s) answered a token the town no longer held`);
+    return this.rotations.map((r) => r.token);
+  }
+
   /** How many calls carrying an agent token reached this object since it was loaded. */
   async testAgentTokenCalls(): Promise<number> {
     return this.agentTokenCalls;
