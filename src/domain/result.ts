@@ -11,6 +11,8 @@ export type ErrorCode =
   | "history_unavailable"
   // the agent token is not this town's
   | "invalid_token"
+  // a dispatch credential whose generation is over
+  | "generation_ended"
   // what the request names does not exist
   | "town_not_found"
   | "rig_not_found"

@@ -1,3 +1,4 @@
+import { CONTAINER_EVENT_TYPES, isDispatchCredential, verifyDispatchCredential, type AgentCaller } from "../auth/dispatch-credential";
 import { agentTokenSigned, agentTokenTown, INVALID_AGENT_TOKEN, tokensEqual } from "../auth/tokens";
 import { article } from "../domain/format";
 import type { Env } from "../env";
@@ -116,18 +117,26 @@ export async function requireScope(request: Request, env: Env, scope: Scope, pag
 }
 
 /**
- * Agent routes take the town's agent token; an operator token here is the wrong scope. A token that
+ * Agent routes take the town's agent token or a dispatch credential (checked by its signature here, by
+ * its generation in the town); an operator token here is the wrong scope. A token that
  * is not shaped like an agent token, or not signed by this Worker, is refused here, at no cost to any
  * town. One that claims another town is
  * checked with that town: valid there is 403 (the wrong town), not valid at all is 401. One that
  * claims this town is checked by the town itself — which, if it does not exist, refuses it the same way.
  */
-export async function requireAgentToken(request: Request, env: Env, pathTownId: string): Promise<string> {
+export async function requireAgentToken(request: Request, env: Env, pathTownId: string): Promise<AgentCaller> {
   const bearer = bearerToken(request);
   if (bearer === "malformed") throw new HttpError(401, "invalid_token", MALFORMED);
   if (bearer === "absent")
     throw new HttpError(401, "missing_token", 'send "Authorization: Bearer <agent token>" with the token returned when the town was created');
   const token = bearer.token;
+  if (isDispatchCredential(token)) {
+    // Checked here, by its signature: a forged credential wakes no town.
+    const claims = await verifyDispatchCredential(token, env.SIGNING_KEY);
+    if (!claims) throw new HttpError(401, "invalid_token", "the dispatch credential is not valid: use the one the dispatch handed your container");
+    if (claims.townId !== pathTownId) throw new HttpError(403, "wrong_town", `this dispatch credential belongs to town ${claims.townId}, not ${pathTownId}`);
+    return { kind: "dispatch", claims };
+  }
   const held = await scopeOf(token, env);
   if (held !== null) throw new HttpError(403, "insufficient_scope", `this route needs the town's agent token; the token sent is ${article(held)} token`);
   const claimed = agentTokenTown(token);
@@ -137,5 +146,38 @@ export async function requireAgentToken(request: Request, env: Env, pathTownId: 
     if (!(await env.TOWN.getByName(claimed).verifyAgentToken(token))) throw new HttpError(401, "invalid_token", INVALID_AGENT_TOKEN);
     throw new HttpError(403, "wrong_town", `this agent token belongs to town ${claimed}, not ${pathTownId}`);
   }
-  return token;
+  return { kind: "town", token };
+}
+
+/**
+ * What a dispatch credential may say (DESIGN §4.8): only its own agent's heartbeats and callbacks, of
+ * its own generation. Another agent's → 403 wrong_agent; a platform event (pr_status_changed) → 403
+ * insufficient_scope. The town's agent token may say everything.
+ */
+export function requireOwnReports(
+  caller: AgentCaller,
+  reports: ReadonlyArray<{ readonly eventId?: string; readonly type: string; readonly agentId?: string | null; readonly generation?: number }>,
+): void {
+  if (caller.kind !== "dispatch") return;
+  const { agentId, generation } = caller.claims;
+  for (const report of reports) {
+    const what = report.eventId === undefined ? "a heartbeat" : `event ${report.eventId}`;
+    if (!CONTAINER_EVENT_TYPES.has(report.type)) {
+      throw new HttpError(
+        403,
+        "insufficient_scope",
+        `${what}: a dispatch credential cannot send ${report.type}, which only the platform's agent token may send`,
+      );
+    }
+    if (report.agentId !== agentId) {
+      throw new HttpError(403, "wrong_agent", `${what} speaks for ${report.agentId ?? "no agent"}; this dispatch credential speaks for ${agentId} only`);
+    }
+    if (report.generation !== generation) {
+      throw new HttpError(
+        403,
+        "wrong_agent",
+        `${what} names generation ${report.generation}; this dispatch credential is for generation ${generation} of ${agentId} only`,
+      );
+    }
+  }
 }

@@ -8,6 +8,7 @@ const STATUS_OF: Readonly<Record<ErrorCode, ErrorStatus>> = {
   invalid_request: 400,
   history_unavailable: 400,
   invalid_token: 401,
+  generation_ended: 403,
   town_not_found: 404,
   rig_not_found: 404,
   bead_not_found: 404,

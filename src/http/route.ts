@@ -6,6 +6,7 @@ import { INVALID_AGENT_TOKEN, sha256Hex } from "../auth/tokens";
 import type { IdempotentRequest } from "../commands/idempotency";
 import { agentNotFound, beadNotFound, eventNotFound, rigNotFound, townNotFound, type Result } from "../domain/result";
 import type { TownDO } from "../town/town.do";
+import type { AgentCaller } from "../auth/dispatch-credential";
 import { pageToken, requireAgentToken, requireScope, type Scope } from "./auth";
 import { describeIssues, readJson } from "./body";
 import { HttpError } from "./errors";
@@ -52,8 +53,10 @@ interface Context<Params, B, Q> {
   readonly params: Params;
   readonly body: B;
   readonly query: Q;
-  /** The presented agent token (agent routes) or page token. */
+  /** The presented page token, or the agent token on agent routes. */
   readonly token: string;
+  /** Who speaks, on agent routes: the platform (the town's agent token) or a dispatch's container (its credential). */
+  readonly caller: AgentCaller;
   /** The request's `Idempotency-Key` and a digest of its body, on idempotent routes that got one. */
   readonly idempotency: IdempotentRequest | undefined;
 }
@@ -133,8 +136,11 @@ export async function runRoute(spec: Route, request: IRequest, env: Env): Promis
 
 async function checkedRun(spec: Route, request: IRequest, env: Env): Promise<Response> {
   let token = "";
-  if (spec.access === "agent") token = await requireAgentToken(request, env, request.params?.townId ?? "");
-  else if (spec.access !== "none") token = await requireScope(request, env, spec.access, spec.browser ? pageToken(request) : null);
+  let caller: AgentCaller = { kind: "town", token: "" };
+  if (spec.access === "agent") {
+    caller = await requireAgentToken(request, env, request.params?.townId ?? "");
+    if (caller.kind === "town") token = caller.token;
+  } else if (spec.access !== "none") token = await requireScope(request, env, spec.access, spec.browser ? pageToken(request) : null);
   const params = pathParams(request);
   const town = params.townId ? env.TOWN.getByName(params.townId) : undefined;
   let query: unknown;
@@ -144,11 +150,11 @@ async function checkedRun(spec: Route, request: IRequest, env: Env): Promise<Res
     body = spec.body ? await readJson(request, spec.body.schema, spec.body.limit) : undefined;
   } catch (error) {
     // The input is wrong; but the checks before the body's come first (DESIGN §6).
-    if (error instanceof HttpError && town && !spec.createsTown) await checkPath(town, spec.access === "agent" ? token : undefined, params);
+    if (error instanceof HttpError && town && !spec.createsTown) await checkPath(town, spec.access === "agent" && token ? token : undefined, params);
     throw error;
   }
   const idempotency = spec.idempotent ? await idempotencyOf(request, body) : undefined;
-  return spec.handle({ request, env, params, town, body, query, token, idempotency });
+  return spec.handle({ request, env, params, town, body, query, token, caller, idempotency });
 }
 
 /**

@@ -29,7 +29,8 @@ import type { TownEnv } from "./town-env";
 import { createLogger, parseLogLevel, type Logger } from "../observability/log";
 import { createAlertSink } from "../observability/sentry";
 import { summarize, tickView } from "../views/tick-history";
-import { agentTokenDenied, isAgentToken } from "./agent-auth";
+import { agentCallerDenied, isAgentToken } from "./agent-auth";
+import type { AgentCaller } from "../auth/dispatch-credential";
 import { StoredArchive } from "../db/stored-archive";
 import type { Clock } from "../domain/clock";
 import * as commands from "../commands/admin";
@@ -325,8 +326,8 @@ export class TownDO extends DurableObject<TownEnv> {
   // ---- agents ----------------------------------------------------------------------------------------
 
   /** Agent callbacks, logged for the next tick. */
-  async ingestEvents(agentToken: string, input: IngestInput) {
-    return this.asAgent(agentToken, async (runtime, now) => {
+  async ingestEvents(caller: AgentCaller | string, input: IngestInput) {
+    return this.asAgent(caller, async (runtime, now) => {
       const result = ingestEvents(runtime, input, now);
       if (result.ok && result.value.accepted > 0) await this.parts.schedule.soon(runtime.state.town.config, `${result.value.accepted} event(s) ingested`);
       return result;
@@ -334,8 +335,8 @@ export class TownDO extends DurableObject<TownEnv> {
   }
 
   /** A heartbeat / container status observation. */
-  async heartbeat(agentToken: string, agentId: AgentId, input: HeartbeatInput) {
-    return this.asAgent(agentToken, async (runtime, now) => {
+  async heartbeat(caller: AgentCaller | string, agentId: AgentId, input: HeartbeatInput) {
+    return this.asAgent(caller, async (runtime, now) => {
       const { result, logged } = observeAgent(runtime, agentId, input, now);
       if (logged)
         await this.parts.schedule.soon(runtime.state.town.config, `container of ${agentId}@${input.generation} reported ${input.containerStatus ?? "running"}`);
@@ -552,8 +553,8 @@ export class TownDO extends DurableObject<TownEnv> {
   }
 
   /** As `withTown`, for agent routes: the agent token is checked first (401 alike whether the town exists or not). */
-  private async asAgent<T>(token: string, work: (runtime: TownRuntime, now: number) => Result<T> | Promise<Result<T>>): Promise<Result<T>> {
-    return (await agentTokenDenied(this.runtime, token)) ?? this.withTown(work);
+  private async asAgent<T>(caller: AgentCaller | string, work: (runtime: TownRuntime, now: number) => Result<T> | Promise<Result<T>>): Promise<Result<T>> {
+    return (await agentCallerDenied(this.runtime, caller, this.clock.now())) ?? this.withTown(work);
   }
 
   /** Runs an admin command and pulls the alarm forward so its consequences follow soon. */

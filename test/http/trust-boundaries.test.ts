@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { TownStore } from "../../src/db/town-store";
 import { REPLAY_LIMITS } from "../../src/replay/replay-window";
 import { registry, sweep } from "../support/fleet";
-import { api, createTown, PREVIOUS_TOKENS, sendEvents, sling, tick, TOKENS, uniqueTownId } from "../support/town";
+import { advance, api, createTown, PREVIOUS_TOKENS, sendEvents, sling, tick, TOKENS, uniqueTownId } from "../support/town";
 
 /** Agents that do not finish on their own: the tests send every callback. */
 const MANUAL = { simulation: { workMs: 86_400_000, heartbeatIntervalMs: 86_400_000 } };
@@ -217,5 +217,87 @@ describe("rotating a town's agent token", () => {
       (await api("POST", `/api/towns/${town.townId}/agents/web:polecat:1/heartbeat`, { token, body: { generation: 1 } })).status === 204;
     for (const token of order.slice(0, -1)) expect(await works(token)).toBe(false);
     expect(await works(order.at(-1)!)).toBe(true);
+  });
+});
+
+describe("a dispatch credential", () => {
+  /** A town with two polecats at work (generation 1 each), and each one's credential. */
+  async function twoAgents() {
+    const town = await createTown({ ...MANUAL, maxPolecatsPerRig: 2 });
+    await sling(town, { id: "b1", title: "One" });
+    await sling(town, { id: "b2", title: "Two" });
+    await tick(town);
+    const agents = (await api("GET", `/api/towns/${town.townId}/agents`, { token: TOKENS.read })).body.agents.filter((a: any) => a.status === "working");
+    expect(agents).toHaveLength(2);
+    const [a, b] = agents.map((agent: any) => agent.id as string);
+    return { town, a: a!, b: b!, credential: await town.stub.testCredential(a!, 1) };
+  }
+  const send = (townId: string, token: string, events: unknown[]) => api("POST", `/api/towns/${townId}/events`, { token, body: { events } });
+
+  it("speaks for its own agent's heartbeats and callbacks, and for no other agent (403 wrong_agent)", async () => {
+    const { town, a, b, credential } = await twoAgents();
+    expect((await api("POST", `/api/towns/${town.townId}/agents/${a}/heartbeat`, { token: credential, body: { generation: 1 } })).status).toBe(204);
+    const other = await api("POST", `/api/towns/${town.townId}/agents/${b}/heartbeat`, { token: credential, body: { generation: 1 } });
+    expect(other.status).toBe(403);
+    expect(other.body.error.code).toBe("wrong_agent");
+    // An agent_done for the other agent, as in the issue: refused whole, nothing logged.
+    const evil = await send(town.townId, credential, [
+      { eventId: "mine", type: "container_status", agentId: a, payload: { generation: 1, status: "running" } },
+      { eventId: "evil", type: "agent_done", agentId: b, payload: { generation: 1, branch: "evil/branch" } },
+    ]);
+    expect(evil.status).toBe(403);
+    expect(evil.body.error.code).toBe("wrong_agent");
+    // Another generation of its own agent is not its to speak for either.
+    expect((await send(town.townId, credential, [{ eventId: "later", type: "agent_done", agentId: a, payload: { generation: 2, branch: "x" } }])).status).toBe(
+      403,
+    );
+    const own = await send(town.townId, credential, [{ eventId: "done", type: "agent_done", agentId: a, payload: { generation: 1, branch: "feat/a" } }]);
+    expect(own.status, JSON.stringify(own.body)).toBe(202);
+    await advance(town, 100);
+    await tick(town);
+    const beads = (await api("GET", `/api/towns/${town.townId}/beads?status=in_review`, { token: TOKENS.read })).body.beads;
+    expect(beads).toHaveLength(1);
+    expect((await api("GET", `/api/towns/${town.townId}/beads?type=merge_request`, { token: TOKENS.read })).body.beads.map((m: any) => m.branch)).toEqual([
+      "feat/a",
+    ]);
+  });
+
+  it("cannot send a platform event (pr_status_changed: 403)", async () => {
+    const { town, credential } = await twoAgents();
+    const response = await send(town.townId, credential, [{ eventId: "merged", type: "pr_status_changed", beadId: "b1", payload: { status: "merged" } }]);
+    expect(response.status).toBe(403);
+    expect(response.body.error.code).toBe("insufficient_scope");
+  });
+
+  it("is refused once its generation has ended, after a grace for final reports", async () => {
+    const { town, a, credential } = await twoAgents();
+    const done = await send(town.townId, credential, [{ eventId: "done", type: "agent_done", agentId: a, payload: { generation: 1, branch: "feat/a" } }]);
+    expect(done.status).toBe(202);
+    await advance(town, 100);
+    await tick(town);
+    // The generation is over; a final report within the grace is still taken.
+    const final = await send(town.townId, credential, [
+      { eventId: "exit", type: "container_status", agentId: a, payload: { generation: 1, status: "exited" } },
+    ]);
+    expect(final.status, JSON.stringify(final.body)).toBe(202);
+    await advance(town, 5 * 60_000 + 1);
+    const late = await api("POST", `/api/towns/${town.townId}/agents/${a}/heartbeat`, { token: credential, body: { generation: 1 } });
+    expect(late.status).toBe(403);
+    expect(late.body.error.code).toBe("generation_ended");
+  });
+
+  it("is checked by its signature in the Worker: a forged or altered one wakes no town; a rotation of the agent token retires it", async () => {
+    const { town, a, credential } = await twoAgents();
+    const before = await town.stub.testAgentTokenCalls();
+    const [prefix, claims, signature] = credential.split(".");
+    const otherAgent = btoa(JSON.stringify({ t: town.townId, a: "web:polecat:9", g: 1, e: "0".repeat(16) })).replace(/=+$/, "");
+    for (const forged of [`${prefix}.${claims}.${"A".repeat(signature!.length)}`, `${prefix}.${otherAgent}.${signature}`, "dc1.nothing"]) {
+      const response = await api("POST", `/api/towns/${town.townId}/agents/${a}/heartbeat`, { token: forged, body: { generation: 1 } });
+      expect(response.status, forged).toBe(401);
+    }
+    expect(await town.stub.testAgentTokenCalls()).toBe(before);
+    expect((await api("POST", `/api/towns/${town.townId}/agent-token`, { token: TOKENS.admin })).status).toBe(201);
+    const retired = await api("POST", `/api/towns/${town.townId}/agents/${a}/heartbeat`, { token: credential, body: { generation: 1 } });
+    expect(retired.status).toBe(401);
   });
 });

@@ -7,6 +7,7 @@ import { TownRegistry as ProductionTownRegistry } from "../../src/fleet/registry
 import type { Clock } from "../../src/domain/clock";
 import type { BeadId } from "../../src/domain/ids";
 import { stateSummary } from "../../src/domain/state-summary";
+import { keyEpoch, mintDispatchCredential } from "../../src/auth/dispatch-credential";
 
 export { default } from "../../src/index";
 
@@ -167,6 +168,15 @@ export class TownDO extends ProductionTownDO {
     const stale = this.rotations.filter((r) => !r.heldAfter);
     if (stale.length > 0) throw new Error(`${stale.length} rotation(s) answered a token the town no longer held`);
     return this.rotations.map((r) => r.token);
+  }
+
+  /**
+   * The credential a dispatch of this agent and generation would carry now, minted as the platform
+   * mints it (the simulated adapter runs its agents in the object, so nobody receives one).
+   */
+  async testCredential(agentId: string, generation: number): Promise<string> {
+    const hash = this.store.state.agentTokenHash()!;
+    return mintDispatchCredential({ townId: this.ctx.id.name!, agentId, generation, epoch: keyEpoch(hash) }, this.env.SIGNING_KEY!);
   }
 
   /** How many calls carrying an agent token reached this object since it was loaded. */
