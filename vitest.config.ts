@@ -2,8 +2,16 @@ import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
 import { defineConfig } from "vitest/config";
 import { unstable_getMiniflareWorkerOptions, type Unstable_MiniflareWorkerOptions } from "wrangler";
 
-/** Tokens the tests use; the Worker reads them as its secrets. */
-const TEST_BINDINGS = { ADMIN_TOKEN: "test-admin", READ_TOKEN: "test-read", DEBUG_TOKEN: "test-debug", LOG_LEVEL: "error" };
+/** Tokens the tests use; the Worker reads them as its secrets (the admin and read tokens mid-rotation). */
+const TEST_BINDINGS = {
+  ADMIN_TOKEN: "test-admin",
+  READ_TOKEN: "test-read",
+  DEBUG_TOKEN: "test-debug",
+  ADMIN_TOKEN_PREVIOUS: "test-admin-previous",
+  READ_TOKEN_PREVIOUS: "test-read-previous",
+  SIGNING_KEY: "test-signing-key",
+  LOG_LEVEL: "error",
+};
 
 /**
  * The Worker as wrangler.toml declares it (compatibility date, Durable Objects on SQLite, module rules,

@@ -12,6 +12,10 @@ export interface Env extends TownEnv {
   readonly ADMIN_TOKEN?: string;
   readonly READ_TOKEN?: string;
   readonly DEBUG_TOKEN?: string;
+  /** During a rotation, the scope token's previous value, accepted as well until it is unset (DESIGN §4.8). */
+  readonly ADMIN_TOKEN_PREVIOUS?: string;
+  readonly READ_TOKEN_PREVIOUS?: string;
+  readonly DEBUG_TOKEN_PREVIOUS?: string;
   /**
    * Where the repository's docs/runbooks/ can be read (e.g. its page on the git host): the status page
    * links each open violation's runbook under it. Unset → the page names the file instead.

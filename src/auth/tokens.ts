@@ -4,6 +4,8 @@
  * their length leaks through timing.
  */
 
+import { bytesEqual, fromBase64url, hmac, toBase64url } from "./signing";
+
 const encoder = new TextEncoder();
 
 export async function sha256Hex(text: string): Promise<string> {
@@ -26,19 +28,34 @@ export function digestsEqual(a: string, b: string): boolean {
 }
 
 /**
- * A town's agent token: `<townId>.<secret>`. The town id in front lets a request with another town's
- * token be told apart (403) from a wrong token (401) without looking anything up.
+ * A town's agent token: `<townId>.<secret>`, the secret 16 random bytes and 16 bytes of their HMAC
+ * under the Worker's signing key (with the town id). The town id in front lets a request with another
+ * town's token be told apart (403) from a wrong token (401); the signature lets the Worker refuse a
+ * made-up token without waking any town. The town keeps only the digest of the token it issued last,
+ * so a rotated-away token, though signed, is refused by the town.
  */
-export function newAgentToken(townId: string): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(32));
-  const secret = btoa(String.fromCharCode(...bytes))
-    .replace(/\+/g, "-")
-    .replace(/\//g, "_")
-    .replace(/=+$/, "");
-  return `${townId}.${secret}`;
+export async function newAgentToken(townId: string, signingKey: string): Promise<string> {
+  const nonce = crypto.getRandomValues(new Uint8Array(16));
+  const signature = await hmac(signingKey, agentTokenMessage(townId, nonce), 16);
+  const secret = new Uint8Array(32);
+  secret.set(nonce);
+  secret.set(signature, 16);
+  return `${townId}.${toBase64url(secret)}`;
 }
 
-/** An agent token: a town id, a dot, and 32 random bytes in base64url (43 characters). */
+const agentTokenMessage = (townId: string, nonce: Uint8Array) => `agent-token\n${townId}\n${toBase64url(nonce)}`;
+
+/** Whether an agent token was made by this Worker (with this signing key) for the town it names. */
+export async function agentTokenSigned(token: string, signingKey: string | undefined): Promise<boolean> {
+  const match = AGENT_TOKEN.exec(token);
+  if (!match || !signingKey) return false;
+  const secret = fromBase64url(token.slice(match[1]!.length + 1));
+  if (secret?.byteLength !== 32) return false;
+  const expected = await hmac(signingKey, agentTokenMessage(match[1]!, secret.slice(0, 16)), 16);
+  return bytesEqual(secret.slice(16), expected);
+}
+
+/** An agent token: a town id, a dot, and 32 bytes in base64url (43 characters). */
 const AGENT_TOKEN = /^([a-z0-9][a-z0-9_-]{0,62})\.[A-Za-z0-9_-]{43}$/;
 
 /** The town an agent token claims to belong to, or null if it is not shaped like one. */

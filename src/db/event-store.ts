@@ -39,6 +39,29 @@ function insertSql(rows: number): string {
 
 /** Bytes counted per event beyond its texts: its seq and times. */
 const EVENT_ROW_OVERHEAD = 24;
+/** Seqs per read of sizeAfter: at most this many rows are read past the point where the cap is passed. */
+const SIZE_SCAN_SEQS = 1_000;
+
+/** Where sizeAfter may stop reading: past this many events, or bytes (bead bodies counted or not). */
+export interface EventSizeCap {
+  readonly events: number;
+  readonly bytes: number;
+  readonly countBodies: boolean;
+}
+
+export interface EventSize {
+  readonly events: number;
+  readonly bytes: number;
+  readonly bodyBytes: number;
+  /** The last seq logged at or before the window's end (the seq it started after if none). */
+  readonly lastSeq: number;
+  /** The scan stopped at the cap: the figures are what it read, already over it. */
+  readonly capped: boolean;
+  /** No seq was missing in what it read. */
+  readonly complete: boolean;
+  /** Rows SQLite read to answer (what the check cost). */
+  readonly rowsRead: number;
+}
 
 const decode = (raw: readonly SqlStorageValue[]) => EVENT_ROW.decode(raw) as StoredEvent;
 
@@ -167,45 +190,68 @@ export class EventStore {
 
   /**
    * How many events after `afterSeq` were logged at or before `at`, their bytes (what replay and export
-   * read of them), and how many of those bytes are bead bodies in bead_created payloads.
+   * read of them), how many of those bytes are bead bodies in bead_created payloads, and the last of
+   * their seqs — read at a bounded cost: a range of seqs at a time, stopping as soon as the count or
+   * the bytes pass `cap` (`capped`: the figures are then what was read, already over it), at the end
+   * of the log, or at the first range holding an event logged after `at` (the log's times never go
+   * back: one clock, the town's). So a window far too large is refused after reading about as much as
+   * the cap, never the whole log. `complete` is false when a seq in what was read is missing (pruned).
    */
-  sizeAfter(afterSeq: number, at: number): { events: number; bytes: number; bodyBytes: number } {
-    const row = this.sql
-      .exec<{ n: number; bytes: number | null; bodies: number | null }>(
-        `SELECT count(*) AS n,
-           sum(length(CAST(payload AS BLOB)) + length(CAST(event_id AS BLOB)) + length(type) + coalesce(length(CAST(agent_id AS BLOB)), 0) + coalesce(length(CAST(bead_id AS BLOB)), 0) + ${EVENT_ROW_OVERHEAD}) AS bytes,
-           sum(CASE WHEN type = 'bead_created' AND json_valid(payload) THEN coalesce(length(CAST(json_extract(payload, '$.body') AS BLOB)), 0) ELSE 0 END) AS bodies
-         FROM town_events WHERE seq > ? AND created_at <= ?`,
-        afterSeq,
+  sizeAfter(afterSeq: number, at: number, cap: EventSizeCap): EventSize {
+    const last = this.maxSeq();
+    const size = { events: 0, bytes: 0, bodyBytes: 0, lastSeq: afterSeq, capped: false, complete: true, rowsRead: 0 };
+    for (let from = afterSeq; from < last; from += SIZE_SCAN_SEQS) {
+      const to = Math.min(last, from + SIZE_SCAN_SEQS);
+      const cursor = this.sql.exec<{
+        rows: number;
+        n: number | null;
+        bytes: number | null;
+        bodies: number | null;
+        lastSeq: number | null;
+        later: number | null;
+      }>(
+        `SELECT count(*) AS rows, sum(created_at <= ?) AS n,
+           sum(CASE WHEN created_at <= ? THEN length(CAST(payload AS BLOB)) + length(CAST(event_id AS BLOB)) + length(type) + coalesce(length(CAST(agent_id AS BLOB)), 0) + coalesce(length(CAST(bead_id AS BLOB)), 0) + ${EVENT_ROW_OVERHEAD} ELSE 0 END) AS bytes,
+           sum(CASE WHEN created_at <= ? AND type = 'bead_created' AND json_valid(payload) THEN coalesce(length(CAST(json_extract(payload, '$.body') AS BLOB)), 0) ELSE 0 END) AS bodies,
+           max(CASE WHEN created_at <= ? THEN seq END) AS lastSeq,
+           sum(created_at > ?) AS later
+         FROM town_events WHERE seq > ? AND seq <= ?`,
         at,
-      )
-      .one();
-    return { events: row.n, bytes: row.bytes ?? 0, bodyBytes: row.bodies ?? 0 };
+        at,
+        at,
+        at,
+        at,
+        from,
+        to,
+      );
+      const row = cursor.one();
+      size.rowsRead += cursor.rowsRead;
+      if (row.rows !== to - from) size.complete = false;
+      size.events += row.n ?? 0;
+      size.bytes += row.bytes ?? 0;
+      size.bodyBytes += row.bodies ?? 0;
+      if (row.lastSeq !== null) size.lastSeq = Math.max(size.lastSeq, row.lastSeq);
+      const weighed = size.bytes - (cap.countBodies ? 0 : size.bodyBytes);
+      if (size.events > cap.events || weighed > cap.bytes) {
+        size.capped = true;
+        break;
+      }
+      if ((row.later ?? 0) > 0) break;
+    }
+    return size;
   }
 
-  /** The distinct bead ids events after `afterSeq` logged at or before `at` name in their bead column. */
-  beadIdsAfter(afterSeq: number, at: number): string[] {
+  /** The distinct bead ids events with `afterSeq < seq ≤ lastSeq` name in their bead column. */
+  beadIdsAfter(afterSeq: number, lastSeq: number): string[] {
     return this.sql
-      .exec<{ id: string }>("SELECT DISTINCT bead_id AS id FROM town_events WHERE seq > ? AND created_at <= ? AND bead_id IS NOT NULL", afterSeq, at)
+      .exec<{ id: string }>("SELECT DISTINCT bead_id AS id FROM town_events WHERE seq > ? AND seq <= ? AND bead_id IS NOT NULL", afterSeq, lastSeq)
       .toArray()
       .map((row) => row.id);
-  }
-
-  /** The last seq after `afterSeq` logged at or before `at` (`afterSeq` if none). */
-  lastSeqAt(afterSeq: number, at: number): number {
-    return (
-      this.sql.exec<{ seq: number | null }>("SELECT max(seq) AS seq FROM town_events WHERE seq > ? AND created_at <= ?", afterSeq, at).one().seq ?? afterSeq
-    );
   }
 
   /** Events with `afterSeq < seq ≤ lastSeq`, in seq order, at most `limit`. */
   page(afterSeq: number, lastSeq: number, limit: number): StoredEvent[] {
     return allRows(this.sql, `${SELECT_EVENTS} WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?`, { decode }, afterSeq, lastSeq, limit);
-  }
-
-  /** How many events have `after < seq ≤ upTo` (all of them unless some were pruned). */
-  countBetween(after: number, upTo: number): number {
-    return this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM town_events WHERE seq > ? AND seq <= ?", after, upTo).one().n;
   }
 
   /** Events of these types after `afterSeq` logged at or before `at`, in seq order. */

@@ -113,15 +113,20 @@ export class TickStore {
       .all() as HistoryTick[];
   }
 
-  /** How many ticks after `afterId` ran at or before `upTo`, the actions they recorded, and the bytes of what replay reads of them. */
-  sizeAfter(afterId: number, upTo: number): { ticks: number; actions: number; bytes: number } {
+  /**
+   * How many ticks after `afterId` ran at or before `upTo`, the actions they recorded, and the bytes of
+   * what replay reads of them — of the first `maxTicks` + 1 at most, so that a window with far too many
+   * is refused at a bounded cost.
+   */
+  sizeAfter(afterId: number, upTo: number, maxTicks: number): { ticks: number; actions: number; bytes: number } {
     const row = this.sqlStorage
       .exec<{ n: number; actions: number | null; bytes: number | null }>(
         `SELECT count(*) AS n, sum(actions_emitted + repairs) AS actions,
            sum(coalesce(length(CAST(actions AS BLOB)), 0) + coalesce(length(CAST(observations AS BLOB)), 0) + coalesce(length(CAST(drained_seqs AS BLOB)), 0) + ${TICK_ROW_OVERHEAD}) AS bytes
-         FROM ticks WHERE id > ? AND at <= ?`,
+         FROM (SELECT * FROM ticks WHERE id > ? AND at <= ? ORDER BY id LIMIT ?)`,
         afterId,
         upTo,
+        maxTicks + 1,
       )
       .one();
     return { ticks: row.n, actions: row.actions ?? 0, bytes: row.bytes ?? 0 };

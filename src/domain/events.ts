@@ -23,8 +23,15 @@ export const GenerationSchema = z
 /** Older versions logged callbacks without a generation: the log still reads them (the events route requires it). */
 const generation = GenerationSchema.optional();
 
-/** The pull request a branch became, where the platform knows it. */
-const prUrl = z.url().max(2_000).optional();
+/**
+ * The pull request a branch became, where the platform knows it: a web address only, since whoever
+ * reads it back may show it as a link (a javascript:, data: or file: URL there would run or read
+ * something in an operator's browser).
+ */
+const prUrl = z
+  .url({ protocol: /^https?$/, error: "must be an http or https URL" })
+  .max(2_000)
+  .optional();
 
 /** The town's config overrides after a reconfiguration (logged so replay uses the config of the time). */
 export const TownConfiguredPayload = z.object({ overrides: TownConfigOverridesSchema }).strict();

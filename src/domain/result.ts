@@ -11,6 +11,8 @@ export type ErrorCode =
   | "history_unavailable"
   // the agent token is not this town's
   | "invalid_token"
+  // a dispatch credential whose generation is over
+  | "generation_ended"
   // what the request names does not exist
   | "town_not_found"
   | "rig_not_found"
@@ -41,7 +43,9 @@ export type ErrorCode =
   // a part the town depends on is unavailable
   | "registry_unavailable"
   // the town's storage is full: it takes no new work until there is room again
-  | "storage_full";
+  | "storage_full"
+  // neither SIGNING_KEY nor ADMIN_TOKEN is configured: no agent token can be signed
+  | "signing_key_missing";
 
 export interface Failure {
   /** Stable snake_case code a caller can branch on. */

@@ -9,6 +9,12 @@ export interface DispatchRequest {
   readonly agentId: AgentId;
   readonly role: AgentRole;
   readonly generation: number;
+  /**
+   * What the container speaks with (DESIGN §4.8): its heartbeats and callbacks as
+   * `Authorization: Bearer <credential>`, for this agent and generation only. Hand it to the
+   * container, never the town's agent token.
+   */
+  readonly credential: string;
   readonly rig: { readonly id: RigId; readonly name: string; readonly gitUrl: string; readonly defaultBranch: string };
   readonly bead: {
     readonly id: BeadId;

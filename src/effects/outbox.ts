@@ -24,7 +24,7 @@ export interface OutboxDeps {
   readonly clock: Clock;
   readonly config: TownConfig;
   /** The request for an effect, or null when it no longer applies. */
-  readonly describe: (effect: Effect) => DispatchRequest | StopRequest | null;
+  readonly describe: (effect: Effect) => Promise<DispatchRequest | StopRequest | null>;
   /** Feeds a final outcome back to the town as a `dispatch_result` event (synchronous, in a transaction). */
   readonly report: (entry: OutboxEntry, outcome: CallOutcome) => void;
 }
@@ -54,7 +54,7 @@ export async function runOutbox(deps: OutboxDeps): Promise<OutboxRun> {
   const worker = async (): Promise<void> => {
     while (next < due.length) {
       const entry = due[next++]!;
-      const request = deps.describe(entry.effect);
+      const request = await deps.describe(entry.effect);
       if (!request) {
         store.outbox.complete(entry.effect.id);
         tally.obsolete += 1;

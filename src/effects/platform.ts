@@ -5,6 +5,8 @@ import type { TownStore } from "../db/town-store";
 import type { Effect } from "../domain/actions";
 import type { TownConfig } from "../domain/config";
 import { isStillWanted } from "../domain/effects";
+import { keyEpoch, mintDispatchCredential } from "../auth/dispatch-credential";
+import { signingKeyOf } from "../auth/signing";
 import type { CallOutcome, ContainerPort, DispatchRequest, StopRequest } from "./container-port";
 import { httpContainerPort, type HttpContainerSettings } from "./http-container";
 import { runOutbox, type OutboxRun } from "./outbox";
@@ -19,6 +21,13 @@ import type { TownRuntime } from "../town/runtime";
 export interface PlatformSettings extends HttpContainerSettings {
   /** `simulated` (default) or `http`. */
   readonly CONTAINER_ADAPTER?: string;
+  /**
+   * The key agent tokens and dispatch credentials are signed with (a secret): the Worker checks a
+   * signature before it wakes a town, so a made-up token costs no town anything. Unset: a key derived
+   * from ADMIN_TOKEN (`signingKeyOf`).
+   */
+  readonly SIGNING_KEY?: string;
+  readonly ADMIN_TOKEN?: string;
 }
 
 /**
@@ -100,8 +109,12 @@ export class Platform {
     this.port = null;
   }
 
-  /** The call for an effect, or null when the town no longer wants it. */
-  private request(runtime: TownRuntime, effect: Effect): DispatchRequest | StopRequest | null {
+  /**
+   * The call for an effect, or null when the town no longer wants it. A dispatch carries the
+   * credential its container speaks with (DESIGN §4.8), minted for its agent and generation under the
+   * town's current key epoch.
+   */
+  private async request(runtime: TownRuntime, effect: Effect): Promise<DispatchRequest | StopRequest | null> {
     const { state } = runtime;
     const townId = state.town.id;
     if (!isStillWanted(state, effect)) return null;
@@ -109,8 +122,16 @@ export class Platform {
     const agent = state.agent(effect.agentId)!;
     const bead = state.bead(effect.beadId!)!;
     const rig = state.rig(effect.rigId)!;
+    const tokenHash = this.store.state.agentTokenHash();
+    const signingKey = signingKeyOf(this.env);
+    // Without a key there is no town either (it could not have been created); a hand-made one gets none.
+    const credential =
+      signingKey && tokenHash
+        ? await mintDispatchCredential({ townId, agentId: agent.id, generation: effect.generation, epoch: keyEpoch(tokenHash) }, signingKey)
+        : "";
     return {
       effectId: effect.id,
+      credential,
       townId,
       agentId: agent.id,
       role: agent.role,

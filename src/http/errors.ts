@@ -8,6 +8,7 @@ const STATUS_OF: Readonly<Record<ErrorCode, ErrorStatus>> = {
   invalid_request: 400,
   history_unavailable: 400,
   invalid_token: 401,
+  generation_ended: 403,
   town_not_found: 404,
   rig_not_found: 404,
   bead_not_found: 404,
@@ -34,6 +35,7 @@ const STATUS_OF: Readonly<Record<ErrorCode, ErrorStatus>> = {
   rate_limited: 429,
   registry_unavailable: 503,
   storage_full: 507,
+  signing_key_missing: 503,
 };
 
 /** An error a handler throws to answer with `{ error: { code, message } }`. */

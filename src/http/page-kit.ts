@@ -39,7 +39,10 @@ export function signIn(request: Request, token: string): Response | null {
 const PAGE_HEADERS = {
   "content-type": "text/html; charset=utf-8",
   "cache-control": "no-store",
-  "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'",
+  // No other site may frame a page (clickjacking): frame-ancestors for browsers that read CSP 2,
+  // X-Frame-Options for those that do not.
+  "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
+  "x-frame-options": "DENY",
 };
 
 /** A page as a response. */
@@ -79,10 +82,10 @@ ${body}
  * What a browser without a valid read token sees: how to sign in (the same 401 and code as the API's,
  * with the error's message), rather than a JSON error asking for a header a browser cannot send.
  */
-export function signInPage(code: string, message: string): Response {
+export function signInPage(status: 401 | 403, code: string, message: string): Response {
   const body = `<h1>Sign in</h1>
 <p class="sub" data-error="${esc(code)}">${esc(message)}</p>
 <p>Open this page once with the read token in its address: <code>?token=&lt;READ_TOKEN&gt;</code> (locally
 <code>?token=dev-read-token</code>). The page keeps it in a cookie for a day, and takes it out of the address.</p>`;
-  return htmlResponse(documentOf("Sign in — town-reconciler", body), 401);
+  return htmlResponse(documentOf("Sign in — town-reconciler", body), status);
 }

@@ -6,9 +6,11 @@ import { INVALID_AGENT_TOKEN, sha256Hex } from "../auth/tokens";
 import type { IdempotentRequest } from "../commands/idempotency";
 import { agentNotFound, beadNotFound, eventNotFound, rigNotFound, townNotFound, type Result } from "../domain/result";
 import type { TownDO } from "../town/town.do";
+import type { AgentCaller } from "../auth/dispatch-credential";
 import { pageToken, requireAgentToken, requireScope, type Scope } from "./auth";
 import { describeIssues, readJson } from "./body";
 import { HttpError } from "./errors";
+import { clientAddress, FailedTokenLimit } from "./failed-tokens";
 import { signInPage } from "./page-kit";
 
 /**
@@ -51,8 +53,10 @@ interface Context<Params, B, Q> {
   readonly params: Params;
   readonly body: B;
   readonly query: Q;
-  /** The presented agent token (agent routes) or page token. */
+  /** The presented page token, or the agent token on agent routes. */
   readonly token: string;
+  /** Who speaks, on agent routes: the platform (the town's agent token) or a dispatch's container (its credential). */
+  readonly caller: AgentCaller;
   /** The request's `Idempotency-Key` and a digest of its body, on idempotent routes that got one. */
   readonly idempotency: IdempotentRequest | undefined;
 }
@@ -76,6 +80,9 @@ export function route<const P extends string, B extends z.ZodType, Q extends z.Z
   // on this route's own path and from this route's own schemas, which is the context declared above.
   return spec as unknown as Route;
 }
+
+/** Addresses limited for failed tokens, in this isolate. */
+const failedTokens = new FailedTokenLimit();
 
 /** An event's position in the log (as it appears in a path). */
 const EventSeqSchema = z
@@ -108,24 +115,33 @@ export const isParamName = (name: string): name is ParamName => Object.hasOwn(PA
  * Runs a route with its checks in the order of DESIGN §6: the token is valid at all (401), its scope
  * and town fit (403), the path is well formed (400) and its entities exist (404), then the query and
  * body (400), then the handler. A refusal for want of a valid token counts against the client's
- * address and town; past the limit it is a 429.
+ * address; past the limit every request from the address is a 429 (src/http/failed-tokens.ts).
  */
 export async function runRoute(spec: Route, request: IRequest, env: Env): Promise<Response> {
+  const address = clientAddress(request);
   try {
+    // A limited address is refused whatever it sends, before its token is looked at.
+    const limited = spec.access === "none" ? null : failedTokens.refusal(address, Date.now());
+    if (limited) throw limited;
     return await checkedRun(spec, request, env);
   } catch (error) {
-    const refusal = error instanceof HttpError && error.status === 401 ? await unauthenticated(error, request, env) : error;
+    const refusal = error instanceof HttpError && error.status === 401 ? await failedTokens.count(error, address, env, Date.now()) : error;
     // A browser without the read token gets a page that says how to sign in, not a JSON error asking for a
     // header; a client that does not ask for HTML keeps the JSON error of every other route.
-    if (spec.browser && refusal instanceof HttpError && refusal.status === 401 && asksForHtml(request)) return signInPage(refusal.code, refusal.message);
+    if (spec.browser && refusal instanceof HttpError && (refusal.status === 401 || refusal.status === 403) && asksForHtml(request)) {
+      return signInPage(refusal.status, refusal.code, refusal.message);
+    }
     throw refusal;
   }
 }
 
 async function checkedRun(spec: Route, request: IRequest, env: Env): Promise<Response> {
   let token = "";
-  if (spec.access === "agent") token = await requireAgentToken(request, env, request.params?.townId ?? "");
-  else if (spec.access !== "none") token = await requireScope(request, env, spec.access, spec.browser ? pageToken(request) : null);
+  let caller: AgentCaller = { kind: "town", token: "" };
+  if (spec.access === "agent") {
+    caller = await requireAgentToken(request, env, request.params?.townId ?? "");
+    if (caller.kind === "town") token = caller.token;
+  } else if (spec.access !== "none") token = await requireScope(request, env, spec.access, spec.browser ? pageToken(request) : null);
   const params = pathParams(request);
   const town = params.townId ? env.TOWN.getByName(params.townId) : undefined;
   let query: unknown;
@@ -135,11 +151,11 @@ async function checkedRun(spec: Route, request: IRequest, env: Env): Promise<Res
     body = spec.body ? await readJson(request, spec.body.schema, spec.body.limit) : undefined;
   } catch (error) {
     // The input is wrong; but the checks before the body's come first (DESIGN §6).
-    if (error instanceof HttpError && town && !spec.createsTown) await checkPath(town, spec.access === "agent" ? token : undefined, params);
+    if (error instanceof HttpError && town && !spec.createsTown) await checkPath(town, spec.access === "agent" && token ? token : undefined, params);
     throw error;
   }
   const idempotency = spec.idempotent ? await idempotencyOf(request, body) : undefined;
-  return spec.handle({ request, env, params, town, body, query, token, idempotency });
+  return spec.handle({ request, env, params, town, body, query, token, caller, idempotency });
 }
 
 /**
@@ -163,21 +179,6 @@ async function checkPath(town: DurableObjectStub<TownDO>, agentToken: string | u
             ? eventNotFound(params.seq!)
             : null;
   if (missing) throw HttpError.from(missing.error);
-}
-
-/** Counts a refusal for want of a valid token against the client's address and town: past the limit, 429. */
-async function unauthenticated(refusal: HttpError, request: IRequest, env: Env): Promise<HttpError> {
-  const limiter = env.UNAUTHENTICATED;
-  if (!limiter) return refusal;
-  const address = request.headers.get("cf-connecting-ip") ?? "unknown";
-  const { success } = await limiter.limit({ key: `${address}|${request.params?.townId ?? "-"}` });
-  if (success) return refusal;
-  return new HttpError(
-    429,
-    "rate_limited",
-    `too many requests without a valid token from this address for this town; ${refusal.message}; try again in 60 s`,
-    60,
-  );
 }
 
 const IDEMPOTENCY_KEY = /^[\x20-\x7e]{1,255}$/;

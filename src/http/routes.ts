@@ -25,6 +25,7 @@ import {
 } from "../api/schemas";
 import { fleetStatus, listTowns, scrapeTargets } from "../fleet/reads";
 import { slimTickView, ticksCsv } from "../views/tick-history";
+import { requireOwnReports } from "./auth";
 import { json } from "./errors";
 import { openApiDocument } from "./openapi";
 import { route, unwrap, type Route } from "./route";
@@ -334,7 +335,18 @@ export const ROUTES: readonly Route[] = [
     summary: "Batch ingest of agent callbacks",
     body: { schema: IngestBody, limit: LIMITS.events },
     success: { status: 202, description: "`{ accepted, duplicates }`" },
-    handle: async ({ town, token, body }) => json(unwrap(await town.ingestEvents(token, body)), 202),
+    handle: async ({ town, caller, body }) => {
+      requireOwnReports(
+        caller,
+        body.events.map((e) => ({
+          eventId: e.eventId,
+          type: e.type,
+          agentId: e.agentId,
+          generation: "generation" in e.payload ? e.payload.generation : undefined,
+        })),
+      );
+      return json(unwrap(await town.ingestEvents(caller, body)), 202);
+    },
   }),
   route({
     method: "POST",
@@ -344,8 +356,9 @@ export const ROUTES: readonly Route[] = [
     summary: "Heartbeat / container status observation",
     body: { schema: HeartbeatBody, limit: LIMITS.small },
     success: { status: 204, description: "Recorded" },
-    handle: async ({ town, token, params, body }) => {
-      unwrap(await town.heartbeat(token, params.agentId, body));
+    handle: async ({ town, caller, params, body }) => {
+      requireOwnReports(caller, [{ type: "container_status", agentId: params.agentId, generation: body.generation }]);
+      unwrap(await town.heartbeat(caller, params.agentId, body));
       return new Response(null, { status: 204 });
     },
   }),

@@ -51,20 +51,27 @@ export async function exportHistory(store: TownStore, townId: string, from: numb
   const found = findHistory(store, from, to, now, HISTORY_LIMITS.maxWindowMs, "history_too_large");
   if (!found.ok) return found;
   const ref = found.value;
-  // Pinned now: what is logged while the bundle streams is not part of it. The log is read by seq, up
-  // to the last event logged by `to` (the log has no gaps, so a reader can tell a bundle that lacks one).
-  const lastSeq = store.events.lastSeqAt(ref.logSeq, to);
   const lastTickId = store.ticks.nextId() - 1;
 
-  // The cost of what storage holds, before reading any of it.
-  const events = store.events.sizeAfter(ref.logSeq, to);
-  const ticks = store.ticks.sizeAfter(ref.tickId, to);
+  // The cost of what storage holds, before reading any of it, and at a bounded cost: reading its sizes
+  // stops once they are past what any bundle may hold (each event and tick adds at least its JSON).
+  const ticks = store.ticks.sizeAfter(ref.tickId, to, Math.ceil(HISTORY_LIMITS.maxBytes / TICK_JSON_BYTES));
+  const cap = {
+    events: Math.ceil(HISTORY_LIMITS.maxBytes / EVENT_JSON_BYTES),
+    bytes: Math.ceil(HISTORY_LIMITS.maxBytes / ESCAPED_PAYLOAD),
+    countBodies: bodies,
+  };
+  const events = store.events.sizeAfter(ref.logSeq, to, cap);
+  if (!events.complete) return fail("history_unavailable", `events after the snapshot of ${iso(ref.takenAt)} were pruned; pick a more recent window`);
+  // Pinned now: what is logged while the bundle streams is not part of it. The log is read by seq, up
+  // to the last event logged by `to` (the log has no gaps, so a reader can tell a bundle that lacks one).
+  const lastSeq = events.lastSeq;
   const storedEventBytes = events.bytes - (bodies ? 0 : events.bodyBytes);
   const rough = ref.bytes + storedEventBytes * ESCAPED_PAYLOAD + events.events * EVENT_JSON_BYTES + ticks.bytes + ticks.ticks * TICK_JSON_BYTES;
   const tooLarge = (bytes: number) =>
     fail(
       "history_too_large",
-      `the bundle of ${iso(from)} to ${iso(to)} would be about ${mib(bytes)} MiB; the limit is ${mib(HISTORY_LIMITS.maxBytes)} MiB: choose a shorter or later window${bodies ? ", or leave out bodies=1" : ""}`,
+      `the bundle of ${iso(from)} to ${iso(to)} would be ${events.capped ? "more than" : "about"} ${mib(bytes)} MiB; the limit is ${mib(HISTORY_LIMITS.maxBytes)} MiB: choose a shorter or later window${bodies ? ", or leave out bodies=1" : ""}`,
     );
   if (rough > HISTORY_LIMITS.maxBytes) return tooLarge(rough);
 
@@ -76,7 +83,7 @@ export async function exportHistory(store: TownStore, townId: string, from: numb
   // and dead letters an operator retried within the window.
   const earlier = store.events.bySeqs([...new Set([...snapshot.pending.map(([seq]) => seq), ...revived])].filter((seq) => seq <= ref.logSeq));
   for (const event of earlier) lookups.addEvent(event);
-  for (const id of store.events.beadIdsAfter(ref.logSeq, to)) lookups.name(id);
+  for (const id of store.events.beadIdsAfter(ref.logSeq, lastSeq)) lookups.name(id);
   const archive = lookUpArchive(store, lookups, archivedUpToOf(state));
   const bodyIds = bodies ? [...state.beads.map((b) => b.id), ...archive.beads.map((b) => b.id)] : [];
 

@@ -40,12 +40,16 @@ export async function replayWindow(store: TownStore, from: number, to: number, n
   if (!found.ok) return found;
   const snapshot = found.value;
 
-  const size = historySize(store, snapshot, to);
+  const sized = historySize(store, snapshot, to, { events: REPLAY_LIMITS.maxEvents, ticks: REPLAY_LIMITS.maxTicks, bytes: REPLAY_LIMITS.maxBytesRead });
+  if (!sized.ok) return sized;
+  const size = sized.value;
   const tooLarge = (what: string) => fail("replay_too_large", `replaying to ${iso(to)} ${what}; choose a shorter or later window`);
   if (size.ticks > REPLAY_LIMITS.maxTicks) return tooLarge(`re-runs more than ${REPLAY_LIMITS.maxTicks} ticks`);
   if (size.events > REPLAY_LIMITS.maxEvents) return tooLarge(`reads more than ${REPLAY_LIMITS.maxEvents} events`);
   if (size.bytes > REPLAY_LIMITS.maxBytesRead) {
-    return tooLarge(`reads ${mib(size.bytes)} MiB (snapshot, events and tick records); the limit is ${mib(REPLAY_LIMITS.maxBytesRead)} MiB`);
+    // Reading stops at the limit: past it, how far past is not worth reading to say.
+    const read = size.capped ? `more than ${mib(REPLAY_LIMITS.maxBytesRead)}` : mib(size.bytes);
+    return tooLarge(`reads ${read} MiB (snapshot, events and tick records); the limit is ${mib(REPLAY_LIMITS.maxBytesRead)} MiB`);
   }
   const work = size.ticks + size.events + size.recordedActions;
   if (work > REPLAY_LIMITS.maxWork) {

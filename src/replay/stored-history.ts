@@ -40,11 +40,8 @@ export function findHistory(
       `there is no snapshot at or before ${iso(from)}; history starts at ${oldest === null ? "no earlier moment" : iso(oldest)}`,
     );
   }
-  // The history after the snapshot must be complete: nothing pruned in between.
-  const logSeq = store.events.maxSeq();
-  if (store.events.countBetween(snapshot.logSeq, logSeq) !== logSeq - snapshot.logSeq) {
-    return fail("history_unavailable", `events after the snapshot of ${iso(snapshot.takenAt)} were pruned; pick a more recent window`);
-  }
+  // The history after the snapshot must be complete: nothing pruned in between. The events' part is
+  // checked as their size is read (historySize), which reads them at a bounded cost.
   const oldestTick = store.ticks.oldestId();
   if (oldestTick !== null && oldestTick > snapshot.tickId + 1) {
     return fail("history_unavailable", `ticks after the snapshot of ${iso(snapshot.takenAt)} were pruned; pick a more recent window`);
@@ -54,6 +51,8 @@ export function findHistory(
 
 /** What reading the history from a snapshot to `to` costs, known before reading it. */
 export interface HistorySize {
+  /** Reading stopped at the limits: the figures are what was read, already over them. */
+  readonly capped: boolean;
   readonly ticks: number;
   /** Events after the snapshot (the count the limits name). */
   readonly events: number;
@@ -63,13 +62,39 @@ export interface HistorySize {
   readonly bytes: number;
 }
 
-export function historySize(store: TownStore, snapshot: SnapshotRef, to: number): HistorySize {
-  const ticks = store.ticks.sizeAfter(snapshot.tickId, to);
-  const events = store.events.sizeAfter(snapshot.logSeq, to);
+/**
+ * The size of the history from a snapshot to `to`, read no further than `limits` (past them the
+ * figures are what was read, `capped`), or history_unavailable when events after the snapshot were
+ * pruned.
+ */
+export function historySize(
+  store: TownStore,
+  snapshot: SnapshotRef,
+  to: number,
+  limits: { readonly events: number; readonly ticks: number; readonly bytes: number },
+): Result<HistorySize> {
+  const ticks = store.ticks.sizeAfter(snapshot.tickId, to, limits.ticks);
+  const cap = { events: limits.events, bytes: Math.max(0, limits.bytes - snapshot.bytes - ticks.bytes), countBodies: true };
+  const events = store.events.sizeAfter(snapshot.logSeq, to, cap);
+  if (!events.complete) return fail("history_unavailable", `events after the snapshot of ${iso(snapshot.takenAt)} were pruned; pick a more recent window`);
   // Events pending at the snapshot are read too: counting from the oldest of them is an upper bound.
-  const firstRead = Math.min(snapshot.logSeq, ...snapshot.pending.map(([seq]) => seq - 1));
-  const eventBytes = firstRead === snapshot.logSeq ? events.bytes : store.events.sizeAfter(firstRead, to).bytes;
-  return { ticks: ticks.ticks, events: events.events, recordedActions: ticks.actions, bytes: snapshot.bytes + eventBytes + ticks.bytes };
+  const firstRead = oldestPendingBefore(snapshot);
+  const eventBytes = firstRead === snapshot.logSeq || events.capped ? events.bytes : store.events.sizeAfter(firstRead, to, cap).bytes;
+  const bytes = snapshot.bytes + eventBytes + ticks.bytes;
+  return ok({
+    ticks: ticks.ticks,
+    events: events.events,
+    recordedActions: ticks.actions,
+    bytes,
+    capped: events.capped || ticks.ticks > limits.ticks || bytes > limits.bytes,
+  });
+}
+
+/** The seq before the oldest event pending at the snapshot, or the snapshot's log position (a loop: the list may be long). */
+function oldestPendingBefore(snapshot: SnapshotRef): number {
+  let first = snapshot.logSeq;
+  for (const [seq] of snapshot.pending) if (seq - 1 < first) first = seq - 1;
+  return first;
 }
 
 /** The snapshot read and parsed (what replay starts from). */

@@ -1,4 +1,7 @@
+import { CREDENTIAL_GRACE_MS, keyEpoch, type AgentCaller } from "../auth/dispatch-credential";
 import { agentTokenTown, digestsEqual, INVALID_AGENT_TOKEN, sha256Hex } from "../auth/tokens";
+import type { AgentId } from "../domain/ids";
+import { isLive } from "../domain/model";
 import { fail, type Result } from "../domain/result";
 import type { TownRuntime } from "./runtime";
 
@@ -12,4 +15,28 @@ export async function isAgentToken(runtime: TownRuntime | null, token: string): 
 /** Null for this town's agent token; else a 401 that says the same whether the town exists or not. */
 export async function agentTokenDenied(runtime: TownRuntime | null, token: string): Promise<Result<never> | null> {
   return (await isAgentToken(runtime, token)) ? null : fail("invalid_token", INVALID_AGENT_TOKEN);
+}
+
+/**
+ * Null when the caller may speak here: the town's agent token, or a dispatch credential (its signature
+ * checked by the Worker) of this town's current key epoch whose generation is its agent's current one
+ * and has not ended — or ended less than the grace ago, for its final reports.
+ */
+export async function agentCallerDenied(runtime: TownRuntime | null, caller: AgentCaller | string, now: number): Promise<Result<never> | null> {
+  if (typeof caller === "string") return agentTokenDenied(runtime, caller);
+  if (caller.kind === "town") return agentTokenDenied(runtime, caller.token);
+  const { claims } = caller;
+  const hash = runtime?.store.state.agentTokenHash() ?? null;
+  if (!runtime || runtime.state.town.id !== claims.townId || hash === null || keyEpoch(hash) !== claims.epoch) {
+    return fail("invalid_token", "the dispatch credential is not valid here: the town's agent token was rotated since it was made, or the town is gone");
+  }
+  const agent = runtime.state.agent(claims.agentId as AgentId);
+  const ended = !agent || agent.generation !== claims.generation || (!isLive(agent) && now - agent.statusSince > CREDENTIAL_GRACE_MS);
+  if (ended) {
+    return fail(
+      "generation_ended",
+      `this credential is for generation ${claims.generation} of ${claims.agentId}, which has ended; a container may report for ${CREDENTIAL_GRACE_MS / 60_000} minutes after its generation ended, not later`,
+    );
+  }
+  return null;
 }

@@ -15,6 +15,7 @@ import type {
   SlingBeadInput,
   TickWindowInput,
 } from "../api/schemas";
+import { SIGNING_KEY_MISSING, signingKeyOf } from "../auth/signing";
 import { newAgentToken, sha256Hex } from "../auth/tokens";
 import { isMigrated, migrate } from "../db/migrate";
 import { TownStore } from "../db/town-store";
@@ -28,7 +29,8 @@ import type { TownEnv } from "./town-env";
 import { createLogger, parseLogLevel, type Logger } from "../observability/log";
 import { createAlertSink } from "../observability/sentry";
 import { summarize, tickView } from "../views/tick-history";
-import { agentTokenDenied, isAgentToken } from "./agent-auth";
+import { agentCallerDenied, isAgentToken } from "./agent-auth";
+import type { AgentCaller } from "../auth/dispatch-credential";
 import { StoredArchive } from "../db/stored-archive";
 import type { Clock } from "../domain/clock";
 import * as commands from "../commands/admin";
@@ -124,8 +126,25 @@ export class TownDO extends DurableObject<TownEnv> {
 
   // ---- lifecycle -------------------------------------------------------------------------------
 
+  /**
+   * Creating, reconfiguring, deleting a town and rotating its token wait on one another: each awaits
+   * the registry or the digest of a token, and one that ran in another's await would find the town
+   * half made or half gone (a 500 reading a runtime the delete cleared; a town listed with no storage).
+   */
+  private lifecycle: Promise<unknown> = Promise.resolve();
+
+  private inTurn<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.lifecycle.then(work, work);
+    this.lifecycle = run.catch(() => undefined);
+    return run;
+  }
+
   /** Creates the town (returning its agent token, once) or merges new config overrides into it. */
   async putTown(townId: TownId, overrides: TownConfigOverrides = {}): Promise<Result<PutTownOutcome>> {
+    return this.inTurn(() => this.createOrConfigure(townId, overrides));
+  }
+
+  private async createOrConfigure(townId: TownId, overrides: TownConfigOverrides): Promise<Result<PutTownOutcome>> {
     const { registration, schedule, housekeeping } = this.parts;
     const now = this.clock.now();
     if (this.runtime) {
@@ -145,7 +164,9 @@ export class TownDO extends DurableObject<TownEnv> {
       await schedule.soon(this.runtime.state.town.config, "town reconfigured");
       return ok<PutTownOutcome>({ created: false, town: townView(this.runtime.state.town) });
     }
-    const agentToken = newAgentToken(townId);
+    const signingKey = signingKeyOf(this.env);
+    if (!signingKey) return fail("signing_key_missing", SIGNING_KEY_MISSING);
+    const agentToken = await newAgentToken(townId, signingKey);
     const tokenHash = await sha256Hex(agentToken);
     migrate(this.ctx.storage, migrations);
     const town = {
@@ -171,6 +192,10 @@ export class TownDO extends DurableObject<TownEnv> {
 
   /** Deletes the town: deregistered first (so a failure leaves it whole and the call can be repeated), then all its storage and its alarm. */
   async deleteTown(townId: TownId): Promise<Result<{ deleted: TownId }>> {
+    return this.inTurn(() => this.removeTown(townId));
+  }
+
+  private async removeTown(townId: TownId): Promise<Result<{ deleted: TownId }>> {
     if (!this.runtime) return this.notFound();
     try {
       await this.parts.registration.deregister(townId);
@@ -188,14 +213,22 @@ export class TownDO extends DurableObject<TownEnv> {
     return ok({ deleted: townId });
   }
 
-  /** A new agent token (returned once); the old one stops working at once. */
+  /**
+   * A new agent token (returned once); the old one stops working at once. Rotations run one after
+   * another, so each token answered works until the next rotation's answer (a caller that lost a race
+   * holds a token the next rotation replaced, as after any rotation).
+   */
   async rotateAgentToken(townId: TownId): Promise<Result<{ agentToken: string }>> {
-    return this.withTown(async () => {
-      const agentToken = newAgentToken(townId);
-      this.store.state.setAgentTokenHash(await sha256Hex(agentToken));
-      this.log.info("agent token rotated", { townId });
-      return ok({ agentToken });
-    });
+    return this.inTurn(() =>
+      this.withTown(async () => {
+        const signingKey = signingKeyOf(this.env);
+        if (!signingKey) return fail("signing_key_missing", SIGNING_KEY_MISSING);
+        const agentToken = await newAgentToken(townId, signingKey);
+        this.store.state.setAgentTokenHash(await sha256Hex(agentToken));
+        this.log.info("agent token rotated", { townId });
+        return ok({ agentToken });
+      }),
+    );
   }
 
   // ---- work ----------------------------------------------------------------------------------------
@@ -303,8 +336,8 @@ export class TownDO extends DurableObject<TownEnv> {
   // ---- agents ----------------------------------------------------------------------------------------
 
   /** Agent callbacks, logged for the next tick. */
-  async ingestEvents(agentToken: string, input: IngestInput) {
-    return this.asAgent(agentToken, (runtime, now) =>
+  async ingestEvents(caller: AgentCaller | string, input: IngestInput) {
+    return this.asAgent(caller, (runtime, now) =>
       this.newWork(runtime, now, async () => {
         const result = ingestEvents(runtime, input, now);
         if (result.ok && result.value.accepted > 0) await this.parts.schedule.soon(runtime.state.town.config, `${result.value.accepted} event(s) ingested`);
@@ -314,10 +347,10 @@ export class TownDO extends DurableObject<TownEnv> {
   }
 
   /** A heartbeat / container status observation. */
-  async heartbeat(agentToken: string, agentId: AgentId, input: HeartbeatInput) {
+  async heartbeat(caller: AgentCaller | string, agentId: AgentId, input: HeartbeatInput) {
     // Not new work: what a container reports is how the town drains and stops, so it is taken while
     // storage is full (and refused only if it cannot be written).
-    return this.asAgent(agentToken, (runtime, now) =>
+    return this.asAgent(caller, (runtime, now) =>
       this.newWork(
         runtime,
         now,
@@ -398,6 +431,10 @@ export class TownDO extends DurableObject<TownEnv> {
    * logged), then reports to the fleet registry, so the registry's picture of this town is fresh.
    */
   async ensureAlarm(): Promise<Result<AlarmCheck>> {
+    // Asked by the watchdog because the registry lists it: if it holds no town, it is a ghost (a
+    // deletion whose registry write was lost), and leaves the list. In turn with creation, so a town
+    // being created is never taken for one.
+    if (!this.runtime) return this.inTurn(() => this.dropIfAbsent());
     return this.withTown(async (runtime, now) => {
       const log = this.log.with({ townId: runtime.state.town.id });
       const last = this.store.ticks.last();
@@ -412,6 +449,19 @@ export class TownDO extends DurableObject<TownEnv> {
       }
       return ok(check);
     });
+  }
+
+  private async dropIfAbsent(): Promise<Result<AlarmCheck>> {
+    const townId = this.ctx.id.name;
+    if (!this.runtime && townId) {
+      try {
+        await this.parts.registration.deregister(townId as TownId);
+        this.log.warn("a listed town without storage left the registry", { townId });
+      } catch (error) {
+        this.log.error("could not take a town without storage off the registry", { townId, error });
+      }
+    }
+    return this.runtime ? this.ensureAlarm() : this.notFound();
   }
 
   // ---- debugging -------------------------------------------------------------------------------
@@ -529,8 +579,8 @@ export class TownDO extends DurableObject<TownEnv> {
   }
 
   /** As `withTown`, for agent routes: the agent token is checked first (401 alike whether the town exists or not). */
-  private async asAgent<T>(token: string, work: (runtime: TownRuntime, now: number) => Result<T> | Promise<Result<T>>): Promise<Result<T>> {
-    return (await agentTokenDenied(this.runtime, token)) ?? this.withTown(work);
+  private async asAgent<T>(caller: AgentCaller | string, work: (runtime: TownRuntime, now: number) => Result<T> | Promise<Result<T>>): Promise<Result<T>> {
+    return (await agentCallerDenied(this.runtime, caller, this.clock.now())) ?? this.withTown(work);
   }
 
   /** Runs an admin command and pulls the alarm forward so its consequences follow soon. */

@@ -212,7 +212,7 @@ describe("GET /api/towns/:townId/debug/history", () => {
     expect(response.status).toBe(413);
     expect(JSON.parse(response.body).error).toEqual({
       code: "history_too_large",
-      message: expect.stringMatching(/would be about 8\d\.\d MiB; the limit is 64 MiB/),
+      message: expect.stringMatching(/would be more than 8\d\.\d MiB; the limit is 64 MiB/),
     });
   });
 

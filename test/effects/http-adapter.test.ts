@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import type { DispatchRequest } from "../../src/effects/container-port";
 import { httpContainerPort } from "../../src/effects/http-container";
 import type { AgentId, BeadId, RigId, TownId } from "../../src/domain/ids";
-import { advance, bead, createTown, runUntil, sling, status, tick, uniqueTownId, type TestTown } from "../support/town";
+import { advance, api, bead, createTown, runUntil, sling, status, tick, uniqueTownId, type TestTown } from "../support/town";
 
 /**
  * The fake agent service started by globalSetup on loopback (test/support/node/fake-agent-service.ts).
@@ -17,7 +17,9 @@ async function setMode(town: TestTown, mode: "ok" | "fail" | "hang" | "down" | "
   expect(response.status).toBe(204);
 }
 
-async function calls(town: TestTown): Promise<Array<{ path: string; agentId: string; generation: number; idempotencyKey: string; mode: string }>> {
+async function calls(
+  town: TestTown,
+): Promise<Array<{ path: string; agentId: string; generation: number; credential: string | null; idempotencyKey: string; mode: string }>> {
   return (await fetch(`${serviceUrl}/__calls?townId=${town.townId}`)).json();
 }
 
@@ -39,6 +41,26 @@ describe("the http container adapter", () => {
     expect(after.breaker.lastSuccessAt).not.toBeNull();
     expect(after.lastTick.eventsApplied).toBe(1);
     expect((await bead(town, "b1")).agent).toMatchObject({ status: "working", generation: 1 });
+  });
+
+  it("hands the container a dispatch credential in the dispatch body, which speaks for that agent and generation", async () => {
+    const town = await createTown(QUICK);
+    await setMode(town, "ok");
+    await sling(town, { id: "b1", title: "Real work" });
+    await tick(town);
+    const [dispatch] = await calls(town);
+    const credential = dispatch!.credential!;
+    expect(credential).toMatch(/^dc1\./);
+    expect(credential).not.toContain(town.agentToken);
+    const as = (path: string, body: unknown) => api("POST", `/api/towns/${town.townId}${path}`, { token: credential, body });
+    expect((await as("/agents/web:polecat:1/heartbeat", { generation: 1 })).status).toBe(204);
+    const done = await as("/events", {
+      events: [{ eventId: "done", type: "agent_done", agentId: "web:polecat:1", payload: { generation: 1, branch: "feat/b1" } }],
+    });
+    expect(done.status, JSON.stringify(done.body)).toBe(202);
+    await advance(town, 100);
+    await tick(town);
+    expect((await bead(town, "b1")).bead.status).toBe("in_review");
   });
 
   it("treats a 4xx answer as final: the bead goes back to open without retrying the call", async () => {
@@ -113,6 +135,7 @@ describe("the http container adapter", () => {
       agentId: "web:polecat:1" as AgentId,
       role: "polecat",
       generation: 1,
+      credential: "dc1.made-up-for-the-call",
       rig: { id: "web" as RigId, name: "web", gitUrl: "https://git.test/web.git", defaultBranch: "main" },
       bead: { id: "b1" as BeadId, type: "issue", title: "Work", body: null, branch: null, prUrl: null },
     };

@@ -53,9 +53,10 @@ describe.each(ROUTES.filter((r) => r.path.includes(":townId")))("fuzzing $method
         });
         expect(response.status, `${spec.method} ${path} → ${JSON.stringify(response.body)}`).toBeLessThan(500);
         if (response.status >= 400) {
-          // A page asked for as HTML answers a missing token with a sign-in page; everything else with the JSON error shape.
-          const signIn = spec.browser && response.status === 401 && response.headers.get("content-type")?.startsWith("text/html");
-          if (!signIn) expect(response.body?.error?.code, "the error shape").toMatch(/^[a-z_]+$/);
+          // A page answers its refusals as a page that names the code; the API as the JSON error shape.
+          const html = (response.headers.get("content-type") ?? "").startsWith("text/html");
+          const code = html ? /data-error="([^"]*)"/.exec(String(response.body))?.[1] : response.body?.error?.code;
+          expect(code, `the error shape of ${response.status} ${String(JSON.stringify(response.body)).slice(0, 300)}`).toMatch(/^[a-z_]+$/);
           expect(await town.stub.testDump(), "a refusal changed the town").toBe(before);
         }
       }),

@@ -126,7 +126,7 @@ describe("the status page", () => {
     const town = await troubledTown();
     const response = await page(town);
     expect(response.status).toBe(200);
-    expect(response.headers.get("content-security-policy")).toBe("default-src 'none'; style-src 'unsafe-inline'");
+    expect(response.headers.get("content-security-policy")).toBe("default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'");
     const html = response.body;
     expect(html).not.toMatch(/<script/i);
     // First on the page: before health, counts and charts.

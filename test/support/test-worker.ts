@@ -7,6 +7,7 @@ import { TownRegistry as ProductionTownRegistry } from "../../src/fleet/registry
 import type { Clock } from "../../src/domain/clock";
 import type { BeadId } from "../../src/domain/ids";
 import { stateSummary } from "../../src/domain/state-summary";
+import { keyEpoch, mintDispatchCredential } from "../../src/auth/dispatch-credential";
 
 export { default } from "../../src/index";
 
@@ -126,5 +127,60 @@ export class TownDO extends ProductionTownDO {
 
   async testAdvance(ms: number): Promise<number> {
     return this.testSetTime(this.clock.now() + ms);
+  }
+
+  // The calls that carry an agent token, counted (in memory: a wake is what is counted), so a test can
+  // tell whether a request reached the town at all.
+  private agentTokenCalls = 0;
+
+  override async verifyAgentToken(...args: Parameters<ProductionTownDO["verifyAgentToken"]>) {
+    this.agentTokenCalls++;
+    return super.verifyAgentToken(...args);
+  }
+
+  override async exists(...args: Parameters<ProductionTownDO["exists"]>) {
+    if (args[0].agentToken !== undefined) this.agentTokenCalls++;
+    return super.exists(...args);
+  }
+
+  override async ingestEvents(...args: Parameters<ProductionTownDO["ingestEvents"]>) {
+    this.agentTokenCalls++;
+    return super.ingestEvents(...args);
+  }
+
+  override async heartbeat(...args: Parameters<ProductionTownDO["heartbeat"]>) {
+    this.agentTokenCalls++;
+    return super.heartbeat(...args);
+  }
+
+  // Each token a rotation answered, with the digest the town held just after it: in turn, the
+  // digest is that token's, whatever else runs.
+  private rotations: Array<{ token: string; heldAfter: boolean }> = [];
+
+  override async rotateAgentToken(...args: Parameters<ProductionTownDO["rotateAgentToken"]>) {
+    const result = await super.rotateAgentToken(...args);
+    if (result.ok) this.rotations.push({ token: result.value.agentToken, heldAfter: await this.verifyAgentToken(result.value.agentToken) });
+    return result;
+  }
+
+  /** The tokens rotations answered, in the order they answered; throws if one was not the town's token when answered. */
+  async testRotations(): Promise<string[]> {
+    const stale = this.rotations.filter((r) => !r.heldAfter);
+    if (stale.length > 0) throw new Error(`${stale.length} rotation(s) answered a token the town no longer held`);
+    return this.rotations.map((r) => r.token);
+  }
+
+  /**
+   * The credential a dispatch of this agent and generation would carry now, minted as the platform
+   * mints it (the simulated adapter runs its agents in the object, so nobody receives one).
+   */
+  async testCredential(agentId: string, generation: number): Promise<string> {
+    const hash = this.store.state.agentTokenHash()!;
+    return mintDispatchCredential({ townId: this.ctx.id.name!, agentId, generation, epoch: keyEpoch(hash) }, this.env.SIGNING_KEY!);
+  }
+
+  /** How many calls carrying an agent token reached this object since it was loaded. */
+  async testAgentTokenCalls(): Promise<number> {
+    return this.agentTokenCalls;
   }
 }

@@ -8,6 +8,8 @@ import type { TownDO as TestTownDO } from "./test-worker";
 const env = workerEnv as unknown as Env;
 
 export const TOKENS = { admin: "test-admin", read: "test-read", debug: "test-debug" } as const;
+/** The values the admin and read tokens had before their rotation (vitest.config.ts), still accepted. */
+export const PREVIOUS_TOKENS = { admin: "test-admin-previous", read: "test-read-previous" } as const;
 
 export interface ApiResponse<T = any> {
   status: number;

@@ -35,13 +35,14 @@ export function startFakeAgentService(): Promise<{ server: Server; url: string }
       return;
     }
     if ((url.pathname === "/dispatch" || url.pathname === "/stop") && req.method === "POST") {
-      const request = JSON.parse(body) as { townId: string; agentId: string; generation: number };
+      const request = JSON.parse(body) as { townId: string; agentId: string; generation: number; credential?: string };
       const mode = modes.get(request.townId) ?? "ok";
       calls.push({
         path: url.pathname,
         townId: request.townId,
         agentId: request.agentId,
         generation: request.generation,
+        credential: request.credential ?? null,
         idempotencyKey: req.headers["idempotency-key"]?.toString() ?? null,
         mode,
       });
