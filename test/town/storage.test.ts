@@ -1,6 +1,10 @@
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, inject, it } from "vitest";
 import { advance, api, bead, createTown, fillStorage, once, roomAgain, sendEvents, sling, status, tick, TOKENS, type TestTown } from "../support/town";
+import { captureErrorLogs } from "../support/error-logs";
+
+/** The error lines its tests cause on purpose (dead letters, injected faults): asserted, not printed. */
+const logged = captureErrorLogs();
 
 const sentryUrl = inject("sentryUrl");
 const storageAlerts = async (town: TestTown) =>
@@ -117,6 +121,8 @@ describe("a town whose storage is full", () => {
         .toArray(),
     );
     expect(log).toEqual([expect.objectContaining({ status: "processed" })]);
+    logged.expect("request failed");
+    logged.expect("storage full: new work refused");
   });
 
   it("refuses new work after a tick finds it full, until a tick commits", async () => {
@@ -137,5 +143,7 @@ describe("a town whose storage is full", () => {
     expect((await bead(town, "b1")).bead.status).toBe("in_progress");
     expect((await sling(town, { id: "b2", title: "two" })).id).toBe("b2");
     await roomAgain(town);
+    logged.expect("request failed");
+    logged.expect("tick failed");
   });
 });
