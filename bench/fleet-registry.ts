@@ -31,7 +31,7 @@ export class TownRegistry extends ProductionTownRegistry {
     const started = performance.now();
     const now = Date.now();
     this.ctx.storage.transactionSync(() => {
-      for (const row of this.store.list()) if (row.id.startsWith(BENCH_TOWN_PREFIX)) this.store.deregister(row.id);
+      for (const row of this.store.list()) if (row.id.startsWith(BENCH_TOWN_PREFIX)) this.store.deregister(row.id, null, now);
       for (let i = 0; i < count; i++) {
         const summary = benchSummary(i, now);
         this.store.register(summary.town, now - 86_400_000);

@@ -110,7 +110,7 @@ export class TownDO extends DurableObject<TownEnv> {
       schedule: new AlarmSchedule(ctx.storage, this.clock),
       housekeeping: new Housekeeping(),
       registration: new Registration(ctx.storage, env, this.log),
-      reporter: new FleetReporter(env),
+      reporter: new FleetReporter(env, ctx.storage),
     };
     this.ticker = new Ticker(this.parts, ctx.storage, this.log);
     void ctx.blockConcurrencyWhile(async () => this.load());
@@ -153,7 +153,7 @@ export class TownDO extends DurableObject<TownEnv> {
     const runtime = this.load()!;
     housekeeping.takeSnapshot(runtime, now, 0);
     // The town exists from here: it answers with its token whatever the town list says.
-    await registration.register(townId, now);
+    await registration.register(townId, now, { created: true });
     await schedule.soon(runtime.state.town.config, "town created");
     this.log.info("town created", { townId });
     return ok<PutTownOutcome>({ created: true, town: townView(runtime.state.town), agentToken });
@@ -163,7 +163,7 @@ export class TownDO extends DurableObject<TownEnv> {
   async deleteTown(townId: TownId): Promise<Result<{ deleted: TownId }>> {
     if (!this.runtime) return this.notFound();
     try {
-      await this.parts.registration.deregister(townId);
+      await this.parts.registration.deregister(townId, this.runtime.state.town.createdAt);
     } catch (error) {
       this.log.error("could not deregister the town", { townId, error });
       return fail("registry_unavailable", "the town list could not be updated, so nothing was deleted; try again");
@@ -382,7 +382,7 @@ export class TownDO extends DurableObject<TownEnv> {
       if (check.outcome === "rearmed") log.warn("alarm re-armed by the watchdog", { at: check.alarm.at, owed: check.owed.reason, owedSince: check.owed.at });
       const alarm = check.outcome === "asleep" ? null : check.alarm;
       try {
-        await this.parts.reporter.push(townSummary(runtime, now, last, alarm?.at ?? null, queue));
+        await this.parts.reporter.push(townSummary(runtime, now, last, alarm?.at ?? null, queue), runtime.state.town.createdAt);
       } catch (error) {
         log.error("could not report to the fleet registry", { error });
       }

@@ -1,18 +1,15 @@
 import { runInDurableObject } from "cloudflare:test";
-import { env as workerEnv } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { RegistryStore } from "../../src/fleet/registry-store";
-import type { Env } from "../../src/env";
 import { fleetStatus, listTowns } from "../../src/fleet/reads";
 import { registryOf, shardOf } from "../../src/fleet/shards";
 import { SLOW_TICK_MS } from "../../src/fleet/fleet-alerts";
 import { registrationSummary } from "../../src/fleet/town-summary";
 import { isNews } from "../../src/fleet/fleet-report";
 import { eventRow, seed } from "../support/seed";
-import { fleetRow, registry } from "../support/fleet";
-import { advance, api, createTown, runUntil, sling, status, tick, TOKENS, uniqueTownId } from "../support/town";
+import { deployShards, fleetRow, registry } from "../support/fleet";
+import { advance, api, createTown, env, runUntil, sling, status, tick, TOKENS, uniqueTownId } from "../support/town";
 
-const env = workerEnv as unknown as Env;
 /** Agents that work for a day and never report on their own. */
 const SILENT = { simulation: { workMs: 86_400_000, heartbeatIntervalMs: 86_400_000 } };
 
@@ -177,15 +174,20 @@ describe("registry shards", () => {
     expect(shards.size).toBeGreaterThan(1);
     expect(ids.map((id) => shardOf(id, 3))).toEqual(ids.map((id) => shardOf(id, 3)));
     const now = Date.UTC(2100, 0, 1);
-    for (const id of ids) await registryOf(env, id, 3).register(id, now);
-    const listed = (await listTowns(env, 3)).map((t) => t.id);
-    expect(listed.filter((id) => id.startsWith("sharded"))).toEqual([...ids].sort());
-    const rows = await fleetStatus(env, 3);
-    expect(
-      rows
-        .filter((row) => row.town.startsWith("sharded"))
-        .map((row) => row.town)
-        .sort(),
-    ).toEqual([...ids].sort());
+    deployShards(3);
+    try {
+      for (const id of ids) await registryOf(env, id, 3).register(id, now, 3);
+      const listed = (await listTowns(env)).map((t) => t.id);
+      expect(listed.filter((id) => id.startsWith("sharded"))).toEqual([...ids].sort());
+      const rows = (await fleetStatus(env)).towns;
+      expect(
+        rows
+          .filter((row) => row.town.startsWith("sharded"))
+          .map((row) => row.town)
+          .sort(),
+      ).toEqual([...ids].sort());
+    } finally {
+      deployShards(undefined);
+    }
   });
 });
