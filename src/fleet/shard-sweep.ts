@@ -59,7 +59,8 @@ export async function sweepShard(overdue: OverduePage, askTown: AskTown, limits:
       tally.truncated = (await overdue(after, 1)).length > 0;
       break;
     }
-    const page = await overdue(after, Math.min(limits.pageSize, room));
+    const asked = Math.min(limits.pageSize, room);
+    const page = await overdue(after, asked);
     if (page.length === 0) break;
     await inSlots(page, limits.concurrency, async ({ town }) => {
       tally.checked += 1;
@@ -76,7 +77,8 @@ export async function sweepShard(overdue: OverduePage, askTown: AskTown, limits:
       }
     });
     after = page.at(-1)!;
-    if (page.length < limits.pageSize) break;
+    // A short page is the last; a page cut to the room left is not (the next turn says whether more are left).
+    if (page.length < asked) break;
   }
   return { report: tally, notes };
 }
