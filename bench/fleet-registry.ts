@@ -4,6 +4,7 @@
  */
 import { TownRegistry as ProductionTownRegistry } from "../src/fleet/registry.do";
 import type { TownSummary } from "../src/fleet/town-summary";
+import { shardOf } from "../src/fleet/placement";
 
 export const BENCH_TOWN_PREFIX = "fleet-bench-";
 
@@ -34,11 +35,28 @@ export class TownRegistry extends ProductionTownRegistry {
       for (const row of this.store.list()) if (row.id.startsWith(BENCH_TOWN_PREFIX)) this.store.deregister(row.id, null, now);
       for (let i = 0; i < count; i++) {
         const summary = benchSummary(i, now);
-        this.store.register(summary.town, now - 86_400_000);
+        this.store.register(summary.town, now - 86_400_000, true);
         this.store.report(summary);
       }
     });
     return { towns: count, ms: performance.now() - started };
+  }
+
+  /** This shard's part (`self` of `shards`) of a fleet of `count` synthetic towns; `overdueEvery`: one town in so many owes a tick ten minutes ago. */
+  async benchSeedShard(count: number, shards: number, self: number, overdueEvery: number) {
+    const started = performance.now();
+    const now = Date.now();
+    let seeded = 0;
+    this.ctx.storage.transactionSync(() => {
+      for (let i = 0; i < count; i++) {
+        const summary = benchSummary(i, now);
+        if (shardOf(summary.town, shards) !== self) continue;
+        this.store.register(summary.town, now - 86_400_000, true);
+        this.store.report(i % overdueEvery === 1 ? { ...summary, nextAlarmAt: now - 600_000 } : summary);
+        seeded += 1;
+      }
+    });
+    return { towns: seeded, ms: performance.now() - started };
   }
 
   /** The fleet status as the route gets it, timed inside the object. */
