@@ -43,12 +43,12 @@ export class TownRegistry extends ProductionTownRegistry {
   }
 
   /** This shard's part (`self` of `shards`) of a fleet of `count` synthetic towns; `overdueEvery`: one town in so many owes a tick ten minutes ago. */
-  async benchSeedShard(count: number, shards: number, self: number, overdueEvery: number) {
+  async benchSeedShard(count: number, shards: number, self: number, overdueEvery: number, from = 0, to = count) {
     const started = performance.now();
     const now = Date.now();
     let seeded = 0;
     this.ctx.storage.transactionSync(() => {
-      for (let i = 0; i < count; i++) {
+      for (let i = from; i < Math.min(to, count); i++) {
         const summary = benchSummary(i, now);
         if (shardOf(summary.town, shards) !== self) continue;
         this.store.register(summary.town, now - 86_400_000, true);

@@ -63,11 +63,13 @@ export async function benchFleetShards(
     rows.push(
       `| ${fmt(towns, 0)} | ${SHARDS} | ${fmt(seeded.ms, 0)} | ${fmt(stats(rates).median, 0)} | ${fmt(full.ms, 0)} (${mib(full.last.bytes)}) | ${fmt(problems.ms, 0)} (${fmt(problems.last.rows, 0)} rows, ${mib(problems.last.bytes)}) | ${fmt(page.ms, 0)} (${mib(page.last.bytes)}) | ${fmt(targets.ms, 0)} (${fmt(targets.last.groups, 0)} towns) | ${fmt(sweep.ms, 0)} (${fmt(sweep.checked, 0)} asked${sweep.truncated ? ", truncated" : ""}) |`,
     );
+    progress(`row: ${rows.at(-1)}`);
     progress(`changing ${SHARDS} → ${CHANGED_TO} shards under load at ${towns}`);
     const change = await fleet("change", { from: SHARDS, to: CHANGED_TO, towns, reporters: 1 });
     changes.push(
       `| ${fmt(towns, 0)} | ${SHARDS} → ${CHANGED_TO} | ${fmt(change.before.distinct, 0)} / ${fmt(change.before.rows, 0)} | ${change.during.reads} reads: at least ${fmt(change.during.minDistinct, 0)} distinct, at most ${fmt(change.during.maxRows, 0)} rows | ${fmt(change.after.distinct, 0)} / ${fmt(change.after.rows, 0)} | ${fmt(change.targets.distinct, 0)} / ${fmt(change.targets.rows, 0)} | ${fmt(change.reports, 0)} | ${fmt(change.handoverMs, 0)} ms, ${change.handoverSteps} steps | ${change.read} |`,
     );
+    progress(`row: ${changes.at(-1)}`);
   }
 
   log("## The fleet over shards");
