@@ -103,14 +103,26 @@ export async function runFleetBench(env: Env, action: string, body: Record<strin
       // The count goes from `from` to `to` under load: towns keep reporting (those whose shard changed
       // enter their new one), fleet reads run, and the watchdog's handover steps run — the drop a grace
       // later is run with the clock moved on.
-      const { from, to, towns, reporters } = body as { from: number; to: number; towns: number; reporters: number };
-      const before = seen((await fleetStatus(withShards(env, from))).towns);
+      const { from, to, towns, reporters, pageSize } = body as { from: number; to: number; towns: number; reporters: number; pageSize: number };
+      // Every town, in pages of `pageSize` (0: in one answer).
+      const readAll = async (fleetEnv: Env) => {
+        if (!pageSize) return (await fleetStatus(fleetEnv)).towns;
+        const rows: Array<{ town: string }> = [];
+        let cursor: string | undefined;
+        do {
+          const page = await fleetStatus(fleetEnv, { limit: pageSize, cursor });
+          rows.push(...page.towns.map((r) => ({ town: r.town })));
+          cursor = page.nextCursor ?? undefined;
+        } while (cursor);
+        return rows;
+      };
+      const before = seen(await readAll(withShards(env, from)));
       const next = withShards(env, to);
       const now = Date.now();
       const during: Array<{ distinct: number; rows: number }> = [];
       let reading = true;
       const reads = (async () => {
-        while (reading) during.push(seen((await fleetStatus(next)).towns));
+        while (reading) during.push(seen(await readAll(next)));
       })();
       let reports = 0;
       const load = Promise.all(
@@ -142,7 +154,7 @@ export async function runFleetBench(env: Env, action: string, body: Record<strin
       await shardStub(env, 0).settle(to, Math.max(to, lastHolding + 1));
       reading = false;
       await reads;
-      const after = seen((await fleetStatus(next)).towns);
+      const after = seen(await readAll(next));
       const targets = await Promise.all(Array.from({ length: to }, (_, shard) => scrapeTargets(next, "bench.test", shard)));
       const targetTowns = targets
         .flat()
