@@ -4,6 +4,7 @@
  */
 import { TownRegistry as ProductionTownRegistry } from "../src/fleet/registry.do";
 import type { TownSummary } from "../src/fleet/town-summary";
+import { shardOf } from "../src/fleet/placement";
 
 export const BENCH_TOWN_PREFIX = "fleet-bench-";
 
@@ -22,6 +23,8 @@ export function benchSummary(i: number, now: number): TownSummary {
     breakerOpen: i % 97 === 0 ? 1 : 0,
     violationsOpen: troubled ? 1 : 0,
     stuckWork: i % 211 === 0 ? 1 : 0,
+    paused: i % 101 === 0 ? 1 : 0,
+    containerSecondsToday: (i % 24) * 600,
   };
 }
 
@@ -31,14 +34,31 @@ export class TownRegistry extends ProductionTownRegistry {
     const started = performance.now();
     const now = Date.now();
     this.ctx.storage.transactionSync(() => {
-      for (const row of this.store.list()) if (row.id.startsWith(BENCH_TOWN_PREFIX)) this.store.deregister(row.id);
+      for (const row of this.store.list()) if (row.id.startsWith(BENCH_TOWN_PREFIX)) this.store.deregister(row.id, null, now);
       for (let i = 0; i < count; i++) {
         const summary = benchSummary(i, now);
-        this.store.register(summary.town, now - 86_400_000);
+        this.store.register(summary.town, now - 86_400_000, true);
         this.store.report(summary);
       }
     });
     return { towns: count, ms: performance.now() - started };
+  }
+
+  /** This shard's part (`self` of `shards`) of a fleet of `count` synthetic towns; `overdueEvery`: one town in so many owes a tick ten minutes ago. */
+  async benchSeedShard(count: number, shards: number, self: number, overdueEvery: number, from = 0, to = count) {
+    const started = performance.now();
+    const now = Date.now();
+    let seeded = 0;
+    this.ctx.storage.transactionSync(() => {
+      for (let i = from; i < Math.min(to, count); i++) {
+        const summary = benchSummary(i, now);
+        if (shardOf(summary.town, shards) !== self) continue;
+        this.store.register(summary.town, now - 86_400_000, true);
+        this.store.report(i % overdueEvery === 1 ? { ...summary, nextAlarmAt: now - 600_000 } : summary);
+        seeded += 1;
+      }
+    });
+    return { towns: seeded, ms: performance.now() - started };
   }
 
   /** The fleet status as the route gets it, timed inside the object. */

@@ -3,8 +3,30 @@
  * towns, and push summaries to it over RPC as towns do, timed from the Worker.
  */
 import type { Env } from "../src/env";
-import { registryOf } from "../src/fleet/shards";
-import { benchSummary, type TownRegistry } from "./fleet-registry";
+import { registryOf, shardOf, shardStub } from "../src/fleet/shards";
+import { fleetStatus, listTowns, scrapeTargets } from "../src/fleet/reads";
+import { sweepFleet } from "../src/fleet/watchdog";
+import { fleetLayout } from "../src/fleet/layout";
+import { createLogger } from "../src/observability/log";
+import { benchSummary, BENCH_TOWN_PREFIX, type TownRegistry } from "./fleet-registry";
+
+/** The env with another REGISTRY_SHARDS: what a deploy with that count gives the Worker and the towns. */
+const withShards = (env: Env, shards: number): Env =>
+  new Proxy(env, { get: (target, key) => (key === "REGISTRY_SHARDS" ? String(shards) : Reflect.get(target, key)) });
+
+const quiet = createLogger("error", { component: "watchdog" });
+
+/** Distinct towns of the bench, and how many rows (a town shown twice counts twice). */
+function seen(rows: ReadonlyArray<{ town: string }>) {
+  const mine = rows.filter((r) => r.town.startsWith(BENCH_TOWN_PREFIX));
+  return { distinct: new Set(mine.map((r) => r.town)).size, rows: mine.length };
+}
+
+const timed = async <T>(work: () => Promise<T>): Promise<{ ms: number; value: T }> => {
+  const started = performance.now();
+  const value = await work();
+  return { ms: performance.now() - started, value };
+};
 
 type BenchRegistry = DurableObjectStub<TownRegistry>;
 
@@ -34,6 +56,121 @@ export async function runFleetBench(env: Env, action: string, body: Record<strin
       );
       const ms = performance.now() - started;
       return { reports: count, concurrency, ms, perSecond: count / (ms / 1000) };
+    }
+    case "seed-shards": {
+      // `towns` synthetic towns over `shards` shards, each shard seeding its own.
+      const { towns, shards, overdueEvery } = body as { towns: number; shards: number; overdueEvery: number };
+      const started = performance.now();
+      // In slices of 10,000 towns, one shard after another: short transactions.
+      const parts: Array<{ towns: number }> = [];
+      for (let from = 0; from < towns; from += 10_000)
+        for (let i = 0; i < shards; i++)
+          parts.push(await (shardStub(env, i) as unknown as BenchRegistry).benchSeedShard(towns, shards, i, overdueEvery, from, from + 10_000));
+      await fleetLayout(withShards(env, shards));
+      return { towns: parts.reduce((n, p) => n + p.towns, 0), ms: performance.now() - started };
+    }
+    case "status": {
+      const { shards, problemsOnly, limit } = body as { shards: number; problemsOnly: number; limit: number };
+      const { ms, value } = await timed(async () => {
+        const page = await fleetStatus(withShards(env, shards), { problemsOnly: problemsOnly === 1, limit: limit > 0 ? limit : undefined });
+        return { rows: page.towns.length, bytes: JSON.stringify(page).length };
+      });
+      return { ms, ...value };
+    }
+    case "targets": {
+      const { shards, shard } = body as { shards: number; shard: number };
+      const { ms, value } = await timed(() => scrapeTargets(withShards(env, shards), "bench.test", shard < 0 ? undefined : shard));
+      return { ms, groups: value.length, bytes: JSON.stringify(value).length };
+    }
+    case "sweep": {
+      const { shards } = body as { shards: number };
+      const { ms, value } = await timed(() => sweepFleet(withShards(env, shards), quiet));
+      return { ms, ...value };
+    }
+    case "report-shards": {
+      // `count` summaries, one after another, each to its town's shard.
+      const { count, shards, towns } = body as { count: number; shards: number; towns: number };
+      const now = Date.now();
+      const started = performance.now();
+      for (let i = 0; i < count; i++) {
+        const summary = { ...benchSummary((i * 7919) % towns, now), reportedAt: now + i };
+        await (registryOf(env, summary.town, shards) as unknown as BenchRegistry).report(summary);
+      }
+      const ms = performance.now() - started;
+      return { reports: count, ms, perSecond: count / (ms / 1000) };
+    }
+    case "change": {
+      // The count goes from `from` to `to` under load: towns keep reporting (those whose shard changed
+      // enter their new one), fleet reads run, and the watchdog's handover steps run — the drop a grace
+      // later is run with the clock moved on.
+      const { from, to, towns, reporters, pageSize } = body as { from: number; to: number; towns: number; reporters: number; pageSize: number };
+      // Every town, in pages of `pageSize` (0: in one answer).
+      const readAll = async (fleetEnv: Env) => {
+        if (!pageSize) return (await fleetStatus(fleetEnv)).towns;
+        const rows: Array<{ town: string }> = [];
+        let cursor: string | undefined;
+        do {
+          const page = await fleetStatus(fleetEnv, { limit: pageSize, cursor });
+          rows.push(...page.towns.map((r) => ({ town: r.town })));
+          cursor = page.nextCursor ?? undefined;
+        } while (cursor);
+        return rows;
+      };
+      const before = seen(await readAll(withShards(env, from)));
+      const next = withShards(env, to);
+      const now = Date.now();
+      const during: Array<{ distinct: number; rows: number }> = [];
+      let reading = true;
+      const reads = (async () => {
+        while (reading) during.push(seen(await readAll(next)));
+      })();
+      let reports = 0;
+      const load = Promise.all(
+        Array.from({ length: reporters }, async (_, sender) => {
+          for (let i = sender; i < Math.min(towns, 2_000); i += reporters) {
+            const summary = { ...benchSummary(i, now), reportedAt: now + 1 };
+            const shard = shardOf(summary.town, to);
+            if (shard === shardOf(summary.town, from)) await (shardStub(env, shard) as unknown as BenchRegistry).report(summary);
+            else await (shardStub(env, shard) as unknown as BenchRegistry).enter(summary.town, now - 86_400_000, summary, to);
+            reports += 1;
+          }
+        }),
+      );
+      const handover = await timed(async () => {
+        const layout = await fleetLayout(next);
+        let steps = 0;
+        for (;;) {
+          steps += 1;
+          const results = await Promise.all(layout.shards.map((i) => shardStub(env, i).rebalance(to, i, now)));
+          if (results.every((r) => r.handedOver === 0)) return { steps, handedOver: 0 };
+        }
+      });
+      await load;
+      // A grace later: the old shards drop what they handed over, and the shards past the count (if any) are no longer read.
+      const later = Date.now() + 120_000;
+      const layout = await fleetLayout(next);
+      const dropped = await Promise.all(layout.shards.map((i) => shardStub(env, i).rebalance(to, i, later)));
+      const lastHolding = dropped.reduce((last, r, i) => (r.held > 0 ? i : last), -1);
+      await shardStub(env, 0).settle(to, Math.max(to, lastHolding + 1));
+      reading = false;
+      await reads;
+      const after = seen(await readAll(next));
+      const targets = await Promise.all(Array.from({ length: to }, (_, shard) => scrapeTargets(next, "bench.test", shard)));
+      const targetTowns = targets
+        .flat()
+        .map((g) => g.labels.town!)
+        .filter((t) => t.startsWith(BENCH_TOWN_PREFIX));
+      return {
+        before,
+        during: { reads: during.length, minDistinct: Math.min(...during.map((d) => d.distinct)), maxRows: Math.max(...during.map((d) => d.rows)) },
+        after,
+        targets: { rows: targetTowns.length, distinct: new Set(targetTowns).size },
+        reports,
+        handoverMs: handover.ms,
+        handoverSteps: handover.value.steps,
+        listed: (await listTowns(next)).filter((t) => t.id.startsWith(BENCH_TOWN_PREFIX)).length,
+        read: (await fleetLayout(next)).span,
+      };
     }
     default:
       throw new Error(`unknown fleet bench action ${action}`);

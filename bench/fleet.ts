@@ -118,7 +118,7 @@ export async function benchFleet(
   log(`Budget: one registry object is given ${fmt(budget, 0)} summaries/s (half the ${fmt(sustained, 0)}/s measured, for bursts). A town`);
   log(`pushes at most one summary every ${SUMMARY_INTERVAL_S} s while it ticks and none while it sleeps, so one registry serves`);
   log(`${fmt(budget * SUMMARY_INTERVAL_S, 0)} towns ticking at once (any number asleep); past that, towns are spread over`);
-  log("registry shards by a hash of their id (src/fleet/shards.ts).");
+  log("registry shards (REGISTRY_SHARDS; docs/fleet.md, Shards).");
   log();
   return { statusMs: s, statusBytes: bytes, statusInObjectMs: stats(inObject).median, reportsPerSecond, reportsInObjectPerSecond, budget };
 }

@@ -9,6 +9,7 @@ import { writeFileSync } from "node:fs";
 import { cpus, totalmem, type as osType, release } from "node:os";
 import { startLocalWorker } from "../scripts/local-worker";
 import { benchFleet } from "./fleet";
+import { benchFleetShards } from "./fleet-shards";
 import { syntheticTown } from "./synthetic";
 import { TownState } from "../src/domain/state";
 import { resolveConfig } from "../src/domain/config";
@@ -53,9 +54,18 @@ async function main() {
   const progress = (what: string) => process.stderr.write(`  … ${what} (${Math.round((Date.now() - started) / 1000)} s)\n`);
 
   try {
+    if (process.env.BENCH_ONLY === "fleet-shards") {
+      // Only the sharded fleets (10,000 and 100,000 towns), printed.
+      await benchFleetShards(base, { runs: RUNS, log, progress, stats, fmt });
+      return;
+    }
     if (process.env.BENCH_ONLY === "fleet") {
       // Only the fleet part, printed (bench/RESULTS.md is written by a whole run only).
       await benchFleet(base, { runs: RUNS, warmup: WARMUP, log, progress, stats, fmt });
+      // The sharded fleets in a runtime of their own (the registry above holds 10,000 towns in shard 0).
+      await server.stop();
+      server = await startLocalWorker({ script: "bench/worker.ts" });
+      await benchFleetShards(server.url, { runs: RUNS, log, progress, stats, fmt });
       return;
     }
     log("# Benchmark results");
@@ -278,6 +288,9 @@ async function main() {
 
     // ---- the fleet -----------------------------------------------------------------------------------
     await benchFleet(base, { runs: RUNS, warmup: WARMUP, log, progress, stats, fmt });
+    await server.stop();
+    server = await startLocalWorker({ script: "bench/worker.ts" });
+    await benchFleetShards(server.url, { runs: RUNS, log, progress, stats, fmt });
 
     // ---- lifetime ------------------------------------------------------------------------------------
     // In a runtime of its own: the towns above (and the registry of 10,000) stay loaded in this one, and

@@ -99,9 +99,13 @@ export function writeLocalPrometheusConfig(dir: string, options: { workerUrl: st
   const worker = new URL(options.workerUrl);
   job.scheme = worker.protocol.replace(":", "");
   job.authorization.credentials_file = tokenFile;
-  job.http_sd_configs[0].url = new URL("/api/fleet/targets", worker).href;
-  job.http_sd_configs[0].refresh_interval = options.interval;
-  job.http_sd_configs[0].authorization.credentials_file = tokenFile;
+  // One entry per registry shard: each keeps its route and query (`?shard=N`), at the local Worker.
+  for (const sd of job.http_sd_configs) {
+    const example = new URL(sd.url);
+    sd.url = new URL(example.pathname + example.search, worker).href;
+    sd.refresh_interval = options.interval;
+    sd.authorization.credentials_file = tokenFile;
+  }
   const path = join(dir, "prometheus.yml");
   writeFileSync(path, stringify(config));
   return path;

@@ -14,6 +14,6 @@ export default {
   /** The Cron Trigger (wrangler.toml): the watchdog's sweep, reported to a Sentry Crons monitor. */
   scheduled: async (controller, env) => {
     const log = createLogger(parseLogLevel(env.LOG_LEVEL), { component: "watchdog", cron: controller.cron });
-    await createCronMonitor(env.SENTRY_DSN, controller.cron, log).run(() => sweepFleet(env, (town) => env.TOWN.getByName(town).ensureAlarm(), log));
+    await createCronMonitor(env.SENTRY_DSN, controller.cron, log).run(() => sweepFleet(env, log));
   },
 } satisfies ExportedHandler<Env>;

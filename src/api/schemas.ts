@@ -58,6 +58,29 @@ const pageLimit = (max: number) =>
     .transform(Number)
     .refine((n) => n <= max, { message: `must be at most ${max}` });
 
+/** At most this many rows per page of the fleet status. */
+export const MAX_FLEET_PAGE = 10_000;
+
+/** `GET /api/fleet/status`: all towns (the default, what the Grafana alert rules read) or a page of them. */
+export const FleetStatusQuery = z
+  .object({
+    problems: z.enum(["only", "all"]).optional(),
+    limit: pageLimit(MAX_FLEET_PAGE).optional(),
+    cursor: z.string().max(400).optional(),
+  })
+  .strict();
+
+/** `GET /api/fleet/targets`: every town, or the towns of one registry shard. */
+export const FleetTargetsQuery = z
+  .object({
+    shard: z
+      .string()
+      .regex(/^(0|[1-9][0-9]{0,3})$/, { message: "must be a shard number: 0, 1, … (GET /api/fleet/shards lists them)" })
+      .transform(Number)
+      .optional(),
+  })
+  .strict();
+
 /** At most this many beads per page of a listing. */
 export const MAX_BEAD_PAGE = 1_000;
 

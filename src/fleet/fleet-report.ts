@@ -1,7 +1,8 @@
 import type { TownConfig } from "../domain/config";
 import { WORK_MOVES } from "../domain/invariants";
 import { SLOW_TICK_MS } from "./fleet-alerts";
-import { registryOf, type FleetBindings } from "./shards";
+import { shardStub, type FleetBindings } from "./shards";
+import { rememberPlace, samePlace, townPlace } from "./registration";
 import type { TownSummary } from "./town-summary";
 import type { QueueStats } from "../domain/queue";
 import type { TownRuntime } from "../town/runtime";
@@ -28,6 +29,8 @@ export function townSummary(
     breakerOpen: runtime.state.town.breaker.status === "closed" ? 0 : 1,
     violationsOpen: runtime.openViolations.size,
     stuckWork,
+    paused: runtime.state.town.paused ? 1 : 0,
+    containerSecondsToday: Math.floor(runtime.state.usageToday(now).containerMs / 1000),
   };
 }
 
@@ -44,20 +47,38 @@ export class FleetReporter {
   /** The last summary the registry took in this life of the object (null: none yet). */
   private last: TownSummary | null = null;
 
-  constructor(private readonly env: FleetBindings) {}
+  constructor(
+    private readonly env: FleetBindings,
+    private readonly storage: DurableObjectStorage,
+  ) {}
 
   /** Whether the summary of the tick just run goes to the registry now. */
   dueAfterTick(summary: TownSummary, config: TownConfig): boolean {
-    if (this.last === null) return true;
+    if (this.last === null || this.moving(summary.town)) return true;
     const intervalEnds = this.last.reportedAt + config.fleetSummaryIntervalMs;
     if (summary.reportedAt >= intervalEnds) return true;
     if (!isNews(this.last, summary, config.fleetSummaryIntervalMs)) return false;
     return summary.nextAlarmAt === null || summary.nextAlarmAt > intervalEnds;
   }
 
-  async push(summary: TownSummary): Promise<void> {
-    await registryOf(this.env, summary.town).report(summary);
+  /**
+   * Sends the summary to the town's shard. When the shard count changed and with it the town's shard,
+   * the summary enters the town in its new shard (registered and summarised in one call); the old
+   * shard hands its row over and drops it by itself (TownRegistry.rebalance), and fleet reads prefer
+   * the new shard's row meanwhile (src/fleet/reads.ts).
+   */
+  async push(summary: TownSummary, createdAt: number): Promise<void> {
+    const { listed, due } = townPlace(this.storage, this.env, summary.town);
+    const shard = shardStub(this.env, due.index);
+    if (samePlace(listed, due)) await shard.report(summary);
+    else if (await shard.enter(summary.town, createdAt, summary, due.shards)) rememberPlace(this.storage, due);
     this.last = summary;
+  }
+
+  /** Whether the town's shard changed with the count and its next summary is to move it. */
+  private moving(townId: string): boolean {
+    const { listed, due } = townPlace(this.storage, this.env, townId);
+    return !samePlace(listed, due);
   }
 
   /** The town was deleted: its next life reports from scratch. */
@@ -67,7 +88,8 @@ export class FleetReporter {
 }
 
 /** Fields that say when (and how long), compared apart: every other field is news whenever it changes. */
-const TIMING: ReadonlySet<string> = new Set<keyof TownSummary>(["reportedAt", "lastTickAt", "tickWallClockMs", "nextAlarmAt"]);
+// Container time grows with every running container: reported with the next news or interval, not news itself.
+const TIMING: ReadonlySet<string> = new Set<keyof TownSummary>(["reportedAt", "lastTickAt", "tickWallClockMs", "nextAlarmAt", "containerSecondsToday"]);
 
 /**
  * Whether `next` tells the registry anything `last` did not. Counts and states are news when they

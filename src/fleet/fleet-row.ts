@@ -31,6 +31,10 @@ export interface FleetRow {
   readonly tickWallClockMs: number;
   /** Since its last summary arrived. */
   readonly summaryAgeSeconds: number;
+  /** 1 while the town is paused (not a problem by itself: an operator or its budget chose it). */
+  readonly paused: number;
+  /** Container seconds used today (UTC), as of its last summary. */
+  readonly containerSecondsToday: number;
 }
 
 const seconds = (ms: number): number => Math.max(0, Math.floor(ms / 1000));
@@ -53,6 +57,8 @@ export function fleetRow(summary: TownSummary, registeredAt: number, now: number
     breakerOpen: summary.breakerOpen,
     tickWallClockMs: summary.tickWallClockMs,
     summaryAgeSeconds: seconds(now - summary.reportedAt),
+    paused: summary.paused,
+    containerSecondsToday: summary.containerSecondsToday,
   };
   return { ...row, problems: FLEET_ALERTS.filter((alert) => row[alert.field] > alert.above).length };
 }

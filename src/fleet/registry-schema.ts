@@ -17,4 +17,6 @@ export const summaries = sqliteTable("summaries", {
   breakerOpen: integer("breaker_open").notNull(),
   violationsOpen: integer("violations_open").notNull(),
   stuckWork: integer("stuck_work").notNull(),
+  paused: integer("paused").notNull().default(0),
+  containerSecondsToday: integer("container_seconds_today").notNull().default(0),
 });

@@ -1,3 +1,5 @@
+import { FLEET_ALERTS, type FleetAlertField } from "./fleet-alerts";
+import { SILENT_AFTER_MS } from "./fleet-row";
 import type { TownSummary } from "./town-summary";
 import { allColumns, rowCodec } from "../db/codec";
 import { summaries } from "./registry-schema";
@@ -21,10 +23,24 @@ const SCHEMA = [
     dead_letters INTEGER NOT NULL,
     breaker_open INTEGER NOT NULL,
     violations_open INTEGER NOT NULL,
-    stuck_work INTEGER NOT NULL
+    stuck_work INTEGER NOT NULL,
+    paused INTEGER NOT NULL DEFAULT 0,
+    container_seconds_today INTEGER NOT NULL DEFAULT 0
   )`,
   // The watchdog reads the towns whose next tick is overdue, most overdue first.
   "CREATE INDEX IF NOT EXISTS summaries_due ON summaries (next_alarm_at, town_id) WHERE next_alarm_at IS NOT NULL",
+  // Towns deleted (by the creation they had): a row handed over after the deletion must not bring one back.
+  "CREATE TABLE IF NOT EXISTS departed (town_id TEXT PRIMARY KEY, created_at INTEGER NOT NULL, departed_at INTEGER NOT NULL)",
+];
+
+/** When this shard handed the town's row over to the town's shard under a new count (null: it is this shard's, or not handed yet). */
+const HANDED_OVER = "ALTER TABLE summaries ADD COLUMN handed_over_at INTEGER";
+
+/** Columns summaries gained after their table was first created, each added to an older shard's table once. */
+const ADDED_COLUMNS: ReadonlyArray<[string, string]> = [
+  ["handed_over_at", HANDED_OVER],
+  ["paused", "ALTER TABLE summaries ADD COLUMN paused INTEGER NOT NULL DEFAULT 0"],
+  ["container_seconds_today", "ALTER TABLE summaries ADD COLUMN container_seconds_today INTEGER NOT NULL DEFAULT 0"],
 ];
 
 /**
@@ -43,13 +59,50 @@ const PLACEHOLDERS = placeholders(SUMMARY_KEYS.length);
 const UPDATES = SUMMARY_KEYS.slice(1)
   .map((key) => `"${summaries[key].name}" = excluded."${summaries[key].name}"`)
   .join(", ");
-/** Only for a registered town (a late report of a deleted town must not bring it back), and never older than what is kept. */
+/**
+ * Only for a registered town (a late report of a deleted town must not bring it back), and never older
+ * than what is kept. A report taken is this shard's news: if the row had been handed over, it is to be
+ * handed over again.
+ */
 const REPORT = `INSERT INTO summaries (${SUMMARY.columns}) SELECT ${PLACEHOLDERS} WHERE EXISTS (SELECT 1 FROM towns WHERE id = ?)
-  ON CONFLICT (town_id) DO UPDATE SET ${UPDATES} WHERE excluded.reported_at >= summaries.reported_at`;
+  ON CONFLICT (town_id) DO UPDATE SET ${UPDATES}, handed_over_at = NULL WHERE excluded.reported_at >= summaries.reported_at`;
+
+/**
+ * The fleet row's alert fields in SQL, at `?1` (now), exactly as fleetRow computes them, so a page can
+ * be filtered, ordered and cut by the storage: `problems` counts the conditions of FLEET_ALERTS. (A
+ * number bound from JavaScript may arrive as a REAL: seconds are truncated explicitly, as Math.floor does.)
+ */
+const FIELD_SQL: Record<FleetAlertField, string> = {
+  silent: `(CASE WHEN s.next_alarm_at IS NOT NULL AND ?1 - s.next_alarm_at > ${SILENT_AFTER_MS} THEN 1 ELSE 0 END)`,
+  violationsOpen: "s.violations_open",
+  stuckWork: "s.stuck_work",
+  queueDepth: "s.queue_depth",
+  oldestPendingAgeSeconds: "(CASE WHEN s.oldest_pending_at IS NULL THEN 0 ELSE CAST(MAX(0, ?1 - s.oldest_pending_at) / 1000 AS INTEGER) END)",
+  deadLetters: "s.dead_letters",
+  breakerOpen: "s.breaker_open",
+  tickWallClockMs: "s.tick_wall_clock_ms",
+};
+const PROBLEMS_SQL = FLEET_ALERTS.map((alert) => `(${FIELD_SQL[alert.field]} > ${alert.above})`).join(" + ");
+const OVERDUE_SQL = "(CASE WHEN s.next_alarm_at IS NULL THEN 0 ELSE CAST(MAX(0, ?1 - s.next_alarm_at) / 1000 AS INTEGER) END)";
+const RANKED = `SELECT ${SUMMARY_KEYS.map((key) => `s."${summaries[key].name}"`).join(", ")}, t.created_at, s.handed_over_at,
+  ${PROBLEMS_SQL} AS problems, ${OVERDUE_SQL} AS overdue FROM towns t JOIN summaries s ON s.town_id = t.id`;
+
+/** Where a page of the fleet, worst first, stopped: the last row's problems, overdue seconds and town. */
+export interface RankKey {
+  readonly problems: number;
+  readonly overdue: number;
+  readonly town: string;
+}
 
 export interface RegisteredSummary {
   readonly summary: TownSummary;
   readonly registeredAt: number;
+  /** When this shard handed the row over to the town's shard under a new count (null: not handed over). */
+  readonly handedOverAt: number | null;
+}
+
+export interface RankedSummary extends RegisteredSummary {
+  readonly rank: RankKey;
 }
 
 export class RegistryStore {
@@ -57,20 +110,44 @@ export class RegistryStore {
     const summariesExisted = sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'summaries'").toArray().length > 0;
     for (const statement of SCHEMA) sql.exec(statement);
     if (!summariesExisted) sql.exec(BACKFILL);
+    const columns = sql.exec<{ name: string }>("PRAGMA table_info(summaries)").toArray();
+    for (const [name, statement] of ADDED_COLUMNS) if (!columns.some((column) => column.name === name)) sql.exec(statement);
   }
 
-  /** Adds a town with the summary it starts with (nothing if it is listed already). */
-  register(townId: string, createdAt: number): void {
+  /**
+   * Adds a town with the summary it starts with (nothing if it is listed already). Unless `fromTown`
+   * (the town itself registering: it exists, whatever was deleted before), not a town deleted since:
+   * one whose creation is no later than a deletion this shard saw (returns false).
+   */
+  register(townId: string, createdAt: number, fromTown = false): boolean {
+    const departed = this.sql.exec<{ created_at: number }>("SELECT created_at FROM departed WHERE town_id = ?", townId).toArray()[0];
+    if (departed && !fromTown && departed.created_at >= createdAt) return false;
+    if (departed) this.sql.exec("DELETE FROM departed WHERE town_id = ?", townId);
     this.sql.exec("INSERT INTO towns (id, created_at) VALUES (?, ?) ON CONFLICT (id) DO NOTHING", townId, createdAt);
     this.sql.exec(
       `INSERT INTO summaries (${SUMMARY.columns}) VALUES (${PLACEHOLDERS}) ON CONFLICT (town_id) DO NOTHING`,
       ...VALUES(registrationSummary(townId, createdAt)),
     );
+    return true;
   }
 
-  deregister(townId: string): void {
+  /** Removes the town, and remembers the deletion of the town created at `createdAt` (null: whatever this shard holds, or any). */
+  deregister(townId: string, createdAt: number | null, at: number): void {
+    const held = this.sql.exec<{ created_at: number }>("SELECT created_at FROM towns WHERE id = ?", townId).toArray()[0];
+    const created = Math.max(createdAt ?? held?.created_at ?? at, held?.created_at ?? 0);
     this.sql.exec("DELETE FROM summaries WHERE town_id = ?", townId);
     this.sql.exec("DELETE FROM towns WHERE id = ?", townId);
+    this.sql.exec(
+      "INSERT INTO departed (town_id, created_at, departed_at) VALUES (?, ?, ?) ON CONFLICT (town_id) DO UPDATE SET created_at = MAX(created_at, excluded.created_at), departed_at = excluded.departed_at",
+      townId,
+      created,
+      at,
+    );
+  }
+
+  /** Forgets deletions older than `before` (a row handed over cannot be in flight that long). */
+  pruneDeparted(before: number): void {
+    this.sql.exec("DELETE FROM departed WHERE departed_at < ?", before);
   }
 
   list(): Array<{ id: string; createdAt: number }> {
@@ -89,31 +166,128 @@ export class RegistryStore {
 
   /** Every registered town's summary, by town id. */
   summaries(): RegisteredSummary[] {
-    // The summary's columns as declared, then when the town was registered (read after them).
-    const cursor = this.sql.exec(`SELECT ${SUMMARY.columns}, t.created_at FROM towns t JOIN summaries s ON s.town_id = t.id ORDER BY t.id`);
+    return this.decodeAll(
+      this.sql.exec(`SELECT ${SUMMARY.columns}, t.created_at, s.handed_over_at FROM towns t JOIN summaries s ON s.town_id = t.id ORDER BY t.id`),
+    );
+  }
+
+  /** The summaries of these towns that this shard holds. */
+  summariesOf(towns: readonly string[]): RegisteredSummary[] {
     const out: RegisteredSummary[] = [];
-    for (const raw of cursor.raw()) out.push({ summary: SUMMARY.decode(raw), registeredAt: raw[SUMMARY_KEYS.length] as number });
+    for (let i = 0; i < towns.length; i += 90) {
+      const ids = towns.slice(i, i + 90);
+      out.push(
+        ...this.decodeAll(
+          this.sql.exec(
+            `SELECT ${SUMMARY.columns}, t.created_at, s.handed_over_at FROM towns t JOIN summaries s ON s.town_id = t.id WHERE t.id IN (${placeholders(ids.length)})`,
+            ...ids,
+          ),
+        ),
+      );
+    }
+    return out;
+  }
+
+  /**
+   * A page of the fleet at `now`, worst first (most problems, then most overdue, then by town id), after
+   * `after`, of at most `limit` rows (null: all); `problemsOnly` keeps the towns with a problem.
+   */
+  ranked(now: number, options: { problemsOnly: boolean; after: RankKey | null; limit: number | null }): RankedSummary[] {
+    const where: string[] = [];
+    const args: SqlStorageValue[] = [now];
+    if (options.problemsOnly) where.push("problems > 0");
+    if (options.after) {
+      where.push("(problems < ?2 OR (problems = ?2 AND (overdue < ?3 OR (overdue = ?3 AND town_id > ?4))))");
+      args.push(options.after.problems, options.after.overdue, options.after.town);
+    }
+    const limit = options.limit === null ? "" : ` LIMIT ${Math.floor(options.limit)}`;
+    const cursor = this.sql.exec(
+      `SELECT * FROM (${RANKED}) ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY problems DESC, overdue DESC, town_id${limit}`,
+      ...args,
+    );
+    const out: RankedSummary[] = [];
+    const n = SUMMARY_KEYS.length;
+    for (const raw of cursor.raw()) {
+      const summary = SUMMARY.decode(raw);
+      out.push({
+        summary,
+        registeredAt: raw[n] as number,
+        handedOverAt: (raw[n + 1] as number | null) ?? null,
+        rank: { problems: raw[n + 2] as number, overdue: raw[n + 3] as number, town: summary.town },
+      });
+    }
+    return out;
+  }
+
+  /**
+   * Takes rows another shard hands over (the towns are this shard's under a new count): registers each
+   * town not deleted meanwhile and keeps its summary unless a fresher one is here. Returns, per town,
+   * the freshness this shard now holds (absent: refused).
+   */
+  adopt(rows: readonly RegisteredSummary[]): Record<string, number> {
+    const held: Record<string, number> = {};
+    for (const row of rows) {
+      if (!this.register(row.summary.town, row.registeredAt)) continue;
+      this.report(row.summary);
+      const kept = this.sql.exec<{ reported_at: number }>("SELECT reported_at FROM summaries WHERE town_id = ?", row.summary.town).toArray()[0];
+      if (kept) held[row.summary.town] = kept.reported_at;
+    }
+    return held;
+  }
+
+  /** Marks rows handed over at `at`, unless a fresher report arrived here meanwhile (then it is handed over again later). */
+  markHandedOver(towns: ReadonlyArray<{ town: string; reportedAt: number }>, at: number): void {
+    for (const { town, reportedAt } of towns)
+      this.sql.exec("UPDATE summaries SET handed_over_at = ? WHERE town_id = ? AND reported_at <= ?", at, town, reportedAt);
+  }
+
+  /** Drops the rows handed over before `before` (their town's shard has them). Returns how many. */
+  dropHandedOver(before: number): number {
+    const ids = this.sql
+      .exec<{ town_id: string }>("SELECT town_id FROM summaries WHERE handed_over_at IS NOT NULL AND handed_over_at < ?", before)
+      .toArray()
+      .map((row) => row.town_id);
+    for (const id of ids) {
+      this.sql.exec("DELETE FROM summaries WHERE town_id = ?", id);
+      this.sql.exec("DELETE FROM towns WHERE id = ?", id);
+    }
+    return ids.length;
+  }
+
+  /** Every town held here, with whether its row was handed over (what a shard scans when the count changed). */
+  heldTowns(): Array<{ id: string; handedOver: boolean }> {
+    const out: Array<{ id: string; handedOver: boolean }> = [];
+    for (const [id, handed] of this.sql.exec("SELECT t.id, s.handed_over_at FROM towns t JOIN summaries s ON s.town_id = t.id").raw())
+      out.push({ id: id as string, handedOver: handed !== null });
     return out;
   }
 
   /**
    * Towns whose next tick was due before `dueBefore`, most overdue first, after the position `after`
-   * (a page of at most `limit`): what the watchdog sweeps.
+   * (a page of at most `limit`): what the watchdog sweeps. Not rows handed over: their town's shard sweeps them.
    */
   overdue(dueBefore: number, after: { at: number; town: string } | null, limit: number): Array<{ town: string; at: number }> {
     const rows = after
       ? this.sql.exec<{ town_id: string; next_alarm_at: number }>(
-          "SELECT town_id, next_alarm_at FROM summaries WHERE next_alarm_at IS NOT NULL AND next_alarm_at < ? AND (next_alarm_at, town_id) > (?, ?) ORDER BY next_alarm_at, town_id LIMIT ?",
+          "SELECT town_id, next_alarm_at FROM summaries WHERE next_alarm_at IS NOT NULL AND next_alarm_at < ? AND (next_alarm_at, town_id) > (?, ?) AND handed_over_at IS NULL ORDER BY next_alarm_at, town_id LIMIT ?",
           dueBefore,
           after.at,
           after.town,
           limit,
         )
       : this.sql.exec<{ town_id: string; next_alarm_at: number }>(
-          "SELECT town_id, next_alarm_at FROM summaries WHERE next_alarm_at IS NOT NULL AND next_alarm_at < ? ORDER BY next_alarm_at, town_id LIMIT ?",
+          "SELECT town_id, next_alarm_at FROM summaries WHERE next_alarm_at IS NOT NULL AND next_alarm_at < ? AND handed_over_at IS NULL ORDER BY next_alarm_at, town_id LIMIT ?",
           dueBefore,
           limit,
         );
     return rows.toArray().map((row) => ({ town: row.town_id, at: row.next_alarm_at }));
+  }
+
+  private decodeAll(cursor: SqlStorageCursor<Record<string, SqlStorageValue>>): RegisteredSummary[] {
+    const out: RegisteredSummary[] = [];
+    const n = SUMMARY_KEYS.length;
+    for (const raw of cursor.raw())
+      out.push({ summary: SUMMARY.decode(raw), registeredAt: raw[n] as number, handedOverAt: (raw[n + 1] as number | null) ?? null });
+    return out;
   }
 }

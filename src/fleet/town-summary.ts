@@ -21,6 +21,10 @@ export interface TownSummary {
   readonly violationsOpen: number;
   /** 1 while invariant 11 (work moves) is violated. */
   readonly stuckWork: number;
+  /** 1 while the town is paused (by an operator or its budget): it dispatches nothing. */
+  readonly paused: number;
+  /** Container seconds its agents used in the UTC day of `reportedAt`, the running ones included (DESIGN §4.7). */
+  readonly containerSecondsToday: number;
 }
 
 /** The summary a town is registered with, before it ever reports: due to tick at once, nothing else known. */
@@ -37,5 +41,7 @@ export function registrationSummary(town: string, createdAt: number): TownSummar
     breakerOpen: 0,
     violationsOpen: 0,
     stuckWork: 0,
+    paused: 0,
+    containerSecondsToday: 0,
   };
 }

@@ -15,11 +15,14 @@ export const TOWNS_ON_HOME_PAGE = 200;
 export async function homePage({ request, env, token }: Pick<RouteContext<"/", unknown, unknown>, "request" | "env" | "token">): Promise<Response> {
   const signedIn = signIn(request, token);
   if (signedIn) return signedIn;
-  return htmlResponse(renderHomePage(await fleetStatus(env)));
+  // The worst page of the fleet, read as one page of the fleet status (each shard cuts its own).
+  const page = await fleetStatus(env, { limit: TOWNS_ON_HOME_PAGE });
+  return htmlResponse(renderHomePage(page.towns, page.nextCursor !== null));
 }
 
-export function renderHomePage(towns: readonly FleetRow[]): string {
-  const shown = towns.slice(0, TOWNS_ON_HOME_PAGE);
+/** `more`: the fleet has towns past those shown (all with no more problems than the last one shown). */
+export function renderHomePage(towns: readonly FleetRow[], more = false): string {
+  const shown = towns;
   const troubled = towns.filter((t) => t.problems > 0).length;
   const cell = (row: FleetRow, field: keyof FleetRow, alertAbove: number | undefined) => {
     const value = row[field];
@@ -37,6 +40,8 @@ export function renderHomePage(towns: readonly FleetRow[]): string {
     ["breakerOpen", "breaker open"],
     ["tickWallClockMs", "last tick (ms)"],
     ["lastTickAgeSeconds", "since last tick (s)"],
+    ["paused", "paused"],
+    ["containerSecondsToday", "container s today"],
   ];
   const rows = shown
     .map((row) => {
@@ -50,12 +55,12 @@ export function renderHomePage(towns: readonly FleetRow[]): string {
       ? `<p class="ok" id="no-towns">No town has reported yet. Create one with <code>PUT /api/towns/&lt;id&gt;</code> (admin token); it appears here after its first tick.</p>`
       : `<div class="scroll"><table id="towns"><tr><th>town</th>${columns.map(([, label]) => `<th>${esc(label)}</th>`).join("")}</tr>
 ${rows}</table></div>
-${towns.length > shown.length ? `<p class="sub" id="more">${esc(towns.length - shown.length)} more town(s), all with fewer problems, are not listed: <code>GET /api/fleet/status</code> has every one.</p>` : ""}`;
+${more ? `<p class="sub" id="more">The ${esc(shown.length)} worst towns are listed; the others have no more problems than the last of them: <code>GET /api/fleet/status</code> has every one.</p>` : ""}`;
   const legend = FLEET_ALERTS.map(
     (a) => `<li data-alert="${esc(a.id)}"><b>${esc(a.field)}</b>: ${esc(a.summary)} — <code>docs/runbooks/${esc(a.runbook)}</code></li>`,
   ).join("\n");
   const body = `<h1>town-reconciler</h1>
-<p class="sub"><span data-metric="towns">${esc(towns.length)}</span> town(s), <span data-metric="troubled">${esc(troubled)}</span> with problems, worst first, as each last reported (no town is woken to draw this page). Refreshes every 30 s.</p>
+<p class="sub"><span data-metric="towns">${esc(towns.length)}</span>${more ? " listed" : ""} town(s), <span data-metric="troubled">${esc(troubled)}</span> with problems, worst first, as each last reported (no town is woken to draw this page). Refreshes every 30 s.</p>
 ${table}
 <h2>What each problem means</h2>
 <ul id="legend">

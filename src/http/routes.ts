@@ -20,13 +20,15 @@ import {
   ReplayBody,
   RequeueBeadBody,
   SlingBeadBody,
+  FleetStatusQuery,
+  FleetTargetsQuery,
   TicksQuery,
   TickWindowQuery,
 } from "../api/schemas";
-import { fleetStatus, listTowns, scrapeTargets } from "../fleet/reads";
+import { fleetShards, fleetStatus, InvalidCursor, listTowns, scrapeTargets } from "../fleet/reads";
 import { slimTickView, ticksCsv } from "../views/tick-history";
 import { requireOwnReports } from "./auth";
-import { json } from "./errors";
+import { HttpError, json } from "./errors";
 import { openApiDocument } from "./openapi";
 import { route, unwrap, type Route } from "./route";
 import { beadPage } from "./bead-page";
@@ -74,22 +76,42 @@ export const ROUTES: readonly Route[] = [
     path: "/api/fleet/targets",
     access: "read",
     tag: "fleet",
-    summary: "Prometheus HTTP service discovery (`http_sd_configs`): every town's metrics route, at the host this request came to",
+    summary:
+      "Prometheus HTTP service discovery (`http_sd_configs`): every town's metrics route, at the host this request came to; with `shard=N`, the towns of shard N only (one `http_sd_configs` entry per shard keeps each answer bounded)",
+    query: FleetTargetsQuery,
     success: { status: 200, description: '`[{ "targets": ["host:port"], "labels": { "__metrics_path__": "/api/towns/<id>/metrics", "town": "<id>" } }]`' },
-    handle: async ({ env, request }) => json(await scrapeTargets(env, new URL(request.url).host)),
+    handle: async ({ env, request, query }) => json(await scrapeTargets(env, new URL(request.url).host, query.shard)),
+  }),
+  route({
+    method: "GET",
+    path: "/api/fleet/shards",
+    access: "read",
+    tag: "fleet",
+    summary: "The fleet registry's shards: how many, how many a fleet read asks (more while a change of count settles), and each shard's targets route",
+    success: { status: 200, description: '`{ shards, read, targets: ["/api/fleet/targets?shard=0", …] }`' },
+    handle: async ({ env }) => json(await fleetShards(env)),
   }),
   route({
     method: "GET",
     path: "/api/fleet/status",
     access: "read",
     tag: "fleet",
-    summary: "One row per town, worst first, from the towns' last summaries (no town is woken): numbers only, one per alert condition",
+    summary:
+      "One row per town, worst first, from the towns' last summaries (no town is woken): numbers only, one per alert condition. `problems=only` keeps the towns with a problem; `limit` pages (at most 10,000 a page), `cursor` is the previous page's `nextCursor`",
+    query: FleetStatusQuery,
     success: {
       status: 200,
       description:
-        "`{ towns: [{ town, problems, silent, overdueSeconds, lastTickAgeSeconds, violationsOpen, stuckWork, queueDepth, oldestPendingAgeSeconds, deadLetters, breakerOpen, tickWallClockMs, summaryAgeSeconds }] }`",
+        "`{ towns: [{ town, problems, silent, overdueSeconds, lastTickAgeSeconds, violationsOpen, stuckWork, queueDepth, oldestPendingAgeSeconds, deadLetters, breakerOpen, tickWallClockMs, summaryAgeSeconds, paused, containerSecondsToday }], nextCursor }` (`nextCursor` null on the last page, and without `limit`)",
     },
-    handle: async ({ env }) => json({ towns: await fleetStatus(env) }),
+    handle: async ({ env, query }) => {
+      try {
+        return json(await fleetStatus(env, { problemsOnly: query.problems === "only", limit: query.limit, cursor: query.cursor }));
+      } catch (error) {
+        if (error instanceof InvalidCursor) throw new HttpError(400, "invalid_request", error.message);
+        throw error;
+      }
+    },
   }),
   route({
     method: "PUT",

@@ -176,7 +176,7 @@ export class Ticker {
     const sent = await steps.run(
       "fleet report",
       async () => {
-        await reporter.push(summary);
+        await reporter.push(summary, town.createdAt);
         return true;
       },
       false,

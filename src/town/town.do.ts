@@ -113,7 +113,7 @@ export class TownDO extends DurableObject<TownEnv> {
       schedule: new AlarmSchedule(ctx.storage, this.clock, this.store.rows),
       housekeeping: new Housekeeping(),
       registration: new Registration(ctx.storage, env, this.log),
-      reporter: new FleetReporter(env),
+      reporter: new FleetReporter(env, ctx.storage),
     };
     this.ticker = new Ticker(this.parts, ctx.storage, this.log);
     void ctx.blockConcurrencyWhile(async () => this.load());
@@ -184,7 +184,7 @@ export class TownDO extends DurableObject<TownEnv> {
     const runtime = this.load()!;
     await housekeeping.takeSnapshot(runtime, now, 0);
     // The town exists from here: it answers with its token whatever the town list says.
-    await registration.register(townId, now);
+    await registration.register(townId, now, { created: true });
     await schedule.soon(runtime.state.town.config, "town created");
     this.log.info("town created", { townId });
     return ok<PutTownOutcome>({ created: true, town: townView(runtime.state.town), agentToken });
@@ -198,7 +198,7 @@ export class TownDO extends DurableObject<TownEnv> {
   private async removeTown(townId: TownId): Promise<Result<{ deleted: TownId }>> {
     if (!this.runtime) return this.notFound();
     try {
-      await this.parts.registration.deregister(townId);
+      await this.parts.registration.deregister(townId, this.runtime.state.town.createdAt);
     } catch (error) {
       this.log.error("could not deregister the town", { townId, error });
       return fail("registry_unavailable", "the town list could not be updated, so nothing was deleted; try again");
@@ -443,7 +443,7 @@ export class TownDO extends DurableObject<TownEnv> {
       if (check.outcome === "rearmed") log.warn("alarm re-armed by the watchdog", { at: check.alarm.at, owed: check.owed.reason, owedSince: check.owed.at });
       const alarm = check.outcome === "asleep" ? null : check.alarm;
       try {
-        await this.parts.reporter.push(townSummary(runtime, now, last, alarm?.at ?? null, queue));
+        await this.parts.reporter.push(townSummary(runtime, now, last, alarm?.at ?? null, queue), runtime.state.town.createdAt);
       } catch (error) {
         log.error("could not report to the fleet registry", { error });
       }
@@ -455,7 +455,8 @@ export class TownDO extends DurableObject<TownEnv> {
     const townId = this.ctx.id.name;
     if (!this.runtime && townId) {
       try {
-        await this.parts.registration.deregister(townId as TownId);
+        // No storage, so no creation time: the shards take the one they hold.
+        await this.parts.registration.deregister(townId as TownId, null);
         this.log.warn("a listed town without storage left the registry", { townId });
       } catch (error) {
         this.log.error("could not take a town without storage off the registry", { townId, error });

@@ -1,22 +1,19 @@
 import { runInDurableObject } from "cloudflare:test";
-import { env as workerEnv } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { RegistryStore } from "../../src/fleet/registry-store";
-import type { Env } from "../../src/env";
 import { fleetStatus, listTowns } from "../../src/fleet/reads";
 import { registryOf, shardOf } from "../../src/fleet/shards";
 import { SLOW_TICK_MS } from "../../src/fleet/fleet-alerts";
 import { registrationSummary } from "../../src/fleet/town-summary";
 import { isNews } from "../../src/fleet/fleet-report";
 import { eventRow, seed } from "../support/seed";
-import { fleetRow, registry } from "../support/fleet";
-import { advance, api, createTown, runUntil, sling, status, tick, TOKENS, uniqueTownId } from "../support/town";
+import { deployShards, fleetRow, registry } from "../support/fleet";
+import { advance, api, createTown, env, runUntil, sling, status, tick, TOKENS, uniqueTownId } from "../support/town";
 import { captureErrorLogs } from "../support/error-logs";
 
 /** The error lines its tests cause on purpose (dead letters, injected faults): asserted, not printed. */
 const logged = captureErrorLogs();
 
-const env = workerEnv as unknown as Env;
 /** Agents that work for a day and never report on their own. */
 const SILENT = { simulation: { workMs: 86_400_000, heartbeatIntervalMs: 86_400_000 } };
 
@@ -85,6 +82,23 @@ describe("fleet summaries", () => {
       if (field === "town") expect(value).toBe(town.townId);
       else expect(typeof value, field).toBe("number");
     }
+  });
+
+  it("carry whether the town is paused and its container time of the day, which are not problems", async () => {
+    const town = await createTown(SILENT);
+    await sling(town, { id: "b1", title: "Work" });
+    await tick(town);
+    await advance(town, 100);
+    await tick(town);
+    // Ten minutes of a running container, then the operator pauses the town: its next summary says both.
+    await advance(town, 600_000);
+    expect((await api("POST", `/api/towns/${town.townId}/pause`, { token: TOKENS.admin, body: { reason: "looking" } })).status).toBe(202);
+    await tick(town);
+    const today = (await status(town)).usage.today.containerSeconds;
+    const row = await fleetRow(town, await town.stub.testNow());
+    expect(row).toMatchObject({ paused: 1, problems: 0 });
+    expect(row.containerSecondsToday).toBeGreaterThanOrEqual(600);
+    expect(row.containerSecondsToday).toBeLessThanOrEqual(Math.ceil(today));
   });
 
   it("lets the registry mark a town that stopped reporting, worst first, and not one that sleeps", async () => {
@@ -182,15 +196,20 @@ describe("registry shards", () => {
     expect(shards.size).toBeGreaterThan(1);
     expect(ids.map((id) => shardOf(id, 3))).toEqual(ids.map((id) => shardOf(id, 3)));
     const now = Date.UTC(2100, 0, 1);
-    for (const id of ids) await registryOf(env, id, 3).register(id, now);
-    const listed = (await listTowns(env, 3)).map((t) => t.id);
-    expect(listed.filter((id) => id.startsWith("sharded"))).toEqual([...ids].sort());
-    const rows = await fleetStatus(env, 3);
-    expect(
-      rows
-        .filter((row) => row.town.startsWith("sharded"))
-        .map((row) => row.town)
-        .sort(),
-    ).toEqual([...ids].sort());
+    deployShards(3);
+    try {
+      for (const id of ids) await registryOf(env, id, 3).register(id, now, 3);
+      const listed = (await listTowns(env)).map((t) => t.id);
+      expect(listed.filter((id) => id.startsWith("sharded"))).toEqual([...ids].sort());
+      const rows = (await fleetStatus(env)).towns;
+      expect(
+        rows
+          .filter((row) => row.town.startsWith("sharded"))
+          .map((row) => row.town)
+          .sort(),
+      ).toEqual([...ids].sort());
+    } finally {
+      deployShards(undefined);
+    }
   });
 });

@@ -1,15 +1,18 @@
 /**
- * A real Prometheus (Debian's package) finds every town through GET /api/fleet/targets
- * (http_sd_configs) and scrapes each one's metrics, with the example configuration of
- * grafana/prometheus/prometheus.yml — its URL and token file swapped for the local ones. The Worker
+ * A real Prometheus (Debian's package) finds every town through GET /api/fleet/targets?shard=N
+ * (http_sd_configs, one entry per registry shard) and scrapes each one's metrics, with the example
+ * configuration of grafana/prometheus/prometheus.yml — its URLs and token file swapped for the local
+ * ones — against a Worker with as many shards as the example has entries. The Worker
  * runs under `wrangler dev`. Prometheus scrapes in real time, so this test polls it (the only clock
  * there is here is the real one).
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import { shardOf } from "../../src/fleet/placement";
 import { DEV_TOKENS, freePort, startLocalWorker, type LocalWorker } from "../../scripts/local-worker";
 import { ensurePrometheusTool, writeLocalPrometheusConfig } from "../../scripts/prometheus";
 
@@ -49,12 +52,18 @@ const api = async (path: string) => ((await (await fetch(`${prometheusUrl}${path
 
 beforeAll(async () => {
   const binary = ensurePrometheusTool("prometheus");
-  worker = await startLocalWorker();
+  const entries = (parse(readFileSync("grafana/prometheus/prometheus.yml", "utf8")).scrape_configs[0].http_sd_configs as unknown[]).length;
+  expect(entries).toBeGreaterThan(1);
+  // The towns are on more than one shard.
+  expect(new Set(TOWNS.map((town) => shardOf(town, entries))).size).toBeGreaterThan(1);
+  worker = await startLocalWorker({ vars: { REGISTRY_SHARDS: String(entries) } });
   for (const town of TOWNS) {
     await call("PUT", `/api/towns/${town}`, { config: { simulation: { workMs: 500 } } });
     await call("POST", `/api/towns/${town}/rigs`, { id: "web", name: "web", gitUrl: "https://git.test/web.git" });
     await call("POST", `/api/towns/${town}/beads`, { id: "b1", rigId: "web", title: "Something to do" });
   }
+  const layout = await fetch(`${worker.url}/api/fleet/shards`, { headers: { authorization: `Bearer ${DEV_TOKENS.read}` } });
+  expect(await layout.json()).toMatchObject({ shards: entries });
   // The example configuration, pointed at this Worker, scraping every second.
   dir = mkdtempSync(join(tmpdir(), "town-prometheus-"));
   const configFile = writeLocalPrometheusConfig(dir, { workerUrl: worker.url, readToken: DEV_TOKENS.read, interval: "1s" });
@@ -93,6 +102,8 @@ describe("Prometheus with http_sd_configs on /api/fleet/targets", () => {
       expect(target.labels.job).toBe("town-reconciler");
       expect(target.scrapeUrl).toBe(`${worker.url}/api/towns/${target.labels.town}/metrics`);
     }
+    // Each town found once, through its own shard's entry.
+    expect(targets.map((t) => t.labels.town).sort()).toEqual([...TOWNS].sort());
   });
 
   it("has every town's series, labelled with its town", async () => {

@@ -1,15 +1,18 @@
 /** Test helpers for the fleet: the registry's clock, a watchdog sweep run as the Cron Trigger runs it, fleet rows. */
-import { env as workerEnv } from "cloudflare:workers";
 import { createScheduledController } from "cloudflare:test";
-import type { Env } from "../../src/env";
 import worker from "../../src/index";
-import type { TownRegistry as TestRegistry } from "./test-worker";
-import { api, TOKENS, type TestTown } from "./town";
+import { shardName } from "../../src/fleet/shards";
+import { setTestShards, type TownRegistry as TestRegistry } from "./test-worker";
+import { api, env, TOKENS, type TestTown } from "./town";
 
-const env = workerEnv as unknown as Env;
+/** Registry shard `index`; shard 0 (`registry`) keeps the fleet's layout and clock. */
+export const shard = (index: number) => env.REGISTRY.getByName(shardName(index)) as unknown as DurableObjectStub<TestRegistry>;
 
-/** The one registry shard this deployment has. */
-export const registry = env.REGISTRY.getByName("registry") as unknown as DurableObjectStub<TestRegistry>;
+/** Shard 0: the one registry a deployment of one shard has. Fleet reads and the watchdog run on its clock. */
+export const registry = shard(0);
+
+/** "Deploys" another REGISTRY_SHARDS: the Worker and every object read it from now on (undefined: wrangler.toml's again). */
+export const deployShards = (count: number | undefined): void => setTestShards(count);
 
 /** The cron of wrangler.toml's Cron Trigger. */
 export const WATCHDOG_CRON = "* * * * *";

@@ -8,6 +8,7 @@ import type { Clock } from "../../src/domain/clock";
 import type { BeadId } from "../../src/domain/ids";
 import { stateSummary } from "../../src/domain/state-summary";
 import { keyEpoch, mintDispatchCredential } from "../../src/auth/dispatch-credential";
+import type { TownEnv } from "../../src/town/town-env";
 
 export { default } from "../../src/index";
 
@@ -16,6 +17,10 @@ export { default } from "../../src/index";
  * unreachable object would), with a clock the tests move (stored, like the towns' clocks).
  */
 export class TownRegistry extends ProductionTownRegistry {
+  constructor(ctx: DurableObjectState, env: Cloudflare.Env) {
+    super(ctx, withTestShards(env));
+  }
+
   protected override createClock(): Clock {
     const kv = this.ctx.storage.kv;
     return { now: () => kv.get<number>(CLOCK_KEY) ?? TEST_EPOCH };
@@ -43,22 +48,22 @@ export class TownRegistry extends ProductionTownRegistry {
     return super.report(summary);
   }
 
-  override async overdue(after: { at: number; town: string } | null, limit: number) {
+  override async overdue(after: { at: number; town: string } | null, limit: number, now?: number) {
     const failing = this.ctx.storage.kv.get<number>("test:fail-sweeps") ?? 0;
     if (failing > 0) {
       this.ctx.storage.kv.put("test:fail-sweeps", failing - 1);
       throw new Error("injected: the town list is unreachable");
     }
-    return super.overdue(after, limit);
+    return super.overdue(after, limit, now);
   }
 
-  override async register(townId: string, createdAt: number): Promise<void> {
+  override async register(townId: string, createdAt: number, shards?: number): Promise<boolean> {
     const failing = this.ctx.storage.kv.get<number>("test:fail-registrations") ?? 0;
     if (failing > 0) {
       this.ctx.storage.kv.put("test:fail-registrations", failing - 1);
       throw new Error("injected: the town list is unreachable");
     }
-    return super.register(townId, createdAt);
+    return super.register(townId, createdAt, shards);
   }
 
   async testFailRegistrations(count: number): Promise<void> {
@@ -66,11 +71,33 @@ export class TownRegistry extends ProductionTownRegistry {
   }
 }
 
+/**
+ * The registry shard count of the test's "deployment": REGISTRY_SHARDS as wrangler.toml sets it, unless
+ * a test changed it (test/support/fleet.ts `deployShards`). The objects and the tests share one isolate,
+ * so the Worker (called with this env by test/support/town.ts) and every object read the same count,
+ * as after a deploy every object runs with the new one.
+ */
+export function withTestShards<E extends object>(env: E): E {
+  return new Proxy(env, {
+    get: (target, key) => (key === "REGISTRY_SHARDS" ? (testShards() ?? Reflect.get(target, key)) : Reflect.get(target, key)),
+  });
+}
+
+const testShards = (): string | undefined => (globalThis as { __testRegistryShards?: string }).__testRegistryShards;
+
+export function setTestShards(count: number | undefined): void {
+  (globalThis as { __testRegistryShards?: string }).__testRegistryShards = count === undefined ? undefined : String(count);
+}
+
 /** Fake time starts far in the future, so a scheduled alarm never fires on its own: tests run it. */
 export const TEST_EPOCH = Date.UTC(2100, 0, 1);
 const CLOCK_KEY = "test:clock";
 
 export class TownDO extends ProductionTownDO {
+  constructor(ctx: DurableObjectState, env: TownEnv) {
+    super(ctx, withTestShards(env));
+  }
+
   /** A clock kept in the object's storage, so it survives an eviction like the rest of the town. */
   protected override createClock(): Clock {
     const kv = this.ctx.storage.kv;

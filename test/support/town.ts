@@ -3,9 +3,10 @@ import { env as workerEnv } from "cloudflare:workers";
 import { createExecutionContext, runDurableObjectAlarm, runInDurableObject, waitOnExecutionContext } from "cloudflare:test";
 import type { Env } from "../../src/env";
 import worker from "../../src/index";
-import type { TownDO as TestTownDO } from "./test-worker";
+import { withTestShards, type TownDO as TestTownDO } from "./test-worker";
 
-const env = workerEnv as unknown as Env;
+/** The Worker's env, with the registry shard count a test may have changed (test-worker.ts `withTestShards`). */
+export const env = withTestShards(workerEnv as unknown as Env);
 
 export const TOKENS = { admin: "test-admin", read: "test-read", debug: "test-debug" } as const;
 /** The values the admin and read tokens had before their rotation (vitest.config.ts), still accepted. */
