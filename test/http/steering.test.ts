@@ -4,7 +4,7 @@
  * ticks, replayed with zero divergence.
  */
 import { describe, expect, it } from "vitest";
-import { advance, api, bead, createTown, sendEvents, sling, status, TOKENS, type TestTown, tick } from "../support/town";
+import { advance, api, bead, createTown, sendEvents, sling, status, TOKENS, type TestTown, tick, expectFaithfulReplay } from "../support/town";
 
 /** Agents that never report on their own: the tests say what happens. */
 const SILENT = { simulation: { workMs: 86_400_000, heartbeatIntervalMs: 86_400_000 } };
@@ -27,18 +27,6 @@ async function failedBead(town: TestTown, id: string, reason = "tests failed") {
   await tick(town);
   expect((await bead(town, id)).bead.status).toBe("failed");
   return agent;
-}
-
-/** The town's whole history replayed: it must decide exactly what it decided, and end where it is. */
-async function expectFaithfulReplay(town: TestTown, from: number) {
-  const to = await town.stub.testNow();
-  const replayed = await api("POST", `/api/towns/${town.townId}/debug/replay-events`, {
-    token: TOKENS.debug,
-    body: { from: new Date(from).toISOString(), to: new Date(to).toISOString() },
-  });
-  expect(replayed.status, JSON.stringify(replayed.body)).toBe(200);
-  expect(replayed.body.divergence).toEqual({ ticks: 0, shown: [] });
-  expect(replayed.body.state).toEqual(await town.stub.testStateSummary());
 }
 
 describe("retry", () => {

@@ -2,6 +2,7 @@
 import { env as workerEnv } from "cloudflare:workers";
 import { createExecutionContext, runDurableObjectAlarm, runInDurableObject, waitOnExecutionContext } from "cloudflare:test";
 import type { Env } from "../../src/env";
+import { expect } from "vitest";
 import worker from "../../src/index";
 import { withTestShards, type TownDO as TestTownDO } from "./test-worker";
 
@@ -187,4 +188,16 @@ export function once(pick: (query: string) => boolean): (query: string) => boole
     picked = true;
     return true;
   };
+}
+
+/** The town's whole history since `from` replayed: it must decide exactly what it decided, and end where it is. */
+export async function expectFaithfulReplay(town: TestTown, from: number) {
+  const to = await town.stub.testNow();
+  const replayed = await api("POST", `/api/towns/${town.townId}/debug/replay-events`, {
+    token: TOKENS.debug,
+    body: { from: new Date(from).toISOString(), to: new Date(to).toISOString() },
+  });
+  expect(replayed.status, JSON.stringify(replayed.body)).toBe(200);
+  expect(replayed.body.divergence).toEqual({ ticks: 0, shown: [] });
+  expect(replayed.body.state).toEqual(await town.stub.testStateSummary());
 }

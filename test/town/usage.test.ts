@@ -7,7 +7,20 @@
 import { inject } from "vitest";
 import { describe, expect, it } from "vitest";
 import { evictDurableObject, runInDurableObject } from "cloudflare:test";
-import { advance, api, bead, createTown, failNextStatement, sendEvents, sling, status, tick, TOKENS, type TestTown } from "../support/town";
+import {
+  advance,
+  api,
+  bead,
+  createTown,
+  failNextStatement,
+  sendEvents,
+  sling,
+  status,
+  tick,
+  TOKENS,
+  type TestTown,
+  expectFaithfulReplay,
+} from "../support/town";
 import { captureErrorLogs } from "../support/error-logs";
 
 /** The error lines its tests cause on purpose (dead letters, injected faults): asserted, not printed. */
@@ -52,17 +65,6 @@ async function usageRows(town: TestTown) {
 async function metric(town: TestTown, name: string): Promise<string[]> {
   const text = (await api("GET", `/api/towns/${town.townId}/metrics`, { token: TOKENS.read, raw: true })).body as string;
   return text.split("\n").filter((line) => line.startsWith(name));
-}
-
-async function expectFaithfulReplay(town: TestTown, from: number) {
-  const to = await town.stub.testNow();
-  const replayed = await api("POST", `/api/towns/${town.townId}/debug/replay-events`, {
-    token: TOKENS.debug,
-    body: { from: new Date(from).toISOString(), to: new Date(to).toISOString() },
-  });
-  expect(replayed.status, JSON.stringify(replayed.body)).toBe(200);
-  expect(replayed.body.divergence).toEqual({ ticks: 0, shown: [] });
-  expect(replayed.body.state).toEqual(await town.stub.testStateSummary());
 }
 
 describe("the usage meter", () => {
