@@ -7,9 +7,8 @@
  *   node --import tsx bench/snapshot-size.ts
  */
 import { packSnapshot } from "../src/db/snapshot-codec";
-import { resolveConfig } from "../src/domain/config";
 import type { TownId } from "../src/domain/ids";
-import { CLOSED_BREAKER } from "../src/domain/model";
+import { newTown } from "../src/domain/model";
 import { snapshotOf } from "../src/domain/snapshot";
 import { TownState } from "../src/domain/state";
 import { syntheticTown } from "./synthetic";
@@ -25,22 +24,7 @@ for (const [agents, beads] of [
   [100, 1_000],
 ] as const) {
   const town = syntheticTown(agents, beads, now, 0);
-  const state = new TownState(
-    {
-      id: "snapshot-size" as TownId,
-      overrides: {},
-      config: resolveConfig({}),
-      breaker: { ...CLOSED_BREAKER, since: now },
-      paused: null,
-      budgetStanding: null,
-      progressAt: now,
-      createdAt: now,
-      updatedAt: now,
-    },
-    town.rigs,
-    town.agents,
-    town.beads,
-  );
+  const state = new TownState(newTown("snapshot-size" as TownId, {}, now), town.rigs, town.agents, town.beads);
   const packed = await packSnapshot(JSON.stringify(snapshotOf(state)));
   const mib = (bytes: number) => `${(bytes / MiB).toFixed(2)} MiB`;
   console.log(

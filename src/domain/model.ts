@@ -1,4 +1,4 @@
-import type { TownConfig, TownConfigOverrides } from "./config";
+import { resolveConfig, type TownConfig, type TownConfigOverrides } from "./config";
 import type { AgentId, BeadId, RigId, TownId } from "./ids";
 
 /** Entities of a town. Plain, immutable data: the state replaces an entity, it never edits one in place. */
@@ -271,6 +271,21 @@ export function newBead(fields: Pick<Bead, "id" | "rigId" | "type" | "title"> & 
     createdAt: now,
     updatedAt: now,
     ...fields,
+  };
+}
+
+/** A new town: its config resolved from its overrides, breaker closed, not paused, nothing judged or moved yet. */
+export function newTown(id: TownId, overrides: TownConfigOverrides, now: number): Town {
+  return {
+    id,
+    overrides,
+    config: resolveConfig(overrides),
+    breaker: { ...CLOSED_BREAKER, since: now },
+    paused: null,
+    budgetStanding: null,
+    progressAt: now,
+    createdAt: now,
+    updatedAt: now,
   };
 }
 

@@ -20,11 +20,11 @@ import { newAgentToken, sha256Hex } from "../auth/tokens";
 import { isMigrated, migrate } from "../db/migrate";
 import { TownStore } from "../db/town-store";
 import { shownEventId } from "../db/event-rows";
-import { mergeOverrides, resolveConfig, type TownConfigOverrides } from "../domain/config";
+import { mergeOverrides, type TownConfigOverrides } from "../domain/config";
 import { explainBead } from "../domain/explain";
 import { explanationView } from "../views/explanation-view";
 import type { AgentId, BeadId, RigId, TownId } from "../domain/ids";
-import { CLOSED_BREAKER, type Bead, type Rig } from "../domain/model";
+import { newTown, type Bead, type Rig } from "../domain/model";
 import type { TownEnv } from "./town-env";
 import { createLogger, parseLogLevel, type Logger } from "../observability/log";
 import { createAlertSink } from "../observability/sentry";
@@ -169,17 +169,7 @@ export class TownDO extends DurableObject<TownEnv> {
     const agentToken = await newAgentToken(townId, signingKey);
     const tokenHash = await sha256Hex(agentToken);
     migrate(this.ctx.storage, migrations);
-    const town = {
-      id: townId,
-      overrides,
-      config: resolveConfig(overrides),
-      breaker: { ...CLOSED_BREAKER, since: now },
-      paused: null,
-      budgetStanding: null,
-      progressAt: now,
-      createdAt: now,
-      updatedAt: now,
-    };
+    const town = newTown(townId, overrides, now);
     this.store.transaction(() => this.store.state.createTown(town, tokenHash));
     const runtime = this.load()!;
     await housekeeping.takeSnapshot(runtime, now, 0);

@@ -1,7 +1,7 @@
 /** Builders for pure domain tests: a town state assembled by hand, at a chosen time. */
-import { resolveConfig, type TownConfigOverrides } from "../../src/domain/config";
+import type { TownConfigOverrides } from "../../src/domain/config";
 import type { AgentId, BeadId, RigId, TownId } from "../../src/domain/ids";
-import { CLOSED_BREAKER, newAgent, newBead, type Agent, type Bead, type Rig, type Town } from "../../src/domain/model";
+import { newAgent, newBead, newTown, type Agent, type Bead, type Rig, type Town } from "../../src/domain/model";
 import { TownState } from "../../src/domain/state";
 import type { BeadArchive } from "../../src/domain/archive";
 
@@ -16,18 +16,7 @@ export const agentId = (id: string) => id as AgentId;
 export const beadId = (id: string) => id as BeadId;
 
 export function town(overrides: TownConfigOverrides = {}, patch: Partial<Town> = {}): Town {
-  return {
-    id: "t" as TownId,
-    overrides,
-    config: resolveConfig(overrides),
-    breaker: { ...CLOSED_BREAKER, since: T0 },
-    paused: null,
-    budgetStanding: null,
-    progressAt: T0,
-    createdAt: T0,
-    updatedAt: T0,
-    ...patch,
-  };
+  return { ...newTown("t" as TownId, overrides, T0), ...patch };
 }
 
 export function rig(id = "web", patch: Partial<Rig> = {}): Rig {
