@@ -45,7 +45,9 @@ export type ErrorCode =
   // the town's storage is full: it takes no new work until there is room again
   | "storage_full"
   // neither SIGNING_KEY nor ADMIN_TOKEN is configured: no agent token can be signed
-  | "signing_key_missing";
+  | "signing_key_missing"
+  // the town failed at what it was asked: an exception it caught, carried to the Worker to report
+  | "internal_error";
 
 export interface Failure {
   /** Stable snake_case code a caller can branch on. */
@@ -54,6 +56,15 @@ export interface Failure {
   readonly message: string;
   /** Seconds until trying again makes sense (rate_limited). */
   readonly retryAfter?: number;
+  /** What the town caught (internal_error): the Worker reports it as the failure of the request. */
+  readonly thrown?: ThrownError;
+}
+
+/** An exception as it crosses the RPC boundary: a value, so the runtime does not print it as uncaught. */
+export interface ThrownError {
+  readonly name: string;
+  readonly message: string;
+  readonly stack?: string;
 }
 
 export type Result<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: Failure };
@@ -64,6 +75,18 @@ export const fail = (code: ErrorCode, message: string, retryAfter?: number): { o
   ok: false,
   error: retryAfter === undefined ? { code, message } : { code, message, retryAfter },
 });
+
+/**
+ * An exception the town caught, as a failure: thrown out of an RPC method it would be printed by the
+ * runtime as "uncaught" even though the Worker catches it, and reported twice.
+ */
+export function caught(error: unknown): { ok: false; error: Failure } {
+  const thrown: ThrownError =
+    error instanceof Error
+      ? { name: error.name, message: error.message, ...(error.stack ? { stack: error.stack } : {}) }
+      : { name: "Error", message: String(error) };
+  return { ok: false, error: { code: "internal_error", message: thrown.message, thrown } };
+}
 
 export const townNotFound = (townId: string) => fail("town_not_found", `town ${townId} does not exist; create it with PUT /api/towns/${townId}`);
 

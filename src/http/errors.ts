@@ -36,6 +36,7 @@ const STATUS_OF: Readonly<Record<ErrorCode, ErrorStatus>> = {
   registry_unavailable: 503,
   storage_full: 507,
   signing_key_missing: 503,
+  internal_error: 500,
 };
 
 /** An error a handler throws to answer with `{ error: { code, message } }`. */
@@ -53,6 +54,19 @@ export class HttpError extends Error {
   static from(failure: Failure): HttpError {
     return new HttpError(STATUS_OF[failure.code], failure.code, failure.message, failure.retryAfter);
   }
+}
+
+/**
+ * What a handler throws for a town's failure: the caller's mistakes as their HTTP error; what the town
+ * caught as the exception itself (name, message and the town's stack), which the router answers with
+ * the stable 500 and reports to Sentry like any exception of the Worker's own.
+ */
+export function failureError(failure: Failure): Error {
+  if (failure.code !== "internal_error") return HttpError.from(failure);
+  const error = new Error(failure.thrown?.message ?? failure.message);
+  error.name = failure.thrown?.name ?? "Error";
+  if (failure.thrown?.stack) error.stack = failure.thrown.stack;
+  return error;
 }
 
 export function errorResponse(status: number, code: string, message: string, retryAfter?: number): Response {

@@ -9,7 +9,7 @@ import type { TownDO } from "../town/town.do";
 import type { AgentCaller } from "../auth/dispatch-credential";
 import { pageToken, requireAgentToken, requireScope, type Scope } from "./auth";
 import { describeIssues, readJson } from "./body";
-import { HttpError } from "./errors";
+import { failureError, HttpError } from "./errors";
 import { clientAddress, FailedTokenLimit } from "./failed-tokens";
 import { signInPage } from "./page-kit";
 
@@ -178,7 +178,7 @@ async function checkPath(town: DurableObjectStub<TownDO>, agentToken: string | u
           : facts.event === false
             ? eventNotFound(params.seq!)
             : null;
-  if (missing) throw HttpError.from(missing.error);
+  if (missing) throw failureError(missing.error);
 }
 
 const IDEMPOTENCY_KEY = /^[\x20-\x7e]{1,255}$/;
@@ -202,7 +202,7 @@ function canonicalJson(value: unknown): string {
 
 /** A town's answer, or its error as an HTTP error. */
 export function unwrap<T>(result: Result<T>): T {
-  if (!result.ok) throw HttpError.from(result.error);
+  if (!result.ok) throw failureError(result.error);
   return result.value;
 }
 

@@ -49,7 +49,7 @@ import { Platform } from "../effects/platform";
 import { RateLimiter } from "./rate-limiter";
 import { Registration } from "../fleet/registration";
 import { replayWindow } from "../replay/replay-window";
-import { beadNotFound, fail, ok, storageFull, townNotFound, type Result } from "../domain/result";
+import { beadNotFound, caught, fail, ok, storageFull, townNotFound, type Result } from "../domain/result";
 import { isStorageFull } from "../domain/storage";
 import type { TownRuntime } from "./runtime";
 import { townMetrics } from "../views/town-metrics";
@@ -553,10 +553,18 @@ export class TownDO extends DurableObject<TownEnv> {
     return this.runtime;
   }
 
-  /** Runs `work` on the town, or answers 404 when there is none. */
+  /**
+   * Runs `work` on the town, or answers 404 when there is none. What it throws comes back as a failure
+   * (internal_error, with the exception), for the Worker to answer and report.
+   */
   private async withTown<T>(work: (runtime: TownRuntime, now: number) => Result<T> | Promise<Result<T>>): Promise<Result<T>> {
     const runtime = this.runtime;
-    return runtime ? work(runtime, this.clock.now()) : this.notFound();
+    if (!runtime) return this.notFound();
+    try {
+      return await work(runtime, this.clock.now());
+    } catch (error) {
+      return caught(error);
+    }
   }
 
   /** As `withTown`, for debug routes: bounded per town, a 429 with Retry-After when a caller is too eager. */

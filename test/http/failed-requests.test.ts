@@ -56,6 +56,14 @@ describe("a request the Worker fails to answer", () => {
     expect(report.raw).not.toContain("198.18.");
   });
 
+  it("comes from the town as a value, not an exception across the RPC boundary (which the runtime prints as uncaught)", async () => {
+    const town = await createTown();
+    await breakStorage(town);
+    const answer = await town.stub.status();
+    expect(answer).toMatchObject({ ok: false, error: { code: "internal_error", message: "injected: storage offline" } });
+    expect((answer as any).error.thrown.stack).toContain("failed-requests.test.ts");
+  });
+
   it("is not reported when the Worker answers the caller's mistake (4xx)", async () => {
     const town = await createTown();
     const base = `/api/towns/${town.townId}`;

@@ -2,7 +2,7 @@
 import { createScheduledController } from "cloudflare:test";
 import worker from "../../src/index";
 import { shardName } from "../../src/fleet/shards";
-import { setTestShards, type TownRegistry as TestRegistry } from "./test-worker";
+import { setTestShards, withRegistryFaults, type TownRegistry as TestRegistry } from "./test-worker";
 import { api, env, TOKENS, type TestTown } from "./town";
 
 /** Registry shard `index`; shard 0 (`registry`) keeps the fleet's layout and clock. */
@@ -21,7 +21,7 @@ export const WATCHDOG_CRON = "* * * * *";
 export async function sweep(at: number): Promise<void> {
   await registry.testSetTime(at);
   // The handler awaits its sweep (and the check-ins) before it returns: nothing is left in waitUntil.
-  await worker.scheduled(createScheduledController({ scheduledTime: at, cron: WATCHDOG_CRON }), env);
+  await worker.scheduled(createScheduledController({ scheduledTime: at, cron: WATCHDOG_CRON }), withRegistryFaults(env));
 }
 
 /** The town's row of `GET /api/fleet/status`, read with the registry's clock at `at`. */

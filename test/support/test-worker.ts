@@ -18,7 +18,7 @@ export { default } from "../../src/index";
  */
 export class TownRegistry extends ProductionTownRegistry {
   constructor(ctx: DurableObjectState, env: Cloudflare.Env) {
-    super(ctx, withTestShards(env));
+    super(ctx, withRegistryFaults(withTestShards(env)));
   }
 
   protected override createClock(): Clock {
@@ -32,43 +32,61 @@ export class TownRegistry extends ProductionTownRegistry {
   }
 
   async testFailSweeps(count: number): Promise<void> {
-    this.ctx.storage.kv.put("test:fail-sweeps", count);
+    this.ctx.storage.kv.put(failuresKey("sweeps"), count);
   }
 
   async testFailReports(count: number): Promise<void> {
-    this.ctx.storage.kv.put("test:fail-reports", count);
-  }
-
-  override async report(summary: Parameters<ProductionTownRegistry["report"]>[0]) {
-    const failing = this.ctx.storage.kv.get<number>("test:fail-reports") ?? 0;
-    if (failing > 0) {
-      this.ctx.storage.kv.put("test:fail-reports", failing - 1);
-      throw new Error("injected: the town list is unreachable");
-    }
-    return super.report(summary);
-  }
-
-  override async overdue(after: { at: number; town: string } | null, limit: number, now?: number) {
-    const failing = this.ctx.storage.kv.get<number>("test:fail-sweeps") ?? 0;
-    if (failing > 0) {
-      this.ctx.storage.kv.put("test:fail-sweeps", failing - 1);
-      throw new Error("injected: the town list is unreachable");
-    }
-    return super.overdue(after, limit, now);
-  }
-
-  override async register(townId: string, createdAt: number, shards?: number): Promise<boolean> {
-    const failing = this.ctx.storage.kv.get<number>("test:fail-registrations") ?? 0;
-    if (failing > 0) {
-      this.ctx.storage.kv.put("test:fail-registrations", failing - 1);
-      throw new Error("injected: the town list is unreachable");
-    }
-    return super.register(townId, createdAt, shards);
+    this.ctx.storage.kv.put(failuresKey("reports"), count);
   }
 
   async testFailRegistrations(count: number): Promise<void> {
-    this.ctx.storage.kv.put("test:fail-registrations", count);
+    this.ctx.storage.kv.put(failuresKey("registrations"), count);
   }
+
+  /** Whether the next call of this kind is to fail (counting it off). */
+  async testTakeFailure(kind: RegistryFault): Promise<boolean> {
+    const failing = this.ctx.storage.kv.get<number>(failuresKey(kind)) ?? 0;
+    if (failing > 0) this.ctx.storage.kv.put(failuresKey(kind), failing - 1);
+    return failing > 0;
+  }
+}
+
+type RegistryFault = "registrations" | "reports" | "sweeps";
+const failuresKey = (kind: RegistryFault) => `test:fail-${kind}`;
+/** The registry calls a test can make fail, by the kind of failure a test asks for. */
+const FAULTY_CALLS: Readonly<Record<string, RegistryFault>> = { register: "registrations", report: "reports", sweepOverdue: "sweeps" };
+
+/**
+ * An env whose registry calls fail where a test asked, on the caller's side, as a call to an
+ * unreachable object fails. (Thrown inside the object, the exception would also be printed by the
+ * runtime as uncaught, though the caller handles it.) The objects and the watchdog's Worker get it;
+ * the tests' own env does not, since `runInDurableObject` takes only a real stub.
+ */
+export function withRegistryFaults<E extends object>(env: E): E {
+  return new Proxy(env, {
+    get: (target, key) => (key === "REGISTRY" ? faultyNamespace(Reflect.get(target, key) as DurableObjectNamespace<TownRegistry>) : Reflect.get(target, key)),
+  });
+}
+
+function faultyNamespace(namespace: DurableObjectNamespace<TownRegistry>): DurableObjectNamespace<TownRegistry> {
+  return new Proxy(namespace, {
+    get: (target, key) => {
+      if (key !== "getByName") return Reflect.get(target, key);
+      return (name: string) => {
+        const stub = target.getByName(name);
+        return new Proxy(stub, {
+          get: (object, method) => {
+            const kind = typeof method === "string" ? FAULTY_CALLS[method] : undefined;
+            if (!kind) return Reflect.get(object, method);
+            return async (...args: unknown[]) => {
+              if (await object.testTakeFailure(kind)) throw new Error("injected: the town list is unreachable");
+              return (Reflect.get(object, method) as (...a: unknown[]) => unknown)(...args);
+            };
+          },
+        });
+      };
+    },
+  });
 }
 
 /**
@@ -95,7 +113,7 @@ const CLOCK_KEY = "test:clock";
 
 export class TownDO extends ProductionTownDO {
   constructor(ctx: DurableObjectState, env: TownEnv) {
-    super(ctx, withTestShards(env));
+    super(ctx, withRegistryFaults(withTestShards(env)));
   }
 
   /** A clock kept in the object's storage, so it survives an eviction like the rest of the town. */
