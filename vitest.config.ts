@@ -1,4 +1,5 @@
 import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
+import { LOOPBACK_CERTIFICATE } from "./test/support/node/fake-agent-service";
 import { defineConfig } from "vitest/config";
 import { unstable_getMiniflareWorkerOptions, type Unstable_MiniflareWorkerOptions } from "wrangler";
 
@@ -30,9 +31,11 @@ const readWorkerConfig = unstable_getMiniflareWorkerOptions as (
 ) => Unstable_MiniflareWorkerOptions;
 const { modulesRules, ...fromWrangler } = readWorkerConfig("./wrangler.toml", undefined, { envFiles: [NO_SECRETS_FILE] }).workerOptions;
 
-type Inject = (key: "agentServiceUrl") => string;
-/** A service binding to an HTTP server on this machine (miniflare's `external` service). */
-type HostService = { external: { address: string; http: Record<string, never> } };
+type Inject = (key: "agentServiceUrl" | "agentServiceTlsHost") => string;
+/** A service binding to an HTTPS server on this machine (miniflare's `external` service), trusting its certificate. */
+type HostService = {
+  external: { address: string; https: { tlsOptions: { trustedCertificates: string[] }; certificateHost: string } };
+};
 
 /**
  * The Worker under test: production code with a test town object whose clock the tests move, talking
@@ -104,12 +107,20 @@ export default defineConfig({
         // passes through miniflare's outbound proxy (a Worker of its own, `return fetch(request)`), and
         // when the fake drops a connection that proxy's rejected promise is logged by workerd as
         // "uncaught exception … Network connection lost" — though our code catches the failure. A
-        // binding calls the service directly. CONTAINER_URL names a host that does not resolve, so a
-        // call that bypassed the binding would fail the tests.
+        // binding calls the service directly, over HTTPS as in production (and so a dropped connection
+        // is not printed as a stack trace: test/support/node/fake-agent-service.ts). CONTAINER_URL names
+        // a host that does not resolve, so a call that bypassed the binding would fail the tests.
         plugins: [
           worker(
             () => ({ CONTAINER_ADAPTER: "http", CONTAINER_URL: "http://agent-service.invalid" }),
-            (inject) => ({ CONTAINER_SERVICE: { external: { address: new URL(inject("agentServiceUrl")).host, http: {} } } }),
+            (inject) => ({
+              CONTAINER_SERVICE: {
+                external: {
+                  address: inject("agentServiceTlsHost"),
+                  https: { tlsOptions: { trustedCertificates: [LOOPBACK_CERTIFICATE] }, certificateHost: "localhost" },
+                },
+              },
+            }),
           ),
         ],
         test: { name: "http-adapter", testTimeout: 60_000, globalSetup, include: ["test/effects/**/*.test.ts"] },

@@ -4,6 +4,7 @@ import "vitest";
 declare module "vitest" {
   export interface ProvidedContext {
     agentServiceUrl: string;
+    agentServiceTlsHost: string;
     sentryDsn: string;
     sentryUrl: string;
     hostToolsUrl: string;

@@ -2,9 +2,21 @@
  * A fake agent container service on loopback, started by vitest's globalSetup (Node). It answers
  * `POST /dispatch` and `POST /stop` like the real service, records every call, and can be told per
  * town to fail, hang or drop connections (`POST /__control`). Tests read its log via `GET /__calls`.
+ *
+ * It listens twice with one handler: over HTTPS for the Worker's CONTAINER_SERVICE binding, as the
+ * real service is reached, and over HTTP for the tests' own control calls (the tests' fetch does not
+ * trust the loopback certificate). Over TLS a dropped connection is one workerd knows as a peer gone
+ * without ending its session; over plain HTTP the runtime prints a stack trace for each, though the
+ * adapter handles it.
  */
-import { createServer, type Server } from "node:http";
+import { readFileSync } from "node:fs";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createTlsServer } from "node:https";
 import { listenOnLoopback, readBody } from "./loopback";
+
+/** A self-signed certificate for localhost and 127.0.0.1, for loopback tests only (valid to 2126). */
+export const LOOPBACK_CERTIFICATE = readFileSync(new URL("./tls/loopback.crt", import.meta.url), "utf8");
+const LOOPBACK_KEY = readFileSync(new URL("./tls/loopback.key", import.meta.url), "utf8");
 
 export type Mode = "ok" | "fail" | "hang" | "down" | "reject";
 
@@ -13,14 +25,23 @@ interface Call {
   townId: string;
   agentId: string;
   generation: number;
+  credential: string | null;
   idempotencyKey: string | null;
   mode: Mode;
 }
 
-export function startFakeAgentService(): Promise<{ server: Server; url: string }> {
+export interface FakeAgentService {
+  readonly servers: Server[];
+  /** Where the tests call `/__control` and `/__calls` (HTTP). */
+  readonly url: string;
+  /** host:port of the HTTPS listener, for the CONTAINER_SERVICE binding. */
+  readonly tlsHost: string;
+}
+
+export async function startFakeAgentService(): Promise<FakeAgentService> {
   const modes = new Map<string, Mode>();
   const calls: Call[] = [];
-  const server = createServer(async (req, res) => {
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const body = (await readBody(req)).toString("utf8");
     const url = new URL(req.url ?? "/", "http://localhost");
     if (url.pathname === "/__control" && req.method === "POST") {
@@ -57,8 +78,8 @@ export function startFakeAgentService(): Promise<{ server: Server; url: string }
           res.writeHead(400, { "content-type": "text/plain" }).end("bad dispatch");
           return;
         case "down":
-          // A reset connection, as from a crashed service.
-          req.socket.resetAndDestroy();
+          // The connection closed with no answer, as by a crashed service.
+          req.socket.destroy();
           return;
         case "hang":
           // Never answer: the caller's timeout must fire. The socket is closed when the server stops.
@@ -66,6 +87,9 @@ export function startFakeAgentService(): Promise<{ server: Server; url: string }
       }
     }
     res.writeHead(404).end();
-  });
-  return listenOnLoopback(server).then((url) => ({ server, url }));
+  };
+  const control = createServer(handle);
+  const tls = createTlsServer({ key: LOOPBACK_KEY, cert: LOOPBACK_CERTIFICATE }, handle);
+  const [url, tlsUrl] = await Promise.all([listenOnLoopback(control), listenOnLoopback(tls)]);
+  return { servers: [control, tls], url, tlsHost: new URL(tlsUrl).host };
 }

@@ -13,13 +13,14 @@ export default async function setup(project: TestProject) {
   const sentry = await startFakeSentry();
   const tools = await startHostTools(promtool);
   project.provide("agentServiceUrl", agentService.url);
+  project.provide("agentServiceTlsHost", agentService.tlsHost);
   project.provide("sentryDsn", sentry.dsn);
   project.provide("sentryUrl", sentry.url);
   project.provide("hostToolsUrl", tools.url);
   // Set only by `npm run record-bundles`: which bundles to record.
   project.provide("recordBundles", process.env.RECORD_BUNDLES ?? "");
   return async () => {
-    for (const server of [agentService.server, sentry.server, tools.server]) {
+    for (const server of [...agentService.servers, sentry.server, tools.server]) {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     }
