@@ -1,5 +1,5 @@
 import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
-import { LOOPBACK_CERTIFICATE } from "./test/support/node/fake-agent-service";
+import { readFileSync } from "node:fs";
 import { defineConfig } from "vitest/config";
 import { unstable_getMiniflareWorkerOptions, type Unstable_MiniflareWorkerOptions } from "wrangler";
 
@@ -30,6 +30,9 @@ const readWorkerConfig = unstable_getMiniflareWorkerOptions as (
   options: { envFiles: string[] },
 ) => Unstable_MiniflareWorkerOptions;
 const { modulesRules, ...fromWrangler } = readWorkerConfig("./wrangler.toml", undefined, { envFiles: [NO_SECRETS_FILE] }).workerOptions;
+
+/** The fake agent service's certificate (test/support/node/fake-agent-service.ts), trusted by the binding to it. */
+const LOOPBACK_CERTIFICATE = readFileSync("test/support/node/tls/loopback.crt", "utf8");
 
 type Inject = (key: "agentServiceUrl" | "agentServiceTlsHost") => string;
 /** A service binding to an HTTPS server on this machine (miniflare's `external` service), trusting its certificate. */

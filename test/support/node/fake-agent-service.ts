@@ -15,7 +15,7 @@ import { createServer as createTlsServer } from "node:https";
 import { listenOnLoopback, readBody } from "./loopback";
 
 /** A self-signed certificate for localhost and 127.0.0.1, for loopback tests only (valid to 2126). */
-export const LOOPBACK_CERTIFICATE = readFileSync(new URL("./tls/loopback.crt", import.meta.url), "utf8");
+const LOOPBACK_CERTIFICATE = readFileSync(new URL("./tls/loopback.crt", import.meta.url), "utf8");
 const LOOPBACK_KEY = readFileSync(new URL("./tls/loopback.key", import.meta.url), "utf8");
 
 export type Mode = "ok" | "fail" | "hang" | "down" | "reject";
