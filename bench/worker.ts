@@ -191,10 +191,13 @@ export class TownDO extends ProductionTownDO {
   /** Snapshots as hourly snapshotting leaves them (the working set's, as the town takes them), `olderThan` hours back. */
   async benchSeedSnapshots(count: number, olderThan: number) {
     const now = Date.now();
-    const packed = await packSnapshot(JSON.stringify(snapshotOf(this.runtime!.state)));
+    const state = snapshotOf(this.runtime!.state);
+    const packed = await packSnapshot(JSON.stringify({ pending: [], state }));
+    const bytes = new TextEncoder().encode(JSON.stringify(state)).length;
     for (let i = 1; i <= count; i++) {
+      const takenAt = now - (olderThan + i) * 3_600_000;
       this.store.transaction(() =>
-        this.store.snapshots.save({ takenAt: now - (olderThan + i) * 3_600_000, tickId: 0, logSeq: this.store.events.maxSeq(), pending: [] }, packed),
+        this.store.snapshots.save({ takenAt, tickId: 0, logSeq: this.store.events.maxSeq(), firstPendingSeq: null, baseId: null, bytes }, packed),
       );
     }
     return { snapshots: count };

@@ -29,3 +29,110 @@ export async function packSnapshot(json: string, chunkBytes = SNAPSHOT_CHUNK_BYT
 export async function unpackSnapshot(chunks: readonly Uint8Array[]): Promise<string> {
   return new Response(new Blob([...chunks]).stream().pipeThrough(new DecompressionStream("gzip"))).text();
 }
+
+/**
+ * Events pending when a snapshot was taken, as runs `[firstSeq, lastSeq, attempts]` of consecutive
+ * seqs with the same attempts: a flood's backlog is a few runs, not one pair per event, and however
+ * many runs there are they travel in the snapshot's chunks, never in one row.
+ */
+export type PendingRuns = ReadonlyArray<readonly [number, number, number]>;
+
+/** `[seq, attempts]` pairs in seq order, as runs (a loop: the list may hold hundreds of thousands). */
+export function pendingRunsOf(pending: ReadonlyArray<readonly [number, number]>): Array<[number, number, number]> {
+  const runs: Array<[number, number, number]> = [];
+  for (const [seq, attempts] of pending) {
+    const last = runs.at(-1);
+    if (last && last[1] === seq - 1 && last[2] === attempts) last[1] = seq;
+    else runs.push([seq, seq, attempts]);
+  }
+  return runs;
+}
+
+export function pendingOfRuns(runs: PendingRuns): Array<[number, number]> {
+  const pending: Array<[number, number]> = [];
+  for (const [first, last, attempts] of runs) for (let seq = first; seq <= last; seq++) pending.push([seq, attempts]);
+  return pending;
+}
+
+/**
+ * A keyed list of the state (rigs, agents, beads, merge-request lists) relative to the same list in a
+ * base: the rows added or changed (whole), and the keys gone. Applied to the base, it keeps the base's
+ * order and appends new rows in their order — which is the order the town's maps keep.
+ */
+export interface ListDelta {
+  readonly put: readonly unknown[];
+  readonly removed: readonly string[];
+}
+
+/**
+ * A snapshot's state as the change from a full snapshot (its base): each member of the state in the
+ * state's own key order, keyed lists as a `ListDelta`, everything else (the town row, counts, focus,
+ * usage: small) whole. Applying it to the base gives back the state's JSON byte for byte, which is
+ * checked before one is stored.
+ */
+export interface StateDelta {
+  readonly members: ReadonlyArray<readonly [string, { readonly whole: unknown } | { readonly list: ListDelta }]>;
+}
+
+/** The members of the state that are lists keyed by id, with the key of a row. */
+const KEYED_LISTS: Readonly<Record<string, (row: never) => string>> = {
+  rigs: (rig: { id: string }) => rig.id,
+  agents: (agent: { id: string }) => agent.id,
+  beads: (bead: { id: string }) => bead.id,
+  mergeRequests: (entry: readonly [string, unknown]) => entry[0],
+};
+
+type JsonObject = Readonly<Record<string, unknown>>;
+
+export function deltaOf(base: JsonObject, state: JsonObject): StateDelta {
+  const members: Array<[string, { whole: unknown } | { list: ListDelta }]> = [];
+  for (const [name, value] of Object.entries(state)) {
+    const keyOf = KEYED_LISTS[name] as ((row: unknown) => string) | undefined;
+    const before = base[name];
+    if (!keyOf || !Array.isArray(value) || !Array.isArray(before)) {
+      members.push([name, { whole: value }]);
+      continue;
+    }
+    const was = new Map<string, string>();
+    for (const row of before) was.set(keyOf(row), JSON.stringify(row));
+    const put: unknown[] = [];
+    const present = new Set<string>();
+    for (const row of value) {
+      const key = keyOf(row);
+      present.add(key);
+      if (was.get(key) !== JSON.stringify(row)) put.push(row);
+    }
+    const removed = [...was.keys()].filter((key) => !present.has(key));
+    members.push([name, { list: { put, removed } }]);
+  }
+  return { members };
+}
+
+export function applyDelta(base: JsonObject, delta: StateDelta): Record<string, unknown> {
+  const state: Record<string, unknown> = {};
+  for (const [name, change] of delta.members) {
+    if ("whole" in change) {
+      state[name] = change.whole;
+      continue;
+    }
+    const keyOf = KEYED_LISTS[name] as (row: unknown) => string;
+    const removed = new Set(change.list.removed);
+    const put = new Map(change.list.put.map((row) => [keyOf(row), row]));
+    const rows: unknown[] = [];
+    for (const row of (base[name] ?? []) as unknown[]) {
+      const key = keyOf(row);
+      if (removed.has(key)) continue;
+      rows.push(put.get(key) ?? row);
+      put.delete(key);
+    }
+    for (const row of put.values()) rows.push(row);
+    state[name] = rows;
+  }
+  return state;
+}
+
+/**
+ * What a `frame` snapshot's chunks hold once decompressed: the pending list, and the state whole or as
+ * a delta from its base.
+ */
+export type SnapshotFrame = { readonly pending: PendingRuns; readonly state: JsonObject } | { readonly pending: PendingRuns; readonly delta: StateDelta };

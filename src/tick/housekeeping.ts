@@ -1,10 +1,16 @@
 import { snapshotOf } from "../domain/snapshot";
-import { packSnapshot } from "../db/snapshot-codec";
+import { applyDelta, deltaOf, packSnapshot, pendingRunsOf, type SnapshotFrame } from "../db/snapshot-codec";
 import type { AgentId, BeadId } from "../domain/ids";
 import type { TownRuntime } from "../town/runtime";
 
 /** Rows deleted per table in one run at most: retention never makes one alarm long (a run that hit it runs again next tick). */
 export const PRUNE_BATCH = 5_000;
+
+/** A full snapshot at least this often; those between are deltas from it (replay reads at most two). */
+export const SNAPSHOT_FULL_EVERY_MS = 86_400_000;
+
+/** The first wait after a failed snapshot (it doubles with each failure in a row, up to the snapshot interval). */
+export const SNAPSHOT_RETRY_MS = 60_000;
 
 export interface PruneRun {
   readonly events: number;
@@ -20,29 +26,67 @@ export class Housekeeping {
   private lastPrunedAt = -Infinity;
   private behind = false;
 
+  /** After a failed snapshot, when the next may be tried (the interval doubles with each failure in a row). */
+  private snapshotRetryAt = -Infinity;
+  private snapshotFailures = 0;
+
   /**
    * A copy of the working set for replay to start from: after tick `tickId`, with what was still
-   * pending. The state and the log position are read together, at once; compressing takes a moment
-   * in which requests may run (and log events), so what goes with the state is fixed before it, and
-   * the rows are written after it in one transaction.
+   * pending. Full at least every `SNAPSHOT_FULL_EVERY_MS`, else a delta from the newest full one
+   * (src/db/snapshot-codec.ts) while the delta stays under half the state: a quiet town stores little
+   * per hour, and a restless one is never worse off than with full snapshots. The state and the log
+   * position are read together, at once (the base, read asynchronously, is read before); compressing
+   * takes a moment in which requests may run (and log events), so what goes with the state is fixed
+   * before it, and the rows are written after it in one transaction.
    */
-  async takeSnapshot(runtime: TownRuntime, now: number, tickId: number): Promise<{ bytes: number; storedBytes: number }> {
+  async takeSnapshot(runtime: TownRuntime, now: number, tickId: number): Promise<{ bytes: number; storedBytes: number; delta: boolean }> {
     const { store, state } = runtime;
+    const baseRef = store.snapshots.latestFullRef();
+    const base = baseRef && now - baseRef.takenAt < SNAPSHOT_FULL_EVERY_MS ? await store.snapshots.read(baseRef) : null;
     const watching = { agents: new Set<AgentId>(), beads: new Set<BeadId>() };
     for (const violation of runtime.openViolations.values()) {
       for (const id of violation.agentIds) watching.agents.add(id as AgentId);
       for (const id of violation.beadIds) watching.beads.add(id as BeadId);
     }
-    const json = JSON.stringify(snapshotOf(state, watching));
-    const meta = { takenAt: now, tickId, logSeq: store.events.maxSeq(), pending: store.events.pendingSeqs() };
-    const packed = await packSnapshot(json);
-    store.transaction(() => store.snapshots.save(meta, packed));
+    const snapshot = snapshotOf(state, watching);
+    const json = JSON.stringify(snapshot);
+    const runs = pendingRunsOf(store.events.pendingSeqs());
+    const meta = { takenAt: now, tickId, logSeq: store.events.maxSeq(), firstPendingSeq: runs[0]?.[0] ?? null };
+    const bytes = new TextEncoder().encode(json).length;
+    let frame: SnapshotFrame = { pending: runs, state: snapshot as unknown as Record<string, unknown> };
+    let baseId: number | null = null;
+    if (base) {
+      const baseState = base.state as Record<string, unknown>;
+      const delta = deltaOf(baseState, frame.state as Record<string, unknown>);
+      // Stored only if it gives back this very state (a row that moved in the maps' order would not).
+      if (JSON.stringify(delta).length <= json.length / 2 && JSON.stringify(applyDelta(baseState, delta)) === json) {
+        frame = { pending: runs, delta };
+        baseId = base.id;
+      }
+    }
+    const packed = await packSnapshot(JSON.stringify(frame));
+    store.transaction(() => store.snapshots.save({ ...meta, baseId, bytes }, packed));
     runtime.lastSnapshotAt = now;
-    return { bytes: packed.bytes, storedBytes: packed.storedBytes };
+    return { bytes, storedBytes: packed.storedBytes, delta: baseId !== null };
   }
 
+  /**
+   * A snapshot when one is due. One that fails (the database full, a row too big) is tried again after
+   * a minute, then two, four… up to the snapshot interval, not on every tick: a tick that retried it
+   * each time would pay for the attempt each time and log it each time.
+   */
   async snapshotIfDue(runtime: TownRuntime, now: number, tickId: number): Promise<void> {
-    if (now - (runtime.lastSnapshotAt ?? -Infinity) >= runtime.state.town.config.snapshotIntervalMs) await this.takeSnapshot(runtime, now, tickId);
+    const interval = runtime.state.town.config.snapshotIntervalMs;
+    if (now - (runtime.lastSnapshotAt ?? -Infinity) < interval || now < this.snapshotRetryAt) return;
+    try {
+      await this.takeSnapshot(runtime, now, tickId);
+      this.snapshotFailures = 0;
+      this.snapshotRetryAt = -Infinity;
+    } catch (error) {
+      this.snapshotFailures += 1;
+      this.snapshotRetryAt = now + Math.min(interval, SNAPSHOT_RETRY_MS * 2 ** (this.snapshotFailures - 1));
+      throw error;
+    }
   }
 
   /** Retention, hourly — or at once while the previous run could not delete all that was due. */
