@@ -1,5 +1,16 @@
 /** How a snapshot is stored: its JSON gzip-compressed with the runtime's CompressionStream, cut into chunks. */
 
+/** A full snapshot at least this often; those between are deltas from it (reading one reads at most two). */
+export const SNAPSHOT_FULL_EVERY_MS = 86_400_000;
+
+/**
+ * A delta is stored while it is at most this share of the state's JSON, else a full snapshot is taken:
+ * deltas from one base grow as the town moves on, and past this a new base costs less over the day
+ * (bench/snapshot-week.ts: at ten times the bench's pace a third stores least, 12% less than a half;
+ * at the bench's own pace deltas stay under either).
+ */
+export const DELTA_AT_MOST = 0.35;
+
 /** Bytes per stored chunk of a compressed snapshot: well under the 2 MB a row may hold. */
 export const SNAPSHOT_CHUNK_BYTES = 1_000_000;
 
@@ -136,3 +147,26 @@ export function applyDelta(base: JsonObject, delta: StateDelta): Record<string, 
  * a delta from its base.
  */
 export type SnapshotFrame = { readonly pending: PendingRuns; readonly state: JsonObject } | { readonly pending: PendingRuns; readonly delta: StateDelta };
+
+/**
+ * The frame a snapshot is stored as, as JSON text: a delta from `base` when there is one and the delta
+ * is at most `deltaAtMost` of the state and gives back the state's very JSON (`json`, the state serialised) — a row
+ * that moved in the maps' order would not — else the whole state. Built from texts already at hand:
+ * the state is serialised once.
+ */
+export function snapshotFrame(
+  state: JsonObject,
+  json: string,
+  pending: PendingRuns,
+  base: JsonObject | null,
+  deltaAtMost = DELTA_AT_MOST,
+): { text: string; delta: boolean } {
+  const runs = JSON.stringify(pending);
+  if (base) {
+    const delta = deltaOf(base, state);
+    const text = JSON.stringify(delta);
+    if (text.length <= json.length * deltaAtMost && JSON.stringify(applyDelta(base, delta)) === json)
+      return { text: `{"pending":${runs},"delta":${text}}`, delta: true };
+  }
+  return { text: `{"pending":${runs},"state":${json}}`, delta: false };
+}

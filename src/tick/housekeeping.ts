@@ -1,13 +1,10 @@
 import { snapshotOf } from "../domain/snapshot";
-import { applyDelta, deltaOf, packSnapshot, pendingRunsOf, type SnapshotFrame } from "../db/snapshot-codec";
+import { packSnapshot, pendingRunsOf, SNAPSHOT_FULL_EVERY_MS, snapshotFrame } from "../db/snapshot-codec";
 import type { AgentId, BeadId } from "../domain/ids";
 import type { TownRuntime } from "../town/runtime";
 
 /** Rows deleted per table in one run at most: retention never makes one alarm long (a run that hit it runs again next tick). */
 export const PRUNE_BATCH = 5_000;
-
-/** A full snapshot at least this often; those between are deltas from it (replay reads at most two). */
-export const SNAPSHOT_FULL_EVERY_MS = 86_400_000;
 
 /** The first wait after a failed snapshot (it doubles with each failure in a row, up to the snapshot interval). */
 export const SNAPSHOT_RETRY_MS = 60_000;
@@ -33,7 +30,7 @@ export class Housekeeping {
   /**
    * A copy of the working set for replay to start from: after tick `tickId`, with what was still
    * pending. Full at least every `SNAPSHOT_FULL_EVERY_MS`, else a delta from the newest full one
-   * (src/db/snapshot-codec.ts) while the delta stays under half the state: a quiet town stores little
+   * (src/db/snapshot-codec.ts) while the delta stays under a third of the state: a quiet town stores little
    * per hour, and a restless one is never worse off than with full snapshots. The state and the log
    * position are read together, at once (the base, read asynchronously, is read before); compressing
    * takes a moment in which requests may run (and log events), so what goes with the state is fixed
@@ -53,18 +50,9 @@ export class Housekeeping {
     const runs = pendingRunsOf(store.events.pendingSeqs());
     const meta = { takenAt: now, tickId, logSeq: store.events.maxSeq(), firstPendingSeq: runs[0]?.[0] ?? null };
     const bytes = new TextEncoder().encode(json).length;
-    let frame: SnapshotFrame = { pending: runs, state: snapshot as unknown as Record<string, unknown> };
-    let baseId: number | null = null;
-    if (base) {
-      const baseState = base.state as Record<string, unknown>;
-      const delta = deltaOf(baseState, frame.state as Record<string, unknown>);
-      // Stored only if it gives back this very state (a row that moved in the maps' order would not).
-      if (JSON.stringify(delta).length <= json.length / 2 && JSON.stringify(applyDelta(baseState, delta)) === json) {
-        frame = { pending: runs, delta };
-        baseId = base.id;
-      }
-    }
-    const packed = await packSnapshot(JSON.stringify(frame));
+    const frame = snapshotFrame(snapshot as unknown as Record<string, unknown>, json, runs, (base?.state as Record<string, unknown> | undefined) ?? null);
+    const baseId = frame.delta ? base!.id : null;
+    const packed = await packSnapshot(frame.text);
     store.transaction(() => store.snapshots.save({ ...meta, baseId, bytes }, packed));
     runtime.lastSnapshotAt = now;
     return { bytes, storedBytes: packed.storedBytes, delta: baseId !== null };

@@ -1,5 +1,6 @@
 import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import { applyDelta, deltaOf, pendingOfRuns, pendingRunsOf, snapshotFrame } from "../../src/db/snapshot-codec";
 import { TownStore } from "../../src/db/town-store";
 import { captureErrorLogs } from "../support/error-logs";
 import { advance, api, createTown, expectFaithfulReplay, runUntil, sling, tick, TOKENS, type TestTown } from "../support/town";
@@ -43,6 +44,73 @@ async function backlog(town: TestTown, count: number) {
 }
 
 const finished = (closed: number) => (s: any) => s.beads.closed === closed && s.agents.working === 0 && s.queue.pending === 0;
+
+describe("a snapshot's delta", () => {
+  const base = {
+    town: { id: "t", updatedAt: 1 },
+    agents: [
+      { id: "a1", status: "idle" },
+      { id: "a2", status: "working" },
+    ],
+    beads: [
+      { id: "b1", status: "open" },
+      { id: "b2", status: "open" },
+      { id: "b3", status: "held" },
+    ],
+    finished: { issue: { closed: 1 } },
+  };
+
+  it("holds the rows changed, added and gone, and gives back the state exactly", () => {
+    const state = {
+      town: { id: "t", updatedAt: 2 },
+      agents: [
+        { id: "a1", status: "idle" },
+        { id: "a2", status: "working", lastHeartbeatAt: 5 },
+      ],
+      beads: [
+        { id: "b1", status: "in_progress" },
+        { id: "b3", status: "held" },
+        { id: "b4", status: "open" },
+      ],
+      finished: { issue: { closed: 2 } },
+    };
+    const delta = deltaOf(base, state);
+    expect(Object.fromEntries(delta.members)).toEqual({
+      town: { whole: state.town },
+      agents: { list: { put: [state.agents[1]], removed: [] } },
+      beads: { list: { put: [state.beads[0], state.beads[2]], removed: ["b2"] } },
+      finished: { whole: state.finished },
+    });
+    expect(JSON.stringify(applyDelta(base, delta))).toBe(JSON.stringify(state));
+    expect(snapshotFrame(state, JSON.stringify(state), [], base, Number.POSITIVE_INFINITY).delta).toBe(true);
+  });
+
+  it("is not stored when it would not give back the state's order (a row that left and came back)", () => {
+    // b1 left the working set and came back (a retried bead): it is last now, and a delta would put it first.
+    const state = { ...base, beads: [base.beads[1], base.beads[2], base.beads[0]] };
+    const frame = snapshotFrame(state, JSON.stringify(state), [], base, Number.POSITIVE_INFINITY);
+    expect(frame.delta).toBe(false);
+    expect(JSON.parse(frame.text).state).toEqual(state);
+  });
+
+  it("keeps the pending list as runs of consecutive seqs with the same attempts", () => {
+    const pending: Array<[number, number]> = [
+      [3, 0],
+      [4, 0],
+      [5, 1],
+      [6, 0],
+      [9, 0],
+      [10, 0],
+    ];
+    expect(pendingRunsOf(pending)).toEqual([
+      [3, 4, 0],
+      [5, 5, 1],
+      [6, 6, 0],
+      [9, 10, 0],
+    ]);
+    expect(pendingOfRuns(pendingRunsOf(pending))).toEqual(pending);
+  });
+});
 
 describe("incremental snapshots", () => {
   it("stores the snapshots after a full one as deltas from it, and replays from a delta with zero divergence", async () => {
