@@ -9,7 +9,7 @@
  *
  *   node --import tsx bench/snapshot-size.ts
  */
-import { packSnapshot, SNAPSHOT_FULL_EVERY_MS, snapshotFrame } from "../src/db/snapshot-codec";
+import { packSnapshot, rowsOf, SNAPSHOT_FULL_EVERY_MS, type SnapshotBase, snapshotBase, snapshotFrame, textOf } from "../src/db/snapshot-codec";
 import type { TownId } from "../src/domain/ids";
 import { newTown } from "../src/domain/model";
 import { type StateSnapshot, snapshotOf } from "../src/domain/snapshot";
@@ -27,18 +27,19 @@ async function storedWeek(initial: StateSnapshot, finishedPerHour: number) {
   const hours = WEEK_HOURS + SNAPSHOT_FULL_EVERY_MS / HOUR;
   const stored: Array<{ hour: number; bytes: number; baseHour: number | null }> = [];
   let state = initial;
-  let base: { state: Record<string, unknown>; hour: number } | null = null;
+  let base: SnapshotBase | null = null;
   let changed = { agents: 0, beads: 0 };
   for (let hour = 1; hour <= hours; hour++) {
     const next = anHourLater(state, hour, now + hour * HOUR, finishedPerHour);
     if (hour === 1) changed = rowsChanged(state, next);
     state = next;
-    const json = JSON.stringify(state);
-    if (base && (hour - base.hour) * HOUR >= SNAPSHOT_FULL_EVERY_MS) base = null;
-    const frame = snapshotFrame(state as never, json, [], base?.state ?? null);
+    const rows = rowsOf(state as never);
+    const json = textOf(state as never, rows);
+    if (base && (hour - base.takenAt) * HOUR >= SNAPSHOT_FULL_EVERY_MS) base = null;
+    const frame = snapshotFrame(state as never, rows, json, [], base);
     const packed = await packSnapshot(frame.text);
-    if (!frame.delta) base = { state: JSON.parse(json) as Record<string, unknown>, hour };
-    stored.push({ hour, bytes: packed.storedBytes, baseHour: frame.delta ? base!.hour : null });
+    if (!frame.delta) base = snapshotBase(hour, hour, rows);
+    stored.push({ hour, bytes: packed.storedBytes, baseHour: frame.delta ? base!.takenAt : null });
   }
   // Retention: the last week, the newest snapshot before it, and the full snapshots those are deltas from.
   const edge = hours - WEEK_HOURS;

@@ -15,7 +15,7 @@
  * ten times as busy finishes every working polecat's issue every hour (400).
  */
 import type { StateSnapshot } from "../src/domain/snapshot";
-import { deltaOf, type StateDelta } from "../src/db/snapshot-codec";
+import { deltaOf, rowsOf, snapshotBase } from "../src/db/snapshot-codec";
 
 export const HOUR = 3_600_000;
 /** Snapshots a week of hourly snapshotting keeps (retention: 7 days). */
@@ -92,7 +92,8 @@ export function anHourLater(snapshot: StateSnapshot, hour: number, at: number, f
 
 /** The share of agent and bead rows an hour changed (added, changed or gone, over the rows there were). */
 export function rowsChanged(before: StateSnapshot, after: StateSnapshot): { agents: number; beads: number } {
-  const delta: StateDelta = deltaOf(before as never, after as never);
+  const delta = deltaOf(snapshotBase(0, 0, rowsOf(before as never)), after as never, rowsOf(after as never));
+  if (!delta) throw new Error("the model moved a row in its list's order: a delta cannot hold that");
   const share = (name: string, of: number) => {
     const member = delta.members.find(([n]) => n === name)?.[1];
     return member && "list" in member ? (member.list.put.length + member.list.removed.length) / of : 1;

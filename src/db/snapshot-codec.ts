@@ -78,8 +78,7 @@ export interface ListDelta {
 /**
  * A snapshot's state as the change from a full snapshot (its base): each member of the state in the
  * state's own key order, keyed lists as a `ListDelta`, everything else (the town row, counts, focus,
- * usage: small) whole. Applying it to the base gives back the state's JSON byte for byte, which is
- * checked before one is stored.
+ * usage: small) whole. Applying it to the base gives back the state (`deltaOf` says when it would not).
  */
 export interface StateDelta {
   readonly members: ReadonlyArray<readonly [string, { readonly whole: unknown } | { readonly list: ListDelta }]>;
@@ -95,26 +94,86 @@ const KEYED_LISTS: Readonly<Record<string, (row: never) => string>> = {
 
 type JsonObject = Readonly<Record<string, unknown>>;
 
-export function deltaOf(base: JsonObject, state: JsonObject): StateDelta {
-  const members: Array<[string, { whole: unknown } | { list: ListDelta }]> = [];
+/** A state's keyed lists as text, row by row, in their order: serialised once, for the state's JSON and its delta. */
+export interface StateRows {
+  readonly lists: ReadonlyMap<string, { readonly keys: readonly string[]; readonly texts: readonly string[] }>;
+}
+
+export function rowsOf(state: JsonObject): StateRows {
+  const lists = new Map<string, { keys: string[]; texts: string[] }>();
   for (const [name, value] of Object.entries(state)) {
     const keyOf = KEYED_LISTS[name] as ((row: unknown) => string) | undefined;
-    const before = base[name];
-    if (!keyOf || !Array.isArray(value) || !Array.isArray(before)) {
+    if (keyOf && Array.isArray(value)) lists.set(name, { keys: value.map(keyOf), texts: value.map((row) => JSON.stringify(row)) });
+  }
+  return { lists };
+}
+
+/** The state's JSON, exactly as `JSON.stringify(state)` gives it, from its rows' texts. */
+export function textOf(state: JsonObject, rows: StateRows): string {
+  const members: string[] = [];
+  for (const [name, value] of Object.entries(state)) {
+    if (value === undefined) continue;
+    const list = rows.lists.get(name);
+    members.push(`${JSON.stringify(name)}:${list ? `[${list.texts.join(",")}]` : JSON.stringify(value)}`);
+  }
+  return `{${members.join(",")}}`;
+}
+
+/**
+ * What a delta is taken against: a full snapshot's keyed lists, row by row as text. Kept in memory
+ * between snapshots (about the size of the state's JSON), so a delta compares texts, and read back from
+ * storage only after the object starts again.
+ */
+export interface SnapshotBase {
+  readonly id: number;
+  readonly takenAt: number;
+  readonly lists: ReadonlyMap<string, { readonly keys: readonly string[]; readonly texts: Map<string, string> }>;
+}
+
+/** A value's JSON with every object's keys sorted: equal for equal content whatever order the fields were set in. */
+const canonical = (value: unknown): string =>
+  JSON.stringify(value, (_key, v: unknown) =>
+    v && typeof v === "object" && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : v,
+  );
+
+export function snapshotBase(id: number, takenAt: number, rows: StateRows): SnapshotBase {
+  const lists = new Map<string, { keys: readonly string[]; texts: Map<string, string> }>();
+  for (const [name, list] of rows.lists) lists.set(name, { keys: list.keys, texts: new Map(list.keys.map((key, i) => [key, list.texts[i]!])) });
+  return { id, takenAt, lists };
+}
+
+/**
+ * The state as a delta from `base`, or null when applying one would not give the state back: applying
+ * keeps the base's order and appends new rows, so a row that left a list and came back (a retried
+ * bead, now last) cannot be told. Otherwise applying it gives back every row, with the same content in
+ * the state's order, and the other members whole (byte for byte the state's JSON, but for the order
+ * of fields inside a row the object loaded again from storage since the base).
+ */
+export function deltaOf(base: SnapshotBase, state: JsonObject, rows: StateRows): StateDelta | null {
+  const members: Array<[string, { whole: unknown } | { list: ListDelta }]> = [];
+  for (const [name, value] of Object.entries(state)) {
+    if (value === undefined) continue;
+    const list = rows.lists.get(name);
+    const before = base.lists.get(name);
+    if (!list || !before) {
       members.push([name, { whole: value }]);
       continue;
     }
-    const was = new Map<string, string>();
-    for (const row of before) was.set(keyOf(row), JSON.stringify(row));
+    const present = new Set(list.keys);
+    const kept = before.keys.filter((key) => present.has(key));
     const put: unknown[] = [];
-    const present = new Set<string>();
-    for (const row of value) {
-      const key = keyOf(row);
-      present.add(key);
-      if (was.get(key) !== JSON.stringify(row)) put.push(row);
+    const values = value as unknown[];
+    for (const [i, key] of list.keys.entries()) {
+      // The state's order must be the base's (less what is gone) followed by the new rows.
+      if (i < kept.length ? kept[i] !== key : before.texts.has(key)) return null;
+      const was = before.texts.get(key);
+      if (was === list.texts[i]) continue;
+      // The same row loaded again from storage has its fields in another order: the same content is
+      // no change (and its new text is what the next delta compares with).
+      if (was !== undefined && canonical(JSON.parse(was)) === canonical(values[i])) before.texts.set(key, list.texts[i]!);
+      else put.push(values[i]);
     }
-    const removed = [...was.keys()].filter((key) => !present.has(key));
-    members.push([name, { list: { put, removed } }]);
+    members.push([name, { list: { put, removed: before.keys.filter((key) => !present.has(key)) } }]);
   }
   return { members };
 }
@@ -149,24 +208,23 @@ export function applyDelta(base: JsonObject, delta: StateDelta): Record<string, 
 export type SnapshotFrame = { readonly pending: PendingRuns; readonly state: JsonObject } | { readonly pending: PendingRuns; readonly delta: StateDelta };
 
 /**
- * The frame a snapshot is stored as, as JSON text: a delta from `base` when there is one and the delta
- * is at most `deltaAtMost` of the state and gives back the state's very JSON (`json`, the state serialised) — a row
- * that moved in the maps' order would not — else the whole state. Built from texts already at hand:
- * the state is serialised once.
+ * The frame a snapshot is stored as, as JSON text (`json`: the state's, from `textOf`): a delta from
+ * `base` when there is one, the delta gives the state back and it is at most `deltaAtMost` of the state,
+ * else the whole state. (`base` learns the texts of rows whose fields only changed order.)
  */
 export function snapshotFrame(
   state: JsonObject,
+  rows: StateRows,
   json: string,
   pending: PendingRuns,
-  base: JsonObject | null,
+  base: SnapshotBase | null,
   deltaAtMost = DELTA_AT_MOST,
 ): { text: string; delta: boolean } {
   const runs = JSON.stringify(pending);
-  if (base) {
-    const delta = deltaOf(base, state);
+  const delta = base ? deltaOf(base, state, rows) : null;
+  if (delta) {
     const text = JSON.stringify(delta);
-    if (text.length <= json.length * deltaAtMost && JSON.stringify(applyDelta(base, delta)) === json)
-      return { text: `{"pending":${runs},"delta":${text}}`, delta: true };
+    if (text.length <= json.length * deltaAtMost) return { text: `{"pending":${runs},"delta":${text}}`, delta: true };
   }
   return { text: `{"pending":${runs},"state":${json}}`, delta: false };
 }

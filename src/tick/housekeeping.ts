@@ -1,5 +1,5 @@
 import { snapshotOf } from "../domain/snapshot";
-import { packSnapshot, pendingRunsOf, SNAPSHOT_FULL_EVERY_MS, snapshotFrame } from "../db/snapshot-codec";
+import { packSnapshot, pendingRunsOf, rowsOf, SNAPSHOT_FULL_EVERY_MS, type SnapshotBase, snapshotBase, snapshotFrame, textOf } from "../db/snapshot-codec";
 import type { AgentId, BeadId } from "../domain/ids";
 import type { TownRuntime } from "../town/runtime";
 
@@ -26,36 +26,48 @@ export class Housekeeping {
   /** After a failed snapshot, when the next may be tried (the interval doubles with each failure in a row). */
   private snapshotRetryAt = -Infinity;
   private snapshotFailures = 0;
+  /** The newest full snapshot's rows as text, what the next delta is taken against (null: read it from storage). */
+  private base: SnapshotBase | null = null;
 
   /**
    * A copy of the working set for replay to start from: after tick `tickId`, with what was still
    * pending. Full at least every `SNAPSHOT_FULL_EVERY_MS`, else a delta from the newest full one
-   * (src/db/snapshot-codec.ts) while the delta stays under a third of the state: a quiet town stores little
-   * per hour, and a restless one is never worse off than with full snapshots. The state and the log
-   * position are read together, at once (the base, read asynchronously, is read before); compressing
-   * takes a moment in which requests may run (and log events), so what goes with the state is fixed
-   * before it, and the rows are written after it in one transaction.
+   * (src/db/snapshot-codec.ts) while the delta stays under a third of the state: a quiet town stores
+   * little per hour, and a restless one is never worse off than with full snapshots. The state and the
+   * log position are read together, at once (the base, if it has to be read from storage, is read
+   * before); compressing takes a moment in which requests may run (and log events), so what goes with
+   * the state is fixed before it, and the rows are written after it in one transaction.
    */
   async takeSnapshot(runtime: TownRuntime, now: number, tickId: number): Promise<{ bytes: number; storedBytes: number; delta: boolean }> {
     const { store, state } = runtime;
-    const baseRef = store.snapshots.latestFullRef();
-    const base = baseRef && now - baseRef.takenAt < SNAPSHOT_FULL_EVERY_MS ? await store.snapshots.read(baseRef) : null;
+    const base = await this.baseFor(runtime, now);
     const watching = { agents: new Set<AgentId>(), beads: new Set<BeadId>() };
     for (const violation of runtime.openViolations.values()) {
       for (const id of violation.agentIds) watching.agents.add(id as AgentId);
       for (const id of violation.beadIds) watching.beads.add(id as BeadId);
     }
-    const snapshot = snapshotOf(state, watching);
-    const json = JSON.stringify(snapshot);
+    const snapshot = snapshotOf(state, watching) as unknown as Record<string, unknown>;
+    const rows = rowsOf(snapshot);
+    const json = textOf(snapshot, rows);
     const runs = pendingRunsOf(store.events.pendingSeqs());
     const meta = { takenAt: now, tickId, logSeq: store.events.maxSeq(), firstPendingSeq: runs[0]?.[0] ?? null };
     const bytes = new TextEncoder().encode(json).length;
-    const frame = snapshotFrame(snapshot as unknown as Record<string, unknown>, json, runs, (base?.state as Record<string, unknown> | undefined) ?? null);
-    const baseId = frame.delta ? base!.id : null;
+    const frame = snapshotFrame(snapshot, rows, json, runs, base);
     const packed = await packSnapshot(frame.text);
-    store.transaction(() => store.snapshots.save({ ...meta, baseId, bytes }, packed));
+    const baseId = frame.delta ? base!.id : null;
+    const id = store.transaction(() => store.snapshots.save({ ...meta, baseId, bytes }, packed));
+    if (!frame.delta) this.base = snapshotBase(id, now, rows);
     runtime.lastSnapshotAt = now;
-    return { bytes, storedBytes: packed.storedBytes, delta: baseId !== null };
+    return { bytes, storedBytes: packed.storedBytes, delta: frame.delta };
+  }
+
+  /** The full snapshot a delta taken now would be from: none a day after the newest, else the newest (read back once after a start). */
+  private async baseFor(runtime: TownRuntime, now: number): Promise<SnapshotBase | null> {
+    const ref = runtime.store.snapshots.latestFullRef();
+    if (!ref || now - ref.takenAt >= SNAPSHOT_FULL_EVERY_MS) return null;
+    if (this.base?.id !== ref.id)
+      this.base = snapshotBase(ref.id, ref.takenAt, rowsOf((await runtime.store.snapshots.read(ref)).state as Record<string, unknown>));
+    return this.base;
   }
 
   /**

@@ -1,6 +1,6 @@
 import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { applyDelta, deltaOf, pendingOfRuns, pendingRunsOf, snapshotFrame } from "../../src/db/snapshot-codec";
+import { applyDelta, deltaOf, pendingOfRuns, pendingRunsOf, rowsOf, snapshotBase, snapshotFrame, textOf } from "../../src/db/snapshot-codec";
 import { TownStore } from "../../src/db/town-store";
 import { captureErrorLogs } from "../support/error-logs";
 import { advance, api, createTown, expectFaithfulReplay, runUntil, sling, tick, TOKENS, type TestTown } from "../support/town";
@@ -74,21 +74,27 @@ describe("a snapshot's delta", () => {
       ],
       finished: { issue: { closed: 2 } },
     };
-    const delta = deltaOf(base, state);
+    const rows = rowsOf(state);
+    const json = textOf(state, rows);
+    expect(json).toBe(JSON.stringify(state));
+    const delta = deltaOf(snapshotBase(1, 0, rowsOf(base)), state, rows)!;
     expect(Object.fromEntries(delta.members)).toEqual({
       town: { whole: state.town },
       agents: { list: { put: [state.agents[1]], removed: [] } },
       beads: { list: { put: [state.beads[0], state.beads[2]], removed: ["b2"] } },
       finished: { whole: state.finished },
     });
-    expect(JSON.stringify(applyDelta(base, delta))).toBe(JSON.stringify(state));
-    expect(snapshotFrame(state, JSON.stringify(state), [], base, Number.POSITIVE_INFINITY).delta).toBe(true);
+    // Applied to the base as storage gives it back (parsed), it gives back the state's JSON.
+    expect(JSON.stringify(applyDelta(JSON.parse(JSON.stringify(base)), delta))).toBe(json);
+    expect(snapshotFrame(state, rows, json, [], snapshotBase(1, 0, rowsOf(base)), Number.POSITIVE_INFINITY).delta).toBe(true);
   });
 
   it("is not stored when it would not give back the state's order (a row that left and came back)", () => {
     // b1 left the working set and came back (a retried bead): it is last now, and a delta would put it first.
     const state = { ...base, beads: [base.beads[1], base.beads[2], base.beads[0]] };
-    const frame = snapshotFrame(state, JSON.stringify(state), [], base, Number.POSITIVE_INFINITY);
+    const rows = rowsOf(state);
+    expect(deltaOf(snapshotBase(1, 0, rowsOf(base)), state, rows)).toBeNull();
+    const frame = snapshotFrame(state, rows, textOf(state, rows), [], snapshotBase(1, 0, rowsOf(base)), Number.POSITIVE_INFINITY);
     expect(frame.delta).toBe(false);
     expect(JSON.parse(frame.text).state).toEqual(state);
   });
@@ -146,6 +152,8 @@ describe("incremental snapshots", () => {
     await backlog(town, 40);
     // Five hours, a snapshot each: the creation snapshot and five deltas from it; retention keeps two hours.
     for (let hour = 1; hour <= 5; hour++) {
+      // Half-way the object starts again: the next delta is taken against the base as storage gives it back.
+      if (hour === 3) await evictDurableObject(town.stub);
       await advance(town, HOUR);
       await wakeAndTick(town);
     }
@@ -162,6 +170,7 @@ describe("incremental snapshots", () => {
     });
     expect(read.ref.baseId).toBe(base.id);
     expect(read.state.beads).toHaveLength(40);
+    await expectFaithfulReplay(town, rows.at(-1)!.taken_at);
 
     // A day after the base, the next snapshot is full; the old base goes once retention drops the last delta from it.
     for (let hour = 6; hour <= 29; hour++) {
