@@ -130,11 +130,19 @@ export interface SnapshotBase {
   readonly lists: ReadonlyMap<string, { readonly keys: readonly string[]; readonly texts: Map<string, string> }>;
 }
 
-/** A value's JSON with every object's keys sorted: equal for equal content whatever order the fields were set in. */
-const canonical = (value: unknown): string =>
-  JSON.stringify(value, (_key, v: unknown) =>
-    v && typeof v === "object" && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : v,
-  );
+/**
+ * Whether a row's text and the row now hold the same fields with the same values, in any order. Only
+ * rows whose text changed are asked, most of them really changed: a reordering keeps the text's
+ * length, and the fields are compared one by one until one differs.
+ */
+function sameFields(wasText: string, text: string, row: unknown): boolean {
+  if (wasText.length !== text.length) return false;
+  const was = JSON.parse(wasText) as Record<string, unknown>;
+  const now = row as Record<string, unknown>;
+  const keys = Object.keys(now);
+  if (keys.length !== Object.keys(was).length) return false;
+  return keys.every((key) => key in was && JSON.stringify(was[key]) === JSON.stringify(now[key]));
+}
 
 export function snapshotBase(id: number, takenAt: number, rows: StateRows): SnapshotBase {
   const lists = new Map<string, { keys: readonly string[]; texts: Map<string, string> }>();
@@ -170,7 +178,7 @@ export function deltaOf(base: SnapshotBase, state: JsonObject, rows: StateRows):
       if (was === list.texts[i]) continue;
       // The same row loaded again from storage has its fields in another order: the same content is
       // no change (and its new text is what the next delta compares with).
-      if (was !== undefined && canonical(JSON.parse(was)) === canonical(values[i])) before.texts.set(key, list.texts[i]!);
+      if (was !== undefined && sameFields(was, list.texts[i]!, values[i])) before.texts.set(key, list.texts[i]!);
       else put.push(values[i]);
     }
     members.push([name, { list: { put, removed: before.keys.filter((key) => !present.has(key)) } }]);
