@@ -48,17 +48,7 @@ export async function unpackSnapshot(chunks: readonly Uint8Array[]): Promise<str
  */
 export type PendingRuns = ReadonlyArray<readonly [number, number, number]>;
 
-/** `[seq, attempts]` pairs in seq order, as runs (a loop: the list may hold hundreds of thousands). */
-export function pendingRunsOf(pending: ReadonlyArray<readonly [number, number]>): Array<[number, number, number]> {
-  const runs: Array<[number, number, number]> = [];
-  for (const [seq, attempts] of pending) {
-    const last = runs.at(-1);
-    if (last && last[1] === seq - 1 && last[2] === attempts) last[1] = seq;
-    else runs.push([seq, seq, attempts]);
-  }
-  return runs;
-}
-
+/** The `[seq, attempts]` pairs back from runs (a loop: there may be hundreds of thousands). */
 export function pendingOfRuns(runs: PendingRuns): Array<[number, number]> {
   const pending: Array<[number, number]> = [];
   for (const [first, last, attempts] of runs) for (let seq = first; seq <= last; seq++) pending.push([seq, attempts]);

@@ -62,6 +62,23 @@ export class SnapshotStore {
     return id;
   }
 
+  /**
+   * The events pending now, as runs of consecutive seqs with the same attempts (what a snapshot keeps
+   * of the queue), found by SQLite: under a flood the backlog's rows are counted there, and what
+   * reaches JavaScript is a few runs, not one pair per event. (Here rather than in the event store:
+   * only a snapshot asks the question this way.)
+   */
+  pendingRuns(): Array<[number, number, number]> {
+    return this.db
+      .all<{ first: number; last: number; attempts: number }>(
+        sql`SELECT min(seq) AS first, max(seq) AS last, attempts FROM (
+              SELECT seq, attempts, seq - row_number() OVER (PARTITION BY attempts ORDER BY seq) AS island
+              FROM town_events WHERE status = 'pending'
+            ) GROUP BY attempts, island ORDER BY first`,
+      )
+      .map((run) => [run.first, run.last, run.attempts]);
+  }
+
   /** The latest snapshot taken at or before `at`, reassembled. */
   async atOrBefore(at: number): Promise<StoredSnapshot | null> {
     const ref = this.refAtOrBefore(at);

@@ -1,5 +1,5 @@
 import { snapshotOf } from "../domain/snapshot";
-import { packSnapshot, pendingRunsOf, rowsOf, SNAPSHOT_FULL_EVERY_MS, type SnapshotBase, snapshotBase, snapshotFrame, textOf } from "../db/snapshot-codec";
+import { packSnapshot, rowsOf, SNAPSHOT_FULL_EVERY_MS, type SnapshotBase, snapshotBase, snapshotFrame, textOf } from "../db/snapshot-codec";
 import type { AgentId, BeadId } from "../domain/ids";
 import type { TownRuntime } from "../town/runtime";
 
@@ -49,7 +49,7 @@ export class Housekeeping {
     const snapshot = snapshotOf(state, watching) as unknown as Record<string, unknown>;
     const rows = rowsOf(snapshot);
     const json = textOf(snapshot, rows);
-    const runs = pendingRunsOf(store.events.pendingSeqs());
+    const runs = store.snapshots.pendingRuns();
     const meta = { takenAt: now, tickId, logSeq: store.events.maxSeq(), firstPendingSeq: runs[0]?.[0] ?? null };
     const bytes = new TextEncoder().encode(json).length;
     const frame = snapshotFrame(snapshot, rows, json, runs, base);
