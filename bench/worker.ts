@@ -14,8 +14,9 @@ import { commitTick } from "../src/tick/tick";
 import { Housekeeping } from "../src/tick/housekeeping";
 import type { Clock } from "../src/domain/clock";
 import { noFinished, type FinishedCounts } from "../src/domain/archive";
-import { snapshotOf } from "../src/domain/snapshot";
-import { packSnapshot } from "../src/db/snapshot-codec";
+import { snapshotOf, stateFromSnapshot } from "../src/domain/snapshot";
+import { packSnapshot, SNAPSHOT_FULL_EVERY_MS } from "../src/db/snapshot-codec";
+import { anHourLater, HOUR, rowsChanged, WEEK_HOURS } from "./snapshot-week";
 import { bodyOf, seedFinished, titleOf, type HistoryProfile } from "./history";
 import { replayWindow } from "../src/replay/replay-window";
 import type { BeadId, RigId, TownId } from "../src/domain/ids";
@@ -191,10 +192,13 @@ export class TownDO extends ProductionTownDO {
   /** Snapshots as hourly snapshotting leaves them (the working set's, as the town takes them), `olderThan` hours back. */
   async benchSeedSnapshots(count: number, olderThan: number) {
     const now = Date.now();
-    const packed = await packSnapshot(JSON.stringify(snapshotOf(this.runtime!.state)));
+    const state = snapshotOf(this.runtime!.state);
+    const packed = await packSnapshot(JSON.stringify({ pending: [], state }));
+    const bytes = new TextEncoder().encode(JSON.stringify(state)).length;
     for (let i = 1; i <= count; i++) {
+      const takenAt = now - (olderThan + i) * 3_600_000;
       this.store.transaction(() =>
-        this.store.snapshots.save({ takenAt: now - (olderThan + i) * 3_600_000, tickId: 0, logSeq: this.store.events.maxSeq(), pending: [] }, packed),
+        this.store.snapshots.save({ takenAt, tickId: 0, logSeq: this.store.events.maxSeq(), firstPendingSeq: null, baseId: null, bytes }, packed),
       );
     }
     return { snapshots: count };
@@ -219,12 +223,66 @@ export class TownDO extends ProductionTownDO {
     return this.seededFinished ?? this.runtime!.state.finished;
   }
 
+  /** Snapshots taken as the alarm's are: one housekeeping, which keeps the newest full snapshot's rows for the next delta. */
+  private readonly housekeeping = new Housekeeping();
+
   /** Takes a snapshot the way the alarm does, timed; returns its JSON's size and what it takes stored (compressed). */
   async benchSnapshot() {
     const started = performance.now();
-    const { bytes, storedBytes } = await new Housekeeping().takeSnapshot(this.runtime!, Date.now(), 0);
+    const { bytes, storedBytes } = await this.housekeeping.takeSnapshot(this.runtime!, Date.now(), 0);
     const ms = performance.now() - started;
     return { ms, bytes, storedBytes };
+  }
+
+  /**
+   * The week of snapshots as the town stores them, and its share of the database: the snapshots seeded
+   * (full, hourly, as before incremental snapshots) are replaced by a week and a day of hourly ones
+   * taken the way the alarm takes them (Housekeeping.takeSnapshot: the newest full one read back as the
+   * base, the delta checked, the frame compressed) of the working set changing between them as
+   * bench/snapshot-week.ts describes, with retention pruning as it does. The database without its
+   * snapshots is its size less what the seeded ones took stored (their chunks' bytes; page overhead is
+   * left with the rest), so freed pages do not flatter the share.
+   */
+  async benchSnapshotWeek(finishedPerHour: number) {
+    const store = this.store;
+    const runtime = this.runtime!;
+    const seeded = store.snapshots.storedSize();
+    const databaseBefore = store.databaseSize;
+    const withoutSnapshots = databaseBefore - seeded.bytes;
+    for (const table of ["snapshot_chunks", "snapshot_parts", "snapshots"]) this.ctx.storage.sql.exec(`DELETE FROM ${table}`);
+    const housekeeping = new Housekeeping();
+    const retention = Math.min(runtime.state.town.config.eventRetentionMs, runtime.state.town.config.tickRetentionMs);
+    const start = Date.now();
+    let snapshot = snapshotOf(runtime.state);
+    let changed = { agents: 0, beads: 0 };
+    const hours = WEEK_HOURS + SNAPSHOT_FULL_EVERY_MS / HOUR;
+    const taking: number[] = [];
+    for (let hour = 1; hour <= hours; hour++) {
+      const at = start + hour * HOUR;
+      const next = anHourLater(snapshot, hour, at, finishedPerHour);
+      if (hour === 1) changed = rowsChanged(snapshot, next);
+      snapshot = next;
+      const town = { ...runtime, state: stateFromSnapshot(snapshot), openViolations: new Map() };
+      const started = performance.now();
+      await housekeeping.takeSnapshot(town, at, 0);
+      taking.push(performance.now() - started);
+      store.transaction(() => store.snapshots.prune(at - retention));
+    }
+    const week = store.snapshots.storedSize();
+    return {
+      finishedPerHour,
+      rowsChangedPerHour: changed,
+      before: { snapshots: seeded.full + seeded.deltas, bytes: seeded.bytes, databaseBytes: databaseBefore, share: seeded.bytes / databaseBefore },
+      after: {
+        full: week.full,
+        deltas: week.deltas,
+        bytes: week.bytes,
+        databaseBytes: withoutSnapshots + week.bytes,
+        share: week.bytes / (withoutSnapshots + week.bytes),
+      },
+      /** Taking one, as the alarm does (the base read back, the delta checked, compressed, written): median and slowest. */
+      snapshotMs: { median: taking.sort((a, b) => a - b)[Math.floor(hours / 2)]!, max: taking.at(-1)! },
+    };
   }
 
   /** The working set as a snapshot's JSON (Node builds the state from it to weigh it). */
@@ -449,6 +507,8 @@ async function run(stub: BenchStub, townId: string, action: string, body: Record
       return stub.benchReload();
     case "snapshot":
       return stub.benchSnapshot();
+    case "snapshot-week":
+      return stub.benchSnapshotWeek(body.finishedPerHour ?? 42);
     case "working-set":
       return stub.benchWorkingSet();
     case "storage":

@@ -274,7 +274,7 @@ export const snapshots = sqliteTable(
     tickId: integer("tick_id").notNull(),
     /** The highest event seq at the time (commands up to it are in the snapshot). */
     logSeq: integer("log_seq").notNull(),
-    /** Events still pending at the time, as `[seq, attempts]`: in the log, not yet in the state. */
+    /** Events still pending at the time, as `[seq, attempts]`, for `json` and `gzip` snapshots (`frame` ones: `[]`, the list is in their chunks). */
     pending: text("pending", { mode: "json" }).notNull(),
     /** Rows it is stored in: chunks (`gzip`) or parts (`json`). */
     parts: integer("parts").notNull(),
@@ -284,12 +284,25 @@ export const snapshots = sqliteTable(
      */
     bytes: integer("bytes").notNull(),
     /**
-     * `gzip`: the JSON gzip-compressed, in `snapshot_chunks` (since migration 0012). `json`: the JSON
-     * as text in `snapshot_parts` (snapshots written before; still read, until retention drops them).
+     * `frame` (since migration 0013): a gzip-compressed frame in `snapshot_chunks` holding the pending
+     * list and either the whole state or a delta from `baseId` (src/db/snapshot-codec.ts). `gzip`
+     * (migration 0012): the state's JSON gzip-compressed in `snapshot_chunks`, the pending list in
+     * `pending`. `json`: the JSON as text in `snapshot_parts` (written before 0012). All still read,
+     * until retention drops them.
      */
-    encoding: text("encoding", { enum: ["json", "gzip"] })
+    encoding: text("encoding", { enum: ["json", "gzip", "frame"] })
       .notNull()
       .default("json"),
+    /**
+     * The full snapshot this one is a delta from (`frame` snapshots only; null: it is full itself).
+     * Retention never drops a base a kept delta names.
+     */
+    baseId: integer("base_id"),
+    /**
+     * The oldest event pending when it was taken (null: none), so sizing a replay never reads the
+     * pending list itself (`frame` snapshots hold that list in their chunks; older ones in `pending`).
+     */
+    firstPendingSeq: integer("first_pending_seq"),
   },
   (t) => [index("snapshots_taken_at").on(t.takenAt)],
 );

@@ -90,11 +90,9 @@ export function historySize(
   });
 }
 
-/** The seq before the oldest event pending at the snapshot, or the snapshot's log position (a loop: the list may be long). */
+/** The seq before the oldest event pending at the snapshot, or the snapshot's log position (stored with it: the list itself may be long). */
 function oldestPendingBefore(snapshot: SnapshotRef): number {
-  let first = snapshot.logSeq;
-  for (const [seq] of snapshot.pending) if (seq - 1 < first) first = seq - 1;
-  return first;
+  return snapshot.firstPendingSeq === null ? snapshot.logSeq : Math.min(snapshot.logSeq, snapshot.firstPendingSeq - 1);
 }
 
 /** The snapshot read and parsed (what replay starts from). */
@@ -106,7 +104,7 @@ export async function readSnapshot(store: TownStore, ref: SnapshotRef): Promise<
     tickId: stored.tickId,
     logSeq: stored.logSeq,
     pending: stored.pending,
-    state: JSON.parse(stored.json) as StateSnapshot,
+    state: stored.state as StateSnapshot,
   };
 }
 

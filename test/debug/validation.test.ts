@@ -141,8 +141,9 @@ describe("snapshots", () => {
     const round = await runInDurableObject(town.stub, async (_instance, state) => {
       const snapshots = new TownStore(state.storage).snapshots;
       const json = bigState();
-      const packed = await packSnapshot(json, 1_000);
-      snapshots.save({ takenAt: 5_000_000_000_000, tickId: 7, logSeq: 9, pending: [[3, 1]] }, packed);
+      const packed = await packSnapshot(JSON.stringify({ pending: [[3, 3, 1]], state: JSON.parse(json) }), 1_000);
+      const utf8 = new TextEncoder().encode(json).length;
+      snapshots.save({ takenAt: 5_000_000_000_000, tickId: 7, logSeq: 9, firstPendingSeq: 3, baseId: null, bytes: utf8 }, packed);
       const ref = snapshots.refAtOrBefore(5_000_000_000_000)!;
       const back = (await snapshots.atOrBefore(5_000_000_000_000))!;
       const rows = state.storage.sql
@@ -151,16 +152,53 @@ describe("snapshots", () => {
           back.id,
         )
         .toArray();
-      return { same: back.json === json, pending: back.pending, utf8: new TextEncoder().encode(json).length, ref, packed, rows };
+      return { same: JSON.stringify(back.state) === json, pending: back.pending, utf8, ref, packed, rows };
     });
     expect(round).toMatchObject({ same: true, pending: [[3, 1]] });
-    // Its size is the JSON's (what reading it holds), known without reading it.
-    expect(round.ref).toMatchObject({ encoding: "gzip", bytes: round.utf8, parts: round.rows.length });
+    // Its size is the JSON's (what reading it holds), known without reading it, and so is its oldest pending event.
+    expect(round.ref).toMatchObject({ encoding: "frame", bytes: round.utf8, parts: round.rows.length, firstPendingSeq: 3, baseId: null });
     // Stored as bytes, a small share of the JSON, in chunks of at most the size asked for.
     expect(round.packed.storedBytes).toBeLessThan(round.utf8 / 20);
     expect(round.rows.length).toBe(Math.ceil(round.packed.storedBytes / 1_000));
     expect(round.rows.every((r) => r.type === "blob" && r.size <= 1_000)).toBe(true);
     expect(round.rows.reduce((sum, r) => sum + r.size, 0)).toBe(round.packed.storedBytes);
+  });
+
+  it("written compressed before frames (the pending list in the row) still load, and are pruned like the others", async () => {
+    const town = await createTown();
+    const round = await runInDurableObject(town.stub, async (_instance, state) => {
+      const sql = state.storage.sql;
+      const json = bigState();
+      // A row as the build of migration 0012 wrote it: the state's JSON gzipped in chunks, the pending list in the row.
+      const packed = await packSnapshot(json, 1_000);
+      const id = sql
+        .exec<{ id: number }>(
+          "INSERT INTO snapshots (taken_at, tick_id, log_seq, pending, parts, bytes, encoding) VALUES (?, 7, 9, '[[4,0],[3,1]]', ?, ?, 'gzip') RETURNING id",
+          4_500_000_000_000,
+          packed.chunks.length,
+          packed.bytes,
+        )
+        .one().id;
+      for (const [part, data] of packed.chunks.entries()) sql.exec("INSERT INTO snapshot_chunks (snapshot_id, part, data) VALUES (?, ?, ?)", id, part, data);
+      const snapshots = new TownStore(state.storage).snapshots;
+      const ref = snapshots.refAtOrBefore(4_500_000_000_000)!;
+      const back = await snapshots.read(ref);
+      const empty = await packSnapshot(JSON.stringify({ pending: [], state: {} }));
+      for (const at of [4_500_000_000_001, 4_500_000_000_002])
+        snapshots.save({ takenAt: at, tickId: 8, logSeq: 9, firstPendingSeq: null, baseId: null, bytes: 2 }, empty);
+      snapshots.prune(4_500_000_000_002);
+      const left = sql.exec<{ n: number }>("SELECT count(*) AS n FROM snapshot_chunks WHERE snapshot_id = ?", id).one().n;
+      return { ref, same: JSON.stringify(back.state) === json, pending: back.pending, left };
+    });
+    expect(round).toMatchObject({
+      same: true,
+      pending: [
+        [4, 0],
+        [3, 1],
+      ],
+      left: 0,
+      ref: { encoding: "gzip", firstPendingSeq: 3, baseId: null },
+    });
   });
 
   it("written before compression (text in parts) still load, and are pruned like the others", async () => {
@@ -180,15 +218,16 @@ describe("snapshots", () => {
       sql.exec("INSERT INTO snapshot_parts (snapshot_id, part, data) VALUES (?, 0, ?), (?, 1, ?)", id, json.slice(0, half), id, json.slice(half));
       const snapshots = new TownStore(state.storage).snapshots;
       const ref = snapshots.refAtOrBefore(4_000_000_000_000)!;
-      const back = (await snapshots.read(ref)).json === json;
+      const back = JSON.stringify((await snapshots.read(ref)).state) === json;
       // A newer one makes it prunable: retention drops its parts with it.
-      snapshots.save({ takenAt: 4_000_000_000_001, tickId: 8, logSeq: 9, pending: [] }, await packSnapshot("{}"));
-      snapshots.save({ takenAt: 4_000_000_000_002, tickId: 9, logSeq: 9, pending: [] }, await packSnapshot("{}"));
+      const empty = await packSnapshot(JSON.stringify({ pending: [], state: {} }));
+      snapshots.save({ takenAt: 4_000_000_000_001, tickId: 8, logSeq: 9, firstPendingSeq: null, baseId: null, bytes: 2 }, empty);
+      snapshots.save({ takenAt: 4_000_000_000_002, tickId: 9, logSeq: 9, firstPendingSeq: null, baseId: null, bytes: 2 }, empty);
       snapshots.prune(4_000_000_000_002);
       const partsLeft = sql.exec<{ n: number }>("SELECT count(*) AS n FROM snapshot_parts WHERE snapshot_id = ?", id).one().n;
       return { ref, back, utf8: new TextEncoder().encode(json).length, partsLeft };
     });
-    expect(round).toMatchObject({ back: true, partsLeft: 0, ref: { encoding: "json", parts: 2, pending: [[3, 1]] } });
+    expect(round).toMatchObject({ back: true, partsLeft: 0, ref: { encoding: "json", parts: 2, firstPendingSeq: 3 } });
     expect(round.ref.bytes).toBe(round.utf8);
   });
 });
