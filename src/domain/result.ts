@@ -40,7 +40,7 @@ export type ErrorCode =
   | "replay_too_large"
   | "history_too_large"
   | "rate_limited"
-  // bounded intake (DESIGN §4.8): the town's queue or its event log is at its bound; the batch is refused whole
+  // bounded intake (DESIGN §4.8): the queue or the event log is at its bound, and the batch is refused whole
   | "queue_full"
   | "event_budget_full"
   // a part the town depends on is unavailable
