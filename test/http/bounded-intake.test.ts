@@ -132,6 +132,22 @@ describe("a flood from the platform's token", () => {
     expect((await sendEvents(town, staleStatuses(1_000))).status).toBe(202);
   });
 
+  it("does not hold up the simulated agents either: they report with their dispatch's credential, in the agents' own lane", async () => {
+    const town = await createTown({ simulation: { workMs: 5_000, heartbeatIntervalMs: 86_400_000 } });
+    await sling(town, { id: "b1", title: "Work" });
+    await tick(town);
+    for (let i = 0; i < 10; i++) expect((await sendEvents(town, staleStatuses(1_000))).status).toBe(202);
+    // Its run is over: the next tick takes its report and applies it ahead of the flood.
+    await advance(town, 5_000);
+    await tick(town);
+    expect((await bead(town, "b1")).bead.status).toBe("in_review");
+    expect(await pending(town)).toBeGreaterThan(9_000);
+    const lanes = await runInDurableObject(town.stub, (_instance, state) =>
+      state.storage.sql.exec<{ lane: string | null }>("SELECT lane FROM town_events WHERE event_id LIKE 'agent:simulated:%'").toArray(),
+    );
+    expect(lanes).toEqual([{ lane: "own" }]);
+  });
+
   it("is refused once the town's queue is at its bound (queue_full, with the figures), and the agent's own callbacks still go in", async () => {
     const { town, credential } = await workingTown({ maxPendingEvents: 5_000 });
     for (let i = 0; i < 5; i++) expect((await sendEvents(town, staleStatuses(1_000))).status).toBe(202);
