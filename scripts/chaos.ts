@@ -438,10 +438,9 @@ Chaos: ${TOWNS} towns × ${BEADS} beads (issues and merge requests), ${((Date.no
   one container a bead  ${breaches.some((b) => b.includes("two containers")) ? "NO" : "yes: never two generations' containers on one bead"}
   owed stops            ${breaches.some((b) => b.includes("still owed") || b.includes("running at the end")) ? "NO" : "all delivered: nothing owed, no stopped container running"}
   flood                 ${FLOODERS} clients on ${towns[0]?.id} for ${((flood.to - flood.from) / 1_000).toFixed(0)} s: ${flood.batches} batches of 1,000, ${flood.accepted} events accepted (${(flood.accepted / Math.max(1, (flood.to - flood.from) / 1_000)).toFixed(0)}/s), refused ${[...flood.refused].map(([code, n]) => `${n} ${code}`).join(", ") || "none"}
-  agent_done applied    slowest ${slowest(towns.slice(1).map((t) => t.id))} in the other towns, ${slowest([towns[0]?.id ?? ""])} in the flooded town (from acceptance to its bead moving on; p50 ${percentile(
-    towns.map((t) => t.id),
-    0.5,
-  )}; ${staleDones} stale)
+  agent_done applied    from acceptance to its bead moving on (${staleDones} stale ones not timed); a crash's downtime counts
+    other towns         ${delays(towns.slice(1).map((t) => t.id))}
+    the flooded town    ${delays([towns[0]?.id ?? ""])}
   breaches              ${breaches.length}${breaches.length ? `\n    ${breaches.slice(0, 10).join("\n    ")}` : ""}`);
     if (breaches.length > 0) process.exitCode = 1;
   } finally {
@@ -450,15 +449,12 @@ Chaos: ${TOWNS} towns × ${BEADS} beads (issues and merge requests), ${((Date.no
   }
 }
 
-/** The slowest delay from acceptance to application of an agent_done in these towns. */
-function slowest(townIds: readonly string[]): string {
-  const all = townIds.flatMap((id) => applyDelays.get(id) ?? []);
-  return all.length === 0 ? "n/a" : `${(Math.max(...all) / 1_000).toFixed(2)} s (of ${all.length})`;
-}
-
-function percentile(townIds: readonly string[], p: number): string {
+/** The delays from acceptance to application of the agent_done events of these towns: the slowest, p95 and p50. */
+function delays(townIds: readonly string[]): string {
   const all = townIds.flatMap((id) => applyDelays.get(id) ?? []).sort((a, b) => a - b);
-  return all.length === 0 ? "n/a" : `${(all[Math.min(all.length - 1, Math.floor(p * all.length))]! / 1_000).toFixed(2)} s`;
+  if (all.length === 0) return "none timed";
+  const at = (p: number) => `${(all[Math.min(all.length - 1, Math.floor(p * all.length))]! / 1_000).toFixed(2)} s`;
+  return `slowest ${(all.at(-1)! / 1_000).toFixed(2)} s, p95 ${at(0.95)}, p50 ${at(0.5)} (of ${all.length})`;
 }
 
 /** Within two seconds of the runtime coming back: a request in flight at the crash may answer 5xx. */
