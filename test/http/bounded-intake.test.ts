@@ -125,6 +125,10 @@ describe("a flood from the platform's token", () => {
     expect((await bead(town, "b1")).bead.status).toBe("in_review");
     // In seq order it would have waited ten ticks: most of the flood still waits.
     expect(await pending(town)).toBeGreaterThan(8_000);
+    // And a tick reads what it drains, not the backlog behind it (counting the queue read all of it).
+    const { lastTick } = await status(town);
+    expect(lastTick.eventsDrained).toBeGreaterThan(0);
+    expect(lastTick.rowsRead, JSON.stringify({ rowsRead: lastTick.rowsRead, drained: lastTick.eventsDrained })).toBeLessThan(3 * lastTick.eventsDrained + 500);
 
     // Once the bucket has refilled (Retry-After later), the token is taken again.
     const retryAfter = Number(refused[0]!.headers.get("retry-after"));
