@@ -219,7 +219,12 @@ export class EventStore {
 
   /** How many of the agents' own callbacks from this agent wait (read from their own index, which the per-agent bound keeps small). */
   pendingOwn(agentId: string): number {
-    return this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM town_events INDEXED BY town_events_own_pending WHERE status = 'pending' AND lane = 'own' AND agent_id = ?", agentId).one().n;
+    return this.sql
+      .exec<{ n: number }>(
+        "SELECT count(*) AS n FROM town_events INDEXED BY town_events_own_pending WHERE status = 'pending' AND lane = 'own' AND agent_id = ?",
+        agentId,
+      )
+      .one().n;
   }
 
   withStatus(status: "pending" | "dead", limit: number): StoredEvent[] {
