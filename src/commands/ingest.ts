@@ -32,7 +32,7 @@ const count = (n: number) => n.toLocaleString("en-US");
  * log's byte budget, then the rate of the token — taken last, so a batch refused for another reason
  * costs the sender nothing. Null: the batch may go in.
  */
-export function refusedIntake(runtime: TownRuntime, source: IngestSource, events: readonly NewEvent[], now: number): Result<never> | null {
+export function refusedIntake(runtime: TownRuntime, source: IngestSource, events: readonly NewEvent[], now: number): ReturnType<typeof fail> | null {
   const { store, state, ingestBuckets } = runtime;
   const config = state.town.config;
   const totals = store.events.totals();
@@ -125,7 +125,11 @@ export function ingestEvents(runtime: TownRuntime, input: IngestInput, now: numb
     incoming.set(row.eventId, row);
   }
   const refused = refusedIntake(runtime, source, [...incoming.values()], now);
-  if (refused) return refused;
+  if (refused) {
+    const reason = refused.error.code;
+    runtime.refusedSinceTick.set(reason, (runtime.refusedSinceTick.get(reason) ?? 0) + incoming.size);
+    return refused;
+  }
   // Insert first (the common case has no repeats); ids already in the log are then compared, and a
   // conflicting one rolls the whole batch back.
   try {

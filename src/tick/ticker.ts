@@ -157,6 +157,7 @@ export class Ticker {
         countRows(counters, rows, sinceLastTick);
         for (const { kind, outcome } of effects?.outcomes ?? []) counters.add(METRICS.sideEffects, { kind, outcome });
         for (const step of steps.failed) counters.add(METRICS.afterTickFailures, { step });
+        for (const [reason, n] of runtime.refusedSinceTick) counters.add(METRICS.eventsRefused, { reason }, n);
         store.transaction(() => {
           store.ticks.finish(report.tickId, {
             ...measureAfterTick({ durationMs, effects, rows }),
@@ -165,6 +166,7 @@ export class Ticker {
           });
           store.counters.add(counters.list());
         });
+        runtime.refusedSinceTick.clear();
       },
       undefined,
     );

@@ -18,6 +18,11 @@ export interface TownRuntime {
   readonly observedSinceTick: Set<AgentId>;
   /** Events each token may still send now (the ingest's rate per token). */
   readonly ingestBuckets: EventBuckets;
+  /**
+   * Events the intake refused since the last tick's record, by reason: counted here, not written per
+   * refusal (a flood of refusals must not write a row each), and recorded with the next tick.
+   */
+  readonly refusedSinceTick: Map<string, number>;
   /** When the last state snapshot was taken (checked after every tick; kept here to spare a query). */
   lastSnapshotAt: number | null;
   /** Invariant violations open after the last tick, by key. */

@@ -554,6 +554,7 @@ export class TownDO extends DurableObject<TownEnv> {
       storageAlertedAt: null,
       storageFullSince: null,
       ingestBuckets: new EventBuckets(),
+      refusedSinceTick: new Map(),
     };
     return this.runtime;
   }

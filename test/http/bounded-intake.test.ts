@@ -130,6 +130,10 @@ describe("a flood from the platform's token", () => {
     expect(lastTick.eventsDrained).toBeGreaterThan(0);
     expect(lastTick.rowsRead, JSON.stringify({ rowsRead: lastTick.rowsRead, drained: lastTick.eventsDrained })).toBeLessThan(3 * lastTick.eventsDrained + 500);
 
+    // The refusals are counted (by the next tick's record, not a row each): ten batches of 1,000.
+    const metrics = await api("GET", `/api/towns/${town.townId}/metrics`, { token: TOKENS.read, raw: true });
+    expect(metrics.body).toMatch(/town_reconciler_events_refused_total\{[^}]*reason="rate_limited"[^}]*\} 10000\n/);
+
     // Once the bucket has refilled (Retry-After later), the token is taken again.
     const retryAfter = Number(refused[0]!.headers.get("retry-after"));
     await advance(town, retryAfter * 1_000);
