@@ -14,6 +14,11 @@
  * - no bead ever had containers of two generations running at once;
  * - every stop a town owed was delivered (no container it stopped is still running; nothing owed);
  * - no 5xx, except while the runtime was down.
+ * The containers speak with the dispatch credential each dispatch hands them, never the town's agent
+ * token. Meanwhile a flooding client (CHAOS_FLOODERS clients, 4 by default; 0: none) sends the first
+ * town batches of 1,000 stale container statuses with that town's agent token, as fast as it is
+ * answered, for CHAOS_FLOOD_SECONDS (60): the slowest agent_done of the other towns and of the flooded
+ * one (from its acceptance to its bead moving on) say whether anyone waited on the flood.
  * Prints the figures and exits non-zero on any breach. CHAOS_TOWNS, CHAOS_BEADS, CHAOS_KILLS and
  * CHAOS_SECONDS (the time limit) change the shape.
  */
@@ -32,6 +37,10 @@ const FAILED_STOP = 0.3;
 /** The town's side-effect timeout; a slow dispatch answers after twice that. */
 const EFFECT_TIMEOUT_MS = 400;
 const HEARTBEAT_MS = 400;
+const FLOODERS = Number(process.env.CHAOS_FLOODERS ?? 4);
+const FLOOD_MS = Number(process.env.CHAOS_FLOOD_SECONDS ?? 60) * 1_000;
+/** How often the watcher looks whether an accepted agent_done was applied (its bead moved on). */
+const WATCH_MS = 100;
 
 interface Container {
   readonly town: string;
@@ -40,6 +49,8 @@ interface Container {
   readonly beadId: string;
   readonly role: string;
   readonly startedAt: number;
+  /** What the dispatch handed it to speak with (DESIGN §4.8): its heartbeats and callbacks carry it. */
+  readonly credential: string;
   /** When it reports done and exits; a container whose dispatch was answered too late never does. */
   readonly finishAt: number | null;
   running: boolean;
@@ -54,6 +65,19 @@ interface TownRun {
   readonly acknowledged: Set<string>;
   duplicates: number;
 }
+
+/** An agent_done the town accepted, until its bead moves on. */
+interface Watch {
+  readonly town: string;
+  readonly beadId: string;
+  readonly agentId: string;
+  readonly generation: number;
+  readonly acceptedAt: number;
+}
+
+const flood = { batches: 0, accepted: 0, refused: new Map<string, number>(), from: 0, to: 0 };
+/** The delay from acceptance to application of each agent_done, by town. */
+const applyDelays = new Map<string, number[]>();
 
 const stats = {
   dispatches: 0,
@@ -94,6 +118,7 @@ function platform(): Promise<{ url: string; close: () => void }> {
       generation: number;
       role?: string;
       bead?: { id: string };
+      credential?: string;
     };
     const idempotency = req.headers["idempotency-key"]?.toString() ?? "";
     const tries = (attempts.get(idempotency) ?? 0) + 1;
@@ -114,6 +139,7 @@ function platform(): Promise<{ url: string; close: () => void }> {
           body.generation,
           body.bead!.id,
           body.role ?? "polecat",
+          body.credential ?? "",
           luck < SLOW_DISPATCH + FAILED_DISPATCH && luck >= FAILED_DISPATCH,
         );
       if (luck >= FAILED_DISPATCH && luck < SLOW_DISPATCH + FAILED_DISPATCH) {
@@ -145,7 +171,8 @@ function platform(): Promise<{ url: string; close: () => void }> {
 }
 
 /** A container starts: on a bead no other generation's container may be running on. */
-function start(town: string, agentId: string, generation: number, beadId: string, role: string, neverFinishes: boolean): void {
+function start(town: string, agentId: string, generation: number, beadId: string, role: string, credential: string, neverFinishes: boolean): void {
+  if (!credential) breaches.push(`the dispatch of ${agentId}@${generation} of ${town} carried no credential`);
   for (const other of containers.values()) {
     if (other.running && other.town === town && other.beadId === beadId && `${other.agentId}@${other.generation}` !== `${agentId}@${generation}`) {
       breaches.push(`two containers on bead ${beadId} of ${town}: ${other.agentId}@${other.generation} still running when ${agentId}@${generation} started`);
@@ -159,6 +186,7 @@ function start(town: string, agentId: string, generation: number, beadId: string
     beadId,
     role,
     startedAt: now,
+    credential,
     finishAt: neverFinishes ? null : now + 800 + Math.floor(fate(`${town}${agentId}${generation}`) * 1_500),
     running: true,
     refusedAt: null,
@@ -248,7 +276,9 @@ async function main() {
 
     // The platform's containers: heartbeats while running, done when their work is over.
     let stopping = false;
-    const outbox = new Map<string, { town: TownRun; event: unknown }>();
+    const outbox = new Map<string, { town: TownRun; container: Container; event: unknown }>();
+    const watches: Watch[] = [];
+    let staleDones = 0;
     const platformLoop = (async () => {
       while (!stopping) {
         const now = Date.now();
@@ -262,33 +292,90 @@ async function main() {
                 const eventId = `done-${c.agentId}@${c.generation}`;
                 outbox.set(`${c.town}|${eventId}`, {
                   town,
+                  container: c,
                   event: { eventId, type: "agent_done", agentId: c.agentId, payload: { generation: c.generation, branch: `agents/${c.beadId}` } },
                 });
                 c.running = false;
                 return;
               }
               stats.heartbeats += 1;
-              const answer = await call("POST", `/api/towns/${c.town}/agents/${c.agentId}/heartbeat`, town.agentToken, {
+              const answer = await call("POST", `/api/towns/${c.town}/agents/${c.agentId}/heartbeat`, c.credential, {
                 generation: c.generation,
                 containerStatus: "running",
               });
-              if (answer?.status === 409) {
+              // 409: the town does not want this container; 403: its generation is over.
+              if (answer?.status === 409 || answer?.status === 403) {
                 stats.refusedHeartbeats += 1;
                 c.refusedAt ??= now;
               }
             }),
         );
-        for (const [id, { town, event }] of [...outbox]) {
-          const answer = await call("POST", `/api/towns/${town.id}/events`, town.agentToken, { events: [event] });
+        for (const [id, { town, container, event }] of [...outbox]) {
+          const answer = await call("POST", `/api/towns/${town.id}/events`, container.credential, { events: [event] });
           if (answer?.status === 202) {
             town.acknowledged.add((event as { eventId: string }).eventId);
             town.duplicates += answer.json.duplicates;
+            if (answer.json.accepted > 0)
+              watches.push({ town: town.id, beadId: container.beadId, agentId: container.agentId, generation: container.generation, acceptedAt: Date.now() });
+            outbox.delete(id);
+          } else if (answer?.status === 403) {
+            // Its generation ended long enough ago that the credential is spent: nothing to report any more.
             outbox.delete(id);
           }
         }
         await sleep(HEARTBEAT_MS);
       }
     })();
+
+    // The watcher: when each accepted agent_done was applied, seen as its bead moving on from in_progress
+    // (one the town had already given to another generation is stale: ignored, not timed).
+    let stoppedAt: number | null = null;
+    const watcher = (async () => {
+      while (stoppedAt === null || (watches.length > 0 && Date.now() - stoppedAt < 10_000)) {
+        if (stopping) stoppedAt ??= Date.now();
+        for (const w of [...watches]) {
+          const answer = await call("GET", `/api/towns/${w.town}/beads/${w.beadId}`, DEV_TOKENS.read);
+          if (answer?.status !== 200) continue;
+          const { bead, agent } = answer.json;
+          const stale = bead.status === "in_progress" && agent && (agent.id !== w.agentId || agent.generation !== w.generation);
+          if (bead.status === "in_progress" && !stale) continue;
+          if (stale) staleDones += 1;
+          else {
+            const delays = applyDelays.get(w.town) ?? [];
+            delays.push(Date.now() - w.acceptedAt);
+            applyDelays.set(w.town, delays);
+          }
+          watches.splice(watches.indexOf(w), 1);
+        }
+        await sleep(WATCH_MS);
+      }
+      if (watches.length > 0) breaches.push(`${watches.length} accepted agent_done never seen applied`);
+    })();
+
+    // The flooding client: batches of 1,000 stale container statuses, unique ids, with the first town's agent token.
+    const flooded = towns[0]!;
+    let floodSeq = 0;
+    flood.from = Date.now();
+    const flooders = Array.from({ length: FLOODERS }, async (_, f) => {
+      while (!stopping && Date.now() - flood.from < FLOOD_MS) {
+        const events = Array.from({ length: 1_000 }, () => ({
+          eventId: `flood-${run}-${f}-${floodSeq++}`,
+          type: "container_status",
+          agentId: "web:polecat:1",
+          payload: { generation: 999, status: "running" },
+        }));
+        const answer = await call("POST", `/api/towns/${flooded.id}/events`, flooded.agentToken, { events });
+        flood.batches += 1;
+        if (answer?.status === 202) flood.accepted += answer.json.accepted;
+        else {
+          const code = answer ? (answer.json?.error?.code ?? String(answer.status)) : "no answer";
+          flood.refused.set(code, (flood.refused.get(code) ?? 0) + 1);
+          // Before its first dispatch the agent does not exist yet (404); a refusal says when to come back.
+          await sleep(answer?.status === 429 ? 100 : 250);
+        }
+      }
+      flood.to = Date.now();
+    });
 
     // Crashes, spread over the run while work is under way.
     for (let kill = 0; kill < KILLS; kill++) {
@@ -322,6 +409,7 @@ async function main() {
     }
     stopping = true;
     await platformLoop;
+    await Promise.all([watcher, ...flooders]);
 
     // ---- the checks --------------------------------------------------------------------------------------
     let acknowledged = 0;
@@ -349,12 +437,24 @@ Chaos: ${TOWNS} towns × ${BEADS} beads (issues and merge requests), ${((Date.no
   exactly once          ${breaches.some((b) => b.includes("applied")) ? "NO" : "yes: every acknowledged event applied once (each town's counters)"}
   one container a bead  ${breaches.some((b) => b.includes("two containers")) ? "NO" : "yes: never two generations' containers on one bead"}
   owed stops            ${breaches.some((b) => b.includes("still owed") || b.includes("running at the end")) ? "NO" : "all delivered: nothing owed, no stopped container running"}
+  flood                 ${FLOODERS} clients on ${towns[0]?.id} for ${((flood.to - flood.from) / 1_000).toFixed(0)} s: ${flood.batches} batches of 1,000, ${flood.accepted} events accepted (${(flood.accepted / Math.max(1, (flood.to - flood.from) / 1_000)).toFixed(0)}/s), refused ${[...flood.refused].map(([code, n]) => `${n} ${code}`).join(", ") || "none"}
+  agent_done applied    from acceptance to its bead moving on (${staleDones} stale ones not timed); a crash's downtime counts
+    other towns         ${delays(towns.slice(1).map((t) => t.id))}
+    the flooded town    ${delays([towns[0]?.id ?? ""])}
   breaches              ${breaches.length}${breaches.length ? `\n    ${breaches.slice(0, 10).join("\n    ")}` : ""}`);
     if (breaches.length > 0) process.exitCode = 1;
   } finally {
     await worker.stop().catch(() => undefined);
     agents.close();
   }
+}
+
+/** The delays from acceptance to application of the agent_done events of these towns: the slowest, p95 and p50. */
+function delays(townIds: readonly string[]): string {
+  const all = townIds.flatMap((id) => applyDelays.get(id) ?? []).sort((a, b) => a - b);
+  if (all.length === 0) return "none timed";
+  const at = (p: number) => `${(all[Math.min(all.length - 1, Math.floor(p * all.length))]! / 1_000).toFixed(2)} s`;
+  return `slowest ${(all.at(-1)! / 1_000).toFixed(2)} s, p95 ${at(0.95)}, p50 ${at(0.5)} (of ${all.length})`;
 }
 
 /** Within two seconds of the runtime coming back: a request in flight at the crash may answer 5xx. */

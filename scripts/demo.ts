@@ -62,7 +62,9 @@ async function main() {
       `\r[${String(elapsed).padStart(3)}s] beads: ${b.open} open · ${b.in_progress} in progress · ${b.in_review} in review · ${b.closed} closed · ${b.failed} failed` +
         ` | agents working ${status.agents.working} | queue ${status.queue.pending} | breaker ${status.breaker.status}   `,
     );
-    // A container dies mid-task: the platform reports it, the town recovers the bead.
+    // A container dies mid-task: the platform reports it, the town recovers the bead. The platform's
+    // own report, with the town's agent token (a dead container speaks no more, with its credential or
+    // any other); the simulated agents' own reports carry their dispatch's credential, in the object.
     if (!killed && elapsed >= 3) {
       const victim = (await call("GET", `/api/towns/${town}/beads/rate-limits`, tokens.read)).agent;
       if (victim?.status === "working") {

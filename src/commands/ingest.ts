@@ -13,11 +13,89 @@ export interface IngestOutcome {
 }
 
 /**
- * Agent callbacks: checked, then logged as pending for the next tick. A batch is all or nothing: an
- * unknown agent or an event id reused with different content rejects it whole, and nothing is stored.
- * An event id seen before with the same content is acknowledged as a duplicate and not stored again.
+ * Who sends a batch: the platform with the town's agent token, or one working agent's container with
+ * its dispatch credential — whose callbacks go in their own lane, drained first (DESIGN §4.8).
  */
-export function ingestEvents(runtime: TownRuntime, input: IngestInput, now: number): Result<IngestOutcome> {
+export type IngestSource = { readonly kind: "town" } | { readonly kind: "dispatch"; readonly agentId: string; readonly generation: number };
+
+/** A working agent's own callbacks may take the event log this much past its byte budget. */
+const OWN_BYTES_RESERVE = 0.1;
+/** Retry-After for a full event log: retention is due at once and deletes a bounded batch per tick. */
+const BUDGET_RETRY_SECONDS = 60;
+
+const count = (n: number) => n.toLocaleString("en-US");
+
+/**
+ * Bounded intake (DESIGN §4.8), all checked before anything is appended, at the cost of one read of
+ * the log's totals (and, for a credential's batch, a count of its agent's own waiting callbacks, which
+ * its bound keeps small): the queue's bound (the town's, or the agent's own share of it), the event
+ * log's byte budget, then the rate of the token — taken last, so a batch refused for another reason
+ * costs the sender nothing. Null: the batch may go in.
+ */
+export function refusedIntake(runtime: TownRuntime, source: IngestSource, events: readonly NewEvent[], now: number): ReturnType<typeof fail> | null {
+  const { store, state, ingestBuckets } = runtime;
+  const config = state.town.config;
+  const totals = store.events.totals();
+  const n = events.length;
+  if (source.kind === "town") {
+    if (totals.pending + n > config.maxPendingEvents) {
+      const retry = drainSeconds(totals.pending + n - config.maxPendingEvents, config.drainBatchSize);
+      return fail(
+        "queue_full",
+        `pending events ${count(totals.pending)} of ${count(config.maxPendingEvents)}: this batch of ${count(n)} would pass the town's bound (maxPendingEvents); nothing was stored; try again in ${retry} s`,
+        retry,
+      );
+    }
+  } else {
+    const own = store.events.pendingOwn(source.agentId);
+    if (own + n > config.maxPendingEventsPerAgent) {
+      const retry = drainSeconds(own + n - config.maxPendingEventsPerAgent, config.drainBatchSize);
+      return fail(
+        "queue_full",
+        `pending events of ${source.agentId}'s own container ${count(own)} of ${count(config.maxPendingEventsPerAgent)}: this batch of ${count(n)} would pass its bound (maxPendingEventsPerAgent); nothing was stored; try again in ${retry} s`,
+        retry,
+      );
+    }
+  }
+  const bytes = events.reduce((sum, e) => sum + weight(e), 0);
+  const budget = source.kind === "town" ? config.eventBytesBudget : Math.floor(config.eventBytesBudget * (1 + OWN_BYTES_RESERVE));
+  if (totals.bytes + bytes > budget) {
+    return fail(
+      "event_budget_full",
+      `event bytes ${count(totals.bytes)} of ${count(budget)}: this batch of ${count(bytes)} bytes would pass the town's budget (eventBytesBudget); nothing was stored; retention makes room (eventRetentionBytes ${count(config.eventRetentionBytes)}): try again in ${BUDGET_RETRY_SECONDS} s`,
+      BUDGET_RETRY_SECONDS,
+    );
+  }
+  const key = source.kind === "town" ? "agent token" : `dispatch ${source.agentId}@${source.generation}`;
+  const verdict = ingestBuckets.take(key, n, now, config.ingestRate);
+  if (!verdict.ok) {
+    const { eventsPerSecond, burst } = config.ingestRate;
+    return fail(
+      "rate_limited",
+      `too many events from this token: ${count(eventsPerSecond)} a second in bursts of at most ${count(burst)} (ingestRate); this batch of ${count(n)} was refused whole; try again in ${verdict.retryAfterSeconds} s`,
+      verdict.retryAfterSeconds,
+    );
+  }
+  return null;
+}
+
+/** Seconds until `excess` events have drained, counting one batch a second (a tick drains one every few tens of ms when it keeps up). */
+const drainSeconds = (excess: number, batch: number) => Math.min(60, Math.max(1, Math.ceil(excess / batch)));
+
+/**
+ * An event's weight as the log counts it (EVENT_BYTES in event-store.ts), from its texts' lengths:
+ * UTF-16 units, not bytes, so a batch of non-ASCII text weighs a little light here — by at most what
+ * one request carries (1 MiB), which the log's totals then count exactly.
+ */
+const weight = (e: NewEvent) => e.payload.length + e.eventId.length + e.type.length + (e.agentId?.length ?? 0) + (e.beadId?.length ?? 0) + 24;
+
+/**
+ * Agent callbacks: checked, then logged as pending for the next tick. A batch is all or nothing: an
+ * unknown agent, an event id reused with different content or a bound of the intake rejects it whole,
+ * and nothing is stored. An event id seen before with the same content is acknowledged as a duplicate
+ * and not stored again.
+ */
+export function ingestEvents(runtime: TownRuntime, input: IngestInput, now: number, source: IngestSource = { kind: "town" }): Result<IngestOutcome> {
   const { state, store } = runtime;
   for (const event of input.events) {
     if (event.agentId && !state.agent(event.agentId)) {
@@ -46,11 +124,18 @@ export function ingestEvents(runtime: TownRuntime, input: IngestInput, now: numb
     }
     incoming.set(row.eventId, row);
   }
+  const refused = refusedIntake(runtime, source, [...incoming.values()], now);
+  if (refused) {
+    const reason = refused.error.code;
+    runtime.refusedSinceTick.set(reason, (runtime.refusedSinceTick.get(reason) ?? 0) + incoming.size);
+    return refused;
+  }
   // Insert first (the common case has no repeats); ids already in the log are then compared, and a
   // conflicting one rolls the whole batch back.
   try {
     const accepted = store.transaction(() => {
-      const inserted = new Set(store.events.append([...incoming.values()]).map((row) => row.eventId));
+      const lane = source.kind === "dispatch" ? "own" : null;
+      const inserted = new Set(store.events.append([...incoming.values()], null, lane).map((row) => row.eventId));
       const repeated = [...incoming.keys()].filter((id) => !inserted.has(id));
       for (const stored of repeated.length > 0 ? store.events.byIds(repeated) : []) {
         if (!sameContent(stored, incoming.get(stored.eventId)!)) throw new EventConflict(stored.eventId);

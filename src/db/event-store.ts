@@ -15,7 +15,12 @@ export type NewEvent = Pick<StoredEvent, "eventId" | "type" | "agentId" | "beadI
 const EVENT_ROW = rowCodec(schema.townEvents, allColumns(schema.townEvents));
 const SELECT_EVENTS = `SELECT ${EVENT_ROW.columns} FROM town_events`;
 const SELECT_PENDING = `${SELECT_EVENTS} WHERE status = 'pending' ORDER BY seq LIMIT ?`;
-/** Twelve rows to a statement (8 parameters each, under the limit of 100): a batch of 1,000 is 84 statements. */
+/**
+ * Named, not left to the planner: the pending index (or an agent's) would also serve, and walk the
+ * whole backlog a flood left there to find the few of the agents' own lane.
+ */
+const SELECT_OWN_PENDING = `${SELECT_EVENTS} INDEXED BY town_events_own_pending WHERE status = 'pending' AND lane = 'own' ORDER BY seq LIMIT ?`;
+/** Twelve rows to a statement (8 parameters each and the lane, under the limit of 100): a batch of 1,000 is 84 statements. */
 const EVENTS_PER_INSERT = 12;
 const insertSqlByRows = new Map<number, string>();
 
@@ -28,10 +33,11 @@ function insertSql(rows: number): string {
   let text = insertSqlByRows.get(rows);
   if (!text) {
     const values = Array.from({ length: rows }, () => "(?, ?, ?, ?, ?, ?, ?, 0, ?)").join(", ");
+    // The lane is the batch's (one caller sends it): one parameter, the first, for all its rows.
     text =
-      "INSERT INTO town_events (event_id, type, agent_id, bead_id, payload, created_at, status, attempts, processed_at) " +
-      `SELECT * FROM (VALUES ${values}) AS v WHERE NOT EXISTS (SELECT 1 FROM town_events e WHERE e.event_id = v.column1) ` +
-      "ON CONFLICT (event_id) DO NOTHING RETURNING seq, event_id";
+      "INSERT INTO town_events (lane, event_id, type, agent_id, bead_id, payload, created_at, status, attempts, processed_at) " +
+      `SELECT ?, v.* FROM (VALUES ${values}) AS v WHERE NOT EXISTS (SELECT 1 FROM town_events e WHERE e.event_id = v.column1) ` +
+      `ON CONFLICT (event_id) DO NOTHING RETURNING seq, event_id, ${EVENT_BYTES} AS bytes`;
     insertSqlByRows.set(rows, text);
   }
   return text;
@@ -39,6 +45,20 @@ function insertSql(rows: number): string {
 
 /** Bytes counted per event beyond its texts: its seq and times. */
 const EVENT_ROW_OVERHEAD = 24;
+/** What an event weighs (its texts and the overhead): what the log's byte totals, retention and sizeAfter count. */
+const EVENT_BYTES = `(length(CAST(payload AS BLOB)) + length(CAST(event_id AS BLOB)) + length(type) + coalesce(length(CAST(agent_id AS BLOB)), 0) + coalesce(length(CAST(bead_id AS BLOB)), 0) + ${EVENT_ROW_OVERHEAD})`;
+/** Events per tick at most from the agents' own lane: the rest of the batch goes to the others, so neither starves the other. */
+const OWN_LANE_SHARE = 0.5;
+
+/** Who sent an event: a working agent's own container (its dispatch credential), or anyone else. */
+export type EventLane = "own" | null;
+
+/** The log's totals (the `event_totals` row): what waits, and what the log holds. */
+export interface EventTotals {
+  readonly pending: number;
+  readonly events: number;
+  readonly bytes: number;
+}
 /** Seqs per read of sizeAfter: at most this many rows are read past the point where the cap is passed. */
 const SIZE_SCAN_SEQS = 1_000;
 
@@ -73,17 +93,43 @@ export class EventStore {
    * Appends events; `processedAt` set means already applied (commands), else pending for the next tick.
    * An event id already in the log is skipped; what was inserted comes back.
    */
-  append(events: readonly NewEvent[], processedAt: number | null = null): Array<{ seq: number; eventId: string }> {
+  append(events: readonly NewEvent[], processedAt: number | null = null, lane: EventLane = null): Array<{ seq: number; eventId: string }> {
     const status: EventStatus = processedAt === null ? "pending" : "processed";
     const inserted: Array<{ seq: number; eventId: string }> = [];
+    let bytes = 0;
     for (let i = 0; i < events.length; i += EVENTS_PER_INSERT) {
       const chunk = events.slice(i, i + EVENTS_PER_INSERT);
       const params = chunk.flatMap((e) => [e.eventId, e.type, e.agentId, e.beadId, e.payload, e.createdAt, status, processedAt]);
-      for (const row of this.sql.exec<{ seq: number; event_id: string }>(insertSql(chunk.length), ...params)) {
+      for (const row of this.sql.exec<{ seq: number; event_id: string; bytes: number }>(insertSql(chunk.length), lane, ...params)) {
         inserted.push({ seq: row.seq, eventId: row.event_id });
+        bytes += row.bytes;
       }
     }
+    if (inserted.length > 0) this.addToTotals(status === "pending" ? inserted.length : 0, inserted.length, bytes);
     return inserted;
+  }
+
+  /** The log's totals, one row read (kept by every write that changes them). */
+  totals(): EventTotals {
+    const row = this.sql.exec<{ pending: number; events: number; bytes: number }>("SELECT pending, events, bytes FROM event_totals WHERE id = 1").toArray()[0];
+    return row ?? { pending: 0, events: 0, bytes: 0 };
+  }
+
+  /**
+   * The totals counted again over the whole log, as migration 0014 first counted them: for rows written
+   * outside this store (a hand repair, a test's seeded rows). O(log): never on a request's or a tick's path.
+   */
+  recountTotals(): EventTotals {
+    this.sql.exec(
+      `UPDATE event_totals SET (pending, events, bytes) = (
+         SELECT coalesce(sum(status = 'pending'), 0), count(*), coalesce(sum(${EVENT_BYTES}), 0) FROM town_events) WHERE id = 1`,
+    );
+    return this.totals();
+  }
+
+  /** One update per write, whatever its size; the row is there from the migration that made the table. */
+  private addToTotals(pending: number, events: number, bytes: number): void {
+    this.sql.exec("UPDATE event_totals SET pending = pending + ?, events = events + ?, bytes = bytes + ? WHERE id = 1", pending, events, bytes);
   }
 
   /** Stored events with these ids (to tell a duplicate from a conflicting reuse of an id). */
@@ -105,15 +151,25 @@ export class EventStore {
     return found.sort((a, b) => a.seq - b.seq);
   }
 
-  /** The oldest pending events, in seq order. */
+  /**
+   * What the next tick drains, in seq order: the agents' own callbacks first (up to their share of
+   * `limit`, from their own index), then the oldest of the rest. So a working agent's report is applied
+   * by the next tick however long the queue behind the platform's token is (DESIGN §4.8), and a flood
+   * of callbacks still leaves the others their share.
+   */
   pending(limit: number): StoredEvent[] {
-    return allRows(this.sql, SELECT_PENDING, { decode }, limit);
+    const own = allRows(this.sql, SELECT_OWN_PENDING, { decode }, Math.ceil(limit * OWN_LANE_SHARE));
+    if (own.length === 0) return allRows(this.sql, SELECT_PENDING, { decode }, limit);
+    const taken = new Set(own.map((row) => row.seq));
+    const rest = allRows(this.sql, SELECT_PENDING, { decode }, limit).filter((row) => !taken.has(row.seq));
+    return [...own, ...rest.slice(0, limit - own.length)].sort((a, b) => a.seq - b.seq);
   }
 
   /** Marks drained events processed, or counts a failed attempt (dead-lettering at the limit). Returns the dead ones. */
   settle(processed: readonly number[], failed: ReadonlyArray<{ seq: number; error: string }>, now: number, maxAttempts: number): number[] {
-    // Drained events are consecutive unless some failed: a run of consecutive seqs is one range update.
-    for (const [first, last] of runs(processed)) {
+    // Drained events are consecutive unless some failed or came from the agents' own lane: a run of
+    // consecutive seqs is one range update.
+    for (const [first, last] of runs([...processed].sort((a, b) => a - b))) {
       this.sql.exec("UPDATE town_events SET status = 'processed', processed_at = ? WHERE seq BETWEEN ? AND ?", now, first, last);
     }
     const dead: number[] = [];
@@ -133,12 +189,15 @@ export class EventStore {
         .toArray()[0];
       if (row?.status === "dead") dead.push(seq);
     }
+    const settled = processed.length + dead.length;
+    if (settled > 0) this.addToTotals(-settled, 0, 0);
     return dead;
   }
 
   /** A dead-lettered event goes back in the queue with its attempts reset. */
   revive(seq: number): void {
     this.sql.exec("UPDATE town_events SET status = 'pending', attempts = 0, processed_at = NULL WHERE seq = ? AND status = 'dead'", seq);
+    if (changes(this.sql) > 0) this.addToTotals(1, 0, 0);
   }
 
   /** A dead-lettered event is dropped for good (kept until retention prunes it, as `discarded`). */
@@ -146,12 +205,26 @@ export class EventStore {
     this.sql.exec("UPDATE town_events SET status = 'discarded', processed_at = ? WHERE seq = ? AND status = 'dead'", now, seq);
   }
 
+  /**
+   * What waits, since when, and what is dead — at a cost that does not grow with the backlog (every
+   * tick, status read and summary asks): the count from the totals, the oldest from the first pending
+   * seq (the log's times never go back), the dead by their own small index.
+   */
   queueStats(): QueueStats {
-    const pending = this.sql
-      .exec<{ n: number; oldest: number | null }>("SELECT count(*) AS n, min(created_at) AS oldest FROM town_events WHERE status = 'pending'")
-      .one();
+    const { pending } = this.totals();
+    const oldest = this.sql.exec<{ at: number }>("SELECT created_at AS at FROM town_events WHERE status = 'pending' ORDER BY seq LIMIT 1").toArray()[0];
     const dead = this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM town_events WHERE status = 'dead'").one();
-    return { pending: pending.n, oldestPendingAt: pending.oldest, dead: dead.n };
+    return { pending, oldestPendingAt: oldest?.at ?? null, dead: dead.n };
+  }
+
+  /** How many of the agents' own callbacks from this agent wait (read from their own index, which the per-agent bound keeps small). */
+  pendingOwn(agentId: string): number {
+    return this.sql
+      .exec<{ n: number }>(
+        "SELECT count(*) AS n FROM town_events INDEXED BY town_events_own_pending WHERE status = 'pending' AND lane = 'own' AND agent_id = ?",
+        agentId,
+      )
+      .one().n;
   }
 
   withStatus(status: "pending" | "dead", limit: number): StoredEvent[] {
@@ -159,19 +232,34 @@ export class EventStore {
   }
 
   /**
-   * Retention: applied (and discarded) events older than `before` go, and any beyond the newest `keep`
-   * seqs; at most `limit` rows per call, so pruning never makes one alarm long. Returns how many went.
+   * Retention: applied (and discarded) events older than `before` go, any beyond the newest `keep`
+   * seqs, and the oldest while the log holds more than `keepBytes`; at most `limit` rows per call, so
+   * pruning never makes one alarm long. Returns how many went, and their bytes.
    */
-  prune(before: number, keep: number, limit: number): number {
+  prune(before: number, keep: number, keepBytes: number, limit: number): { events: number; bytes: number } {
     const cutoff = this.maxSeq() - keep;
-    this.sql.exec(
+    const excess = Math.max(0, this.totals().bytes - keepBytes);
+    let events = 0;
+    let bytes = 0;
+    // The window is over the batch only (its LIMIT comes first); `ahead`: the bytes of the settled events
+    // before this one, so the oldest go until the excess is gone.
+    for (const row of this.sql.exec<{ bytes: number }>(
       `DELETE FROM town_events WHERE seq IN (
-         SELECT seq FROM town_events WHERE status IN ('processed', 'discarded') AND (processed_at < ? OR seq <= ?) ORDER BY seq LIMIT ?)`,
+         SELECT seq FROM (
+           SELECT seq, processed_at, sum(bytes) OVER (ORDER BY seq ROWS UNBOUNDED PRECEDING) - bytes AS ahead FROM (
+             SELECT seq, processed_at, ${EVENT_BYTES} AS bytes FROM town_events WHERE status IN ('processed', 'discarded') ORDER BY seq LIMIT ?))
+         WHERE processed_at < ? OR seq <= ? OR ahead < ?)
+       RETURNING ${EVENT_BYTES} AS bytes`,
+      limit,
       before,
       cutoff,
-      limit,
-    );
-    return changes(this.sql);
+      excess,
+    )) {
+      events += 1;
+      bytes += row.bytes;
+    }
+    if (events > 0) this.addToTotals(0, -events, -bytes);
+    return { events, bytes };
   }
 
   /** The highest event seq ever assigned (pruning never lowers it). */
@@ -211,7 +299,7 @@ export class EventStore {
         later: number | null;
       }>(
         `SELECT count(*) AS rows, sum(created_at <= ?) AS n,
-           sum(CASE WHEN created_at <= ? THEN length(CAST(payload AS BLOB)) + length(CAST(event_id AS BLOB)) + length(type) + coalesce(length(CAST(agent_id AS BLOB)), 0) + coalesce(length(CAST(bead_id AS BLOB)), 0) + ${EVENT_ROW_OVERHEAD} ELSE 0 END) AS bytes,
+           sum(CASE WHEN created_at <= ? THEN ${EVENT_BYTES} ELSE 0 END) AS bytes,
            sum(CASE WHEN created_at <= ? AND type = 'bead_created' AND json_valid(payload) THEN coalesce(length(CAST(json_extract(payload, '$.body') AS BLOB)), 0) ELSE 0 END) AS bodies,
            max(CASE WHEN created_at <= ? THEN seq END) AS lastSeq,
            sum(created_at > ?) AS later

@@ -148,9 +148,15 @@ export const townEvents = sqliteTable(
     attempts: integer("attempts").notNull().default(0),
     lastError: text("last_error"),
     processedAt: integer("processed_at"),
+    /**
+     * `own`: sent by a working agent's container with its dispatch credential, drained before the
+     * rest, so its callbacks never queue behind a flood from the platform's token (DESIGN §4.8).
+     */
+    lane: text("lane"),
   },
   (t) => [
     uniqueIndex("town_events_event_id").on(t.eventId),
+    index("town_events_own_pending").on(t.seq).where(sql`status = 'pending' AND lane = 'own'`),
     // The drain reads pending events in seq order; partial so it stays as small as the backlog.
     index("town_events_pending").on(t.seq).where(sql`status = 'pending'`),
     index("town_events_dead").on(t.seq).where(sql`status = 'dead'`),
@@ -160,6 +166,18 @@ export const townEvents = sqliteTable(
     index("town_events_agent").on(t.agentId, t.seq).where(sql`agent_id IS NOT NULL`),
   ],
 );
+
+/**
+ * The event log's totals, one row, kept with every write that changes them (one update per batch, not
+ * per event): what waits and what the log holds, so the ingest's bounds and the queue's figures cost
+ * one read, never a count over the backlog. Bytes are counted as `sizeAfter` weighs an event.
+ */
+export const eventTotals = sqliteTable("event_totals", {
+  id: integer("id").primaryKey(),
+  pending: integer("pending").notNull(),
+  events: integer("events").notNull(),
+  bytes: integer("bytes").notNull(),
+});
 
 /** Side effects, written in the transaction that decided them and executed after it commits. */
 export const outbox = sqliteTable(

@@ -142,6 +142,11 @@ export class TickStore {
   }
 
   /** Retention: ticks older than `before` go, and any beyond the newest `keep`; at most `limit` per call. */
+  /** The oldest tick kept (the first retention deletes), or null. */
+  oldest(): { id: number; at: number } | null {
+    return this.sqlStorage.exec<{ id: number; at: number }>("SELECT id, at FROM ticks ORDER BY id LIMIT 1").toArray()[0] ?? null;
+  }
+
   prune(before: number, keep: number, limit: number): number {
     const cutoff = this.nextId() - 1 - keep;
     this.sqlStorage.exec("DELETE FROM ticks WHERE id IN (SELECT id FROM ticks WHERE at < ? OR id <= ? ORDER BY id LIMIT ?)", before, cutoff, limit);

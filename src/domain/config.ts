@@ -40,6 +40,24 @@ export const DEFAULT_TOWN_CONFIG = {
   debugRequestsPerMinute: 20,
   /** Events applied per tick at most; the rest wait for the next tick, which is scheduled soon. */
   drainBatchSize: 1_000,
+  /**
+   * Bounded intake (DESIGN §4.8). Events waiting at most: a batch that would take the queue past it is
+   * refused whole (429 with Retry-After). A working agent's own callbacks (its dispatch credential) are
+   * not held to it but to `maxPendingEventsPerAgent` each, and are drained first.
+   */
+  maxPendingEvents: 100_000,
+  maxPendingEventsPerAgent: 1_000,
+  /** Events per second each token may send (the agent token, each dispatch credential), in bursts of up to `burst`: a token bucket. */
+  ingestRate: {
+    eventsPerSecond: 2_000,
+    burst: 10_000,
+  },
+  /**
+   * Bytes the event log may hold (pending and kept, as `eventRetentionBytes` counts them): a batch that
+   * would take it past is refused whole (429). A working agent's own callbacks have a tenth more, so
+   * its final report still lands in a town someone else filled.
+   */
+  eventBytesBudget: 1_000_000_000,
   /** Attempts to apply an event before it is dead-lettered. */
   maxEventAttempts: 5,
   /** A pending event older than this means the queue is not draining (invariant 8). */
@@ -58,6 +76,8 @@ export const DEFAULT_TOWN_CONFIG = {
   /** Processed events are kept this long (and at most this many) for replay, then pruned. */
   eventRetentionMs: 7 * 86_400_000,
   eventRetentionCount: 200_000,
+  /** … and at most this many bytes (oldest applied first): retention holds the log to it, an idle town too. */
+  eventRetentionBytes: 500_000_000,
   /**
    * Finished beads (closed, failed) are kept in storage this long after they finish, then deleted — unless
    * live work still refers to them. Null keeps them for good. The counts by status stay exact either way.
@@ -148,6 +168,17 @@ export const TownConfigOverridesSchema = z
     snapshotIntervalMs: ms(DAY).min(60_000),
     debugRequestsPerMinute: z.number().int().min(1).max(600),
     drainBatchSize: z.number().int().min(1).max(5_000),
+    // No lower than a batch (1,000 events): a bound under it would refuse every full batch.
+    maxPendingEvents: z.number().int().min(1_000).max(10_000_000),
+    maxPendingEventsPerAgent: z.number().int().min(1_000).max(100_000),
+    ingestRate: z
+      .object({
+        eventsPerSecond: z.number().int().min(1).max(1_000_000),
+        burst: z.number().int().min(1_000).max(10_000_000),
+      })
+      .partial()
+      .strict(),
+    eventBytesBudget: z.number().int().min(1_000_000).max(8_000_000_000),
     maxEventAttempts: z.number().int().min(1).max(100),
     maxEventAgeMs: ms(DAY).min(1_000),
     progressWindowMs: ms(7 * DAY).min(60_000),
@@ -160,6 +191,7 @@ export const TownConfigOverridesSchema = z
       .strict(),
     eventRetentionMs: ms(90 * DAY).min(60_000),
     eventRetentionCount: z.number().int().min(1_000).max(10_000_000),
+    eventRetentionBytes: z.number().int().min(1_000_000).max(8_000_000_000),
     finishedBeadRetentionMs: ms(3_650 * DAY)
       .min(DAY)
       .nullable(),
@@ -219,7 +251,7 @@ export function mergeOverrides(current: TownConfigOverrides, update: TownConfigO
   return layered(current, update) as TownConfigOverrides;
 }
 
-/** `top` laid over `base`, one level of groups deep (the config's groups: breaker, flapping, alertRetry, simulation). */
+/** `top` laid over `base`, one level of groups deep (the config's groups: breaker, flapping, ingestRate, alertRetry, simulation). */
 function layered(base: object, top: object): Record<string, unknown> {
   const out: Record<string, unknown> = { ...base };
   for (const [key, value] of Object.entries(top)) {

@@ -40,6 +40,9 @@ export type ErrorCode =
   | "replay_too_large"
   | "history_too_large"
   | "rate_limited"
+  // bounded intake (DESIGN §4.8): the queue or the event log is at its bound, and the batch is refused whole
+  | "queue_full"
+  | "event_budget_full"
   // a part the town depends on is unavailable
   | "registry_unavailable"
   // the town's storage is full: it takes no new work until there is room again
@@ -54,7 +57,7 @@ export interface Failure {
   readonly code: ErrorCode;
   /** What went wrong and what to do about it. */
   readonly message: string;
-  /** Seconds until trying again makes sense (rate_limited). */
+  /** Seconds until trying again makes sense (rate_limited, queue_full, event_budget_full). */
   readonly retryAfter?: number;
   /** What the town caught (internal_error): the Worker reports it as the failure of the request. */
   readonly thrown?: ThrownError;

@@ -16,6 +16,7 @@ import type { Wake } from "../domain/plan";
 import { toNewEvent } from "../db/event-rows";
 import { ingestEvents, observeAgent } from "../commands/ingest";
 import type { TownRuntime } from "../town/runtime";
+import { credentialDenied } from "../commands/credentials";
 
 /** The environment's choice of container service. */
 export interface PlatformSettings extends HttpContainerSettings {
@@ -64,26 +65,26 @@ export class Platform {
     const hosted = this.containers().hosted;
     if (!hosted) return null;
     const { reports, next } = hosted.progress(now);
-    const events: IngestInput["events"] = [];
+    const tokenHash = this.store.state.agentTokenHash();
     for (const report of reports) {
+      const { agentId, generation } = report;
+      // Each container speaks with its own dispatch's credential, never the town's agent token (DESIGN
+      // §4.8): the same claims, the same checks, and its callbacks in the agents' own lane.
+      const claims = { townId: runtime.state.town.id, agentId, generation, epoch: tokenHash ? keyEpoch(tokenHash) : "" };
+      if (credentialDenied(runtime, claims, now)) continue;
       if (report.kind === "heartbeat") {
-        observeAgent(runtime, report.agentId, { generation: report.generation, containerStatus: "running" }, now);
-      } else {
-        const eventId = `simulated:${report.agentId}@${report.generation}:${report.kind}`;
-        events.push(
-          report.kind === "done"
-            ? { eventId, type: "agent_done", agentId: report.agentId, beadId: null, payload: { generation: report.generation, branch: report.branch } }
-            : {
-                eventId,
-                type: "agent_completed",
-                agentId: report.agentId,
-                beadId: null,
-                payload: { generation: report.generation, status: "failed", reason: report.reason },
-              },
-        );
+        observeAgent(runtime, agentId, { generation, containerStatus: "running" }, now);
+        continue;
       }
+      const eventId = `simulated:${agentId}@${generation}:${report.kind}`;
+      const event: IngestInput["events"][number] =
+        report.kind === "done"
+          ? { eventId, type: "agent_done", agentId, beadId: null, payload: { generation, branch: report.branch } }
+          : { eventId, type: "agent_completed", agentId, beadId: null, payload: { generation, status: "failed", reason: report.reason } };
+      // A report the intake refuses (the log at its byte budget) is lost, as a real container's would
+      // be that gave up: the agent then stalls, and the town recovers its bead.
+      ingestEvents(runtime, { events: [event] }, now, { kind: "dispatch", agentId, generation });
     }
-    if (events.length > 0) ingestEvents(runtime, { events }, now);
     return next;
   }
 

@@ -33,6 +33,8 @@ const STATUS_OF: Readonly<Record<ErrorCode, ErrorStatus>> = {
   replay_too_large: 413,
   history_too_large: 413,
   rate_limited: 429,
+  queue_full: 429,
+  event_budget_full: 429,
   registry_unavailable: 503,
   storage_full: 507,
   signing_key_missing: 503,

@@ -55,6 +55,11 @@ export const METRICS = {
   eventsDrained: counter("town_reconciler_events_drained_total", "Events taken from the queue by ticks, by event type.", ["type"]),
   eventRetries: counter("town_reconciler_event_retries_total", "Failed attempts to apply an event (each is retried, then dead-lettered)."),
   eventsDeadLettered: counter("town_reconciler_events_dead_lettered_total", "Events moved to the dead-letter state after their last attempt."),
+  eventsRefused: counter(
+    "town_reconciler_events_refused_total",
+    "Events in batches the intake refused whole, by reason (queue_full, event_budget_full, rate_limited): counted in memory, recorded by the next tick.",
+    ["reason"],
+  ),
   actions: counter("town_reconciler_actions_total", "Actions emitted, by action type and the rule (or invariant repair) that produced them.", ["type", "rule"]),
   actionsRefused: counter("town_reconciler_actions_refused_total", "Actions refused because the state moved since the rule looked.", ["type", "rule"]),
   repairs: counter("town_reconciler_repairs_total", "Invariant repairs applied, by invariant.", ["invariant"]),

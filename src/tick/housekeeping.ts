@@ -2,6 +2,7 @@ import { snapshotOf } from "../domain/snapshot";
 import { packSnapshot, rowsOf, SNAPSHOT_FULL_EVERY_MS, type SnapshotBase, snapshotBase, snapshotFrame, textOf } from "../db/snapshot-codec";
 import type { AgentId, BeadId } from "../domain/ids";
 import type { TownRuntime } from "../town/runtime";
+import type { Wake } from "../domain/plan";
 
 /** Rows deleted per table in one run at most: retention never makes one alarm long (a run that hit it runs again next tick). */
 export const PRUNE_BATCH = 5_000;
@@ -11,6 +12,7 @@ export const SNAPSHOT_RETRY_MS = 60_000;
 
 export interface PruneRun {
   readonly events: number;
+  readonly eventBytes: number;
   readonly ticks: number;
   readonly beads: number;
 }
@@ -22,6 +24,8 @@ export interface PruneRun {
 export class Housekeeping {
   private lastPrunedAt = -Infinity;
   private behind = false;
+  /** The last run found the town past a bound and could delete nothing. */
+  private fruitless = false;
 
   /** After a failed snapshot, when the next may be tried (the interval doubles with each failure in a row). */
   private snapshotRetryAt = -Infinity;
@@ -89,14 +93,19 @@ export class Housekeeping {
     }
   }
 
-  /** Retention, hourly — or at once while the previous run could not delete all that was due. */
+  /**
+   * Retention: hourly while the town ticks anyway, and whenever `owed` says it is due — so a town past
+   * its bounds, idle or not, ticks for it, a bounded batch a tick, until it is back within them.
+   */
   pruneIfDue(runtime: TownRuntime, now: number): PruneRun | null {
     const { store, state } = runtime;
     const config = state.town.config;
-    if (!this.behind && now - this.lastPrunedAt < config.retentionIntervalMs) return null;
+    const owed = this.owed(runtime, now);
+    if (now - this.lastPrunedAt < config.retentionIntervalMs && (owed === null || owed.at > now)) return null;
+    const over = this.over(runtime) !== null;
     this.lastPrunedAt = now;
     const run = store.transaction(() => {
-      const events = store.events.prune(now - config.eventRetentionMs, config.eventRetentionCount, PRUNE_BATCH);
+      const events = store.events.prune(now - config.eventRetentionMs, config.eventRetentionCount, config.eventRetentionBytes, PRUNE_BATCH);
       const ticks = store.ticks.prune(now - config.tickRetentionMs, config.tickRetentionCount, PRUNE_BATCH);
       store.snapshots.prune(now - Math.min(config.eventRetentionMs, config.tickRetentionMs));
       store.idempotency.prune(now - config.idempotencyKeyTtlMs, PRUNE_BATCH);
@@ -106,10 +115,43 @@ export class Housekeeping {
         const keepFor = Math.max(config.finishedBeadRetentionMs, config.eventRetentionMs, config.tickRetentionMs);
         beads = store.state.pruneFinished(now - keepFor, state.referencedBeads(), PRUNE_BATCH);
       }
-      return { events, ticks, beads };
+      return { events: events.events, eventBytes: events.bytes, ticks, beads };
     });
     if (run.beads > 0) runtime.archive.clear();
     this.behind = run.events >= PRUNE_BATCH || run.ticks >= PRUNE_BATCH || run.beads >= PRUNE_BATCH;
+    // Past a bound with nothing it may delete (what is over is pending, or dead letters): asking again
+    // every tick would change nothing, so it waits for the hourly run.
+    this.fruitless = over && run.events === 0 && run.ticks === 0;
     return run;
+  }
+
+  /**
+   * When retention is owed (a candidate of the town's alarm, idle or not): at once while a run could
+   * not delete all that was due, or while the log or the ticks are past a bound of count or bytes — a
+   * bounded batch a tick until they are back within them. Age alone owes no tick: what ages out goes
+   * at the hourly run of a town that ticks anyway, and an idle town that owes nothing sleeps (a tick
+   * for an old row would leave a row of its own to age out, and wake it again a week later).
+   * Read at a fixed cost: the log's totals and the first tick.
+   */
+  owed(runtime: TownRuntime, now: number): Wake | null {
+    if (this.behind) return { at: now, reason: "retention: more to delete than one run deletes" };
+    const over = this.over(runtime);
+    if (!over) return null;
+    // Past a bound with nothing it could delete last time: the hourly run, not every tick.
+    return { at: this.fruitless ? this.lastPrunedAt + runtime.state.town.config.retentionIntervalMs : now, reason: `retention: ${over}` };
+  }
+
+  /** Which bound of count or bytes the log or the ticks are past, or null. */
+  private over(runtime: TownRuntime): string | null {
+    const { store, state } = runtime;
+    const config = state.town.config;
+    const totals = store.events.totals();
+    if (totals.bytes > config.eventRetentionBytes) return `event bytes ${totals.bytes} over eventRetentionBytes ${config.eventRetentionBytes}`;
+    // As prune counts it (the newest seqs are kept, whatever their status), with something settled to delete.
+    if (totals.events > config.eventRetentionCount && totals.events > totals.pending)
+      return `${totals.events} events over eventRetentionCount ${config.eventRetentionCount}`;
+    const tick = store.ticks.oldest();
+    if (tick !== null && tick.id <= store.ticks.nextId() - 1 - config.tickRetentionCount) return `ticks over tickRetentionCount ${config.tickRetentionCount}`;
+    return null;
   }
 }

@@ -9,6 +9,8 @@ export interface ShellDues {
   readonly platformReport: Wake | null;
   /** The town list does not know the town yet: registering is retried. */
   readonly registrationPending: boolean;
+  /** Retention owed: past a bound, behind, or the oldest kept aging out (null: nothing will be due). */
+  readonly retention: Wake | null;
 }
 
 /**
@@ -16,7 +18,7 @@ export interface ShellDues {
  * Events waiting, side effects and alerts due, simulated reports, a deadline of the rules (`deadline`: what the
  * tick just computed, or — when no tick ran, as for the watchdog — the first deadline after the last
  * tick), a look at open violations (so they are re-checked, and reminded on their cooldown), a
- * registration to retry. Empty: the town owes nothing and may sleep.
+ * registration to retry, retention (past a bound, or when the oldest kept ages out). Empty: the town owes nothing and may sleep.
  */
 export function owedWork(runtime: TownRuntime, now: number, queue: QueueStats, deadline: Wake | null, dues: ShellDues): Wake[] {
   const config = runtime.state.town.config;
@@ -32,6 +34,7 @@ export function owedWork(runtime: TownRuntime, now: number, queue: QueueStats, d
   if (runtime.openViolations.size > 0)
     owed.push({ at: now + config.idleAlarmMs, reason: `${runtime.openViolations.size} invariant violation(s) open: looking again` });
   if (dues.registrationPending) owed.push({ at: now + config.idleAlarmMs, reason: "registering with the town list again" });
+  if (dues.retention) owed.push(dues.retention);
   return owed;
 }
 

@@ -109,8 +109,12 @@ export class Ticker {
   }
 
   /** What the town's alarm must cover beside its state and storage, outside a tick (the watchdog, liveness figures). */
-  dues(): ShellDues {
-    return { platformReport: this.parts.platform.nextReport(), registrationPending: this.parts.registration.pending() };
+  dues(runtime: TownRuntime, now: number): ShellDues {
+    return {
+      platformReport: this.parts.platform.nextReport(),
+      registrationPending: this.parts.registration.pending(),
+      retention: this.parts.housekeeping.owed(runtime, now),
+    };
   }
 
   private async afterCommit(
@@ -138,7 +142,7 @@ export class Ticker {
       "schedule",
       () => {
         queue = store.events.queueStats();
-        const dues = { platformReport, registrationPending: registration.pending() };
+        const dues = { platformReport, registrationPending: registration.pending(), retention: housekeeping.owed(runtime, now) };
         return schedule.next(town.config, owedWork(runtime, now, queue, report.advance.wake, dues));
       },
       FAILED,
@@ -153,6 +157,7 @@ export class Ticker {
         countRows(counters, rows, sinceLastTick);
         for (const { kind, outcome } of effects?.outcomes ?? []) counters.add(METRICS.sideEffects, { kind, outcome });
         for (const step of steps.failed) counters.add(METRICS.afterTickFailures, { step });
+        for (const [reason, n] of runtime.refusedSinceTick) counters.add(METRICS.eventsRefused, { reason }, n);
         store.transaction(() => {
           store.ticks.finish(report.tickId, {
             ...measureAfterTick({ durationMs, effects, rows }),
@@ -161,6 +166,7 @@ export class Ticker {
           });
           store.counters.add(counters.list());
         });
+        runtime.refusedSinceTick.clear();
       },
       undefined,
     );

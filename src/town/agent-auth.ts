@@ -1,7 +1,6 @@
-import { CREDENTIAL_GRACE_MS, keyEpoch, type AgentCaller } from "../auth/dispatch-credential";
+import type { AgentCaller } from "../auth/dispatch-credential";
+import { credentialDenied } from "../commands/credentials";
 import { agentTokenTown, digestsEqual, INVALID_AGENT_TOKEN, sha256Hex } from "../auth/tokens";
-import type { AgentId } from "../domain/ids";
-import { isLive } from "../domain/model";
 import { fail, type Result } from "../domain/result";
 import type { TownRuntime } from "./runtime";
 
@@ -25,18 +24,5 @@ export async function agentTokenDenied(runtime: TownRuntime | null, token: strin
 export async function agentCallerDenied(runtime: TownRuntime | null, caller: AgentCaller | string, now: number): Promise<Result<never> | null> {
   if (typeof caller === "string") return agentTokenDenied(runtime, caller);
   if (caller.kind === "town") return agentTokenDenied(runtime, caller.token);
-  const { claims } = caller;
-  const hash = runtime?.store.state.agentTokenHash() ?? null;
-  if (!runtime || runtime.state.town.id !== claims.townId || hash === null || keyEpoch(hash) !== claims.epoch) {
-    return fail("invalid_token", "the dispatch credential is not valid here: the town's agent token was rotated since it was made, or the town is gone");
-  }
-  const agent = runtime.state.agent(claims.agentId as AgentId);
-  const ended = !agent || agent.generation !== claims.generation || (!isLive(agent) && now - agent.statusSince > CREDENTIAL_GRACE_MS);
-  if (ended) {
-    return fail(
-      "generation_ended",
-      `this credential is for generation ${claims.generation} of ${claims.agentId}, which has ended; a container may report for ${CREDENTIAL_GRACE_MS / 60_000} minutes after its generation ended, not later`,
-    );
-  }
-  return null;
+  return credentialDenied(runtime, caller.claims, now);
 }

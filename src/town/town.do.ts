@@ -42,11 +42,11 @@ import { FleetReporter, townSummary } from "../fleet/fleet-report";
 import { exportHistory } from "../replay/history-export";
 import { Housekeeping } from "../tick/housekeeping";
 import { once, type IdempotentRequest } from "../commands/idempotency";
-import { ingestEvents, observeAgent } from "../commands/ingest";
+import { ingestEvents, observeAgent, type IngestSource } from "../commands/ingest";
 import { ensureArmed, type AlarmCheck } from "../tick/liveness";
 import type { TownParts } from "./parts";
 import { Platform } from "../effects/platform";
-import { RateLimiter } from "./rate-limiter";
+import { EventBuckets, RateLimiter } from "./rate-limiter";
 import { Registration } from "../fleet/registration";
 import { replayWindow } from "../replay/replay-window";
 import { beadNotFound, caught, fail, ok, storageFull, townNotFound, type Result } from "../domain/result";
@@ -329,7 +329,11 @@ export class TownDO extends DurableObject<TownEnv> {
   async ingestEvents(caller: AgentCaller | string, input: IngestInput) {
     return this.asAgent(caller, (runtime, now) =>
       this.newWork(runtime, now, async () => {
-        const result = ingestEvents(runtime, input, now);
+        const source: IngestSource =
+          typeof caller !== "string" && caller.kind === "dispatch"
+            ? { kind: "dispatch", agentId: caller.claims.agentId, generation: caller.claims.generation }
+            : { kind: "town" };
+        const result = ingestEvents(runtime, input, now, source);
         if (result.ok && result.value.accepted > 0) await this.parts.schedule.soon(runtime.state.town.config, `${result.value.accepted} event(s) ingested`);
         return result;
       }),
@@ -386,7 +390,7 @@ export class TownDO extends DurableObject<TownEnv> {
   /** getAlarmStatus (DESIGN §5). */
   async status() {
     return this.withTown(async (runtime, now) => {
-      return ok(townStatus(runtime, now, await this.parts.schedule.current(), this.ticker.dues()));
+      return ok(townStatus(runtime, now, await this.parts.schedule.current(), this.ticker.dues(runtime, now)));
     });
   }
 
@@ -408,7 +412,7 @@ export class TownDO extends DurableObject<TownEnv> {
 
   /** Prometheus text exposition. */
   async metrics() {
-    return this.withTown(async (runtime, now) => ok(townMetrics(runtime, now, await this.parts.schedule.current(), this.ticker.dues())));
+    return this.withTown(async (runtime, now) => ok(townMetrics(runtime, now, await this.parts.schedule.current(), this.ticker.dues(runtime, now))));
   }
 
   /** Failed beads and beads that are not moving, with why (the status page's first section). */
@@ -429,7 +433,7 @@ export class TownDO extends DurableObject<TownEnv> {
       const log = this.log.with({ townId: runtime.state.town.id });
       const last = this.store.ticks.last();
       const queue = this.store.events.queueStats();
-      const check = await ensureArmed(runtime, now, this.parts.schedule, { lastTickAt: last?.at ?? null, queue }, this.ticker.dues());
+      const check = await ensureArmed(runtime, now, this.parts.schedule, { lastTickAt: last?.at ?? null, queue }, this.ticker.dues(runtime, now));
       if (check.outcome === "rearmed") log.warn("alarm re-armed by the watchdog", { at: check.alarm.at, owed: check.owed.reason, owedSince: check.owed.at });
       const alarm = check.outcome === "asleep" ? null : check.alarm;
       try {
@@ -549,6 +553,8 @@ export class TownDO extends DurableObject<TownEnv> {
       openViolations: new Map(this.store.violations.open().map((v) => [v.key, v])),
       storageAlertedAt: null,
       storageFullSince: null,
+      ingestBuckets: new EventBuckets(),
+      refusedSinceTick: new Map(),
     };
     return this.runtime;
   }

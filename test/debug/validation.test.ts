@@ -116,11 +116,12 @@ describe("debug route validation", () => {
   it("lists dead-lettered events with their errors", async () => {
     const town = await createTown({ maxEventAttempts: 1 });
     await sling(town, { id: "b1", title: "x" });
-    await runInDurableObject(town.stub, (_instance, state) =>
+    await runInDurableObject(town.stub, (_instance, state) => {
       state.storage.sql.exec(
         "INSERT INTO town_events (event_id, type, agent_id, payload, created_at, status, attempts) VALUES ('bad', 'agent_done', 'a', 'nope', 0, 'pending', 0)",
-      ),
-    );
+      );
+      new TownStore(state.storage).events.recountTotals();
+    });
     await tick(town);
     const response = await api("GET", `/api/towns/${town.townId}/debug/events?status=dead`, { token: TOKENS.debug });
     expect(response.status).toBe(200);

@@ -1,3 +1,4 @@
+import { TownStore } from "../../src/db/town-store";
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { renderStatusPage, timeTicks } from "../../src/http/status-page";
@@ -166,6 +167,7 @@ describe("the status page", () => {
       state.storage.sql.exec(
         "INSERT INTO town_events (event_id, type, agent_id, payload, created_at, status, attempts) VALUES ('poison', 'agent_done', 'web:polecat:1', '{not json', 0, 'pending', 0)",
       );
+      new TownStore(state.storage).events.recountTotals();
     });
     for (let i = 0; i < 6; i++) {
       await advance(town, 1_000);

@@ -1,4 +1,5 @@
 /** Scripted towns that tests replay, export and record as bundles: the same history, told once. */
+import { TownStore } from "../../src/db/town-store";
 import { DEMO_BEADS, DEMO_CONFIG, DEMO_CONVOY, DEMO_RIGS } from "../../scripts/demo-workload";
 import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { expect } from "vitest";
@@ -169,12 +170,13 @@ export async function archiveTown(options: { townId?: string } = {}): Promise<{ 
 
   await sling(town, { id: "new", title: "Builds on it", blockedBy: ["old"] });
   // A row no build can parse (as an older version might have left): the drain fails it twice.
-  await runInDurableObject(town.stub, (_instance, state) =>
+  await runInDurableObject(town.stub, (_instance, state) => {
     state.storage.sql.exec(
       "INSERT INTO town_events (event_id, type, agent_id, payload, created_at, status, attempts) VALUES ('poison', 'agent_done', 'web:polecat:1', 'not json', ?, 'pending', 0)",
       windowFrom + 1_000,
-    ),
-  );
+    );
+    new TownStore(state.storage).events.recountTotals();
+  });
   await runAlarmsUntil(town, (await town.stub.testNow()) + 10_000);
   const seq = await runInDurableObject(
     town.stub,

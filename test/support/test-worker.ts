@@ -202,13 +202,21 @@ export class TownDO extends ProductionTownDO {
   // digest is that token's, whatever else runs.
   private rotations: Array<{ token: string; heldAfter: boolean }> = [];
 
+  override async putTown(...args: Parameters<ProductionTownDO["putTown"]>) {
+    const result = await super.putTown(...args);
+    // A creation answers the town's first token: it is the first of the tokens answered in turn.
+    if (result.ok && result.value.created)
+      this.rotations.push({ token: result.value.agentToken, heldAfter: await this.verifyAgentToken(result.value.agentToken) });
+    return result;
+  }
+
   override async rotateAgentToken(...args: Parameters<ProductionTownDO["rotateAgentToken"]>) {
     const result = await super.rotateAgentToken(...args);
     if (result.ok) this.rotations.push({ token: result.value.agentToken, heldAfter: await this.verifyAgentToken(result.value.agentToken) });
     return result;
   }
 
-  /** The tokens rotations answered, in the order they answered; throws if one was not the town's token when answered. */
+  /** The tokens creation and rotations answered, in the order they answered; throws if one was not the town's token when answered. */
   async testRotations(): Promise<string[]> {
     const stale = this.rotations.filter((r) => !r.heldAfter);
     if (stale.length > 0) throw new Error(`${stale.length} rotation(s) answered a token the town no longer held`);

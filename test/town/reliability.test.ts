@@ -1,3 +1,4 @@
+import { TownStore } from "../../src/db/town-store";
 import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { DEFAULT_TOWN_CONFIG as C } from "../../src/domain/config";
@@ -109,6 +110,7 @@ describe("a poison event", () => {
       state.storage.sql.exec(
         "INSERT INTO town_events (event_id, type, agent_id, payload, created_at, status, attempts) VALUES ('poison', 'agent_done', 'web:polecat:1', '{not json', 0, 'pending', 0)",
       );
+      new TownStore(state.storage).events.recountTotals();
     });
     const done = { eventId: "done-1", type: "agent_done", agentId: "web:polecat:1", payload: { generation: 1, branch: "feat/b1" } };
     expect((await sendEvents(town, [done])).status).toBe(202);
