@@ -62,4 +62,27 @@ describe("rows counted", () => {
     // The requests (the town's creation, the sling, the reads) are billed on their own.
     expect(await series(town.townId, "town_reconciler_rows_written_total", 'part="requests"')).toBeGreaterThan(0);
   });
+
+  it("writes a tick's duration as the one bucket it fell in and the sum, not every cumulative bucket", async () => {
+    const town = await createTown();
+    for (let i = 0; i < 3; i += 1) {
+      await tick(town);
+      await advance(town, 1_000);
+    }
+    const rows = await runInDurableObject(town.stub, (_instance, state) =>
+      state.storage.sql
+        .exec<{ name: string; value: number }>("SELECT name, value FROM counters WHERE name LIKE 'town_reconciler_tick_duration_seconds%' ORDER BY name")
+        .toArray(),
+    );
+    // Each tick a row of its bucket of its bucket (raised, not rewritten with its neighbours) and the sum: nothing per bound.
+    const hits = rows.filter((r) => r.name === "town_reconciler_tick_duration_seconds_bucket_hits");
+    const ticks = await series(town.townId, "town_reconciler_ticks_total", 'result="ok"');
+    expect(ticks).toBeGreaterThan(0);
+    expect(hits.reduce((n, r) => n + r.value, 0)).toBe(ticks);
+    expect(rows.length).toBe(hits.length + 1);
+    expect(rows.map((r) => r.name)).toContain("town_reconciler_tick_duration_seconds_sum");
+    // The exposition still shows every cumulative bucket and the count.
+    expect(await series(town.townId, "town_reconciler_tick_duration_seconds_bucket", 'le="+Inf"')).toBe(ticks);
+    expect(await series(town.townId, "town_reconciler_tick_duration_seconds_count", 'town="')).toBe(ticks);
+  });
 });
