@@ -12,6 +12,7 @@ import m0009 from './0009_town_overrides.sql';
 import m0010 from './0010_steering.sql';
 import m0011 from './0011_cost_meters.sql';
 import m0012 from './0012_snapshot_compression.sql';
+import m0013 from './0015_counter_totals.sql';
 
   export default {
     journal,
@@ -28,7 +29,8 @@ m0008,
 m0009,
 m0010,
 m0011,
-m0012
+m0012,
+m0013
     }
   }
   

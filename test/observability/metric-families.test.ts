@@ -63,6 +63,17 @@ describe("the declared metric families", () => {
     );
   });
 
+  it("adds a series' total an earlier version kept in a row of its own to what is kept now", async () => {
+    const older = await createTown();
+    const ticks = (text: string) => Number(/^town_reconciler_ticks_total\{result="ok",town="[^"]+"\} (\S+)$/m.exec(text)?.[1] ?? NaN);
+    const before = ticks(await metrics(older));
+    // What an earlier version left in `counters`, a row per series: 100 ticks.
+    await runInDurableObject(older.stub, (_instance, state) => {
+      state.storage.sql.exec("INSERT INTO counters (name, labels, value) VALUES (?, ?, ?)", "town_reconciler_ticks_total", formatLabels({ result: "ok" }), 100);
+    });
+    expect(ticks(await metrics(older))).toBe((Number.isNaN(before) ? 0 : before) + 100);
+  });
+
   it("shows a persisted series no family declares as untyped, with its value, rather than dropping it", async () => {
     const older = await createTown();
     await runInDurableObject(older.stub, (_instance, state) => {
