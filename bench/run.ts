@@ -231,7 +231,9 @@ async function main() {
     log("| batch size | path | median events/s | slowest run events/s |");
     log("|---|---|---|---|");
     const ingestRates: Record<string, number> = {};
-    await part("ingest", async (bench, base) => {
+    // Its rows are logged once the part is done: a part run again (its runtime died) must not log twice.
+    const ingestLines = await part("ingest", async (bench, base) => {
+      const out: string[] = [];
       for (const batch of [100, 1_000]) {
         progress(`ingest in batches of ${batch}`);
         const town = `bench-ingest-${batch}`;
@@ -263,7 +265,7 @@ async function main() {
             if (run >= WARMUP) rates.push(perRun / ((performance.now() - t0) / 1000));
           }
           ingestRates[`${batch}/http/${senders}`] = stats(rates).median;
-          log(`| ${fmt(batch, 0)} | HTTP, ${senders} sender${senders > 1 ? "s" : ""} | ${fmt(stats(rates).median, 0)} | ${fmt(Math.min(...rates), 0)} |`);
+          out.push(`| ${fmt(batch, 0)} | HTTP, ${senders} sender${senders > 1 ? "s" : ""} | ${fmt(stats(rates).median, 0)} | ${fmt(Math.min(...rates), 0)} |`);
         }
         const inObject: number[] = [];
         for (let run = 0; run < WARMUP + Math.min(RUNS, 8); run++) {
@@ -271,13 +273,16 @@ async function main() {
           if (run >= WARMUP) inObject.push(result.eventsPerSecond);
         }
         ingestRates[`${batch}/object`] = stats(inObject).median;
-        log(`| ${fmt(batch, 0)} | in the object | ${fmt(stats(inObject).median, 0)} | ${fmt(Math.min(...inObject), 0)} |`);
+        out.push(`| ${fmt(batch, 0)} | in the object | ${fmt(stats(inObject).median, 0)} | ${fmt(Math.min(...inObject), 0)} |`);
       }
+      return out;
     });
+    for (const line of ingestLines) log(line);
     log();
 
     // ---- replay --------------------------------------------------------------------------------------
-    const { replayRates, replayed } = await part("replay", async (bench) => {
+    // Not needed by the parts after it: if its runtime dies twice, that is reported and the run goes on.
+    const replay = await part("replay", async (bench) => {
       progress("building a 100,000-event history");
       const replayTown = "bench-replay";
       await bench(replayTown, "seed", { agents: 100, beads: 1_000 });
@@ -295,7 +300,8 @@ async function main() {
         if (i >= WARMUP) replayRates.push(result.eventsReplayed / (result.ms / 1000));
       }
       return { replayRates, replayed };
-    });
+    }).catch((error: unknown) => ({ failed: String(error).slice(0, 300) }));
+    const { replayRates, replayed } = "failed" in replay ? { replayRates: [Number.NaN], replayed: { eventsReplayed: 0, ticks: 0, divergent: 0 } } : replay;
     log("## Replay");
     log();
     log(`Replay of a history of ${fmt(replayed.eventsReplayed, 0)} events in ${fmt(replayed.ticks, 0)} ticks (100 agents / 1,000 beads): from`);
@@ -305,7 +311,8 @@ async function main() {
     log("| events | median events/s | slowest run events/s |");
     log("|---|---|---|");
     const r = stats(replayRates);
-    log(`| ${fmt(replayed.eventsReplayed, 0)} | ${fmt(r.median, 0)} | ${fmt(Math.min(...replayRates), 0)} |`);
+    if ("failed" in replay) log(`| — | — (did not run: the local runtime died twice: ${replay.failed.replace(/\|/g, "/").replace(/\s+/g, " ")}) | — |`);
+    else log(`| ${fmt(replayed.eventsReplayed, 0)} | ${fmt(r.median, 0)} | ${fmt(Math.min(...replayRates), 0)} |`);
     log();
 
     // ---- memory --------------------------------------------------------------------------------------
@@ -428,7 +435,14 @@ const benchAt =
   (base: string): Bench =>
   async (town, action, body = {}) => {
     const response = await fetch(`${base}/bench/towns/${town}/${action}`, { method: "POST", body: JSON.stringify(body) });
-    const json = (await response.json()) as Record<string, any>;
+    const text = await response.text();
+    let json: Record<string, any>;
+    try {
+      json = JSON.parse(text) as Record<string, any>;
+    } catch {
+      // Not the Worker's answer: the local runtime's own (say "Network connection lost" when it went down).
+      throw new Error(`${action} on ${town} answered ${response.status}: ${text.slice(0, 300)}`);
+    }
     if (!response.ok) throw new Error(`${action} on ${town}: ${JSON.stringify(json)}`);
     return json;
   };
