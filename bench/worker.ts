@@ -651,7 +651,7 @@ function partOf(query: string): string {
   if (table === "simulated_runs") return SIMULATION;
   if (["agents", "beads", "rigs", "dependencies", "usage", "towns"].includes(table)) return "state";
   if (table === "ticks") return "tick record";
-  if (table === "counters") return "counters";
+  if (table === "counters" || table === "counter_totals") return "counters";
   if (table.startsWith("snapshot")) return "snapshots";
   return table;
 }
