@@ -27,17 +27,20 @@ export type FleetShardRow =
       page: { ms: number; bytes: number };
       targets: { ms: number; groups: number };
       sweep: { ms: number; checked: number; truncated: boolean };
-      change: {
-        before: { distinct: number; rows: number };
-        during: { reads: number; minDistinct: number; maxRows: number };
-        after: { distinct: number; rows: number };
-        targets: { distinct: number; rows: number };
-        reports: number;
-        handoverMs: number;
-        handoverSteps: number;
-        span: number;
-        ms: number;
-      };
+      /** The live change of the count (or why it did not finish: the figures above are kept). */
+      change:
+        | { failed: string }
+        | {
+            before: { distinct: number; rows: number };
+            during: { reads: number; minDistinct: number; maxRows: number };
+            after: { distinct: number; rows: number };
+            targets: { distinct: number; rows: number };
+            reports: number;
+            handoverMs: number;
+            handoverSteps: number;
+            span: number;
+            ms: number;
+          };
     }
   | { towns: number; failed: string };
 
@@ -113,6 +116,24 @@ export async function benchFleetShards(
     const sweep = await fleet("sweep", { shards: SHARDS });
 
     progress(`changing ${SHARDS} → ${CHANGED_TO} shards under load at ${towns}`);
+    const change = await liveChange(towns).catch((error: unknown) => ({ failed: String(error).slice(0, 300) }));
+    out.push({
+      towns,
+      seedMs,
+      perSecond: rates.length ? stats(rates).median : null,
+      full: full && { ms: full.ms, bytes: full.last.bytes },
+      problems: { ms: problems.ms, rows: problems.last.rows, bytes: problems.last.bytes },
+      page: { ms: page.ms, bytes: page.last.bytes },
+      targets: { ms: targets.ms, groups: targets.last.groups },
+      sweep: { ms: sweep.ms, checked: sweep.checked, truncated: Boolean(sweep.truncated) },
+      change,
+    });
+    progress(`fleet over shards at ${towns}: done`);
+  }
+  return out;
+
+  /** The count changed from SHARDS to CHANGED_TO under load, every step a bounded request. */
+  async function liveChange(towns: number) {
     const changeStarted = performance.now();
     const before = await readAll(SHARDS);
     const now = Date.now();
@@ -128,31 +149,32 @@ export async function benchFleetShards(
         reports += (await fleet("report-slice", { from, to, fromShards: SHARDS, toShards: CHANGED_TO, now })).reports as number;
       }
     })();
-    const handoverStarted = performance.now();
-    let handoverSteps = 0;
-    for (;;) {
-      handoverSteps += 1;
-      const step = await fleet("handover-step", { to: CHANGED_TO, now });
-      if (handoverSteps % 5 === 0) progress(`  handover step ${handoverSteps}: ${step.handedOver} handed over; ${during.length} reads so far`);
-      if (step.handedOver === 0) break;
+    // Awaited below; if a step fails first, neither may go unhandled, and the reads must stop.
+    reads.catch(() => {});
+    load.catch(() => {});
+    try {
+      return await finish();
+    } finally {
+      changing = false;
     }
-    const handoverMs = performance.now() - handoverStarted;
-    await load;
-    const dropped = await fleet("drop", { to: CHANGED_TO, later: Date.now() + 120_000 });
-    changing = false;
-    await reads;
-    const after = await readAll(CHANGED_TO);
-    const targetsAfter = await fleet("targets-all", { to: CHANGED_TO });
-    out.push({
-      towns,
-      seedMs,
-      perSecond: rates.length ? stats(rates).median : null,
-      full: full && { ms: full.ms, bytes: full.last.bytes },
-      problems: { ms: problems.ms, rows: problems.last.rows, bytes: problems.last.bytes },
-      page: { ms: page.ms, bytes: page.last.bytes },
-      targets: { ms: targets.ms, groups: targets.last.groups },
-      sweep: { ms: sweep.ms, checked: sweep.checked, truncated: Boolean(sweep.truncated) },
-      change: {
+
+    async function finish() {
+      const handoverStarted = performance.now();
+      let handoverSteps = 0;
+      for (;;) {
+        handoverSteps += 1;
+        const step = await fleet("handover-step", { to: CHANGED_TO, now });
+        if (handoverSteps % 5 === 0) progress(`  handover step ${handoverSteps}: ${step.handedOver} handed over; ${during.length} reads so far`);
+        if (step.handedOver === 0) break;
+      }
+      const handoverMs = performance.now() - handoverStarted;
+      await load;
+      const dropped = await fleet("drop", { to: CHANGED_TO, later: Date.now() + 120_000 });
+      changing = false;
+      await reads;
+      const after = await readAll(CHANGED_TO);
+      const targetsAfter = await fleet("targets-all", { to: CHANGED_TO });
+      return {
         before,
         during: {
           reads: during.length,
@@ -160,17 +182,15 @@ export async function benchFleetShards(
           maxRows: during.length ? Math.max(...during.map((d) => d.rows)) : 0,
         },
         after,
-        targets: { distinct: targetsAfter.distinct, rows: targetsAfter.rows },
+        targets: { distinct: targetsAfter.distinct as number, rows: targetsAfter.rows as number },
         reports,
         handoverMs,
         handoverSteps,
-        span: dropped.span,
+        span: dropped.span as number,
         ms: performance.now() - changeStarted,
-      },
-    });
-    progress(`fleet over shards at ${towns}: done`);
+      };
+    }
   }
-  return out;
 }
 
 /** The section of RESULTS.md for the sizes measured, and, for one that could not run, why. */
@@ -216,6 +236,10 @@ export function logFleetShards(
   for (const r of rows) {
     if ("failed" in r) continue;
     const c = r.change;
+    if ("failed" in c) {
+      log(`| ${fmt(r.towns, 0)} | ${SHARDS} → ${CHANGED_TO} | did not finish: ${c.failed.replace(/\|/g, "/").replace(/\s+/g, " ")} | | | | | | | |`);
+      continue;
+    }
     log(
       `| ${fmt(r.towns, 0)} | ${SHARDS} → ${CHANGED_TO} | ${fmt(c.before.distinct, 0)} / ${fmt(c.before.rows, 0)} | ${c.during.reads} reads: at least ${fmt(c.during.minDistinct, 0)} distinct, at most ${fmt(c.during.maxRows, 0)} rows | ${fmt(c.after.distinct, 0)} / ${fmt(c.after.rows, 0)} | ${fmt(c.targets.distinct, 0)} / ${fmt(c.targets.rows, 0)} | ${fmt(c.reports, 0)} | ${fmt(c.handoverMs, 0)} ms, ${c.handoverSteps} steps | ${c.span} | ${fmt(c.ms / 1000, 0)} s |`,
     );
