@@ -5,6 +5,7 @@
  * Times are measured inside the town object around the production code (in local workerd the clock
  * advances during CPU work), except ingest, which is timed end to end from here over HTTP.
  */
+import { execSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { cpus, totalmem, type as osType, release } from "node:os";
 import { startLocalWorker } from "../scripts/local-worker";
@@ -102,7 +103,9 @@ async function main() {
     }
     log("# Benchmark results");
     log();
-    log(`Run with \`npm run bench\` on ${new Date().toISOString().slice(0, 10)}; ${RUNS} measured runs per figure after ${WARMUP} warm-up runs.`);
+    log(
+      `Run with \`npm run bench\` on ${new Date().toISOString().slice(0, 10)} at commit ${commitOf()}; ${RUNS} measured runs per figure after ${WARMUP} warm-up runs.`,
+    );
     log(
       `Machine: ${cpus()[0]?.model ?? "unknown CPU"}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, ${osType()} ${release()}; Node ${process.version}; workerd from wrangler ${process.env.npm_package_devDependencies_wrangler ?? "4.124.0"} (local, real SQLite).`,
     );
@@ -391,6 +394,17 @@ async function main() {
     process.stderr.write(`wrote bench/RESULTS.md in ${Math.round((Date.now() - started) / 1000)} s\n`);
   } finally {
     process.stderr.write(`bench: ${Math.round((Date.now() - started) / 1000)} s in all\n`);
+  }
+}
+
+/** The commit the benchmark runs (and whether files differ from it). */
+function commitOf(): string {
+  try {
+    const commit = execSync("git rev-parse --short HEAD", { encoding: "utf8" }).trim();
+    const changed = execSync("git status --porcelain --untracked-files=no", { encoding: "utf8" }).trim() !== "";
+    return changed ? `${commit} (with uncommitted changes)` : commit;
+  } catch {
+    return "unknown";
   }
 }
 
