@@ -26,7 +26,7 @@ export type FleetShardRow =
       problems: { ms: number; rows: number; bytes: number };
       page: { ms: number; bytes: number };
       targets: { ms: number; groups: number };
-      sweep: { ms: number; checked: number; truncated: boolean; shards: number };
+      sweep: { ms: number; checked: number; truncated: boolean; shards: number } | null;
       /** The live change of the count (or why it did not finish: the figures above are kept). */
       change:
         | { failed: string }
@@ -120,7 +120,8 @@ export async function benchFleetShards(
     // in the one isolate the shards share — at 100,000 towns, 2,000 of them, after which that runtime
     // dropped the next read.
     const sweepShards = "failed" in change ? SHARDS : CHANGED_TO;
-    const sweep = await fleet("sweep", { shards: sweepShards });
+    // A runtime the change took down takes the sweep with it: the figures above are kept either way.
+    const sweep = await fleet("sweep", { shards: sweepShards }).catch(() => null);
     out.push({
       towns,
       seedMs,
@@ -129,7 +130,7 @@ export async function benchFleetShards(
       problems: { ms: problems.ms, rows: problems.last.rows, bytes: problems.last.bytes },
       page: { ms: page.ms, bytes: page.last.bytes },
       targets: { ms: targets.ms, groups: targets.last.groups },
-      sweep: { ms: sweep.ms, checked: sweep.checked, truncated: Boolean(sweep.truncated), shards: sweepShards },
+      sweep: sweep && { ms: sweep.ms, checked: sweep.checked, truncated: Boolean(sweep.truncated), shards: sweepShards },
       change,
     });
     progress(`fleet over shards at ${towns}: done`);
@@ -226,7 +227,7 @@ export function logFleetShards(
       continue;
     }
     log(
-      `| ${fmt(r.towns, 0)} | ${SHARDS} | ${fmt(r.seedMs, 0)} | ${r.perSecond === null ? "—" : fmt(r.perSecond, 0)} | ${r.full ? `${fmt(r.full.ms, 0)} (${mib(r.full.bytes)})` : "— (pages only)"} | ${fmt(r.problems.ms, 0)} (${fmt(r.problems.rows, 0)} rows, ${mib(r.problems.bytes)}) | ${fmt(r.page.ms, 0)} (${mib(r.page.bytes)}) | ${fmt(r.targets.ms, 0)} (${fmt(r.targets.groups, 0)} towns) | ${fmt(r.sweep.ms, 0)} (${fmt(r.sweep.checked, 0)} asked over ${r.sweep.shards} shards${r.sweep.truncated ? ", truncated" : ""}) |`,
+      `| ${fmt(r.towns, 0)} | ${SHARDS} | ${fmt(r.seedMs, 0)} | ${r.perSecond === null ? "—" : fmt(r.perSecond, 0)} | ${r.full ? `${fmt(r.full.ms, 0)} (${mib(r.full.bytes)})` : "— (pages only)"} | ${fmt(r.problems.ms, 0)} (${fmt(r.problems.rows, 0)} rows, ${mib(r.problems.bytes)}) | ${fmt(r.page.ms, 0)} (${mib(r.page.bytes)}) | ${fmt(r.targets.ms, 0)} (${fmt(r.targets.groups, 0)} towns) | ${r.sweep ? `${fmt(r.sweep.ms, 0)} (${fmt(r.sweep.checked, 0)} asked over ${r.sweep.shards} shards${r.sweep.truncated ? ", truncated" : ""})` : "— (the runtime was down)"} |`,
     );
   }
   log();
@@ -250,7 +251,15 @@ export function logFleetShards(
     );
   }
   log();
-  const ran = rows.filter((r) => !("failed" in r));
+  const ran = rows.filter((r): r is Exclude<FleetShardRow, { failed: string }> => !("failed" in r));
+  const whole = ran.filter((r) => !("failed" in r.change) && r.sweep !== null);
+  const partial = ran.filter((r) => !whole.includes(r));
+  if (partial.length) {
+    log(
+      `**Every step ran up to ${whole.length ? fmt(Math.max(...whole.map((r) => r.towns)), 0) : "no"} towns.** ${partial.map((r) => `At ${fmt(r.towns, 0)} towns the live change${r.sweep === null ? " and the sweep after it" : ""} did not finish: the local runtime dropped (every other figure above was measured)`).join("; ")}.`,
+    );
+    log();
+  }
   const failed = rows.filter((r): r is { towns: number; failed: string } => "failed" in r);
   if (failed.length) {
     log(
