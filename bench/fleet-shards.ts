@@ -44,7 +44,7 @@ export type FleetShardRow =
     }
   | { towns: number; failed: string };
 
-/** Rows of a fleet read a page at most: a bounded request at any fleet size (at 100,000 towns a page of 5,000 took the local runtime down, one of 1,000 did not). */
+/** Rows of a fleet read a page at most: a bounded request at any fleet size (the status route's page of 1,000 is measured above). */
 const READ_PAGE = 1_000;
 /** Towns seeded, and reports sent, per request. */
 const SEED_SLICE = 5_000;
