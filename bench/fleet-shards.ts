@@ -1,9 +1,11 @@
 /**
- * The sharded fleet part of `npm run bench` (alone: `BENCH_ONLY=fleet npm run bench`): 10,000 and 100,000
- * synthetic towns over several registry shards — summaries/s, fleet status (every town, problems only,
- * a page), one shard's targets, one watchdog sweep — and a live change of the shard count under load,
- * counting the towns fleet reads see before, during and after. Timed inside the benchmark Worker
- * (`/bench/fleet/<action>`), around the production code of src/fleet.
+ * The sharded fleet part of `npm run bench` (alone: `BENCH_ONLY=fleet-shards npm run bench`): 10,000 and
+ * 100,000 synthetic towns over several registry shards — summaries/s, fleet status (every town, problems
+ * only, a page), one shard's targets, one watchdog sweep — and a live change of the shard count under
+ * load, counting the towns fleet reads see before, during and after. Timed inside the benchmark Worker
+ * (`/bench/fleet/<action>`), around the production code of src/fleet. Every long step is split into
+ * bounded requests driven from here (a slice of the seeding, a page of a read, a handover step), with
+ * progress, so none waits on one answer longer than Node's fetch does (5 minutes).
  */
 /** The fleet sizes measured (BENCH_FLEET_TOWNS, comma-separated, picks some: each size wants a fresh runtime locally). */
 export const SHARDED_FLEETS = (process.env.BENCH_FLEET_TOWNS ?? "10000,100000").split(",").map(Number);
@@ -14,20 +16,54 @@ const OVERDUE_EVERY = 50;
 
 type Stats = { median: number; p95: number; max: number; runs: number };
 
+/** One size's figures (or why it did not run). */
+export type FleetShardRow =
+  | {
+      towns: number;
+      seedMs: number;
+      perSecond: number | null;
+      full: { ms: number; bytes: number } | null;
+      problems: { ms: number; rows: number; bytes: number };
+      page: { ms: number; bytes: number };
+      targets: { ms: number; groups: number };
+      sweep: { ms: number; checked: number; truncated: boolean; shards: number } | null;
+      /** The live change of the count (or why it did not finish: the figures above are kept). */
+      change:
+        | { failed: string }
+        | {
+            before: { distinct: number; rows: number };
+            during: { reads: number; minDistinct: number; maxRows: number };
+            after: { distinct: number; rows: number };
+            targets: { distinct: number; rows: number };
+            reports: number;
+            handoverMs: number;
+            handoverSteps: number;
+            span: number;
+            ms: number;
+          };
+    }
+  | { towns: number; failed: string };
+
+/** Rows of a fleet read a page at most: a bounded request at any fleet size (the status route's page of 1,000 is measured above). */
+const READ_PAGE = 1_000;
+/** Towns seeded, and reports sent, per request. */
+const SEED_SLICE = 5_000;
+const REPORT_SLICE = 250;
+
 export async function benchFleetShards(
   base: string,
   opts: {
     runs: number;
-    log: (line?: string) => void;
     progress: (what: string) => void;
     stats: (values: number[]) => Stats;
-    fmt: (n: number, digits?: number) => string;
+    /** The fleet sizes to measure (default SHARDED_FLEETS). */
+    sizes?: readonly number[];
   },
-): Promise<void> {
-  const { log, progress, stats, fmt } = opts;
+): Promise<FleetShardRow[]> {
+  const { progress, stats } = opts;
   const runs = Math.min(opts.runs, 5);
   // Local workerd sometimes drops a connection on this shared machine ("Network connection lost"): a call is tried three times.
-  const fleet = async (action: string, body: Record<string, number>) => {
+  const fleet = async (action: string, body: Record<string, number | string | undefined>) => {
     for (let attempt = 1; ; attempt++) {
       try {
         const response = await fetch(`${base}/bench/fleet/${action}`, { method: "POST", body: JSON.stringify(body) });
@@ -46,59 +82,189 @@ export async function benchFleetShards(
     for (let i = 0; i < runs; i++) out.push(await fleet(action, body));
     return { ms: stats(out.map((o) => o.ms)).median, last: out.at(-1)! };
   };
+  /** Every town's row, a page a request: distinct towns and rows (a town shown twice counts twice). */
+  const readAll = async (shards: number) => {
+    const towns: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await fleet("read-page", { shards, limit: READ_PAGE, cursor });
+      towns.push(...(page.towns as string[]));
+      cursor = (page.nextCursor as string | null) ?? undefined;
+    } while (cursor);
+    return { distinct: new Set(towns).size, rows: towns.length };
+  };
 
-  const rows: string[] = [];
-  const changes: string[] = [];
-  for (const towns of SHARDED_FLEETS) {
+  const out: FleetShardRow[] = [];
+  for (const towns of opts.sizes ?? SHARDED_FLEETS) {
     progress(`seeding ${towns} towns over ${SHARDS} shards`);
-    const seeded = await fleet("seed-shards", { towns, shards: SHARDS, overdueEvery: OVERDUE_EVERY });
+    const seedStarted = performance.now();
+    for (let from = 0; from < towns; from += SEED_SLICE) {
+      for (let shard = 0; shard < SHARDS; shard++)
+        await fleet("seed-slice", { towns, shards: SHARDS, shard, from, to: Math.min(towns, from + SEED_SLICE), overdueEvery: OVERDUE_EVERY });
+      if ((from / SEED_SLICE) % 4 === 3) progress(`  ${Math.min(towns, from + SEED_SLICE)} of ${towns} seeded`);
+    }
+    await fleet("layout", { shards: SHARDS });
+    const seedMs = performance.now() - seedStarted;
     progress(`summaries, status, targets, sweep at ${towns}`);
     const rates: number[] = [];
-    // The rate does not depend on the fleet's size; at 100,000 towns local workerd dropped its runtime during it here.
-    if (towns <= 10_000) for (let i = 0; i < runs; i++) rates.push((await fleet("report-shards", { count: 300, shards: SHARDS, towns })).perSecond);
-    // Every town in one answer: at 100,000 towns (about 24 MiB of JSON) it brings local workerd down here.
+    for (let i = 0; i < runs; i++) rates.push((await fleet("report-shards", { count: 300, shards: SHARDS, towns })).perSecond);
+    // Every town in one answer is about 240 bytes a town (24 MiB at 100,000): past 10,000 only pages are read.
     const full = towns <= 10_000 ? await repeat("status", { shards: SHARDS, problemsOnly: 0, limit: 0 }) : null;
     const problems = await repeat("status", { shards: SHARDS, problemsOnly: 1, limit: 0 });
     const page = await repeat("status", { shards: SHARDS, problemsOnly: 0, limit: 1_000 });
     const targets = await repeat("targets", { shards: SHARDS, shard: 0 });
-    const sweep = await fleet("sweep", { shards: SHARDS });
-    const mib = (bytes: number) => `${fmt(bytes / 2 ** 20, 2)} MiB`;
-    rows.push(
-      `| ${fmt(towns, 0)} | ${SHARDS} | ${fmt(seeded.ms, 0)} | ${rates.length ? fmt(stats(rates).median, 0) : "—"} | ${full ? `${fmt(full.ms, 0)} (${mib(full.last.bytes)})` : "— (runtime dropped)"} | ${fmt(problems.ms, 0)} (${fmt(problems.last.rows, 0)} rows, ${mib(problems.last.bytes)}) | ${fmt(page.ms, 0)} (${mib(page.last.bytes)}) | ${fmt(targets.ms, 0)} (${fmt(targets.last.groups, 0)} towns) | ${fmt(sweep.ms, 0)} (${fmt(sweep.checked, 0)} asked${sweep.truncated ? ", truncated" : ""}) |`,
-    );
-    progress(`row: ${rows.at(-1)}`);
-    progress(`changing ${SHARDS} → ${CHANGED_TO} shards under load at ${towns}`);
-    const change = await fleet("change", { from: SHARDS, to: CHANGED_TO, towns, reporters: 1, pageSize: towns > 10_000 ? 5_000 : 0 });
-    changes.push(
-      `| ${fmt(towns, 0)} | ${SHARDS} → ${CHANGED_TO} | ${fmt(change.before.distinct, 0)} / ${fmt(change.before.rows, 0)} | ${change.during.reads} reads: at least ${fmt(change.during.minDistinct, 0)} distinct, at most ${fmt(change.during.maxRows, 0)} rows | ${fmt(change.after.distinct, 0)} / ${fmt(change.after.rows, 0)} | ${fmt(change.targets.distinct, 0)} / ${fmt(change.targets.rows, 0)} | ${fmt(change.reports, 0)} | ${fmt(change.handoverMs, 0)} ms, ${change.handoverSteps} steps | ${change.read} |`,
-    );
-    progress(`row: ${changes.at(-1)}`);
-  }
 
+    progress(`changing ${SHARDS} → ${CHANGED_TO} shards under load at ${towns}`);
+    const change = await liveChange(towns).catch((error: unknown) => ({ failed: String(error).slice(0, 300) }));
+    // Last: the sweep asks every overdue town (2% of the fleet), and locally each is an object constructed
+    // in the one isolate the shards share — at 100,000 towns, 2,000 of them, after which that runtime
+    // dropped the next read.
+    const sweepShards = "failed" in change ? SHARDS : CHANGED_TO;
+    // A runtime the change took down takes the sweep with it: the figures above are kept either way.
+    const sweep = await fleet("sweep", { shards: sweepShards }).catch(() => null);
+    out.push({
+      towns,
+      seedMs,
+      perSecond: rates.length ? stats(rates).median : null,
+      full: full && { ms: full.ms, bytes: full.last.bytes },
+      problems: { ms: problems.ms, rows: problems.last.rows, bytes: problems.last.bytes },
+      page: { ms: page.ms, bytes: page.last.bytes },
+      targets: { ms: targets.ms, groups: targets.last.groups },
+      sweep: sweep && { ms: sweep.ms, checked: sweep.checked, truncated: Boolean(sweep.truncated), shards: sweepShards },
+      change,
+    });
+    progress(`fleet over shards at ${towns}: done`);
+  }
+  return out;
+
+  /** The count changed from SHARDS to CHANGED_TO under load, every step a bounded request. */
+  async function liveChange(towns: number) {
+    const changeStarted = performance.now();
+    const before = await readAll(SHARDS);
+    const now = Date.now();
+    const during: Array<{ distinct: number; rows: number }> = [];
+    let changing = true;
+    const reads = (async () => {
+      while (changing) during.push(await readAll(CHANGED_TO));
+    })();
+    let reports = 0;
+    const load = (async () => {
+      for (let from = 0; from < Math.min(towns, 2_000); from += REPORT_SLICE) {
+        const to = Math.min(towns, 2_000, from + REPORT_SLICE);
+        reports += (await fleet("report-slice", { from, to, fromShards: SHARDS, toShards: CHANGED_TO, now })).reports as number;
+      }
+    })();
+    // Awaited below; if a step fails first, neither may go unhandled, and the reads must stop.
+    reads.catch(() => {});
+    load.catch(() => {});
+    try {
+      return await finish();
+    } finally {
+      changing = false;
+    }
+
+    async function finish() {
+      const handoverStarted = performance.now();
+      let handoverSteps = 0;
+      for (;;) {
+        handoverSteps += 1;
+        const step = await fleet("handover-step", { to: CHANGED_TO, now });
+        if (handoverSteps % 5 === 0) progress(`  handover step ${handoverSteps}: ${step.handedOver} handed over; ${during.length} reads so far`);
+        if (step.handedOver === 0) break;
+      }
+      const handoverMs = performance.now() - handoverStarted;
+      await load;
+      const dropped = await fleet("drop", { to: CHANGED_TO, later: Date.now() + 120_000 });
+      changing = false;
+      await reads;
+      const after = await readAll(CHANGED_TO);
+      const targetsAfter = await fleet("targets-all", { to: CHANGED_TO });
+      return {
+        before,
+        during: {
+          reads: during.length,
+          minDistinct: during.length ? Math.min(...during.map((d) => d.distinct)) : 0,
+          maxRows: during.length ? Math.max(...during.map((d) => d.rows)) : 0,
+        },
+        after,
+        targets: { distinct: targetsAfter.distinct as number, rows: targetsAfter.rows as number },
+        reports,
+        handoverMs,
+        handoverSteps,
+        span: dropped.span as number,
+        ms: performance.now() - changeStarted,
+      };
+    }
+  }
+}
+
+/** The section of RESULTS.md for the sizes measured, and, for one that could not run, why. */
+export function logFleetShards(
+  rows: readonly FleetShardRow[],
+  opts: { log: (line?: string) => void; fmt: (n: number, digits?: number) => string; runs: number },
+): void {
+  const { log, fmt } = opts;
+  const runs = Math.min(opts.runs, 5);
+  const mib = (bytes: number) => `${fmt(bytes / 2 ** 20, 2)} MiB`;
   log("## The fleet over shards");
   log();
-  log(`Synthetic towns over ${SHARDS} registry shards (seeded straight into each shard; 2% of the towns in trouble, 2% owing a tick`);
-  log("ten minutes ago), timed inside the benchmark Worker around the production code: 300 summaries pushed over RPC one");
-  log("after another, each to its town's shard (several senders at once drop local workerd's connection, as above: shards");
-  log("take summaries in parallel in production, so the fleet's rate is about the shard count times one object's);");
-  log("`fleetStatus` for every town, problems only, and");
-  log("a page of 1,000 (RPC to every shard, the merge, JSON); one shard's targets; one watchdog sweep (handover step,");
-  log(`then every shard asking its own overdue towns — towns that do not exist here, so each answers "missing").`);
-  log(`Median ms of ${runs} runs (the sweep: one).`);
+  log(`Synthetic towns over ${SHARDS} registry shards (seeded straight into each shard, ${fmt(SEED_SLICE, 0)} towns a request; 2% of the towns in`);
+  log("trouble, 2% owing a tick ten minutes ago), each size in a runtime of its own, timed inside the benchmark Worker around");
+  log("the production code: 300 summaries pushed over RPC one after another, each to its town's shard (shards take");
+  log("summaries in parallel in production, so the fleet's rate is about the shard count times one object's); `fleetStatus`");
+  log("for every town (up to 10,000: past that about 240 bytes a town is what pages exist for), problems only, and a page of");
+  log("1,000 (RPC to every shard, the merge, JSON); one shard's targets; one watchdog sweep (handover step, then every shard");
+  log(`asking its own overdue towns — towns that do not exist here, so each answers "missing"; run last, after the change of the`);
+  log(`count below, as locally each town asked is an object in the one isolate the shards share). Median ms of ${runs} runs (the sweep: one).`);
   log();
   log(
     "| towns | shards | seed ms | summaries/s | status, every town | status, problems only | status, page of 1,000 | targets, one shard | one watchdog sweep |",
   );
   log("|---|---|---|---|---|---|---|---|---|");
-  for (const row of rows) log(row);
+  for (const r of rows) {
+    if ("failed" in r) {
+      log(`| ${fmt(r.towns, 0)} | ${SHARDS} | — | — | — | — | — | — | — (did not run: see below) |`);
+      continue;
+    }
+    log(
+      `| ${fmt(r.towns, 0)} | ${SHARDS} | ${fmt(r.seedMs, 0)} | ${r.perSecond === null ? "—" : fmt(r.perSecond, 0)} | ${r.full ? `${fmt(r.full.ms, 0)} (${mib(r.full.bytes)})` : "— (pages only)"} | ${fmt(r.problems.ms, 0)} (${fmt(r.problems.rows, 0)} rows, ${mib(r.problems.bytes)}) | ${fmt(r.page.ms, 0)} (${mib(r.page.bytes)}) | ${fmt(r.targets.ms, 0)} (${fmt(r.targets.groups, 0)} towns) | ${r.sweep ? `${fmt(r.sweep.ms, 0)} (${fmt(r.sweep.checked, 0)} asked over ${r.sweep.shards} shards${r.sweep.truncated ? ", truncated" : ""})` : "— (the runtime was down)"} |`,
+    );
+  }
   log();
-  log(`The count changed from ${SHARDS} to ${CHANGED_TO} under load: a sender reports 2,000 towns (those whose shard changed`);
-  log("enter their new one) while fleet reads of every town run back to back and the old shards hand over; then a grace");
-  log("later (the clock moved on) they drop what they handed over. Towns counted as distinct / rows (a town shown twice");
-  log("would make rows exceed distinct); targets are the union of the new shards' `?shard=N` answers.");
+  log(`The count changed from ${SHARDS} to ${CHANGED_TO} under load, driven from Node a bounded request at a time: a sender reports`);
+  log(`2,000 towns (${REPORT_SLICE} a request; those whose shard changed enter their new one) while reads of every town (pages of`);
+  log(`${fmt(READ_PAGE, 0)}) run back to back and handover steps run on every shard until none hands anything over; then a grace`);
+  log("later (the clock moved on) the old shards drop what they handed over. Towns counted as distinct / rows (a town shown");
+  log("twice would make rows exceed distinct); targets are the union of the new shards' `?shard=N` answers.");
   log();
-  log("| towns | change | before | during | after | targets after | reports | handover | shards read after |");
-  log("|---|---|---|---|---|---|---|---|---|");
-  for (const row of changes) log(row);
+  log("| towns | change | before | during | after | targets after | reports | handover | shards read after | the change in all |");
+  log("|---|---|---|---|---|---|---|---|---|---|");
+  for (const r of rows) {
+    if ("failed" in r) continue;
+    const c = r.change;
+    if ("failed" in c) {
+      log(`| ${fmt(r.towns, 0)} | ${SHARDS} → ${CHANGED_TO} | did not finish: ${c.failed.replace(/\|/g, "/").replace(/\s+/g, " ")} | | | | | | | |`);
+      continue;
+    }
+    log(
+      `| ${fmt(r.towns, 0)} | ${SHARDS} → ${CHANGED_TO} | ${fmt(c.before.distinct, 0)} / ${fmt(c.before.rows, 0)} | ${c.during.reads} reads: at least ${fmt(c.during.minDistinct, 0)} distinct, at most ${fmt(c.during.maxRows, 0)} rows | ${fmt(c.after.distinct, 0)} / ${fmt(c.after.rows, 0)} | ${fmt(c.targets.distinct, 0)} / ${fmt(c.targets.rows, 0)} | ${fmt(c.reports, 0)} | ${fmt(c.handoverMs, 0)} ms, ${c.handoverSteps} steps | ${c.span} | ${fmt(c.ms / 1000, 0)} s |`,
+    );
+  }
   log();
+  const ran = rows.filter((r): r is Exclude<FleetShardRow, { failed: string }> => !("failed" in r));
+  const whole = ran.filter((r) => !("failed" in r.change) && r.sweep !== null);
+  const partial = ran.filter((r) => !whole.includes(r));
+  if (partial.length) {
+    log(
+      `**Every step ran up to ${whole.length ? fmt(Math.max(...whole.map((r) => r.towns)), 0) : "no"} towns.** ${partial.map((r) => `At ${fmt(r.towns, 0)} towns the live change${r.sweep === null ? " and the sweep after it" : ""} did not finish: the local runtime dropped (every other figure above was measured)`).join("; ")}.`,
+    );
+    log();
+  }
+  const failed = rows.filter((r): r is { towns: number; failed: string } => "failed" in r);
+  if (failed.length) {
+    log(
+      `**The largest fleet that ran here: ${ran.length ? fmt(Math.max(...ran.map((r) => r.towns)), 0) : "none"} towns.** ${failed.map((r) => `${fmt(r.towns, 0)} towns did not run (tried twice, each in a fresh runtime): ${r.failed.replace(/\|/g, "/").replace(/\s+/g, " ")}`).join("; ")}.`,
+    );
+    log();
+  }
 }

@@ -99,6 +99,61 @@ export async function runFleetBench(env: Env, action: string, body: Record<strin
       const ms = performance.now() - started;
       return { reports: count, ms, perSecond: count / (ms / 1000) };
     }
+    // ---- the steps of a live change of the shard count, each one bounded request driven from Node ----
+    case "seed-slice": {
+      // One shard's towns among `from … to-1` of a fleet of `towns`.
+      const { towns, shards, shard, from, to, overdueEvery } = body as Record<string, number>;
+      return (shardStub(env, shard!) as unknown as BenchRegistry).benchSeedShard(towns!, shards!, shard!, overdueEvery!, from!, to!);
+    }
+    case "layout": {
+      const layout = await fleetLayout(withShards(env, body.shards!));
+      return { shards: layout.shards, span: layout.span };
+    }
+    case "read-page": {
+      // One page of every town's row (the bench's towns only are answered, by name).
+      const { shards, limit } = body as Record<string, number>;
+      const cursor = (body as unknown as { cursor?: string }).cursor;
+      const page = await fleetStatus(withShards(env, shards!), { limit, cursor });
+      return { towns: page.towns.map((r) => r.town).filter((t) => t.startsWith(BENCH_TOWN_PREFIX)), nextCursor: page.nextCursor };
+    }
+    case "report-slice": {
+      // Towns `from … to-1` report as towns running with `to` shards do: those whose shard changed enter their new one.
+      const { from, to, fromShards, toShards, now } = body as Record<string, number>;
+      for (let i = from!; i < to!; i++) {
+        const summary = { ...benchSummary(i, now!), reportedAt: now! + 1 };
+        const shard = shardOf(summary.town, toShards!);
+        if (shard === shardOf(summary.town, fromShards!)) await (shardStub(env, shard) as unknown as BenchRegistry).report(summary);
+        else await (shardStub(env, shard) as unknown as BenchRegistry).enter(summary.town, now! - 86_400_000, summary, toShards!);
+      }
+      return { reports: to! - from! };
+    }
+    case "handover-step": {
+      // One handover step on every shard of the layout (what one watchdog sweep does).
+      const { to, now } = body as Record<string, number>;
+      const layout = await fleetLayout(withShards(env, to!));
+      const results = await Promise.all(layout.shards.map((i) => shardStub(env, i).rebalance(to!, i, now!)));
+      return { handedOver: results.reduce((n, r) => n + r.handedOver, 0) };
+    }
+    case "drop": {
+      // A grace later: the old shards drop what they handed over, and the shards past the count (if any) are no longer read.
+      const { to, later } = body as Record<string, number>;
+      const next = withShards(env, to!);
+      const layout = await fleetLayout(next);
+      const dropped = await Promise.all(layout.shards.map((i) => shardStub(env, i).rebalance(to!, i, later!)));
+      const lastHolding = dropped.reduce((last, r, i) => (r.held > 0 ? i : last), -1);
+      await shardStub(env, 0).settle(to!, Math.max(to!, lastHolding + 1));
+      return { span: (await fleetLayout(next)).span };
+    }
+    case "targets-all": {
+      const { to } = body as Record<string, number>;
+      const next = withShards(env, to!);
+      const targets = await Promise.all(Array.from({ length: to! }, (_, shard) => scrapeTargets(next, "bench.test", shard)));
+      const towns = targets
+        .flat()
+        .map((g) => g.labels.town!)
+        .filter((t) => t.startsWith(BENCH_TOWN_PREFIX));
+      return { rows: towns.length, distinct: new Set(towns).size };
+    }
     case "change": {
       // The count goes from `from` to `to` under load: towns keep reporting (those whose shard changed
       // enter their new one), fleet reads run, and the watchdog's handover steps run — the drop a grace

@@ -25,6 +25,16 @@ export interface HistoryProfile {
   readonly bytesPerIssue: number;
   /** Bytes of a body, and the share of beads with a blocker, as the calibration slung them. */
   readonly bodyChars: number;
+  /**
+   * What the real run cost per finished issue (the town's own row meter: every tick and request), and
+   * the object's calls: alarms run and the slings (ingest of the simulated platform's events happens
+   * inside the alarm here, where a real platform's arrive as requests).
+   */
+  readonly rowsWrittenPerIssue: number;
+  readonly rowsReadPerIssue: number;
+  /** Rows written per finished issue by the part of the town they are for. */
+  readonly rowsWrittenByPart: Record<string, number>;
+  readonly alarmsPerIssue: number;
 }
 
 /** A bead's body as the calibration slings it: an issue description of a few hundred characters. */

@@ -47,7 +47,14 @@ export class TownDO extends ProductionTownDO {
   /** A synthetic town of this size, written straight to storage and loaded back (`finishedShare` of its spare beads closed). */
   async benchSeed(townId: string, agents: number, beads: number, finishedShare = 0.8) {
     const started = performance.now();
-    const created = await this.putTown(townId as TownId, { maxPolecatsPerRig: 60, snapshotIntervalMs: 86_400_000, idleAlarmMs: 3_600_000 });
+    // Intake bounds at their ceilings: the ingest parts measure how fast a town takes events, not its flood limits.
+    const created = await this.putTown(townId as TownId, {
+      maxPolecatsPerRig: 60,
+      snapshotIntervalMs: 86_400_000,
+      idleAlarmMs: 3_600_000,
+      maxPendingEvents: 10_000_000,
+      ingestRate: { eventsPerSecond: 1_000_000, burst: 10_000_000 },
+    });
     if (!created.ok) throw new Error(JSON.stringify(created.error));
     const town = syntheticTown(agents, beads, Date.now(), finishedShare);
     this.store.transaction(() =>
@@ -93,31 +100,38 @@ export class TownDO extends ProductionTownDO {
     if (!created.ok) throw new Error(JSON.stringify(created.error));
     await this.addRig({ id: "rig-0" as RigId, name: "rig-0", gitUrl: "https://git.example/rig-0.git" });
     const sizeBefore = this.store.databaseSize;
-    for (let i = 0; i < issues; i++) {
-      const blocked = i % 10 === 9 ? { blockedBy: [`done-${i - 1}` as BeadId] } : {};
-      const slung = await this.slingBead({
-        id: `done-${i}` as BeadId,
-        rigId: "rig-0" as RigId,
-        title: titleOf(i),
-        body: bodyOf(i, bodyChars),
-        priority: i % 5,
-        ...blocked,
-      });
-      if (!slung.ok) throw new Error(JSON.stringify(slung.error));
-    }
-    for (let round = 0; round < 200_000; round++) {
-      const runtime = this.runtime!;
-      if (
-        runtime.state.finished.merge_request.closed >= issues &&
-        runtime.state.countAgentsWith("working") === 0 &&
-        this.store.events.queueStats().pending === 0
-      )
-        break;
-      const at = await this.ctx.storage.getAlarm();
-      if (at === null) throw new Error("the calibration town stopped scheduling ticks");
-      this.ahead += Math.max(0, at - this.clock.now());
-      await this.alarm();
-    }
+    // Every statement of the run counted by the part of the town it writes (the simulated platform's own rows apart).
+    const counted = await this.countRows(async () => {
+      for (let i = 0; i < issues; i++) {
+        const blocked = i % 10 === 9 ? { blockedBy: [`done-${i - 1}` as BeadId] } : {};
+        const slung = await this.slingBead({
+          id: `done-${i}` as BeadId,
+          rigId: "rig-0" as RigId,
+          title: titleOf(i),
+          body: bodyOf(i, bodyChars),
+          priority: i % 5,
+          ...blocked,
+        });
+        if (!slung.ok) throw new Error(JSON.stringify(slung.error));
+      }
+      let alarms = 0;
+      for (let round = 0; round < 200_000; round++) {
+        const runtime = this.runtime!;
+        if (
+          runtime.state.finished.merge_request.closed >= issues &&
+          runtime.state.countAgentsWith("working") === 0 &&
+          this.store.events.queueStats().pending === 0
+        )
+          break;
+        const at = await this.ctx.storage.getAlarm();
+        if (at === null) throw new Error("the calibration town stopped scheduling ticks");
+        this.ahead += Math.max(0, at - this.clock.now());
+        await this.alarm();
+        alarms += 1;
+      }
+      return alarms;
+    });
+    const alarms = counted.value;
     await this.ctx.storage.deleteAlarm();
     const finished = this.runtime!.state.finished;
     if (finished.issue.closed !== issues) throw new Error(`calibration: ${finished.issue.closed} of ${issues} issues closed`);
@@ -144,6 +158,11 @@ export class TownDO extends ProductionTownDO {
       tickTemplates: ticks.filter((t) => t.actionsEmitted > 0).slice(-100),
       bytesPerIssue: (this.store.databaseSize - sizeBefore) / issues,
       bodyChars,
+      // What a real town writes: the simulated platform's rows are not the town's (a real platform keeps its own).
+      rowsWrittenPerIssue: (counted.written - (counted.byPart[SIMULATION] ?? 0)) / issues,
+      rowsReadPerIssue: counted.read / issues,
+      rowsWrittenByPart: Object.fromEntries(Object.entries(counted.byPart).map(([part, n]) => [part, n / issues])),
+      alarmsPerIssue: alarms / issues,
     };
   }
 
@@ -379,6 +398,217 @@ export class TownDO extends ProductionTownDO {
     return { ms: coldLoads.get(this.runtime!.state.town.id) ?? null };
   }
 
+  /**
+   * Rows read and written by one step (`tick`, `busy-tick`: 1,000 events pending first, `alarm`,
+   * `busy-alarm`), as the town's row meter counts them, and by statement: where a tick's rows go.
+   */
+  async benchRows(step: string) {
+    if (step === "busy-tick" || step === "busy-alarm") await this.benchPending(1_000);
+    const counted = await this.countRows(async () => {
+      if (step === "tick" || step === "busy-tick") commitTick(this.runtime!, Date.now());
+      else if (step === "alarm" || step === "busy-alarm") {
+        await this.alarm();
+        await this.ctx.storage.deleteAlarm();
+      } else throw new Error(`unknown rows step ${step}`);
+    });
+    return { read: counted.read, written: counted.written, byPart: counted.byPart, statements: counted.statements };
+  }
+
+  /**
+   * The rows `work` reads and writes, every statement counted from its cursor (the tick's own `take`
+   * of the town's meter does not hide them) and what goes outside SQL (an alarm set, a key put), by the
+   * part of the town they are for.
+   */
+  private async countRows<T>(work: () => Promise<T> | T): Promise<CountedRows<T>> {
+    const sql = this.ctx.storage.sql as SqlStorage & { exec: SqlStorage["exec"] };
+    const original = sql.exec;
+    const cursors: Array<{ query: string; cursor: SqlStorageCursor<Record<string, SqlStorageValue>> }> = [];
+    sql.exec = function (this: SqlStorage, query: string, ...bindings: unknown[]) {
+      const cursor = original.call(this, query, ...bindings);
+      cursors.push({ query, cursor });
+      return cursor;
+    } as SqlStorage["exec"];
+    const meter = this.store.rows;
+    const outside = meter.writtenOutsideSql;
+    let outsideSql = 0;
+    meter.writtenOutsideSql = (written: number) => {
+      outsideSql += written;
+      outside.call(meter, written);
+    };
+    let value: T;
+    try {
+      value = await work();
+    } finally {
+      sql.exec = original;
+      meter.writtenOutsideSql = outside;
+    }
+    const byStatement = new Map<string, { calls: number; read: number; written: number }>();
+    const byPart: Record<string, number> = { "alarm and its key (outside SQL)": outsideSql };
+    let read = 0;
+    let written = outsideSql;
+    for (const { query, cursor } of cursors) {
+      const key = query
+        .replace(/\s+/g, " ")
+        .replace(/(\?, )+\?/g, "?…")
+        .slice(0, 160);
+      const entry = byStatement.get(key) ?? { calls: 0, read: 0, written: 0 };
+      entry.calls += 1;
+      entry.read += cursor.rowsRead;
+      entry.written += cursor.rowsWritten;
+      byStatement.set(key, entry);
+      read += cursor.rowsRead;
+      written += cursor.rowsWritten;
+      if (cursor.rowsWritten > 0) byPart[partOf(query)] = (byPart[partOf(query)] ?? 0) + cursor.rowsWritten;
+    }
+    const statements = [...byStatement].map(([query, e]) => ({ query, ...e })).sort((a, b) => b.written - a.written || b.read - a.read);
+    return { value: value!, read, written, byPart, statements };
+  }
+
+  /**
+   * The figures of the cost table, rows counted from every statement's cursor (deterministic, unlike
+   * times): a steady alarm, a 1,000-event alarm, ingesting 1,000 events through the production command,
+   * a heartbeat, a snapshot — and their floors, the SQL the change itself needs run against the same
+   * tables and indexes in a transaction that is then rolled back.
+   */
+  async benchCost() {
+    const runtime = this.runtime!;
+    const working = [...runtime.state.agents()].filter((a) => a.status === "working" && a.role === "polecat");
+    // Steady: one alarm first, so the series it writes exist (a series' first write also writes its index).
+    await this.benchAlarm();
+    const steady = await this.countRows(() => this.benchAlarm());
+    await this.benchPending(1_000);
+    const changedAgents = new Set((await this.pendingAgents()).values()).size;
+    const busy = await this.countRows(() => this.benchAlarm());
+    const { IngestBody } = await import("../src/api/schemas");
+    const { ingestEvents, observeAgent } = await import("../src/commands/ingest");
+    const stamp = Date.now();
+    const body = IngestBody.parse({
+      events: Array.from({ length: 1_000 }, (_, i) => ({
+        eventId: `cost-${stamp}-${i}`,
+        type: "container_status",
+        agentId: working[i % working.length]!.id,
+        payload: { generation: working[i % working.length]!.generation, status: i < working.length ? "running" : "starting" },
+      })),
+    });
+    const ingest = await this.countRows(() => {
+      const result = ingestEvents(runtime, body, Date.now());
+      if (!result.ok) throw new Error(JSON.stringify(result.error));
+    });
+    const drain = await this.countRows(() => this.benchAlarm());
+    const agent = working[0]!;
+    observeAgent(runtime, agent.id, { generation: agent.generation, containerStatus: "running" }, Date.now());
+    const heartbeat = await this.countRows(() => observeAgent(runtime, agent.id, { generation: agent.generation, containerStatus: "running" }, Date.now()));
+    const snapshot = await this.countRows(() => new Housekeeping().takeSnapshot(runtime, Date.now(), 0));
+
+    // Floors, rolled back: the rows the change itself needs, with the indexes it touches.
+    const sql = this.ctx.storage.sql;
+    const rolledBack = <T>(work: () => T): T => {
+      let out: T | undefined;
+      try {
+        this.ctx.storage.transactionSync(() => {
+          out = work();
+          throw ROLLBACK;
+        });
+      } catch (error) {
+        if (error !== ROLLBACK) throw error;
+      }
+      return out!;
+    };
+    const written = (query: string, ...bindings: unknown[]) => {
+      const cursor = sql.exec(query, ...bindings);
+      cursor.toArray();
+      return cursor.rowsWritten;
+    };
+    const now = Date.now();
+    const floor = rolledBack(() => {
+      // 1,000 events inserted, 24 to a statement (4 parameters each, under the limit of 100), as a container status of a working agent.
+      let insert = 0;
+      for (let i = 0; i < 1_000; i += 24) {
+        const n = Math.min(24, 1_000 - i);
+        const values = Array.from({ length: n }, () => "(?, 'container_status', ?, NULL, ?, ?, 'pending', 0)").join(", ");
+        insert += written(
+          `INSERT INTO town_events (event_id, type, agent_id, bead_id, payload, created_at, status, attempts) VALUES ${values}`,
+          ...Array.from({ length: n }, (_, j) => [
+            `floor-${now}-${i + j}`,
+            working[(i + j) % working.length]!.id,
+            '{"generation":1,"status":"running"}',
+            now,
+          ]).flat(),
+        );
+      }
+      const processed = written("UPDATE town_events SET status = 'processed', processed_at = ? WHERE status = 'pending'", now);
+      // Each changed agent once: its container status columns (no index covers them).
+      let agents = 0;
+      for (const a of working.slice(0, changedAgents))
+        agents += written("UPDATE agents SET container_status = ?, container_status_since = ?, updated_at = ? WHERE id = ?", "running", now, now, a.id);
+      const ticks = sql.exec<{ n: number }>("SELECT count(*) AS n FROM pragma_index_list('ticks')").one().n;
+      const heartbeatRow = written("UPDATE agents SET last_heartbeat_at = ?, observed_at = ? WHERE id = ?", now + 1, now + 1, agent.id);
+      // Retention's share: a processed event and a tick record deleted, each with its indexes.
+      const processedEvents = sql.exec<{ n: number }>("SELECT count(*) AS n FROM town_events WHERE status = 'processed'").one().n;
+      const eventDeletes = written("DELETE FROM town_events WHERE status = 'processed'");
+      const tickRows = sql.exec<{ n: number }>("SELECT count(*) AS n FROM ticks").one().n;
+      const tickDeletes = written("DELETE FROM ticks");
+      const beadIndexes = sql.exec<{ n: number }>("SELECT count(*) AS n FROM pragma_index_list('beads')").one().n;
+      // A bead's status change: its row and the index entries its status and change time are in.
+      const live = sql.exec<{ id: string }>("SELECT id FROM beads WHERE archived_seq IS NULL AND status = 'open' LIMIT 1").toArray()[0];
+      const beadTransition = live ? written("UPDATE beads SET status = 'in_progress', updated_at = ? WHERE id = ?", now + 2, live.id) : 0;
+      return {
+        insert,
+        processed,
+        agents,
+        tickRecord: 1 + ticks,
+        heartbeat: heartbeatRow,
+        eventDelete: eventDeletes / Math.max(1, processedEvents),
+        tickDelete: tickDeletes / Math.max(1, tickRows),
+        beadInsert: 1 + beadIndexes,
+        beadTransition,
+      };
+    });
+    const snapshotRows = sql.exec<{ n: number }>("SELECT count(*) AS n FROM pragma_index_list('snapshots')").one().n + 1;
+    const chunks = snapshot.statements.filter((s) => /snapshot_(chunks|parts)/.test(s.query)).reduce((n, s) => n + s.written, 0);
+    const show = (c: CountedRows<unknown>) => ({ read: c.read, written: c.written, byPart: c.byPart, statements: c.statements.slice(0, 12) });
+    return {
+      changedAgents,
+      steady: show(steady),
+      busy: show(busy),
+      ingest: show(ingest),
+      drain: show(drain),
+      heartbeat: show(heartbeat),
+      snapshot: { ...show(snapshot), storedBytes: snapshot.value.storedBytes },
+      floor: { ...floor, alarm: 1, snapshot: snapshotRows + chunks },
+    };
+  }
+
+  /**
+   * A town with nothing to do (no rig, no agent): the rows one of its alarms writes, and when it would
+   * wake next (null: it sleeps until a request or the watchdog wakes it).
+   */
+  async benchIdle(townId: string) {
+    const created = await this.putTown(townId as TownId, {});
+    if (!created.ok) throw new Error(JSON.stringify(created.error));
+    await this.alarm();
+    const counted = await this.countRows(async () => {
+      await this.alarm();
+      return this.ctx.storage.getAlarm();
+    });
+    await this.ctx.storage.deleteAlarm();
+    return {
+      read: counted.read,
+      written: counted.written,
+      byPart: counted.byPart,
+      wakeAfterMs: counted.value === null ? null : Math.max(0, counted.value - Date.now()),
+      databaseSize: this.store.databaseSize,
+    };
+  }
+
+  /** The agents the pending events change, by event. */
+  private async pendingAgents(): Promise<string[]> {
+    return this.ctx.storage.sql
+      .exec<{ agent_id: string }>("SELECT agent_id FROM town_events WHERE status = 'pending' AND agent_id IS NOT NULL")
+      .toArray()
+      .map((r) => r.agent_id);
+  }
+
   /** Builds a history of `events` events, `perTick` at a time, each batch drained by a real tick. */
   async benchHistory(events: number, perTick: number) {
     const started = performance.now();
@@ -429,12 +659,17 @@ export class TownDO extends ProductionTownDO {
       }),
     );
     const started = performance.now();
+    // The Worker's share (JSON, zod) and the town's (the checks, the insert), apart: in the HTTP path the Worker does the first.
+    let parseMs = 0;
     for (const text of bodies) {
-      const result = ingestEvents(this.runtime!, IngestBody.parse(JSON.parse(text)), Date.now());
+      const parsing = performance.now();
+      const input = IngestBody.parse(JSON.parse(text));
+      parseMs += performance.now() - parsing;
+      const result = ingestEvents(this.runtime!, input, Date.now());
       if (!result.ok) throw new Error(JSON.stringify(result.error));
     }
-    const seconds = (performance.now() - started) / 1000;
-    return { eventsPerSecond: (size * batches) / seconds };
+    const ms = performance.now() - started;
+    return { eventsPerSecond: (size * batches) / (ms / 1000), parseShare: parseMs / ms };
   }
 
   /** Where a steady-state reconcile pass spends its time, rule by rule (50 passes each). */
@@ -465,6 +700,31 @@ export class TownDO extends ProductionTownDO {
 }
 
 type BenchStub = DurableObjectStub<TownDO>;
+
+const ROLLBACK = new Error("rolled back on purpose: the floor's rows are counted, not kept");
+
+interface CountedRows<T> {
+  value: T;
+  read: number;
+  written: number;
+  /** Rows written by the part of the town they are for. */
+  byPart: Record<string, number>;
+  statements: Array<{ query: string; calls: number; read: number; written: number }>;
+}
+
+const SIMULATION = "simulated platform (not the town's)";
+
+/** The part of the town a statement's rows are for, from the table it names first. */
+function partOf(query: string): string {
+  const table = /\b(?:into|update|from)\s+"?(\w+)"?/i.exec(query)?.[1] ?? "other";
+  if (table === "town_events") return "events";
+  if (table === "simulated_runs") return SIMULATION;
+  if (["agents", "beads", "rigs", "dependencies", "usage", "towns"].includes(table)) return "state";
+  if (table === "ticks") return "tick record";
+  if (table === "counters" || table === "counter_totals") return "counters";
+  if (table.startsWith("snapshot")) return "snapshots";
+  return table;
+}
 
 export default {
   async fetch(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
@@ -531,6 +791,12 @@ async function run(stub: BenchStub, townId: string, action: string, body: Record
       return stub.benchIngestInObject(body.size!, body.batches!);
     case "tick-loop":
       return stub.benchTickLoop(body.count ?? 20);
+    case "cost":
+      return stub.benchCost();
+    case "idle":
+      return stub.benchIdle(townId);
+    case "rows":
+      return stub.benchRows(body.step as unknown as string);
     case "profile-rules":
       return stub.benchProfileRules();
     default:

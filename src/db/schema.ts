@@ -253,7 +253,7 @@ export const usage = sqliteTable(
   (t) => [primaryKey({ columns: [t.day, t.rigId, t.role] })],
 );
 
-/** Cumulative counters and histogram buckets (Prometheus), one row per series. */
+/** Cumulative counters and histogram buckets (Prometheus) as earlier versions wrote them, one row per series (see counter_totals). */
 export const counters = sqliteTable(
   "counters",
   {
@@ -264,6 +264,17 @@ export const counters = sqliteTable(
   },
   (t) => [primaryKey({ columns: [t.name, t.labels] })],
 );
+
+/**
+ * The counters' totals since they moved out of `counters`, in one row: what a tick adds to any number of
+ * series is one row written, where a row per series wrote one for each (issue 20 item 3). `series` is a
+ * JSON object from `name{labels}` to the total; `counters` keeps what earlier versions wrote there, and
+ * a series' value is the sum of both.
+ */
+export const counterTotals = sqliteTable("counter_totals", {
+  id: integer("id").primaryKey(),
+  series: text("series").notNull(),
+});
 
 /** Invariant violations: open ones (resolved_at null) and a bounded history of resolved ones. */
 export const violations = sqliteTable(

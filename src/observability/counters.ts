@@ -15,25 +15,27 @@ export class CounterDeltas {
     return by === 0 ? this : this.put(family.name, declared(family, labels), by);
   }
 
-  /** Adds one observation to a histogram: every cumulative bucket (zeros too, so all exist), `_sum` and `_count`. */
+  /** Adds one observation to a histogram (see `observeAll`). */
   observe<F extends HistogramFamily>(family: F, labels: LabelsOf<F>, value: number): this {
     return this.observeAll(family, labels, [value]);
   }
 
-  /** Adds many observations at once (one write per bucket, however many values). */
+  /**
+   * Adds observations to a histogram: each to the one bucket it falls in (`_bucket_hits`, not cumulative)
+   * and their total to `_sum` — a row per bucket hit and one for the sum, where cumulative buckets would
+   * rewrite every bucket each time. The exposition derives the cumulative buckets and `_count` from them
+   * (src/observability/prometheus.ts).
+   */
   observeAll<F extends HistogramFamily>(family: F, labels: LabelsOf<F>, values: readonly number[]): this {
     if (values.length === 0) return this;
     const series = declared(family, labels);
     let sum = 0;
-    for (const value of values) sum += value;
-    for (const le of family.buckets) {
-      let within = 0;
-      for (const value of values) if (value <= le) within += 1;
-      this.put(`${family.name}_bucket`, { ...series, le: String(le) }, within);
+    for (const value of values) {
+      sum += value;
+      const le = family.buckets.find((bound) => value <= bound);
+      this.put(bucketHits(family), { ...series, le: le === undefined ? "+Inf" : String(le) }, 1);
     }
-    this.put(`${family.name}_bucket`, { ...series, le: "+Inf" }, values.length);
     this.put(`${family.name}_sum`, series, sum);
-    this.put(`${family.name}_count`, series, values.length);
     return this;
   }
 
@@ -50,6 +52,9 @@ export class CounterDeltas {
     return this;
   }
 }
+
+/** The persisted series of a histogram's observations by the bucket they fell in (its lowest bound at or above them). */
+export const bucketHits = (family: HistogramFamily): string => `${family.name}_bucket_hits`;
 
 /** Only the family's own labels, whatever else the object carries: a series is never written under a label the family does not declare. */
 function declared(family: CounterFamily | HistogramFamily, labels: Readonly<Record<string, string>>): Record<string, string> {

@@ -1,5 +1,6 @@
 import type { CounterRow } from "../db/counter-store";
-import { formatLabels, METRICS, parseLabels, type GaugeFamily, type GaugeKey, type LabelsOf, type MetricFamily } from "./metrics";
+import { bucketHits } from "./counters";
+import { formatLabels, METRICS, parseLabels, type GaugeFamily, type GaugeKey, type HistogramFamily, type LabelsOf, type MetricFamily } from "./metrics";
 
 /**
  * Prometheus text exposition (version 0.0.4) of the families declared in metrics.ts, in their order.
@@ -46,9 +47,10 @@ export function renderPrometheus(townId: string, counters: readonly CounterRow[]
       case "histogram": {
         header(family.name, family.type, family.help);
         for (const { labels, buckets, sum, count } of histogramSeries(
-          take(`${family.name}_bucket`),
+          family,
+          { buckets: take(`${family.name}_bucket`), counts: take(`${family.name}_count`) },
+          take(bucketHits(family)),
           take(`${family.name}_sum`),
-          take(`${family.name}_count`),
         )) {
           for (const row of buckets) sample(`${family.name}_bucket`, withTown(row.labels), row.value);
           sample(`${family.name}_sum`, withTown(labels), sum);
@@ -74,27 +76,46 @@ export function renderPrometheus(townId: string, counters: readonly CounterRow[]
   return `${out.join("\n")}\n`;
 }
 
-/** A histogram's rows grouped by label set (`le` aside), buckets in `le` order; a missing `_sum` or `_count` reads 0. */
-function histogramSeries(buckets: readonly CounterRow[], sums: readonly CounterRow[], counts: readonly CounterRow[]) {
-  const series = new Map<string, { labels: string; buckets: CounterRow[]; sum: number; count: number }>();
+/**
+ * A histogram's series by label set (`le` aside), its cumulative buckets in `le` order — every declared
+ * bound and `+Inf` — and its count. Observations are stored by the one bucket each fell in (`hits`); an
+ * earlier version stored cumulative buckets and `_count` (`cumulative`), which are added in, so a series
+ * never goes backwards across the change. A missing `_sum` reads 0.
+ */
+function histogramSeries(
+  family: HistogramFamily,
+  cumulative: { readonly buckets: readonly CounterRow[]; readonly counts: readonly CounterRow[] },
+  hits: readonly CounterRow[],
+  sums: readonly CounterRow[],
+) {
+  const bounds = [...family.buckets.map(String), "+Inf"];
+  const series = new Map<string, { labels: string; byBound: number[]; sum: number; count: number }>();
   const of = (labels: string) => {
-    const found = series.get(labels) ?? { labels, buckets: [], sum: 0, count: 0 };
+    const found = series.get(labels) ?? { labels, byBound: bounds.map(() => 0), sum: 0, count: 0 };
     series.set(labels, found);
     return found;
   };
-  for (const row of buckets) {
-    const { le: _le, ...labels } = parseLabels(row.labels);
-    of(formatLabels(labels)).buckets.push(row);
+  for (const row of cumulative.buckets) {
+    const { le, ...labels } = parseLabels(row.labels);
+    const at = bounds.indexOf(le ?? "+Inf");
+    // A bucket no longer declared: its observations are in the next declared one's cumulative count.
+    if (at >= 0) of(formatLabels(labels)).byBound[at]! += row.value;
+  }
+  for (const row of cumulative.counts) of(row.labels).count += row.value;
+  for (const row of hits) {
+    const { le, ...labels } = parseLabels(row.labels);
+    const found = of(formatLabels(labels));
+    const at = bounds.indexOf(le ?? "+Inf");
+    // Every bucket at or above the one an observation fell in counts it.
+    for (let i = Math.max(0, at); i < bounds.length; i++) found.byBound[i]! += row.value;
+    found.count += row.value;
   }
   for (const row of sums) of(row.labels).sum = row.value;
-  for (const row of counts) of(row.labels).count = row.value;
-  for (const { buckets: rows } of series.values()) rows.sort((a, b) => bucketBound(a.labels) - bucketBound(b.labels));
-  return [...series.values()];
-}
-
-function bucketBound(labels: string): number {
-  const le = parseLabels(labels).le;
-  return le === undefined || le === "+Inf" ? Infinity : Number(le);
+  return [...series.values()].map(({ labels, byBound, sum, count }) => {
+    const parsed = parseLabels(labels);
+    const buckets = bounds.map((le, i) => ({ labels: formatLabels({ ...parsed, le }), value: byBound[i]! }));
+    return { labels, buckets, sum, count };
+  });
 }
 
 function formatNumber(value: number): string {

@@ -1,7 +1,9 @@
 import { runInDurableObject } from "cloudflare:test";
 import parsePrometheusTextFormat from "parse-prometheus-text-format";
 import { beforeAll, describe, expect, it } from "vitest";
+import type { CounterRow } from "../../src/db/counter-store";
 import { CounterDeltas, CounterReadings } from "../../src/observability/counters";
+import { renderPrometheus, type GaugeReadings } from "../../src/observability/prometheus";
 import { formatLabels, METRIC_FAMILIES, METRICS } from "../../src/observability/metrics";
 import { api, createTown, runUntil, sling, TOKENS, type TestTown } from "../support/town";
 
@@ -61,6 +63,17 @@ describe("the declared metric families", () => {
     );
   });
 
+  it("adds a series' total an earlier version kept in a row of its own to what is kept now", async () => {
+    const older = await createTown();
+    const ticks = (text: string) => Number(/^town_reconciler_ticks_total\{result="ok",town="[^"]+"\} (\S+)$/m.exec(text)?.[1] ?? NaN);
+    const before = ticks(await metrics(older));
+    // What an earlier version left in `counters`, a row per series: 100 ticks.
+    await runInDurableObject(older.stub, (_instance, state) => {
+      state.storage.sql.exec("INSERT INTO counters (name, labels, value) VALUES (?, ?, ?)", "town_reconciler_ticks_total", formatLabels({ result: "ok" }), 100);
+    });
+    expect(ticks(await metrics(older))).toBe((Number.isNaN(before) ? 0 : before) + 100);
+  });
+
   it("shows a persisted series no family declares as untyped, with its value, rather than dropping it", async () => {
     const older = await createTown();
     await runInDurableObject(older.stub, (_instance, state) => {
@@ -101,13 +114,62 @@ describe("recording through a family", () => {
     ]);
   });
 
-  it("observes a histogram into its declared buckets", () => {
-    const rows = new CounterDeltas().observeAll(METRICS.eventQueueDuration, {}, [0.2, 4, 7_000]).list();
-    expect(rows.filter((r) => r.name.endsWith("_bucket")).map((r) => r.labels)).toEqual([
-      ...METRICS.eventQueueDuration.buckets.map((le) => `le="${le}"`),
-      'le="+Inf"',
+  it("observes a histogram into the one bucket each value falls in, and their sum", () => {
+    const rows = new CounterDeltas().observeAll(METRICS.eventQueueDuration, {}, [0.2, 0.3, 4, 7_000]).list();
+    // A row per bucket hit (not every cumulative bucket), and the sum: the count is the hits'.
+    expect(rows).toEqual([
+      { name: "town_reconciler_event_queue_duration_seconds_bucket_hits", labels: 'le="0.5"', value: 2 },
+      { name: "town_reconciler_event_queue_duration_seconds_bucket_hits", labels: 'le="5"', value: 1 },
+      { name: "town_reconciler_event_queue_duration_seconds_bucket_hits", labels: 'le="+Inf"', value: 1 },
+      { name: "town_reconciler_event_queue_duration_seconds_sum", labels: "", value: 7_004.5 },
     ]);
-    expect(rows.find((r) => r.name.endsWith("_count"))?.value).toBe(3);
+  });
+});
+
+describe("a histogram's exposition", () => {
+  const lines = (text: string, name: string) => text.split("\n").filter((l) => l.startsWith(name));
+  const NO_GAUGES = Object.fromEntries(
+    Object.entries(METRICS)
+      .filter(([, f]) => f.type === "gauge")
+      .map(([key]) => [key, null]),
+  ) as unknown as GaugeReadings;
+  const render = (rows: readonly CounterRow[]) => renderPrometheus("t1", rows, NO_GAUGES);
+
+  it("shows every cumulative bucket and the count, derived from the buckets hit", () => {
+    const text = render(new CounterDeltas().observeAll(METRICS.tickDuration, {}, [0.0005, 0.003, 0.003, 42]).list());
+    expect(lines(text, "town_reconciler_tick_duration_seconds")).toEqual([
+      ...METRICS.tickDuration.buckets.map((le) => `town_reconciler_tick_duration_seconds_bucket{le="${le}",town="t1"} ${le < 0.005 ? 1 : 3}`),
+      'town_reconciler_tick_duration_seconds_bucket{le="+Inf",town="t1"} 4',
+      `town_reconciler_tick_duration_seconds_sum{town="t1"} ${0.0005 + 0.003 + 0.003 + 42}`,
+      'town_reconciler_tick_duration_seconds_count{town="t1"} 4',
+    ]);
+  });
+
+  it("adds what an earlier version stored as cumulative buckets, so no series goes backwards", () => {
+    // Two observations (0.003 and 0.2) as the earlier version wrote them: every cumulative bucket, the sum and the count.
+    const family = METRICS.tickDuration;
+    const earlier: CounterRow[] = [
+      ...family.buckets.map((le) => ({ name: `${family.name}_bucket`, labels: `le="${le}"`, value: (le >= 0.003 ? 1 : 0) + (le >= 0.2 ? 1 : 0) })),
+      { name: `${family.name}_bucket`, labels: 'le="+Inf"', value: 2 },
+      { name: `${family.name}_sum`, labels: "", value: 0.003 + 0.2 },
+      { name: `${family.name}_count`, labels: "", value: 2 },
+    ];
+    const before = render(earlier);
+    // The same two observations as this version stores them render the same text.
+    expect(render(new CounterDeltas().observeAll(family, {}, [0.003, 0.2]).list())).toBe(before);
+    // One more, stored as a bucket hit beside the earlier rows, raises the buckets at and above it and the count.
+    const after = render([
+      ...earlier.filter((r) => !r.name.endsWith("_sum")),
+      ...new CounterDeltas()
+        .observe(family, {}, 0.03)
+        .list()
+        .filter((r) => !r.name.endsWith("_sum")),
+      { name: `${family.name}_sum`, labels: "", value: 0.233 },
+    ]);
+    expect(lines(after, `${family.name}_bucket{le="0.025"`)).toEqual([`${family.name}_bucket{le="0.025",town="t1"} 1`]);
+    expect(lines(after, `${family.name}_bucket{le="0.05"`)).toEqual([`${family.name}_bucket{le="0.05",town="t1"} 2`]);
+    expect(lines(after, `${family.name}_bucket{le="+Inf"`)).toEqual([`${family.name}_bucket{le="+Inf",town="t1"} 3`]);
+    expect(lines(after, `${family.name}_count`)).toEqual([`${family.name}_count{town="t1"} 3`]);
   });
 });
 

@@ -1,0 +1,4 @@
+CREATE TABLE `counter_totals` (
+	`id` integer PRIMARY KEY NOT NULL,
+	`series` text NOT NULL
+);
