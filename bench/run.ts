@@ -613,6 +613,10 @@ function logLifetime(rows: LifetimeRow[], profile: HistoryProfile, log: (line?: 
       `| ${fmt(r.finished, 0)} | ${fmt(r.steady.median, 2)} | ${fmt(r.busy.median, 2)} | ${fmt(r.alarm.median, 2)} | ${fmt(r.cold.median, 2)} | ${fmt(r.memory / 2 ** 20, 1)} MiB | ${fmt(r.snapshotBytes / 2 ** 20, 2)} MiB | ${fmt(r.snapshotMs.median, 2)} | ${fmt(r.storage.bytes / 2 ** 20, 0)} MiB |`,
     );
   }
+  const [first, last] = [rows[0]!, rows.at(-1)!];
+  log(
+    `| ${fmt(last.finished, 0)} ÷ ${fmt(first.finished, 0)} | ${fmt(last.steady.median / first.steady.median, 2)} × | ${fmt(last.busy.median / first.busy.median, 2)} × | ${fmt(last.alarm.median / first.alarm.median, 2)} × | ${fmt(last.cold.median / first.cold.median, 2)} × | ${fmt(last.memory / first.memory, 2)} × | ${fmt(last.snapshotBytes / first.snapshotBytes, 2)} × | ${fmt(last.snapshotMs.median / first.snapshotMs.median, 2)} × | ${fmt(last.storage.bytes / first.storage.bytes, 1)} × |`,
+  );
   const week = rows[0]?.week;
   if (week) {
     const MiB = 2 ** 20;
@@ -630,10 +634,6 @@ function logLifetime(rows: LifetimeRow[], profile: HistoryProfile, log: (line?: 
       `| as stored (${week.after.full} full, ${week.after.deltas} deltas) | ${fmt(week.after.bytes / MiB, 2)} MiB | ${fmt(week.after.share * 100, 1)}% of ${fmt(week.after.databaseBytes / MiB, 0)} MiB | ${fmt(week.snapshotMs.median, 0)} ms, ${fmt(week.snapshotMs.max, 0)} ms |`,
     );
   }
-  const [first, last] = [rows[0]!, rows.at(-1)!];
-  log(
-    `| ${fmt(last.finished, 0)} ÷ ${fmt(first.finished, 0)} | ${fmt(last.steady.median / first.steady.median, 2)} × | ${fmt(last.busy.median / first.busy.median, 2)} × | ${fmt(last.alarm.median / first.alarm.median, 2)} × | ${fmt(last.cold.median / first.cold.median, 2)} × | ${fmt(last.memory / first.memory, 2)} × | ${fmt(last.snapshotBytes / first.snapshotBytes, 2)} × | ${fmt(last.snapshotMs.median / first.snapshotMs.median, 2)} × | ${fmt(last.storage.bytes / first.storage.bytes, 1)} × |`,
-  );
   log();
   log("A page of 100 failed beads, newest change first, as `GET …/beads?status=failed&limit=100` reads it (one in twenty seeded issues");
   log("failed, with its merge request), in the object, ms:");
