@@ -74,6 +74,17 @@ export class TickStore {
     });
   }
 
+  /** The alarm the newest tick set, as its record says (null: it set none, or there is no tick yet). */
+  lastNextAlarm(): { at: number; reason: string } | null {
+    const row = this.db
+      .select({ at: schema.ticks.nextAlarmAt, reason: schema.ticks.nextAlarmReason })
+      .from(schema.ticks)
+      .orderBy(desc(schema.ticks.id))
+      .limit(1)
+      .get();
+    return row?.at != null ? { at: row.at, reason: row.reason ?? "scheduled" } : null;
+  }
+
   last(): TickViewRow | null {
     return (this.db.select(VIEW_COLUMNS).from(schema.ticks).orderBy(desc(schema.ticks.id)).limit(1).get() as TickViewRow | undefined) ?? null;
   }

@@ -21,6 +21,8 @@ export class AlarmSchedule {
     private readonly storage: DurableObjectStorage,
     private readonly clock: Clock,
     private readonly rows: RowMeter,
+    /** The alarm the newest tick set and why, as its record keeps it (TickStore.lastNextAlarm). */
+    private readonly recorded: () => Wake | null,
   ) {}
 
   /** A tick starts: from here on, wake-ups asked for are kept for its schedule. */
@@ -38,7 +40,9 @@ export class AlarmSchedule {
       const at = candidate === this.requested ? candidate.at : Math.max(candidate.at, now + config.soonMs);
       if (!next || at < next.at) next = { at, reason: candidate.reason };
     }
-    if (next) await this.set(next.at, next.reason);
+    // The reason goes into the tick's record (its caller writes it), so the alarm alone is set here:
+    // a key beside it would be one more row written every tick.
+    if (next) await this.arm(next.at);
     else await this.clear();
     return next;
   }
@@ -57,17 +61,25 @@ export class AlarmSchedule {
     await this.set(at, reason);
   }
 
+  /** Sets the alarm outside a tick's schedule, with its reason kept beside it (no tick record says it). */
   async set(at: number, reason: string): Promise<void> {
     await this.storage.put<Wake>(ALARM_KEY, { at, reason });
-    await this.storage.setAlarm(at);
-    // Neither goes through SQL, and each is billed as a row written: the reason's key and the alarm.
-    this.rows.writtenOutsideSql(2);
+    // Not SQL, and billed as a row written: the reason's key (the alarm is counted by arm).
+    this.rows.writtenOutsideSql(1);
+    await this.arm(at);
   }
 
-  /** The alarm as set, with why. */
+  private async arm(at: number): Promise<void> {
+    await this.storage.setAlarm(at);
+    this.rows.writtenOutsideSql(1);
+  }
+
+  /** The alarm as set, with why: from the tick that set it, or from the key of whatever set it since. */
   async current(): Promise<Wake | null> {
     const at = await this.storage.getAlarm();
     if (at === null) return null;
+    const byTick = this.recorded();
+    if (byTick?.at === at) return { at, reason: byTick.reason };
     const info = await this.storage.get<Wake>(ALARM_KEY);
     return { at, reason: info && info.at === at ? info.reason : "scheduled" };
   }

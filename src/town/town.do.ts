@@ -110,7 +110,7 @@ export class TownDO extends DurableObject<TownEnv> {
       store: this.store,
       alerts: createAlertSink(env.SENTRY_DSN, this.log),
       platform: new Platform(env, this.store, this.clock, () => this.runtime!.state.town.config),
-      schedule: new AlarmSchedule(ctx.storage, this.clock, this.store.rows),
+      schedule: new AlarmSchedule(ctx.storage, this.clock, this.store.rows, () => this.store.ticks.lastNextAlarm()),
       housekeeping: new Housekeeping(),
       registration: new Registration(ctx.storage, env, this.log),
       reporter: new FleetReporter(env, ctx.storage),
