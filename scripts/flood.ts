@@ -12,7 +12,7 @@
  */
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { DEV_TOKENS, startLocalWorker } from "./local-worker";
+import { callApi, DEV_TOKENS, startLocalWorker } from "./local-worker";
 
 const CLIENTS = Number(process.env.FLOOD_CLIENTS ?? 8);
 const SECONDS = Number(process.env.FLOOD_SECONDS ?? 40);
@@ -33,21 +33,13 @@ async function main() {
   await new Promise<void>((resolve) => platform.listen(0, "127.0.0.1", resolve));
   const platformUrl = `http://127.0.0.1:${(platform.address() as AddressInfo).port}`;
   const worker = await startLocalWorker({ vars: { CONTAINER_ADAPTER: "http", CONTAINER_URL: platformUrl, LOG_LEVEL: "error" } });
-  const call = async (method: string, path: string, token: string, body?: unknown) => {
-    const response = await fetch(`${worker.url}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await response.text();
-    return { status: response.status, json: text ? JSON.parse(text) : null };
-  };
+  const call = (method: string, path: string, token: string, body?: unknown) => callApi(worker.url, method, path, token, body);
   try {
     const town = `flood-${Date.now().toString(36)}`;
     // Agents that neither stall nor time out while the flood lasts: only the flood moves.
     const config = { heartbeatTimeoutMs: 3_600_000, stallTimeoutMs: 3_600_000 };
     const created = await call("PUT", `/api/towns/${town}`, DEV_TOKENS.admin, { config });
-    const agentToken = created.json.agentToken as string;
+    const agentToken = created.body.agentToken as string;
     await call("POST", `/api/towns/${town}/rigs`, DEV_TOKENS.admin, { id: "web", name: "web", gitUrl: "https://git.test/web.git" });
     await call("POST", `/api/towns/${town}/beads`, DEV_TOKENS.admin, { id: "b1", rigId: "web", title: "The real work" });
     while (!credentials.has("web:polecat:1@1")) await sleep(100);
@@ -66,9 +58,9 @@ async function main() {
         }));
         const answer = await call("POST", `/api/towns/${town}/events`, agentToken, { events });
         figures.batches += 1;
-        if (answer.status === 202) figures.accepted += answer.json.accepted;
+        if (answer.status === 202) figures.accepted += answer.body.accepted;
         else {
-          const code = answer.json?.error?.code ?? String(answer.status);
+          const code = answer.body?.error?.code ?? String(answer.status);
           figures.refused.set(code, (figures.refused.get(code) ?? 0) + 1);
           await sleep(100);
         }
@@ -79,7 +71,7 @@ async function main() {
         const asked = Date.now();
         const status = await call("GET", `/api/towns/${town}/status`, DEV_TOKENS.read);
         figures.slowestStatusMs = Math.max(figures.slowestStatusMs, Date.now() - asked);
-        figures.peak = Math.max(figures.peak, status.json.queue.pending);
+        figures.peak = Math.max(figures.peak, status.body.queue.pending);
         await sleep(500);
       }
     })();
@@ -89,20 +81,20 @@ async function main() {
         events: [{ eventId: "the-real-done", type: "agent_done", agentId: "web:polecat:1", payload: { generation: 1, branch: "feat/b1" } }],
       });
       const accepted = Date.now();
-      if (done.status !== 202) return `agent_done refused: ${done.status} ${JSON.stringify(done.json)}`;
+      if (done.status !== 202) return `agent_done refused: ${done.status} ${JSON.stringify(done.body)}`;
       for (;;) {
         const bead = await call("GET", `/api/towns/${town}/beads/b1`, DEV_TOKENS.read);
-        if (bead.json.bead.status !== "in_progress") return `applied ${((Date.now() - accepted) / 1_000).toFixed(2)} s after it was accepted`;
+        if (bead.body.bead.status !== "in_progress") return `applied ${((Date.now() - accepted) / 1_000).toFixed(2)} s after it was accepted`;
         if (Date.now() - accepted > (SECONDS + AFTER_S) * 1_000) return `not applied ${((Date.now() - accepted) / 1_000).toFixed(0)} s after it was accepted`;
         await sleep(100);
       }
     })();
     await Promise.all([...clients, watch]);
-    const atEnd = (await call("GET", `/api/towns/${town}/status`, DEV_TOKENS.read)).json.queue.pending;
+    const atEnd = (await call("GET", `/api/towns/${town}/status`, DEV_TOKENS.read)).body.queue.pending;
     const probed = await probe;
     await sleep(Math.max(0, began + (SECONDS + AFTER_S) * 1_000 - Date.now()));
-    const later = (await call("GET", `/api/towns/${town}/status`, DEV_TOKENS.read)).json;
-    const ticks = (await call("GET", `/api/towns/${town}/ticks/summary`, DEV_TOKENS.read)).json.metrics?.durationMs;
+    const later = (await call("GET", `/api/towns/${town}/status`, DEV_TOKENS.read)).body;
+    const ticks = (await call("GET", `/api/towns/${town}/ticks/summary`, DEV_TOKENS.read)).body.metrics?.durationMs;
     console.log(`
 Flood: ${CLIENTS} clients × batches of 1,000 stale container_status for ${SECONDS} s, one town
   accepted          ${figures.accepted} events (${(figures.accepted / SECONDS).toFixed(0)}/s) in ${figures.batches} batches; refused ${[...figures.refused].map(([code, n]) => `${n} ${code}`).join(", ") || "none"}

@@ -32,6 +32,17 @@ export interface LocalWorkerOptions {
   readonly port?: number;
 }
 
+/** One API call with a bearer token and a JSON body: its status and its parsed JSON (null when empty). */
+export async function callApi(base: string, method: string, path: string, token: string, body?: unknown): Promise<{ status: number; body: any }> {
+  const response = await fetch(`${base}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  return { status: response.status, body: text ? JSON.parse(text) : null };
+}
+
 export async function startLocalWorker(options: LocalWorkerOptions = {}): Promise<LocalWorker> {
   const port = options.port ?? (await freePort());
   const persist = options.persistTo ?? mkdtempSync(join(tmpdir(), "town-local-"));

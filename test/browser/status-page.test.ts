@@ -8,7 +8,7 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Browser, BrowserContext } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DEV_TOKENS, startLocalWorker, type LocalWorker } from "../../scripts/local-worker";
+import { callApi, DEV_TOKENS, startLocalWorker, type LocalWorker } from "../../scripts/local-worker";
 import { launchChromium } from "../support/node/browser";
 
 let worker: LocalWorker;
@@ -20,15 +20,7 @@ let browser: Browser;
 let context: BrowserContext;
 const TOWN = "browser-town";
 
-const call = async (method: string, path: string, token: string, body?: unknown) => {
-  const response = await fetch(`${worker.url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.text();
-  return { status: response.status, body: text ? JSON.parse(text) : null };
-};
+const call = (method: string, path: string, token: string, body?: unknown) => callApi(worker.url, method, path, token, body);
 
 beforeAll(async () => {
   worker = await startLocalWorker();
