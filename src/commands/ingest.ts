@@ -1,5 +1,5 @@
 import type { HeartbeatInput, IngestInput } from "../api/schemas";
-import type { NewEvent } from "../db/event-store";
+import { EVENT_ROW_OVERHEAD, type NewEvent } from "../db/event-store";
 import type { AgentId } from "../domain/ids";
 import { isLive, noStopOwedFor, type Agent, type ContainerStatus } from "../domain/model";
 import { article } from "../domain/format";
@@ -87,7 +87,7 @@ const drainSeconds = (excess: number, batch: number) => Math.min(60, Math.max(1,
  * UTF-16 units, not bytes, so a batch of non-ASCII text weighs a little light here — by at most what
  * one request carries (1 MiB), which the log's totals then count exactly.
  */
-const weight = (e: NewEvent) => e.payload.length + e.eventId.length + e.type.length + (e.agentId?.length ?? 0) + (e.beadId?.length ?? 0) + 24;
+const weight = (e: NewEvent) => e.payload.length + e.eventId.length + e.type.length + (e.agentId?.length ?? 0) + (e.beadId?.length ?? 0) + EVENT_ROW_OVERHEAD;
 
 /**
  * Agent callbacks: checked, then logged as pending for the next tick. A batch is all or nothing: an

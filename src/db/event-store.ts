@@ -44,7 +44,7 @@ function insertSql(rows: number): string {
 }
 
 /** Bytes counted per event beyond its texts: its seq and times. */
-const EVENT_ROW_OVERHEAD = 24;
+export const EVENT_ROW_OVERHEAD = 24;
 /** What an event weighs (its texts and the overhead): what the log's byte totals, retention and sizeAfter count. */
 const EVENT_BYTES = `(length(CAST(payload AS BLOB)) + length(CAST(event_id AS BLOB)) + length(type) + coalesce(length(CAST(agent_id AS BLOB)), 0) + coalesce(length(CAST(bead_id AS BLOB)), 0) + ${EVENT_ROW_OVERHEAD})`;
 /** Events per tick at most from the agents' own lane: the rest of the batch goes to the others, so neither starves the other. */

@@ -1,32 +1,13 @@
-/**
- * A token bucket: up to `perMinute` requests in a burst, refilled at `perMinute` per minute. Kept in
- * the town object's memory (an eviction refills it, which errs on the generous side).
- */
-export class RateLimiter {
-  private tokens: number | null = null;
-  private updatedAt = 0;
-
-  /** Takes a token, or says how many seconds until one is free. */
-  take(now: number, perMinute: number): { ok: true } | { ok: false; retryAfterSeconds: number } {
-    const refillPerMs = perMinute / 60_000;
-    this.tokens = this.tokens === null ? perMinute : Math.min(perMinute, this.tokens + Math.max(0, now - this.updatedAt) * refillPerMs);
-    this.updatedAt = now;
-    if (this.tokens >= 1) {
-      this.tokens -= 1;
-      return { ok: true };
-    }
-    return { ok: false, retryAfterSeconds: Math.max(1, Math.ceil((1 - this.tokens) / refillPerMs / 1000)) };
-  }
-}
-
 /** Buckets kept at most: past it, the full ones (tokens no longer in use) are forgotten first. */
 const MAX_BUCKETS = 10_000;
 
 /**
- * Token buckets by key, counted in events: one per token that sends events (the town's agent token,
- * each dispatch credential). Kept in the town object's memory like RateLimiter: an eviction refills them.
+ * Token buckets by key, each up to `burst` and refilled at `eventsPerSecond`: one per token that sends
+ * events (the town's agent token, each dispatch credential), counted in events, and one for the town's
+ * debug requests, counted in requests. Kept in the town object's memory: an eviction refills them,
+ * which errs on the generous side.
  */
-export class EventBuckets {
+export class TokenBuckets {
   private readonly buckets = new Map<string, { tokens: number; at: number }>();
 
   /** Takes `n` at once or none: the seconds until `n` are there when they are not (a batch is refused whole). */

@@ -4,7 +4,7 @@ import type { AgentId } from "../domain/ids";
 import type { TownState } from "../domain/state";
 import type { OpenViolation } from "../domain/violations";
 import type { StoredArchive } from "../db/stored-archive";
-import type { EventBuckets } from "./rate-limiter";
+import type { TokenBuckets } from "./rate-limiter";
 
 /** A loaded town: its storage, its working set in memory, and the shell-only bookkeeping around it. */
 export interface TownRuntime {
@@ -17,7 +17,7 @@ export interface TownRuntime {
   /** Agents the platform reported on since the last tick: the next tick records what it saw of them. */
   readonly observedSinceTick: Set<AgentId>;
   /** Events each token may still send now (the ingest's rate per token). */
-  readonly ingestBuckets: EventBuckets;
+  readonly ingestBuckets: TokenBuckets;
   /**
    * Events the intake refused since the last tick's record, by reason: counted here, not written per
    * refusal (a flood of refusals must not write a row each), and recorded with the next tick.

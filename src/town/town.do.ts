@@ -46,7 +46,7 @@ import { ingestEvents, observeAgent, type IngestSource } from "../commands/inges
 import { ensureArmed, type AlarmCheck } from "../tick/liveness";
 import type { TownParts } from "./parts";
 import { Platform } from "../effects/platform";
-import { EventBuckets, RateLimiter } from "./rate-limiter";
+import { TokenBuckets } from "./rate-limiter";
 import { Registration } from "../fleet/registration";
 import { replayWindow } from "../replay/replay-window";
 import { beadNotFound, caught, fail, ok, storageFull, townNotFound, type Result } from "../domain/result";
@@ -98,7 +98,7 @@ export class TownDO extends DurableObject<TownEnv> {
   private readonly log: Logger;
   private readonly parts: TownParts;
   private readonly ticker: Ticker;
-  private readonly debugLimiter = new RateLimiter();
+  private readonly debugLimiter = new TokenBuckets();
 
   constructor(ctx: DurableObjectState, env: TownEnv) {
     super(ctx, env);
@@ -553,7 +553,7 @@ export class TownDO extends DurableObject<TownEnv> {
       openViolations: new Map(this.store.violations.open().map((v) => [v.key, v])),
       storageAlertedAt: null,
       storageFullSince: null,
-      ingestBuckets: new EventBuckets(),
+      ingestBuckets: new TokenBuckets(),
       refusedSinceTick: new Map(),
     };
     return this.runtime;
@@ -576,7 +576,8 @@ export class TownDO extends DurableObject<TownEnv> {
   /** As `withTown`, for debug routes: bounded per town, a 429 with Retry-After when a caller is too eager. */
   private async withDebug<T>(work: (runtime: TownRuntime, now: number) => Result<T> | Promise<Result<T>>): Promise<Result<T>> {
     return this.withTown((runtime, now) => {
-      const verdict = this.debugLimiter.take(now, runtime.state.town.config.debugRequestsPerMinute);
+      const perMinute = runtime.state.town.config.debugRequestsPerMinute;
+      const verdict = this.debugLimiter.take("debug", 1, now, { eventsPerSecond: perMinute / 60, burst: perMinute });
       if (!verdict.ok)
         return fail("rate_limited", `too many debug requests for this town; try again in ${verdict.retryAfterSeconds} s`, verdict.retryAfterSeconds);
       return work(runtime, now);
