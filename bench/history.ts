@@ -35,6 +35,8 @@ export interface HistoryProfile {
   /** Rows written per finished issue by the part of the town they are for. */
   readonly rowsWrittenByPart: Record<string, number>;
   readonly alarmsPerIssue: number;
+  /** The statements that wrote most, per finished issue (a development aid). */
+  readonly statements?: ReadonlyArray<{ query: string; calls: number; read: number; written: number }>;
 }
 
 /** A bead's body as the calibration slings it: an issue description of a few hundred characters. */
@@ -133,6 +135,7 @@ export function seedFinished(store: TownStore, batch: SeedBatch, profile: Histor
         rigs: [],
         agents: [],
         beads,
+        beadsWere: new Map(),
         createdBeads: beads,
         createdAgents: [],
         archived: beads,

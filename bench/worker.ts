@@ -64,6 +64,7 @@ export class TownDO extends ProductionTownDO {
           rigs: town.rigs,
           agents: town.agents,
           beads: town.beads,
+          beadsWere: new Map(),
           createdBeads: town.beads,
           createdAgents: town.agents,
           archived: [],
@@ -163,6 +164,8 @@ export class TownDO extends ProductionTownDO {
       rowsReadPerIssue: counted.read / issues,
       rowsWrittenByPart: Object.fromEntries(Object.entries(counted.byPart).map(([part, n]) => [part, n / issues])),
       alarmsPerIssue: alarms / issues,
+      // Where those rows go, statement by statement (bench/probe-rows.ts prints them), per issue.
+      statements: counted.statements.slice(0, 40).map((st) => ({ ...st, calls: st.calls / issues, read: st.read / issues, written: st.written / issues })),
     };
   }
 

@@ -88,6 +88,9 @@ const UPSERT = {
   agent: upsertFor<Agent>(schema.agents, ["id"], AGENT_KEYS),
   bead: upsertFor<Bead>(schema.beads, ["id"], BEAD_KEYS),
 };
+/** A bead's columns an index orders it by and a change may move (its rig, type and source never change). */
+const BEAD_INDEXED_KEYS: ReadonlyArray<(typeof BEAD_KEYS)[number]> = ["status", "updatedAt"];
+const BEAD_CHANGING_KEYS = BEAD_KEYS.filter((c) => c !== "rigId" && c !== "type" && c !== "sourceBeadId" && c !== "createdAt");
 /** What an update writes: every column that can change (never id, rig, role, type or creation time). */
 const UPDATE = {
   agent: updateManyFor<Agent>(
@@ -95,10 +98,16 @@ const UPDATE = {
     "id",
     AGENT_KEYS.filter((c) => c !== "rigId" && c !== "role" && c !== "createdAt"),
   ),
-  bead: updateManyFor<Bead>(
+  bead: updateManyFor<Bead>(schema.beads, "id", BEAD_CHANGING_KEYS),
+  /**
+   * A bead changed in place — status and change time as they were (its usage counted, a note of a
+   * failure): SQLite rewrites an index entry whenever an UPDATE sets one of its columns, even to the
+   * same value, so leaving them out writes the bead's row alone (1 row, not 4).
+   */
+  beadInPlace: updateManyFor<Bead>(
     schema.beads,
     "id",
-    BEAD_KEYS.filter((c) => c !== "rigId" && c !== "type" && c !== "sourceBeadId" && c !== "createdAt"),
+    BEAD_CHANGING_KEYS.filter((c) => !BEAD_INDEXED_KEYS.includes(c)),
   ),
 };
 const INSERT_DEPENDENCY = `INSERT INTO dependencies (bead_id, depends_on_id, kind, ordinal) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`;
@@ -216,10 +225,16 @@ export class StateStore {
       UPDATE.agent,
       changes.agents.filter((agent) => !newAgents.has(agent)),
     );
+    const updated = changes.beads.filter((bead) => !newBeads.has(bead));
+    const inPlace = (bead: Bead) => {
+      const was = changes.beadsWere.get(bead.id);
+      return was !== undefined && BEAD_INDEXED_KEYS.every((key) => was[key] === bead[key]);
+    };
     this.updateMany(
       UPDATE.bead,
-      changes.beads.filter((bead) => !newBeads.has(bead)),
+      updated.filter((bead) => !inPlace(bead)),
     );
+    this.updateMany(UPDATE.beadInPlace, updated.filter(inPlace));
     for (const bead of changes.createdBeads) {
       for (const [ordinal, dependsOnId] of bead.blockedBy.entries()) this.sql.exec(INSERT_DEPENDENCY, bead.id, dependsOnId, "blocks", ordinal);
       for (const [ordinal, dependsOnId] of bead.tracked.entries()) this.sql.exec(INSERT_DEPENDENCY, bead.id, dependsOnId, "tracks", ordinal);

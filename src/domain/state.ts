@@ -34,6 +34,8 @@ export interface StateChanges {
   readonly rigs: readonly Rig[];
   readonly agents: readonly Agent[];
   readonly beads: readonly Bead[];
+  /** What each changed bead was at the last commit (none: it is new), so the store can write only what changed. */
+  readonly beadsWere: ReadonlyMap<BeadId, Bead | undefined>;
   /** Entities that did not exist before (inserted, where the rest are updated; beads' dependencies written once). */
   readonly createdBeads: readonly Bead[];
   readonly createdAgents: readonly Agent[];
@@ -399,6 +401,7 @@ export class TownState {
       rigs: present(rigs, this.rigMap),
       agents: present(new Set(agents.keys()), this.agentMap),
       beads: present(beads, this.beadMap),
+      beadsWere: before,
       createdBeads: present(created, this.beadMap),
       createdAgents,
       archived: this.archivableSinceCommit(),
