@@ -87,6 +87,11 @@ const decode = (raw: readonly SqlStorageValue[]) => EVENT_ROW.decode(raw) as Sto
 
 /** The town's event log (`town_events`): every change to the town, in `seq` order. */
 export class EventStore {
+  /** The highest seq given before migration 0016 (id_floors; written by the migration only, so read once). */
+  private floor: number | undefined;
+  /** Whether the log may still be empty since that migration: the next append must then continue from the floor. */
+  private mayBeEmpty = true;
+
   constructor(private readonly sql: SqlStorage) {}
 
   /**
@@ -97,6 +102,10 @@ export class EventStore {
     const status: EventStatus = processedAt === null ? "pending" : "processed";
     const inserted: Array<{ seq: number; eventId: string }> = [];
     let bytes = 0;
+    const bridge = events.length > 0 ? this.bridgeSeq() : null;
+    // A row at the floor makes SQLite give the next seq after it; it goes again once the batch is in.
+    if (bridge !== null)
+      this.sql.exec("INSERT INTO town_events (seq, event_id, type, payload, created_at, status) VALUES (?, '', '', '', 0, 'discarded')", bridge);
     for (let i = 0; i < events.length; i += EVENTS_PER_INSERT) {
       const chunk = events.slice(i, i + EVENTS_PER_INSERT);
       const params = chunk.flatMap((e) => [e.eventId, e.type, e.agentId, e.beadId, e.payload, e.createdAt, status, processedAt]);
@@ -105,8 +114,26 @@ export class EventStore {
         bytes += row.bytes;
       }
     }
+    if (bridge !== null) this.sql.exec("DELETE FROM town_events WHERE seq = ?", bridge);
     if (inserted.length > 0) this.addToTotals(status === "pending" ? inserted.length : 0, inserted.length, bytes);
     return inserted;
+  }
+
+  /**
+   * The seq a log emptied by retention before migration 0016 must continue after (null: it need not).
+   * Retention keeps the newest event since, so once the log holds a row SQLite's own next seq (one above
+   * the highest) never goes back, and this is asked no more.
+   */
+  private bridgeSeq(): number | null {
+    if (!this.mayBeEmpty) return null;
+    const empty = this.sql.exec("SELECT 1 FROM town_events LIMIT 1").toArray().length === 0;
+    this.mayBeEmpty = empty;
+    return empty && this.seqFloor() > 0 ? this.seqFloor() : null;
+  }
+
+  private seqFloor(): number {
+    this.floor ??= this.sql.exec<{ last: number }>("SELECT coalesce((SELECT last FROM id_floors WHERE name = 'town_events'), 0) AS last").one().last;
+    return this.floor;
   }
 
   /** The log's totals, one row read (kept by every write that changes them). */
@@ -248,7 +275,7 @@ export class EventStore {
          SELECT seq FROM (
            SELECT seq, processed_at, sum(bytes) OVER (ORDER BY seq ROWS UNBOUNDED PRECEDING) - bytes AS ahead FROM (
              SELECT seq, processed_at, ${EVENT_BYTES} AS bytes FROM town_events WHERE status IN ('processed', 'discarded') ORDER BY seq LIMIT ?))
-         WHERE processed_at < ? OR seq <= ? OR ahead < ?)
+         WHERE (processed_at < ? OR seq <= ? OR ahead < ?) AND seq < (SELECT max(seq) FROM town_events))
        RETURNING ${EVENT_BYTES} AS bytes`,
       limit,
       before,
@@ -262,10 +289,10 @@ export class EventStore {
     return { events, bytes };
   }
 
-  /** The highest event seq ever assigned (pruning never lowers it). */
+  /** The highest event seq ever assigned (pruning never lowers it: it keeps the newest event). */
   maxSeq(): number {
-    const row = this.sql.exec<{ seq: number }>("SELECT seq FROM sqlite_sequence WHERE name = 'town_events'").toArray()[0];
-    return row?.seq ?? 0;
+    const row = this.sql.exec<{ seq: number | null }>("SELECT max(seq) AS seq FROM town_events").one();
+    return Math.max(row.seq ?? 0, this.seqFloor());
   }
 
   /** Pending events as `[seq, attempts]`, in seq order. */

@@ -137,7 +137,8 @@ export const dependencies = sqliteTable(
 export const townEvents = sqliteTable(
   "town_events",
   {
-    seq: integer("seq").primaryKey({ autoIncrement: true }),
+    /** Never reused: retention keeps the newest event, and `id_floors` carries the mark past a table emptied before 0016. */
+    seq: integer("seq").primaryKey(),
     eventId: text("event_id").notNull(),
     type: text("type").notNull(),
     agentId: text("agent_id"),
@@ -199,7 +200,8 @@ export const outbox = sqliteTable(
 export const ticks = sqliteTable(
   "ticks",
   {
-    id: integer("id").primaryKey({ autoIncrement: true }),
+    /** Given by the tick (`TickStore.nextId`), never reused: retention keeps the newest tick (see `idFloors`). */
+    id: integer("id").primaryKey(),
     at: integer("at").notNull(),
     result: text("result").notNull(),
     error: text("error"),
@@ -224,6 +226,16 @@ export const ticks = sqliteTable(
   },
   (t) => [index("ticks_at").on(t.at)],
 );
+
+/**
+ * The highest id `ticks` and `town_events` had given when migration 0016 rebuilt them without
+ * AUTOINCREMENT (whose counter cost a row written on every insert): ids continue above it even where
+ * retention had already emptied the table. Written once, by the migration; only read after.
+ */
+export const idFloors = sqliteTable("id_floors", {
+  name: text("name").primaryKey(),
+  last: integer("last").notNull(),
+});
 
 /** Work of the simulated container adapter (local runs and benchmarks only). */
 export const simulatedRuns = sqliteTable("simulated_runs", {

@@ -48,10 +48,16 @@ export class TickStore {
     return this.db.insert(schema.ticks).values(tick).returning({ id: schema.ticks.id }).get()!.id;
   }
 
-  /** The id the next tick will get (ids only grow: failed ticks take one too, pruning never lowers them). */
+  /**
+   * The id the next tick will get (ids only grow: failed ticks take one too, and pruning never lowers
+   * them, as it keeps the newest tick — and id_floors the highest given before migration 0016).
+   */
   nextId(): number {
-    const row = this.sqlStorage.exec<{ seq: number }>("SELECT seq FROM sqlite_sequence WHERE name = 'ticks'").toArray()[0];
-    return (row?.seq ?? 0) + 1;
+    return (
+      this.sqlStorage
+        .exec<{ last: number }>("SELECT max(coalesce((SELECT max(id) FROM ticks), 0), coalesce((SELECT last FROM id_floors WHERE name = 'ticks'), 0)) AS last")
+        .one().last + 1
+    );
   }
 
   /** What is known only after the tick's transaction: the metrics measured after it (`measureAfterTick`) and the next alarm. */
@@ -62,6 +68,7 @@ export class TickStore {
   /** A tick that threw: nothing it did was kept, but that it failed is. */
   insertFailed(at: number, error: string, durationMs: number, breakerStatus: string, nextAlarmAt: number, nextAlarmReason: string, queue: QueueStats): void {
     this.insert({
+      id: this.nextId(),
       at,
       result: "error",
       error: clipError(error),
@@ -152,15 +159,21 @@ export class TickStore {
     );
   }
 
-  /** Retention: ticks older than `before` go, and any beyond the newest `keep`; at most `limit` per call. */
   /** The oldest tick kept (the first retention deletes), or null. */
   oldest(): { id: number; at: number } | null {
     return this.sqlStorage.exec<{ id: number; at: number }>("SELECT id, at FROM ticks ORDER BY id LIMIT 1").toArray()[0] ?? null;
   }
 
+  /** Retention: ticks older than `before` go, and any beyond the newest `keep`; at most `limit` per call. */
   prune(before: number, keep: number, limit: number): number {
     const cutoff = this.nextId() - 1 - keep;
-    this.sqlStorage.exec("DELETE FROM ticks WHERE id IN (SELECT id FROM ticks WHERE at < ? OR id <= ? ORDER BY id LIMIT ?)", before, cutoff, limit);
+    // Never the newest: it holds the highest id, which the next tick's id comes after.
+    this.sqlStorage.exec(
+      "DELETE FROM ticks WHERE id IN (SELECT id FROM ticks WHERE (at < ? OR id <= ?) AND id < (SELECT max(id) FROM ticks) ORDER BY id LIMIT ?)",
+      before,
+      cutoff,
+      limit,
+    );
     return changes(this.sqlStorage);
   }
 
