@@ -1,6 +1,7 @@
 -- ticks and town_events without AUTOINCREMENT, whose counter (sqlite_sequence) was a row written on every
 -- insert. Ids still never go back: retention keeps each table's newest row, and the highest id each had
 -- given is kept in id_floors for a table retention had already emptied. (No foreign keys name either table.)
+-- A tick's record also holds what the steps after its transaction counted (after_counters).
 CREATE TABLE `id_floors` (
 	`name` text PRIMARY KEY NOT NULL,
 	`last` integer NOT NULL
@@ -44,10 +45,11 @@ CREATE TABLE `__new_ticks` (
 	`log_seq` integer,
 	`drained_seqs` text,
 	`actions` text,
-	`observations` text
+	`observations` text,
+	`after_counters` text
 );
 --> statement-breakpoint
-INSERT INTO `__new_ticks`("id", "at", "result", "error", "duration_ms", "passes", "events_drained", "events_applied", "events_ignored", "events_failed", "events_dead_lettered", "actions_emitted", "actions_refused", "repairs", "effects_enqueued", "effects_attempted", "effects_succeeded", "effects_failed", "queue_depth", "oldest_pending_age_ms", "dead_letters", "violations_open", "violations_new", "rows_read", "rows_written", "first_seq", "last_seq", "actions_by_type", "actions_by_rule", "breaker_status", "next_alarm_at", "next_alarm_reason", "phases", "log_seq", "drained_seqs", "actions", "observations") SELECT "id", "at", "result", "error", "duration_ms", "passes", "events_drained", "events_applied", "events_ignored", "events_failed", "events_dead_lettered", "actions_emitted", "actions_refused", "repairs", "effects_enqueued", "effects_attempted", "effects_succeeded", "effects_failed", "queue_depth", "oldest_pending_age_ms", "dead_letters", "violations_open", "violations_new", "rows_read", "rows_written", "first_seq", "last_seq", "actions_by_type", "actions_by_rule", "breaker_status", "next_alarm_at", "next_alarm_reason", "phases", "log_seq", "drained_seqs", "actions", "observations" FROM `ticks`;--> statement-breakpoint
+INSERT INTO `__new_ticks`("id", "at", "result", "error", "duration_ms", "passes", "events_drained", "events_applied", "events_ignored", "events_failed", "events_dead_lettered", "actions_emitted", "actions_refused", "repairs", "effects_enqueued", "effects_attempted", "effects_succeeded", "effects_failed", "queue_depth", "oldest_pending_age_ms", "dead_letters", "violations_open", "violations_new", "rows_read", "rows_written", "first_seq", "last_seq", "actions_by_type", "actions_by_rule", "breaker_status", "next_alarm_at", "next_alarm_reason", "phases", "log_seq", "drained_seqs", "actions", "observations", "after_counters") SELECT "id", "at", "result", "error", "duration_ms", "passes", "events_drained", "events_applied", "events_ignored", "events_failed", "events_dead_lettered", "actions_emitted", "actions_refused", "repairs", "effects_enqueued", "effects_attempted", "effects_succeeded", "effects_failed", "queue_depth", "oldest_pending_age_ms", "dead_letters", "violations_open", "violations_new", "rows_read", "rows_written", "first_seq", "last_seq", "actions_by_type", "actions_by_rule", "breaker_status", "next_alarm_at", "next_alarm_reason", "phases", "log_seq", "drained_seqs", "actions", "observations", "after_counters" FROM `ticks`;--> statement-breakpoint
 DROP TABLE `ticks`;--> statement-breakpoint
 ALTER TABLE `__new_ticks` RENAME TO `ticks`;--> statement-breakpoint
 CREATE INDEX `ticks_at` ON `ticks` (`at`);--> statement-breakpoint

@@ -25,6 +25,8 @@ export class CounterStore {
   constructor(
     private readonly sql: SqlStorage,
     private readonly db: DrizzleSqliteDODatabase<typeof schema>,
+    /** Increments counted but not yet in the totals: the newest tick's, held in its record until the next tick adds them. */
+    private readonly held: () => readonly CounterRow[],
   ) {}
 
   /** Adds increments (creating a series on first use); only declared families make them (see CounterDeltas). */
@@ -43,17 +45,31 @@ export class CounterStore {
     const merged = new Map<string, CounterRow>();
     for (const row of this.db.select().from(schema.counters).orderBy(asc(schema.counters.name), asc(schema.counters.labels)).all())
       merged.set(seriesKey(row.name, row.labels), row);
-    for (const [key, value] of Object.entries(this.totals())) {
+    for (const [key, value] of Object.entries(this.totals())) add(key, value);
+    for (const row of this.held()) add(seriesKey(row.name, row.labels), row.value);
+    return [...merged.values()].sort((a, b) => compare(a.name, b.name) || compare(a.labels, b.labels));
+
+    function add(key: string, value: number): void {
       const { name, labels } = parseSeriesKey(key);
       merged.set(key, { name, labels, value: (merged.get(key)?.value ?? 0) + value });
     }
-    return [...merged.values()].sort((a, b) => compare(a.name, b.name) || compare(a.labels, b.labels));
   }
 
   private totals(): Record<string, number> {
     const row = this.db.select().from(schema.counterTotals).where(eq(schema.counterTotals.id, TOTALS_ID)).get();
     return row ? (JSON.parse(row.series) as Record<string, number>) : {};
   }
+}
+
+/** Increments as one JSON-able object, a series' text to its value (how the totals row and a tick's held increments keep them). */
+export function encodeSeries(rows: readonly CounterRow[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const { name, labels, value } of rows) out[seriesKey(name, labels)] = (out[seriesKey(name, labels)] ?? 0) + value;
+  return out;
+}
+
+export function decodeSeries(encoded: Readonly<Record<string, number>>): CounterRow[] {
+  return Object.entries(encoded).map(([key, value]) => ({ ...parseSeriesKey(key), value }));
 }
 
 /** A series as one text: `name{labels}` (a name has no `{`). */

@@ -223,6 +223,12 @@ export const ticks = sqliteTable(
     actions: text("actions", { mode: "json" }),
     /** Agent observations that arrived since the previous tick, as this tick saw them. */
     observations: text("observations", { mode: "json" }),
+    /**
+     * What the steps after the tick's transaction counted (its duration, its rows, side effects), as
+     * `{ "name{labels}": n }`: held here, in the one row they write, until the next tick's transaction
+     * adds them to the totals in the row it writes anyway (the metrics read the newest tick's too).
+     */
+    afterCounters: text("after_counters", { mode: "json" }).$type<Record<string, number>>(),
   },
   (t) => [index("ticks_at").on(t.at)],
 );

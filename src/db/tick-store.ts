@@ -5,6 +5,7 @@ import { measureFailedTick, type TickMetricValues } from "./tick-metrics";
 import type { QueueStats } from "../domain/queue";
 import * as schema from "./schema";
 import { changes } from "./sql";
+import { decodeSeries, encodeSeries, type CounterRow } from "./counter-store";
 
 export type TickRow = typeof schema.ticks.$inferSelect;
 export type NewTick = typeof schema.ticks.$inferInsert;
@@ -60,9 +61,25 @@ export class TickStore {
     );
   }
 
-  /** What is known only after the tick's transaction: the metrics measured after it (`measureAfterTick`) and the next alarm. */
-  finish(tickId: number, after: Partial<TickMetricValues> & Pick<NewTick, "nextAlarmAt" | "nextAlarmReason">): void {
-    this.db.update(schema.ticks).set(after).where(eq(schema.ticks.id, tickId)).run();
+  /**
+   * What is known only after the tick's transaction: the metrics measured after it (`measureAfterTick`),
+   * the next alarm, and the counters' increments, held with them until the next tick (`heldCounters`).
+   */
+  finish(tickId: number, after: Partial<TickMetricValues> & Pick<NewTick, "nextAlarmAt" | "nextAlarmReason">, counters: readonly CounterRow[]): void {
+    this.db
+      .update(schema.ticks)
+      .set({ ...after, afterCounters: encodeSeries(counters) })
+      .where(eq(schema.ticks.id, tickId))
+      .run();
+  }
+
+  /**
+   * The increments the newest tick's record holds: not in the counters' totals until the transaction that
+   * records the next tick adds them (every such transaction does, before its record becomes the newest).
+   */
+  heldCounters(): CounterRow[] {
+    const row = this.sqlStorage.exec<{ held: string | null }>("SELECT after_counters AS held FROM ticks ORDER BY id DESC LIMIT 1").toArray()[0];
+    return row?.held ? decodeSeries(JSON.parse(row.held) as Record<string, number>) : [];
   }
 
   /** A tick that threw: nothing it did was kept, but that it failed is. */

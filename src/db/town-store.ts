@@ -40,7 +40,7 @@ export class TownStore {
     this.events = new EventStore(sql);
     this.outbox = new OutboxStore(db);
     this.ticks = new TickStore(sql, db);
-    this.counters = new CounterStore(sql, db);
+    this.counters = new CounterStore(sql, db, () => this.ticks.heldCounters());
     this.violations = new ViolationStore(db);
     this.snapshots = new SnapshotStore(db);
     this.simulation = new SimulationStore(db);

@@ -91,7 +91,11 @@ export function runTick(runtime: TownRuntime, now: number): TickReport {
   phases.lap("persist");
   store.outbox.enqueue(advance.effects, now);
   store.violations.save(violations, now);
-  store.counters.add(tickCounters(drained, processed, failed.length, deadSeqs.size, advance.actions, repairs, violations, now).list());
+  // One row for the counters: this tick's increments, and those the previous tick's record held (see TickStore.heldCounters).
+  store.counters.add([
+    ...tickCounters(drained, processed, failed.length, deadSeqs.size, advance.actions, repairs, violations, now).list(),
+    ...store.ticks.heldCounters(),
+  ]);
   const deadLettered = drained.filter((row) => deadSeqs.has(row.seq));
   const facts: TickFacts = { at: now, drained, advance, repairs, violations, failed: failed.length, deadLettered: deadLettered.length, queue };
   const record = { ...tickRecord(runtime, facts), id: tickId, logSeq };

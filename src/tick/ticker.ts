@@ -158,14 +158,16 @@ export class Ticker {
         for (const { kind, outcome } of effects?.outcomes ?? []) counters.add(METRICS.sideEffects, { kind, outcome });
         for (const step of steps.failed) counters.add(METRICS.afterTickFailures, { step });
         for (const [reason, n] of runtime.refusedSinceTick) counters.add(METRICS.eventsRefused, { reason }, n);
-        store.transaction(() => {
-          store.ticks.finish(report.tickId, {
+        // The counters ride in the record's one row; the next tick adds them to the totals.
+        store.ticks.finish(
+          report.tickId,
+          {
             ...measureAfterTick({ durationMs, effects, rows }),
             nextAlarmAt: next?.at ?? null,
             nextAlarmReason: next?.reason ?? (wake === null ? "none: the town owes nothing and sleeps" : null),
-          });
-          store.counters.add(counters.list());
-        });
+          },
+          counters.list(),
+        );
         runtime.refusedSinceTick.clear();
       },
       undefined,
@@ -204,6 +206,12 @@ export class Ticker {
     if (isStorageFull(error)) runtime.storageFullSince ??= now;
     try {
       store.transaction(() => {
+        // A rolled-back transaction's rows were still read and written: they are billed. With them, what
+        // the previous tick's record held (this record becomes the newest).
+        store.counters.add([
+          ...countRows(new CounterDeltas().add(METRICS.ticks, { result: "error" }), store.rows.take(), sinceLastTick).list(),
+          ...store.ticks.heldCounters(),
+        ]);
         store.ticks.insertFailed(
           now,
           describeError(error),
@@ -213,8 +221,6 @@ export class Ticker {
           reason,
           store.events.queueStats(),
         );
-        // A rolled-back transaction's rows were still read and written: they are billed.
-        store.counters.add(countRows(new CounterDeltas().add(METRICS.ticks, { result: "error" }), store.rows.take(), sinceLastTick).list());
         if (report)
           store.alerts.enqueue(
             [{ kind: "tick_failed", error: alertError(error), consecutiveFailures: failures }],

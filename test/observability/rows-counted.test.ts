@@ -3,7 +3,7 @@
  * stores share, per tick (its record) and as the counters on /metrics — in the Workers runtime, against
  * real SQLite.
  */
-import { runInDurableObject } from "cloudflare:test";
+import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { TownStore } from "../../src/db/town-store";
 import { advance, api, createTown, sling, tick, TOKENS } from "../support/town";
@@ -102,5 +102,51 @@ describe("rows counted", () => {
     // The exposition still shows every cumulative bucket and the count.
     expect(await series(town.townId, "town_reconciler_tick_duration_seconds_bucket", 'le="+Inf"')).toBe(ticks);
     expect(await series(town.townId, "town_reconciler_tick_duration_seconds_count", 'town="')).toBe(ticks);
+  });
+
+  it("writes a steady tick's rows once: its record with its index, the record's finish, one row of counters", async () => {
+    const town = await createTown();
+    const statements = await runInDurableObject(town.stub, async (instance, state) => {
+      const alarm = () => (instance as unknown as { alarm(): Promise<void> }).alarm();
+      for (let i = 0; i < 3; i += 1) await alarm();
+      const sql = state.storage.sql as SqlStorage & { exec: SqlStorage["exec"] };
+      const original = sql.exec;
+      const written: Array<[string, number]> = [];
+      sql.exec = function (this: SqlStorage, query: string, ...bindings: unknown[]) {
+        const cursor = original.call(this, query, ...bindings);
+        written.push([query.slice(0, 60), cursor.rowsWritten]);
+        return cursor;
+      } as SqlStorage["exec"];
+      try {
+        await alarm();
+      } finally {
+        sql.exec = original;
+      }
+      return written.filter(([, n]) => n > 0);
+    });
+    // insert into ticks: the row and its index (2); update ticks: the finish (1); counter_totals (1).
+    expect(
+      statements.reduce((n, [, w]) => n + w, 0),
+      JSON.stringify(statements),
+    ).toBe(4);
+    expect(statements.map(([q]) => q.toLowerCase().match(/(?:into|update) "?(\w+)/)?.[1])).toEqual(["counter_totals", "ticks", "ticks"]);
+  });
+
+  it("counts what the steps after a tick counted exactly once, across an eviction before the next tick", async () => {
+    const town = await createTown();
+    const durations = async () => series(town.townId, "town_reconciler_tick_duration_seconds_count", 'town="');
+    // A town with nothing to do sleeps: its alarm is run by hand.
+    const alarm = () => runInDurableObject(town.stub, (instance) => (instance as unknown as { alarm(): Promise<void> }).alarm());
+    await alarm();
+    await alarm();
+    // The newest tick's increments are held in its record: the metrics read them there.
+    expect(await durations()).toBe(2);
+    await evictDurableObject(town.stub);
+    expect(await durations()).toBe(2);
+    await alarm();
+    await alarm();
+    // The next ticks added them to the totals once, and held their own.
+    expect(await durations()).toBe(4);
+    expect(await series(town.townId, "town_reconciler_ticks_total", 'result="ok"')).toBe(4);
   });
 });
