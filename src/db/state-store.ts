@@ -104,6 +104,8 @@ const UPDATE = {
    * failure): SQLite rewrites an index entry whenever an UPDATE sets one of its columns, even to the
    * same value, so leaving them out writes the bead's row alone (1 row, not 4).
    */
+  /** A bead that changed and leaves the working set with the same change: its row written once. */
+  beadLeaving: updateManyFor<Bead & { archivedSeq: number }>(schema.beads, "id", [...BEAD_CHANGING_KEYS, "archivedSeq"]),
   beadInPlace: updateManyFor<Bead>(
     schema.beads,
     "id",
@@ -211,9 +213,21 @@ export class StateStore {
 
   /** Writes what a tick or command changed. `finishedBefore`: the archive's counts before these changes. */
   persist(changes: StateChanges, finishedBefore: FinishedCounts): void {
-    if (changes.town) {
-      const { id: _id, ...row } = townRow(changes.town);
-      this.db.update(schema.towns).set(row).run();
+    // Beads leaving the working set, numbered in order after the last archive number given (numbers only
+    // grow, so a snapshot's "archived up to n" stays true); a retried bead comes back from the archive.
+    const leaving = archiveNumbers(changes.archived, changes.archivedUpTo);
+    const finished = changes.archived.length > 0 || changes.revived.length > 0 ? structuredClone(finishedBefore) : null;
+    if (finished) {
+      for (const { was } of changes.revived) finished[was.type][was.status as "closed" | "failed"] -= 1;
+      for (const bead of changes.archived) finished[bead.type][bead.status as "closed" | "failed"] += 1;
+    }
+    // The town's row once, whatever of it changed.
+    if (changes.town || finished) {
+      const { id: _id, ...row } = changes.town ? townRow(changes.town) : {};
+      this.db
+        .update(schema.towns)
+        .set({ ...row, ...(finished ? { finished, archiveSeq: changes.archivedUpTo + changes.archived.length } : {}) })
+        .run();
     }
     for (const rig of changes.rigs) this.sql.exec(UPSERT.rig.sql, ...UPSERT.rig.params(rig));
     // New rows are inserted; the rest are updated in place, several to a statement.
@@ -225,16 +239,29 @@ export class StateStore {
       UPDATE.agent,
       changes.agents.filter((agent) => !newAgents.has(agent)),
     );
+    // A bead's row once: with its archive number when it leaves the working set in the same change.
     const updated = changes.beads.filter((bead) => !newBeads.has(bead));
     const inPlace = (bead: Bead) => {
       const was = changes.beadsWere.get(bead.id);
       return was !== undefined && BEAD_INDEXED_KEYS.every((key) => was[key] === bead[key]);
     };
+    const moved = updated.filter((bead) => !inPlace(bead));
     this.updateMany(
       UPDATE.bead,
-      updated.filter((bead) => !inPlace(bead)),
+      moved.filter((bead) => !leaving.has(bead.id)),
+    );
+    this.updateMany(
+      UPDATE.beadLeaving,
+      moved.filter((bead) => leaving.has(bead.id)).map((bead) => ({ ...bead, archivedSeq: leaving.get(bead.id)! })),
     );
     this.updateMany(UPDATE.beadInPlace, updated.filter(inPlace));
+    const written = new Set(moved.map((bead) => bead.id));
+    this.updateMany(
+      ARCHIVE,
+      [...leaving].filter(([id]) => !written.has(id)).map(([id, archivedSeq]) => ({ id, archivedSeq })),
+    );
+    // A retried bead leaves the archive (its row was updated above with the rest): it loads as live work again.
+    for (const { bead } of changes.revived) this.sql.exec("UPDATE beads SET archived_seq = NULL WHERE id = ?", bead.id);
     for (const bead of changes.createdBeads) {
       for (const [ordinal, dependsOnId] of bead.blockedBy.entries()) this.sql.exec(INSERT_DEPENDENCY, bead.id, dependsOnId, "blocks", ordinal);
       for (const [ordinal, dependsOnId] of bead.tracked.entries()) this.sql.exec(INSERT_DEPENDENCY, bead.id, dependsOnId, "tracks", ordinal);
@@ -245,30 +272,21 @@ export class StateStore {
     }
     for (const ids of chunks(changes.purgedAgents, MAX_PARAMS)) this.sql.exec(`DELETE FROM agents WHERE id IN (${marks(ids.length)})`, ...ids);
     this.addUsage(changes.usage);
-    if (changes.archived.length === 0 && changes.revived.length === 0) return;
-    const after = structuredClone(finishedBefore);
-    // A retried bead leaves the archive (its row was updated above with the rest): it loads as live work again.
-    for (const { bead, was } of changes.revived) {
-      this.sql.exec("UPDATE beads SET archived_seq = NULL WHERE id = ?", bead.id);
-      after[was.type][was.status as "closed" | "failed"] -= 1;
-    }
-    for (const bead of changes.archived) after[bead.type][bead.status as "closed" | "failed"] += 1;
-    this.archive(changes.archived, after, changes.archivedUpTo);
   }
 
   /**
-   * Marks beads as having left the working set — numbered in order after `upTo`, the last archive
-   * number given (numbers only grow, so a snapshot's "archived up to n" stays true) — and stores the
-   * counts. Used by `persist`, and at load for finished beads an older version (or a hand edit) left in
-   * the working set.
+   * Marks beads as having left the working set, numbered after `upTo`, and stores the counts: at load,
+   * for finished beads an older version (or a hand edit) left in the working set.
    */
   archive(beads: readonly Bead[], after: FinishedCounts, upTo: number): void {
-    let seq = upTo;
     this.updateMany(
       ARCHIVE,
-      beads.map((bead) => ({ id: bead.id, archivedSeq: ++seq })),
+      [...archiveNumbers(beads, upTo)].map(([id, archivedSeq]) => ({ id, archivedSeq })),
     );
-    this.db.update(schema.towns).set({ finished: after, archiveSeq: seq }).run();
+    this.db
+      .update(schema.towns)
+      .set({ finished: after, archiveSeq: upTo + beads.length })
+      .run();
   }
 
   /** Adds metered usage to its days' rows and to the totals of each rig and role. */
@@ -461,6 +479,11 @@ export class StateStore {
 }
 
 const NONE: readonly never[] = Object.freeze([]);
+
+/** Archive numbers for beads leaving the working set, in order after `upTo`, the last number given. */
+function archiveNumbers(beads: readonly Bead[], upTo: number): Map<BeadId, number> {
+  return new Map(beads.map((bead, i) => [bead.id, upTo + i + 1]));
+}
 
 function townRow(town: Town) {
   return {
