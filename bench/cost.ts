@@ -26,6 +26,8 @@ export interface CostProbe {
     tickDelete: number;
     beadInsert: number;
     beadTransition: number;
+    beadLeaving: number;
+    usageInterval: number;
     alarm: number;
     snapshot: number;
   };
@@ -93,6 +95,9 @@ export const MODEL = {
  * tick adds to them, however many series it touches.
  */
 const COUNTER_ROWS_A_TICK = 1;
+/** A finished issue's bead changes (issue: to work, to review, closed; merge request: to work, closed) and dispatches (a polecat, a refinery). */
+const BEAD_CHANGES = 5;
+const DISPATCHES = 2;
 
 interface Figure {
   name: string;
@@ -109,16 +114,19 @@ export function costSection(log: (line?: string) => void, fmt: (n: number, digit
   const wakesPerHour = idle.wakeAfterMs === null ? 0 : 3_600_000 / Math.max(1, idle.wakeAfterMs);
   const eventsPerIssue = Object.values(profile.eventsPerIssue).reduce((a, b) => a + b, 0);
   const outbox = profile.rowsWrittenByPart.outbox ?? 0;
-  // A finished issue's floor: its events (insert, status); its issue and merge request inserted and each
-  // taken through its statuses once (open → in progress → closed: two changes each); its agents' two
-  // changes per dispatch (to work, back) for its two dispatches; its side effects' outbox rows as the
-  // calibration wrote them (each dispatch and stop kept until done); and each of its ticks' record, alarm
-  // and one row of counters.
+  // A finished issue's floor: its events (insert, status); its issue and merge request inserted and taken
+  // through their statuses once (the issue open → in progress → in review → closed, its merge request
+  // open → in progress → closed: five changes), each leaving the working set with its last change; its
+  // agents' two changes per dispatch (to work, back) for its two dispatches, and each container interval
+  // metered (its day's row and the total); its side effects' outbox rows as the calibration wrote them
+  // (each dispatch and stop kept until done); and each of its ticks' record, alarm and one row of counters.
   const beadFloor =
     eventsPerIssue * ((f.insert + f.processed) / 1_000) +
     2 * f.beadInsert +
-    4 * f.beadTransition +
+    BEAD_CHANGES * f.beadTransition +
+    2 * f.beadLeaving +
     4 +
+    DISPATCHES * f.usageInterval +
     outbox +
     profile.ticksPerIssue * (f.tickRecord + f.alarm + COUNTER_ROWS_A_TICK);
   const figures: Figure[] = [
@@ -150,7 +158,7 @@ export function costSection(log: (line?: string) => void, fmt: (n: number, digit
       name: "per finished bead (sling to merged, every tick and request)",
       measured: profile.rowsWrittenPerIssue,
       floor: beadFloor,
-      note: `${fmt(eventsPerIssue, 2)} events (insert, processed), 2 beads inserted and changed twice each (${fmt(f.beadTransition, 0)} rows a change), 4 agent changes, ${fmt(outbox, 1)} outbox rows, ${fmt(profile.ticksPerIssue, 2)} ticks' record, alarm and counters row`,
+      note: `${fmt(eventsPerIssue, 2)} events (insert, processed), 2 beads inserted and changed ${BEAD_CHANGES} times in all (${fmt(f.beadTransition, 0)} rows a change, ${fmt(f.beadLeaving, 0)} more as each leaves the working set), 4 agent changes, ${DISPATCHES} container intervals metered (${fmt(f.usageInterval, 0)} rows each), ${fmt(outbox, 1)} outbox rows, ${fmt(profile.ticksPerIssue, 2)} ticks' record, alarm and counters row`,
     },
     {
       name: "per snapshot (1,000 / 10,000 town)",

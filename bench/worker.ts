@@ -555,6 +555,17 @@ export class TownDO extends ProductionTownDO {
       // A bead's status change: its row and the index entries its status and change time are in.
       const live = sql.exec<{ id: string }>("SELECT id FROM beads WHERE archived_seq IS NULL AND status = 'open' LIMIT 1").toArray()[0];
       const beadTransition = live ? written("UPDATE beads SET status = 'in_progress', updated_at = ? WHERE id = ?", now + 2, live.id) : 0;
+      // Its last change as it leaves the working set (closed, its archive number): what that adds to a change.
+      const beadLeaving = live
+        ? written("UPDATE beads SET status = 'closed', updated_at = ?, archived_seq = ? WHERE id = ?", now + 3, 1e12, live.id) - beadTransition
+        : 0;
+      // The usage meter's share of a container interval: its day's row and the total's, each already there.
+      const usageKey = ["1970-01-01", "floor-rig", "polecat"];
+      const addUsage =
+        "INSERT INTO usage (day, rig_id, role, container_ms, dispatches) VALUES (?, ?, ?, 1, 1) ON CONFLICT (day, rig_id, role) DO UPDATE SET container_ms = container_ms + 1";
+      written(addUsage, ...usageKey);
+      written(addUsage, "total", usageKey[1], usageKey[2]);
+      const usageInterval = written(addUsage, ...usageKey) + written(addUsage, "total", usageKey[1], usageKey[2]);
       return {
         insert,
         processed,
@@ -565,6 +576,8 @@ export class TownDO extends ProductionTownDO {
         tickDelete: tickDeletes / Math.max(1, tickRows),
         beadInsert: 1 + beadIndexes,
         beadTransition,
+        beadLeaving,
+        usageInterval,
       };
     });
     const snapshotRows = sql.exec<{ n: number }>("SELECT count(*) AS n FROM pragma_index_list('snapshots')").one().n + 1;
