@@ -136,6 +136,7 @@ export function seedFinished(store: TownStore, batch: SeedBatch, profile: Histor
         agents: [],
         beads,
         beadsWere: new Map(),
+        agentsWere: new Map(),
         createdBeads: beads,
         createdAgents: [],
         archived: beads,

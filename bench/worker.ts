@@ -65,6 +65,7 @@ export class TownDO extends ProductionTownDO {
           agents: town.agents,
           beads: town.beads,
           beadsWere: new Map(),
+          agentsWere: new Map(),
           createdBeads: town.beads,
           createdAgents: town.agents,
           archived: [],

@@ -10,7 +10,7 @@ import { noFinished, type BeadArchive, type FinishedCounts } from "../domain/arc
 import { allColumns, rowCodec } from "./codec";
 import * as schema from "./schema";
 import { allRows as all, chunks, firstRow as first, MAX_PARAMS, placeholders as marks } from "./sql";
-import { updateManyFor, upsertFor, type UpdateMany } from "./statements";
+import { changedColumnsUpdate, updateManyFor, upsertFor, type UpdateMany } from "./statements";
 
 /** The last observation of an agent (time and container status as reported, for the noise filter). */
 export interface Observation {
@@ -88,29 +88,19 @@ const UPSERT = {
   agent: upsertFor<Agent>(schema.agents, ["id"], AGENT_KEYS),
   bead: upsertFor<Bead>(schema.beads, ["id"], BEAD_KEYS),
 };
-/** A bead's columns an index orders it by and a change may move (its rig, type and source never change). */
-const BEAD_INDEXED_KEYS: ReadonlyArray<(typeof BEAD_KEYS)[number]> = ["status", "updatedAt"];
+const AGENT_CHANGING_KEYS = AGENT_KEYS.filter((c) => c !== "rigId" && c !== "role" && c !== "createdAt");
 const BEAD_CHANGING_KEYS = BEAD_KEYS.filter((c) => c !== "rigId" && c !== "type" && c !== "sourceBeadId" && c !== "createdAt");
-/** What an update writes: every column that can change (never id, rig, role, type or creation time). */
+/** What an update writes: every column that can change (never id, rig, role, type or creation time) — for a row whose last version is not known. */
 const UPDATE = {
-  agent: updateManyFor<Agent>(
-    schema.agents,
-    "id",
-    AGENT_KEYS.filter((c) => c !== "rigId" && c !== "role" && c !== "createdAt"),
-  ),
+  agent: updateManyFor<Agent>(schema.agents, "id", AGENT_CHANGING_KEYS),
   bead: updateManyFor<Bead>(schema.beads, "id", BEAD_CHANGING_KEYS),
-  /**
-   * A bead changed in place — status and change time as they were (its usage counted, a note of a
-   * failure): SQLite rewrites an index entry whenever an UPDATE sets one of its columns, even to the
-   * same value, so leaving them out writes the bead's row alone (1 row, not 4).
-   */
-  /** A bead that changed and leaves the working set with the same change: its row written once. */
-  beadLeaving: updateManyFor<Bead & { archivedSeq: number }>(schema.beads, "id", [...BEAD_CHANGING_KEYS, "archivedSeq"]),
-  beadInPlace: updateManyFor<Bead>(
-    schema.beads,
-    "id",
-    BEAD_CHANGING_KEYS.filter((c) => !BEAD_INDEXED_KEYS.includes(c)),
-  ),
+};
+/** A bead with its archive number when it leaves the working set with the change. */
+type BeadRow = Bead & { readonly archivedSeq?: number };
+/** What an update of a known row writes: the columns that changed (see `changedColumnsUpdate`). */
+const CHANGED = {
+  agent: changedColumnsUpdate<Agent>(schema.agents, "id", AGENT_CHANGING_KEYS),
+  bead: changedColumnsUpdate<BeadRow>(schema.beads, "id", [...BEAD_CHANGING_KEYS, "archivedSeq"]),
 };
 const INSERT_DEPENDENCY = `INSERT INTO dependencies (bead_id, depends_on_id, kind, ordinal) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`;
 /** Metered usage adds to its day's row and to the rig and role's total (`day` = 'total'). */
@@ -235,27 +225,17 @@ export class StateStore {
     const newBeads = new Set(changes.createdBeads);
     for (const agent of changes.createdAgents) this.sql.exec(UPSERT.agent.sql, ...UPSERT.agent.params(agent));
     for (const bead of changes.createdBeads) this.sql.exec(UPSERT.bead.sql, ...UPSERT.bead.params(bead));
-    this.updateMany(
+    this.updateChanged(
+      CHANGED.agent,
       UPDATE.agent,
       changes.agents.filter((agent) => !newAgents.has(agent)),
+      changes.agentsWere,
     );
     // A bead's row once: with its archive number when it leaves the working set in the same change.
-    const updated = changes.beads.filter((bead) => !newBeads.has(bead));
-    const inPlace = (bead: Bead) => {
-      const was = changes.beadsWere.get(bead.id);
-      return was !== undefined && BEAD_INDEXED_KEYS.every((key) => was[key] === bead[key]);
-    };
-    const moved = updated.filter((bead) => !inPlace(bead));
-    this.updateMany(
-      UPDATE.bead,
-      moved.filter((bead) => !leaving.has(bead.id)),
-    );
-    this.updateMany(
-      UPDATE.beadLeaving,
-      moved.filter((bead) => leaving.has(bead.id)).map((bead) => ({ ...bead, archivedSeq: leaving.get(bead.id)! })),
-    );
-    this.updateMany(UPDATE.beadInPlace, updated.filter(inPlace));
-    const written = new Set(moved.map((bead) => bead.id));
+    const updated = changes.beads
+      .filter((bead) => !newBeads.has(bead))
+      .map((bead): BeadRow => (leaving.has(bead.id) ? { ...bead, archivedSeq: leaving.get(bead.id)! } : bead));
+    const written = this.updateChanged(CHANGED.bead, UPDATE.bead, updated, changes.beadsWere);
     this.updateMany(
       ARCHIVE,
       [...leaving].filter(([id]) => !written.has(id)).map(([id, archivedSeq]) => ({ id, archivedSeq })),
@@ -468,6 +448,28 @@ export class StateStore {
       this.sql.exec(`DELETE FROM beads WHERE id IN (${marks(ids.length)})`, ...ids);
     }
     return candidates.length;
+  }
+
+  /**
+   * Writes what changed of each row against what it was (all it may change where that is not known).
+   * Returns the ids whose row was written with its archive number, if it has one (see `persist`).
+   */
+  private updateChanged<Row extends { readonly id: string; readonly archivedSeq?: number }>(
+    changed: ReturnType<typeof changedColumnsUpdate<Row>>,
+    full: UpdateMany<Row>,
+    rows: readonly Row[],
+    were: ReadonlyMap<string, Omit<Row, "archivedSeq"> | undefined>,
+  ): Set<string> {
+    const known: Array<{ row: Row; was: Row }> = [];
+    const unknown: Row[] = [];
+    for (const row of rows) {
+      const was = were.get(row.id);
+      if (was) known.push({ row, was: was as Row });
+      else unknown.push(row);
+    }
+    this.updateMany(full, unknown);
+    for (const { statement, rows: group } of changed.plan(known)) this.updateMany(statement, group);
+    return new Set(known.filter(({ row }) => row.archivedSeq !== undefined).map(({ row }) => row.id));
   }
 
   private updateMany<Row>(statement: UpdateMany<Row>, rows: readonly Row[]): void {

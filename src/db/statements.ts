@@ -86,3 +86,38 @@ export function toSqlValue(value: unknown): unknown {
   if (value !== null && typeof value === "object") return JSON.stringify(value);
   return value;
 }
+
+/** A row as it is now and as it was at the last commit. */
+export interface RowChange<Row> {
+  readonly row: Row;
+  readonly was: Row;
+}
+
+/**
+ * Updates that write only the columns that changed: rows whose changed columns are the same go several
+ * to a statement (`updateManyFor` of those columns). Fewer columns bind and copy less, and an index
+ * whose columns did not change is left alone — SQLite rewrites an index entry whenever an UPDATE sets
+ * one of its columns, even to the value it had. JSON columns compare by their stored text.
+ */
+export function changedColumnsUpdate<Row extends object>(table: Table, key: keyof Row & string, columnKeys: readonly (keyof Row & string)[]) {
+  const others = columnKeys.filter((k) => k !== key);
+  const statements = new Map<string, UpdateMany<Row>>();
+  const same = (a: unknown, b: unknown) =>
+    a === b || (a !== null && b !== null && typeof a === "object" && typeof b === "object" && toSqlValue(a) === toSqlValue(b));
+  return {
+    /** The statements to run: each with the rows it writes (none for rows with nothing changed). */
+    plan(changes: ReadonlyArray<RowChange<Row>>): Array<{ statement: UpdateMany<Row>; rows: Row[] }> {
+      const groups = new Map<string, Row[]>();
+      for (const { row, was } of changes) {
+        const changed = others.filter((k) => !same(row[k], was[k]));
+        if (changed.length === 0) continue;
+        const signature = changed.join(",");
+        if (!statements.has(signature)) statements.set(signature, updateManyFor<Row>(table, key, [key, ...changed]));
+        const group = groups.get(signature);
+        if (group) group.push(row);
+        else groups.set(signature, [row]);
+      }
+      return [...groups].map(([signature, rows]) => ({ statement: statements.get(signature)!, rows }));
+    },
+  };
+}

@@ -33,6 +33,8 @@ export interface StateChanges {
   readonly town: Town | null;
   readonly rigs: readonly Rig[];
   readonly agents: readonly Agent[];
+  /** What each changed agent was at the last commit (none: it is new). */
+  readonly agentsWere: ReadonlyMap<AgentId, Agent | undefined>;
   readonly beads: readonly Bead[];
   /** What each changed bead was at the last commit (none: it is new), so the store can write only what changed. */
   readonly beadsWere: ReadonlyMap<BeadId, Bead | undefined>;
@@ -400,6 +402,7 @@ export class TownState {
       town,
       rigs: present(rigs, this.rigMap),
       agents: present(new Set(agents.keys()), this.agentMap),
+      agentsWere: agents,
       beads: present(beads, this.beadMap),
       beadsWere: before,
       createdBeads: present(created, this.beadMap),

@@ -7,6 +7,9 @@ import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { TownStore } from "../../src/db/town-store";
 import { advance, api, createTown, sling, tick, TOKENS } from "../support/town";
+import type { BeadId } from "../../src/domain/ids";
+import type { Bead } from "../../src/domain/model";
+import { inTransaction, persistChanges, type TownRuntime } from "../../src/town/runtime";
 
 const storeOf = (instance: unknown) => (instance as { store: TownStore }).store;
 
@@ -148,5 +151,29 @@ describe("rows counted", () => {
     // The next ticks added them to the totals once, and held their own.
     expect(await durations()).toBe(4);
     expect(await series(town.townId, "town_reconciler_ticks_total", 'result="ok"')).toBe(4);
+  });
+
+  it("writes of a changed row only what changed: a bead's usage alone is its row, a status change its row and the indexes it moves in", async () => {
+    const town = await createTown({ simulation: { workMs: 86_400_000, heartbeatIntervalMs: 86_400_000 } });
+    await sling(town, { id: "b1", title: "Work" });
+    const written = await runInDurableObject(town.stub, async (instance) => {
+      const { runtime } = instance as unknown as { runtime: TownRuntime };
+      const { state, store } = runtime;
+      const change = (edit: (bead: Bead) => Bead) => {
+        state.putBead(edit(state.bead("b1" as BeadId)!));
+        store.rows.take();
+        inTransaction(runtime, () => persistChanges(runtime));
+        return store.rows.take().written;
+      };
+      return {
+        usage: change((b) => ({ ...b, usage: { containerMs: 5, dispatches: 1 } })),
+        status: change((b) => ({ ...b, status: "in_progress", updatedAt: b.updatedAt + 1 })),
+        nothing: change((b) => ({ ...b, usage: { ...b.usage! } })),
+      };
+    });
+    expect(written.usage).toBe(1);
+    // The row, and its entries in the indexes by status, by rig and by change time.
+    expect(written.status).toBe(4);
+    expect(written.nothing).toBe(0);
   });
 });
