@@ -471,6 +471,8 @@ interface LifetimeRow {
   finished: number;
   steady: Stats;
   busy: Stats;
+  /** The 1,000-event tick's phases, ms: the mean over every measured tick (the record's phases are whole ms). */
+  busyPhases: Record<string, number>;
   alarm: Stats;
   cold: Stats;
   memory: number;
@@ -546,6 +548,7 @@ async function measureLifetimeTown(bench: Bench, finished: number, profile: Hist
     const busy: number[] = [];
     const cold: number[] = [];
     const snapshotMs: number[] = [];
+    const busyPhases: Record<string, number> = {};
     let snapshotBytes = 0;
     for (let i = 0; i < WARMUP + RUNS; i++) {
       const tick = await bench(town, "tick", { count: TICKS_A_RUN });
@@ -558,6 +561,7 @@ async function measureLifetimeTown(bench: Bench, finished: number, profile: Hist
         steady.push(tick.ms);
         alarm.push(whole.ms);
         busy.push(loaded.ms);
+        for (const [phase, ms] of Object.entries(loaded.phases as Record<string, number>)) busyPhases[phase] = (busyPhases[phase] ?? 0) + ms / RUNS;
         snapshotMs.push(snapshot.ms);
         snapshotBytes = snapshot.bytes;
       }
@@ -580,6 +584,7 @@ async function measureLifetimeTown(bench: Bench, finished: number, profile: Hist
       finished,
       steady: stats(steady),
       busy: stats(busy),
+      busyPhases,
       alarm: stats(alarm),
       cold: stats(cold),
       memory: measureWorkingSetMemory(workingSet.json),
@@ -621,6 +626,14 @@ function logLifetime(rows: LifetimeRow[], profile: HistoryProfile, log: (line?: 
   log(
     `| ${fmt(last.finished, 0)} ÷ ${fmt(first.finished, 0)} | ${fmt(last.steady.median / first.steady.median, 2)} × | ${fmt(last.busy.median / first.busy.median, 2)} × | ${fmt(last.alarm.median / first.alarm.median, 2)} × | ${fmt(last.cold.median / first.cold.median, 2)} × | ${fmt(last.memory / first.memory, 2)} × | ${fmt(last.snapshotBytes / first.snapshotBytes, 2)} × | ${fmt(last.snapshotMs.median / first.snapshotMs.median, 2)} × | ${fmt(last.storage.bytes / first.storage.bytes, 1)} × |`,
   );
+  // Where the 1,000-event tick's time goes at each size: what grows with the history shows here.
+  const phaseNames = [...new Set(rows.flatMap((r) => Object.keys(r.busyPhases)))];
+  log();
+  log(`The 1,000-event tick by phase, ms (the mean of its ${RUNS * TICKS_A_RUN} measured ticks; each record's phases are whole ms):`);
+  log();
+  log(`| finished beads | ${phaseNames.join(" | ")} |`);
+  log(`|---|${phaseNames.map(() => "---|").join("")}`);
+  for (const r of rows) log(`| ${fmt(r.finished, 0)} | ${phaseNames.map((phase) => fmt(r.busyPhases[phase] ?? 0, 2)).join(" | ")} |`);
   const week = rows[0]?.week;
   if (week) {
     const MiB = 2 ** 20;

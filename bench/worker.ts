@@ -342,7 +342,8 @@ export class TownDO extends ProductionTownDO {
    * `count` times in a row: `ms` is the mean of them. The local clock moves in whole milliseconds, so one
    * tick of a few ms reads as 1 or 2; the mean of several (their starts fall anywhere within a
    * millisecond) reads the fraction, and the median is then taken over such means.
-   * `pending`: that many events are appended before each tick, outside the time taken.
+   * `pending`: that many events are appended before each tick, outside the time taken. `phases`: the
+   * mean of the tick record's phases (each in whole milliseconds, so only a mean of many reads finer).
    */
   async benchTick(count = 1, pending = 0) {
     const runtime = this.runtime!;
@@ -350,6 +351,7 @@ export class TownDO extends ProductionTownDO {
     let drained = 0;
     let actions = 0;
     let violations = 0;
+    const phases: Record<string, number> = {};
     for (let i = 0; i < count; i++) {
       if (pending > 0) await this.benchPending(pending);
       const started = performance.now();
@@ -358,8 +360,9 @@ export class TownDO extends ProductionTownDO {
       drained += report.drained.length;
       actions += report.advance.actions.length;
       violations += report.violations.open.length;
+      for (const [phase, phaseMs] of Object.entries(report.record.phases ?? {})) phases[phase] = (phases[phase] ?? 0) + phaseMs / count;
     }
-    return { ms: ms / count, drained: drained / count, actions, violations };
+    return { ms: ms / count, drained: drained / count, actions, violations, phases };
   }
 
   /** The whole alarm: simulated platform, the tick, Sentry, side effects, snapshot check, scheduling, records. */
