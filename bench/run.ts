@@ -6,8 +6,9 @@
  * advances during CPU work), except ingest, which is timed end to end from here over HTTP.
  */
 import { execSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
-import { cpus, totalmem, type as osType, release } from "node:os";
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, totalmem, tmpdir, type as osType, release } from "node:os";
+import { join } from "node:path";
 import { startLocalWorker } from "../scripts/local-worker";
 import { benchFleet } from "./fleet";
 import { benchFleetShards, logFleetShards, SHARDED_FLEETS, type FleetShardRow } from "./fleet-shards";
@@ -63,9 +64,11 @@ async function main() {
    * dies (the connection lost, the port closed) is started again and the part run once more; a second
    * death is reported with the runtime's last output.
    */
-  const part = async <T>(name: string, work: (bench: Bench, base: string) => Promise<T>): Promise<T> => {
+  const part: Part = async (name, work, storage) => {
     for (let attempt = 1; ; attempt++) {
-      const server = await startLocalWorker({ script: "bench/worker.ts" });
+      // A part that writes its storage from nothing starts again from nothing.
+      if (storage?.fresh && attempt > 1) for (const entry of readdirSync(storage.dir)) rmSync(join(storage.dir, entry), { recursive: true, force: true });
+      const server = await startLocalWorker({ script: "bench/worker.ts", persistTo: storage?.dir });
       try {
         return await work(benchAt(server.url), server.url);
       } catch (error) {
@@ -506,7 +509,11 @@ const SEED_BATCH = 1_000;
 /** Snapshots a week of hourly snapshotting keeps (DESIGN: kept as long as events and ticks, 7 days). */
 const SNAPSHOTS_KEPT = 168;
 
-type Part = <T>(name: string, work: (bench: Bench, base: string) => Promise<T>) => Promise<T>;
+/**
+ * `storage`: the directory the runtime keeps its storage in (absent: a fresh one, removed when the part
+ * ends); `fresh`: the part writes it from nothing, so a second try empties it first.
+ */
+type Part = <T>(name: string, work: (bench: Bench, base: string) => Promise<T>, storage?: { dir: string; fresh: boolean }) => Promise<T>;
 
 /**
  * The calibration and each town measured run as parts of their own (a fresh runtime each): locally every
@@ -522,25 +529,41 @@ async function measureLifetime(
   const profile = await part("calibration", (bench) => calibrate(bench, progress));
   const rows: LifetimeRow[] = [];
   for (const finished of LIFETIME) {
-    rows.push(await part(`lifetime with ${finished} finished beads`, (bench) => measureLifetimeTown(bench, finished, profile, progress)));
+    // Seeded in one runtime and measured in another on the same storage: the town is measured as it
+    // lives, an object loaded from its storage, not in the isolate that just wrote its whole history.
+    const dir = mkdtempSync(join(tmpdir(), "bench-lifetime-"));
+    try {
+      await part(`lifetime: seeding ${finished} finished beads`, (bench) => seedLifetimeTown(bench, finished, profile, progress), { dir, fresh: true });
+      rows.push(await part(`lifetime with ${finished} finished beads`, (bench) => measureLifetimeTown(bench, finished, progress), { dir, fresh: false }));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   }
   logLifetime(rows, profile, log);
   return { rows, profile };
 }
 
-/** One lifetime town: seeded with `finished` finished beads behind it, then measured. */
-async function measureLifetimeTown(bench: Bench, finished: number, profile: HistoryProfile, progress: (what: string) => void): Promise<LifetimeRow> {
+const lifetimeTown = (finished: number) => `bench-life-${finished}`;
+
+/** One lifetime town, seeded: 1,000 agents and 10,000 live beads with `finished` finished beads behind them, and a week of snapshots. */
+async function seedLifetimeTown(bench: Bench, finished: number, profile: HistoryProfile, progress: (what: string) => void): Promise<void> {
+  const town = lifetimeTown(finished);
+  progress(`lifetime: 1,000 agents, 10,000 live beads, seeding ${fmt(finished, 0)} finished`);
+  await bench(town, "seed", { agents: 1_000, beads: 10_000, finishedShare: 0 });
+  for (let from = 0; from < finished; from += SEED_BATCH) {
+    await bench(town, "seed-history", { from, count: Math.min(SEED_BATCH, finished - from), total: finished, profile });
+    if ((from + SEED_BATCH) % 50_000 === 0) progress(`  ${fmt(from + SEED_BATCH, 0)} of ${fmt(finished, 0)} finished beads written`);
+  }
+  // A dozen to a request: the local runtime holds a request's writes in memory until it ends.
+  for (let written = 0; written < SNAPSHOTS_KEPT; written += 12)
+    await bench(town, "seed-snapshots", { count: Math.min(12, SNAPSHOTS_KEPT - written), olderThan: written });
+}
+
+/** One lifetime town, seeded by seedLifetimeTown (in a runtime before this one), measured. */
+async function measureLifetimeTown(bench: Bench, finished: number, progress: (what: string) => void): Promise<LifetimeRow> {
   {
-    const town = `bench-life-${finished}`;
-    progress(`lifetime: 1,000 agents, 10,000 live beads, seeding ${fmt(finished, 0)} finished`);
-    await bench(town, "seed", { agents: 1_000, beads: 10_000, finishedShare: 0 });
-    for (let from = 0; from < finished; from += SEED_BATCH) {
-      await bench(town, "seed-history", { from, count: Math.min(SEED_BATCH, finished - from), total: finished, profile });
-      if ((from + SEED_BATCH) % 50_000 === 0) progress(`  ${fmt(from + SEED_BATCH, 0)} of ${fmt(finished, 0)} finished beads written`);
-    }
-    // A dozen to a request: the local runtime holds a request's writes in memory until it ends.
-    for (let written = 0; written < SNAPSHOTS_KEPT; written += 12)
-      await bench(town, "seed-snapshots", { count: Math.min(12, SNAPSHOTS_KEPT - written), olderThan: written });
+    const town = lifetimeTown(finished);
+    // Loaded from storage, its working agents' heartbeats fresh (minutes went by since the seeding).
     await bench(town, "reload");
     progress(`lifetime ${fmt(finished, 0)}: measuring`);
     const steady: number[] = [];
