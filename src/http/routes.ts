@@ -25,6 +25,7 @@ import {
   TicksQuery,
   TickWindowQuery,
 } from "../api/schemas";
+import { parseIngestBody } from "../api/ingest-body";
 import { fleetShards, fleetStatus, InvalidCursor, listTowns, scrapeTargets } from "../fleet/reads";
 import { slimTickView, ticksCsv } from "../views/tick-history";
 import { requireOwnReports } from "./auth";
@@ -355,7 +356,7 @@ export const ROUTES: readonly Route[] = [
     access: "agent",
     tag: "agents",
     summary: "Batch ingest of agent callbacks",
-    body: { schema: IngestBody, limit: LIMITS.events },
+    body: { schema: IngestBody, limit: LIMITS.events, quick: parseIngestBody },
     success: { status: 202, description: "`{ accepted, duplicates }`" },
     handle: async ({ town, caller, body }) => {
       requireOwnReports(
