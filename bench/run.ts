@@ -127,9 +127,14 @@ async function main() {
     log("their starts fall anywhere within a millisecond, so the mean reads the fraction); medians are over the runs.");
     log();
 
-    // One section alone (printed, RESULTS.md left as it is): BENCH_ONLY=lifetime, BENCH_ONLY=cost.
+    // One section alone (printed, RESULTS.md left as it is): BENCH_ONLY=lifetime, BENCH_ONLY=cost, BENCH_ONLY=ingest.
     if (only === "lifetime") {
       await measureLifetime(part, log, progress);
+      return;
+    }
+    if (only === "ingest") {
+      const rates = await measureIngest(part, log, progress);
+      log(`HTTP ingest (1,000 a batch, 4 senders) ÷ in the object: ${fmt((rates["1000/http/4"]! / rates["1000/object"]!) * 100, 0)}%`);
       return;
     }
     if (only === "cost") {
@@ -232,64 +237,7 @@ async function main() {
     log();
 
     // ---- ingest --------------------------------------------------------------------------------------
-    log("## Batch ingest");
-    log();
-    log("End to end: `POST /api/towns/:id/events` over HTTP from Node to `wrangler dev` (its local proxy, routing,");
-    log("token check, body limit, JSON parse, zod validation, RPC to the town, duplicate check, insert), timed from");
-    log("here, one sender and four senders at once. In the object: the town's share alone (the same validation,");
-    log("checks and insert), timed inside it.");
-    log();
-    log("| batch size | path | median events/s | slowest run events/s |");
-    log("|---|---|---|---|");
-    const ingestRates: Record<string, number> = {};
-    // Its rows are logged once the part is done: a part run again (its runtime died) must not log twice.
-    const ingestLines = await part("ingest", async (bench, base) => {
-      const out: string[] = [];
-      for (const batch of [100, 1_000]) {
-        progress(`ingest in batches of ${batch}`);
-        const town = `bench-ingest-${batch}`;
-        const seeded = await bench(town, "seed", { agents: 100, beads: 1_000 });
-        const agentId = "rig-0:polecat:0";
-        const perRun = 10_000;
-        const send = async (run: number, sender: number, count: number) => {
-          for (let sent = 0; sent < count; sent += batch) {
-            const events = Array.from({ length: batch }, (_, i) => ({
-              eventId: `ingest-${run}-${sender}-${sent + i}`,
-              type: "container_status",
-              agentId,
-              payload: { generation: 1, status: (sent + i) % 2 ? "running" : "starting" },
-            }));
-            const response = await fetch(`${base}/api/towns/${town}/events`, {
-              method: "POST",
-              headers: AGENT_TOKEN_HEADER(seeded.agentToken),
-              body: JSON.stringify({ events }),
-            });
-            if (response.status !== 202) throw new Error(`ingest answered ${response.status}: ${await response.text()}`);
-            await response.arrayBuffer();
-          }
-        };
-        for (const senders of [1, 4]) {
-          const rates: number[] = [];
-          for (let run = 0; run < WARMUP + Math.min(RUNS, 8); run++) {
-            const t0 = performance.now();
-            await Promise.all(Array.from({ length: senders }, (_, sender) => send(run * 10 + senders, sender, perRun / senders)));
-            if (run >= WARMUP) rates.push(perRun / ((performance.now() - t0) / 1000));
-          }
-          ingestRates[`${batch}/http/${senders}`] = stats(rates).median;
-          out.push(`| ${fmt(batch, 0)} | HTTP, ${senders} sender${senders > 1 ? "s" : ""} | ${fmt(stats(rates).median, 0)} | ${fmt(Math.min(...rates), 0)} |`);
-        }
-        const inObject: number[] = [];
-        for (let run = 0; run < WARMUP + Math.min(RUNS, 8); run++) {
-          const result = await bench(town, "ingest-in-object", { size: batch, batches: perRun / batch });
-          if (run >= WARMUP) inObject.push(result.eventsPerSecond);
-        }
-        ingestRates[`${batch}/object`] = stats(inObject).median;
-        out.push(`| ${fmt(batch, 0)} | in the object | ${fmt(stats(inObject).median, 0)} | ${fmt(Math.min(...inObject), 0)} |`);
-      }
-      return out;
-    });
-    for (const line of ingestLines) log(line);
-    log();
+    const ingestRates = await measureIngest(part, log, progress);
 
     // ---- replay --------------------------------------------------------------------------------------
     // Not needed by the parts after it: if its runtime dies twice, that is reported and the run goes on.
@@ -514,6 +462,72 @@ const SNAPSHOTS_KEPT = 168;
  * ends); `fresh`: the part writes it from nothing, so a second try empties it first.
  */
 type Part = <T>(name: string, work: (bench: Bench, base: string) => Promise<T>, storage?: { dir: string; fresh: boolean }) => Promise<T>;
+
+/**
+ * Batch ingest: over HTTP (one sender and four) and the town's share alone, timed inside it; the table
+ * is logged, the medians come back by `batch/path` (`1000/http/4`, `1000/object`).
+ */
+async function measureIngest(part: Part, log: (line?: string) => void, progress: (what: string) => void): Promise<Record<string, number>> {
+  log("## Batch ingest");
+  log();
+  log("End to end: `POST /api/towns/:id/events` over HTTP from Node to `wrangler dev` (its local proxy, routing,");
+  log("token check, body limit, JSON parse, zod validation, RPC to the town, duplicate check, insert), timed from");
+  log("here, one sender and four senders at once. In the object: the town's share alone (the same validation,");
+  log("checks and insert), timed inside it.");
+  log();
+  log("| batch size | path | median events/s | slowest run events/s |");
+  log("|---|---|---|---|");
+  const ingestRates: Record<string, number> = {};
+  // Its rows are logged once the part is done: a part run again (its runtime died) must not log twice.
+  const ingestLines = await part("ingest", async (bench, base) => {
+    const out: string[] = [];
+    for (const batch of [100, 1_000]) {
+      progress(`ingest in batches of ${batch}`);
+      const town = `bench-ingest-${batch}`;
+      const seeded = await bench(town, "seed", { agents: 100, beads: 1_000 });
+      const agentId = "rig-0:polecat:0";
+      const perRun = 10_000;
+      const send = async (run: number, sender: number, count: number) => {
+        for (let sent = 0; sent < count; sent += batch) {
+          const events = Array.from({ length: batch }, (_, i) => ({
+            eventId: `ingest-${run}-${sender}-${sent + i}`,
+            type: "container_status",
+            agentId,
+            payload: { generation: 1, status: (sent + i) % 2 ? "running" : "starting" },
+          }));
+          const response = await fetch(`${base}/api/towns/${town}/events`, {
+            method: "POST",
+            headers: AGENT_TOKEN_HEADER(seeded.agentToken),
+            body: JSON.stringify({ events }),
+          });
+          if (response.status !== 202) throw new Error(`ingest answered ${response.status}: ${await response.text()}`);
+          await response.arrayBuffer();
+        }
+      };
+      for (const senders of [1, 4]) {
+        const rates: number[] = [];
+        for (let run = 0; run < WARMUP + Math.min(RUNS, 8); run++) {
+          const t0 = performance.now();
+          await Promise.all(Array.from({ length: senders }, (_, sender) => send(run * 10 + senders, sender, perRun / senders)));
+          if (run >= WARMUP) rates.push(perRun / ((performance.now() - t0) / 1000));
+        }
+        ingestRates[`${batch}/http/${senders}`] = stats(rates).median;
+        out.push(`| ${fmt(batch, 0)} | HTTP, ${senders} sender${senders > 1 ? "s" : ""} | ${fmt(stats(rates).median, 0)} | ${fmt(Math.min(...rates), 0)} |`);
+      }
+      const inObject: number[] = [];
+      for (let run = 0; run < WARMUP + Math.min(RUNS, 8); run++) {
+        const result = await bench(town, "ingest-in-object", { size: batch, batches: perRun / batch });
+        if (run >= WARMUP) inObject.push(result.eventsPerSecond);
+      }
+      ingestRates[`${batch}/object`] = stats(inObject).median;
+      out.push(`| ${fmt(batch, 0)} | in the object | ${fmt(stats(inObject).median, 0)} | ${fmt(Math.min(...inObject), 0)} |`);
+    }
+    return out;
+  });
+  for (const line of ingestLines) log(line);
+  log();
+  return ingestRates;
+}
 
 /**
  * The calibration and each town measured run as parts of their own (a fresh runtime each): locally every

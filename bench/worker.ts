@@ -684,6 +684,7 @@ export class TownDO extends ProductionTownDO {
   /** The town's side of ingest alone (validation with the API schema, the checks, the insert), `batches` × `size`. */
   async benchIngestInObject(size: number, batches: number) {
     const { IngestBody } = await import("../src/api/schemas");
+    const { parseIngestBody } = await import("../src/api/ingest-body");
     const { ingestEvents } = await import("../src/commands/ingest");
     const agentId = [...this.runtime!.state.agents()][1]!.id;
     const stamp = Date.now();
@@ -702,7 +703,9 @@ export class TownDO extends ProductionTownDO {
     let parseMs = 0;
     for (const text of bodies) {
       const parsing = performance.now();
-      const input = IngestBody.parse(JSON.parse(text));
+      // As the route validates: the quick path, the schema for what it leaves (src/http/body.ts).
+      const value: unknown = JSON.parse(text);
+      const input = parseIngestBody(value) ?? IngestBody.parse(value);
       parseMs += performance.now() - parsing;
       const result = ingestEvents(this.runtime!, input, Date.now());
       if (!result.ok) throw new Error(JSON.stringify(result.error));
