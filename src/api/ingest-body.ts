@@ -1,5 +1,5 @@
-import { AgentIdSchema } from "../domain/ids";
-import { AgentCompletedPayload, ContainerStatusPayload } from "../domain/events";
+import { isId } from "../domain/ids";
+import { quickStatusPayload } from "../domain/events";
 import { IngestEvent, MAX_INGEST_BATCH, type IngestInput } from "./schemas";
 
 /**
@@ -19,11 +19,10 @@ export function parseIngestBody(value: unknown): IngestInput | undefined {
   if (!isRecord(value)) return undefined;
   const events = value.events;
   if (!Array.isArray(events) || events.length < 1 || events.length > MAX_INGEST_BATCH || !onlyKeys(value, TOP_KEYS)) return undefined;
-  const agents = new Set<string>();
   const out: IngestInput["events"] = new Array(events.length);
   for (let i = 0; i < events.length; i++) {
     const event: unknown = events[i];
-    const quick = quickEvent(event, agents);
+    const quick = quickEvent(event);
     if (quick) {
       out[i] = quick;
       continue;
@@ -39,39 +38,17 @@ type Event = IngestInput["events"][number];
 
 const TOP_KEYS: ReadonlySet<string> = new Set(["events"]);
 const EVENT_KEYS: ReadonlySet<string> = new Set(["eventId", "type", "agentId", "beadId", "payload"]);
-const STATUS_KEYS: ReadonlySet<string> = new Set(["generation", "status"]);
-/** The statuses each quick type takes, from its schema (not restated here). */
-const CONTAINER_STATUS: ReadonlySet<unknown> = new Set(ContainerStatusPayload.shape.status.options);
-const COMPLETED_STATUS: ReadonlySet<unknown> = new Set(AgentCompletedPayload.shape.status.options);
 /** The client's event id (schemas.ts): 1 to 200 characters. */
 const MAX_EVENT_ID = 200;
 
 /** One event on a quick shape, as the schema would give it back; null: let the schema decide. */
-function quickEvent(event: unknown, agents: Set<string>): Event | null {
+function quickEvent(event: unknown): Event | null {
   if (!isRecord(event) || !onlyKeys(event, EVENT_KEYS)) return null;
   const { eventId, type, agentId, beadId, payload } = event;
   if (typeof eventId !== "string" || eventId.length < 1 || eventId.length > MAX_EVENT_ID) return null;
-  if (beadId !== undefined && beadId !== null) return null;
-  if (typeof agentId !== "string" || !knownGood(agentId, agents)) return null;
-  if (!isRecord(payload) || !onlyKeys(payload, STATUS_KEYS)) return null;
-  const { generation, status } = payload;
-  // GenerationSchema: a whole number from 0 (a safe integer, as zod's int() requires).
-  if (typeof generation !== "number" || !Number.isSafeInteger(generation) || generation < 0) return null;
-  if (type === "container_status" && CONTAINER_STATUS.has(status)) {
-    return { eventId, type, agentId: agentId as Event["agentId"], beadId: null, payload: { generation, status } } as Event;
-  }
-  if (type === "agent_completed" && COMPLETED_STATUS.has(status)) {
-    return { eventId, type, agentId: agentId as Event["agentId"], beadId: null, payload: { generation, status } } as Event;
-  }
-  return null;
-}
-
-/** An agent id the schema accepts, checked once a batch (a batch is mostly a few agents' events). */
-function knownGood(agentId: string, agents: Set<string>): boolean {
-  if (agents.has(agentId)) return true;
-  if (!AgentIdSchema.safeParse(agentId).success) return false;
-  agents.add(agentId);
-  return true;
+  if ((beadId !== undefined && beadId !== null) || !isId(agentId)) return null;
+  const quick = quickStatusPayload(type, payload);
+  return quick ? ({ eventId, type, agentId, beadId: null, payload: quick } as Event) : null;
 }
 
 const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null && !Array.isArray(value);

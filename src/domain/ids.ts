@@ -9,6 +9,9 @@ const ID_HINT = "1-128 characters: letters, digits, '.', '_', ':' or '-', starti
 
 const idString = () => z.string().regex(ID_PATTERN, { message: `must be ${ID_HINT}` });
 
+/** What the id schemas accept, as a plain check (the hot paths that validate by hand use it). */
+export const isId = (value: unknown): value is string => typeof value === "string" && ID_PATTERN.test(value);
+
 export const TownIdSchema = z
   .string()
   .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, {
