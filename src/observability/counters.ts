@@ -30,11 +30,15 @@ export class CounterDeltas {
     if (values.length === 0) return this;
     const series = declared(family, labels);
     let sum = 0;
+    // Counted by bucket first: a tick observes a thousand queue waits, and labelling a series costs more than counting.
+    const hits = new Map<string, number>();
     for (const value of values) {
       sum += value;
-      const le = family.buckets.find((bound) => value <= bound);
-      this.put(bucketHits(family), { ...series, le: le === undefined ? "+Inf" : String(le) }, 1);
+      const bound = family.buckets.find((b) => value <= b);
+      const le = bound === undefined ? "+Inf" : String(bound);
+      hits.set(le, (hits.get(le) ?? 0) + 1);
     }
+    for (const [le, n] of hits) this.put(bucketHits(family), { ...series, le }, n);
     this.put(`${family.name}_sum`, series, sum);
     return this;
   }
