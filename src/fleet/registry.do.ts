@@ -25,6 +25,8 @@ export interface ShardRow {
 export interface RankedRequest {
   /** The moment the rows are computed at (shard 0's clock when the first page was read). */
   readonly asOf: number;
+  /** A paged read's snapshot (src/fleet/registry-store.ts, SNAPSHOT_WINDOW_MS): the rows as of it; absent or null, the last summaries. */
+  readonly snapshot?: number | null;
   readonly problemsOnly: boolean;
   readonly after: RankKey | null;
   readonly limit: number | null;
@@ -77,7 +79,7 @@ export class TownRegistry extends DurableObject {
   /** A town that now reports here (its shard under a new count): registered and its summary kept, in one call. */
   async enter(townId: string, createdAt: number, summary: TownSummary, shards?: number): Promise<boolean> {
     this.wrote(shards);
-    return this.ctx.storage.transactionSync(() => this.store.register(townId, createdAt) && this.store.report(summary));
+    return this.ctx.storage.transactionSync(() => this.store.enter(townId, createdAt, summary));
   }
 
   /** Deregisters the town created at `createdAt` (null: whatever is held); remembered, so a row handed over later does not bring it back. */
@@ -107,9 +109,9 @@ export class TownRegistry extends DurableObject {
       .map(({ summary, registeredAt, rank }) => ({ row: fleetRow(summary, registeredAt, request.asOf), reportedAt: summary.reportedAt, rank }));
   }
 
-  /** The rows of these towns this shard holds, at `asOf` (what a fleet read asks a town's own shard). */
-  async lookup(towns: string[], asOf: number): Promise<ShardRow[]> {
-    return this.store.summariesOf(towns).map(({ summary, registeredAt }) => {
+  /** The rows of these towns this shard holds, at `asOf` (what a fleet read asks a town's own shard); with `snapshot`, as of it. */
+  async lookup(towns: string[], asOf: number, snapshot: number | null = null): Promise<ShardRow[]> {
+    return this.store.summariesOf(towns, snapshot).map(({ summary, registeredAt }) => {
       const row = fleetRow(summary, registeredAt, asOf);
       return { row, reportedAt: summary.reportedAt, rank: { problems: row.problems, overdue: row.overdueSeconds, town: row.town } };
     });
@@ -170,7 +172,7 @@ export class TownRegistry extends DurableObject {
     let handedOver = 0;
     for (const [owner, towns] of byOwner) {
       for (let i = 0; i < towns.length; i += HANDOVER_LIMITS.perCall) {
-        const rows = this.store.summariesOf(towns.slice(i, i + HANDOVER_LIMITS.perCall));
+        const rows = this.store.handoverRows(towns.slice(i, i + HANDOVER_LIMITS.perCall));
         const kept = await this.fleetEnv.REGISTRY.getByName(shardName(owner)).adopt(rows, shards);
         const confirmed = Object.entries(kept).map(([town, reportedAt]) => ({ town, reportedAt }));
         this.store.markHandedOver(confirmed, now);
