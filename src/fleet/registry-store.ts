@@ -273,26 +273,23 @@ export class RegistryStore {
 
   /** The summaries of these towns that this shard holds (with `snapshot`: as of it, those it held then). */
   summariesOf(towns: readonly string[], snapshot: number | null = null): RegisteredSummary[] {
+    const rows = this.withHistory(towns);
+    if (snapshot === null) return rows.map(({ history: _history, ...row }) => row);
     const out: RegisteredSummary[] = [];
-    for (let i = 0; i < towns.length; i += 90) {
-      const ids = towns.slice(i, i + 90);
-      const source = snapshot === null ? "summaries" : summariesAt(`?${ids.length + 1}`);
-      const inList = ids.map((_, n) => `?${n + 1}`).join(", ");
-      out.push(
-        ...this.decodeAll(
-          this.sql.exec(
-            `SELECT ${SUMMARY_KEYS.map((key) => `s."${summaries[key].name}"`).join(", ")}, t.created_at, s.handed_over_at FROM towns t JOIN ${source} s ON s.town_id = t.id WHERE t.id IN (${inList})`,
-            ...ids,
-            ...(snapshot === null ? [] : [snapshot]),
-          ),
-        ),
-      );
+    for (const { history, ...row } of rows) {
+      // As summariesAt picks it, by the ids' primary key (a subquery over the table is not narrowed by the ids).
+      const summary = [row.summary, ...(history ?? [])].find((kept) => kept !== null && kept.reportedAt < snapshot);
+      if (summary) out.push({ ...row, summary });
     }
     return out;
   }
 
   /** The rows of these towns as a handover sends them: each summary with its history. */
   handoverRows(towns: readonly string[]): RegisteredSummary[] {
+    return this.withHistory(towns);
+  }
+
+  private withHistory(towns: readonly string[]): RegisteredSummary[] {
     const out: RegisteredSummary[] = [];
     const n = SUMMARY_KEYS.length;
     const width = SUMMARY_COLUMNS.length;
@@ -374,10 +371,10 @@ export class RegistryStore {
       this.sql.exec("UPDATE summaries SET handed_over_at = ? WHERE town_id = ? AND reported_at <= ?", at, town, reportedAt);
   }
 
-  /** Drops the rows handed over before `before` (their town's shard has them). Returns how many. */
-  dropHandedOver(before: number): number {
+  /** Drops the rows handed over before `before` (their town's shard has them), at most `limit`. Returns how many. */
+  dropHandedOver(before: number, limit: number): number {
     const ids = this.sql
-      .exec<{ town_id: string }>("SELECT town_id FROM summaries WHERE handed_over_at IS NOT NULL AND handed_over_at < ?", before)
+      .exec<{ town_id: string }>("SELECT town_id FROM summaries WHERE handed_over_at IS NOT NULL AND handed_over_at < ? LIMIT ?", before, Math.max(0, Math.floor(limit)))
       .toArray()
       .map((row) => row.town_id);
     for (const id of ids) {
