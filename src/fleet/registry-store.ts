@@ -374,7 +374,11 @@ export class RegistryStore {
   /** Drops the rows handed over before `before` (their town's shard has them), at most `limit`. Returns how many. */
   dropHandedOver(before: number, limit: number): number {
     const ids = this.sql
-      .exec<{ town_id: string }>("SELECT town_id FROM summaries WHERE handed_over_at IS NOT NULL AND handed_over_at < ? LIMIT ?", before, Math.max(0, Math.floor(limit)))
+      .exec<{ town_id: string }>(
+        "SELECT town_id FROM summaries WHERE handed_over_at IS NOT NULL AND handed_over_at < ? LIMIT ?",
+        before,
+        Math.max(0, Math.floor(limit)),
+      )
       .toArray()
       .map((row) => row.town_id);
     for (const id of ids) {
