@@ -54,16 +54,14 @@ const READ_PAGE = 5_000;
 const SEED_SLICE = 5_000;
 const REPORT_SLICE = 250;
 /**
- * Rows each shard hands over in one handover request, and towns one shard asks in one sweep request.
- * Locally every shard and every town asked run in the one isolate, one after another, and a long
- * request is followed by the runtime's end: the next request fails with "Network connection lost"
- * (workerd: `disconnected: stream disconnected prematurely`, or `::read(fd, …): Connection reset by
- * peer`), which wrangler's proxy takes as fatal. At 100,000 towns over 4 shards, changing to 8, a
- * handover request of 20,000 rows a shard took 20 s, of 2,500 a shard 10 s, of 1,000 a shard 6.2 s — each
- * time the next request failed; of 400 a shard 1.9 s and of 100 a shard 0.7 s, forty in a row, did not.
- * (About 0.6 s of a request is each old shard reading its 25,000 towns to find the misplaced; past
- * that a row cost 0.25 ms at 100 a shard, 0.75 ms at 400, 1.4 ms at 1,000.) The sweep of 2,000 towns
- * in one request (64 s) went the same way.
+ * Rows each shard hands over in one handover request, and towns one shard asks in one sweep request:
+ * every step a request of a second or two. Locally every shard and every town asked run in the one
+ * isolate, one after another, and a handover step of 20,000 rows a shard took 20 s (the sweep of 2,000
+ * towns in one request 64 s). At 100,000 towns the runtime still ends once rows move to the new shards,
+ * whatever the step's size (docs/benchmarks.md, The fleet): a request fails with "Network connection
+ * lost" (workerd: `disconnected: stream disconnected prematurely`), which wrangler's proxy takes as
+ * fatal. A row's cost grows with the rows of a call: about 0.25 ms at 100 a shard, 0.75 ms at 400,
+ * 1.4 ms at 1,000, past some 0.15 s a shard of reading its 25,000 towns.
  */
 const HANDOVER_STEP = 250;
 /** Rows each shard drops in one request, a grace after it handed them over. */
