@@ -28,6 +28,11 @@ export interface FleetStatusQuery {
   readonly limit?: number;
   /** Where the previous page stopped (`nextCursor`). */
   readonly cursor?: string;
+  /**
+   * A first page of the last summaries, not the start of a read (the home page's worst towns, never
+   * continued): a page without it is a view as of the read's snapshot, up to a window old.
+   */
+  readonly latest?: boolean;
 }
 
 export interface FleetStatusPage {
@@ -91,7 +96,7 @@ export async function fleetStatus(env: FleetBindings, query: FleetStatusQuery = 
   const asOf = cursor?.asOf ?? layout.now;
   const limit = query.limit ?? null;
   // A page is read as of its read's snapshot; the un-paged answer (what the alert rules read) is the last summaries.
-  const snapshot = limit === null && cursor === null ? null : snapshotOf(asOf);
+  const snapshot = (limit === null && cursor === null) || (query.latest && cursor === null) ? null : snapshotOf(asOf);
   if (cursor && layout.now >= snapshotOf(cursor.asOf) + CURSOR_LIFETIME_MS)
     throw new InvalidCursor(
       `cursor expired: the pages of one read are the fleet as of its first page, kept for ${CURSOR_LIFETIME_MS / 1000} s at most (${Math.floor((layout.now - cursor.asOf) / 1000)} s have passed); start again without a cursor`,

@@ -6,13 +6,13 @@
  * read shows the last summaries; a cursor too old to be answered that way is refused.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { CURSOR_LIFETIME_MS, snapshotOf } from "../../src/fleet/reads";
+import { CURSOR_LIFETIME_MS, fleetStatus, snapshotOf } from "../../src/fleet/reads";
 import { SNAPSHOT_WINDOW_MS } from "../../src/fleet/registry-store";
 import { shardOf } from "../../src/fleet/shards";
 import { registrationSummary, type TownSummary } from "../../src/fleet/town-summary";
 import { worstFirst, type FleetRow } from "../../src/fleet/fleet-row";
 import { deployShards, registry, shard } from "../support/fleet";
-import { api, TOKENS, uniqueTownId } from "../support/town";
+import { api, env, TOKENS, uniqueTownId } from "../support/town";
 
 afterEach(() => deployShards(undefined));
 
@@ -118,6 +118,9 @@ describe("a paged fleet read while towns change", () => {
     expect(now.find((r) => r.town === faller)!.problems).toBe(0);
     expect(now.find((r) => r.town === chatty)!.summaryAgeSeconds).toBe(14);
     expect(now.some((r) => r.town === newcomer)).toBe(true);
+    // So is the home page's one page of the worst towns (`latest`: not the start of a read).
+    const worst = mine((await fleetStatus(env, { limit: 10_000, latest: true })).towns);
+    expect(worst).toEqual(now);
     // A read begun now shows the changes.
     const fresh = mine((await page(pageQuery(10_000, null), T0 + SNAPSHOT_WINDOW_MS + 30_000)).towns);
     expect(fresh.find((r) => r.town === riser)!.violationsOpen).toBe(1);
