@@ -26,13 +26,13 @@ export type FleetShardRow =
       problems: { ms: number; rows: number; bytes: number };
       page: { ms: number; bytes: number };
       targets: { ms: number; groups: number };
-      sweep: { ms: number; checked: number; truncated: boolean; shards: number } | null;
+      sweep: { ms: number; checked: number; requests: number; shards: number } | null;
       /** The live change of the count (or why it did not finish: the figures above are kept). */
       change:
         | { failed: string }
         | {
             before: { distinct: number; rows: number };
-            during: { reads: number; minDistinct: number; maxRows: number };
+            during: { reads: number; minDistinct: number; maxRows: number; restarts: number };
             after: { distinct: number; rows: number };
             targets: { distinct: number; rows: number };
             reports: number;
@@ -44,11 +44,29 @@ export type FleetShardRow =
     }
   | { towns: number; failed: string };
 
-/** Rows of a fleet read a page at most: a bounded request at any fleet size (the status route's page of 1,000 is measured above). */
-const READ_PAGE = 1_000;
+/**
+ * Rows of a fleet read a page at most: a bounded request at any fleet size (the status route's page of
+ * 1,000 is measured above). Each page costs every shard a pass over its rows, so fewer, larger pages
+ * keep a read of 100,000 towns inside a cursor's lifetime while the change loads the runtime.
+ */
+const READ_PAGE = 5_000;
 /** Towns seeded, and reports sent, per request. */
 const SEED_SLICE = 5_000;
 const REPORT_SLICE = 250;
+/**
+ * Rows each shard hands over in one handover request, and towns one shard asks in one sweep request:
+ * every step a request of a second or two. Locally every shard and every town asked run in the one
+ * isolate, one after another, and a handover step of 20,000 rows a shard took 20 s (the sweep of 2,000
+ * towns in one request 64 s). At 100,000 towns the runtime still ends once rows move to the new shards,
+ * whatever the step's size (docs/benchmarks.md, The fleet): a request fails with "Network connection
+ * lost" (workerd: `disconnected: stream disconnected prematurely`), which wrangler's proxy takes as
+ * fatal. A row's cost grows with the rows of a call: about 0.25 ms at 100 a shard, 0.75 ms at 400,
+ * 1.4 ms at 1,000, past some 0.15 s a shard of reading its 25,000 towns.
+ */
+const HANDOVER_STEP = 250;
+/** Rows each shard drops in one request, a grace after it handed them over. */
+const DROP_STEP = 2_500;
+const SWEEP_SLICE = 25;
 
 export async function benchFleetShards(
   base: string,
@@ -82,16 +100,42 @@ export async function benchFleetShards(
     for (let i = 0; i < runs; i++) out.push(await fleet(action, body));
     return { ms: stats(out.map((o) => o.ms)).median, last: out.at(-1)! };
   };
-  /** Every town's row, a page a request: distinct towns and rows (a town shown twice counts twice). */
+  /**
+   * Every town's row, a page a request: distinct towns and rows (a town shown twice counts twice). A
+   * read whose cursor expired (it took longer than a cursor lives) starts again, counted.
+   */
   const readAll = async (shards: number) => {
-    const towns: string[] = [];
+    let towns: string[] = [];
+    let restarts = 0;
     let cursor: string | undefined;
     do {
       const page = await fleet("read-page", { shards, limit: READ_PAGE, cursor });
+      if (page.expired) {
+        if (++restarts > 5) throw new Error(`a read of every town expired five times: ${page.expired}`);
+        towns = [];
+        cursor = undefined;
+        continue;
+      }
       towns.push(...(page.towns as string[]));
       cursor = (page.nextCursor as string | null) ?? undefined;
     } while (cursor);
-    return { distinct: new Set(towns).size, rows: towns.length };
+    return { distinct: new Set(towns).size, rows: towns.length, restarts };
+  };
+  /** One watchdog sweep in bounded requests: a handover step, then each shard asking its overdue towns a slice at a time. */
+  const sweepAll = async (shards: number) => {
+    const started = performance.now();
+    await fleet("handover-step", { to: shards, now: Date.now(), limit: HANDOVER_STEP });
+    let checked = 0;
+    let requests = 1;
+    for (let shard = 0; shard < shards; shard++) {
+      for (;;) {
+        const slice = await fleet("sweep-slice", { shard, maxTowns: SWEEP_SLICE });
+        requests += 1;
+        checked += slice.checked as number;
+        if (!slice.truncated || slice.checked === 0) break;
+      }
+    }
+    return { ms: performance.now() - started, checked, requests, shards };
   };
 
   const out: FleetShardRow[] = [];
@@ -117,11 +161,10 @@ export async function benchFleetShards(
     progress(`changing ${SHARDS} → ${CHANGED_TO} shards under load at ${towns}`);
     const change = await liveChange(towns).catch((error: unknown) => ({ failed: String(error).slice(0, 300) }));
     // Last: the sweep asks every overdue town (2% of the fleet), and locally each is an object constructed
-    // in the one isolate the shards share — at 100,000 towns, 2,000 of them, after which that runtime
-    // dropped the next read.
+    // in the one isolate the shards share — at 100,000 towns, 2,000 of them.
     const sweepShards = "failed" in change ? SHARDS : CHANGED_TO;
     // A runtime the change took down takes the sweep with it: the figures above are kept either way.
-    const sweep = await fleet("sweep", { shards: sweepShards }).catch(() => null);
+    const sweep = await sweepAll(sweepShards).catch(() => null);
     out.push({
       towns,
       seedMs,
@@ -130,7 +173,7 @@ export async function benchFleetShards(
       problems: { ms: problems.ms, rows: problems.last.rows, bytes: problems.last.bytes },
       page: { ms: page.ms, bytes: page.last.bytes },
       targets: { ms: targets.ms, groups: targets.last.groups },
-      sweep: sweep && { ms: sweep.ms, checked: sweep.checked, truncated: Boolean(sweep.truncated), shards: sweepShards },
+      sweep,
       change,
     });
     progress(`fleet over shards at ${towns}: done`);
@@ -142,7 +185,7 @@ export async function benchFleetShards(
     const changeStarted = performance.now();
     const before = await readAll(SHARDS);
     const now = Date.now();
-    const during: Array<{ distinct: number; rows: number }> = [];
+    const during: Array<{ distinct: number; rows: number; restarts: number }> = [];
     let changing = true;
     const reads = (async () => {
       while (changing) during.push(await readAll(CHANGED_TO));
@@ -168,13 +211,15 @@ export async function benchFleetShards(
       let handoverSteps = 0;
       for (;;) {
         handoverSteps += 1;
-        const step = await fleet("handover-step", { to: CHANGED_TO, now });
+        const step = await fleet("handover-step", { to: CHANGED_TO, now, limit: HANDOVER_STEP });
         if (handoverSteps % 5 === 0) progress(`  handover step ${handoverSteps}: ${step.handedOver} handed over; ${during.length} reads so far`);
         if (step.handedOver === 0) break;
       }
       const handoverMs = performance.now() - handoverStarted;
       await load;
-      const dropped = await fleet("drop", { to: CHANGED_TO, later: Date.now() + 120_000 });
+      const later = Date.now() + 120_000;
+      let dropped = await fleet("drop", { to: CHANGED_TO, later, limit: DROP_STEP });
+      while (dropped.dropped > 0) dropped = await fleet("drop", { to: CHANGED_TO, later, limit: DROP_STEP });
       changing = false;
       await reads;
       const after = await readAll(CHANGED_TO);
@@ -185,6 +230,7 @@ export async function benchFleetShards(
           reads: during.length,
           minDistinct: during.length ? Math.min(...during.map((d) => d.distinct)) : 0,
           maxRows: during.length ? Math.max(...during.map((d) => d.rows)) : 0,
+          restarts: during.reduce((n, d) => n + d.restarts, 0),
         },
         after,
         targets: { distinct: targetsAfter.distinct as number, rows: targetsAfter.rows as number },
@@ -213,9 +259,10 @@ export function logFleetShards(
   log("the production code: 300 summaries pushed over RPC one after another, each to its town's shard (shards take");
   log("summaries in parallel in production, so the fleet's rate is about the shard count times one object's); `fleetStatus`");
   log("for every town (up to 10,000: past that about 240 bytes a town is what pages exist for), problems only, and a page of");
-  log("1,000 (RPC to every shard, the merge, JSON); one shard's targets; one watchdog sweep (handover step, then every shard");
-  log(`asking its own overdue towns — towns that do not exist here, so each answers "missing"; run last, after the change of the`);
-  log(`count below, as locally each town asked is an object in the one isolate the shards share). Median ms of ${runs} runs (the sweep: one).`);
+  log("1,000 (RPC to every shard, the merge, JSON); one shard's targets; one watchdog sweep (a handover step, then every shard");
+  log(`asking its own overdue towns, ${SWEEP_SLICE} a request, in all the ms of its requests — towns that do not exist here, so each`);
+  log(`answers "missing" and leaves the list; run last, after the change of the count below, as locally each town asked is an`);
+  log(`object in the one isolate the shards share). Median ms of ${runs} runs (the sweep: one).`);
   log();
   log(
     "| towns | shards | seed ms | summaries/s | status, every town | status, problems only | status, page of 1,000 | targets, one shard | one watchdog sweep |",
@@ -227,15 +274,16 @@ export function logFleetShards(
       continue;
     }
     log(
-      `| ${fmt(r.towns, 0)} | ${SHARDS} | ${fmt(r.seedMs, 0)} | ${r.perSecond === null ? "—" : fmt(r.perSecond, 0)} | ${r.full ? `${fmt(r.full.ms, 0)} (${mib(r.full.bytes)})` : "— (pages only)"} | ${fmt(r.problems.ms, 0)} (${fmt(r.problems.rows, 0)} rows, ${mib(r.problems.bytes)}) | ${fmt(r.page.ms, 0)} (${mib(r.page.bytes)}) | ${fmt(r.targets.ms, 0)} (${fmt(r.targets.groups, 0)} towns) | ${r.sweep ? `${fmt(r.sweep.ms, 0)} (${fmt(r.sweep.checked, 0)} asked over ${r.sweep.shards} shards${r.sweep.truncated ? ", truncated" : ""})` : "— (the runtime was down)"} |`,
+      `| ${fmt(r.towns, 0)} | ${SHARDS} | ${fmt(r.seedMs, 0)} | ${r.perSecond === null ? "—" : fmt(r.perSecond, 0)} | ${r.full ? `${fmt(r.full.ms, 0)} (${mib(r.full.bytes)})` : "— (pages only)"} | ${fmt(r.problems.ms, 0)} (${fmt(r.problems.rows, 0)} rows, ${mib(r.problems.bytes)}) | ${fmt(r.page.ms, 0)} (${mib(r.page.bytes)}) | ${fmt(r.targets.ms, 0)} (${fmt(r.targets.groups, 0)} towns) | ${r.sweep ? `${fmt(r.sweep.ms, 0)} (${fmt(r.sweep.checked, 0)} asked over ${r.sweep.shards} shards, ${r.sweep.requests} requests)` : "— (the runtime was down)"} |`,
     );
   }
   log();
   log(`The count changed from ${SHARDS} to ${CHANGED_TO} under load, driven from Node a bounded request at a time: a sender reports`);
   log(`2,000 towns (${REPORT_SLICE} a request; those whose shard changed enter their new one) while reads of every town (pages of`);
-  log(`${fmt(READ_PAGE, 0)}) run back to back and handover steps run on every shard until none hands anything over; then a grace`);
-  log("later (the clock moved on) the old shards drop what they handed over. Towns counted as distinct / rows (a town shown");
-  log("twice would make rows exceed distinct); targets are the union of the new shards' `?shard=N` answers.");
+  log(`${fmt(READ_PAGE, 0)}) run back to back and handover steps (each shard at most ${fmt(HANDOVER_STEP, 0)} rows a request) run on every shard`);
+  log("until none hands anything over; then a grace later (the clock moved on) the old shards drop what they handed over.");
+  log("Towns counted as distinct / rows (a town shown twice would make rows exceed distinct; a read whose cursor expired");
+  log("starts again, counted); targets are the union of the new shards' `?shard=N` answers.");
   log();
   log("| towns | change | before | during | after | targets after | reports | handover | shards read after | the change in all |");
   log("|---|---|---|---|---|---|---|---|---|---|");
@@ -247,7 +295,7 @@ export function logFleetShards(
       continue;
     }
     log(
-      `| ${fmt(r.towns, 0)} | ${SHARDS} → ${CHANGED_TO} | ${fmt(c.before.distinct, 0)} / ${fmt(c.before.rows, 0)} | ${c.during.reads} reads: at least ${fmt(c.during.minDistinct, 0)} distinct, at most ${fmt(c.during.maxRows, 0)} rows | ${fmt(c.after.distinct, 0)} / ${fmt(c.after.rows, 0)} | ${fmt(c.targets.distinct, 0)} / ${fmt(c.targets.rows, 0)} | ${fmt(c.reports, 0)} | ${fmt(c.handoverMs, 0)} ms, ${c.handoverSteps} steps | ${c.span} | ${fmt(c.ms / 1000, 0)} s |`,
+      `| ${fmt(r.towns, 0)} | ${SHARDS} → ${CHANGED_TO} | ${fmt(c.before.distinct, 0)} / ${fmt(c.before.rows, 0)} | ${c.during.reads} reads: at least ${fmt(c.during.minDistinct, 0)} distinct, at most ${fmt(c.during.maxRows, 0)} rows${c.during.restarts ? `, ${c.during.restarts} started again` : ""} | ${fmt(c.after.distinct, 0)} / ${fmt(c.after.rows, 0)} | ${fmt(c.targets.distinct, 0)} / ${fmt(c.targets.rows, 0)} | ${fmt(c.reports, 0)} | ${fmt(c.handoverMs, 0)} ms, ${c.handoverSteps} steps | ${c.span} | ${fmt(c.ms / 1000, 0)} s |`,
     );
   }
   log();

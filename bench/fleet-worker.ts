@@ -4,7 +4,7 @@
  */
 import type { Env } from "../src/env";
 import { registryOf, shardOf, shardStub } from "../src/fleet/shards";
-import { fleetStatus, listTowns, scrapeTargets } from "../src/fleet/reads";
+import { fleetStatus, InvalidCursor, listTowns, scrapeTargets } from "../src/fleet/reads";
 import { sweepFleet } from "../src/fleet/watchdog";
 import { fleetLayout } from "../src/fleet/layout";
 import { createLogger } from "../src/observability/log";
@@ -113,8 +113,14 @@ export async function runFleetBench(env: Env, action: string, body: Record<strin
       // One page of every town's row (the bench's towns only are answered, by name).
       const { shards, limit } = body as Record<string, number>;
       const cursor = (body as unknown as { cursor?: string }).cursor;
-      const page = await fleetStatus(withShards(env, shards!), { limit, cursor });
-      return { towns: page.towns.map((r) => r.town).filter((t) => t.startsWith(BENCH_TOWN_PREFIX)), nextCursor: page.nextCursor };
+      try {
+        const page = await fleetStatus(withShards(env, shards!), { limit, cursor });
+        return { towns: page.towns.map((r) => r.town).filter((t) => t.startsWith(BENCH_TOWN_PREFIX)), nextCursor: page.nextCursor };
+      } catch (error) {
+        // A read that took longer than a cursor lives (CURSOR_LIFETIME_MS) is told to start again.
+        if (error instanceof InvalidCursor) return { expired: String(error) };
+        throw error;
+      }
     }
     case "report-slice": {
       // Towns `from … to-1` report as towns running with `to` shards do: those whose shard changed enter their new one.
@@ -128,21 +134,31 @@ export async function runFleetBench(env: Env, action: string, body: Record<strin
       return { reports: to! - from! };
     }
     case "handover-step": {
-      // One handover step on every shard of the layout (what one watchdog sweep does).
-      const { to, now } = body as Record<string, number>;
+      // One handover step on every shard of the layout (what one watchdog sweep does), each handing over at most `limit` rows.
+      const { to, now, limit } = body as Record<string, number>;
       const layout = await fleetLayout(withShards(env, to!));
-      const results = await Promise.all(layout.shards.map((i) => shardStub(env, i).rebalance(to!, i, now!)));
-      return { handedOver: results.reduce((n, r) => n + r.handedOver, 0) };
+      const started = performance.now();
+      const results = await Promise.all(layout.shards.map((i) => shardStub(env, i).rebalance(to!, i, now!, limit)));
+      return { handedOver: results.reduce((n, r) => n + r.handedOver, 0), ms: performance.now() - started };
+    }
+    case "sweep-slice": {
+      // One shard's part of a watchdog sweep, at most `maxTowns` towns asked (the towns of the bench do
+      // not exist, so each asked answers "missing" and leaves the list: the next slice asks the next ones).
+      const { shard, maxTowns } = body as Record<string, number>;
+      const started = performance.now();
+      const { report } = await shardStub(env, shard!).sweepOverdue(Date.now(), { pageSize: maxTowns!, maxTowns: maxTowns!, concurrency: 25 });
+      return { ms: performance.now() - started, checked: report.checked, truncated: report.truncated };
     }
     case "drop": {
-      // A grace later: the old shards drop what they handed over, and the shards past the count (if any) are no longer read.
-      const { to, later } = body as Record<string, number>;
+      // A grace later: the old shards drop what they handed over (at most `limit` a shard: Node asks again
+      // until none is dropped), and the shards past the count (if any) are no longer read.
+      const { to, later, limit } = body as Record<string, number>;
       const next = withShards(env, to!);
       const layout = await fleetLayout(next);
-      const dropped = await Promise.all(layout.shards.map((i) => shardStub(env, i).rebalance(to!, i, later!)));
-      const lastHolding = dropped.reduce((last, r, i) => (r.held > 0 ? i : last), -1);
+      const results = await Promise.all(layout.shards.map((i) => shardStub(env, i).rebalance(to!, i, later!, limit)));
+      const lastHolding = results.reduce((last, r, i) => (r.held > 0 ? i : last), -1);
       await shardStub(env, 0).settle(to!, Math.max(to!, lastHolding + 1));
-      return { span: (await fleetLayout(next)).span };
+      return { dropped: results.reduce((n, r) => n + r.dropped, 0), span: (await fleetLayout(next)).span };
     }
     case "targets-all": {
       const { to } = body as Record<string, number>;

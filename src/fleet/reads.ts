@@ -1,7 +1,7 @@
 import { fleetLayout } from "./layout";
 import { shardOf, shardStub, type FleetBindings } from "./shards";
 import { worstFirst, type FleetRow } from "./fleet-row";
-import type { RankKey } from "./registry-store";
+import { SNAPSHOT_WINDOW_MS, type RankKey } from "./registry-store";
 import type { ShardRow } from "./registry.do";
 import type { FleetLayout } from "./placement";
 
@@ -28,6 +28,11 @@ export interface FleetStatusQuery {
   readonly limit?: number;
   /** Where the previous page stopped (`nextCursor`). */
   readonly cursor?: string;
+  /**
+   * A first page of the last summaries, not the start of a read (the home page's worst towns, never
+   * continued): a page without it is a view as of the read's snapshot, up to a window old.
+   */
+  readonly latest?: boolean;
 }
 
 export interface FleetStatusPage {
@@ -36,12 +41,27 @@ export interface FleetStatusPage {
   readonly nextCursor: string | null;
 }
 
-/** A cursor names the moment the first page was read and where the last page stopped: later pages are computed as of that moment. */
+/**
+ * A cursor names the moment the first page was read and where the last page stopped: later pages are
+ * computed as of that moment. The pages of one read are one view of the fleet: every town ranked and
+ * shown by the summary it had at the read's snapshot — the start of the SNAPSHOT_WINDOW_MS window the
+ * first page was read in — its ages as of the first page, whatever it reported since; a town that
+ * joined after the snapshot is not in that read (it is news after the read began). So a town changing
+ * between two pages is neither shown twice nor missed, however often it reports. The registry keeps what
+ * that takes for snapshots up to two windows old (src/fleet/registry-store.ts): a cursor lives at least
+ * one window (30 s) and at most CURSOR_LIFETIME_MS (60 s) after its snapshot, then is refused.
+ */
 interface Cursor {
   readonly asOf: number;
   readonly after: RankKey;
   readonly problemsOnly: boolean;
 }
+
+/** How long after its snapshot a cursor is taken (the registry answers snapshots no older). */
+export const CURSOR_LIFETIME_MS = 2 * SNAPSHOT_WINDOW_MS;
+
+/** The snapshot of a paged read whose first page was read at `asOf`: the start of its window. */
+export const snapshotOf = (asOf: number): number => asOf - (asOf % SNAPSHOT_WINDOW_MS);
 
 export class InvalidCursor extends Error {}
 
@@ -75,13 +95,20 @@ export async function fleetStatus(env: FleetBindings, query: FleetStatusQuery = 
   const layout = await fleetLayout(env);
   const asOf = cursor?.asOf ?? layout.now;
   const limit = query.limit ?? null;
-  const request = { asOf, problemsOnly, after: cursor?.after ?? null, limit: limit === null ? null : limit + 1 };
+  // A page is read as of its read's snapshot; the un-paged answer (what the alert rules read) is the last summaries.
+  const snapshot = (limit === null && cursor === null) || (query.latest && cursor === null) ? null : snapshotOf(asOf);
+  if (cursor && layout.now >= snapshotOf(cursor.asOf) + CURSOR_LIFETIME_MS)
+    throw new InvalidCursor(
+      `cursor expired: the pages of one read are the fleet as of its first page, kept for ${CURSOR_LIFETIME_MS / 1000} s at most (${Math.floor((layout.now - cursor.asOf) / 1000)} s have passed); start again without a cursor`,
+    );
+  const request = { asOf, snapshot, problemsOnly, after: cursor?.after ?? null, limit: limit === null ? null : limit + 1 };
   const parts = await Promise.all(layout.shards.map((i) => shardStub(env, i).ranked(request)));
   const rows = await preferOwners(
     env,
     layout,
     parts,
     asOf,
+    snapshot,
     (row) => (!problemsOnly || row.rank.problems > 0) && (cursor === null || afterKey(row.rank, cursor.after)),
   );
   rows.sort((a, b) => worstFirst(a.row, b.row));
@@ -112,6 +139,7 @@ async function preferOwners(
   layout: FleetLayout,
   parts: readonly ShardRow[][],
   asOf: number,
+  snapshot: number | null,
   keep: (row: ShardRow) => boolean,
 ): Promise<ShardRow[]> {
   const owned = new Map<string, ShardRow>();
@@ -132,9 +160,11 @@ async function preferOwners(
       continue;
     }
     const owner = shardOf(town, layout.current);
-    ask.set(owner, [...(ask.get(owner) ?? []), town]);
+    const towns = ask.get(owner);
+    if (towns) towns.push(town);
+    else ask.set(owner, [town]);
   }
-  const answers = await Promise.all([...ask].map(([owner, towns]) => shardStub(env, owner).lookup(towns, asOf)));
+  const answers = await Promise.all([...ask].map(([owner, towns]) => shardStub(env, owner).lookup(towns, asOf, snapshot)));
   for (const answer of answers)
     for (const row of answer) {
       strays.delete(row.row.town);

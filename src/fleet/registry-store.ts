@@ -36,12 +36,50 @@ const SCHEMA = [
 /** When this shard handed the town's row over to the town's shard under a new count (null: it is this shard's, or not handed yet). */
 const HANDED_OVER = "ALTER TABLE summaries ADD COLUMN handed_over_at INTEGER";
 
+/**
+ * A paged fleet read is a view of the fleet as of one moment, its snapshot (src/fleet/reads.ts): the
+ * start of the window of SNAPSHOT_WINDOW_MS in which its first page was read. Each town is ranked and
+ * shown there by the summary it had just before that moment, whatever it reported since, and a town
+ * that was not here then is left out. So that any snapshot up to two windows old can be answered, each
+ * row keeps beside its last summary the summary it had at the start of the last summary's window
+ * (`prev_…`) and at the start of the window before (`prev2_…`; null: the row was not here then). They
+ * are columns of the same row, so a report still writes one row.
+ */
+export const SNAPSHOT_WINDOW_MS = 30_000;
+/** The summary's columns after town_id, in declaration order (every one an integer). */
+const SUMMARY_COLUMNS = allColumns(summaries)
+  .slice(1)
+  .map((key) => summaries[key].name);
+/** The two summaries a row keeps beside its last: at the start of the last one's window, and of the window before. */
+const HISTORY = ["prev", "prev2"] as const;
+type HistorySlot = (typeof HISTORY)[number];
+const historyColumn = (slot: HistorySlot, column: string): string => `${slot}_${column}`;
+
 /** Columns summaries gained after their table was first created, each added to an older shard's table once. */
 const ADDED_COLUMNS: ReadonlyArray<[string, string]> = [
   ["handed_over_at", HANDED_OVER],
   ["paused", "ALTER TABLE summaries ADD COLUMN paused INTEGER NOT NULL DEFAULT 0"],
   ["container_seconds_today", "ALTER TABLE summaries ADD COLUMN container_seconds_today INTEGER NOT NULL DEFAULT 0"],
+  ...HISTORY.flatMap((slot) =>
+    SUMMARY_COLUMNS.map((column): [string, string] => [
+      historyColumn(slot, column),
+      `ALTER TABLE summaries ADD COLUMN "${historyColumn(slot, column)}" INTEGER`,
+    ]),
+  ),
 ];
+
+/**
+ * When a shard's table gains the history: each row's summary is taken to have held since its town was
+ * registered (what the row knew is all there is), so a paged read begun just before the upgrade still
+ * finds every town.
+ */
+const HISTORY_BACKFILL = `UPDATE summaries SET ${HISTORY.map((slot) =>
+  SUMMARY_COLUMNS.map((column) =>
+    column === "reported_at"
+      ? `"${historyColumn(slot, column)}" = MIN(reported_at, COALESCE((SELECT created_at FROM towns WHERE id = summaries.town_id), reported_at))`
+      : `"${historyColumn(slot, column)}" = "${column}"`,
+  ).join(", "),
+).join(", ")}`;
 
 /**
  * Towns registered before summaries existed are due at once: the watchdog asks each to report. Run when
@@ -64,8 +102,42 @@ const UPDATES = SUMMARY_KEYS.slice(1)
  * than what is kept. A report taken is this shard's news: if the row had been handed over, it is to be
  * handed over again.
  */
+const windowOf = (at: string): string => `CAST(${at} / ${SNAPSHOT_WINDOW_MS} AS INTEGER)`;
+const SAME_WINDOW = `${windowOf("excluded.reported_at")} = ${windowOf("summaries.reported_at")}`;
+const NEXT_WINDOW = `${windowOf("excluded.reported_at")} = ${windowOf("summaries.reported_at")} + 1`;
+/**
+ * The history a report leaves (every right-hand side reads the row as it was): a report in the window
+ * of the last summary keeps the history; in the next window, the last summary is what the row had at
+ * the start of this window, and the one it had at the start of the last is what it had at the start of
+ * the window before; later still, the last summary is what it had at the start of both.
+ */
+const SHIFT_HISTORY = SUMMARY_COLUMNS.flatMap((column) => [
+  `"${historyColumn("prev2", column)}" = CASE WHEN ${SAME_WINDOW} THEN summaries."${historyColumn("prev2", column)}" WHEN ${NEXT_WINDOW} THEN summaries."${historyColumn("prev", column)}" ELSE summaries."${column}" END`,
+  `"${historyColumn("prev", column)}" = CASE WHEN ${SAME_WINDOW} THEN summaries."${historyColumn("prev", column)}" ELSE summaries."${column}" END`,
+]).join(", ");
 const REPORT = `INSERT INTO summaries (${SUMMARY.columns}) SELECT ${PLACEHOLDERS} WHERE EXISTS (SELECT 1 FROM towns WHERE id = ?)
-  ON CONFLICT (town_id) DO UPDATE SET ${UPDATES}, handed_over_at = NULL WHERE excluded.reported_at >= summaries.reported_at`;
+  ON CONFLICT (town_id) DO UPDATE SET ${UPDATES}, ${SHIFT_HISTORY}, handed_over_at = NULL WHERE excluded.reported_at >= summaries.reported_at`;
+
+/** A row written whole, its history with it (a row entering a shard, or handed over to it). */
+const WRITE_WITH_HISTORY = `UPDATE summaries SET ${[
+  ...SUMMARY_COLUMNS,
+  ...HISTORY.flatMap((slot) => SUMMARY_COLUMNS.map((column) => historyColumn(slot, column))),
+]
+  .map((column) => `"${column}" = ?`)
+  .join(", ")}, handed_over_at = NULL WHERE town_id = ?`;
+const HISTORY_SELECT = HISTORY.flatMap((slot) => SUMMARY_COLUMNS.map((column) => `s."${historyColumn(slot, column)}"`)).join(", ");
+
+/**
+ * The rows as of the snapshot `at` (a placeholder): each town's summary just before that moment — its
+ * last, else the history's — and only the towns this shard held then.
+ */
+const summariesAt = (at: string): string => {
+  const version = `CASE WHEN reported_at < ${at} THEN 0 WHEN "${historyColumn("prev", "reported_at")}" < ${at} THEN 1 WHEN "${historyColumn("prev2", "reported_at")}" < ${at} THEN 2 END`;
+  const columns = SUMMARY_COLUMNS.map(
+    (column) => `CASE v WHEN 0 THEN "${column}" WHEN 1 THEN "${historyColumn("prev", column)}" ELSE "${historyColumn("prev2", column)}" END AS "${column}"`,
+  ).join(", ");
+  return `(SELECT town_id, handed_over_at, ${columns} FROM (SELECT *, ${version} AS v FROM summaries) WHERE v IS NOT NULL)`;
+};
 
 /**
  * The fleet row's alert fields in SQL, at `?1` (now), exactly as fleetRow computes them, so a page can
@@ -84,8 +156,8 @@ const FIELD_SQL: Record<FleetAlertField, string> = {
 };
 const PROBLEMS_SQL = FLEET_ALERTS.map((alert) => `(${FIELD_SQL[alert.field]} > ${alert.above})`).join(" + ");
 const OVERDUE_SQL = "(CASE WHEN s.next_alarm_at IS NULL THEN 0 ELSE CAST(MAX(0, ?1 - s.next_alarm_at) / 1000 AS INTEGER) END)";
-const RANKED = `SELECT ${SUMMARY_KEYS.map((key) => `s."${summaries[key].name}"`).join(", ")}, t.created_at, s.handed_over_at,
-  ${PROBLEMS_SQL} AS problems, ${OVERDUE_SQL} AS overdue FROM towns t JOIN summaries s ON s.town_id = t.id`;
+const RANKED = (source: string): string => `SELECT ${SUMMARY_KEYS.map((key) => `s."${summaries[key].name}"`).join(", ")}, t.created_at, s.handed_over_at,
+  ${PROBLEMS_SQL} AS problems, ${OVERDUE_SQL} AS overdue FROM towns t JOIN ${source} s ON s.town_id = t.id`;
 
 /** Where a page of the fleet, worst first, stopped: the last row's problems, overdue seconds and town. */
 export interface RankKey {
@@ -99,6 +171,8 @@ export interface RegisteredSummary {
   readonly registeredAt: number;
   /** When this shard handed the row over to the town's shard under a new count (null: not handed over). */
   readonly handedOverAt: number | null;
+  /** The row's history (SNAPSHOT_WINDOW_MS), handed over with it: absent or null, none. */
+  readonly history?: readonly [TownSummary | null, TownSummary | null];
 }
 
 export interface RankedSummary extends RegisteredSummary {
@@ -111,7 +185,9 @@ export class RegistryStore {
     for (const statement of SCHEMA) sql.exec(statement);
     if (!summariesExisted) sql.exec(BACKFILL);
     const columns = sql.exec<{ name: string }>("PRAGMA table_info(summaries)").toArray();
+    const hadHistory = columns.some((column) => column.name === historyColumn("prev", "reported_at"));
     for (const [name, statement] of ADDED_COLUMNS) if (!columns.some((column) => column.name === name)) sql.exec(statement);
+    if (!hadHistory) sql.exec(HISTORY_BACKFILL);
   }
 
   /**
@@ -129,6 +205,30 @@ export class RegistryStore {
       ...VALUES(registrationSummary(townId, createdAt)),
     );
     return true;
+  }
+
+  /**
+   * A town that now reports here (its shard under a new count): registered, and its summary kept. A row
+   * new here has no history: a paged read begun before it came finds the town in the shard that held
+   * it then (which keeps it until the handover's grace has passed).
+   */
+  enter(townId: string, createdAt: number, summary: TownSummary): boolean {
+    const held = this.holds(townId);
+    if (!this.register(townId, createdAt)) return false;
+    if (held) return this.report(summary);
+    this.writeWithHistory(summary, [null, null]);
+    return true;
+  }
+
+  private holds(townId: string): boolean {
+    return this.sql.exec("SELECT 1 FROM summaries WHERE town_id = ?", townId).toArray().length > 0;
+  }
+
+  /** Overwrites the town's row (it is registered here) with a summary and the history beside it. */
+  private writeWithHistory(summary: TownSummary, history: readonly [TownSummary | null, TownSummary | null]): void {
+    const values = VALUES(summary).slice(1);
+    for (const kept of history) values.push(...(kept ? VALUES(kept).slice(1) : SUMMARY_COLUMNS.map(() => null)));
+    this.sql.exec(WRITE_WITH_HISTORY, ...values, summary.town);
   }
 
   /** Removes the town, and remembers the deletion of the town created at `createdAt` (null: whatever this shard holds, or any). */
@@ -171,38 +271,65 @@ export class RegistryStore {
     );
   }
 
-  /** The summaries of these towns that this shard holds. */
-  summariesOf(towns: readonly string[]): RegisteredSummary[] {
+  /** The summaries of these towns that this shard holds (with `snapshot`: as of it, those it held then). */
+  summariesOf(towns: readonly string[], snapshot: number | null = null): RegisteredSummary[] {
+    const rows = this.withHistory(towns);
+    if (snapshot === null) return rows.map(({ history: _history, ...row }) => row);
     const out: RegisteredSummary[] = [];
+    for (const { history, ...row } of rows) {
+      // As summariesAt picks it, by the ids' primary key (a subquery over the table is not narrowed by the ids).
+      const summary = [row.summary, ...(history ?? [])].find((kept) => kept !== null && kept.reportedAt < snapshot);
+      if (summary) out.push({ ...row, summary });
+    }
+    return out;
+  }
+
+  /** The rows of these towns as a handover sends them: each summary with its history. */
+  handoverRows(towns: readonly string[]): RegisteredSummary[] {
+    return this.withHistory(towns);
+  }
+
+  private withHistory(towns: readonly string[]): RegisteredSummary[] {
+    const out: RegisteredSummary[] = [];
+    const n = SUMMARY_KEYS.length;
+    const width = SUMMARY_COLUMNS.length;
     for (let i = 0; i < towns.length; i += 90) {
       const ids = towns.slice(i, i + 90);
-      out.push(
-        ...this.decodeAll(
-          this.sql.exec(
-            `SELECT ${SUMMARY.columns}, t.created_at, s.handed_over_at FROM towns t JOIN summaries s ON s.town_id = t.id WHERE t.id IN (${placeholders(ids.length)})`,
-            ...ids,
-          ),
-        ),
+      const rows = this.sql.exec(
+        `SELECT ${SUMMARY_KEYS.map((key) => `s."${summaries[key].name}"`).join(", ")}, t.created_at, s.handed_over_at, ${HISTORY_SELECT} FROM towns t JOIN summaries s ON s.town_id = t.id WHERE t.id IN (${placeholders(ids.length)})`,
+        ...ids,
       );
+      for (const raw of rows.raw()) {
+        const summary = SUMMARY.decode(raw);
+        const kept = HISTORY.map((_, slot) => {
+          const values = raw.slice(n + 2 + slot * width, n + 2 + (slot + 1) * width);
+          return values[0] === null ? null : SUMMARY.decode([summary.town, ...values]);
+        });
+        out.push({ summary, registeredAt: raw[n] as number, handedOverAt: (raw[n + 1] as number | null) ?? null, history: [kept[0]!, kept[1]!] });
+      }
     }
     return out;
   }
 
   /**
    * A page of the fleet at `now`, worst first (most problems, then most overdue, then by town id), after
-   * `after`, of at most `limit` rows (null: all); `problemsOnly` keeps the towns with a problem.
+   * `after`, of at most `limit` rows (null: all); `problemsOnly` keeps the towns with a problem. With
+   * `snapshot`, the rows as of it (SNAPSHOT_WINDOW_MS): each town's summary just before that moment,
+   * and only the towns held here then; without, the last summaries.
    */
-  ranked(now: number, options: { problemsOnly: boolean; after: RankKey | null; limit: number | null }): RankedSummary[] {
+  ranked(now: number, options: { problemsOnly: boolean; after: RankKey | null; limit: number | null; snapshot?: number | null }): RankedSummary[] {
     const where: string[] = [];
     const args: SqlStorageValue[] = [now];
+    const param = (value: SqlStorageValue): string => `?${args.push(value)}`;
     if (options.problemsOnly) where.push("problems > 0");
     if (options.after) {
-      where.push("(problems < ?2 OR (problems = ?2 AND (overdue < ?3 OR (overdue = ?3 AND town_id > ?4))))");
-      args.push(options.after.problems, options.after.overdue, options.after.town);
+      const [problems, overdue, town] = [param(options.after.problems), param(options.after.overdue), param(options.after.town)];
+      where.push(`(problems < ${problems} OR (problems = ${problems} AND (overdue < ${overdue} OR (overdue = ${overdue} AND town_id > ${town}))))`);
     }
+    const source = options.snapshot == null ? "summaries" : summariesAt(param(options.snapshot));
     const limit = options.limit === null ? "" : ` LIMIT ${Math.floor(options.limit)}`;
     const cursor = this.sql.exec(
-      `SELECT * FROM (${RANKED}) ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY problems DESC, overdue DESC, town_id${limit}`,
+      `SELECT * FROM (${RANKED(source)}) ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY problems DESC, overdue DESC, town_id${limit}`,
       ...args,
     );
     const out: RankedSummary[] = [];
@@ -227,8 +354,11 @@ export class RegistryStore {
   adopt(rows: readonly RegisteredSummary[]): Record<string, number> {
     const held: Record<string, number> = {};
     for (const row of rows) {
+      const here = this.holds(row.summary.town);
       if (!this.register(row.summary.town, row.registeredAt)) continue;
-      this.report(row.summary);
+      // A row new here comes with its history (a paged read as of a moment before the handover reads it here the same).
+      if (here) this.report(row.summary);
+      else this.writeWithHistory(row.summary, row.history ?? [null, null]);
       const kept = this.sql.exec<{ reported_at: number }>("SELECT reported_at FROM summaries WHERE town_id = ?", row.summary.town).toArray()[0];
       if (kept) held[row.summary.town] = kept.reported_at;
     }
@@ -241,10 +371,14 @@ export class RegistryStore {
       this.sql.exec("UPDATE summaries SET handed_over_at = ? WHERE town_id = ? AND reported_at <= ?", at, town, reportedAt);
   }
 
-  /** Drops the rows handed over before `before` (their town's shard has them). Returns how many. */
-  dropHandedOver(before: number): number {
+  /** Drops the rows handed over before `before` (their town's shard has them), at most `limit`. Returns how many. */
+  dropHandedOver(before: number, limit: number): number {
     const ids = this.sql
-      .exec<{ town_id: string }>("SELECT town_id FROM summaries WHERE handed_over_at IS NOT NULL AND handed_over_at < ?", before)
+      .exec<{ town_id: string }>(
+        "SELECT town_id FROM summaries WHERE handed_over_at IS NOT NULL AND handed_over_at < ? LIMIT ?",
+        before,
+        Math.max(0, Math.floor(limit)),
+      )
       .toArray()
       .map((row) => row.town_id);
     for (const id of ids) {

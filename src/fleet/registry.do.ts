@@ -10,8 +10,15 @@ import type { AlarmCheck } from "../tick/liveness";
 
 /** A row handed over to its town's new shard is dropped here this long after (a fleet read in flight still finds it in one of the two). */
 export const HANDOVER_GRACE_MS = 60_000;
-/** Rows one shard hands over in one sweep, and in one call to their new shard. */
-export const HANDOVER_LIMITS = { perSweep: 20_000, perCall: 1_000 } as const;
+/**
+ * Rows one shard hands over in one sweep, and in one call to their new shard. A shard's step should
+ * stay short, so the reports and reads waiting on it are not held up: locally a row cost the two shards
+ * 0.25 ms handed over 100 at a time, 0.75 ms 400 at a time, 1.4 ms 1,000 at a time (bench/fleet-shards.ts),
+ * past a fixed part of reading the shard's towns (0.15 s at 25,000). 2,000 a sweep keeps a step to a
+ * few seconds at most; a shard that held 25,000 towns of which half move hands them over within seven
+ * sweeps (reads see every town once meanwhile).
+ */
+export const HANDOVER_LIMITS = { perSweep: 2_000, perCall: 1_000 } as const;
 /** A deletion is remembered this long: a row handed over cannot be in flight longer. */
 const DEPARTED_RETENTION_MS = 86_400_000;
 
@@ -25,6 +32,8 @@ export interface ShardRow {
 export interface RankedRequest {
   /** The moment the rows are computed at (shard 0's clock when the first page was read). */
   readonly asOf: number;
+  /** A paged read's snapshot (src/fleet/registry-store.ts, SNAPSHOT_WINDOW_MS): the rows as of it; absent or null, the last summaries. */
+  readonly snapshot?: number | null;
   readonly problemsOnly: boolean;
   readonly after: RankKey | null;
   readonly limit: number | null;
@@ -77,7 +86,7 @@ export class TownRegistry extends DurableObject {
   /** A town that now reports here (its shard under a new count): registered and its summary kept, in one call. */
   async enter(townId: string, createdAt: number, summary: TownSummary, shards?: number): Promise<boolean> {
     this.wrote(shards);
-    return this.ctx.storage.transactionSync(() => this.store.register(townId, createdAt) && this.store.report(summary));
+    return this.ctx.storage.transactionSync(() => this.store.enter(townId, createdAt, summary));
   }
 
   /** Deregisters the town created at `createdAt` (null: whatever is held); remembered, so a row handed over later does not bring it back. */
@@ -107,9 +116,9 @@ export class TownRegistry extends DurableObject {
       .map(({ summary, registeredAt, rank }) => ({ row: fleetRow(summary, registeredAt, request.asOf), reportedAt: summary.reportedAt, rank }));
   }
 
-  /** The rows of these towns this shard holds, at `asOf` (what a fleet read asks a town's own shard). */
-  async lookup(towns: string[], asOf: number): Promise<ShardRow[]> {
-    return this.store.summariesOf(towns).map(({ summary, registeredAt }) => {
+  /** The rows of these towns this shard holds, at `asOf` (what a fleet read asks a town's own shard); with `snapshot`, as of it. */
+  async lookup(towns: string[], asOf: number, snapshot: number | null = null): Promise<ShardRow[]> {
+    return this.store.summariesOf(towns, snapshot).map(({ summary, registeredAt }) => {
       const row = fleetRow(summary, registeredAt, asOf);
       return { row, reportedAt: summary.reportedAt, rank: { problems: row.problems, overdue: row.overdueSeconds, town: row.town } };
     });
@@ -151,26 +160,28 @@ export class TownRegistry extends DurableObject {
 
   /**
    * One step of this shard (`self`) settling under `shards`: rows handed over more than the grace ago
-   * are dropped; rows whose town is now another shard's are handed over to it (at most
-   * HANDOVER_LIMITS.perSweep a call), kept here — and still read — until the grace has passed. Once
-   * nothing here belongs elsewhere, the shard remembers it is settled for that count and the step costs
-   * a count of rows.
+   * are dropped (at most `limit`); rows whose town is now another shard's are handed over to it (at most
+   * `limit`, by default HANDOVER_LIMITS.perSweep, a call), kept here — and still read — until the grace
+   * has passed. Once nothing here belongs elsewhere, the shard remembers it is settled for that count and
+   * the step costs a count of rows.
    */
-  async rebalance(shards: number, self: number, now: number): Promise<Rebalance> {
-    const dropped = this.store.dropHandedOver(now - HANDOVER_GRACE_MS);
+  async rebalance(shards: number, self: number, now: number, limit: number = HANDOVER_LIMITS.perSweep): Promise<Rebalance> {
+    const dropped = this.store.dropHandedOver(now - HANDOVER_GRACE_MS, limit);
     this.store.pruneDeparted(now - DEPARTED_RETENTION_MS);
     if (this.balancedFor() === shards) return { held: this.heldCount(), misplaced: 0, handedOver: 0, dropped };
     const held = this.store.heldTowns();
     const misplaced = held.filter((t) => shardOf(t.id, shards) !== self);
     const byOwner = new Map<number, string[]>();
-    for (const town of misplaced.filter((t) => !t.handedOver).slice(0, HANDOVER_LIMITS.perSweep)) {
+    for (const town of misplaced.filter((t) => !t.handedOver).slice(0, Math.max(0, Math.floor(limit)))) {
       const owner = shardOf(town.id, shards);
-      byOwner.set(owner, [...(byOwner.get(owner) ?? []), town.id]);
+      const towns = byOwner.get(owner);
+      if (towns) towns.push(town.id);
+      else byOwner.set(owner, [town.id]);
     }
     let handedOver = 0;
     for (const [owner, towns] of byOwner) {
       for (let i = 0; i < towns.length; i += HANDOVER_LIMITS.perCall) {
-        const rows = this.store.summariesOf(towns.slice(i, i + HANDOVER_LIMITS.perCall));
+        const rows = this.store.handoverRows(towns.slice(i, i + HANDOVER_LIMITS.perCall));
         const kept = await this.fleetEnv.REGISTRY.getByName(shardName(owner)).adopt(rows, shards);
         const confirmed = Object.entries(kept).map(([town, reportedAt]) => ({ town, reportedAt }));
         this.store.markHandedOver(confirmed, now);

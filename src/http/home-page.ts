@@ -15,8 +15,9 @@ export const TOWNS_ON_HOME_PAGE = 200;
 export async function homePage({ request, env, token }: Pick<RouteContext<"/", unknown, unknown>, "request" | "env" | "token">): Promise<Response> {
   const signedIn = signIn(request, token);
   if (signedIn) return signedIn;
-  // The worst page of the fleet, read as one page of the fleet status (each shard cuts its own).
-  const page = await fleetStatus(env, { limit: TOWNS_ON_HOME_PAGE });
+  // The worst page of the fleet, read as one page of the fleet status (each shard cuts its own), of the
+  // last summaries: one page, never continued, so not a paged read's view (src/fleet/reads.ts).
+  const page = await fleetStatus(env, { limit: TOWNS_ON_HOME_PAGE, latest: true });
   return htmlResponse(renderHomePage(page.towns, page.nextCursor !== null));
 }
 

@@ -7,6 +7,7 @@
 import { runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it } from "vitest";
 import { HANDOVER_GRACE_MS } from "../../src/fleet/registry.do";
+import { SNAPSHOT_WINDOW_MS } from "../../src/fleet/registry-store";
 import { jumpHash, shardOf } from "../../src/fleet/shards";
 import { registrationSummary, type TownSummary } from "../../src/fleet/town-summary";
 import { worstFirst, type FleetRow } from "../../src/fleet/fleet-row";
@@ -257,7 +258,8 @@ describe("fleet status pages", () => {
     const ids: string[] = [];
     for (let i = 0; i < count; i++) {
       const id = `${prefix}-${String(i).padStart(3, "0")}`;
-      const summary = troubled(id, now, i % 4, (i * 37) % 500);
+      // Reported a window before the read: a paged read shows the fleet as of the start of its window (SNAPSHOT_WINDOW_MS).
+      const summary = { ...troubled(id, now, i % 4, (i * 37) % 500), reportedAt: now - SNAPSHOT_WINDOW_MS };
       expect(await shard(shardOf(id, shards)).enter(id, now - 1_000, summary, shards)).toBe(true);
       ids.push(id);
     }
@@ -309,7 +311,7 @@ describe("fleet status pages", () => {
     expect(await allPages("", 9)).toEqual(everything.towns);
     // And after some towns entered their new shards with a fresher summary, those show it.
     const movers = ids.filter((id) => shardOf(id, 6) !== shardOf(id, 4)).slice(0, 5);
-    for (const id of movers) await shard(shardOf(id, 6)).enter(id, now - 1_000, { ...troubled(id, now + 1, 0, 0), queueDepth: 0 }, 6);
+    for (const id of movers) await shard(shardOf(id, 6)).enter(id, now - 1_000, { ...troubled(id, now, 0, 0), queueDepth: 0, reportedAt: now - 1 }, 6);
     const after = await allPages("", 8);
     expectOnce(
       after.filter((r) => r.town.startsWith(prefix)).map((r) => r.town),
