@@ -67,6 +67,10 @@ const HANDOVER_STEP = 250;
 /** Rows each shard drops in one request, a grace after it handed them over. */
 const DROP_STEP = 2_500;
 const SWEEP_SLICE = 25;
+/** The longest the live change may take, reads and all, before the size is reported as not finished. */
+const LIVE_CHANGE_BUDGET_MS = 5 * 60_000;
+/** The longest a bounded step may take before the size is reported as not finished. */
+const REQUEST_TIMEOUT_MS = 120_000;
 
 export async function benchFleetShards(
   base: string,
@@ -81,14 +85,24 @@ export async function benchFleetShards(
   const { progress, stats } = opts;
   const runs = Math.min(opts.runs, 5);
   // Local workerd sometimes drops a connection on this shared machine ("Network connection lost"): a call is tried three times.
+  // A call that outlasts REQUEST_TIMEOUT_MS is not tried again: the size is reported as not finished, and the run goes on.
+  /** When the live change must be done by (its reads, handover and drop are many calls; each checks it). */
+  let deadline = Number.POSITIVE_INFINITY;
   const fleet = async (action: string, body: Record<string, number | string | undefined>) => {
+    if (Date.now() > deadline) throw new Error(`the live change did not finish within ${LIVE_CHANGE_BUDGET_MS / 60_000} minutes (at ${action})`);
     for (let attempt = 1; ; attempt++) {
       try {
-        const response = await fetch(`${base}/bench/fleet/${action}`, { method: "POST", body: JSON.stringify(body) });
+        const response = await fetch(`${base}/bench/fleet/${action}`, {
+          method: "POST",
+          body: JSON.stringify(body),
+          signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+        });
         const text = await response.text();
         if (!response.ok) throw new Error(`fleet ${action}: ${response.status} ${text.slice(0, 300)}`);
         return JSON.parse(text) as Record<string, any>;
       } catch (error) {
+        if (error instanceof DOMException && error.name === "TimeoutError")
+          throw new Error(`fleet ${action} took longer than ${REQUEST_TIMEOUT_MS / 1000} s (every step is meant to take a second or two)`);
         if (attempt >= 3) throw error;
         progress(`${action} failed (${String(error).slice(0, 120)}); again`);
         await new Promise((resolve) => setTimeout(resolve, 2_000));
@@ -104,11 +118,12 @@ export async function benchFleetShards(
    * Every town's row, a page a request: distinct towns and rows (a town shown twice counts twice). A
    * read whose cursor expired (it took longer than a cursor lives) starts again, counted.
    */
-  const readAll = async (shards: number) => {
+  const readAll = async (shards: number, stopped = () => false) => {
     let towns: string[] = [];
     let restarts = 0;
     let cursor: string | undefined;
     do {
+      if (stopped()) return null;
       const page = await fleet("read-page", { shards, limit: READ_PAGE, cursor });
       if (page.expired) {
         if (++restarts > 5) throw new Error(`a read of every town expired five times: ${page.expired}`);
@@ -159,7 +174,7 @@ export async function benchFleetShards(
     const targets = await repeat("targets", { shards: SHARDS, shard: 0 });
 
     progress(`changing ${SHARDS} → ${CHANGED_TO} shards under load at ${towns}`);
-    const change = await liveChange(towns).catch((error: unknown) => ({ failed: String(error).slice(0, 300) }));
+    const change = await liveChange(towns).catch((error: unknown) => ({ failed: String(error).slice(0, 400) }));
     // Last: the sweep asks every overdue town (2% of the fleet), and locally each is an object constructed
     // in the one isolate the shards share — at 100,000 towns, 2,000 of them.
     const sweepShards = "failed" in change ? SHARDS : CHANGED_TO;
@@ -183,12 +198,19 @@ export async function benchFleetShards(
   /** The count changed from SHARDS to CHANGED_TO under load, every step a bounded request. */
   async function liveChange(towns: number) {
     const changeStarted = performance.now();
-    const before = await readAll(SHARDS);
+    deadline = Date.now() + LIVE_CHANGE_BUDGET_MS;
+    const before = (await readAll(SHARDS))!;
     const now = Date.now();
     const during: Array<{ distinct: number; rows: number; restarts: number }> = [];
     let changing = true;
     const reads = (async () => {
-      while (changing) during.push(await readAll(CHANGED_TO));
+      while (changing) {
+        // A read the change's end (or failure) overtakes stops between pages and is not counted.
+        const read = await readAll(CHANGED_TO, () => !changing);
+        if (read === null) break;
+        during.push(read);
+        progress(`  a read during the change: ${read.distinct} towns in ${read.rows} rows, ${read.restarts} restarts`);
+      }
     })();
     let reports = 0;
     const load = (async () => {
@@ -202,8 +224,15 @@ export async function benchFleetShards(
     load.catch(() => {});
     try {
       return await finish();
+    } catch (error) {
+      // What the change had shown before it failed goes with the failure into the table.
+      const seen = during.length
+        ? `; before that, ${during.length} reads during the change saw ${Math.min(...during.map((d) => d.distinct))}–${Math.max(...during.map((d) => d.distinct))} distinct towns in at most ${Math.max(...during.map((d) => d.rows))} rows`
+        : "";
+      throw new Error(`${String(error).replace(/^Error: /, "")}${seen}`);
     } finally {
       changing = false;
+      deadline = Number.POSITIVE_INFINITY;
     }
 
     async function finish() {
@@ -217,12 +246,15 @@ export async function benchFleetShards(
       }
       const handoverMs = performance.now() - handoverStarted;
       await load;
+      progress(`  handed over in ${handoverSteps} steps; ${reports} reports under load; dropping what the old shards held`);
       const later = Date.now() + 120_000;
       let dropped = await fleet("drop", { to: CHANGED_TO, later, limit: DROP_STEP });
       while (dropped.dropped > 0) dropped = await fleet("drop", { to: CHANGED_TO, later, limit: DROP_STEP });
       changing = false;
+      progress(`  dropped; waiting for the read in flight (${during.length} reads done)`);
       await reads;
-      const after = await readAll(CHANGED_TO);
+      progress("  reading every town after the change");
+      const after = (await readAll(CHANGED_TO))!;
       const targetsAfter = await fleet("targets-all", { to: CHANGED_TO });
       return {
         before,

@@ -68,7 +68,7 @@ async function main() {
     for (let attempt = 1; ; attempt++) {
       // A part that writes its storage from nothing starts again from nothing.
       if (storage?.fresh && attempt > 1) for (const entry of readdirSync(storage.dir)) rmSync(join(storage.dir, entry), { recursive: true, force: true });
-      const server = await startLocalWorker({ script: "bench/worker.ts", persistTo: storage?.dir });
+      const server = await startLocalWorker({ script: "bench/worker.ts", persistTo: storage?.dir, inspector: false });
       try {
         return await work(benchAt(server.url), server.url);
       } catch (error) {

@@ -30,6 +30,13 @@ export interface LocalWorkerOptions {
   readonly persistTo?: string;
   /** Listen on this port (a restart keeps its address); default: a free one. */
   readonly port?: number;
+  /**
+   * Without wrangler's inspector (the DevTools connection it keeps to the runtime), which nothing here
+   * uses. With it, the fleet bench's handover at 100,000 towns ended the runtime in every try; without it
+   * the same steps ran through. Wrangler starts none when it believes it runs in an editor's debug
+   * terminal (VSCODE_INSPECTOR_OPTIONS set), which is the one switch it has for that.
+   */
+  readonly inspector?: boolean;
 }
 
 /** One API call with a bearer token and a JSON body: its status and its parsed JSON (null when empty). */
@@ -61,7 +68,12 @@ export async function startLocalWorker(options: LocalWorkerOptions = {}): Promis
   ];
   // Its own process group, so a crash can take wrangler and the runtime it started down together.
   const child = spawn("wrangler", args, {
-    env: { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false" },
+    env: {
+      ...process.env,
+      WRANGLER_SEND_METRICS: "false",
+      CLOUDFLARE_CF_FETCH_ENABLED: "false",
+      ...(options.inspector === false ? { VSCODE_INSPECTOR_OPTIONS: "{}" } : {}),
+    },
     stdio: ["ignore", "pipe", "pipe"],
     detached: true,
   });
