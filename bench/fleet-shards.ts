@@ -67,8 +67,9 @@ const HANDOVER_STEP = 250;
 /** Rows each shard drops in one request, a grace after it handed them over. */
 const DROP_STEP = 2_500;
 const SWEEP_SLICE = 25;
-/** The longest the live change may take, reads and all, before the size is reported as not finished. */
-const LIVE_CHANGE_BUDGET_MS = 5 * 60_000;
+/** The longest the live change (reads and all) and the sweep may take before the size's row says they did not finish. */
+const LIVE_CHANGE_BUDGET_MINUTES = 5;
+const SWEEP_BUDGET_MINUTES = 2;
 /** The longest a bounded step may take before the size is reported as not finished. */
 const REQUEST_TIMEOUT_MS = 120_000;
 
@@ -86,10 +87,18 @@ export async function benchFleetShards(
   const runs = Math.min(opts.runs, 5);
   // Local workerd sometimes drops a connection on this shared machine ("Network connection lost"): a call is tried three times.
   // A call that outlasts REQUEST_TIMEOUT_MS is not tried again: the size is reported as not finished, and the run goes on.
-  /** When the live change must be done by (its reads, handover and drop are many calls; each checks it). */
-  let deadline = Number.POSITIVE_INFINITY;
+  /** What must be done by when (the live change, the sweep: each is many calls, and each call checks it). */
+  let bound: { what: string; minutes: number; at: number } | null = null;
+  const within = async <T>(what: string, minutes: number, work: () => Promise<T>): Promise<T> => {
+    bound = { what, minutes, at: Date.now() + minutes * 60_000 };
+    try {
+      return await work();
+    } finally {
+      bound = null;
+    }
+  };
   const fleet = async (action: string, body: Record<string, number | string | undefined>) => {
-    if (Date.now() > deadline) throw new Error(`the live change did not finish within ${LIVE_CHANGE_BUDGET_MS / 60_000} minutes (at ${action})`);
+    if (bound && Date.now() > bound.at) throw new Error(`${bound.what} did not finish within ${bound.minutes} minutes (at ${action})`);
     for (let attempt = 1; ; attempt++) {
       try {
         const response = await fetch(`${base}/bench/fleet/${action}`, {
@@ -137,7 +146,8 @@ export async function benchFleetShards(
     return { distinct: new Set(towns).size, rows: towns.length, restarts };
   };
   /** One watchdog sweep in bounded requests: a handover step, then each shard asking its overdue towns a slice at a time. */
-  const sweepAll = async (shards: number) => {
+  const sweepAll = (shards: number) => within("the sweep", SWEEP_BUDGET_MINUTES, () => sweepSteps(shards));
+  const sweepSteps = async (shards: number) => {
     const started = performance.now();
     await fleet("handover-step", { to: shards, now: Date.now(), limit: HANDOVER_STEP });
     let checked = 0;
@@ -174,12 +184,18 @@ export async function benchFleetShards(
     const targets = await repeat("targets", { shards: SHARDS, shard: 0 });
 
     progress(`changing ${SHARDS} → ${CHANGED_TO} shards under load at ${towns}`);
-    const change = await liveChange(towns).catch((error: unknown) => ({ failed: String(error).slice(0, 400) }));
+    const change = await liveChange(towns).catch((error: unknown) => {
+      progress(`the live change at ${towns}: ${String(error).slice(0, 200)}`);
+      return { failed: String(error).slice(0, 400) };
+    });
     // Last: the sweep asks every overdue town (2% of the fleet), and locally each is an object constructed
     // in the one isolate the shards share — at 100,000 towns, 2,000 of them.
     const sweepShards = "failed" in change ? SHARDS : CHANGED_TO;
     // A runtime the change took down takes the sweep with it: the figures above are kept either way.
-    const sweep = await sweepAll(sweepShards).catch(() => null);
+    const sweep = await sweepAll(sweepShards).catch((error: unknown) => {
+      progress(`the sweep at ${towns}: ${String(error).slice(0, 200)}`);
+      return null;
+    });
     out.push({
       towns,
       seedMs,
@@ -196,9 +212,12 @@ export async function benchFleetShards(
   return out;
 
   /** The count changed from SHARDS to CHANGED_TO under load, every step a bounded request. */
-  async function liveChange(towns: number) {
+  function liveChange(towns: number) {
+    return within("the live change", LIVE_CHANGE_BUDGET_MINUTES, () => liveChangeSteps(towns));
+  }
+
+  async function liveChangeSteps(towns: number) {
     const changeStarted = performance.now();
-    deadline = Date.now() + LIVE_CHANGE_BUDGET_MS;
     const before = (await readAll(SHARDS))!;
     const now = Date.now();
     const during: Array<{ distinct: number; rows: number; restarts: number }> = [];
@@ -232,7 +251,6 @@ export async function benchFleetShards(
       throw new Error(`${String(error).replace(/^Error: /, "")}${seen}`);
     } finally {
       changing = false;
-      deadline = Number.POSITIVE_INFINITY;
     }
 
     async function finish() {
