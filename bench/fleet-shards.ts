@@ -26,7 +26,8 @@ export type FleetShardRow =
       problems: { ms: number; rows: number; bytes: number };
       page: { ms: number; bytes: number };
       targets: { ms: number; groups: number };
-      sweep: { ms: number; checked: number; requests: number; shards: number } | null;
+      /** One watchdog sweep (or why it did not finish). */
+      sweep: { ms: number; checked: number; requests: number; shards: number } | { failed: string };
       /** The live change of the count (or why it did not finish: the figures above are kept). */
       change:
         | { failed: string }
@@ -194,7 +195,11 @@ export async function benchFleetShards(
     // A runtime the change took down takes the sweep with it: the figures above are kept either way.
     const sweep = await sweepAll(sweepShards).catch((error: unknown) => {
       progress(`the sweep at ${towns}: ${String(error).slice(0, 200)}`);
-      return null;
+      return {
+        failed: String(error)
+          .replace(/^Error: /, "")
+          .slice(0, 300),
+      };
     });
     out.push({
       towns,
@@ -324,7 +329,7 @@ export function logFleetShards(
       continue;
     }
     log(
-      `| ${fmt(r.towns, 0)} | ${SHARDS} | ${fmt(r.seedMs, 0)} | ${r.perSecond === null ? "—" : fmt(r.perSecond, 0)} | ${r.full ? `${fmt(r.full.ms, 0)} (${mib(r.full.bytes)})` : "— (pages only)"} | ${fmt(r.problems.ms, 0)} (${fmt(r.problems.rows, 0)} rows, ${mib(r.problems.bytes)}) | ${fmt(r.page.ms, 0)} (${mib(r.page.bytes)}) | ${fmt(r.targets.ms, 0)} (${fmt(r.targets.groups, 0)} towns) | ${r.sweep ? `${fmt(r.sweep.ms, 0)} (${fmt(r.sweep.checked, 0)} asked over ${r.sweep.shards} shards, ${r.sweep.requests} requests)` : "— (the runtime was down)"} |`,
+      `| ${fmt(r.towns, 0)} | ${SHARDS} | ${fmt(r.seedMs, 0)} | ${r.perSecond === null ? "—" : fmt(r.perSecond, 0)} | ${r.full ? `${fmt(r.full.ms, 0)} (${mib(r.full.bytes)})` : "— (pages only)"} | ${fmt(r.problems.ms, 0)} (${fmt(r.problems.rows, 0)} rows, ${mib(r.problems.bytes)}) | ${fmt(r.page.ms, 0)} (${mib(r.page.bytes)}) | ${fmt(r.targets.ms, 0)} (${fmt(r.targets.groups, 0)} towns) | ${"failed" in r.sweep ? `— (${r.sweep.failed.replace(/\|/g, "/")})` : `${fmt(r.sweep.ms, 0)} (${fmt(r.sweep.checked, 0)} asked over ${r.sweep.shards} shards, ${r.sweep.requests} requests)`} |`,
     );
   }
   log();
@@ -350,11 +355,15 @@ export function logFleetShards(
   }
   log();
   const ran = rows.filter((r): r is Exclude<FleetShardRow, { failed: string }> => !("failed" in r));
-  const whole = ran.filter((r) => !("failed" in r.change) && r.sweep !== null);
+  const unfinished = (r: (typeof ran)[number]) => [
+    ...("failed" in r.change ? ["the live change"] : []),
+    ...("failed" in r.sweep ? ["the sweep after it"] : []),
+  ];
+  const whole = ran.filter((r) => unfinished(r).length === 0);
   const partial = ran.filter((r) => !whole.includes(r));
   if (partial.length) {
     log(
-      `**Every step ran up to ${whole.length ? fmt(Math.max(...whole.map((r) => r.towns)), 0) : "no"} towns.** ${partial.map((r) => `At ${fmt(r.towns, 0)} towns the live change${r.sweep === null ? " and the sweep after it" : ""} did not finish: the local runtime dropped (every other figure above was measured)`).join("; ")}.`,
+      `**Every step ran up to ${whole.length ? fmt(Math.max(...whole.map((r) => r.towns)), 0) : "no"} towns.** ${partial.map((r) => `At ${fmt(r.towns, 0)} towns ${unfinished(r).join(" and ")} did not finish (why is in its cell; every other figure above was measured)`).join("; ")}.`,
     );
     log();
   }
