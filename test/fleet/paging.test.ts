@@ -9,9 +9,9 @@ import { afterEach, describe, expect, it } from "vitest";
 import { CURSOR_LIFETIME_MS, fleetStatus, snapshotOf } from "../../src/fleet/reads";
 import { SNAPSHOT_WINDOW_MS } from "../../src/fleet/registry-store";
 import { shardOf } from "../../src/fleet/shards";
-import { registrationSummary, type TownSummary } from "../../src/fleet/town-summary";
+import type { TownSummary } from "../../src/fleet/town-summary";
 import { worstFirst, type FleetRow } from "../../src/fleet/fleet-row";
-import { deployShards, registry, shard } from "../support/fleet";
+import { deployShards, registry, shard, troubledSummary } from "../support/fleet";
 import { api, env, TOKENS, uniqueTownId } from "../support/town";
 
 afterEach(() => deployShards(undefined));
@@ -21,16 +21,8 @@ const T0 = Date.UTC(2100, 0, 5) + 10_000;
 const WINDOW_START = T0 - 10_000;
 
 /** A summary of `town` reported at `at` in which `trouble` conditions hold (0 – 4), `overdueS` seconds past its tick at T0. */
-const summary = (town: string, at: number, trouble: number, overdueS: number): TownSummary => ({
-  ...registrationSummary(town, at),
-  reportedAt: at,
-  lastTickAt: at,
-  nextAlarmAt: T0 - overdueS * 1_000,
-  deadLetters: trouble >= 1 ? 1 : 0,
-  queueDepth: trouble >= 2 ? 51 : 3,
-  oldestPendingAt: trouble >= 3 ? T0 - 400_000 : null,
-  violationsOpen: trouble >= 4 ? 1 : 0,
-});
+const summary = (town: string, at: number, trouble: number, overdueS: number): TownSummary =>
+  troubledSummary(town, at, trouble, T0 - overdueS * 1_000, { troubled: T0 - 400_000, calm: null });
 
 async function page(query: string, at: number): Promise<{ status: number; towns: FleetRow[]; nextCursor: string | null; body: any }> {
   await registry.testSetTime(at);

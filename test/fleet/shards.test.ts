@@ -11,7 +11,7 @@ import { SNAPSHOT_WINDOW_MS } from "../../src/fleet/registry-store";
 import { jumpHash, shardOf } from "../../src/fleet/shards";
 import { registrationSummary, type TownSummary } from "../../src/fleet/town-summary";
 import { worstFirst, type FleetRow } from "../../src/fleet/fleet-row";
-import { deployShards, registry, shard, sweep } from "../support/fleet";
+import { deployShards, registry, shard, sweep, troubledSummary } from "../support/fleet";
 import { advance, api, createTown, runUntil, sling, tick, TOKENS, uniqueTownId, type TestTown } from "../support/town";
 import { captureErrorLogs } from "../support/error-logs";
 
@@ -243,16 +243,9 @@ async function moveBusyTown(ids: string[]): Promise<TestTown> {
 
 describe("fleet status pages", () => {
   /** A summary of `town` at `now` in which `trouble` conditions hold (0 – 3), `overdueS` seconds past its tick. */
-  const troubled = (town: string, now: number, trouble: number, overdueS: number): TownSummary => ({
-    ...registrationSummary(town, now),
-    reportedAt: now,
-    lastTickAt: now,
-    nextAlarmAt: now - overdueS * 1_000,
-    deadLetters: trouble >= 1 ? 1 : 0,
-    queueDepth: trouble >= 2 ? 51 : 3,
+  const troubled = (town: string, now: number, trouble: number, overdueS: number): TownSummary =>
     // 301 s waited is a problem, 300 s is not.
-    oldestPendingAt: trouble >= 3 ? now - 301_000 : now - 300_999,
-  });
+    troubledSummary(town, now, trouble, now - overdueS * 1_000, { troubled: now - 301_000, calm: now - 300_999 });
 
   async function seedFleet(prefix: string, count: number, shards: number, now: number): Promise<string[]> {
     const ids: string[] = [];

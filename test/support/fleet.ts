@@ -2,6 +2,7 @@
 import { createScheduledController } from "cloudflare:test";
 import worker from "../../src/index";
 import { shardName } from "../../src/fleet/shards";
+import { registrationSummary, type TownSummary } from "../../src/fleet/town-summary";
 import { setTestShards, withRegistryFaults, type TownRegistry as TestRegistry } from "./test-worker";
 import { api, env, TOKENS, type TestTown } from "./town";
 
@@ -32,3 +33,26 @@ export async function fleetRow(town: TestTown | string, at: number): Promise<any
   const id = typeof town === "string" ? town : town.townId;
   return response.body.towns.find((row: any) => row.town === id);
 }
+
+/**
+ * A summary of `town` reported (and ticked) at `at` in which the first `trouble` of these alert
+ * conditions hold: a dead letter, a queue over 50, the oldest pending event past its bound, an open
+ * violation. When its next tick is due, and when its oldest pending event came (`pending.troubled` as a
+ * condition, `pending.calm` otherwise), are the test's.
+ */
+export const troubledSummary = (
+  town: string,
+  at: number,
+  trouble: number,
+  nextAlarmAt: number,
+  pending: { troubled: number; calm: number | null },
+): TownSummary => ({
+  ...registrationSummary(town, at),
+  reportedAt: at,
+  lastTickAt: at,
+  nextAlarmAt,
+  deadLetters: trouble >= 1 ? 1 : 0,
+  queueDepth: trouble >= 2 ? 51 : 3,
+  oldestPendingAt: trouble >= 3 ? pending.troubled : pending.calm,
+  violationsOpen: trouble >= 4 ? 1 : 0,
+});
