@@ -157,7 +157,8 @@ export async function requireAgentToken(request: Request, env: Env, pathTownId: 
  */
 export function requireOwnReports(
   caller: AgentCaller,
-  reports: ReadonlyArray<{ readonly eventId?: string; readonly type: string; readonly agentId?: string | null; readonly generation?: number }>,
+  /** Read only for a dispatch credential: a batch's may be given as a generator, never walked for the agent token. */
+  reports: Iterable<{ readonly eventId?: string; readonly type: string; readonly agentId?: string | null; readonly generation?: number }>,
 ): void {
   if (caller.kind !== "dispatch") return;
   const { agentId, generation } = caller.claims;
