@@ -6,7 +6,7 @@
 import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { TownStore } from "../../src/db/town-store";
-import { advance, api, createTown, sling, tick, TOKENS } from "../support/town";
+import { advance, api, createTown, failNextStatement, sling, tick, TOKENS } from "../support/town";
 import type { BeadId } from "../../src/domain/ids";
 import type { Bead } from "../../src/domain/model";
 import { inTransaction, persistChanges, type TownRuntime } from "../../src/town/runtime";
@@ -151,6 +151,28 @@ describe("rows counted", () => {
     // The next ticks added them to the totals once, and held their own.
     expect(await durations()).toBe(4);
     expect(await series(town.townId, "town_reconciler_ticks_total", 'result="ok"')).toBe(4);
+  });
+
+  it("counts what a tick's record held exactly once when the next tick fails and its failure is recorded instead", async () => {
+    const town = await createTown();
+    const count = (name: string, label: string) => series(town.townId, name, label);
+    const alarm = () => runInDurableObject(town.stub, (instance) => (instance as unknown as { alarm(): Promise<void> }).alarm());
+    await alarm();
+    await alarm();
+    expect(await count("town_reconciler_tick_duration_seconds_count", 'town="')).toBe(2);
+    // The third tick's transaction throws at its record: the failure's record becomes the newest, and its
+    // transaction must carry what the second tick's record held (its duration was counted after it).
+    await failNextStatement(town, 'insert into "ticks"');
+    await alarm();
+    expect(await count("town_reconciler_ticks_total", 'result="error"')).toBe(1);
+    expect(await count("town_reconciler_ticks_total", 'result="ok"')).toBe(2);
+    expect(await count("town_reconciler_tick_duration_seconds_count", 'town="')).toBe(2);
+    await evictDurableObject(town.stub);
+    await advance(town, 60_000);
+    await alarm();
+    expect(await count("town_reconciler_ticks_total", 'result="ok"')).toBe(3);
+    expect(await count("town_reconciler_ticks_total", 'result="error"')).toBe(1);
+    expect(await count("town_reconciler_tick_duration_seconds_count", 'town="')).toBe(3);
   });
 
   it("writes of a changed row only what changed: a bead's usage alone is its row, a status change its row and the indexes it moves in", async () => {
