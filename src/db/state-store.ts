@@ -9,7 +9,7 @@ import { TownState, type StateChanges } from "../domain/state";
 import { noFinished, type BeadArchive, type FinishedCounts } from "../domain/archive";
 import { allColumns, rowCodec } from "./codec";
 import * as schema from "./schema";
-import { allRows as all, chunks, firstRow as first, MAX_PARAMS, placeholders as marks } from "./sql";
+import { allRows as all, chunks, firstRow as first, jsonRowChunks, MAX_PARAMS, placeholders as marks } from "./sql";
 import { changedColumnsUpdate, updateManyFor, upsertFor, type UpdateMany } from "./statements";
 
 /** The last observation of an agent (time and container status as reported, for the noise filter). */
@@ -473,10 +473,7 @@ export class StateStore {
   }
 
   private updateMany<Row>(statement: UpdateMany<Row>, rows: readonly Row[]): void {
-    for (let i = 0; i < rows.length; i += statement.rowsPerStatement) {
-      const chunk = rows.slice(i, i + statement.rowsPerStatement);
-      this.sql.exec(statement.sql(chunk.length), ...chunk.flatMap((row) => statement.params(row)));
-    }
+    for (const chunk of jsonRowChunks(rows.map((row) => statement.params(row)))) this.sql.exec(statement.sql, chunk);
   }
 }
 

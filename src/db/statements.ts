@@ -40,38 +40,22 @@ export function updateFor<Row extends object>(table: Table, key: keyof Row & str
   return { sql, params: (row) => [...others.map((k) => toSqlValue(row[k])), toSqlValue(row[key])] };
 }
 
-/** Many rows updated by one statement (`UPDATE … FROM (VALUES …)`), as many as the parameter limit allows. */
+/** Many rows updated by one statement: their params as one JSON value (`UPDATE … FROM json_each(?)`; see jsonRowChunks). */
 export interface UpdateMany<Row> {
-  readonly rowsPerStatement: number;
-  sql(rows: number): string;
+  readonly sql: string;
+  /** The key first, then the columns. */
   params(row: Row): unknown[];
 }
 
-export function updateManyFor<Row extends object>(
-  table: Table,
-  key: keyof Row & string,
-  columnKeys: readonly (keyof Row & string)[],
-  maxParams = 100,
-): UpdateMany<Row> {
+export function updateManyFor<Row extends object>(table: Table, key: keyof Row & string, columnKeys: readonly (keyof Row & string)[]): UpdateMany<Row> {
   const single = updateFor<Row>(table, key, columnKeys);
   const columns = getTableColumns(table);
   const tableName = getTableName(table);
   const others = columnKeys.filter((k) => k !== key);
-  const width = others.length + 1;
-  const cache = new Map<number, string>();
+  // Each row is [key, ...others]: the key at 0, the columns from 1.
+  const sets = others.map((k, i) => `"${columns[k]!.name}" = r.value ->> ${i + 1}`).join(", ");
   return {
-    rowsPerStatement: Math.max(1, Math.floor(maxParams / width)),
-    sql(rows) {
-      let text = cache.get(rows);
-      if (!text) {
-        // VALUES columns are column1 (the key), column2, … in the order of `others`.
-        const sets = others.map((k, i) => `"${columns[k]!.name}" = v.column${i + 2}`).join(", ");
-        const values = Array.from({ length: rows }, () => `(${Array.from({ length: width }, () => "?").join(", ")})`).join(", ");
-        text = `UPDATE "${tableName}" SET ${sets} FROM (VALUES ${values}) AS v WHERE "${tableName}"."${columns[key]!.name}" = v.column1`;
-        cache.set(rows, text);
-      }
-      return text;
-    },
+    sql: `UPDATE "${tableName}" SET ${sets} FROM json_each(?) AS r WHERE "${tableName}"."${columns[key]!.name}" = r.value ->> 0`,
     params: (row) => {
       const values = single.params(row);
       return [values.at(-1), ...values.slice(0, -1)];
