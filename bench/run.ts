@@ -541,21 +541,45 @@ async function measureLifetime(
   progress: (what: string) => void,
 ): Promise<{ rows: LifetimeRow[]; profile: HistoryProfile }> {
   const profile = await part("calibration", (bench) => calibrate(bench, progress));
-  const rows: LifetimeRow[] = [];
-  for (const finished of LIFETIME) {
-    // Seeded in one runtime and measured in another on the same storage: the town is measured as it
-    // lives, an object loaded from its storage, not in the isolate that just wrote its whole history.
-    const dir = mkdtempSync(join(tmpdir(), "bench-lifetime-"));
-    try {
+  // Seeded in one runtime and measured in others on the same storage: each town is measured as it
+  // lives, an object loaded from its storage, not in the isolate that just wrote its whole history.
+  const dirs = new Map(LIFETIME.map((finished) => [finished, mkdtempSync(join(tmpdir(), "bench-lifetime-"))]));
+  try {
+    for (const [finished, dir] of dirs)
       await part(`lifetime: seeding ${finished} finished beads`, (bench) => seedLifetimeTown(bench, finished, profile, progress), { dir, fresh: true });
-      rows.push(await part(`lifetime with ${finished} finished beads`, (bench) => measureLifetimeTown(bench, finished, progress), { dir, fresh: false }));
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
+    // The sizes take turns, a round of runs each in a fresh runtime, the order reversed each round: a
+    // machine that slows down or speeds up during the part (a long run's page cache, a neighbour) then
+    // weighs on every size alike, not on the one measured last.
+    const times = new Map(LIFETIME.map((finished) => [finished, [] as LifetimeTimes[]]));
+    for (let round = 0; round < LIFETIME_ROUNDS; round++) {
+      const order = round % 2 === 0 ? LIFETIME : [...LIFETIME].reverse();
+      for (const finished of order) {
+        const runs = Math.ceil(RUNS / LIFETIME_ROUNDS);
+        const measured = await part(
+          `lifetime with ${finished} finished beads, round ${round + 1}`,
+          (bench) => timeLifetimeTown(bench, finished, runs, progress),
+          {
+            dir: dirs.get(finished)!,
+            fresh: false,
+          },
+        );
+        times.get(finished)!.push(measured);
+      }
     }
+    const rows: LifetimeRow[] = [];
+    for (const [finished, dir] of dirs)
+      rows.push(
+        await part(`lifetime with ${finished} finished beads`, (bench) => describeLifetimeTown(bench, finished, times.get(finished)!), { dir, fresh: false }),
+      );
+    logLifetime(rows, profile, log);
+    return { rows, profile };
+  } finally {
+    for (const dir of dirs.values()) rmSync(dir, { recursive: true, force: true });
   }
-  logLifetime(rows, profile, log);
-  return { rows, profile };
 }
+
+/** Rounds the lifetime sizes take turns in (each a fresh runtime per size, RUNS shared among them). */
+const LIFETIME_ROUNDS = 3;
 
 const lifetimeTown = (finished: number) => `bench-life-${finished}`;
 
@@ -573,64 +597,79 @@ async function seedLifetimeTown(bench: Bench, finished: number, profile: History
     await bench(town, "seed-snapshots", { count: Math.min(12, SNAPSHOTS_KEPT - written), olderThan: written });
 }
 
-/** One lifetime town, seeded by seedLifetimeTown (in a runtime before this one), measured. */
-async function measureLifetimeTown(bench: Bench, finished: number, progress: (what: string) => void): Promise<LifetimeRow> {
-  {
-    const town = lifetimeTown(finished);
-    // Loaded from storage, its working agents' heartbeats fresh (minutes went by since the seeding).
-    await bench(town, "reload");
-    progress(`lifetime ${fmt(finished, 0)}: measuring`);
-    const steady: number[] = [];
-    const alarm: number[] = [];
-    const busy: number[] = [];
-    const cold: number[] = [];
-    const snapshotMs: number[] = [];
-    const busyPhases: Record<string, number> = {};
-    let snapshotBytes = 0;
-    for (let i = 0; i < WARMUP + RUNS; i++) {
-      const tick = await bench(town, "tick", { count: TICKS_A_RUN });
-      if (tick.actions !== 0 || tick.violations !== 0) throw new Error(`the lifetime town is not steady: ${JSON.stringify(tick)}`);
-      const whole = await bench(town, "alarm");
-      const loaded = await bench(town, "tick", { count: TICKS_A_RUN, pending: 1_000 });
-      if (loaded.drained !== 1_000) throw new Error(`expected 1,000 drained events, got ${loaded.drained}`);
-      const snapshot = await bench(town, "snapshot");
-      if (i >= WARMUP) {
-        steady.push(tick.ms);
-        alarm.push(whole.ms);
-        busy.push(loaded.ms);
-        for (const [phase, ms] of Object.entries(loaded.phases as Record<string, number>)) busyPhases[phase] = (busyPhases[phase] ?? 0) + ms / RUNS;
-        snapshotMs.push(snapshot.ms);
-        snapshotBytes = snapshot.bytes;
-      }
+/** One round of a lifetime town's timed figures: each a list of its measured runs. */
+interface LifetimeTimes {
+  steady: number[];
+  alarm: number[];
+  busy: number[];
+  /** Each measured run's 1,000-event tick phases. */
+  phases: Array<Record<string, number>>;
+  snapshotMs: number[];
+  snapshotBytes: number;
+  cold: number[];
+}
+
+/** One round of a lifetime town (seeded by seedLifetimeTown in a runtime before this one), timed: `runs` runs after the warm-up. */
+async function timeLifetimeTown(bench: Bench, finished: number, runs: number, progress: (what: string) => void): Promise<LifetimeTimes> {
+  const town = lifetimeTown(finished);
+  // Loaded from storage, its working agents' heartbeats fresh (minutes went by since the seeding).
+  await bench(town, "reload");
+  progress(`lifetime ${fmt(finished, 0)}: measuring`);
+  const times: LifetimeTimes = { steady: [], alarm: [], busy: [], phases: [], snapshotMs: [], snapshotBytes: 0, cold: [] };
+  for (let i = 0; i < WARMUP + runs; i++) {
+    const tick = await bench(town, "tick", { count: TICKS_A_RUN });
+    if (tick.actions !== 0 || tick.violations !== 0) throw new Error(`the lifetime town is not steady: ${JSON.stringify(tick)}`);
+    const whole = await bench(town, "alarm");
+    const loaded = await bench(town, "tick", { count: TICKS_A_RUN, pending: 1_000 });
+    if (loaded.drained !== 1_000) throw new Error(`expected 1,000 drained events, got ${loaded.drained}`);
+    const snapshot = await bench(town, "snapshot");
+    if (i >= WARMUP) {
+      times.steady.push(tick.ms);
+      times.alarm.push(whole.ms);
+      times.busy.push(loaded.ms);
+      times.phases.push(loaded.phases as Record<string, number>);
+      times.snapshotMs.push(snapshot.ms);
+      times.snapshotBytes = snapshot.bytes;
     }
-    for (let i = 0; i < WARMUP + RUNS; i++) {
-      const load = await bench(town, "cold-load");
-      if (i >= WARMUP) cold.push(load.ms);
-    }
-    // A page of failed beads, read by index: its cost must follow the page, not the history behind it.
-    const listed = await bench(town, "list-failed", { limit: 100, runs: WARMUP + RUNS });
-    if (listed.beads !== 100) throw new Error(`expected a page of 100 failed beads, got ${listed.beads}`);
-    const listFailed = stats((listed.times as number[]).slice(WARMUP));
-    const workingSet = await bench(town, "working-set");
-    const storage = (await bench(town, "storage")) as LifetimeRow["storage"];
-    // Last, as it replaces the town's snapshots with a week of them taken as the town takes them.
-    const week =
-      finished === LIFETIME[0] ? ((await bench(town, "snapshot-week", { finishedPerHour: WEEK_FINISHED_PER_HOUR })) as unknown as SnapshotWeek) : undefined;
-    return {
-      week,
-      finished,
-      steady: stats(steady),
-      busy: stats(busy),
-      busyPhases,
-      alarm: stats(alarm),
-      cold: stats(cold),
-      memory: measureWorkingSetMemory(workingSet.json),
-      snapshotBytes,
-      snapshotMs: stats(snapshotMs),
-      storage,
-      listFailed,
-    };
   }
+  for (let i = 0; i < WARMUP + runs; i++) {
+    const load = await bench(town, "cold-load");
+    if (i >= WARMUP) times.cold.push(load.ms);
+  }
+  return times;
+}
+
+/** A lifetime town's row: its rounds' times, and what does not need timing in turns (a page of failed beads, memory, storage, the week). */
+async function describeLifetimeTown(bench: Bench, finished: number, rounds: readonly LifetimeTimes[]): Promise<LifetimeRow> {
+  const town = lifetimeTown(finished);
+  await bench(town, "reload");
+  const all = <K extends "steady" | "alarm" | "busy" | "snapshotMs" | "cold">(key: K) => rounds.flatMap((round) => round[key]);
+  const phases = rounds.flatMap((round) => round.phases);
+  const busyPhases: Record<string, number> = {};
+  for (const run of phases) for (const [phase, ms] of Object.entries(run)) busyPhases[phase] = (busyPhases[phase] ?? 0) + ms / phases.length;
+  // A page of failed beads, read by index: its cost must follow the page, not the history behind it.
+  const listed = await bench(town, "list-failed", { limit: 100, runs: WARMUP + RUNS });
+  if (listed.beads !== 100) throw new Error(`expected a page of 100 failed beads, got ${listed.beads}`);
+  const listFailed = stats((listed.times as number[]).slice(WARMUP));
+  const workingSet = await bench(town, "working-set");
+  const storage = (await bench(town, "storage")) as LifetimeRow["storage"];
+  // Last, as it replaces the town's snapshots with a week of them taken as the town takes them.
+  const week =
+    finished === LIFETIME[0] ? ((await bench(town, "snapshot-week", { finishedPerHour: WEEK_FINISHED_PER_HOUR })) as unknown as SnapshotWeek) : undefined;
+  return {
+    week,
+    finished,
+    steady: stats(all("steady")),
+    busy: stats(all("busy")),
+    busyPhases,
+    alarm: stats(all("alarm")),
+    cold: stats(all("cold")),
+    memory: measureWorkingSetMemory(workingSet.json),
+    snapshotBytes: rounds.at(-1)!.snapshotBytes,
+    snapshotMs: stats(all("snapshotMs")),
+    storage,
+    listFailed,
+  };
 }
 
 function logLifetime(rows: LifetimeRow[], profile: HistoryProfile, log: (line?: string) => void): void {
