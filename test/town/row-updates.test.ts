@@ -10,8 +10,18 @@ import { newBead } from "../../src/domain/model";
 import { inTransaction, persistChanges, type TownRuntime } from "../../src/town/runtime";
 import { createTown, status } from "../support/town";
 
-/** Texts JSON must carry unchanged, and two it must not be trusted with (a lone surrogate, a NUL). */
-const TEXTS = ['"quoted"', "back\\slash", "line\nbreak\ttab\u0001", "ünïcødé 漢字", "emoji 🏳️‍🌈 𝄞", "'single' -- ;", '{"json":[1]}', "lone \ud800 surrogate", "nul \u0000 in it"];
+/** Texts JSON must carry as a binding does: quotes, escapes, control characters, other scripts, a lone surrogate, a NUL. */
+const TEXTS = [
+  '"quoted"',
+  "back\\slash",
+  "line\nbreak\ttab\u0001",
+  "ünïcødé 漢字",
+  "emoji 🏳️‍🌈 𝄞",
+  "'single' -- ;",
+  '{"json":[1]}',
+  "lone \ud800 surrogate",
+  "nul \u0000 in it",
+];
 /** More beads than one JSON statement takes (1,000), so the update is split. */
 const BEADS = 1_250;
 
@@ -28,7 +38,14 @@ describe("a bulk update of known rows", () => {
         const bead = runtime.state.bead(id)!;
         // One row with a large text, to end a chunk early.
         const title = i === 600 ? "x".repeat(300_000) : `${TEXTS[i % TEXTS.length]} ${i}`;
-        runtime.state.putBead({ ...bead, title, branch: TEXTS[i % TEXTS.length]!, priority: i % 4, usage: { containerMs: i, dispatches: 1 }, updatedAt: now + i });
+        runtime.state.putBead({
+          ...bead,
+          title,
+          branch: TEXTS[i % TEXTS.length]!,
+          priority: i % 4,
+          usage: { containerMs: i, dispatches: 1 },
+          updatedAt: now + i,
+        });
       }
       inTransaction(runtime, () => persistChanges(runtime));
       const bound = (text: string) => state.storage.sql.exec<{ v: string }>("SELECT ? AS v", text).one().v;
@@ -39,7 +56,14 @@ describe("a bulk update of known rows", () => {
         .toArray();
       const expected = ids.map((id) => {
         const bead = runtime.state.bead(id)!;
-        return { id, title: bound(bead.title), branch: bound(bead.branch!), priority: bead.priority, usage: JSON.stringify(bead.usage), updated_at: bead.updatedAt };
+        return {
+          id,
+          title: bound(bead.title),
+          branch: bound(bead.branch!),
+          priority: bead.priority,
+          usage: JSON.stringify(bead.usage),
+          updated_at: bead.updatedAt,
+        };
       });
       return { rows, expected, now };
     });
