@@ -2,7 +2,7 @@ import { clipError } from "../domain/format";
 import type { QueueStats } from "../domain/queue";
 import { allColumns, rowCodec } from "./codec";
 import * as schema from "./schema";
-import { allRows, changes, chunks, firstRow, MAX_PARAMS, placeholders, runs } from "./sql";
+import { allRows, changes, chunks, firstRow, jsonRowChunks, MAX_PARAMS, placeholders, runs } from "./sql";
 
 /** pending → processed, or → dead after its last failed attempt; a dead one may be retried (pending) or discarded. */
 export type EventStatus = "pending" | "processed" | "dead" | "discarded";
@@ -20,58 +20,25 @@ const SELECT_PENDING = `${SELECT_EVENTS} WHERE status = 'pending' ORDER BY seq L
  * whole backlog a flood left there to find the few of the agents' own lane.
  */
 const SELECT_OWN_PENDING = `${SELECT_EVENTS} INDEXED BY town_events_own_pending WHERE status = 'pending' AND lane = 'own' ORDER BY seq LIMIT ?`;
-/** Twelve rows to a statement (8 parameters each and the lane, under the limit of 100): a batch of 1,000 is 84 statements. */
-const EVENTS_PER_INSERT = 12;
-const insertSqlByRows = new Map<number, string>();
-
-/**
- * The insert for `rows` events (the text is cached, so the runtime reuses the prepared statement). An
- * event id already in the log is skipped before the insert is tried: a row SQLite refuses on conflict
- * still uses up an AUTOINCREMENT seq, and a gap in the seqs reads as pruned history to replay and export.
- */
-function insertSql(rows: number): string {
-  let text = insertSqlByRows.get(rows);
-  if (!text) {
-    const values = Array.from({ length: rows }, () => "(?, ?, ?, ?, ?, ?, ?, 0, ?)").join(", ");
-    // The lane is the batch's (one caller sends it): one parameter, the first, for all its rows.
-    text =
-      "INSERT INTO town_events (lane, event_id, type, agent_id, bead_id, payload, created_at, status, attempts, processed_at) " +
-      `SELECT ?, v.* FROM (VALUES ${values}) AS v WHERE NOT EXISTS (SELECT 1 FROM town_events e WHERE e.event_id = v.column1) ` +
-      `ON CONFLICT (event_id) DO NOTHING RETURNING seq, event_id, ${EVENT_BYTES} AS bytes`;
-    insertSqlByRows.set(rows, text);
-  }
-  return text;
-}
-
 /** Bytes counted per event beyond its texts: its seq and times. */
 export const EVENT_ROW_OVERHEAD = 24;
 /** What an event weighs (its texts and the overhead): what the log's byte totals, retention and sizeAfter count. */
 const EVENT_BYTES = `(length(CAST(payload AS BLOB)) + length(CAST(event_id AS BLOB)) + length(type) + coalesce(length(CAST(agent_id AS BLOB)), 0) + coalesce(length(CAST(bead_id AS BLOB)), 0) + ${EVENT_ROW_OVERHEAD})`;
 /**
- * The same insert for a whole chunk in one statement: its rows as one JSON array bound once
- * (`[eventId, type, agentId, beadId, payload, createdAt]` each), read back in order by `json_each`.
- * A batch of 1,000 is one statement, not 84: each statement costs the runtime a call and a cursor,
- * and locally a share of the work after the request, which made the 84 of a batch cost more than
- * the rows they wrote (docs/benchmarks.md, HTTP ingest).
+ * The insert of a chunk of events in one statement: its rows as one JSON array bound once
+ * (`[eventId, type, agentId, beadId, payload, createdAt]` each, jsonRowChunks), read back in order
+ * by `json_each`. A batch of 1,000 is one statement: each statement costs the runtime a call and a
+ * cursor, which for many small rows cost more than the rows (docs/benchmarks.md, HTTP ingest). JSON
+ * carries every text as a binding would, a lone surrogate and a NUL included (test/town/event-append).
+ * An event id already in the log is skipped before the insert is tried: a row SQLite refuses on
+ * conflict still uses up an AUTOINCREMENT seq, and a gap in the seqs reads as pruned history to
+ * replay and export.
  */
 const INSERT_JSON_ROWS =
   "INSERT INTO town_events (lane, event_id, type, agent_id, bead_id, payload, created_at, status, attempts, processed_at) " +
   "SELECT ?, r.value ->> 0, r.value ->> 1, r.value ->> 2, r.value ->> 3, r.value ->> 4, r.value ->> 5, ?, 0, ? FROM json_each(?) AS r " +
   "WHERE NOT EXISTS (SELECT 1 FROM town_events e WHERE e.event_id = r.value ->> 0) " +
   `ON CONFLICT (event_id) DO NOTHING RETURNING seq, event_id, ${EVENT_BYTES} AS bytes`;
-/** Characters of texts per JSON chunk at most (a bound value stays well under SQLite's limits). */
-const JSON_CHUNK_CHARS = 256 * 1024;
-/** Rows per JSON chunk at most. */
-const JSON_CHUNK_ROWS = 1_000;
-/**
- * A text JSON would not carry to SQLite the way a binding does: a lone surrogate (a binding writes
- * U+FFFD; JSON's escape of it would not) or a NUL. An event with one is inserted with bound values.
- */
-const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
-const plain = (text: string | null) => text === null || (!LONE_SURROGATE.test(text) && !text.includes("\u0000"));
-const plainText = (e: NewEvent) =>
-  plain(e.eventId) && plain(e.type) && plain(e.payload) && plain(e.agentId) && plain(e.beadId) && Number.isSafeInteger(e.createdAt);
-
 /** Events per tick at most from the agents' own lane: the rest of the batch goes to the others, so neither starves the other. */
 const OWN_LANE_SHARE = 0.5;
 
@@ -137,24 +104,10 @@ export class EventStore {
         bytes += row.bytes;
       }
     };
-    // In order, so the seqs follow the batch: a run of plain events a JSON chunk at a time, any other 12 to a statement.
-    for (let i = 0; i < events.length; ) {
-      if (plainText(events[i]!)) {
-        const rows: unknown[] = [];
-        let chars = 0;
-        for (; i < events.length && rows.length < JSON_CHUNK_ROWS && chars < JSON_CHUNK_CHARS && plainText(events[i]!); i++) {
-          const e = events[i]!;
-          rows.push([e.eventId, e.type, e.agentId, e.beadId, e.payload, e.createdAt]);
-          chars += e.payload.length + e.eventId.length + 64;
-        }
-        take(this.sql.exec<{ seq: number; event_id: string; bytes: number }>(INSERT_JSON_ROWS, lane, status, processedAt, JSON.stringify(rows)));
-        continue;
-      }
-      const chunk: NewEvent[] = [];
-      for (; i < events.length && chunk.length < EVENTS_PER_INSERT && !plainText(events[i]!); i++) chunk.push(events[i]!);
-      const params = chunk.flatMap((e) => [e.eventId, e.type, e.agentId, e.beadId, e.payload, e.createdAt, status, processedAt]);
-      take(this.sql.exec<{ seq: number; event_id: string; bytes: number }>(insertSql(chunk.length), lane, ...params));
-    }
+    // In order, so the seqs follow the batch.
+    const rows = events.map((e) => [e.eventId, e.type, e.agentId, e.beadId, e.payload, e.createdAt]);
+    for (const chunk of jsonRowChunks(rows))
+      take(this.sql.exec<{ seq: number; event_id: string; bytes: number }>(INSERT_JSON_ROWS, lane, status, processedAt, chunk));
     if (bridge !== null) this.sql.exec("DELETE FROM town_events WHERE seq = ?", bridge);
     if (inserted.length > 0) this.addToTotals(status === "pending" ? inserted.length : 0, inserted.length, bytes);
     return inserted;

@@ -35,7 +35,7 @@ const ODD_TEXTS = [
 ];
 
 describe("the event log's append", () => {
-  it("stores each row as given, in the batch's order, through JSON chunks and bound values alike", async () => {
+  it("stores each row as a binding would, in the batch's order, a lone surrogate and a NUL included", async () => {
     const found = await runInDurableObject(townStub("event-append-exact"), (_i, state) => {
       migrate(state.storage, bundle);
       const events = new EventStore(state.storage.sql);
@@ -53,8 +53,8 @@ describe("the event log's append", () => {
             createdAt: 1_700_000_000_000 + i,
           }),
         );
-        // Now and then one the JSON chunk must leave to bound values, one already in the log, a payload
-        // large enough to end a chunk.
+        // Now and then texts JSON escapes unlike a binding (a lone surrogate, a NUL), one already in the
+        // log, a payload large enough to end a chunk.
         if (i === 40) batch.push(event("lone \ud800 surrogate"), event("nul \u0000 in it"), event("already-1"));
         if (i === 1_200) batch.push(event("large", { payload: JSON.stringify({ summary: "x".repeat(300_000) }) }));
       }
