@@ -11,6 +11,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { callApi, DEV_TOKENS, startLocalWorker, type LocalWorker } from "../../scripts/local-worker";
 import { launchChromium } from "../support/node/browser";
 
+/** What the page-side callbacks below read: they run in Chromium, and this file is compiled for Node, without the DOM's types. */
+declare const document: { readonly documentElement: { readonly scrollWidth: number; readonly clientWidth: number } };
+
 let worker: LocalWorker;
 let browser: Browser;
 /**
@@ -134,7 +137,7 @@ describe("the status page", () => {
     // Every link opens a page in the browser, with the cookie alone — never a JSON error.
     const links = await stuck
       .locator("a[data-link]")
-      .evaluateAll((anchors) => anchors.map((a) => ({ kind: a.getAttribute("data-link")!, href: (a as HTMLAnchorElement).href })));
+      .evaluateAll((anchors) => anchors.map((a) => ({ kind: a.getAttribute("data-link")!, href: (a as unknown as { readonly href: string }).href })));
     const byKind = (kind: string) => links.filter((l) => l.kind === kind).map((l) => new URL(l.href).pathname + new URL(l.href).hash);
     expect(byKind("bead")).toEqual(expect.arrayContaining([`/towns/${TOWN}/beads/doomed`, `/towns/${TOWN}/beads/held`, `/towns/${TOWN}/beads/behind-held`]));
     expect(byKind("explain")).toEqual(expect.arrayContaining([`/towns/${TOWN}/beads/doomed#explain`, `/towns/${TOWN}/beads/held#explain`]));

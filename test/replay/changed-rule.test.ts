@@ -28,7 +28,7 @@ async function replay(name: string) {
   return { bundle, report: replayHistory(new BundleHistory(bundle), bundle.window.from, { shown: Number.POSITIVE_INFINITY }) };
 }
 
-const recordedRules = (tick: { actions: unknown[] | null }) => (tick.actions ?? []).map((a) => (a as { rule: string }).rule);
+const recordedRules = (tick: { actions: readonly unknown[] | null }) => (tick.actions ?? []).map((a) => (a as { rule: string }).rule);
 
 describe("replaying a recorded bundle with a deliberately changed rule", () => {
   it("reports the tick whose decision it changes: stalled agents are no longer stopped", async () => {
