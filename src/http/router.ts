@@ -1,9 +1,10 @@
 import { Router, type IRequest } from "itty-router";
 import { TownIdSchema } from "../domain/ids";
 import type { Env } from "../env";
-import { createLogger, parseLogLevel } from "../observability/log";
+import { createLogger, parseLogLevel, type Logger, type LogLevel } from "../observability/log";
 import { reportFailedRequest } from "../observability/sentry";
 import { errorResponse, HttpError } from "./errors";
+import { withRequestId } from "./request-id";
 import { runRoute } from "./route";
 import { ROUTES } from "./routes";
 
@@ -32,28 +33,44 @@ export function createRouter() {
     },
     finally: [
       (response: Response | undefined, request: IRequest, env: Env) => {
-        const path = new URL(request.url).pathname;
-        const out = response ?? errorResponse(404, "route_not_found", `no route for ${request.method} ${path}; see GET /api/openapi.json`);
+        const out = response ?? errorResponse(404, "route_not_found", `no route for ${request.method} ${pathOf(request)}; see GET /api/openapi.json`);
         // One line per request: debug when it went well (heartbeats are frequent), info for a refusal.
-        const fields = {
-          requestId: request.requestId,
-          method: request.method,
-          path,
-          status: out.status,
-          ms: Date.now() - request.startedAt,
-          townId: request.params?.townId,
-        };
-        const log = createLogger(parseLogLevel(env.LOG_LEVEL));
-        if (out.status >= 500) log.error("request failed", fields);
-        else if (out.status >= 400) log.info("request refused", fields);
-        else log.debug("request", fields);
-        const headers = new Headers(out.headers);
-        headers.set("x-request-id", request.requestId);
-        return new Response(out.body, { status: out.status, statusText: out.statusText, headers });
+        const [level, message] = out.status >= 500 ? LINE.failed : out.status >= 400 ? LINE.refused : LINE.ok;
+        const log = loggerFor(env.LOG_LEVEL);
+        // Only a line that is written builds its fields (most requests log at debug, below the usual level).
+        if (log.writes(level)) {
+          log[level](message, {
+            requestId: request.requestId,
+            method: request.method,
+            path: pathOf(request),
+            status: out.status,
+            ms: Date.now() - request.startedAt,
+            townId: request.params?.townId,
+          });
+        }
+        return withRequestId(out, request.requestId);
       },
     ],
   });
   const methods = router as unknown as Record<string, (path: string, handler: (request: IRequest, env: Env) => Promise<Response>) => void>;
   for (const spec of ROUTES) methods[spec.method.toLowerCase()]!(spec.path, (request, env) => runRoute(spec, request, env));
   return router;
+}
+
+const LINE = {
+  failed: ["error", "request failed"],
+  refused: ["info", "request refused"],
+  ok: ["debug", "request"],
+} as const satisfies Record<string, readonly [LogLevel, string]>;
+
+const pathOf = (request: IRequest): string => new URL(request.url).pathname;
+
+/** One logger per level for the request lines, not one built per request. */
+const loggers = new Map<string | undefined, Logger>();
+function loggerFor(level: string | undefined): Logger {
+  const known = loggers.get(level);
+  if (known) return known;
+  const log = createLogger(parseLogLevel(level));
+  loggers.set(level, log);
+  return log;
 }

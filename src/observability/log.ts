@@ -12,6 +12,8 @@ export interface Logger {
   error(message: string, fields?: LogFields): void;
   /** A logger that adds these fields to every line. */
   with(fields: LogFields): Logger;
+  /** Whether a line of this level is written (so a caller can skip building its fields). */
+  writes(level: LogLevel): boolean;
 }
 
 export function parseLogLevel(value: string | undefined): LogLevel {
@@ -30,6 +32,7 @@ export function createLogger(level: LogLevel, context: LogFields = {}, sink: (li
     warn: (m, f) => write("warn", m, f),
     error: (m, f) => write("error", m, f),
     with: (fields) => createLogger(level, { ...context, ...fields }, sink),
+    writes: (lineLevel) => RANK[lineLevel] >= RANK[level],
   };
 }
 
