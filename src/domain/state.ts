@@ -602,11 +602,9 @@ export class TownState {
         candidates.add(entry.id);
         for (const convoy of this.trackers.convoysOf(entry.id)) candidates.add(convoy);
       }
-      if (entry.kind === "agent") {
-        if (entry.prev?.hook) candidates.add(entry.prev.hook);
-        const hook = this.agentMap.get(entry.id)?.hook;
-        if (hook) candidates.add(hook);
-      }
+      // A bead an agent still holds is not archivable: only one it let go of is a candidate (a status
+      // report changes the agent and keeps its hook, and a flood of them is most of a busy tick).
+      if (entry.kind === "agent" && entry.prev?.hook && entry.prev.hook !== this.agentMap.get(entry.id)?.hook) candidates.add(entry.prev.hook);
     }
     return [...candidates].filter((id) => this.isArchivable(id)).map((id) => this.beadMap.get(id)!);
   }
