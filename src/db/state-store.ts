@@ -120,7 +120,8 @@ export class StateStore {
   ) {}
 
   agentTokenHash(): string | null {
-    return this.db.select({ hash: schema.towns.agentTokenHash }).from(schema.towns).limit(1).get()?.hash ?? null;
+    // Raw: every agent call asks, and drizzle's query builder costs more than the read.
+    return this.sql.exec<{ hash: string | null }>("SELECT agent_token_hash AS hash FROM towns LIMIT 1").toArray()[0]?.hash ?? null;
   }
 
   setAgentTokenHash(hash: string): void {
