@@ -21,7 +21,7 @@ export function createRouter() {
       },
     ],
     catch: (error: unknown, request: IRequest, env: Env, ctx: ExecutionContext) => {
-      const log = createLogger(parseLogLevel(env.LOG_LEVEL));
+      const log = loggerFor(env.LOG_LEVEL);
       const answer = error instanceof HttpError ? error : null;
       if (!answer) log.error("unhandled error", { requestId: request.requestId, error });
       // Only what the server failed at goes to Sentry (5xx); the caller's mistakes (4xx) are expected.
@@ -65,7 +65,7 @@ const LINE = {
 
 const pathOf = (request: IRequest): string => new URL(request.url).pathname;
 
-/** One logger per level for the request lines, not one built per request. */
+/** One logger per level for the request lines and errors, not one built per request. */
 const loggers = new Map<string | undefined, Logger>();
 function loggerFor(level: string | undefined): Logger {
   const known = loggers.get(level);

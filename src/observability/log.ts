@@ -22,8 +22,9 @@ export function parseLogLevel(value: string | undefined): LogLevel {
 
 // The default sink looks `console.log` up at each line, so whatever console is current (a test capturing lines) gets it.
 export function createLogger(level: LogLevel, context: LogFields = {}, sink: (line: string) => void = (line) => console.log(line)): Logger {
+  const writes = (lineLevel: LogLevel) => RANK[lineLevel] >= RANK[level];
   const write = (lineLevel: LogLevel, message: string, fields?: LogFields) => {
-    if (RANK[lineLevel] < RANK[level]) return;
+    if (!writes(lineLevel)) return;
     sink(JSON.stringify({ level: lineLevel, message, ...context, ...fields, time: new Date().toISOString() }, errorReplacer));
   };
   return {
@@ -32,7 +33,7 @@ export function createLogger(level: LogLevel, context: LogFields = {}, sink: (li
     warn: (m, f) => write("warn", m, f),
     error: (m, f) => write("error", m, f),
     with: (fields) => createLogger(level, { ...context, ...fields }, sink),
-    writes: (lineLevel) => RANK[lineLevel] >= RANK[level],
+    writes,
   };
 }
 
